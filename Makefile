@@ -1,0 +1,42 @@
+# Two commands do all set-up on a fresh Debian 12 machine with Python 3.11:
+#   make run   - the main job (embedded Redis, worker and bot; local mode without a Discord token)
+#   make test  - the whole test suite
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYSTEM_PACKAGES := fluidsynth
+
+.PHONY: run test lint system venv clean
+
+run: venv
+	$(BIN)/breeder run
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+
+# System packages: FluidSynth renders the audio. Installed only when missing.
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages:$$missing (apt-get)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+venv: system $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: apt-get install python3.11 python3.11-venv"; exit 1; }
+	@test -x $(BIN)/python || { echo "Creating the virtualenv in $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[bot,engine,dev]'
+	# Magenta pins TensorFlow 2.9 (no Python 3.11 wheel); its real needs are in the engine extra.
+	$(BIN)/pip install -q --no-deps magenta==2.1.4
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

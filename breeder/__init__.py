@@ -1,0 +1,1 @@
+"""Composition root: the `breeder` command, settings, the embedded Redis and the supervisor."""

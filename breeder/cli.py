@@ -1,0 +1,60 @@
+"""The `breeder` command: every entry point of the project as a subcommand.
+
+Each subcommand lives in a module exposing `add_arguments(parser)` and `run(args) -> int`.
+Those modules import nothing heavy at import time, so `--help` is instant and the bot
+never pulls in TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (name, module, help). `bench` has its own subcommands below.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("run", "breeder.supervisor", "run Redis, the worker and the bot (or local mode without a token)"),
+    ("worker", "engine.worker", "run a worker: evolve, decode and render jobs from Redis"),
+    ("bot", "bot.main", "run the Discord bot"),
+    ("local", "breeder.local", "breed melodies in the terminal, without Discord"),
+    ("train", "engine.training.cli", "build the corpus dataset and train the MusicVAE model"),
+    ("export", "engine.training.export", "write an inference-only checkpoint from a training run"),
+    ("redis", "breeder.redis_server", "run the embedded Redis server in the foreground"),
+)
+BENCHMARKS: tuple[tuple[str, str, str], ...] = (
+    ("model", "engine.bench.model", "model quality: reconstruction and prior-sample statistics"),
+    ("decode", "engine.bench.decode", "decoder speed, cold start and memory"),
+    ("step", "engine.bench.step", "time of a whole generation step and worker throughput"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="breeder", description="Melody Breeder: breed melodies together.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module, help_text in COMMANDS:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _attach(sub, module)
+    bench = commands.add_parser("bench", help="benchmarks that print figures and a RESULT line")
+    benches = bench.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for name, module, help_text in BENCHMARKS:
+        sub = benches.add_parser(name, help=help_text, description=help_text)
+        _attach(sub, module)
+    return parser
+
+
+def _attach(parser: argparse.ArgumentParser, module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    module.add_arguments(parser)
+    parser.set_defaults(handler=module.run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

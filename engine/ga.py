@@ -1,0 +1,167 @@
+"""The genetic algorithm of Deep Interactive Evolution, over MusicVAE latent vectors.
+
+Pure numpy: arrays in, arrays out, randomness only from the `np.random.Generator` passed in,
+no I/O, inputs never mutated. The `classic` strategy, one generation of population n:
+
+1. Selection: candidates with at least one vote are kept. If more are voted for than there
+   are slots (n - foreign), the most-voted are kept (ties: the lower index).
+2. Crossover: the remaining slots get children of two kept parents, drawn in proportion to
+   their votes; each latent component comes from either parent with probability 0.5.
+3. Mutation: every kept and crossover vector mutates with probability 0.5; if it does, each
+   component gets N(0, sigma^2) noise with probability 0.5.
+4. Foreign: `foreign` fresh vectors from the prior N(0, I).
+
+Edge cases: no votes at all re-rolls a fresh random generation (`Offspring.rerolled`);
+with one kept candidate its children are copies of it, and those copies always mutate
+(when sigma > 0) so that the generation explores around it instead of repeating it;
+sigma = 0 adds no noise; foreign >= n is refused with ValueError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+KEPT = "kept"
+CROSSOVER = "crossover"
+MUTATED = "mutated"
+FOREIGN = "foreign"
+
+MUTATION_PROBABILITY = 0.5
+COMPONENT_MUTATION_PROBABILITY = 0.5
+STRATEGIES = ("classic",)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """How a candidate was made: the operators applied in order, and its parents' ids."""
+
+    operators: tuple[str, ...]
+    parents: tuple[str, ...]
+
+    @property
+    def operator(self) -> str:
+        """The operator that made the vector: kept, crossover or foreign."""
+        return self.operators[0]
+
+    @property
+    def mutated(self) -> bool:
+        return MUTATED in self.operators
+
+
+@dataclass(frozen=True)
+class Offspring:
+    """A new generation: latents (n, z) float32 and one Origin per row."""
+
+    latents: NDArray[np.float32]
+    origins: tuple[Origin, ...]
+    rerolled: bool = False
+
+
+def random_population(size: int, latent_size: int, rng: np.random.Generator) -> NDArray[np.float32]:
+    """`size` vectors from the prior N(0, I)."""
+    if size < 1 or latent_size < 1:
+        raise ValueError("population and latent size must be positive")
+    return rng.standard_normal((size, latent_size)).astype(np.float32)
+
+
+def validate(
+    latents: NDArray[np.floating],
+    fitness: NDArray[np.integer] | Sequence[int],
+    candidate_ids: Sequence[str],
+    sigma: float,
+    foreign: int,
+) -> NDArray[np.int64]:
+    """Check the inputs of a step; return the fitness as an int64 array."""
+    if latents.ndim != 2 or latents.shape[0] < 1:
+        raise ValueError(f"latents must be a (population, latent size) matrix, got shape {latents.shape}")
+    population = latents.shape[0]
+    fitness_array = np.asarray(fitness)
+    if fitness_array.shape != (population,):
+        raise ValueError(f"fitness needs one value per candidate ({population}), got {fitness_array.shape}")
+    if fitness_array.size and not np.issubdtype(fitness_array.dtype, np.integer):
+        raise ValueError("fitness must be integer vote counts")
+    if (fitness_array < 0).any():
+        raise ValueError("fitness must be non-negative vote counts")
+    if len(candidate_ids) != population:
+        raise ValueError(f"need one candidate id per candidate ({population}), got {len(candidate_ids)}")
+    if not 0.0 <= sigma <= 1.0:
+        raise ValueError(f"mutation sigma must be within [0, 1], got {sigma}")
+    if not 0 <= foreign < population:
+        raise ValueError(f"foreign count must be at least 0 and below the population ({population}), got {foreign}")
+    return fitness_array.astype(np.int64)
+
+
+def select(fitness: NDArray[np.int64], slots: int) -> NDArray[np.int64]:
+    """Indices of the kept candidates: voted for, most votes first, at most `slots`."""
+    voted = np.flatnonzero(fitness > 0)
+    order = voted[np.argsort(-fitness[voted], kind="stable")]
+    return np.sort(order[:slots])
+
+
+def crossover(
+    parent_a: NDArray[np.float32], parent_b: NDArray[np.float32], rng: np.random.Generator
+) -> NDArray[np.float32]:
+    """Uniform crossover: each component from either parent with probability 0.5."""
+    from_a = rng.random(parent_a.shape[0]) < 0.5
+    return np.where(from_a, parent_a, parent_b).astype(np.float32)
+
+
+def mutate(vector: NDArray[np.float32], sigma: float, rng: np.random.Generator) -> NDArray[np.float32]:
+    """Add N(0, sigma^2) noise to each component with probability 0.5."""
+    mask = rng.random(vector.shape[0]) < COMPONENT_MUTATION_PROBABILITY
+    noise = rng.normal(0.0, sigma, vector.shape[0]) if sigma > 0 else np.zeros(vector.shape[0])
+    return (vector + mask * noise).astype(np.float32)
+
+
+def evolve(
+    latents: NDArray[np.floating],
+    fitness: NDArray[np.integer] | Sequence[int],
+    candidate_ids: Sequence[str],
+    *,
+    sigma: float,
+    foreign: int,
+    rng: np.random.Generator,
+    strategy: str = "classic",
+) -> Offspring:
+    """One generation step of `strategy` (see the module docstring)."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+    votes = validate(latents, fitness, candidate_ids, sigma, foreign)
+    population, latent_size = latents.shape
+    source = np.asarray(latents, dtype=np.float32)
+    if not votes.any():
+        fresh = random_population(population, latent_size, rng)
+        return Offspring(fresh, tuple(Origin((FOREIGN,), ()) for _ in range(population)), rerolled=True)
+
+    kept = select(votes, population - foreign)
+    rows: list[NDArray[np.float32]] = []
+    origins: list[Origin] = []
+    for index in kept:
+        rows.append(source[index].copy())
+        origins.append(Origin((KEPT,), (candidate_ids[index],)))
+
+    weights = votes[kept] / votes[kept].sum()
+    for _ in range(population - len(kept) - foreign):
+        if len(kept) == 1:
+            a = b = int(kept[0])
+        else:
+            a, b = (int(i) for i in rng.choice(kept, size=2, replace=False, p=weights))
+        rows.append(crossover(source[a], source[b], rng))
+        parents = (candidate_ids[a],) if a == b else (candidate_ids[a], candidate_ids[b])
+        origins.append(Origin((CROSSOVER,), parents))
+
+    for slot, origin in enumerate(origins):
+        copy_of_lone_parent = origin.operator == CROSSOVER and len(origin.parents) == 1
+        if copy_of_lone_parent or rng.random() < MUTATION_PROBABILITY:
+            rows[slot] = mutate(rows[slot], sigma, rng)
+            if sigma > 0:
+                origins[slot] = Origin(origin.operators + (MUTATED,), origin.parents)
+
+    if foreign:
+        rows.extend(random_population(foreign, latent_size, rng))
+        origins.extend(Origin((FOREIGN,), ()) for _ in range(foreign))
+    return Offspring(np.stack(rows).astype(np.float32), tuple(origins))

@@ -1,0 +1,165 @@
+"""`breeder train`: build the corpus dataset and train MusicVAE with Magenta's training code.
+
+Like the decoder, this module imports TensorFlow and Magenta; nothing at run time imports it.
+Training checkpoints to `<run_dir>/train` every minute and resumes from the newest one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from engine.training.corpus import Tune, iter_tunes  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+# Transpositions written for each training tune (semitones); the held-out split stays as written.
+TRANSPOSITIONS = (-5, -3, -2, 0, 2, 4)
+
+# The shipped variant of Magenta's cat-mel_2bar_small: same network, a smaller batch and a
+# faster KL / scheduled-sampling ramp, so that a CPU run of hours (not days) gets there.
+SMALL_VARIANT_HPARAMS = "batch_size=128,beta_rate=0.9995,sampling_rate=500"
+
+
+@dataclass(frozen=True)
+class DatasetPaths:
+    train: Path
+    held_out: Path
+
+
+def transpose(sequence, semitones: int):
+    from note_seq.protobuf import music_pb2
+
+    shifted = music_pb2.NoteSequence()
+    shifted.CopyFrom(sequence)
+    for note in shifted.notes:
+        note.pitch += semitones
+    return shifted
+
+
+def build_dataset(data_dir: Path, include_essen: bool = False, force: bool = False) -> DatasetPaths:
+    """Write train and held-out TFRecords of NoteSequences, split by tune; reuse them if present."""
+    import tensorflow as tf
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    suffix = "-essen" if include_essen else ""
+    paths = DatasetPaths(data_dir / f"train{suffix}.tfrecord", data_dir / f"heldout{suffix}.tfrecord")
+    if paths.train.exists() and paths.held_out.exists() and not force:
+        log.info("dataset already built: %s, %s", paths.train, paths.held_out)
+        return paths
+    started = time.monotonic()
+    counts = {"train": 0, "held_out": 0}
+    train_tmp = paths.train.with_suffix(".tmp")
+    held_tmp = paths.held_out.with_suffix(".tmp")
+    rng = random.Random(0)
+    train_records: list[bytes] = []
+    with tf.io.TFRecordWriter(str(held_tmp)) as held_writer:
+        tune: Tune
+        for tune in iter_tunes(include_essen):
+            if tune.held_out:
+                held_writer.write(tune.sequence.SerializeToString())
+                counts["held_out"] += 1
+                continue
+            counts["train"] += 1
+            for semitones in TRANSPOSITIONS:
+                train_records.append(transpose(tune.sequence, semitones).SerializeToString())
+            if (counts["train"] + counts["held_out"]) % 500 == 0:
+                log.info("parsed %d tunes (%.0f s)", counts["train"] + counts["held_out"], time.monotonic() - started)
+    rng.shuffle(train_records)  # interleave tunes and keys for the shuffle buffer
+    with tf.io.TFRecordWriter(str(train_tmp)) as train_writer:
+        for record in train_records:
+            train_writer.write(record)
+    train_tmp.replace(paths.train)
+    held_tmp.replace(paths.held_out)
+    log.info(
+        "dataset: %d training tunes (x%d transpositions), %d held-out tunes, in %.0f s",
+        counts["train"], len(TRANSPOSITIONS), counts["held_out"], time.monotonic() - started,
+    )
+    return paths
+
+
+def training_config(config_name: str, examples_path: Path | None, hparams: str):
+    """A Magenta config with our examples and hyperparameters (augmentation done in the dataset)."""
+    from magenta.models.music_vae import configs
+
+    config = configs.CONFIG_MAP[config_name]
+    config = configs.update_config(
+        config,
+        {
+            "train_examples_path": str(examples_path) if examples_path else None,
+            "note_sequence_augmenter": None,
+        },
+    )
+    config.hparams.parse(hparams) if hparams else None
+    return config
+
+
+class _ProgressHandler(logging.Handler):
+    """Turns Magenta's `global_step = N, loss = L` log lines into step / loss / ETA lines."""
+
+    def __init__(self, num_steps: int) -> None:
+        super().__init__()
+        self.num_steps = num_steps
+        self.first: tuple[int, float] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "global_step = " not in message or "loss = " not in message:
+            return
+        try:
+            fields = dict(part.strip().split(" = ") for part in message.split("(")[0].split(","))
+            step, loss = int(fields["global_step"]), float(fields["loss"])
+        except (ValueError, KeyError):
+            return
+        now = time.monotonic()
+        if self.first is None:
+            self.first = (step, now)
+            eta = "?"
+        else:
+            rate = (step - self.first[0]) / max(now - self.first[1], 1e-9)
+            remaining = (self.num_steps - step) / rate if rate > 0 else float("inf")
+            eta = time.strftime("%H:%M:%S", time.gmtime(remaining)) if remaining < 1e6 else "?"
+        print(f"step {step}/{self.num_steps}  loss {loss:.3f}  eta {eta}", flush=True)
+
+
+def train(
+    run_dir: Path,
+    data_dir: Path,
+    num_steps: int,
+    config_name: str = "cat-mel_2bar_small",
+    hparams: str = SMALL_VARIANT_HPARAMS,
+    include_essen: bool = False,
+    threads: int = 0,
+) -> Path:
+    """Train (or resume) and return the directory holding the checkpoints."""
+    paths = build_dataset(data_dir, include_essen)
+    import tensorflow.compat.v1 as tf
+    from magenta.models.music_vae import data, music_vae_train
+
+    tf.disable_v2_behavior()
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    config = training_config(config_name, paths.train, hparams)
+    train_dir = run_dir / "train"
+    logging.getLogger("tensorflow").addHandler(_ProgressHandler(num_steps))
+    tf.logging.set_verbosity(tf.logging.INFO)
+
+    def dataset_fn():
+        return data.get_dataset(config, is_training=True, cache_dataset=True)
+
+    music_vae_train.train(
+        str(train_dir),
+        config=config,
+        dataset_fn=dataset_fn,
+        checkpoints_to_keep=3,
+        num_steps=num_steps,
+    )
+    return train_dir
