@@ -219,3 +219,23 @@ __all__ = [
     "SCHEMA_VERSION", "SchemaError", "BreedParams", "Breed", "Candidate", "Note", "Generation", "Job", "Event",
     "OPEN_STATUSES", "dump", "load_breed", "load_generation", "load_job", "load_event",
 ]
+
+
+# --- artifact names (per generation) --------------------------------------------------------
+
+ROLL_PNG = "roll.png"
+WINNER_MID = "winner.mid"
+WINNER_AUDIO = "winner.ogg"
+WINNER_PNG = "winner.png"
+MORPH_MID = "morph.mid"
+MORPH_AUDIO = "morph.ogg"
+
+
+def clip_name(index: int, extension: str = "ogg") -> str:
+    """The audio artifact of candidate `index` (0-based), named as people number it."""
+    return f"clip-{index + 1}.{extension}"
+
+
+def midi_name(index: int) -> str:
+    """The MIDI artifact of candidate `index` (0-based)."""
+    return f"clip-{index + 1}.mid"

@@ -85,6 +85,52 @@ def build_dataset(data_dir: Path, include_essen: bool = False, force: bool = Fal
     return paths
 
 
+def window_tokens(examples: Path, config, mode: str = "train") -> "np.ndarray":
+    """Magenta's converter over every NoteSequence: unique 2-bar windows as token rows (N, steps).
+
+    Converting in Python once, up front, replaces Magenta's tf.data py_function pipeline,
+    which crashes with parallel calls under TensorFlow 2.21; the rows are cached beside the
+    TFRecord.
+    """
+    import numpy as np
+    import tensorflow as tf
+    from note_seq.protobuf import music_pb2
+
+    cache = examples.with_name(f"{examples.stem}-{mode}-windows.npy")
+    if cache.exists() and cache.stat().st_mtime >= examples.stat().st_mtime:
+        return np.load(cache)
+    converter = config.data_converter
+    converter.set_mode(mode)
+    rows: set[bytes] = set()
+    for record in tf.compat.v1.io.tf_record_iterator(str(examples)):
+        tensors = converter.to_tensors(music_pb2.NoteSequence.FromString(record))
+        for output in tensors.outputs:
+            rows.add(np.argmax(output, axis=-1).astype(np.int8).tobytes())
+    steps = config.hparams.max_seq_len
+    tokens = np.frombuffer(b"".join(sorted(rows)), dtype=np.int8).reshape(-1, steps)
+    np.save(cache, tokens)
+    log.info("%s: %d unique 2-bar windows", examples.name, len(tokens))
+    return tokens
+
+
+def tokens_dataset(tokens, config, training: bool):
+    """A tf.data pipeline shaped like Magenta's get_dataset output, from token rows."""
+    import tensorflow.compat.v1 as tf
+
+    depth = config.data_converter.output_depth
+    steps = tokens.shape[1]
+    dataset = tf.data.Dataset.from_tensor_slices(tokens.astype("int32"))
+    if training:
+        dataset = dataset.shuffle(len(tokens), reshuffle_each_iteration=True).repeat()
+
+    def to_example(row):
+        one_hot = tf.one_hot(row, depth)
+        return one_hot, one_hot, tf.zeros([steps, 0]), tf.constant(steps, tf.int32)
+
+    dataset = dataset.map(to_example)
+    return dataset.batch(config.hparams.batch_size, drop_remainder=True).prefetch(2)
+
+
 def training_config(config_name: str, examples_path: Path | None, hparams: str):
     """A Magenta config with our examples and hyperparameters (augmentation done in the dataset)."""
     from magenta.models.music_vae import configs
@@ -141,19 +187,20 @@ def train(
     """Train (or resume) and return the directory holding the checkpoints."""
     paths = build_dataset(data_dir, include_essen)
     import tensorflow.compat.v1 as tf
-    from magenta.models.music_vae import data, music_vae_train
+    from magenta.models.music_vae import music_vae_train
 
     tf.disable_v2_behavior()
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     config = training_config(config_name, paths.train, hparams)
+    tokens = window_tokens(paths.train, config)
     train_dir = run_dir / "train"
     logging.getLogger("tensorflow").addHandler(_ProgressHandler(num_steps))
     tf.logging.set_verbosity(tf.logging.INFO)
 
     def dataset_fn():
-        return data.get_dataset(config, is_training=True, cache_dataset=True)
+        return tokens_dataset(tokens, config, training=True)
 
     music_vae_train.train(
         str(train_dir),

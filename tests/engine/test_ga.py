@@ -1,0 +1,180 @@
+"""The genetic algorithm's invariants, pinned down with hypothesis and fixed seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import ga
+
+LATENT = 16
+
+
+@st.composite
+def steps(draw, min_votes: int = 0):
+    population = draw(st.integers(2, 10))
+    foreign = draw(st.integers(0, population - 1))
+    fitness = draw(st.lists(st.integers(0, 6), min_size=population, max_size=population))
+    if min_votes and sum(fitness) == 0:
+        fitness[draw(st.integers(0, population - 1))] = 1
+    sigma = draw(st.sampled_from([0.0, 0.1, 0.5, 1.0]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    latents = np.random.default_rng(seed).standard_normal((population, LATENT)).astype(np.float32)
+    return latents, np.array(fitness), foreign, sigma, seed
+
+
+def ids(n: int) -> list[str]:
+    return [f"c{i}" for i in range(n)]
+
+
+def run(latents, fitness, foreign, sigma, seed):
+    return ga.evolve(
+        latents, fitness, ids(len(latents)), sigma=sigma, foreign=foreign, rng=np.random.default_rng(seed)
+    )
+
+
+@given(steps())
+def test_population_shape_and_dtype_stay_constant(step):
+    latents, fitness, foreign, sigma, seed = step
+    out = run(latents, fitness, foreign, sigma, seed)
+    assert out.latents.shape == latents.shape
+    assert out.latents.dtype == np.float32
+    assert len(out.origins) == len(latents)
+    assert np.isfinite(out.latents).all()
+
+
+@given(steps())
+def test_inputs_are_never_mutated(step):
+    latents, fitness, foreign, sigma, seed = step
+    latents_before, fitness_before = latents.copy(), fitness.copy()
+    run(latents, fitness, foreign, sigma, seed)
+    assert np.array_equal(latents, latents_before)
+    assert np.array_equal(fitness, fitness_before)
+
+
+@given(steps())
+def test_same_seed_gives_same_generation(step):
+    a = run(*step)
+    b = run(*step)
+    assert np.array_equal(a.latents, b.latents)
+    assert a.origins == b.origins
+
+
+@given(steps(min_votes=1))
+def test_unmutated_crossover_components_each_come_from_a_parent(step):
+    latents, fitness, foreign, sigma, seed = step
+    out = run(latents, fitness, foreign, sigma, seed)
+    by_id = dict(zip(ids(len(latents)), latents, strict=True))
+    for row, origin in zip(out.latents, out.origins, strict=True):
+        if origin.operator != ga.CROSSOVER or origin.mutated:
+            continue
+        parents = [by_id[p] for p in origin.parents]
+        assert all(any(row[i] == p[i] for p in parents) for i in range(LATENT))
+
+
+@given(steps(min_votes=1))
+def test_sigma_zero_adds_no_noise(step):
+    latents, fitness, foreign, _, seed = step
+    out = run(latents, fitness, foreign, 0.0, seed)
+    by_id = dict(zip(ids(len(latents)), latents, strict=True))
+    for row, origin in zip(out.latents, out.origins, strict=True):
+        assert not origin.mutated
+        if origin.operator == ga.KEPT:
+            assert np.array_equal(row, by_id[origin.parents[0]])
+        elif origin.operator == ga.CROSSOVER:
+            parents = np.stack([by_id[p] for p in origin.parents])
+            assert all(row[i] in parents[:, i] for i in range(LATENT))
+
+
+@given(steps(min_votes=1))
+def test_lineage_counts_match_the_algorithm(step):
+    latents, fitness, foreign, sigma, seed = step
+    out = run(latents, fitness, foreign, sigma, seed)
+    operators = [o.operator for o in out.origins]
+    voted = int((fitness > 0).sum())
+    kept = min(voted, len(latents) - foreign)
+    assert operators.count(ga.KEPT) == kept
+    assert operators.count(ga.FOREIGN) == foreign
+    assert operators.count(ga.CROSSOVER) == len(latents) - kept - foreign
+    for origin in out.origins:
+        if origin.operator == ga.KEPT:
+            assert fitness[int(origin.parents[0][1:])] > 0
+        if origin.operator == ga.CROSSOVER:
+            assert all(fitness[int(p[1:])] > 0 for p in origin.parents)
+        if origin.operator == ga.FOREIGN:
+            assert origin.parents == ()
+
+
+def test_no_votes_rerolls_a_fresh_random_generation():
+    latents = np.ones((8, LATENT), np.float32)
+    out = run(latents, np.zeros(8, int), 1, 0.5, 3)
+    assert out.rerolled
+    assert all(o.operators == (ga.FOREIGN,) for o in out.origins)
+    assert not np.isclose(out.latents, 1.0).any()
+
+
+def test_one_selected_candidate_is_kept_and_its_copies_all_mutate():
+    latents = np.random.default_rng(0).standard_normal((8, LATENT)).astype(np.float32)
+    fitness = np.array([0, 0, 3, 0, 0, 0, 0, 0])
+    out = run(latents, fitness, 1, 0.5, 1)
+    assert out.origins[0].operators == (ga.KEPT,) or out.origins[0].operators == (ga.KEPT, ga.MUTATED)
+    children = [o for o in out.origins if o.operator == ga.CROSSOVER]
+    assert len(children) == 6
+    assert all(o.parents == ("c2",) and o.mutated for o in children)
+    assert len({row.tobytes() for row in out.latents}) == 8
+
+
+def test_everyone_selected_keeps_the_most_voted_and_makes_room_for_foreign():
+    latents = np.random.default_rng(0).standard_normal((4, LATENT)).astype(np.float32)
+    fitness = np.array([2, 1, 5, 3])
+    out = run(latents, fitness, 1, 0.0, 2)
+    kept = [o.parents[0] for o in out.origins if o.operator == ga.KEPT]
+    assert kept == ["c0", "c2", "c3"]
+    assert [o.operator for o in out.origins].count(ga.FOREIGN) == 1
+
+
+def test_votes_weight_the_choice_of_parents():
+    latents = np.random.default_rng(0).standard_normal((10, LATENT)).astype(np.float32)
+    fitness = np.array([20, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    rng = np.random.default_rng(5)
+    pairs = []
+    for _ in range(50):
+        out = ga.evolve(latents, fitness, ids(10), sigma=0.2, foreign=0, rng=rng)
+        pairs += [o.parents for o in out.origins if o.operator == ga.CROSSOVER]
+    # Uniform choice would put the most-voted candidate in 2/3 of the pairs.
+    assert sum("c0" in pair for pair in pairs) / len(pairs) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"foreign": 8}, "foreign count"),
+        ({"foreign": 9}, "foreign count"),
+        ({"foreign": -1}, "foreign count"),
+        ({"sigma": 1.5}, "sigma"),
+        ({"sigma": -0.1}, "sigma"),
+        ({"fitness": np.array([1, 2])}, "one value per candidate"),
+        ({"fitness": np.array([-1] + [0] * 7)}, "non-negative"),
+        ({"fitness": np.array([0.5] * 8)}, "integer"),
+        ({"strategy": "nope"}, "unknown strategy"),
+    ],
+)
+def test_invalid_steps_are_refused_with_a_clear_error(kwargs, message):
+    arguments = {
+        "fitness": np.ones(8, int),
+        "sigma": 0.5,
+        "foreign": 1,
+        "rng": np.random.default_rng(0),
+    } | kwargs
+    fitness = arguments.pop("fitness")
+    with pytest.raises(ValueError, match=message):
+        ga.evolve(np.zeros((8, LATENT), np.float32), fitness, ids(8), **arguments)
+
+
+@settings(max_examples=20)
+@given(st.integers(1, 10), st.integers(1, 64), st.integers(0, 1000))
+def test_random_population_follows_the_prior_shape(size, latent, seed):
+    out = ga.random_population(size, latent, np.random.default_rng(seed))
+    assert out.shape == (size, latent) and out.dtype == np.float32
