@@ -20,7 +20,9 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 class CommonSettings(BaseSettings):
     """What every process needs: where Redis is, and the breeding defaults."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     redis_url: str | None = Field(None, description="Redis URL; unset: an embedded Redis in data/redis")
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Folder for the embedded Redis and local output")

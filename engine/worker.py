@@ -1,0 +1,376 @@
+"""The worker: reads jobs from the `jobs` stream, runs GA + decoder + renderer, writes to Redis.
+
+Delivery is at-least-once, so every job is idempotent on (breed, generation): the random
+generator of a step is seeded from the breed id and the generation number, and a generation
+that is already written is never written again (the event is simply published once more).
+Jobs whose worker died are reclaimed after `job_timeout_s` (XAUTOCLAIM). A bad job goes to
+the dead-letter record with its reason, and an error event tells the bot; the loop goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from storage import schemas
+from storage.schemas import Candidate, Event, Generation, Job, Note
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from engine.decoder import MelodyModel
+    from engine.render import Renderer
+    from storage.store import BreedStore, Delivery
+
+log = logging.getLogger(__name__)
+
+SEED = "seed"
+
+
+class JobError(Exception):
+    """A job that cannot be done; the message is shown to people."""
+
+
+def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.random.Generator:
+    """The random generator of one step: the same job always gives the same generation."""
+    digest = hashlib.sha256(f"{breed_id}:{generation}:{purpose}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def candidate_id(generation: int, index: int) -> str:
+    return f"g{generation}-{index + 1}"
+
+
+def melody_steps(notes: Sequence[Note], steps: int) -> int:
+    return max([steps, *(note.end for note in notes)])
+
+
+class Worker:
+    """One worker process's job loop. The model and renderer are loaded once by the caller."""
+
+    def __init__(
+        self,
+        store: BreedStore,
+        model: MelodyModel,
+        renderer: Renderer,
+        consumer: str,
+        *,
+        job_timeout_s: float = 60.0,
+        temperature: float = 0.0,
+        block_ms: int = 1000,
+    ) -> None:
+        self.store = store
+        self.model = model
+        self.renderer = renderer
+        self.consumer = consumer
+        self.job_timeout_ms = int(job_timeout_s * 1000)
+        self.temperature = temperature
+        self.block_ms = block_ms
+        self.handlers: dict[str, Callable[[Job], Any]] = {
+            "start": self._start,
+            "evolve": self._evolve,
+            "finish": self._finish,
+            "morph": self._morph,
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Handle jobs until `stop` is set; the job in hand is always finished first."""
+        await self.store.ensure_groups()
+        log.info("worker %s waiting for jobs", self.consumer)
+        while not stop.is_set():
+            deliveries = await self.store.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=1)
+            if not deliveries:
+                deliveries = await self.store.read_jobs(self.consumer, count=1, block_ms=self.block_ms)
+            for delivery in deliveries:
+                await self.handle(delivery)
+
+    async def handle(self, delivery: Delivery) -> None:
+        """Do one job; acknowledge it only after its result is written."""
+        job = delivery.payload
+        if not isinstance(job, Job):
+            reason = delivery.error or "not a job"
+            log.warning("dead-lettering malformed job %s: %s", delivery.message_id, reason)
+            await self.store.dead_letter(delivery, reason)
+            breed_id = _breed_id_of(delivery.raw)
+            if breed_id:
+                await self._publish_error(breed_id, -1, f"The worker could not read a job: {reason}")
+            return
+        try:
+            await self.handlers[job.type](job)
+        except JobError as error:
+            await self._fail(delivery, job, str(error))
+        except Exception as error:  # the loop must never die on one payload
+            log.exception("breed %s gen %d: %s job failed", job.breed_id, job.generation, job.type)
+            await self._fail(delivery, job, f"Something went wrong in the worker ({type(error).__name__}).")
+        else:
+            await self.store.ack_job(delivery.message_id)
+
+    async def _fail(self, delivery: Delivery, job: Job, message: str) -> None:
+        log.warning("breed %s gen %d: %s job dead-lettered: %s", job.breed_id, job.generation, job.type, message)
+        await self.store.dead_letter(delivery, message)
+        await self._publish_error(job.breed_id, job.generation, message)
+
+    async def _publish_error(self, breed_id: str, generation: int, message: str) -> None:
+        await self.store.publish_event(Event("error", breed_id, generation, message=message))
+
+    async def _progress(self, job: Job, generation: int, stage: str) -> None:
+        await self.store.publish_event(Event("progress", job.breed_id, generation, stage=stage))
+
+    async def _breed(self, breed_id: str) -> schemas.Breed:
+        breed = await self.store.get_breed(breed_id)
+        if breed is None:
+            raise JobError(f"Unknown breed {breed_id}.")
+        return breed
+
+    # --- jobs -----------------------------------------------------------------------------
+
+    async def _start(self, job: Job) -> None:
+        breed = await self._breed(job.breed_id)
+        if await self.store.get_generation(job.breed_id, 0) is None:
+            params = breed.params
+            await self._progress(job, 0, "evolving")
+            rng = step_rng(job.breed_id, 0)
+            if job.seed_midi_key:
+                data = await self.store.load_upload(job.seed_midi_key)
+                if data is None:
+                    raise JobError("The uploaded MIDI file has expired; start again with it.")
+                seed = await asyncio.to_thread(self._encode_seed, data)
+                latents, candidates = seeded_population(seed, params.population, params.sigma, params.foreign, rng)
+            else:
+                from engine import ga
+
+                latents = ga.random_population(params.population, self.model.latent_size, rng)
+                candidates = tuple(Candidate(candidate_id(0, i), i, (ga.FOREIGN,), ()) for i in range(len(latents)))
+            await self._write(job, breed, 0, latents, candidates)
+        await self.store.publish_event(Event("generation_ready", job.breed_id, 0))
+
+    def _encode_seed(self, data: bytes) -> NDArray[np.float32]:
+        try:
+            return self.model.encode_midi(data)[0]
+        except ValueError as error:
+            raise JobError(f"Could not use the MIDI file: {error}") from None
+
+    async def _evolve(self, job: Job) -> None:
+        from engine import ga
+
+        target = job.generation + 1
+        breed = await self._breed(job.breed_id)
+        if await self.store.get_generation(job.breed_id, target) is None:
+            source = await self.store.get_generation(job.breed_id, job.generation)
+            latents = await self.store.get_latents(job.breed_id, job.generation)
+            if source is None or latents is None:
+                raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
+            sigma = breed.params.sigma if job.sigma is None else job.sigma
+            await self._progress(job, target, "evolving")
+            ids = [c.candidate_id for c in source.candidates]
+            try:
+                offspring = ga.evolve(
+                    latents, np.asarray(job.fitness, dtype=np.int64), ids,
+                    sigma=sigma, foreign=breed.params.foreign, rng=step_rng(job.breed_id, target),
+                    strategy=breed.params.strategy,
+                )
+            except ValueError as error:
+                raise JobError(f"Cannot evolve: {error}") from None
+            candidates = tuple(
+                Candidate(candidate_id(target, i), i, origin.operators, origin.parents)
+                for i, origin in enumerate(offspring.origins)
+            )
+            await self._write(
+                job, breed, target, offspring.latents, candidates,
+                rerolled=offspring.rerolled, fitness=tuple(int(v) for v in job.fitness), sigma=sigma,
+            )
+        await self.store.publish_event(Event("generation_ready", job.breed_id, target))
+
+    async def _write(
+        self,
+        job: Job,
+        breed: schemas.Breed,
+        number: int,
+        latents: NDArray[np.float32],
+        candidates: tuple[Candidate, ...],
+        **extra: Any,
+    ) -> None:
+        await self._progress(job, number, "decoding")
+        melodies = await asyncio.to_thread(self.model.decode, latents, self.temperature)
+        await self._progress(job, number, "rendering")
+        artifacts = await asyncio.to_thread(self.render_generation, melodies, breed.params)
+        generation = Generation(
+            breed_id=job.breed_id, number=number, candidates=candidates,
+            melodies=tuple(tuple(m) for m in melodies), artifacts=tuple(sorted(artifacts)), **extra,
+        )
+        written = await self.store.write_generation(generation, latents.astype(np.float32), artifacts)
+        log.info("breed %s gen %d: %s", job.breed_id, number, "written" if written else "already written")
+
+    def render_generation(self, melodies: Sequence[Sequence[Note]], params: schemas.BreedParams) -> dict[str, bytes]:
+        """Audio clip, MIDI file and the numbered piano roll of a whole generation."""
+        from engine import midi, pianoroll
+
+        clips = self.renderer.render_clips(melodies, params.tempo, params.instrument)
+        artifacts = {schemas.clip_name(i): clip for i, clip in enumerate(clips)}
+        for i, melody in enumerate(melodies):
+            artifacts[schemas.midi_name(i)] = midi.melody_to_midi(
+                melody, params.tempo, params.instrument, self.model.steps
+            )
+        labels = [str(i + 1) for i in range(len(melodies))]
+        artifacts[schemas.ROLL_PNG] = pianoroll.generation_png(melodies, labels)
+        return artifacts
+
+    async def _finish(self, job: Job) -> None:
+        breed = await self._breed(job.breed_id)
+        generation = await self.store.get_generation(job.breed_id, job.generation)
+        if generation is None:
+            raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
+        index = job.candidate
+        if index is None or not 0 <= index < len(generation.melodies):
+            raise JobError(f"There is no candidate {'?' if index is None else index + 1} in this generation.")
+        if await self.store.get_artifact(job.breed_id, job.generation, schemas.WINNER_MID) is None:
+            melody = generation.melodies[index]
+            artifacts = await asyncio.to_thread(self._render_winner, melody, breed, index)
+            await self.store.add_artifacts(job.breed_id, job.generation, artifacts)
+        await self.store.publish_event(Event("finished", job.breed_id, job.generation))
+
+    def _render_winner(self, melody: Sequence[Note], breed: schemas.Breed, index: int) -> dict[str, bytes]:
+        from engine import midi, pianoroll
+
+        params = breed.params
+        data = midi.melody_to_midi(melody, params.tempo, params.instrument, self.model.steps)
+        return {
+            schemas.WINNER_MID: data,
+            schemas.WINNER_AUDIO: self.renderer.render_clips([melody], params.tempo, params.instrument)[0],
+            schemas.WINNER_PNG: pianoroll.melody_png(melody, f"Winner: candidate {index + 1}"),
+        }
+
+    async def _morph(self, job: Job) -> None:
+        breed = await self._breed(job.breed_id)
+        generation = await self.store.get_generation(job.breed_id, job.generation)
+        latents = await self.store.get_latents(job.breed_id, job.generation)
+        if generation is None or latents is None:
+            raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
+        a, b = job.candidate, job.other
+        count = len(generation.candidates)
+        if a is None or b is None or not (0 <= a < count and 0 <= b < count):
+            raise JobError("Morph needs two candidates of this generation.")
+        steps = min(max(job.steps, 2), 8)
+        path = self.model.interpolate(latents[a], latents[b], steps)
+        melodies = await asyncio.to_thread(self.model.decode, path, self.temperature)
+        artifacts = await asyncio.to_thread(self._render_morph, melodies, breed.params)
+        await self.store.add_artifacts(job.breed_id, job.generation, artifacts)
+        await self.store.publish_event(Event("morph_ready", job.breed_id, job.generation))
+
+    def _render_morph(self, melodies: Sequence[Sequence[Note]], params: schemas.BreedParams) -> dict[str, bytes]:
+        from engine import midi
+
+        length = self.model.steps
+        joined = [
+            Note(n.pitch, n.start + i * length, n.end + i * length) for i, m in enumerate(melodies) for n in m
+        ]
+        total = length * len(melodies)
+        data = midi.melody_to_midi(joined, params.tempo, params.instrument, total)
+        return {schemas.MORPH_MID: data, schemas.MORPH_AUDIO: self.renderer.render_midi(data)}
+
+
+def seeded_population(
+    seed: NDArray[np.float32], population: int, sigma: float, foreign: int, rng: np.random.Generator
+) -> tuple[NDArray[np.float32], tuple[Candidate, ...]]:
+    """Generation 0 around a user's melody: the seed itself, mutants of it, and `foreign` fresh ones."""
+    from engine import ga
+
+    spread = sigma if sigma > 0 else 0.5  # variants of the seed must differ from it
+    rows = [seed.astype(np.float32)]
+    candidates = [Candidate(candidate_id(0, 0), 0, (SEED,), ())]
+    for i in range(1, population - foreign):
+        rows.append(seed + rng.normal(0.0, spread, seed.shape).astype(np.float32))
+        candidates.append(Candidate(candidate_id(0, i), i, (SEED, ga.MUTATED), ()))
+    fresh = ga.random_population(foreign, seed.shape[0], rng) if foreign else np.empty((0, seed.shape[0]))
+    for i, row in enumerate(fresh, start=len(rows)):
+        rows.append(row)
+        candidates.append(Candidate(candidate_id(0, i), i, (ga.FOREIGN,), ()))
+    return np.stack(rows).astype(np.float32), tuple(candidates)
+
+
+def _breed_id_of(raw: str) -> str | None:
+    try:
+        value = json.loads(raw).get("breed_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+# --- `breeder worker` ----------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--consumer", default=None, help="consumer name in the jobs group (default: host-pid)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from breeder.logs import configure
+    from breeder.settings import WorkerSettings, load
+
+    settings = load(WorkerSettings)
+    configure(settings.log_level)
+    return asyncio.run(serve(settings, args.consumer or consumer_name()))
+
+
+async def serve(settings, consumer: str) -> int:  # settings: WorkerSettings
+    import signal
+
+    from breeder.redis_server import embedded_or_configured
+    from engine.render import RenderUnavailable, Renderer
+
+    renderer = Renderer(settings.soundfont)
+    try:
+        renderer.check()
+    except RenderUnavailable as error:
+        print(f"breeder worker: {error}", flush=True)
+        return 2
+    from engine.decoder import MelodyModel, ModelError
+
+    try:
+        model = MelodyModel.load(settings.musicvae_config, settings.musicvae_checkpoint)
+    except ModelError as error:
+        print(f"breeder worker: {error}", flush=True)
+        return 2
+    from storage import connect
+    from storage.store import BreedStore
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    with embedded_or_configured(settings) as url:
+        redis = connect(url)
+        store = BreedStore(redis, artifact_ttl_s=int(settings.artifact_ttl_days * 86400))
+        worker = Worker(store, model, renderer, consumer,
+                        job_timeout_s=settings.job_timeout_s, temperature=settings.temperature)
+        log.info("worker %s: model %s, Redis %s", consumer, settings.musicvae_config, _safe_url(url))
+        try:
+            await worker.run(stop)
+        finally:
+            await store.close()
+    log.info("worker %s stopped", consumer)
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """A Redis URL without its password, for logs."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{parts.hostname}:{parts.port}"
+        return parts._replace(netloc=netloc).geturl()
+    return url

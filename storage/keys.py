@@ -1,0 +1,56 @@
+"""Every Redis key, stream and consumer-group name of the project, in one place.
+
+All keys start with "mb:" so that a Redis shared with other applications stays tidy; only
+storage/ builds key names.
+"""
+
+from __future__ import annotations
+
+PREFIX = "mb:"
+
+# Streams and their consumer groups (group names live inside a stream, so they need no prefix).
+JOBS = f"{PREFIX}jobs"
+EVENTS = f"{PREFIX}events"
+WORKERS_GROUP = "workers"
+BOTS_GROUP = "bots"
+DEAD_LETTERS = f"{PREFIX}dead-letters"
+
+# Indexes: a set of breed ids whose status is open, thread id -> breed id, message id -> target.
+OPEN_BREEDS = f"{PREFIX}breeds:open"
+THREADS = f"{PREFIX}threads"
+MESSAGES = f"{PREFIX}messages"
+
+
+def breed(breed_id: str) -> str:
+    """The breed's JSON."""
+    return f"{PREFIX}breed:{breed_id}"
+
+
+def generation(breed_id: str, number: int) -> str:
+    """The generation's JSON; its existence marks the generation as written."""
+    return f"{PREFIX}breed:{breed_id}:gen:{number}"
+
+
+def latents(breed_id: str, number: int) -> str:
+    """A hash with the generation's latents: float32 bytes and shape."""
+    return f"{PREFIX}breed:{breed_id}:gen:{number}:latents"
+
+
+def artifact(breed_id: str, number: int, name: str) -> str:
+    """One rendered file (audio, image, MIDI) of a generation."""
+    return f"{PREFIX}breed:{breed_id}:gen:{number}:artifact:{name}"
+
+
+def votes(breed_id: str, number: int) -> str:
+    """A set of "candidate:user" members: one vote per user per candidate."""
+    return f"{PREFIX}breed:{breed_id}:gen:{number}:votes"
+
+
+def posted(breed_id: str, number: int, kind: str) -> str:
+    """A marker set the first time the bot posts `kind` for a generation."""
+    return f"{PREFIX}breed:{breed_id}:gen:{number}:posted:{kind}"
+
+
+def upload(token: str) -> str:
+    """An uploaded seed MIDI file."""
+    return f"{PREFIX}upload:{token}"

@@ -1,0 +1,184 @@
+"""The job and event streams: consumer groups, at-least-once delivery, reclaiming and dead letters.
+
+Bot -> worker jobs go to the `mb:jobs` stream (group "workers"), worker -> bot events to
+`mb:events` (group "bots"). Each message has one field, "payload", holding schemas.dump JSON.
+A consumer acks a message only after its result is written; a message whose consumer died is
+reclaimed with XAUTOCLAIM once it has been idle long enough.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from storage import keys
+from storage.schemas import Event, Job, dump, load_event, load_job
+
+log = logging.getLogger(__name__)
+
+PAYLOAD_FIELD = b"payload"
+# Approximate trimming (MAXLEN ~) keeps XADD cheap; acked history beyond this is not needed.
+STREAM_MAXLEN = 10_000
+# XAUTOCLAIM scans a bounded slice of the pending list per call; this bounds the calls per claim.
+_MAX_CLAIM_SCANS = 10
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message read from a stream. A payload that does not decode has payload None and an error."""
+
+    message_id: str
+    raw: str
+    payload: Job | Event | None
+    error: str | None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+
+
+def _delivery(message_id: bytes | str, fields: dict[bytes, bytes] | None,
+              loader: Callable[[bytes], Job | Event]) -> Delivery:
+    mid = _text(message_id)
+    if fields is None:
+        return Delivery(mid, "", None, "the message was trimmed from the stream before delivery")
+    raw = fields.get(PAYLOAD_FIELD)
+    if raw is None:
+        return Delivery(mid, "", None, "the message has no payload field")
+    try:
+        payload = loader(raw)
+    # Broad on purpose: a stream message is untrusted input, and no payload may kill a consumer loop.
+    except Exception as error:
+        return Delivery(mid, _text(raw), None, str(error) or type(error).__name__)
+    return Delivery(mid, _text(raw), payload, None)
+
+
+def _deliveries(messages: list[Any], loader: Callable[[bytes], Job | Event]) -> list[Delivery]:
+    # A (None, None) entry is a pending message that was deleted; old servers report it without an id.
+    return [_delivery(mid, fields, loader) for mid, fields in messages if mid is not None]
+
+
+class MessageStreams:
+    """The stream half of the store: enqueue, read, reclaim, ack and dead-letter."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def ensure_groups(self) -> None:
+        """Create the streams and their consumer groups if missing (safe to call on every start)."""
+        for stream, group in ((keys.JOBS, keys.WORKERS_GROUP), (keys.EVENTS, keys.BOTS_GROUP)):
+            try:
+                # From id 0: messages added before the group existed are still delivered.
+                await self._redis.xgroup_create(stream, group, id="0", mkstream=True)
+            except ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    async def enqueue_job(self, job: Job) -> str:
+        """Append a job for the workers; returns its message id."""
+        return await self._add(keys.JOBS, dump(job))
+
+    async def read_jobs(self, consumer: str, count: int = 1, block_ms: int | None = 1000) -> list[Delivery]:
+        """New jobs for `consumer`, waiting up to block_ms (None: no wait) when there are none."""
+        return await self._read(keys.JOBS, keys.WORKERS_GROUP, consumer, count, block_ms, load_job)
+
+    async def claim_stale_jobs(self, consumer: str, min_idle_ms: int, count: int = 10) -> list[Delivery]:
+        """Take over jobs that another consumer read but has not acked for min_idle_ms."""
+        return await self._claim(keys.JOBS, keys.WORKERS_GROUP, consumer, min_idle_ms, count, load_job)
+
+    async def ack_job(self, message_id: str) -> bool:
+        """Mark a job done; True if it was pending."""
+        return bool(await self._redis.xack(keys.JOBS, keys.WORKERS_GROUP, message_id))
+
+    async def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Record a job that cannot be done (with the reason) and ack it, in one transaction."""
+        record = {"id": delivery.message_id, "raw": delivery.raw, "reason": reason, "time": repr(time.time())}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(keys.DEAD_LETTERS, record, maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.xack(keys.JOBS, keys.WORKERS_GROUP, delivery.message_id)
+            await pipe.execute()
+        log.warning("job %s dead-lettered: %s", delivery.message_id, reason)
+
+    async def dead_letters(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest dead-letter records first: {id, raw, reason, time}."""
+        entries = await self._redis.xrevrange(keys.DEAD_LETTERS, count=limit)
+        records = []
+        for _entry_id, fields in entries:
+            record: dict[str, Any] = {_text(name): _text(value) for name, value in fields.items()}
+            record["time"] = float(record.get("time", 0.0))
+            records.append(record)
+        return records
+
+    # --- events ------------------------------------------------------------------------------
+
+    async def publish_event(self, event: Event) -> str:
+        """Append an event for the bots; returns its message id."""
+        return await self._add(keys.EVENTS, dump(event))
+
+    async def read_events(self, consumer: str, count: int = 10,
+                          block_ms: int | None = 1000) -> list[Delivery]:
+        """New events for `consumer`, waiting up to block_ms (None: no wait) when there are none."""
+        return await self._read(keys.EVENTS, keys.BOTS_GROUP, consumer, count, block_ms, load_event)
+
+    async def claim_stale_events(self, consumer: str, min_idle_ms: int, count: int = 10) -> list[Delivery]:
+        """Take over events that another consumer read but has not acked for min_idle_ms."""
+        return await self._claim(keys.EVENTS, keys.BOTS_GROUP, consumer, min_idle_ms, count, load_event)
+
+    async def ack_event(self, message_id: str) -> bool:
+        """Mark an event handled; True if it was pending."""
+        return bool(await self._redis.xack(keys.EVENTS, keys.BOTS_GROUP, message_id))
+
+    # --- internals ---------------------------------------------------------------------------
+
+    async def _add(self, stream: str, payload: str) -> str:
+        message_id = await self._redis.xadd(
+            stream, {PAYLOAD_FIELD: payload}, maxlen=STREAM_MAXLEN, approximate=True
+        )
+        return _text(message_id)
+
+    async def _read(self, stream: str, group: str, consumer: str, count: int, block_ms: int | None,
+                    loader: Callable[[bytes], Job | Event]) -> list[Delivery]:
+        try:
+            response = await self._redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+        except ResponseError as error:
+            # The group is gone when Redis lost its data (no AOF, FLUSHALL): recreate it and go on.
+            if "NOGROUP" not in str(error):
+                raise
+            log.warning("consumer group %s of %s was missing; creating it", group, stream)
+            await self.ensure_groups()
+            response = await self._redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+        deliveries: list[Delivery] = []
+        for _stream, messages in response or []:
+            deliveries.extend(_deliveries(messages, loader))
+        return deliveries
+
+    async def _claim(self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int,
+                     loader: Callable[[bytes], Job | Event]) -> list[Delivery]:
+        deliveries: list[Delivery] = []
+        start: bytes | str = "0-0"
+        for _ in range(_MAX_CLAIM_SCANS):
+            try:
+                response = await self._redis.xautoclaim(
+                    stream, group, consumer, min_idle_time=min_idle_ms, start_id=start,
+                    count=count - len(deliveries),
+                )
+            except ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise
+                await self.ensure_groups()
+                return []
+            start, messages = response[0], response[1]
+            deliveries.extend(_deliveries(messages, loader))
+            if _text(start) == "0-0" or len(deliveries) >= count:
+                break
+        for delivery in deliveries:
+            log.info("reclaimed %s message %s for %s", stream, delivery.message_id, consumer)
+        return deliveries
