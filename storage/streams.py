@@ -146,15 +146,16 @@ class MessageStreams:
 
     async def _read(self, stream: str, group: str, consumer: str, count: int, block_ms: int | None,
                     loader: Callable[[bytes], Job | Event]) -> list[Delivery]:
+        streams = {stream: ">"}
         try:
-            response = await self._redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+            response = await self._redis.xreadgroup(group, consumer, streams, count=count, block=block_ms)
         except ResponseError as error:
             # The group is gone when Redis lost its data (no AOF, FLUSHALL): recreate it and go on.
             if "NOGROUP" not in str(error):
                 raise
             log.warning("consumer group %s of %s was missing; creating it", group, stream)
             await self.ensure_groups()
-            response = await self._redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+            response = await self._redis.xreadgroup(group, consumer, streams, count=count, block=block_ms)
         deliveries: list[Delivery] = []
         for _stream, messages in response or []:
             deliveries.extend(_deliveries(messages, loader))

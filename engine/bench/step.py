@@ -1,0 +1,174 @@
+"""`breeder bench step`: one whole generation step, stage by stage, and worker throughput.
+
+A step is what a worker does for one evolve job of population 8: GA, decode, render the audio
+(FluidSynth and OGG encoding), MIDI files and piano roll, and the Redis write. Throughput is
+measured with 20 breeds evolving at once, served by 1 and then 2 `breeder worker` processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeats", type=int, default=15, help="timed steps per stage (default 15)")
+    parser.add_argument("--breeds", type=int, default=20, help="breeds evolving at once (default 20)")
+    parser.add_argument("--rounds", type=int, default=2, help="generations each breed makes (default 2)")
+    parser.add_argument("--population", type=int, default=8)
+
+
+def run(args: argparse.Namespace) -> int:
+    from breeder.logs import configure
+    from breeder.settings import WorkerSettings, load
+
+    configure("WARNING")
+    settings = load(WorkerSettings)
+    return asyncio.run(_bench(args, settings))
+
+
+def _median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+async def _bench(args: argparse.Namespace, settings) -> int:
+    from breeder.redis_server import RedisServer
+    from engine import ga, midi, pianoroll
+    from engine.decoder import MelodyModel
+    from engine.render import Renderer
+    from engine.worker import Worker
+    from storage import connect
+    from storage.schemas import Breed, BreedParams, Job
+    from storage.store import BreedStore
+
+    model = MelodyModel.load(settings.musicvae_config, settings.musicvae_checkpoint)
+    renderer = Renderer(settings.soundfont)
+    renderer.check()
+    population = args.population
+    params = BreedParams(population=population)
+    rng = np.random.default_rng(0)
+    latents = ga.random_population(population, model.latent_size, rng)
+    fitness = np.array([2, 0, 1, 0, 3, 0, 0, 1][:population] + [0] * max(0, population - 8))
+    ids = [str(i) for i in range(population)]
+    model.decode(latents)  # warm-up
+    renderer.render_clips(model.decode(latents), params.tempo, params.instrument)
+
+    stages: dict[str, list[float]] = {"ga": [], "decode": [], "audio (render+encode)": [], "midi+piano roll": []}
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        offspring = ga.evolve(latents, fitness, ids, sigma=0.5, foreign=1, rng=rng)
+        t1 = time.perf_counter()
+        melodies = model.decode(offspring.latents)
+        t2 = time.perf_counter()
+        renderer.render_clips(melodies, params.tempo, params.instrument)
+        t3 = time.perf_counter()
+        for melody in melodies:
+            midi.melody_to_midi(melody, params.tempo, params.instrument, model.steps)
+        pianoroll.generation_png(melodies, [str(i + 1) for i in range(population)])
+        t4 = time.perf_counter()
+        for name, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            stages[name].append(seconds)
+
+    with tempfile.TemporaryDirectory() as folder, RedisServer(Path(folder)) as server:
+        store = BreedStore(connect(server.url))
+        await store.ensure_groups()
+        worker = Worker(store, model, renderer, "bench", block_ms=100)
+        breed = Breed(store.new_breed_id(), owner_id=0, params=params)
+        await store.create_breed(breed)
+        await store.enqueue_job(Job("start", breed.breed_id))
+        for delivery in await store.read_jobs("bench", count=1, block_ms=1000):
+            await worker.handle(delivery)
+        steps: list[float] = []
+        writes: list[float] = []
+        for number in range(args.repeats):
+            votes = tuple(int(v) for v in rng.integers(0, 3, population))
+            t0 = time.perf_counter()
+            await store.enqueue_job(Job("evolve", breed.breed_id, number, fitness=votes, sigma=0.5))
+            for delivery in await store.read_jobs("bench", count=1, block_ms=1000):
+                await worker.handle(delivery)
+            steps.append(time.perf_counter() - t0)
+            generation = await store.get_generation(breed.breed_id, number + 1)
+            assert generation is not None, "the worker wrote no generation"
+            stored = await store.get_latents(breed.breed_id, number + 1)
+            artifacts = {name: b"x" * 60_000 for name in generation.artifacts}
+            probe = generation.__class__(**{**generation.__dict__, "number": 10_000 + number})
+            t0 = time.perf_counter()
+            await store.write_generation(probe, stored, artifacts)
+            writes.append(time.perf_counter() - t0)
+        await store.close()
+        stages["redis write"] = writes
+        throughput = {n: await asyncio.to_thread(_throughput, server.url, n, args) for n in (1, 2)}
+
+    print(f"One generation step, population {population}, median of {args.repeats}:")
+    for name, samples in stages.items():
+        print(f"  {name:<24} {_median(samples) * 1000:8.1f} ms")
+    step_median = _median(steps)
+    print(f"  {'whole step (worker job)':<24} {step_median * 1000:8.1f} ms")
+    for n, rate in throughput.items():
+        print(f"{args.breeds} breeds at once, {n} worker(s): {rate:.1f} steps per minute")
+    print(f"RESULT step_median_s={step_median:.3f} steps_per_min_1w={throughput[1]:.1f} "
+          f"steps_per_min_2w={throughput[2]:.1f}")
+    return 0
+
+
+def _throughput(url: str, workers: int, args: argparse.Namespace) -> float:
+    """Steps per minute for `args.breeds` breeds evolving at once, served by `workers` processes."""
+    import os
+
+    env = {**os.environ, "REDIS_URL": url, "LOG_LEVEL": "WARNING"}
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "breeder.cli", "worker", "--consumer", f"bench-{workers}-{i}"],
+                         env=env)
+        for i in range(workers)
+    ]
+    try:
+        return asyncio.run(_throughput_async(url, workers, args))
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
+
+
+async def _throughput_async(url: str, workers: int, args: argparse.Namespace) -> float:
+    from storage import connect
+    from storage.schemas import Breed, BreedParams, Job
+    from storage.store import BreedStore
+
+    store = BreedStore(connect(url))
+    params = BreedParams(population=args.population)
+    breeds = [Breed(store.new_breed_id(), owner_id=0, params=params) for _ in range(args.breeds)]
+    for breed in breeds:
+        await store.create_breed(breed)
+        await store.enqueue_job(Job("start", breed.breed_id))
+    await _wait_all(store, breeds, 0, timeout_s=300)  # warm-up: model loading and generation 0
+    started = time.perf_counter()
+    rng = np.random.default_rng(1)
+    for number in range(args.rounds):
+        for breed in breeds:
+            votes = tuple(int(v) for v in rng.integers(0, 3, args.population))
+            await store.enqueue_job(Job("evolve", breed.breed_id, number, fitness=votes, sigma=0.5))
+        await _wait_all(store, breeds, number + 1, timeout_s=600)
+    elapsed = time.perf_counter() - started
+    await store.close()
+    return args.breeds * args.rounds / elapsed * 60
+
+
+async def _wait_all(store, breeds, number: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    pending = {breed.breed_id for breed in breeds}
+    while pending:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"workers did not finish generation {number + 1} of {len(pending)} breeds")
+        for breed_id in list(pending):
+            if await store.get_generation(breed_id, number) is not None:
+                pending.discard(breed_id)
+        await asyncio.sleep(0.05)

@@ -1,0 +1,119 @@
+"""Breeds: CRUD, atomic updates and the thread, open-breed and message indexes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from storage import BreedExistsError, BreedStore, new_breed_id
+from storage.schemas import BreedParams
+from tests.storage.factories import make_breed
+
+
+async def test_created_breed_reads_back_equal(store: BreedStore) -> None:
+    breed = make_breed("abc", guild_id=1, channel_id=2, thread_id=3, params=BreedParams(population=6, sigma=0.25))
+    await store.create_breed(breed)
+    assert await store.get_breed("abc") == breed
+
+
+async def test_missing_breed_reads_as_none(store: BreedStore) -> None:
+    assert await store.get_breed("nope") is None
+
+
+async def test_creating_a_breed_twice_is_refused_and_keeps_the_first(store: BreedStore) -> None:
+    await store.create_breed(make_breed("abc", owner_id=1))
+    with pytest.raises(BreedExistsError):
+        await store.create_breed(make_breed("abc", owner_id=2))
+    breed = await store.get_breed("abc")
+    assert breed is not None and breed.owner_id == 1
+
+
+async def test_update_changes_only_the_given_fields_and_returns_the_new_breed(store: BreedStore) -> None:
+    await store.create_breed(make_breed("abc"))
+    updated = await store.update_breed("abc", status="voting", vote_deadline=1234.5)
+    assert updated == make_breed("abc", status="voting", vote_deadline=1234.5)
+    assert await store.get_breed("abc") == updated
+
+
+async def test_update_of_a_missing_breed_raises_key_error(store: BreedStore) -> None:
+    with pytest.raises(KeyError):
+        await store.update_breed("nope", status="voting")
+
+
+async def test_update_refuses_unknown_fields_and_id_changes(store: BreedStore) -> None:
+    await store.create_breed(make_breed("abc"))
+    with pytest.raises(TypeError):
+        await store.update_breed("abc", colour="red")
+    with pytest.raises(ValueError):
+        await store.update_breed("abc", breed_id="xyz")
+    assert await store.get_breed("abc") == make_breed("abc")
+
+
+async def test_concurrent_updates_of_different_fields_lose_nothing(store: BreedStore) -> None:
+    await store.create_breed(make_breed("abc"))
+    changes: list[dict[str, object]] = [
+        {"status": "voting"}, {"vote_deadline": 99.0}, {"winner": 3}, {"progress_message_id": 77},
+        {"guild_id": 5}, {"channel_id": 6}, {"generation": 4}, {"thread_id": 8},
+    ]
+    for _ in range(3):
+        await asyncio.gather(*(store.update_breed("abc", **change) for change in changes))
+    breed = await store.get_breed("abc")
+    assert breed == make_breed(
+        "abc", status="voting", vote_deadline=99.0, winner=3, progress_message_id=77,
+        guild_id=5, channel_id=6, generation=4, thread_id=8,
+    )
+
+
+async def test_open_breeds_follow_the_status(store: BreedStore) -> None:
+    await store.create_breed(make_breed("old", created_at=1.0))
+    await store.create_breed(make_breed("new", created_at=2.0, status="voting"))
+    await store.create_breed(make_breed("done", status="finished"))
+    assert [b.breed_id for b in await store.open_breeds()] == ["old", "new"]
+
+    await store.update_breed("old", status="stopped")
+    await store.update_breed("done", status="evolving")
+    assert [b.breed_id for b in await store.open_breeds()] == ["new", "done"]
+    assert all(b.status in ("voting", "evolving") for b in await store.open_breeds())
+
+
+async def test_open_breeds_is_empty_without_breeds(store: BreedStore) -> None:
+    assert await store.open_breeds() == []
+
+
+async def test_thread_index_follows_creation_and_thread_changes(store: BreedStore) -> None:
+    await store.create_breed(make_breed("abc", thread_id=10))
+    assert await store.breed_for_thread(10) == "abc"
+
+    await store.update_breed("abc", thread_id=11)
+    assert await store.breed_for_thread(10) is None
+    assert await store.breed_for_thread(11) == "abc"
+
+    await store.update_breed("abc", thread_id=None)
+    assert await store.breed_for_thread(11) is None
+
+
+async def test_thread_index_is_set_when_a_thread_is_attached_later(store: BreedStore) -> None:
+    await store.create_breed(make_breed("abc"))
+    assert await store.breed_for_thread(12) is None
+    await store.update_breed("abc", thread_id=12)
+    assert await store.breed_for_thread(12) == "abc"
+
+
+async def test_linked_message_leads_back_to_breed_and_generation(store: BreedStore) -> None:
+    await store.link_message(555, "abc", 3)
+    await store.link_message(556, "a:b", 0)
+    assert await store.message_target(555) == ("abc", 3)
+    assert await store.message_target(556) == ("a:b", 0)
+    assert await store.message_target(557) is None
+
+
+def test_new_breed_ids_are_short_url_safe_and_distinct() -> None:
+    ids = {new_breed_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(i) <= 12 and i.isalnum() and i.isascii() for i in ids)
+    assert BreedStore.new_breed_id() not in ids
+
+
+async def test_ping_answers(store: BreedStore) -> None:
+    assert await store.ping() is True
