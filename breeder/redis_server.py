@@ -72,14 +72,38 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _ping(port: int) -> str | None:
-    """The server's one-line answer to PING (`+PONG`, `-LOADING ...`), or None when unreachable."""
+def _query(port: int, command: bytes) -> str | None:
+    """Send one inline command; the reply's text (a bulk reply without its header), or None if unreachable."""
     try:
         with socket.create_connection((HOST, port), timeout=1.0) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(256).decode("utf-8", errors="replace").strip() or None
-    except OSError:
+            conn.sendall(command + b"\r\n")
+            reply = b""
+            while b"\r\n" not in reply:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return None
+                reply += chunk
+            header, _, body = reply.partition(b"\r\n")
+            if header.startswith(b"$"):
+                length = int(header[1:])
+                while len(body) < length:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return None
+                    body += chunk
+                return body[:length].decode("utf-8", errors="replace")
+            return header.decode("utf-8", errors="replace")
+    except (OSError, ValueError):
         return None
+
+
+def _serving(port: int, pid: int) -> bool:
+    """Whether the redis-server with `pid` (not some other one on the port) answers PING."""
+    info = _query(port, b"INFO server")
+    if info is None or f"process_id:{pid}\r\n" not in info:
+        return False
+    # PING answers -LOADING while the AOF is being read back.
+    return _query(port, b"PING") == "+PONG"
 
 
 class RedisServer:
@@ -223,8 +247,7 @@ class RedisServer:
         self._process, self._port, self._log_file = process, port, log_file
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
-            answer = _ping(port)
-            if answer == "+PONG":
+            if _serving(port, process.pid):
                 return
             code = process.poll()
             if code is not None or time.monotonic() > deadline:

@@ -329,7 +329,7 @@ async def serve(settings, consumer: str) -> int:  # settings: WorkerSettings
     import signal
 
     from breeder.redis_server import embedded_or_configured
-    from engine.render import RenderUnavailable, Renderer
+    from engine.render import Renderer, RenderUnavailable
 
     renderer = Renderer(settings.soundfont)
     try:

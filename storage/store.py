@@ -23,7 +23,9 @@ from redis.exceptions import WatchError
 
 from storage import keys
 from storage.schemas import OPEN_STATUSES, Breed, Generation, dump, load_breed, load_generation
-from storage.streams import MessageStreams
+from storage.streams import Delivery, MessageStreams
+
+__all__ = ["BreedExistsError", "BreedStore", "Delivery", "new_breed_id"]
 
 log = logging.getLogger(__name__)
 

@@ -85,7 +85,7 @@ def build_dataset(data_dir: Path, include_essen: bool = False, force: bool = Fal
     return paths
 
 
-def window_tokens(examples: Path, config, mode: str = "train") -> "np.ndarray":
+def window_tokens(examples: Path, config, mode: str = "train"):
     """Magenta's converter over every NoteSequence: unique 2-bar windows as token rows (N, steps).
 
     Converting in Python once, up front, replaces Magenta's tf.data py_function pipeline,

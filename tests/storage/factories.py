@@ -14,12 +14,16 @@ def make_breed(breed_id: str = "b1", **fields: object) -> Breed:
     return Breed(breed_id=breed_id, **values)  # type: ignore[arg-type]
 
 
-def make_generation(breed_id: str = "b1", number: int = 0, population: int = 4, **fields: object) -> Generation:
+def make_generation(
+    breed_id: str = "b1", number: int = 0, population: int = 4, **fields: object
+) -> Generation:
     candidates = tuple(
         Candidate(candidate_id=f"{breed_id}-{number}-{i}", index=i, operators=("random",), parents=())
         for i in range(population)
     )
-    melodies = tuple((Note(pitch=60 + i, start=0, end=4), Note(pitch=64, start=4, end=8)) for i in range(population))
+    melodies = tuple(
+        (Note(pitch=60 + i, start=0, end=4), Note(pitch=64, start=4, end=8)) for i in range(population)
+    )
     return Generation(breed_id=breed_id, number=number, candidates=candidates, melodies=melodies,
                       **fields)  # type: ignore[arg-type]
 

@@ -12,7 +12,8 @@ from tests.storage.factories import make_breed
 
 
 async def test_created_breed_reads_back_equal(store: BreedStore) -> None:
-    breed = make_breed("abc", guild_id=1, channel_id=2, thread_id=3, params=BreedParams(population=6, sigma=0.25))
+    params = BreedParams(population=6, sigma=0.25)
+    breed = make_breed("abc", guild_id=1, channel_id=2, thread_id=3, params=params)
     await store.create_breed(breed)
     assert await store.get_breed("abc") == breed
 

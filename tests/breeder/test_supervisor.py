@@ -1,0 +1,50 @@
+"""The supervisor restarts crashed children, stops on configuration errors, and shuts down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from breeder.supervisor import Child, backoff_s, supervise
+
+
+def child(code: str, name: str = "child") -> Child:
+    return Child(name, [sys.executable, "-c", code], {})
+
+
+async def test_a_crashed_child_is_restarted(tmp_path):
+    marker = tmp_path / "starts"
+    crashing = child(f"open({str(marker)!r}, 'a').write('x'); raise SystemExit(1)")
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervise([crashing], stop))
+    await asyncio.sleep(4.5)  # first restart after 1 s, the second after 2 s
+    stop.set()
+    assert await task == 0
+    assert len(marker.read_text()) >= 3
+    assert crashing.restarts >= 2
+
+
+async def test_a_configuration_error_stops_everything_without_restart(tmp_path):
+    marker = tmp_path / "starts"
+    misconfigured = child(f"open({str(marker)!r}, 'a').write('x'); raise SystemExit(2)")
+    sleeper = child("import time; time.sleep(60)", "sleeper")
+    status = await asyncio.wait_for(supervise([misconfigured, sleeper], asyncio.Event()), 20)
+    assert status == 2
+    assert marker.read_text() == "x"
+    assert sleeper.poll() is not None  # stopped, not left behind
+
+
+async def test_stop_terminates_running_children():
+    sleeper = child("import time; time.sleep(60)")
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervise([sleeper], stop))
+    await asyncio.sleep(0.5)
+    assert sleeper.poll() is None
+    stop.set()
+    await asyncio.wait_for(task, 25)
+    assert sleeper.poll() is not None
+
+
+def test_backoff_grows_and_is_capped():
+    assert [backoff_s(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
+    assert backoff_s(50) == 30

@@ -1,0 +1,202 @@
+"""The job and event streams: delivery, acks, malformed messages, dead letters and reclaiming."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+import pytest
+from redis.asyncio import Redis
+
+from storage import BreedStore, Delivery, keys, streams
+from storage.schemas import Event, Job, dump
+
+
+async def _pending(redis_client: Redis, stream: str, group: str) -> int:
+    return int((await redis_client.xpending(stream, group))["pending"])
+
+
+async def test_enqueued_job_is_read_once_and_pending_until_acked(
+    store: BreedStore, redis_client: Redis
+) -> None:
+    job = Job(type="evolve", breed_id="b1", generation=2, fitness=(1, 0, 3), sigma=0.4)
+    message_id = await store.enqueue_job(job)
+
+    [delivery] = await store.read_jobs("w1", block_ms=None)
+    assert delivery == Delivery(message_id=message_id, raw=dump(job), payload=job, error=None)
+    assert await store.read_jobs("w1", block_ms=None) == []
+    assert await _pending(redis_client, keys.JOBS, keys.WORKERS_GROUP) == 1
+
+    assert await store.ack_job(message_id) is True
+    assert await store.ack_job(message_id) is False
+    assert await _pending(redis_client, keys.JOBS, keys.WORKERS_GROUP) == 0
+
+
+async def test_consumers_of_the_group_share_the_jobs_without_overlap(store: BreedStore) -> None:
+    ids = [await store.enqueue_job(Job(type="start", breed_id=f"b{i}")) for i in range(4)]
+    first = await store.read_jobs("w1", count=2, block_ms=None)
+    second = await store.read_jobs("w2", count=10, block_ms=None)
+    assert [d.message_id for d in first + second] == ids
+
+
+async def test_read_waits_for_a_job_enqueued_while_blocking(store: BreedStore) -> None:
+    reader = asyncio.create_task(store.read_jobs("w1", block_ms=5000))
+    await asyncio.sleep(0.1)
+    await store.enqueue_job(Job(type="start", breed_id="late"))
+    [delivery] = await asyncio.wait_for(reader, timeout=5)
+    assert isinstance(delivery.payload, Job) and delivery.payload.breed_id == "late"
+
+
+async def test_read_with_nothing_there_returns_empty_after_the_block(store: BreedStore) -> None:
+    started = time.monotonic()
+    assert await store.read_jobs("w1", block_ms=100) == []
+    assert time.monotonic() - started >= 0.09
+
+
+async def test_malformed_messages_are_delivered_with_an_error_not_raised(
+    store: BreedStore, redis_client: Redis
+) -> None:
+    bad = {
+        "not json": b"{nope",
+        "schema": b'{"v":1,"type":"explode","breed_id":"b1"}',
+        "version": b'{"v":99,"type":"start","breed_id":"b1"}',
+        "type error": b'{"v":1,"type":"evolve","breed_id":"b1","fitness":5}',
+        "bytes": b"\xff\xfe",
+    }
+    for raw in bad.values():
+        await redis_client.xadd(keys.JOBS, {"payload": raw})
+    await redis_client.xadd(keys.JOBS, {"other": b"x"})
+    good = Job(type="start", breed_id="b1")
+    await store.enqueue_job(good)
+
+    deliveries = await store.read_jobs("w1", count=10, block_ms=None)
+    assert len(deliveries) == len(bad) + 2
+    for delivery in deliveries[:-1]:
+        assert delivery.payload is None
+        assert delivery.error
+    assert [d.raw for d in deliveries[:2]] == ["{nope", bad["schema"].decode()]
+    assert "explode" in (deliveries[1].error or "")
+    assert deliveries[-1].payload == good and deliveries[-1].error is None
+
+
+async def test_dead_letter_records_the_reason_and_acks_the_job(
+    store: BreedStore, redis_client: Redis
+) -> None:
+    await redis_client.xadd(keys.JOBS, {"payload": b"garbage"})
+    [delivery] = await store.read_jobs("w1", block_ms=None)
+    before = time.time()
+
+    await store.dead_letter(delivery, f"bad payload: {delivery.error}")
+
+    [record] = await store.dead_letters()
+    assert record["id"] == delivery.message_id
+    assert record["raw"] == "garbage"
+    assert record["reason"].startswith("bad payload: not JSON")
+    assert before - 1 <= record["time"] <= time.time() + 1
+    assert await _pending(redis_client, keys.JOBS, keys.WORKERS_GROUP) == 0
+
+
+async def test_dead_letters_come_newest_first_and_are_limited(store: BreedStore) -> None:
+    for i in range(5):
+        await store.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+    for delivery in await store.read_jobs("w1", count=5, block_ms=None):
+        await store.dead_letter(delivery, f"reason {delivery.payload.breed_id}")  # type: ignore[union-attr]
+    assert [r["reason"] for r in await store.dead_letters(limit=2)] == ["reason b4", "reason b3"]
+
+
+async def test_unacked_job_is_reclaimed_by_another_worker_after_min_idle(
+    store: BreedStore, redis_client: Redis
+) -> None:
+    message_id = await store.enqueue_job(Job(type="evolve", breed_id="b1", generation=0, fitness=(1, 2)))
+    [taken] = await store.read_jobs("crashed", block_ms=None)
+
+    assert await store.claim_stale_jobs("rescuer", min_idle_ms=60_000) == []
+    await asyncio.sleep(0.15)
+    [reclaimed] = await store.claim_stale_jobs("rescuer", min_idle_ms=100)
+
+    assert reclaimed == taken and reclaimed.message_id == message_id
+    [entry] = await redis_client.xpending_range(keys.JOBS, keys.WORKERS_GROUP, "-", "+", 10)
+    assert entry["consumer"] == b"rescuer" and entry["times_delivered"] == 2
+    await store.ack_job(reclaimed.message_id)
+    await asyncio.sleep(0.15)
+    assert await store.claim_stale_jobs("rescuer", min_idle_ms=100) == []
+
+
+async def test_claim_respects_count_and_a_later_claim_takes_the_rest(store: BreedStore) -> None:
+    for i in range(6):
+        await store.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+    await store.read_jobs("crashed", count=6, block_ms=None)
+    await asyncio.sleep(0.15)
+    first = await store.claim_stale_jobs("rescuer", min_idle_ms=100, count=4)
+    rest = await store.claim_stale_jobs("other", min_idle_ms=100, count=4)
+    assert len(first) == 4 and len(rest) == 2
+    assert {d.payload.breed_id for d in first + rest} == {f"b{i}" for i in range(6)}  # type: ignore[union-attr]
+
+
+async def test_events_flow_to_the_bots_group_only(store: BreedStore, redis_client: Redis) -> None:
+    event = Event(type="generation_ready", breed_id="b1", generation=3)
+    message_id = await store.publish_event(event)
+    assert await store.read_jobs("w1", block_ms=None) == []
+
+    [delivery] = await store.read_events("bot1", block_ms=None)
+    assert delivery.payload == event and delivery.message_id == message_id
+    assert await store.ack_event(message_id) is True
+    assert await _pending(redis_client, keys.EVENTS, keys.BOTS_GROUP) == 0
+
+
+async def test_unacked_event_is_reclaimed_after_min_idle(store: BreedStore) -> None:
+    await store.publish_event(Event(type="progress", breed_id="b1", generation=0, stage="render"))
+    await store.read_events("old-bot", block_ms=None)
+    await asyncio.sleep(0.15)
+    [reclaimed] = await store.claim_stale_events("new-bot", min_idle_ms=100)
+    assert isinstance(reclaimed.payload, Event) and reclaimed.payload.stage == "render"
+
+
+async def test_malformed_event_is_delivered_with_an_error(store: BreedStore, redis_client: Redis) -> None:
+    await redis_client.xadd(keys.EVENTS, {"payload": b'{"v":1,"type":"start","breed_id":"b1"}'})
+    [delivery] = await store.read_events("bot1", block_ms=None)
+    assert delivery.payload is None and "unknown event type" in (delivery.error or "")
+
+
+async def test_ensure_groups_is_repeatable_and_keeps_pending_messages(
+    store: BreedStore, redis_client: Redis
+) -> None:
+    await store.enqueue_job(Job(type="start", breed_id="b1"))
+    await store.read_jobs("w1", block_ms=None)
+    await store.ensure_groups()
+    assert await _pending(redis_client, keys.JOBS, keys.WORKERS_GROUP) == 1
+
+
+async def test_jobs_enqueued_before_the_groups_exist_are_delivered(redis_client: Redis) -> None:
+    store = BreedStore(redis_client)
+    await store.enqueue_job(Job(type="start", breed_id="early"))
+    await store.ensure_groups()
+    [delivery] = await store.read_jobs("w1", block_ms=None)
+    assert delivery.payload == Job(type="start", breed_id="early")
+
+
+async def test_reading_recreates_groups_lost_with_the_data(store: BreedStore, redis_client: Redis) -> None:
+    await redis_client.flushall()
+    assert await store.read_jobs("w1", block_ms=None) == []
+    assert await store.claim_stale_events("bot1", min_idle_ms=0) == []
+    await store.enqueue_job(Job(type="start", breed_id="b1"))
+    assert len(await store.read_jobs("w1", block_ms=None)) == 1
+
+
+async def test_streams_are_trimmed_to_about_maxlen(
+    store: BreedStore, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams, "STREAM_MAXLEN", 10)
+    for i in range(350):
+        await store.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+        await store.publish_event(Event(type="progress", breed_id=f"b{i}"))
+    # Approximate trimming drops whole stream nodes (100 entries each), never below MAXLEN.
+    assert 10 <= await redis_client.xlen(keys.JOBS) <= 150
+    assert 10 <= await redis_client.xlen(keys.EVENTS) <= 150
+
+
+def test_delivery_is_frozen() -> None:
+    delivery = Delivery(message_id="1-0", raw="{}", payload=None, error="bad")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        delivery.error = None  # type: ignore[misc]
