@@ -1,0 +1,125 @@
+"""The bot: a commands.Bot that opens the store, loads the extensions and runs the background work."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.controller import BreedController
+from bot.errors import answer_error
+from bot.events import EventConsumer, ExternalWait, wait_plainly
+from bot.service import BreedingService
+from bot.tasks import BackgroundTasks
+from breeder.settings import BotSettings
+from storage import BreedStore, connect
+from storage.schemas import BreedParams
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.cogs.breed", "bot.cogs.votes")
+CONSUMER = "bot"
+
+
+def utc_now() -> float:
+    """Seconds since the epoch by Discord's clock helper (which SimCord's virtual time drives too)."""
+    return discord.utils.utcnow().timestamp()
+
+
+def bot_intents() -> discord.Intents:
+    """Guilds (channels, threads, permissions) and guild reactions (the votes); nothing privileged."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_reactions = True
+    return intents
+
+
+class BreedTree(app_commands.CommandTree):
+    """The command tree; its error handler is the one place that answers failed commands."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await answer_error(interaction, error)
+
+
+class MelodyBot(commands.Bot):
+    """Melody Breeder on Discord. `external_wait` wraps the blocking Redis read of the events loop."""
+
+    store: BreedStore
+    service: BreedingService
+    controller: BreedController
+    events: EventConsumer
+    _events_task: asyncio.Task[None]
+
+    def __init__(
+        self,
+        settings: BotSettings,
+        redis_url: str,
+        *,
+        external_wait: ExternalWait = wait_plainly,
+        consumer: str = CONSUMER,
+    ) -> None:
+        # No message content and no prefix commands: slash commands and reactions are all there is.
+        super().__init__(
+            command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None,
+            tree_cls=BreedTree, allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.redis_url = redis_url
+        self.external_wait = external_wait
+        self.consumer = consumer
+        self.tasks = BackgroundTasks()
+
+    def default_params(self) -> BreedParams:
+        """The options of /breed start that people leave out, from the settings."""
+        settings = self.settings
+        return BreedParams(
+            population=settings.population, sigma=settings.mutation_sigma, foreign=settings.foreign,
+            vote_minutes=settings.vote_minutes, tempo=settings.tempo, instrument=settings.instrument,
+        )
+
+    async def setup_hook(self) -> None:
+        self.store = BreedStore(connect(self.redis_url))
+        await self.store.ensure_groups()
+        self.service = BreedingService(self.store, utc_now)
+        self.controller = BreedController(self, self.service, self.tasks)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.events = EventConsumer(self.store, self.controller.handle_event, self.consumer,
+                                    external_wait=self.external_wait)
+        self._events_task = self.tasks.spawn(self._consume_events(), name="events consumer")
+        await self.controller.resume()
+        if self.settings.sync_commands:
+            await self.sync_commands(self.settings.dev_guild_id)
+
+    async def sync_commands(self, guild_id: int | None = None) -> list[app_commands.AppCommand]:
+        """Register the slash commands with Discord: in one guild (instant) or globally."""
+        if guild_id is not None:
+            guild = discord.Object(guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d application commands to guild %d", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d application commands globally", len(synced))
+        return synced
+
+    async def _consume_events(self) -> None:
+        await self.wait_until_ready()
+        await self.events.run()
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s (%d) to %d servers", self.user, self.user.id if self.user else 0,
+                 len(self.guilds))
+
+    async def close(self) -> None:
+        if hasattr(self, "events"):
+            # Let the events loop finish its read instead of cancelling it inside redis-py.
+            self.events.stop()
+            await asyncio.wait({self._events_task}, timeout=self.events.block_ms / 1000 + 5)
+        await self.tasks.cancel_all()
+        await super().close()
+        if hasattr(self, "store"):
+            await self.store.close()

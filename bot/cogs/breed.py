@@ -1,0 +1,120 @@
+"""The /breed command group: start, next, mutation, finish, status, stop.
+
+Every command defers (ephemerally) before anything else, so Discord's 3-second limit holds
+however slow Redis or an upload is; refusals are BreedErrors answered by the tree's handler.
+Commands other than start act on the breed of the thread they are used in, or on `breed:`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice, Range
+from discord.ext import commands
+
+from bot.errors import BreedError
+from bot.permissions import Caller
+from bot.seed import read_seed
+from bot.service import BreedingService
+from bot.texts import INSTRUMENTS
+from bot.views import FinishButton, NextButton
+
+if TYPE_CHECKING:
+    from bot.client import MelodyBot
+
+BREED_OPTION = "The breed's id (default: the breed of this thread)"
+
+
+@app_commands.guild_only()
+class BreedCommands(commands.GroupCog, group_name="breed", group_description="Breed melodies together by voting"):
+    def __init__(self, bot: MelodyBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    @app_commands.command(description="Start a breed here; it gets its own thread")
+    @app_commands.describe(
+        population="Candidates per generation (2-10)",
+        mutation="Mutation σ (0-1): how far children stray from their parents",
+        foreign="Fresh random candidates in each generation",
+        vote_minutes="How long each vote stays open, in minutes",
+        tempo="Tempo in beats per minute",
+        instrument="The instrument the melodies are played on",
+        melody="A MIDI file (up to 1 MiB) to start from your own melody",
+    )
+    @app_commands.choices(instrument=[Choice(name=name, value=program) for name, program in INSTRUMENTS])
+    async def start(
+        self,
+        interaction: discord.Interaction,
+        population: Range[int, 2, 10] | None = None,
+        mutation: Range[float, 0.0, 1.0] | None = None,
+        foreign: Range[int, 0, 9] | None = None,
+        vote_minutes: Range[float, 0.5, 1440.0] | None = None,
+        tempo: Range[int, 40, 240] | None = None,
+        instrument: Choice[int] | None = None,
+        melody: discord.Attachment | None = None,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        channel = interaction.channel
+        if not isinstance(channel, discord.TextChannel):
+            raise BreedError("Start a breed in a server's text channel (not in a thread): it gets its own thread.")
+        params = BreedingService.params(
+            self.bot.default_params(), population=population, sigma=mutation, foreign=foreign,
+            vote_minutes=vote_minutes, tempo=tempo, instrument=instrument.value if instrument else None,
+        )
+        seed = await read_seed(melody) if melody is not None else None
+        breed = await self.bot.controller.start(
+            channel, interaction.user, params, melody.filename if melody else None, seed
+        )
+        await interaction.followup.send(f"Breed `{breed.breed_id}` started in <#{breed.thread_id}>.", ephemeral=True)
+
+    @app_commands.command(name="next", description="Close voting now and breed the next generation")
+    @app_commands.describe(breed=BREED_OPTION)
+    async def next_generation(self, interaction: discord.Interaction, breed: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.service.find(breed, interaction.channel_id)
+        answer = await self.bot.controller.close_voting(found.breed_id, Caller.of(interaction))
+        await interaction.followup.send(answer, ephemeral=True)
+
+    @app_commands.command(description="Set the mutation σ used from the next step on")
+    @app_commands.describe(sigma="Mutation σ (0-1): how far children stray from their parents", breed=BREED_OPTION)
+    async def mutation(self, interaction: discord.Interaction, sigma: Range[float, 0.0, 1.0],
+                       breed: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.service.find(breed, interaction.channel_id)
+        answer = await self.bot.controller.set_sigma(found.breed_id, Caller.of(interaction), sigma)
+        await interaction.followup.send(answer, ephemeral=True)
+
+    @app_commands.command(description="Finish: post the winner's MIDI file, audio and piano roll")
+    @app_commands.describe(candidate="The winner's number (default: the top-voted candidate)", breed=BREED_OPTION)
+    async def finish(self, interaction: discord.Interaction, candidate: Range[int, 1, 10] | None = None,
+                     breed: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.service.find(breed, interaction.channel_id)
+        answer = await self.bot.controller.finish(found.breed_id, Caller.of(interaction), candidate)
+        await interaction.followup.send(answer, ephemeral=True)
+
+    @app_commands.command(description="Where a breed stands: generation, votes, deadline, settings")
+    @app_commands.describe(breed=BREED_OPTION)
+    async def status(self, interaction: discord.Interaction, breed: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.service.find(breed, interaction.channel_id)
+        await interaction.followup.send(await self.bot.controller.status(found), ephemeral=True)
+
+    @app_commands.command(description="Stop a breed for good")
+    @app_commands.describe(breed=BREED_OPTION)
+    async def stop(self, interaction: discord.Interaction, breed: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.service.find(breed, interaction.channel_id)
+        answer = await self.bot.controller.stop(found.breed_id, Caller.of(interaction))
+        await interaction.followup.send(answer, ephemeral=True)
+
+
+async def setup(bot: MelodyBot) -> None:
+    bot.add_dynamic_items(NextButton, FinishButton)
+    await bot.add_cog(BreedCommands(bot))
+
+
+async def teardown(bot: MelodyBot) -> None:
+    bot.remove_dynamic_items(NextButton, FinishButton)

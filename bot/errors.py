@@ -1,0 +1,69 @@
+"""Domain errors and the one place that answers them.
+
+A BreedError is something the user can act on; its text is the one line they see. Anything
+else is a bug: the user gets a short apology and the details go to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = "Something went wrong on my side; the details are in the bot's log."
+
+
+class BreedError(Exception):
+    """A refusal or problem with a user-facing, one-line message."""
+
+
+def user_message(error: BaseException) -> str:
+    """The one line to show for an error raised while handling an interaction."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, app_commands.TransformerError):
+        return f"`{error.value}` is not a valid value for that option."
+    if isinstance(error, BreedError):
+        return one_line(str(error))
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "The /breed commands work in a server's text channels."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You cannot use that command here."
+    return UNEXPECTED
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split()) or UNEXPECTED
+
+
+def _is_expected(error: BaseException) -> bool:
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    return isinstance(original, BreedError | app_commands.CheckFailure | app_commands.TransformerError)
+
+
+async def answer_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """Answer an interaction that failed with one ephemeral line; log the details."""
+    where = _describe(interaction)
+    if _is_expected(error):
+        log.info("%s refused: %s", where, user_message(error))
+    else:
+        log.error("%s failed", where, exc_info=error)
+    text = user_message(error)
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("%s: could not send the error answer to the user", where, exc_info=True)
+
+
+def _describe(interaction: discord.Interaction) -> str:
+    command = interaction.command.qualified_name if interaction.command else None
+    custom_id = interaction.data.get("custom_id") if interaction.data else None
+    return f"interaction {command or custom_id or interaction.type.name} by user {interaction.user.id}"

@@ -1,0 +1,148 @@
+"""What the bot writes: pure functions from breed state to message text.
+
+People count generations and candidates from 1; the stored numbers start at 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.voting import describe_tally
+from storage.schemas import Breed, BreedParams
+
+# General MIDI programs offered by /breed start (the setting INSTRUMENT may name any 0-127).
+INSTRUMENTS: tuple[tuple[str, int], ...] = (
+    ("Piano", 0),
+    ("Electric piano", 4),
+    ("Vibraphone", 11),
+    ("Marimba", 12),
+    ("Organ", 19),
+    ("Nylon guitar", 24),
+    ("Violin", 40),
+    ("Strings", 48),
+    ("Trumpet", 56),
+    ("Alto sax", 65),
+    ("Clarinet", 71),
+    ("Flute", 73),
+    ("Synth lead", 80),
+)
+_INSTRUMENT_NAMES = {program: name for name, program in INSTRUMENTS}
+
+# Progress stages of a step: "queued" is the bot's own, the others the worker reports.
+STAGES: dict[str, str] = {
+    "queued": "queued, waiting for a worker",
+    "evolving": "breeding the next generation",
+    "decoding": "turning vectors into melodies",
+    "rendering": "rendering audio and the piano roll",
+}
+
+
+def instrument_name(program: int) -> str:
+    return _INSTRUMENT_NAMES.get(program, f"GM program {program}")
+
+
+def shown(number: int) -> int:
+    """A 0-based generation or candidate number as people see it."""
+    return number + 1
+
+
+def timestamp(deadline: float) -> str:
+    """A Discord timestamp that each reader's client shows as "in 3 minutes"."""
+    return f"<t:{int(deadline)}:R>"
+
+
+def describe_params(params: BreedParams) -> str:
+    minutes = f"{params.vote_minutes:g}"
+    return (
+        f"{params.population} candidates · σ {params.sigma:g} · {params.foreign} foreign · "
+        f"{minutes} min votes · {params.tempo} BPM · {instrument_name(params.instrument)}"
+    )
+
+
+def start_text(owner_id: int, breed_id: str, params: BreedParams, seed_name: str | None) -> str:
+    seed = f"\nStarting from the melody in `{seed_name}`." if seed_name else ""
+    return f"🎼 <@{owner_id}> started breed `{breed_id}`: {describe_params(params)}.{seed}"
+
+
+def thread_name(breed_id: str) -> str:
+    return f"Breed {breed_id}"
+
+
+def progress_text(generation: int, stage: str) -> str:
+    """The progress line of the step that makes `generation` (0-based)."""
+    if stage == "posted":
+        return f"✅ Generation {shown(generation)}: posted below ↓"
+    if stage == "evolving" and generation == 0:
+        return f"⏳ Generation {shown(generation)}: picking the first melodies…"
+    return f"⏳ Generation {shown(generation)}: {STAGES.get(stage, stage)}…"
+
+
+def finishing_text(candidate: int, generation: int) -> str:
+    return f"🏁 Rendering the winner, candidate {shown(candidate)} of generation {shown(generation)}…"
+
+
+def failed_text(generation: int, message: str) -> str:
+    return f"⚠️ Generation {shown(generation)} failed: {message}"
+
+
+def winner_posted_text(candidate: int, generation: int) -> str:
+    return f"🏆 Winner: candidate {shown(candidate)} of generation {shown(generation)}, posted below ↓"
+
+
+def finish_failed_text(message: str) -> str:
+    return f"⚠️ Rendering the winner failed: {message}"
+
+
+def generation_text(breed: Breed, generation: int, deadline: float, *, rerolled: bool) -> str:
+    """The text of a generation's vote message."""
+    lines = [f"**Generation {shown(generation)}** of breed `{breed.breed_id}` · σ {breed.params.sigma:g}"]
+    if rerolled:
+        lines.append("Nobody voted last time, so these are fresh random melodies.")
+    lines.append("Listen, then react with the numbers you like (one vote per candidate each).")
+    lines.append(f"Voting closes {timestamp(deadline)}.")
+    return "\n".join(lines)
+
+
+def clips_text(generation: int, first: int, last: int) -> str:
+    return f"Generation {shown(generation)}, candidates {shown(first)}–{shown(last)}"
+
+
+def closed_text(generation: int, fitness: Sequence[int]) -> str:
+    return f"**Generation {shown(generation)}**: voting closed. Votes: {describe_tally(fitness)}."
+
+
+def reroll_text(generation: int) -> str:
+    return f"🎲 Nobody voted on generation {shown(generation)}: re-rolling fresh random melodies."
+
+
+def winner_text(breed: Breed, candidate: int, generation: int) -> str:
+    return (
+        f"🏆 The winner of breed `{breed.breed_id}`: candidate {shown(candidate)} of generation "
+        f"{shown(generation)} ({breed.params.tempo} BPM, {instrument_name(breed.params.instrument)})."
+    )
+
+
+def status_text(breed: Breed, fitness: Sequence[int]) -> str:
+    """The /breed status answer."""
+    head = f"Breed `{breed.breed_id}` by <@{breed.owner_id}>"
+    if breed.thread_id:
+        head += f" in <#{breed.thread_id}>"
+    if breed.generation < 0:
+        where = "making generation 1"
+    elif breed.status == "voting":
+        closes = f", closes {timestamp(breed.vote_deadline)}" if breed.vote_deadline else ""
+        where = f"voting on generation {shown(breed.generation)}{closes}; votes: {describe_tally(fitness)}"
+    elif breed.status == "evolving":
+        where = f"working on the step after generation {shown(breed.generation)}"
+    elif breed.status == "finished" and breed.winner is not None:
+        where = f"finished: the winner is candidate {shown(breed.winner)} of generation {shown(breed.generation)}"
+    else:
+        where = f"{breed.status} at generation {shown(breed.generation)}"
+    return f"{head}: {where}. {describe_params(breed.params)}."
+
+
+def plan_messages(names: Sequence[str], per_message: int = 10) -> list[list[str]]:
+    """Split attachments into messages of at most `per_message` files, in order."""
+    if per_message < 1:
+        raise ValueError("per_message must be at least 1")
+    return [list(names[i:i + per_message]) for i in range(0, len(names), per_message)]

@@ -1,0 +1,81 @@
+"""The Next and Finish buttons of a vote message, persistent across restarts.
+
+They are dynamic items: the custom id carries the breed id, so any bot process can answer
+a press on any old message without having kept a view object around.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.errors import answer_error
+from bot.permissions import Caller
+
+if TYPE_CHECKING:
+    from bot.client import MelodyBot
+
+_BREED_ID = r"(?P<breed_id>[a-z0-9]{1,32})"
+
+
+class NextButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"breed:next:{_BREED_ID}"):
+    """Closes voting now."""
+
+    def __init__(self, breed_id: str) -> None:
+        super().__init__(discord.ui.Button(
+            label="Next", emoji="⏭️", style=discord.ButtonStyle.primary, custom_id=f"breed:next:{breed_id}"
+        ))
+        self.breed_id = breed_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> NextButton:
+        return cls(match["breed_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _press(interaction, self.breed_id, "next")
+
+
+class FinishButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"breed:finish:{_BREED_ID}"):
+    """Ends the breed with the top-voted candidate."""
+
+    def __init__(self, breed_id: str) -> None:
+        super().__init__(discord.ui.Button(
+            label="Finish", emoji="🏁", style=discord.ButtonStyle.success, custom_id=f"breed:finish:{breed_id}"
+        ))
+        self.breed_id = breed_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> FinishButton:
+        return cls(match["breed_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _press(interaction, self.breed_id, "finish")
+
+
+def breed_controls(breed_id: str) -> discord.ui.View:
+    """The buttons under a generation's vote message."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(NextButton(breed_id))
+    view.add_item(FinishButton(breed_id))
+    return view
+
+
+async def _press(interaction: discord.Interaction, breed_id: str, action: str) -> None:
+    bot: MelodyBot = interaction.client  # type: ignore[assignment]
+    try:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        caller = Caller.of(interaction)
+        if action == "next":
+            answer = await bot.controller.close_voting(breed_id, caller)
+        else:
+            answer = await bot.controller.finish(breed_id, caller)
+        await interaction.followup.send(answer, ephemeral=True)
+    # Buttons have no command tree around them: their errors go to the same handler here.
+    except Exception as error:
+        await answer_error(interaction, error)

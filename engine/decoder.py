@@ -1,0 +1,377 @@
+"""MusicVAE (Magenta): latent vectors to 2-bar melodies and back.
+
+The only runtime module that imports TensorFlow and Magenta. A worker loads the model once and
+keeps the `MelodyModel`; loading builds a TF1 graph and restores a checkpoint (seconds).
+
+Decoding is deterministic per latent. The graph has a fixed batch size, so a call of any size
+is padded and chunked; each row is computed on its own, so a latent gives the same melody
+whatever else shares its call. At temperature 0 each step takes the most likely token (argmax).
+At temperature t > 0 each step samples from softmax(logits / t) by the Gumbel-max trick, with
+Gumbel noise drawn from a generator seeded by the latent's own bytes: the same latent at the
+same temperature always gives the same melody, and since every temperature scales the same
+noise, a small temperature only changes the steps where the model hesitates, while t >= 1 gives
+Magenta's full sampling randomness (looser rhythm, more leaps, notes outside the key).
+"""
+
+from __future__ import annotations
+
+import os
+
+# Magenta's RNN cells are Keras 2 (tf-keras) code: the switch must be set before TensorFlow loads.
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import contextlib  # noqa: E402
+import hashlib  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+from numpy.typing import NDArray  # noqa: E402
+
+from engine import melody  # noqa: E402
+from storage.schemas import Note  # noqa: E402
+
+
+@contextlib.contextmanager
+def _muted_stderr() -> Iterator[None]:
+    """Drop what native code writes to stderr meanwhile: TF's C++ start-up lines ignore its log level."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (a daemon): nothing to mute
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with _muted_stderr():
+    import tensorflow.compat.v1 as tf
+
+log = logging.getLogger(__name__)
+
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "model" / "cat-mel_2bar_small" / "model.ckpt"
+DEFAULT_CONFIG = "cat-mel_2bar_small"
+GRAPH_BATCH = 8  # a generation is up to 10 candidates: 8 wastes little padding and chunks rarely
+CHECKPOINT_HINT = "set MUSICVAE_CHECKPOINT to a checkpoint prefix or folder, or write one with `breeder export`"
+
+
+class ModelError(RuntimeError):
+    """The model cannot be loaded; the message is one line naming what to fix."""
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence TF's and Magenta's INFO logs and deprecation warnings while building a graph."""
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        tf_logger.setLevel(level)
+
+
+def melody_config(config_name: str) -> Any:
+    """A private copy of a Magenta melody config (building its model mutates it); ModelError if none."""
+    import copy
+
+    from magenta.models.music_vae import configs, data, lstm_models
+
+    config = configs.CONFIG_MAP.get(config_name)
+    if config is None:
+        melody_names = sorted(name for name in configs.CONFIG_MAP if name.startswith("cat-mel_2bar"))
+        raise ModelError(f"unknown MusicVAE config {config_name!r}; melody configs: {', '.join(melody_names)}")
+    converter = config.data_converter
+    fits = (
+        isinstance(converter, data.OneHotMelodyConverter)
+        and isinstance(config.model.decoder, lstm_models.CategoricalLstmDecoder)
+        and isinstance(config.model.encoder, lstm_models.BidirectionalLstmEncoder)
+        and converter.output_depth == melody.TOKEN_COUNT
+        and converter.control_depth == 0
+    )
+    if not fits:
+        raise ModelError(f"MusicVAE config {config_name!r} is not a melody model with {melody.TOKEN_COUNT} tokens")
+    config = copy.deepcopy(config)
+    config.data_converter.set_mode("infer")
+    return config
+
+
+def resolve_checkpoint(checkpoint: Path | str | None) -> Path:
+    """The checkpoint prefix of a prefix or folder (None: the shipped model); ModelError if none is there."""
+    path = SHIPPED_CHECKPOINT if checkpoint is None else Path(checkpoint)
+    if path.suffix == ".index" or path.suffix.startswith(".data-"):  # a file of the checkpoint named instead
+        path = path.with_suffix("")
+    if path.is_dir():
+        latest = tf.train.latest_checkpoint(str(path))
+        if latest:
+            return Path(latest)
+        indexes = sorted(path.glob("*.index"), key=lambda p: p.stat().st_mtime)
+        if indexes:
+            return indexes[-1].with_suffix("")
+        raise ModelError(f"no MusicVAE checkpoint in folder {path}; {CHECKPOINT_HINT}")
+    if not Path(f"{path}.index").is_file():
+        raise ModelError(f"no MusicVAE checkpoint at {path} ({path.name}.index is missing); {CHECKPOINT_HINT}")
+    return path
+
+
+def slerp(a: NDArray[np.floating], b: NDArray[np.floating], steps: int) -> NDArray[np.float32]:
+    """`steps` latents from `a` to `b` (both included) along the great circle, as Magenta interpolates."""
+    if steps < 2:
+        raise ValueError(f"an interpolation needs at least 2 steps, not {steps}")
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    norms = np.linalg.norm(a64) * np.linalg.norm(b64)
+    cosine = np.clip(np.dot(a64, b64) / norms, -1.0, 1.0) if norms > 0 else 1.0
+    omega = np.arccos(cosine)
+    if np.sin(omega) < 1e-6:  # (anti)parallel: the circle is undefined, a straight line is the limit
+        path = (1 - t) * a64 + t * b64
+    else:
+        path = (np.sin((1 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)
+    return path.astype(np.float32)
+
+
+def gumbel_noise(latent: NDArray[np.float32], steps: int) -> NDArray[np.float32]:
+    """The sampling noise of one candidate: fixed by the latent's bytes, so sampling is repeatable."""
+    digest = hashlib.sha256(np.ascontiguousarray(latent, dtype=np.float32).tobytes()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:16], "little"))
+    uniform = rng.uniform(np.finfo(np.float32).tiny, 1.0, size=(steps, melody.TOKEN_COUNT))
+    return (-np.log(-np.log(uniform))).astype(np.float32)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Make the initial weights of a graph built meanwhile depend on `seed` only (None: leave all be).
+
+    TF ops take the graph seed, but Keras layers draw theirs from Python's global `random`:
+    that is seeded too, and given back its state afterwards.
+    """
+    if seed is None:
+        yield
+        return
+    import random
+
+    state = random.getstate()
+    random.seed(seed)
+    tf.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+class _Graph:
+    """The TF1 graph of one model: a decoder with controllable sampling noise and the encoder's mean."""
+
+    def __init__(self, config: Any, batch_size: int, seed: int | None = None) -> None:
+        import magenta.contrib.seq2seq as contrib_seq2seq
+
+        hparams = config.hparams
+        depth = config.data_converter.output_depth
+        self.steps = int(hparams.max_seq_len)
+        self.latent_size = int(hparams.z_size)
+        self.batch_size = batch_size
+        self.graph = tf.Graph()
+        # _muted_stderr: the first device look-up logs "failed call to cuInit" on machines without a GPU.
+        with self.graph.as_default(), _quiet(), _muted_stderr(), _seeded(seed):
+            model = config.model
+            model.build(hparams, depth, is_training=False)
+            self.latents = tf.placeholder(tf.float32, [batch_size, self.latent_size], name="latents")
+            self.noise = tf.placeholder(tf.float32, [batch_size, self.steps, depth], name="noise")
+            self.temperature = tf.placeholder_with_default(0.0, [], name="temperature")
+            start_inputs = tf.concat([tf.zeros([batch_size, depth]), self.latents], axis=-1)
+
+            # Magenta's own sampler draws from a TF random op, which no seed ties to a row; this
+            # one takes argmax(logits + t * gumbel), the same distribution with noise we choose.
+            def sample_fn(time, outputs, state):
+                scores = outputs + self.temperature * self.noise[:, time]
+                return tf.one_hot(tf.argmax(scores, axis=-1), depth)
+
+            def next_inputs_fn(time, outputs, state, sample_ids):
+                return tf.zeros([batch_size], tf.bool), tf.concat([sample_ids, self.latents], axis=-1), state
+
+            helper = contrib_seq2seq.CustomHelper(
+                initialize_fn=lambda: (tf.zeros([batch_size], tf.bool), start_inputs),
+                sample_fn=sample_fn,
+                next_inputs_fn=next_inputs_fn,
+                sample_ids_shape=[depth],
+                sample_ids_dtype=tf.float32,
+            )
+            # _decode is private, but the public sample() always uses Magenta's sampler.
+            results = model.decoder._decode(
+                self.latents, helper=helper, input_shape=start_inputs.shape[1:], max_length=self.steps
+            )
+            self.tokens = tf.argmax(results.samples, axis=-1)
+            self.inputs = tf.placeholder(tf.float32, [batch_size, self.steps, depth], name="inputs")
+            self.lengths = tf.placeholder(tf.int32, [batch_size], name="lengths")
+            self.mean = model.encode(self.inputs, self.lengths).loc
+            # The global step belongs to training: an inference checkpoint holds the weights only.
+            self.variables = [v for v in tf.global_variables() if v is not model.global_step]
+            self.saver = tf.train.Saver(self.variables, sharded=False)
+            self.initializer = tf.variables_initializer(self.variables)
+        self.graph.finalize()
+        self.session = tf.Session(graph=self.graph)
+
+    def check(self, prefix: Path, config_name: str) -> None:
+        """ModelError unless the checkpoint holds every variable of the graph with the same shape."""
+        try:
+            shapes = tf.train.load_checkpoint(str(prefix)).get_variable_to_shape_map()
+        except (tf.errors.OpError, ValueError) as error:
+            message = " ".join(str(error).split())[:200]
+            raise ModelError(f"cannot read the MusicVAE checkpoint {prefix}: {message}") from None
+        wrong = []
+        for variable in self.variables:
+            name = variable.op.name
+            wanted = variable.shape.as_list()
+            found = shapes.get(name)
+            if found != wanted:
+                wrong.append(f"{name}: checkpoint {found or 'none'}, model {wanted}")
+        if wrong:
+            raise ModelError(
+                f"the checkpoint {prefix} does not match MusicVAE config {config_name!r} "
+                f"({len(wrong)} of {len(self.variables)} variables differ, e.g. {wrong[0]}); "
+                "set MUSICVAE_CONFIG to the config it was trained with"
+            )
+
+
+class MelodyModel:
+    """A loaded MusicVAE melody model. Create it with `load()` (or `random()`), once per process."""
+
+    def __init__(self, graph: _Graph, config_name: str, checkpoint: Path | None) -> None:
+        self._graph = graph
+        self.config_name = config_name
+        self.checkpoint = checkpoint  # None: random weights
+        self.latent_size = graph.latent_size
+        self.steps = graph.steps
+
+    @classmethod
+    def load(
+        cls, config_name: str = DEFAULT_CONFIG, checkpoint: Path | str | None = None, *, batch_size: int = GRAPH_BATCH
+    ) -> MelodyModel:
+        """Build the model and restore a checkpoint: a prefix or a folder; None: the shipped model."""
+        config = melody_config(config_name)
+        prefix = resolve_checkpoint(checkpoint)
+        graph = _Graph(config, batch_size)
+        graph.check(prefix, config_name)
+        try:
+            with graph.graph.as_default():  # outside its graph the Saver would take the eager path
+                graph.saver.restore(graph.session, str(prefix))
+        except tf.errors.OpError as error:
+            message = " ".join(str(error).split())[:200]
+            raise ModelError(f"cannot restore the MusicVAE checkpoint {prefix}: {message}") from None
+        log.info("MusicVAE %s loaded from %s", config_name, prefix)
+        return cls(graph, config_name, prefix)
+
+    @classmethod
+    def random(cls, config_name: str = DEFAULT_CONFIG, seed: int = 0, *, batch_size: int = GRAPH_BATCH) -> MelodyModel:
+        """The model with freshly initialised weights (as training starts): a baseline, and for timing."""
+        graph = _Graph(melody_config(config_name), batch_size, seed=seed)
+        graph.session.run(graph.initializer)
+        return cls(graph, config_name, None)
+
+    def save(self, prefix: Path) -> Path:
+        """Write the weights (only) as a checkpoint `prefix`.index/.data-*; returns the prefix."""
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        with self._graph.graph.as_default():
+            self._graph.saver.save(self._graph.session, str(prefix), write_meta_graph=False, write_state=False)
+        return prefix
+
+    def close(self) -> None:
+        self._graph.session.close()
+
+    # --- latents to melodies -------------------------------------------------------------------
+
+    def decode_tokens(self, latents: NDArray[np.floating], temperature: float = 0.0) -> NDArray[np.int64]:
+        """Token rows (n, steps) of the melodies of `latents` (n, latent_size)."""
+        rows = self._latent_rows(latents)
+        if temperature < 0:
+            raise ValueError(f"temperature must be 0 or more, not {temperature}")
+        graph = self._graph
+        out = np.empty((len(rows), self.steps), dtype=np.int64)
+        for begin in range(0, len(rows), graph.batch_size):
+            chunk = rows[begin : begin + graph.batch_size]
+            feed: dict[Any, Any] = {graph.latents: _pad(chunk, graph.batch_size), graph.temperature: temperature}
+            if temperature > 0:
+                noise = np.stack([gumbel_noise(row, self.steps) for row in chunk])
+                feed[graph.noise] = _pad(noise, graph.batch_size)
+            else:
+                feed[graph.noise] = np.zeros(graph.noise.shape.as_list(), np.float32)
+            out[begin : begin + len(chunk)] = graph.session.run(graph.tokens, feed)[: len(chunk)]
+        return out
+
+    def decode(self, latents: NDArray[np.floating], temperature: float = 0.0) -> list[list[Note]]:
+        """The melody (notes in steps, within `steps`) of each latent; see the module doc for temperature."""
+        return [melody.tokens_to_notes(row) for row in self.decode_tokens(latents, temperature)]
+
+    def decode_sequences(
+        self, latents: NDArray[np.floating], temperature: float = 0.0, tempo: float = melody.DEFAULT_TEMPO
+    ) -> list[Any]:
+        """The melodies of `latents` as note_seq NoteSequences at `tempo` BPM."""
+        return [melody.to_note_sequence(notes, tempo, steps=self.steps) for notes in self.decode(latents, temperature)]
+
+    # --- melodies to latents -------------------------------------------------------------------
+
+    def encode_tokens(self, tokens: NDArray[np.integer]) -> NDArray[np.float32]:
+        """The posterior means (n, latent_size) of token rows (n, steps): deterministic, no sampling."""
+        tokens = np.asarray(tokens)
+        if tokens.ndim != 2 or tokens.shape[1] != self.steps:
+            raise ValueError(f"token rows must have shape (n, {self.steps}), not {tokens.shape}")
+        graph = self._graph
+        out = np.empty((len(tokens), self.latent_size), dtype=np.float32)
+        lengths = np.full(graph.batch_size, self.steps, dtype=np.int32)
+        for begin in range(0, len(tokens), graph.batch_size):
+            chunk = melody.one_hot(tokens[begin : begin + graph.batch_size])
+            feed = {graph.inputs: _pad(chunk, graph.batch_size), graph.lengths: lengths}
+            out[begin : begin + len(chunk)] = graph.session.run(graph.mean, feed)[: len(chunk)]
+        return out
+
+    def encode(self, melodies: Sequence[Sequence[Note]]) -> NDArray[np.float32]:
+        """The latents (n, latent_size) of 2-bar melodies: notes past `steps` are ignored."""
+        return self.encode_tokens(
+            np.stack([melody.notes_to_tokens(notes, self.steps) for notes in melodies])
+            if melodies
+            else np.empty((0, self.steps), np.int64)
+        )
+
+    def encode_midi(self, data: bytes) -> NDArray[np.float32]:
+        """The latent (1, latent_size) of the first 2 bars of a MIDI file's melody; ValueError if it has none."""
+        from engine.midi import midi_to_notes
+
+        notes = melody.first_bars(midi_to_notes(data), self.steps // melody.STEPS_PER_BAR)
+        if not notes:
+            raise melody.MelodyError("the MIDI file has no melody to start from (no notes outside drum tracks)")
+        return self.encode([notes])
+
+    def interpolate(self, a: NDArray[np.floating], b: NDArray[np.floating], steps: int) -> NDArray[np.float32]:
+        """`steps` latents from `a` to `b` by spherical interpolation (both ends included)."""
+        return slerp(a, b, steps)
+
+    def _latent_rows(self, latents: NDArray[np.floating]) -> NDArray[np.float32]:
+        rows = np.asarray(latents, dtype=np.float32)
+        if rows.ndim == 1:
+            rows = rows[None]
+        if rows.ndim != 2 or rows.shape[1] != self.latent_size:
+            raise ValueError(f"latents must have shape (n, {self.latent_size}), not {np.shape(latents)}")
+        if not np.all(np.isfinite(rows)):
+            raise ValueError("latents must be finite")
+        return rows
+
+
+def _pad(rows: NDArray[Any], size: int) -> NDArray[Any]:
+    """`rows` filled up with zero rows to `size` (the graph's fixed batch)."""
+    if len(rows) == size:
+        return rows
+    padding = np.zeros((size - len(rows), *rows.shape[1:]), dtype=rows.dtype)
+    return np.concatenate([rows, padding])

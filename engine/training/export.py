@@ -1,0 +1,117 @@
+"""`breeder export`: the shipped, inference-only checkpoint from a training run.
+
+A training checkpoint also holds the optimiser's state (Adam moments: twice the weights) and the
+global step; the export keeps the model's weights only, so that engine/model stays small (about
+18 MB for cat-mel_2bar_small) and loads fast. `random_checkpoint` writes the same kind of
+checkpoint with freshly initialised weights: the baseline of the benchmarks and a test fixture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from breeder.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from engine.decoder import MelodyModel
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = "cat-mel_2bar_small"
+DEFAULT_RUN_DIR = PROJECT_ROOT / "runs" / "small"
+SHIPPED_FOLDER = PROJECT_ROOT / "engine" / "model" / DEFAULT_CONFIG
+PREFIX_NAME = "model.ckpt"
+INFO_NAME = "model.json"  # where the weights came from, for people reading the folder
+MAX_SHIPPED_BYTES = 25 * 1024 * 1024
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
+                        help="training run: its newest checkpoint (in RUN_DIR/train or RUN_DIR) is exported "
+                             "(default: runs/small)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="export this checkpoint prefix instead of the run's newest")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="Magenta config name of the run")
+    parser.add_argument("--out", type=Path, default=SHIPPED_FOLDER,
+                        help="folder for model.ckpt.* (default: engine/model/cat-mel_2bar_small)")
+    parser.add_argument("--random", action="store_true",
+                        help="write randomly initialised weights instead (a stand-in until a run exists)")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from engine.decoder import ModelError
+
+    try:
+        if args.random:
+            prefix = random_checkpoint(args.config, args.out)
+        else:
+            prefix = export(args.checkpoint or training_folder(args.run_dir), args.out, args.config)
+    except ModelError as error:
+        print(f"breeder export: {error}")
+        return 2
+    size = checkpoint_bytes(prefix)
+    print(f"wrote {prefix}.* ({size / 1e6:.1f} MB)")
+    if size > MAX_SHIPPED_BYTES:
+        print(f"breeder export: warning: {size / 1e6:.1f} MB is more than the {MAX_SHIPPED_BYTES >> 20} MiB "
+              "a shipped model may take")
+    return 0
+
+
+def training_folder(run_dir: Path) -> Path:
+    """The folder holding a run's checkpoints: RUN_DIR/train as `breeder train` writes it, else RUN_DIR."""
+    train_dir = run_dir / "train"
+    return train_dir if train_dir.is_dir() else run_dir
+
+
+def export(source: Path, folder: Path, config_name: str = DEFAULT_CONFIG) -> Path:
+    """Write the weights of the newest checkpoint in `source` (a folder or prefix) to `folder`/model.ckpt."""
+    from engine.decoder import MelodyModel
+
+    model = MelodyModel.load(config_name, source)  # restores the model's variables only
+    try:
+        info = {"config": config_name, "source": str(model.checkpoint), "random": False}
+        return _write(model, folder, info)
+    finally:
+        model.close()
+
+
+def random_checkpoint(config_name: str, folder: Path, seed: int = 0) -> Path:
+    """Write a randomly initialised inference checkpoint of `config_name` to `folder`/model.ckpt."""
+    from engine.decoder import MelodyModel
+
+    model = MelodyModel.random(config_name, seed)
+    try:
+        return _write(model, folder, {"config": config_name, "source": None, "random": True, "seed": seed})
+    finally:
+        model.close()
+
+
+def _write(model: MelodyModel, folder: Path, info: dict[str, object]) -> Path:
+    """Save into a temporary folder beside `folder`, then move the files in: a reader never sees half."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}-") as staging:
+        staged = model.save(Path(staging) / PREFIX_NAME)
+        info = {**info, "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (Path(staging) / INFO_NAME).write_text(json.dumps(info, indent=2) + "\n")
+        written = {path.name for path in Path(staging).iterdir()}
+        for path in Path(staging).iterdir():
+            os.replace(path, folder / path.name)
+        for stale in folder.glob(f"{PREFIX_NAME}.*"):  # e.g. shards of an older, differently split save
+            if stale.name not in written:
+                stale.unlink()
+    prefix = folder / staged.name
+    log.info("wrote %s (%.1f MB) from %s", prefix, checkpoint_bytes(prefix) / 1e6, info["source"] or "random weights")
+    return prefix
+
+
+def checkpoint_bytes(prefix: Path) -> int:
+    """The size of a checkpoint's files on disk."""
+    return sum(path.stat().st_size for path in prefix.parent.glob(f"{prefix.name}.*"))

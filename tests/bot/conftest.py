@@ -1,0 +1,142 @@
+"""Fixtures of the bot tests: the bot on SimCord, over the session's real Redis, with a real worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import discord
+import pytest
+import simcord
+from redis.asyncio import Redis
+
+from breeder.settings import BotSettings
+from engine.render import Renderer
+from engine.worker import Worker
+from storage import BreedStore, connect
+from storage.client import CONNECT_TIMEOUT_S
+from tests.bot.simulation import GUILD_ID, World, make_bot
+
+if TYPE_CHECKING:
+    from engine.decoder import MelodyModel
+
+
+@pytest.fixture
+def bot_settings(tmp_path: Path) -> BotSettings:
+    """Small breeds (4 candidates), 3-minute votes, commands synced to the test guild."""
+    return BotSettings(
+        _env_file=None, discord_token="simcord-has-no-token", sync_commands=True, dev_guild_id=GUILD_ID,
+        population=4, foreign=1, mutation_sigma=0.5, vote_minutes=3.0, data_dir=tmp_path,
+    )
+
+
+@pytest.fixture(scope="session")
+def melody_model() -> Iterator[MelodyModel]:
+    """The shipped MusicVAE model as a worker loads it (MUSICVAE_CHECKPOINT replaces it), once a session.
+
+    The same as tests/engine's fixture; only the tests import TensorFlow, never the bot.
+    """
+    from engine.decoder import MelodyModel
+
+    model = MelodyModel.load(checkpoint=os.environ.get("MUSICVAE_CHECKPOINT") or None)
+    yield model
+    model.close()
+
+
+@pytest.fixture(scope="session")
+def renderer() -> Renderer:
+    renderer = Renderer()
+    renderer.check()
+    return renderer
+
+
+class RunningWorker:
+    """The real worker as a task in the test's event loop, with its own Redis connection."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self.worker.run(self._stop), name="test worker")
+
+    async def stop(self) -> None:
+        """Let the job in hand finish, then stop taking jobs."""
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.wait_for(self._task, 60)
+            self._task = None
+
+
+@pytest.fixture
+async def worker(
+    redis_url: str, store: BreedStore, melody_model: MelodyModel, renderer: Renderer
+) -> AsyncIterator[RunningWorker]:
+    """A real worker (model, renderer, Redis) running beside the bot."""
+    worker_store = BreedStore(connect(redis_url))
+    running = RunningWorker(
+        Worker(worker_store, melody_model, renderer, "test-worker", job_timeout_s=30.0, block_ms=100)
+    )
+    yield running
+    await running.stop()
+    await worker_store.close()
+
+
+@pytest.fixture(autouse=True)
+def redis_without_read_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bot's Redis client as storage.client documents it: no socket read timeout.
+
+    redis-py 8 defaults to a 5 s read timeout, which storage.connect does not switch off. Under
+    SimCord's virtual clock that timer fires whenever a test advances time past it during the
+    events loop's blocking read, so the bot would see spurious timeouts no real run has.
+    """
+    def connect(url: str) -> Redis:
+        return Redis.from_url(url, decode_responses=False, socket_timeout=None,
+                              socket_connect_timeout=CONNECT_TIMEOUT_S, health_check_interval=30)
+
+    monkeypatch.setattr("bot.client.connect", connect)
+
+
+@pytest.fixture
+async def simcord_env(redis_url: str, store: BreedStore, bot_settings: BotSettings) -> AsyncIterator[simcord.Env]:
+    """SimCord running the bot; a fixture of its own so that SimCord's pytest plugin sees it."""
+    bot = make_bot(bot_settings, redis_url)
+    env = simcord.Env(bot)
+    bot.external_wait = env.external_wait
+    await env.start()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+        # Closed only now: the events loop of the bot blocks on this connection until shutdown.
+        await env.bot.store.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def world(
+    simcord_env: simcord.Env, redis_url: str, store: BreedStore, bot_settings: BotSettings
+) -> AsyncIterator[World]:
+    """The bot in a SimCord guild: a starter, three voters, a moderator and another bot."""
+    env = simcord_env
+    guild = env.create_guild("Melody Club", id=GUILD_ID)
+    channel = guild.create_text_channel("melodies")
+    moderators = guild.create_role("Moderators", permissions=discord.Permissions(manage_messages=True))
+    world = World(
+        env=env, settings=bot_settings, redis_url=redis_url, store=store, guild=guild, channel=channel,
+        starter=guild.add_member(env.create_user("ada")),
+        voters=[guild.add_member(env.create_user(name)) for name in ("bea", "cy", "dot")],
+        moderator=guild.add_member(env.create_user("mo"), roles=[moderators]),
+        other_bot=guild.add_member(env.create_user("otherbot", bot=True)),
+        bots=[env.bot],  # type: ignore[list-item]
+    )
+    await env.settle()
+    yield world
+    unexpected = world.new_errors()
+    if unexpected:
+        raise ExceptionGroup("the bot raised errors that no test looked at", unexpected)

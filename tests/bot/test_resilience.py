@@ -1,0 +1,113 @@
+"""Restarts: all state is in Redis, deadlines are re-armed, missed votes count, nothing is posted twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.voting import NUMBER_EMOJI
+from storage import keys
+from storage.schemas import Event
+from tests.bot.flows import has_buttons, jobs_of, start_breed, vote_message
+from tests.bot.simulation import World, answer_of
+
+pytestmark = pytest.mark.slow
+
+
+async def test_votes_cast_while_the_bot_was_down_count_when_the_deadline_passed_meanwhile(
+    world: World, worker
+) -> None:
+    breed = await start_breed(world)
+    first = vote_message(world, breed, 0)
+    bea, cy, dot = world.voters
+    await bea.react(first, NUMBER_EMOJI[0])
+    assert await world.store.tally(breed.breed_id, 0, 4) == [1, 0, 0, 0]
+
+    # The bot goes offline: it no longer sees reactions...
+    await world.bot.unload_extension("bot.cogs.votes")
+    await cy.react(first, NUMBER_EMOJI[2])
+    await dot.react(first, NUMBER_EMOJI[2])
+    await bea.unreact(first, NUMBER_EMOJI[0])
+    assert await world.store.tally(breed.breed_id, 0, 4) == [1, 0, 0, 0]
+    # ...and stays away longer than the vote window.
+    await world.store.update_breed(breed.breed_id, vote_deadline=world.env.now().timestamp() - 1)
+
+    await world.restart()
+
+    [evolve] = await jobs_of(world, breed.breed_id, "evolve")
+    assert evolve.fitness == (0, 0, 2, 0)
+    breed = await world.wait_for_status(breed.breed_id, "voting", 1)
+    assert not has_buttons(vote_message(world, breed, 0))
+    second = vote_message(world, breed, 1)
+    assert has_buttons(second)
+
+    await world.restart()
+    await world.env.settle()
+    assert vote_message(world, breed, 1).id == second.id
+    assert world.bot.controller.timers.armed(breed.breed_id)
+    # The buttons posted by an earlier bot instance still work.
+    answer = answer_of(await world.starter.click(second, label="Next"))
+    assert answer == "Voting on generation 2 closed. Votes: no votes."
+
+
+async def test_a_restarted_bot_re_arms_the_vote_deadline_stored_in_redis(world: World, worker) -> None:
+    breed = await start_breed(world, vote_minutes=3.0)
+    await world.voters[0].react(vote_message(world, breed, 0), NUMBER_EMOJI[1])
+    await world.env.advance_time(60)
+
+    await world.restart()
+    assert world.bot.controller.timers.armed(breed.breed_id)
+    await world.env.advance_time(100)
+    assert await jobs_of(world, breed.breed_id, "evolve") == []
+    await world.env.advance_time(30)
+
+    [evolve] = await jobs_of(world, breed.breed_id, "evolve")
+    assert evolve.fitness == (0, 1, 0, 0)
+    await world.wait_for_status(breed.breed_id, "voting", 1)
+
+
+async def test_a_generation_finished_while_the_bot_was_down_is_posted_once_after_the_restart(
+    world: World, worker
+) -> None:
+    breed = await start_breed(world)
+    await worker.stop()
+    await world.starter.click(vote_message(world, breed, 0), label="Next")
+    await world.restart()
+
+    worker.start()
+    breed = await world.wait_for_status(breed.breed_id, "voting", 1)
+    second = vote_message(world, breed, 1)
+
+    # At-least-once delivery: the same event again changes nothing.
+    repeated = await world.store.publish_event(Event("generation_ready", breed.breed_id, 1))
+    await world.wait_for(lambda: _handled(world, repeated), "the repeated event to be handled")
+    assert vote_message(world, breed, 1).id == second.id
+    assert (await world.store.get_breed(breed.breed_id)).progress_message_id == second.id
+
+
+async def test_a_worker_failure_is_reported_and_voting_reopens_with_the_votes_kept(world: World, worker) -> None:
+    breed = await start_breed(world)
+    first = vote_message(world, breed, 0)
+    await world.voters[0].react(first, NUMBER_EMOJI[3])
+    await worker.stop()
+    await world.starter.click(first, label="Next")
+
+    # As the worker reports a failed evolve job: about the generation the job read.
+    await world.store.publish_event(Event("error", breed.breed_id, 0, message="The decoder ran out of memory."))
+    breed = await world.wait_for_status(breed.breed_id, "voting", 0)
+    thread = world.thread_of(breed).history()
+    assert thread[-2].content == "⚠️ Generation 2 failed: The decoder ran out of memory."
+    assert thread[-1].content.startswith("⚠️ The decoder ran out of memory. Voting on generation 1 is open again")
+
+    worker.start()
+    result = await world.starter.slash(world.thread_of(breed), "breed next")
+    assert "closed" in result.response.content
+    evolves = await jobs_of(world, breed.breed_id, "evolve")
+    assert [job.fitness for job in evolves] == [(0, 0, 0, 1), (0, 0, 0, 1)]
+    await world.wait_for_status(breed.breed_id, "voting", 1)
+
+
+async def _handled(world: World, event_id: str) -> bool:
+    """Whether the bots' group has read the event `event_id` and acknowledged everything it read."""
+    [group] = [g for g in await world.store.redis.xinfo_groups(keys.EVENTS) if g["name"] == b"bots"]
+    delivered = tuple(int(part) for part in group["last-delivered-id"].decode().split("-"))
+    return delivered >= tuple(int(part) for part in event_id.split("-")) and group["pending"] == 0

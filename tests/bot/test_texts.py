@@ -1,0 +1,77 @@
+"""What the bot writes, and who may steer a breed."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.permissions import Caller, may_steer
+from bot.texts import (
+    generation_text,
+    instrument_name,
+    plan_messages,
+    progress_text,
+    start_text,
+    status_text,
+)
+from storage.schemas import Breed, BreedParams
+
+OWNER = 11
+
+
+def breed(**fields: object) -> Breed:
+    values: dict[str, object] = {"breed_id": "abc12345", "owner_id": OWNER, "params": BreedParams(population=4),
+                                 "thread_id": 77}
+    values.update(fields)
+    return Breed(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("caller, allowed", [
+    (Caller(OWNER, manage_messages=False), True),
+    (Caller(12, manage_messages=True), True),
+    (Caller(12, manage_messages=False), False),
+])
+def test_the_starter_and_message_managers_may_steer_a_breed_and_nobody_else(caller: Caller, allowed: bool) -> None:
+    assert may_steer(OWNER, caller) is allowed
+
+
+def test_progress_goes_from_queued_through_the_worker_stages_to_posted() -> None:
+    lines = [progress_text(1, stage) for stage in ("queued", "evolving", "decoding", "rendering", "posted")]
+    assert lines[0] == "⏳ Generation 2: queued, waiting for a worker…"
+    assert all(line.startswith("⏳ Generation 2: ") for line in lines[:-1])
+    assert lines[-1] == "✅ Generation 2: posted below ↓"
+    assert progress_text(0, "unheard-of") == "⏳ Generation 1: unheard-of…"
+
+
+def test_a_generation_post_says_when_voting_closes_as_a_discord_timestamp() -> None:
+    text = generation_text(breed(), 2, 1_767_225_780.7, rerolled=False)
+    assert text.startswith("**Generation 3** of breed `abc12345`")
+    assert text.endswith("Voting closes <t:1767225780:R>.")
+    assert "fresh random" not in text
+    assert "fresh random" in generation_text(breed(), 2, 0, rerolled=True)
+
+
+def test_files_go_ten_to_a_message_in_order() -> None:
+    names = [f"clip-{i}.ogg" for i in range(1, 11)] + ["roll.png"]
+    plan = plan_messages(names)
+    assert plan == [names[:10], ["roll.png"]]
+    assert plan_messages(names[:5]) == [names[:5]]
+    assert plan_messages([]) == []
+    assert all(len(chunk) <= 3 for chunk in plan_messages(names, 3))
+
+
+def test_start_and_status_lines_describe_the_breed() -> None:
+    params = BreedParams(population=6, sigma=0.25, foreign=2, vote_minutes=1.5, tempo=90, instrument=73)
+    assert start_text(OWNER, "abc12345", params, "tune.mid") == (
+        "🎼 <@11> started breed `abc12345`: 6 candidates · σ 0.25 · 2 foreign · 1.5 min votes · 90 BPM · Flute."
+        "\nStarting from the melody in `tune.mid`."
+    )
+    voting = status_text(breed(status="voting", generation=1, vote_deadline=100.0), (0, 3, 0, 1))
+    assert "voting on generation 2, closes <t:100:R>; votes: 2️⃣ 3 · 4️⃣ 1" in voting
+    finished = status_text(breed(status="finished", generation=4, winner=2), ())
+    assert "the winner is candidate 3 of generation 5" in finished
+    assert "making generation 1" in status_text(breed(status="starting"), ())
+
+
+def test_instruments_have_names_and_unknown_programs_their_number() -> None:
+    assert instrument_name(40) == "Violin"
+    assert instrument_name(33) == "GM program 33"

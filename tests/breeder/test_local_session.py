@@ -1,0 +1,58 @@
+"""Local mode end to end: scripted votes over several generations through the real worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from engine.midi import midi_to_notes
+from storage import schemas
+
+pytestmark = pytest.mark.slow
+
+
+def local(redis_url: str, out, *arguments: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
+    return subprocess.run(
+        [sys.executable, "-m", "breeder.cli", "local", "--out", str(out), *arguments],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+async def test_scripted_votes_breed_to_the_chosen_candidates_midi(redis_url, store, tmp_path):
+    result = local(redis_url, tmp_path, "--population", "4", "--foreign", "1",
+                   "--votes", "1 3 3; ; sigma 0.2; 2 2 4; finish 2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [breed_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    breed = await store.get_breed(breed_dir.name)
+    assert breed is not None and breed.status == "finished" and breed.winner == 1
+    assert breed.generation == 3 and breed.params.sigma == 0.2
+    rerolled = await store.get_generation(breed.breed_id, 2)
+    assert rerolled.rerolled  # the empty round had no votes
+    assert "fresh random" in result.stdout
+    for number in range(4):
+        folder = breed_dir / f"gen-{number + 1:02d}"
+        assert (folder / schemas.ROLL_PNG).exists()
+        for i in range(4):
+            clip = folder / schemas.clip_name(i)
+            assert clip.stat().st_size > 1000 and str(clip) in result.stdout
+    winner = midi_to_notes((breed_dir / "winner" / schemas.WINNER_MID).read_bytes())
+    chosen = (await store.get_generation(breed.breed_id, 3)).melodies[1]
+    assert [(n.pitch, n.start, n.end) for n in winner] == [(n.pitch, n.start, n.end) for n in chosen]
+    assert str(breed_dir / "winner" / schemas.WINNER_MID) in result.stdout
+
+
+def test_a_vote_for_a_missing_candidate_is_refused_in_one_line(redis_url, tmp_path):
+    result = local(redis_url, tmp_path, "--population", "3", "--votes", "7")
+    assert result.returncode == 2
+    assert "not a candidate" in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
+def test_bad_options_are_refused_before_anything_starts(redis_url, tmp_path):
+    result = local(redis_url, tmp_path, "--population", "12")
+    assert result.returncode == 2
+    assert "population must be between 2 and 10" in result.stderr
+    assert not any(tmp_path.iterdir())

@@ -1,0 +1,218 @@
+"""The worker over real Redis, the real model and real FluidSynth."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile
+
+from engine.midi import midi_to_notes
+from engine.render import Renderer
+from engine.worker import Worker
+from storage import keys, schemas
+from storage.schemas import Breed, BreedParams, Job
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    renderer = Renderer()
+    renderer.check()
+    return renderer
+
+
+@pytest.fixture
+def worker(store, melody_model, renderer) -> Worker:
+    return Worker(store, melody_model, renderer, "test-worker", job_timeout_s=1.0, block_ms=50)
+
+
+async def new_breed(store, **params) -> Breed:
+    breed = Breed(store.new_breed_id(), owner_id=1, params=BreedParams(**params), created_at=time.time())
+    await store.create_breed(breed)
+    return breed
+
+
+async def do_next_job(store, worker: Worker) -> None:
+    deliveries = await store.read_jobs(worker.consumer, count=1, block_ms=1000)
+    assert deliveries, "no job was waiting"
+    await worker.handle(deliveries[0])
+
+
+async def events_of(store, breed_id: str) -> list[schemas.Event]:
+    deliveries = await store.read_events("test-bot", count=100, block_ms=None)
+    return [d.payload for d in deliveries if d.payload is not None and d.payload.breed_id == breed_id]
+
+
+async def pending_jobs(redis_client) -> int:
+    return (await redis_client.xpending(keys.JOBS, keys.WORKERS_GROUP))["pending"]
+
+
+async def test_start_and_evolve_round_trip(store, worker, redis_client):
+    breed = await new_breed(store, population=6, foreign=1)
+    await store.enqueue_job(Job("start", breed.breed_id))
+    await do_next_job(store, worker)
+    first = await store.get_generation(breed.breed_id, 0)
+    assert first is not None and len(first.candidates) == 6 and len(first.melodies) == 6
+    for i in range(6):
+        assert schemas.clip_name(i) in first.artifacts and schemas.midi_name(i) in first.artifacts
+    assert schemas.ROLL_PNG in first.artifacts
+
+    await store.enqueue_job(Job("evolve", breed.breed_id, 0, fitness=(3, 0, 1, 0, 0, 0), sigma=0.4))
+    await do_next_job(store, worker)
+    second = await store.get_generation(breed.breed_id, 1)
+    assert second is not None and second.fitness == (3, 0, 1, 0, 0, 0) and second.sigma == 0.4
+    voted_ids = {first.candidates[0].candidate_id, first.candidates[2].candidate_id}
+    for candidate in second.candidates:
+        assert set(candidate.parents) <= voted_ids
+    assert (await store.get_breed(breed.breed_id)).generation == 1
+    ready = [(e.type, e.generation) for e in await events_of(store, breed.breed_id) if e.type != "progress"]
+    assert ready == [("generation_ready", 0), ("generation_ready", 1)]
+    assert await pending_jobs(redis_client) == 0
+
+
+async def test_a_job_delivered_twice_makes_one_generation(store, worker):
+    breed = await new_breed(store)
+    await store.enqueue_job(Job("start", breed.breed_id))
+    await do_next_job(store, worker)
+    job = Job("evolve", breed.breed_id, 0, fitness=(1, 2, 0, 0, 0, 0, 0, 1), sigma=0.5)
+    await store.enqueue_job(job)
+    await do_next_job(store, worker)
+    latents = await store.get_latents(breed.breed_id, 1)
+    generation = await store.get_generation(breed.breed_id, 1)
+    await store.enqueue_job(job)
+    await do_next_job(store, worker)
+    assert np.array_equal(await store.get_latents(breed.breed_id, 1), latents)
+    assert await store.get_generation(breed.breed_id, 1) == generation
+    assert await store.get_generation(breed.breed_id, 2) is None
+
+
+async def test_malformed_and_impossible_jobs_go_to_dead_letters_with_an_error_event(store, worker, redis_client):
+    await redis_client.xadd(keys.JOBS, {"payload": b'{"v": 1, "type": "evolve", "breed_id": "abc", "fitness": [-1]}'})
+    await redis_client.xadd(keys.JOBS, {"payload": b"not json at all"})
+    await store.enqueue_job(Job("evolve", "no-such-breed", 0, fitness=(1, 0)))
+    for _ in range(3):
+        await do_next_job(store, worker)
+    letters = await store.dead_letters()
+    reasons = " | ".join(letter["reason"] for letter in letters)
+    assert len(letters) == 3
+    assert "non-negative" in reasons and "JSON" in reasons and "Unknown breed" in reasons
+    deliveries = await store.read_events("test-bot", count=100, block_ms=None)
+    errors = {d.payload.breed_id: d.payload.message for d in deliveries if d.payload.type == "error"}
+    assert "Unknown breed" in errors["no-such-breed"]
+    assert "could not read" in errors["abc"]  # the bot can tell the breed's thread
+    assert await pending_jobs(redis_client) == 0
+
+
+async def test_audio_is_audible_and_as_long_as_the_melody_and_midi_parses_back(store, worker):
+    breed = await new_breed(store, population=4, tempo=100, instrument=73)
+    await store.enqueue_job(Job("start", breed.breed_id))
+    await do_next_job(store, worker)
+    generation = await store.get_generation(breed.breed_id, 0)
+    sixteenth = 60.0 / 100 / 4
+    for i, melody in enumerate(generation.melodies):
+        audio, rate = soundfile.read(io.BytesIO(await store.get_artifact(breed.breed_id, 0, schemas.clip_name(i))))
+        seconds = len(audio) / rate
+        assert 32 * sixteenth <= seconds <= 32 * sixteenth + 1.5
+        if melody:
+            assert np.sqrt(np.mean(np.square(audio))) > 0.01
+        data = await store.get_artifact(breed.breed_id, 0, schemas.midi_name(i))
+        assert [(n.pitch, n.start, n.end) for n in midi_to_notes(data)] == [
+            (n.pitch, n.start, n.end) for n in melody
+        ]
+
+
+async def test_finish_writes_the_winners_midi_audio_and_roll(store, worker):
+    breed = await new_breed(store, population=3, foreign=0)
+    await store.enqueue_job(Job("start", breed.breed_id))
+    await do_next_job(store, worker)
+    await store.enqueue_job(Job("finish", breed.breed_id, 0, candidate=2))
+    await do_next_job(store, worker)
+    generation = await store.get_generation(breed.breed_id, 0)
+    winner = midi_to_notes(await store.get_artifact(breed.breed_id, 0, schemas.WINNER_MID))
+    assert [(n.pitch, n.start, n.end) for n in winner] == [(n.pitch, n.start, n.end) for n in generation.melodies[2]]
+    assert await store.get_artifact(breed.breed_id, 0, schemas.WINNER_AUDIO)
+    assert (await store.get_artifact(breed.breed_id, 0, schemas.WINNER_PNG)).startswith(b"\x89PNG")
+    assert "finished" in [e.type for e in await events_of(store, breed.breed_id)]
+
+
+def worker_process(redis_url: str, consumer: str, **env: str) -> subprocess.Popen:
+    environment = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "breeder.cli", "worker", "--consumer", consumer],
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+
+
+async def test_a_job_of_a_killed_worker_is_completed_exactly_once_by_another(
+    store, worker, redis_client, redis_url
+):
+    breed = await new_breed(store)
+    process = worker_process(redis_url, "doomed")
+    try:
+        await store.enqueue_job(Job("start", breed.breed_id))
+        deadline = time.monotonic() + 120
+        while (await pending_jobs(redis_client)) == 0:  # the doomed worker holds the job, not yet acked
+            assert time.monotonic() < deadline and process.poll() is None, "the worker never took the job"
+            await asyncio.sleep(0.002)
+        process.send_signal(signal.SIGSTOP)  # freeze it mid-job, then kill it: it never acks
+        still_pending = await pending_jobs(redis_client)
+        process.kill()
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    if not still_pending:
+        pytest.fail("the worker finished the job before it could be killed; the test could not stage a crash")
+    await asyncio.sleep(1.1)  # past the job timeout of the surviving worker
+    reclaimed = await store.claim_stale_jobs(worker.consumer, worker.job_timeout_ms)
+    assert len(reclaimed) == 1
+    await worker.handle(reclaimed[0])
+    assert await store.get_generation(breed.breed_id, 0) is not None
+    assert await pending_jobs(redis_client) == 0
+    assert await store.dead_letters() == []
+    ready = [e for e in await events_of(store, breed.breed_id) if e.type == "generation_ready"]
+    assert len(ready) == 1
+
+
+async def test_sigterm_stops_the_worker_cleanly(redis_url):
+    process = worker_process(redis_url, "polite")
+    await asyncio.sleep(0)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        clients = await _client_names(redis_url)
+        if any(b"polite" in name for name in clients) or process.poll() is not None:
+            break
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+
+
+async def _client_names(redis_url: str) -> list[bytes]:
+    from storage import connect
+
+    client = connect(redis_url)
+    try:
+        groups = await client.xinfo_consumers(keys.JOBS, keys.WORKERS_GROUP)
+    except Exception:
+        groups = []
+    finally:
+        await client.aclose()
+    return [group["name"] if isinstance(group["name"], bytes) else group["name"].encode() for group in groups]
+
+
+def test_worker_refuses_to_start_without_a_soundfont(redis_url):
+    process = worker_process(redis_url, "nosf", SOUNDFONT="/nowhere/missing.sf2")
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 2
+    lines = [line for line in output.decode().splitlines() if line.strip()]
+    assert lines[-1].startswith("breeder worker:") and "missing.sf2" in lines[-1]
+    assert "Traceback" not in output.decode()
