@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from breeder.supervisor import Child
 from storage import schemas
 from storage.schemas import Breed, BreedParams, Job
 
@@ -79,8 +80,12 @@ def fitness_from_votes(votes: tuple[int, ...], population: int) -> tuple[int, ..
 class Session:
     """One local breed: sends jobs, waits for the worker, writes files, reads commands."""
 
-    def __init__(self, store, out_dir: Path, params: BreedParams, interactive: bool, timeout_s: float = 300):
+    def __init__(
+        self, store, out_dir: Path, params: BreedParams, interactive: bool, timeout_s: float = 300,
+        worker: Child | None = None,
+    ):
         self.store = store
+        self.worker = worker
         self.out_dir = out_dir
         self.params = params
         self.interactive = interactive
@@ -121,6 +126,10 @@ class Session:
             error = await self._worker_error()
             if error:
                 raise RuntimeError(error)
+            code = self.worker.poll() if self.worker else None
+            if self.worker and code is not None:
+                raise RuntimeError(f"the worker stopped (status {code}); its last lines "
+                                   f"({self.worker.log_path}):\n{self.worker.log_tail()}")
             elapsed = time.monotonic() - started
             if elapsed > self.timeout_s:
                 raise RuntimeError(f"no worker answered within {self.timeout_s:.0f} s: is `breeder worker` running?")
@@ -207,10 +216,13 @@ class Session:
         return False
 
 
-async def run_session(store, args: argparse.Namespace, params: BreedParams) -> int:
-    """Drive one breed from its first generation to `finish`, `quit` or the end of the input."""
+async def run_session(store, args: argparse.Namespace, params: BreedParams, worker: Child | None = None) -> int:
+    """Drive one breed from its first generation to `finish`, `quit` or the end of the input.
+
+    `worker`: the worker process this session started, if any; its death ends the wait at once.
+    """
     scripted = args.votes is not None
-    session = Session(store, Path(args.out), params, interactive=not scripted and sys.stdin.isatty())
+    session = Session(store, Path(args.out), params, interactive=not scripted and sys.stdin.isatty(), worker=worker)
     seed = Path(args.seed_midi).read_bytes() if args.seed_midi else None
     await session.start(seed)
     lines = [part.strip() for part in args.votes.split(";")] if scripted else None
@@ -289,19 +301,20 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace, settings, params: BreedParams) -> int:
     from breeder.redis_server import embedded_or_configured
-    from breeder.supervisor import Child
     from storage import connect
     from storage.store import BreedStore
 
     with embedded_or_configured(settings) as url:
         worker = None
         if not args.no_worker:
-            worker = Child("worker", [sys.executable, "-m", "breeder.cli", "worker"], {"REDIS_URL": url})
+            worker = Child("worker", [sys.executable, "-m", "breeder.cli", "worker"], {"REDIS_URL": url},
+                           settings.data_dir / "logs" / "worker.log")
             worker.start()
+            print(f"Worker log: {worker.log_path}")
         store = BreedStore(connect(url))
         try:
             await store.ensure_groups()
-            return await run_session(store, args, params)
+            return await run_session(store, args, params, worker)
         except RuntimeError as error:
             print(f"\nbreeder local: {error}", file=sys.stderr)
             return 1

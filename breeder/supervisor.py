@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -34,20 +35,36 @@ class RunSettings(CommonSettings):
 
 
 class Child:
-    """One supervised child process."""
+    """One supervised child process; its output goes to the terminal, or appended to `log_path`."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path | None = None) -> None:
         self.name = name
         self.argv = argv
         self.env = {**os.environ, **env}
+        self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self.started_at = 0.0
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, env=self.env)
+        if self.log_path is None:
+            self.process = subprocess.Popen(self.argv, env=self.env)
+        else:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("ab") as output:  # the child keeps its own copy of the descriptor
+                self.process = subprocess.Popen(self.argv, env=self.env, stdout=output, stderr=subprocess.STDOUT)
         self.started_at = time.monotonic()
-        log.info("%s: started, pid %d", self.name, self.process.pid)
+        where = f", log {self.log_path}" if self.log_path else ""
+        log.info("%s: started, pid %d%s", self.name, self.process.pid, where)
+
+    def log_tail(self, lines: int = 5) -> str:
+        """The last lines the child wrote to its log file ("" without one): why it stopped."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as output:
+            output.seek(max(output.seek(0, os.SEEK_END) - 16384, 0))
+            text = output.read().decode("utf-8", "replace")
+        return "\n".join(text.splitlines()[-lines:])
 
     def poll(self) -> int | None:
         return None if self.process is None else self.process.poll()
@@ -79,6 +96,9 @@ async def supervise(children: list[Child], stop: asyncio.Event) -> int:
             code = child.poll()
             if code is None:
                 continue
+            tail = child.log_tail()
+            if tail:
+                log.warning("%s: last lines of %s:\n%s", child.name, child.log_path, tail)
             if code == CONFIG_ERROR:
                 log.error("%s: exited with a configuration error (see above); stopping", child.name)
                 stop.set()
@@ -132,8 +152,13 @@ async def _main(args: argparse.Namespace, settings: RunSettings) -> int:
                  else "configured by REDIS_URL")
         env = {"REDIS_URL": url}
         python = sys.executable
-        children = [Child(f"worker-{i + 1}", [python, "-m", "breeder.cli", "worker"], env)
-                    for i in range(max(args.workers, 1))]
+        # In the terminal session the workers' logs would break into the piano rolls: they go to files.
+        logs = settings.data_dir / "logs" if local else None
+        children = [
+            Child(f"worker-{i + 1}", [python, "-m", "breeder.cli", "worker"], env,
+                  logs / f"worker-{i + 1}.log" if logs else None)
+            for i in range(max(args.workers, 1))
+        ]
         if not local:
             children.append(Child("bot", [python, "-m", "breeder.cli", "bot"], env))
             return await supervise(children, stop)

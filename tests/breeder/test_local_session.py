@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def local(redis_url: str, out, *arguments: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "DATA_DIR": str(out / "data")}
     return subprocess.run(
         [sys.executable, "-m", "breeder.cli", "local", "--out", str(out), *arguments],
         env=env, capture_output=True, text=True, timeout=300,
@@ -26,7 +26,7 @@ async def test_scripted_votes_breed_to_the_chosen_candidates_midi(redis_url, sto
     result = local(redis_url, tmp_path, "--population", "4", "--foreign", "1",
                    "--votes", "1 3 3; ; sigma 0.2; 2 2 4; finish 2")
     assert result.returncode == 0, result.stdout + result.stderr
-    [breed_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    [breed_dir] = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "data"]
     breed = await store.get_breed(breed_dir.name)
     assert breed is not None and breed.status == "finished" and breed.winner == 1
     assert breed.generation == 3 and breed.params.sigma == 0.2
@@ -56,3 +56,17 @@ def test_bad_options_are_refused_before_anything_starts(redis_url, tmp_path):
     assert result.returncode == 2
     assert "population must be between 2 and 10" in result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_a_worker_that_cannot_start_ends_the_session_at_once_with_its_reason(redis_url, tmp_path):
+    env = {**os.environ, "REDIS_URL": redis_url, "SOUNDFONT": str(tmp_path / "missing.sf2"),
+           "DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        [sys.executable, "-m", "breeder.cli", "local", "--out", str(tmp_path / "out"), "--votes", "1"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert "the worker stopped (status 2)" in result.stderr
+    assert "missing.sf2" in result.stderr  # the worker's own line, read back from its log file
+    assert "Traceback" not in result.stdout + result.stderr
+    assert (tmp_path / "data" / "logs" / "worker.log").exists()

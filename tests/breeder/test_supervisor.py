@@ -48,3 +48,14 @@ async def test_stop_terminates_running_children():
 def test_backoff_grows_and_is_capped():
     assert [backoff_s(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
     assert backoff_s(50) == 30
+
+
+async def test_a_child_with_a_log_file_writes_there_and_its_last_lines_explain_a_stop(tmp_path, caplog):
+    log_path = tmp_path / "logs" / "worker.log"
+    failing = Child("worker", [sys.executable, "-c", "print('FluidSynth is not installed'); raise SystemExit(2)"],
+                    {}, log_path)
+    with caplog.at_level("WARNING", logger="breeder.supervisor"):
+        status = await asyncio.wait_for(supervise([failing], asyncio.Event()), 20)
+    assert status == 2
+    assert log_path.read_text() == "FluidSynth is not installed\n"
+    assert "FluidSynth is not installed" in caplog.text and str(log_path) in caplog.text
