@@ -95,17 +95,28 @@ def run(args: argparse.Namespace) -> int:
     for label in ("shipped", "random"):
         errors[label] = relative_errors(results[label][1], heldout_stats)
         print(f"{'rel. err ' + label:18} " + " ".join(f"{errors[label][name]:+14.1%}" for name in names))
+    for label in ("shipped", "random"):
+        recon, stats = results[label]
+        checks = verdict(recon, stats, errors[label])
+        print(f"targets, {label:7}: " + ", ".join(f"{key} {'met' if ok else 'MISSED'}" for key, ok in checks.items()))
     recon, stats = results["shipped"]
     max_error = max(abs(value) for value in errors["shipped"].values())
-    verdict = {
-        "recon_acc": recon >= TARGETS["recon_acc"],
-        "in_key": stats.in_key >= TARGETS["in_key"],
-        "stats_max_rel_err": max_error <= TARGETS["stats_max_rel_err"],
-    }
-    print("targets: " + ", ".join(f"{key} {'met' if ok else 'MISSED'}" for key, ok in verdict.items()))
     print(f"RESULT recon_acc={recon:.3f} in_key={stats.in_key:.3f} stats_max_rel_err={max_error:.3f} "
           f"random_in_key={results['random'][1].in_key:.3f}")
     return 0
+
+
+def verdict(recon: float | None, stats: MelodyStats, errors: dict[str, float]) -> dict[str, bool]:
+    """Which targets a model meets.
+
+    In-key alone cannot condemn a model: a melody of one or two repeated pitches is trivially in
+    key. The statistics (range, notes per bar, rests, repeated pitches) catch such melodies.
+    """
+    return {
+        "recon_acc": recon is not None and recon >= TARGETS["recon_acc"],
+        "in_key": stats.in_key >= TARGETS["in_key"],
+        "stats_max_rel_err": max(abs(value) for value in errors.values()) <= TARGETS["stats_max_rel_err"],
+    }
 
 
 def heldout_windows(path: Path, config_name: str, count: int, seed: int) -> NDArray[np.int64]:
