@@ -1,4 +1,4 @@
-"""The Discord side of a breed's life: start, vote deadlines, next, finish, stop, worker events.
+"""The Discord side of a breed's life: start, vote deadlines, next, finish, stop, morph, worker events.
 
 Each breed has one progress message that is edited in place: the step's progress while a
 worker runs (queued -> evolving -> ... -> posted), and the generation's vote message while
@@ -20,11 +20,21 @@ import discord
 from bot import texts, voting
 from bot.errors import BreedError
 from bot.permissions import REFUSAL, Caller, may_steer
-from bot.service import BreedingService, refusal, require
+from bot.service import BreedingService, morph_marker, refusal, require
 from bot.tasks import BackgroundTasks
 from bot.timers import VoteTimers
 from bot.views import breed_controls
-from storage.schemas import ROLL_PNG, WINNER_AUDIO, WINNER_MID, WINNER_PNG, Breed, BreedParams, Event, clip_name
+from storage.schemas import (
+    ROLL_PNG,
+    WINNER_AUDIO,
+    WINNER_MID,
+    WINNER_PNG,
+    Breed,
+    BreedParams,
+    Event,
+    clip_name,
+    morph_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +162,13 @@ class BreedController:
             )
         return f"Mutation σ of breed `{breed_id}` is {sigma:g} from the next step on."
 
+    async def morph(self, breed_id: str, start: int, end: int, steps: int) -> str:
+        """Ask a worker for the morph between two candidates (1-based); anyone may."""
+        async with self._lock(breed_id):
+            breed = await self.service.get(breed_id)
+            a, b = await self.service.request_morph(breed, start, end, steps)
+        return texts.morph_requested_text(a, b)
+
     async def status(self, breed: Breed) -> str:
         fitness = await self.service.tally(breed) if breed.status == "voting" else ()
         return texts.status_text(breed, fitness)
@@ -226,6 +243,10 @@ class BreedController:
                 await self._on_generation_ready(breed, event.generation)
             elif event.type == "finished":
                 await self._on_finished(breed, event.generation)
+            elif event.type == "morph_ready":
+                await self._on_morph_ready(breed, event)
+            elif event.type == "error" and event.job == "morph":
+                await self._on_morph_failed(breed, event)
             elif event.type == "error":
                 await self._on_error(breed, event)
             else:
@@ -315,6 +336,50 @@ class BreedController:
         await self._edit_progress(breed, texts.winner_posted_text(winner, number))
         await self._thread(breed).send(texts.winner_text(breed, winner, number), files=files)
         log.info("breed %s gen %d: winner %d posted", breed.breed_id, number, winner)
+
+    async def _on_morph_ready(self, breed: Breed, event: Event) -> None:
+        a, b, number = event.candidate, event.other, event.generation
+        if a is None or b is None:
+            log.warning("breed %s gen %d: morph_ready event without its candidates", breed.breed_id, number)
+            return
+        # Posted once per pair and generation, whatever the breed does meanwhile: it is about that generation.
+        if not await self.store.mark_posted(breed.breed_id, number, morph_marker(a, b)):
+            log.info("breed %s gen %d: morph %d -> %d posted already", breed.breed_id, number, a, b)
+            return
+        try:
+            await self._post_morph(breed, number, a, b, event.steps)
+        except BaseException:
+            await self.store.unmark_posted(breed.breed_id, number, morph_marker(a, b))
+            raise
+
+    async def _post_morph(self, breed: Breed, number: int, a: int, b: int, steps: int | None) -> None:
+        files = []
+        missing = []
+        for name in (morph_name(a, b, "ogg"), morph_name(a, b, "mid")):
+            data = await self.store.get_artifact(breed.breed_id, number, name)
+            if data is None or len(data) > MAX_FILE_BYTES:
+                missing.append(name)
+            else:
+                files.append(_file(name, data))
+        content = texts.morph_text(a, b, number, steps)
+        if missing:
+            content += f"\n(Missing or too large: {', '.join(missing)}.)"
+            log.warning("breed %s gen %d: morph files missing or too large: %s", breed.breed_id, number, missing)
+        await self._thread(breed).send(content, files=files)
+        log.info("breed %s gen %d: morph %d -> %d posted", breed.breed_id, number, a, b)
+
+    async def _on_morph_failed(self, breed: Breed, event: Event) -> None:
+        """A failed morph changes nothing in the breed (unlike a failed step); the thread is told once."""
+        a, b, number = event.candidate, event.other, event.generation
+        log.warning("breed %s gen %d: morph %s -> %s failed: %s", breed.breed_id, number, a, b, event.message)
+        if a is None or b is None:
+            return
+        if await self.store.mark_posted(breed.breed_id, number, morph_marker(a, b, failed=True)):
+            try:
+                await self._thread(breed).send(texts.morph_failed_text(a, b, event.message or "the worker failed."))
+            except BaseException:
+                await self.store.unmark_posted(breed.breed_id, number, morph_marker(a, b, failed=True))
+                raise
 
     async def _on_error(self, breed: Breed, event: Event) -> None:
         if breed.status not in ("starting", "evolving"):

@@ -15,7 +15,15 @@ from collections.abc import Callable, Mapping
 from bot import voting
 from bot.errors import BreedError
 from storage import BreedStore
-from storage.schemas import OPEN_STATUSES, Breed, BreedParams, Job, SchemaError
+from storage.schemas import (
+    MORPH_MAX_STEPS,
+    MORPH_MIN_STEPS,
+    OPEN_STATUSES,
+    Breed,
+    BreedParams,
+    Job,
+    SchemaError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +38,20 @@ def refusal(breed: Breed, action: str) -> str | None:
     """Why `action` is not possible in the breed's current state, or None when it is.
 
     "close" and "finish" need open voting, "stop" and "sigma" an open breed, "post" (a generation
-    the worker made) a step in progress, "finished" (the winner's files) a finish in progress.
+    the worker made) a step in progress, "finished" (the winner's files) a finish in progress,
+    "morph" (anyone's, it changes nothing) a generation up for votes.
     """
     status = breed.status
+    if action == "morph":
+        if status == "voting":
+            return None
+        if status == "starting":
+            return "Generation 1 is still being made; morph between its candidates once it is posted."
+        if status == "evolving":
+            if breed.winner is not None:
+                return "The winner is being rendered; morphs are made while a generation is up for votes."
+            return "The next generation is on its way; morph between its candidates once it is posted."
+        return _CLOSED_MESSAGES.get(status, f"This breed is {status}.")
     if action in ("stop", "sigma"):
         return None if status in OPEN_STATUSES else _CLOSED_MESSAGES.get(status, f"This breed is {status}.")
     if action in ("close", "finish"):
@@ -52,6 +71,11 @@ def refusal(breed: Breed, action: str) -> str | None:
     raise ValueError(f"unknown action {action!r}")
 
 
+def morph_marker(start: int, end: int, *, failed: bool = False) -> str:
+    """The posting marker (kind) of the morph from candidate `start` to `end` (0-based), or of its failure."""
+    return f"morph-{start + 1}-{end + 1}" + ("-failed" if failed else "")
+
+
 def require(breed: Breed, action: str) -> None:
     reason = refusal(breed, action)
     if reason is not None:
@@ -59,7 +83,7 @@ def require(breed: Breed, action: str) -> None:
 
 
 class BreedingService:
-    """Breeds in Redis: create, vote, close voting, finish, stop. `clock()` gives seconds since the epoch."""
+    """Breeds in Redis: create, vote, close voting, finish, stop, morph. `clock()` gives seconds since the epoch."""
 
     def __init__(self, store: BreedStore, clock: Callable[[], float]) -> None:
         self.store = store
@@ -190,6 +214,33 @@ class BreedingService:
         await self.store.enqueue_job(Job("finish", breed.breed_id, breed.generation, candidate=winner))
         log.info("breed %s gen %d: finishing with candidate %d", breed.breed_id, breed.generation, winner)
         return changed
+
+    async def request_morph(self, breed: Breed, start: int, end: int, steps: int) -> tuple[int, int]:
+        """Ask for the morph between two candidates (1-based) of the generation up for votes.
+
+        Returns the pair 0-based. A pair's morph is made once per generation: asking again once it
+        is posted is refused, asking again after it failed tries again.
+        """
+        require(breed, "morph")
+        population = breed.params.population
+        for candidate in (start, end):
+            if not 1 <= candidate <= population:
+                raise BreedError(f"There is no candidate {candidate}: this breed has 1 to {population}.")
+        if start == end:
+            raise BreedError("A morph goes from one candidate to another: pick two different ones.")
+        if not MORPH_MIN_STEPS <= steps <= MORPH_MAX_STEPS:
+            raise BreedError(f"A morph takes {MORPH_MIN_STEPS} to {MORPH_MAX_STEPS} steps, not {steps}.")
+        a, b = start - 1, end - 1
+        number = breed.generation
+        if await self.store.is_posted(breed.breed_id, number, morph_marker(a, b)):
+            raise BreedError(
+                f"The morph from candidate {start} to candidate {end} of generation {number + 1} "
+                "is in the thread already."
+            )
+        await self.store.unmark_posted(breed.breed_id, number, morph_marker(a, b, failed=True))
+        await self.store.enqueue_job(Job("morph", breed.breed_id, number, candidate=a, other=b, steps=steps))
+        log.info("breed %s gen %d: morph %d -> %d in %d steps asked for", breed.breed_id, number, a, b, steps)
+        return a, b
 
     def deadline(self, breed: Breed) -> float:
         """When voting that opens now closes."""

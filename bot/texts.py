@@ -122,6 +122,22 @@ def winner_text(breed: Breed, candidate: int, generation: int) -> str:
     )
 
 
+def morph_requested_text(start: int, end: int) -> str:
+    """The answer to /breed morph; `start` and `end` are 0-based candidates."""
+    return f"Morphing from candidate {shown(start)} to candidate {shown(end)}: the clip will be posted in the thread."
+
+
+def morph_text(start: int, end: int, generation: int, steps: int | None) -> str:
+    """The message that carries a morph's clip and MIDI file."""
+    length = f" ({steps} steps)" if steps else ""
+    return (f"🔀 Morph from candidate {shown(start)} to candidate {shown(end)} of generation "
+            f"{shown(generation)}{length}")
+
+
+def morph_failed_text(start: int, end: int, message: str) -> str:
+    return f"⚠️ The morph from candidate {shown(start)} to candidate {shown(end)} failed: {message}"
+
+
 def status_text(breed: Breed, fitness: Sequence[int]) -> str:
     """The /breed status answer."""
     head = f"Breed `{breed.breed_id}` by <@{breed.owner_id}>"

@@ -2,7 +2,8 @@
 
 Delivery is at-least-once, so every job is idempotent on (breed, generation): the random
 generator of a step is seeded from the breed id and the generation number, and a generation
-that is already written is never written again (the event is simply published once more).
+(or a winner's files, or the morph of a pair of candidates) that is already written is never
+written again (the event is simply published once more).
 Jobs whose worker died are reclaimed after `job_timeout_s` (XAUTOCLAIM). A bad job goes to
 the dead-letter record with its reason, and an error event tells the bot; the loop goes on.
 """
@@ -117,10 +118,12 @@ class Worker:
     async def _fail(self, delivery: Delivery, job: Job, message: str) -> None:
         log.warning("breed %s gen %d: %s job dead-lettered: %s", job.breed_id, job.generation, job.type, message)
         await self.store.dead_letter(delivery, message)
-        await self._publish_error(job.breed_id, job.generation, message)
+        # The bot must tell a failed morph from a failed step: only the latter changes the breed.
+        pair = {"candidate": job.candidate, "other": job.other} if job.type == "morph" else {}
+        await self._publish_error(job.breed_id, job.generation, message, job=job.type, **pair)
 
-    async def _publish_error(self, breed_id: str, generation: int, message: str) -> None:
-        await self.store.publish_event(Event("error", breed_id, generation, message=message))
+    async def _publish_error(self, breed_id: str, generation: int, message: str, **about: Any) -> None:
+        await self.store.publish_event(Event("error", breed_id, generation, message=message, **about))
 
     async def _progress(self, job: Job, generation: int, stage: str) -> None:
         await self.store.publish_event(Event("progress", job.breed_id, generation, stage=stage))
@@ -250,32 +253,66 @@ class Worker:
         }
 
     async def _morph(self, job: Job) -> None:
+        """The melodies on the way from one candidate to another, one after the other in one clip."""
         breed = await self._breed(job.breed_id)
         generation = await self.store.get_generation(job.breed_id, job.generation)
         latents = await self.store.get_latents(job.breed_id, job.generation)
         if generation is None or latents is None:
             raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
         a, b = job.candidate, job.other
-        count = len(generation.candidates)
-        if a is None or b is None or not (0 <= a < count and 0 <= b < count):
-            raise JobError("Morph needs two candidates of this generation.")
-        steps = min(max(job.steps, 2), 8)
-        path = self.model.interpolate(latents[a], latents[b], steps)
-        melodies = await asyncio.to_thread(self.model.decode, path, self.temperature)
-        artifacts = await asyncio.to_thread(self._render_morph, melodies, breed.params)
-        await self.store.add_artifacts(job.breed_id, job.generation, artifacts)
-        await self.store.publish_event(Event("morph_ready", job.breed_id, job.generation))
+        if a is None or b is None:
+            raise JobError("A morph needs two candidates of this generation.")
+        for index in (a, b):
+            if not 0 <= index < len(generation.candidates):
+                raise JobError(f"There is no candidate {index + 1} in this generation.")
+        if a == b:
+            raise JobError(f"A morph needs two different candidates, not candidate {a + 1} twice.")
+        steps = morph_steps(job.steps)
+        midi_name = schemas.morph_name(a, b, "mid")
+        existing = await self.store.get_artifact(job.breed_id, job.generation, midi_name)
+        if existing is None:
+            path = self.model.interpolate(latents[a], latents[b], steps)
+            # Exactly the candidates at both ends, so that they sound as they did in the vote
+            # even where slerp's float rounding would tip a sampled note.
+            path[0], path[-1] = latents[a], latents[b]
+            melodies = await asyncio.to_thread(self.model.decode, path, self.temperature)
+            audio, data = await asyncio.to_thread(self._render_morph, melodies, breed.params)
+            await self.store.add_artifacts(
+                job.breed_id, job.generation, {schemas.morph_name(a, b, "ogg"): audio, midi_name: data}
+            )
+            log.info("breed %s gen %d: morph %d -> %d in %d steps written", job.breed_id, job.generation,
+                     a, b, steps)
+        else:
+            # Written before (by this job, delivered again, or an earlier one): tell what it holds.
+            steps = self._morph_length(existing, breed.params.tempo)
+        await self.store.publish_event(
+            Event("morph_ready", job.breed_id, job.generation, candidate=a, other=b, steps=steps)
+        )
 
-    def _render_morph(self, melodies: Sequence[Sequence[Note]], params: schemas.BreedParams) -> dict[str, bytes]:
+    def _render_morph(self, melodies: Sequence[Sequence[Note]], params: schemas.BreedParams) -> tuple[bytes, bytes]:
+        """The audio clip and MIDI file of the melodies one after the other."""
         from engine import midi
 
         length = self.model.steps
         joined = [
             Note(n.pitch, n.start + i * length, n.end + i * length) for i, m in enumerate(melodies) for n in m
         ]
-        total = length * len(melodies)
-        data = midi.melody_to_midi(joined, params.tempo, params.instrument, total)
-        return {schemas.MORPH_MID: data, schemas.MORPH_AUDIO: self.renderer.render_midi(data)}
+        data = midi.melody_to_midi(joined, params.tempo, params.instrument, length * len(melodies))
+        return self.renderer.render_midi(data), data
+
+    def _morph_length(self, data: bytes, tempo: int) -> int:
+        """How many melodies a written morph's MIDI file holds (its end marker closes the last one)."""
+        from engine import midi
+
+        melody_seconds = self.model.steps * midi.step_seconds(tempo)
+        return round(midi.read_midi(data).get_end_time() / melody_seconds)
+
+
+def morph_steps(requested: int) -> int:
+    """The number of melodies of a morph: 0 asks for the default, others are clamped to the range."""
+    if requested == 0:
+        return schemas.MORPH_DEFAULT_STEPS
+    return min(max(requested, schemas.MORPH_MIN_STEPS), schemas.MORPH_MAX_STEPS)
 
 
 def seeded_population(

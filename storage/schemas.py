@@ -105,9 +105,19 @@ JobType = Literal["start", "evolve", "finish", "morph"]
 EventType = Literal["generation_ready", "finished", "morph_ready", "progress", "error"]
 
 
+# A morph's number of melodies, both ends included: a job's 0 means the default.
+MORPH_MIN_STEPS = 2
+MORPH_MAX_STEPS = 8
+MORPH_DEFAULT_STEPS = 5
+
+
 @dataclass(frozen=True)
 class Job:
-    """Bot -> worker. `generation` is the generation the job reads (start: -1)."""
+    """Bot -> worker. `generation` is the generation the job reads (start: -1).
+
+    finish: `candidate` is the winner. morph: from `candidate` to `other` (0-based) in `steps`
+    melodies, clamped to MORPH_MIN_STEPS..MORPH_MAX_STEPS; 0 means MORPH_DEFAULT_STEPS.
+    """
 
     type: str
     breed_id: str
@@ -124,13 +134,21 @@ class Job:
 
 @dataclass(frozen=True)
 class Event:
-    """Worker -> bot. `generation` is the generation the event is about."""
+    """Worker -> bot. `generation` is the generation the event is about.
+
+    morph_ready: the morph from `candidate` to `other` (0-based) in `steps` melodies. error: `job`
+    is the type of the job that failed (None from older workers), and a failed morph names its pair.
+    """
 
     type: str
     breed_id: str
     generation: int = -1
     stage: str | None = None
     message: str | None = None
+    candidate: int | None = None
+    other: int | None = None
+    steps: int | None = None
+    job: str | None = None
 
     TYPES: ClassVar[tuple[str, ...]] = ("generation_ready", "finished", "morph_ready", "progress", "error")
 
@@ -227,8 +245,6 @@ ROLL_PNG = "roll.png"
 WINNER_MID = "winner.mid"
 WINNER_AUDIO = "winner.ogg"
 WINNER_PNG = "winner.png"
-MORPH_MID = "morph.mid"
-MORPH_AUDIO = "morph.ogg"
 
 
 def clip_name(index: int, extension: str = "ogg") -> str:
@@ -239,3 +255,8 @@ def clip_name(index: int, extension: str = "ogg") -> str:
 def midi_name(index: int) -> str:
     """The MIDI artifact of candidate `index` (0-based)."""
     return f"clip-{index + 1}.mid"
+
+
+def morph_name(start: int, end: int, extension: str) -> str:
+    """A file of the morph from candidate `start` to `end` (0-based): one name per pair, as people number them."""
+    return f"morph-{start + 1}-{end + 1}.{extension}"

@@ -252,6 +252,10 @@ class BreedStore(MessageStreams):
         """True only the first time for (breed, generation, kind): nothing is posted twice."""
         return bool(await self._redis.set(keys.posted(breed_id, number, kind), b"1", nx=True))
 
+    async def is_posted(self, breed_id: str, number: int, kind: str = "generation") -> bool:
+        """Whether `kind` of the generation is marked as posted."""
+        return bool(await self._redis.exists(keys.posted(breed_id, number, kind)))
+
     async def unmark_posted(self, breed_id: str, number: int, kind: str = "generation") -> None:
         """Forget a posting marker, so that a post that failed after mark_posted can be retried."""
         await self._redis.delete(keys.posted(breed_id, number, kind))

@@ -1,4 +1,4 @@
-"""The /breed command group: start, next, mutation, finish, status, stop.
+"""The /breed command group: start, next, mutation, finish, morph, status, stop.
 
 Every command defers (ephemerally) before anything else, so Discord's 3-second limit holds
 however slow Redis or an upload is; refusals are BreedErrors answered by the tree's handler.
@@ -20,6 +20,7 @@ from bot.seed import read_seed
 from bot.service import BreedingService
 from bot.texts import INSTRUMENTS
 from bot.views import FinishButton, NextButton
+from storage.schemas import MORPH_DEFAULT_STEPS, MORPH_MAX_STEPS, MORPH_MIN_STEPS
 
 if TYPE_CHECKING:
     from bot.client import MelodyBot
@@ -93,6 +94,27 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id)
         answer = await self.bot.controller.finish(found.breed_id, Caller.of(interaction), candidate)
+        await interaction.followup.send(answer, ephemeral=True)
+
+    @app_commands.command(description="Hear a morph from one candidate to another, through the latent space")
+    @app_commands.describe(
+        start="The candidate the morph starts from",
+        end="The candidate the morph ends on",
+        steps=f"Melodies on the way, both candidates included ({MORPH_MIN_STEPS}-{MORPH_MAX_STEPS}, "
+              f"default {MORPH_DEFAULT_STEPS})",
+        breed=BREED_OPTION,
+    )
+    async def morph(
+        self,
+        interaction: discord.Interaction,
+        start: Range[int, 1, 10],
+        end: Range[int, 1, 10],
+        steps: Range[int, MORPH_MIN_STEPS, MORPH_MAX_STEPS] = MORPH_DEFAULT_STEPS,
+        breed: str | None = None,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.service.find(breed, interaction.channel_id)
+        answer = await self.bot.controller.morph(found.breed_id, start, end, steps)
         await interaction.followup.send(answer, ephemeral=True)
 
     @app_commands.command(description="Where a breed stands: generation, votes, deadline, settings")

@@ -38,3 +38,10 @@ def vote_message(world: World, breed: Breed, number: int) -> discord.Message:
 
 def has_buttons(message: discord.Message) -> bool:
     return bool(message.components)
+
+
+async def event_handled(world: World, event_id: str) -> bool:
+    """Whether the bots' group has read the event `event_id` and acknowledged everything it read."""
+    [group] = [g for g in await world.store.redis.xinfo_groups(keys.EVENTS) if g["name"] == b"bots"]
+    delivered = tuple(int(part) for part in group["last-delivered-id"].decode().split("-"))
+    return delivered >= tuple(int(part) for part in event_id.split("-")) and group["pending"] == 0

@@ -238,14 +238,14 @@ async def test_commands_are_not_synced_to_discord_unless_the_setting_says_so(red
 
 async def test_with_the_setting_the_commands_are_synced_to_the_dev_guild(world: World) -> None:
     assert set(world.starter.available_commands(world.channel)) == {
-        "breed start", "breed next", "breed mutation", "breed finish", "breed status", "breed stop"}
+        "breed start", "breed next", "breed mutation", "breed finish", "breed morph", "breed status", "breed stop"}
 
 
 # --- answering -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("action", ["status", "mutation", "next", "finish", "stop", "Next button", "Finish button",
-                                    "refused Next button"])
+@pytest.mark.parametrize("action", ["status", "mutation", "next", "finish", "morph", "stop", "Next button",
+                                    "Finish button", "refused Next button"])
 async def test_every_command_and_button_defers_privately_before_anything_else(
     world: World, worker, action: str
 ) -> None:
@@ -259,7 +259,7 @@ async def test_every_command_and_button_defers_privately_before_anything_else(
         presser = world.voters[1] if action.startswith("refused") else world.starter
         result = await presser.click(first, label=action.split()[-2])
     else:
-        options = {"sigma": 0.3} if action == "mutation" else {}
+        options = {"mutation": {"sigma": 0.3}, "morph": {"start": 1, "end": 2}}.get(action, {})
         result = await world.starter.slash(thread, f"breed {action}", **options)
 
     assert world.callbacks_since(mark)[0] == DEFERRED_EPHEMERAL

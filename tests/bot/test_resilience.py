@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.voting import NUMBER_EMOJI
-from storage import keys
 from storage.schemas import Event
-from tests.bot.flows import has_buttons, jobs_of, start_breed, vote_message
+from tests.bot.flows import event_handled, has_buttons, jobs_of, start_breed, vote_message
 from tests.bot.simulation import World, answer_of
 
 pytestmark = pytest.mark.slow
@@ -79,7 +78,7 @@ async def test_a_generation_finished_while_the_bot_was_down_is_posted_once_after
 
     # At-least-once delivery: the same event again changes nothing.
     repeated = await world.store.publish_event(Event("generation_ready", breed.breed_id, 1))
-    await world.wait_for(lambda: _handled(world, repeated), "the repeated event to be handled")
+    await world.wait_for(lambda: event_handled(world, repeated), "the repeated event to be handled")
     assert vote_message(world, breed, 1).id == second.id
     assert (await world.store.get_breed(breed.breed_id)).progress_message_id == second.id
 
@@ -104,10 +103,3 @@ async def test_a_worker_failure_is_reported_and_voting_reopens_with_the_votes_ke
     evolves = await jobs_of(world, breed.breed_id, "evolve")
     assert [job.fitness for job in evolves] == [(0, 0, 0, 1), (0, 0, 0, 1)]
     await world.wait_for_status(breed.breed_id, "voting", 1)
-
-
-async def _handled(world: World, event_id: str) -> bool:
-    """Whether the bots' group has read the event `event_id` and acknowledged everything it read."""
-    [group] = [g for g in await world.store.redis.xinfo_groups(keys.EVENTS) if g["name"] == b"bots"]
-    delivered = tuple(int(part) for part in group["last-delivered-id"].decode().split("-"))
-    return delivered >= tuple(int(part) for part in event_id.split("-")) and group["pending"] == 0

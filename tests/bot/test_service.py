@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from bot.errors import BreedError
-from bot.service import BreedingService, refusal
+from bot.service import BreedingService, morph_marker, refusal
 from storage import BreedStore, keys
 from storage.schemas import Breed, BreedParams, Job, load_job
 
@@ -57,6 +57,12 @@ CASES = [
     ("voting", None, "post", "no step in progress"),
     ("evolving", 1, "finished", None),
     ("evolving", None, "finished", "no finish in progress"),
+    ("voting", None, "morph", None),
+    ("starting", None, "morph", "Generation 1 is still being made; morph between its candidates once it is posted."),
+    ("evolving", None, "morph", "The next generation is on its way; morph between its candidates once it is posted."),
+    ("evolving", 2, "morph", "The winner is being rendered; morphs are made while a generation is up for votes."),
+    ("finished", 2, "morph", "This breed is finished."),
+    ("stopped", None, "morph", "This breed was stopped."),
 ]
 
 
@@ -175,6 +181,41 @@ async def test_finishing_asks_for_the_winners_files_then_ends_the_breed(service,
     assert (finish.type, finish.generation, finish.candidate) == ("finish", 0, 2)
     done = await service.mark_finished(finishing)
     assert done.status == "finished" and await store.open_breeds() == []
+
+
+async def test_a_morph_request_sends_a_morph_job_of_the_generation_up_for_votes(service, store) -> None:
+    breed = await voting_breed(service, generation=2)
+    assert await service.request_morph(breed, 4, 1, 6) == (3, 0)
+    morph = (await jobs(store))[-1]
+    assert (morph.type, morph.generation, morph.candidate, morph.other, morph.steps) == ("morph", 2, 3, 0, 6)
+    assert await store.get_breed("b1") == breed
+
+
+@pytest.mark.parametrize("start, end, steps, message", [
+    (2, 2, 5, "A morph goes from one candidate to another: pick two different ones."),
+    (0, 2, 5, "There is no candidate 0: this breed has 1 to 4."),
+    (1, 5, 5, "There is no candidate 5: this breed has 1 to 4."),
+    (1, 2, 9, "A morph takes 2 to 8 steps, not 9."),
+])
+async def test_a_morph_between_candidates_that_do_not_make_one_is_refused(
+    service, store, start: int, end: int, steps: int, message: str
+) -> None:
+    breed = await voting_breed(service)
+    with pytest.raises(BreedError) as refused:
+        await service.request_morph(breed, start, end, steps)
+    assert str(refused.value) == message
+    assert [job.type for job in await jobs(store)] == ["start"]
+
+
+async def test_a_posted_morph_is_not_asked_for_again_but_a_failed_one_is(service, store) -> None:
+    breed = await voting_breed(service)
+    await store.mark_posted("b1", 0, morph_marker(0, 2))
+    with pytest.raises(BreedError, match="The morph from candidate 1 to candidate 3 of generation 1 is in the thread"):
+        await service.request_morph(breed, 1, 3, 5)
+    await store.mark_posted("b1", 0, morph_marker(2, 0, failed=True))
+    await service.request_morph(breed, 3, 1, 5)
+    assert not await store.is_posted("b1", 0, morph_marker(2, 0, failed=True))  # its failure may be told again
+    assert [(job.type, job.candidate, job.other) for job in await jobs(store)][1:] == [("morph", 2, 0)]
 
 
 async def test_a_failed_step_reopens_voting_and_a_failed_start_fails_the_breed(service, store) -> None:

@@ -8,6 +8,9 @@ from bot.permissions import Caller, may_steer
 from bot.texts import (
     generation_text,
     instrument_name,
+    morph_failed_text,
+    morph_requested_text,
+    morph_text,
     plan_messages,
     progress_text,
     start_text,
@@ -75,3 +78,11 @@ def test_start_and_status_lines_describe_the_breed() -> None:
 def test_instruments_have_names_and_unknown_programs_their_number() -> None:
     assert instrument_name(40) == "Violin"
     assert instrument_name(33) == "GM program 33"
+
+
+def test_morph_lines_number_candidates_and_generations_from_one() -> None:
+    assert morph_requested_text(1, 4) == (
+        "Morphing from candidate 2 to candidate 5: the clip will be posted in the thread.")
+    assert morph_text(1, 4, 2, 5) == "🔀 Morph from candidate 2 to candidate 5 of generation 3 (5 steps)"
+    assert morph_text(1, 4, 2, None) == "🔀 Morph from candidate 2 to candidate 5 of generation 3"
+    assert morph_failed_text(0, 1, "Oops.") == "⚠️ The morph from candidate 1 to candidate 2 failed: Oops."

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from engine.midi import midi_to_notes
-from engine.render import Renderer
-from engine.worker import Worker
+from engine.midi import midi_to_notes, step_seconds
+from engine.render import RELEASE_S, Renderer
+from engine.worker import Worker, morph_steps
 from storage import keys, schemas
-from storage.schemas import Breed, BreedParams, Job
+from storage.schemas import Breed, BreedParams, Event, Job
 
 pytestmark = pytest.mark.slow
 
@@ -142,6 +142,87 @@ async def test_finish_writes_the_winners_midi_audio_and_roll(store, worker):
     assert await store.get_artifact(breed.breed_id, 0, schemas.WINNER_AUDIO)
     assert (await store.get_artifact(breed.breed_id, 0, schemas.WINNER_PNG)).startswith(b"\x89PNG")
     assert "finished" in [e.type for e in await events_of(store, breed.breed_id)]
+
+
+async def started_breed(store, worker: Worker, **params) -> Breed:
+    """A breed whose generation 0 is written."""
+    breed = await new_breed(store, **params)
+    await store.enqueue_job(Job("start", breed.breed_id))
+    await do_next_job(store, worker)
+    return breed
+
+
+async def test_a_morph_plays_the_path_from_one_candidate_to_the_other_in_one_midi_and_clip(store, worker):
+    breed = await started_breed(store, worker, population=4, tempo=100)
+    generation = await store.get_generation(breed.breed_id, 0)
+    await events_of(store, breed.breed_id)
+
+    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=1, other=3, steps=4))
+    await do_next_job(store, worker)
+
+    notes = midi_to_notes(await store.get_artifact(breed.breed_id, 0, schemas.morph_name(1, 3, "mid")))
+    assert [n for n in notes if n.start < 32] == list(generation.melodies[1])
+    last = [schemas.Note(n.pitch, n.start - 3 * 32, n.end - 3 * 32) for n in notes if n.start >= 3 * 32]
+    assert last == list(generation.melodies[3])
+    assert all(n.end <= 4 * 32 for n in notes)
+    clip = await store.get_artifact(breed.breed_id, 0, schemas.morph_name(1, 3, "ogg"))
+    audio, rate = soundfile.read(io.BytesIO(clip))
+    assert len(audio) / rate == pytest.approx(4 * 32 * step_seconds(100) + RELEASE_S, abs=0.1)
+    assert await events_of(store, breed.breed_id) == [
+        Event("morph_ready", breed.breed_id, 0, candidate=1, other=3, steps=4)
+    ]
+    assert await store.dead_letters() == []
+
+
+async def test_a_morph_delivered_again_is_not_rendered_again_and_each_pair_has_its_own_files(store, worker):
+    breed = await started_breed(store, worker, population=3, foreign=0)
+    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0, other=2, steps=3))
+    await do_next_job(store, worker)
+    files = [schemas.morph_name(0, 2, "mid"), schemas.morph_name(0, 2, "ogg")]
+    first = [await store.get_artifact(breed.breed_id, 0, name) for name in files]
+    await events_of(store, breed.breed_id)
+
+    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0, other=2, steps=7))
+    await do_next_job(store, worker)
+    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=2, other=0))
+    await do_next_job(store, worker)
+
+    assert [await store.get_artifact(breed.breed_id, 0, name) for name in files] == first
+    generation = await store.get_generation(breed.breed_id, 0)
+    reverse = midi_to_notes(await store.get_artifact(breed.breed_id, 0, schemas.morph_name(2, 0, "mid")))
+    last = [schemas.Note(n.pitch, n.start - 4 * 32, n.end - 4 * 32) for n in reverse if n.start >= 4 * 32]
+    assert last == list(generation.melodies[0])  # the default: 5 melodies, candidate 1 the fifth
+    ready = [(e.candidate, e.other, e.steps) for e in await events_of(store, breed.breed_id)]
+    assert ready == [(0, 2, 3), (2, 0, schemas.MORPH_DEFAULT_STEPS)]
+
+
+@pytest.mark.parametrize("requested, steps", [(0, 5), (1, 2), (2, 2), (6, 6), (8, 8), (20, 8)])
+def test_morph_steps_default_to_five_and_are_clamped_to_two_to_eight(requested: int, steps: int):
+    assert morph_steps(requested) == steps
+
+
+async def test_a_morph_of_one_candidate_with_itself_or_of_a_missing_one_is_dead_lettered(
+    store, worker, redis_client
+):
+    breed = await started_breed(store, worker, population=4)
+    await events_of(store, breed.breed_id)
+    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=2, other=2))
+    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0, other=4))
+    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0))
+    for _ in range(3):
+        await do_next_job(store, worker)
+
+    reasons = [letter["reason"] for letter in reversed(await store.dead_letters())]
+    assert reasons == [
+        "A morph needs two different candidates, not candidate 3 twice.",
+        "There is no candidate 5 in this generation.",
+        "A morph needs two candidates of this generation.",
+    ]
+    errors = [(e.type, e.job, e.candidate, e.other, e.message) for e in await events_of(store, breed.breed_id)]
+    assert errors == [("error", "morph", 2, 2, reasons[0]), ("error", "morph", 0, 4, reasons[1]),
+                      ("error", "morph", 0, None, reasons[2])]
+    assert await pending_jobs(redis_client) == 0
+    assert await store.get_artifact(breed.breed_id, 0, schemas.morph_name(2, 2, "ogg")) is None
 
 
 def worker_process(redis_url: str, consumer: str, **env: str) -> subprocess.Popen:

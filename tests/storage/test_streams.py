@@ -145,6 +145,19 @@ async def test_events_flow_to_the_bots_group_only(store: BreedStore, redis_clien
     assert await _pending(redis_client, keys.EVENTS, keys.BOTS_GROUP) == 0
 
 
+async def test_a_morph_event_names_its_pair_and_an_event_of_an_older_worker_still_loads(
+    store: BreedStore, redis_client: Redis
+) -> None:
+    morph = Event(type="morph_ready", breed_id="b1", generation=2, candidate=0, other=3, steps=5)
+    await store.publish_event(morph)
+    await redis_client.xadd(keys.EVENTS, {"payload": b'{"v":1,"type":"error","breed_id":"b1","message":"x"}'})
+    [first, second] = await store.read_events("bot1", block_ms=None)
+    assert first.payload == morph
+    assert second.payload == Event(type="error", breed_id="b1", message="x")
+    assert (second.payload.candidate, second.payload.other, second.payload.steps, second.payload.job) == (
+        None, None, None, None)
+
+
 async def test_unacked_event_is_reclaimed_after_min_idle(store: BreedStore) -> None:
     await store.publish_event(Event(type="progress", breed_id="b1", generation=0, stage="render"))
     await store.read_events("old-bot", block_ms=None)

@@ -86,3 +86,12 @@ async def test_unmark_posted_allows_posting_again(store: BreedStore) -> None:
     await store.mark_posted("b1", 0)
     await store.unmark_posted("b1", 0)
     assert await store.mark_posted("b1", 0) is True
+
+
+async def test_is_posted_tells_whether_a_kind_is_marked_without_marking_it(store: BreedStore) -> None:
+    assert await store.is_posted("b1", 0, "morph-1-3") is False
+    assert await store.mark_posted("b1", 0, "morph-1-3") is True
+    assert await store.is_posted("b1", 0, "morph-1-3") is True
+    assert await store.is_posted("b1", 0, "morph-3-1") is False
+    await store.unmark_posted("b1", 0, "morph-1-3")
+    assert await store.is_posted("b1", 0, "morph-1-3") is False
