@@ -2,8 +2,9 @@
 
 Each generation's clips, MIDI files and piano roll are written to a folder and listed with their
 paths; a compact piano roll is drawn in the terminal. Votes are typed as candidate numbers
-(`1 3 3 5` gives candidate 3 two votes), `sigma 0.3` changes the mutation, `finish [n]` writes
-the winner's MIDI. `--votes "1 3; 2 2; finish 2"` runs the same commands without a terminal.
+(`1 3 3 5` gives candidate 3 two votes; an empty line, no votes, re-rolls), `sigma 0.3` changes the
+mutation, `finish n` writes the MIDI of candidate n of the generation shown, `finish` alone that of
+the favourite of the last votes. `--votes "1 3; 2 2; finish 2"` runs the same commands without a terminal.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections import Counter
@@ -68,8 +70,59 @@ def parse_command(line: str, population: int) -> Command:
 
 def _candidate(word: str, population: int) -> int:
     if not word.isdigit() or not 1 <= int(word) <= population:
-        raise CommandError(f"`{word}` is not a candidate: type numbers from 1 to {population} ({HELP})")
+        raise CommandError(f"`{word}` is not a candidate: type numbers from 1 to {population}")
     return int(word) - 1
+
+
+class TerminalInput:
+    """Lines typed in the terminal (or piped in), read by the event loop without a thread.
+
+    A thread blocked in input() would keep the process from exiting on Ctrl-C, or abort it
+    at shutdown with stdin's lock held; a reader callback on the loop has neither problem.
+    """
+
+    def __init__(self, fd: int = 0) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._fd = fd
+        self._pending = b""
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        try:
+            self._loop.add_reader(fd, self._readable)
+            self._watching = True
+        except (PermissionError, OSError):  # a regular file cannot be polled: it is all there already
+            self._watching = False
+            while chunk := os.read(fd, 1 << 20):
+                self._take(chunk)
+            self._end()
+
+    def _readable(self) -> None:
+        chunk = os.read(self._fd, 4096)
+        if chunk:
+            self._take(chunk)
+        else:
+            self.close()
+            self._end()
+
+    def _take(self, chunk: bytes) -> None:
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for line in lines:
+            self._lines.put_nowait(line.decode("utf-8", "replace"))
+
+    def _end(self) -> None:
+        if self._pending:
+            self._lines.put_nowait(self._pending.decode("utf-8", "replace"))
+            self._pending = b""
+        self._lines.put_nowait(None)
+
+    async def readline(self, prompt: str) -> str | None:
+        """The next line, or None at the end of the input."""
+        print(prompt, end="", flush=True)
+        return await self._lines.get()
+
+    def close(self) -> None:
+        if self._watching:
+            self._loop.remove_reader(self._fd)
+            self._watching = False
 
 
 def fitness_from_votes(votes: tuple[int, ...], population: int) -> tuple[int, ...]:
@@ -195,21 +248,25 @@ class Session:
         return True
 
     async def finish(self, breed: Breed, candidate: int | None) -> bool:
+        """Write the winner's files: candidate `candidate` of the generation shown last, or else the
+        most-voted candidate of the last round of votes (of the generation those votes were for)."""
+        number = breed.generation
         if candidate is None:
-            candidate = max(range(len(self.last_fitness)), key=self.last_fitness.__getitem__) if any(
-                self.last_fitness) else 0
-        await self.store.enqueue_job(Job("finish", breed.breed_id, breed.generation, candidate=candidate))
-        await self._wait(
-            lambda: self.store.get_artifact(breed.breed_id, breed.generation, schemas.WINNER_MID), "the winner"
-        )
+            if not any(self.last_fitness):
+                raise CommandError("nobody has voted yet: type `finish N` with the number of the one you like")
+            # Typed votes always breed a new generation: the favourite is in the one before.
+            candidate = max(range(len(self.last_fitness)), key=self.last_fitness.__getitem__)
+            number -= 1
+        await self.store.enqueue_job(Job("finish", breed.breed_id, number, candidate=candidate))
+        await self._wait(lambda: self.store.get_artifact(breed.breed_id, number, schemas.WINNER_MID), "the winner")
         folder = self.out_dir / "winner"
         folder.mkdir(parents=True, exist_ok=True)
         for name in (schemas.WINNER_MID, schemas.WINNER_AUDIO, schemas.WINNER_PNG):
-            data = await self.store.get_artifact(breed.breed_id, breed.generation, name)
+            data = await self.store.get_artifact(breed.breed_id, number, name)
             if data is not None:
                 (folder / name).write_bytes(data)
         await self.store.update_breed(breed.breed_id, status="finished", winner=candidate)
-        print(f"\nWinner: candidate {candidate + 1} of generation {breed.generation + 1}")
+        print(f"\nWinner: candidate {candidate + 1} of generation {number + 1}")
         print(f"  MIDI:  {folder / schemas.WINNER_MID}")
         print(f"  audio: {folder / schemas.WINNER_AUDIO}")
         print(f"  roll:  {folder / schemas.WINNER_PNG}")
@@ -226,27 +283,29 @@ async def run_session(store, args: argparse.Namespace, params: BreedParams, work
     seed = Path(args.seed_midi).read_bytes() if args.seed_midi else None
     await session.start(seed)
     lines = [part.strip() for part in args.votes.split(";")] if scripted else None
-    while True:
-        if lines is not None:
-            if not lines:
-                return 0
-            line = lines.pop(0)
-            print(f"> {line}")
-        else:
-            print(f"\n{HELP}")
+    terminal = None if scripted else TerminalInput()
+    try:
+        while True:
+            if terminal is None:
+                if not lines:
+                    return 0
+                line: str | None = lines.pop(0)
+                print(f"> {line}")
+            else:
+                print(f"\n{HELP}")
+                line = await terminal.readline("> ")
+                if line is None:
+                    return 0
             try:
-                line = await asyncio.to_thread(input, "> ")
-            except EOFError:
-                return 0
-        try:
-            command = parse_command(line, params.population)
-        except CommandError as error:
-            print(f"  {error}")
-            if scripted:
-                return 2
-            continue
-        if not await session.step(command):
-            return 0
+                if not await session.step(parse_command(line, params.population)):
+                    return 0
+            except CommandError as error:
+                print(f"  {error}")
+                if scripted:
+                    return 2
+    finally:
+        if terminal is not None:
+            terminal.close()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -70,3 +70,53 @@ def test_a_worker_that_cannot_start_ends_the_session_at_once_with_its_reason(red
     assert "missing.sf2" in result.stderr  # the worker's own line, read back from its log file
     assert "Traceback" not in result.stdout + result.stderr
     assert (tmp_path / "data" / "logs" / "worker.log").exists()
+
+
+def test_ctrl_c_while_waiting_for_a_line_stops_the_session_and_its_worker(redis_url, tmp_path):
+    import signal
+    import time
+
+    env = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "DATA_DIR": str(tmp_path / "data")}
+    session = subprocess.Popen(
+        [sys.executable, "-m", "breeder.cli", "local", "--out", str(tmp_path), "--population", "2"],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        output = ""
+        deadline = time.monotonic() + 120
+        while "> " not in output and time.monotonic() < deadline:  # the prompt: it waits for a line now
+            output += session.stdout.read(1)
+        assert "clip-2.ogg" in output
+        session.send_signal(signal.SIGINT)
+        assert session.wait(timeout=30) == 130  # stdin stays open: nothing but the signal ends it
+    finally:
+        session.kill()
+    worker_log = (tmp_path / "data" / "logs" / "worker.log").read_text()
+    assert "Traceback" not in worker_log
+
+
+def test_lines_can_come_from_a_file_on_stdin(redis_url, tmp_path):
+    typed = tmp_path / "typed.txt"
+    typed.write_text("1 2 2\nfinish")  # no newline after the last line
+    env = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "DATA_DIR": str(tmp_path / "data")}
+    with typed.open() as stdin:
+        result = subprocess.run(
+            [sys.executable, "-m", "breeder.cli", "local", "--out", str(tmp_path / "out"), "--population", "3"],
+            env=env, stdin=stdin, capture_output=True, text=True, timeout=300,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Generation 2" in result.stdout
+    # `finish` alone: the favourite of the last votes, in the generation those votes were for.
+    assert "Winner: candidate 2 of generation 1" in result.stdout
+    [breed_dir] = [p for p in (tmp_path / "out").iterdir()]
+    generations = sorted(p.name for p in breed_dir.iterdir())
+    assert generations == ["gen-01", "gen-02", "winner"]
+    winner = midi_to_notes((breed_dir / "winner" / schemas.WINNER_MID).read_bytes())
+    voted_for = midi_to_notes((breed_dir / "gen-01" / schemas.midi_name(1)).read_bytes())
+    assert winner == voted_for
+
+
+def test_finish_without_a_number_before_any_vote_asks_for_one(redis_url, tmp_path):
+    result = local(redis_url, tmp_path, "--population", "2", "--votes", "finish")
+    assert result.returncode == 2
+    assert "nobody has voted yet: type `finish N`" in result.stdout
