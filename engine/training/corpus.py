@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,19 +34,44 @@ NON_COMMERCIAL = {
 }
 
 
+# Words that differ between two transcriptions of one tune's title ("The Rocky Road To Dublin",
+# "Rocky Road to Dublin"); dropped before titles are compared.
+TITLE_NOISE = {"the", "a", "an", "of", "to", "and"}
+FINGERPRINT_NOTES = 12
+
+
 @dataclass(frozen=True)
 class Tune:
-    """One tune of the corpus, identified by collection and a stable title key."""
+    """One tune of the corpus: its collection, a key unique within the corpus, its title, its notes."""
 
     collection: str
     key: str
     sequence: music_pb2.NoteSequence
+    title: str = ""
+
+    @property
+    def split_key(self) -> str:
+        """What decides the split: the normalised title, so that every transcription of a tune
+        (O'Neill's comes in two or three, and Ryan's shares many) lands on the same side."""
+        words = re.findall(r"[a-z0-9]+", self.title.lower())
+        words = [word for word in words if word not in TITLE_NOISE]
+        return " ".join(words) if words else f"{self.collection}/{self.key}"
 
     @property
     def held_out(self) -> bool:
-        """Whether the tune belongs to the held-out split (about 5 %, fixed by its key)."""
-        digest = hashlib.sha1(f"{self.collection}/{self.key}".encode()).digest()
-        return digest[0] < 13
+        """Whether the tune belongs to the held-out split (about 5 %, fixed by its normalised title)."""
+        return hashlib.sha1(self.split_key.encode()).digest()[0] < 13
+
+    @property
+    def fingerprint(self) -> tuple[tuple[int, float], ...] | None:
+        """Its opening as (interval, duration) pairs: the same in any key and any transcription
+        that plays the same notes; None for tunes too short to tell."""
+        notes = sorted(self.sequence.notes, key=lambda note: note.start_time)[: FINGERPRINT_NOTES + 1]
+        if len(notes) <= FINGERPRINT_NOTES:
+            return None
+        return tuple(
+            (b.pitch - a.pitch, round(a.end_time - a.start_time, 3)) for a, b in zip(notes, notes[1:], strict=False)
+        )
 
 
 def corpus_root() -> Path:
@@ -129,7 +155,7 @@ def read_file(collection: str, path: Path) -> list[Tune]:
         if sequence is None:
             continue
         title = (score.metadata.title if score.metadata and score.metadata.title else "") or ""
-        tunes.append(Tune(collection, f"{path.stem}/{index}/{title}", sequence))
+        tunes.append(Tune(collection, f"{path.stem}/{index}/{title}", sequence, title))
     return tunes
 
 
@@ -141,3 +167,13 @@ def iter_tunes(include_essen: bool = False, processes: int = 2) -> Iterator[Tune
     with get_context("spawn").Pool(processes) as pool:
         for tunes in pool.starmap(read_file, files, chunksize=4):
             yield from tunes
+
+
+def split(tunes: list[Tune]) -> tuple[list[Tune], list[Tune]]:
+    """(training, held-out) tunes: held out by normalised title (`Tune.held_out`); a training tune
+    whose opening is that of a held-out tune (the same tune under another title) is left out of
+    both, so that no held-out melody is trained on in another transcription or key."""
+    held_out = [tune for tune in tunes if tune.held_out]
+    held_prints = {tune.fingerprint for tune in held_out} - {None}
+    training = [tune for tune in tunes if not tune.held_out and tune.fingerprint not in held_prints]
+    return training, held_out

@@ -16,7 +16,7 @@ from pathlib import Path
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from engine.training.corpus import Tune, iter_tunes  # noqa: E402
+from engine.training.corpus import Tune, iter_tunes, split  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,10 @@ def transpose(sequence, semitones: int):
 
 
 def build_dataset(data_dir: Path, include_essen: bool = False, force: bool = False) -> DatasetPaths:
-    """Write train and held-out TFRecords of NoteSequences, split by tune; reuse them if present."""
+    """Write train and held-out TFRecords of NoteSequences, split by tune; reuse them if present.
+
+    See `corpus.split` for how tunes are split.
+    """
     import tensorflow as tf
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -55,32 +58,35 @@ def build_dataset(data_dir: Path, include_essen: bool = False, force: bool = Fal
         log.info("dataset already built: %s, %s", paths.train, paths.held_out)
         return paths
     started = time.monotonic()
-    counts = {"train": 0, "held_out": 0}
-    train_tmp = paths.train.with_suffix(".tmp")
+    tunes: list[Tune] = []
+    for tune in iter_tunes(include_essen):
+        tunes.append(tune)
+        if len(tunes) % 500 == 0:
+            log.info("parsed %d tunes (%.0f s)", len(tunes), time.monotonic() - started)
+    training, held_out = split(tunes)
+    duplicates = len(tunes) - len(held_out) - len(training)
     held_tmp = paths.held_out.with_suffix(".tmp")
-    rng = random.Random(0)
-    train_records: list[bytes] = []
-    with tf.io.TFRecordWriter(str(held_tmp)) as held_writer:
-        tune: Tune
-        for tune in iter_tunes(include_essen):
-            if tune.held_out:
-                held_writer.write(tune.sequence.SerializeToString())
-                counts["held_out"] += 1
-                continue
-            counts["train"] += 1
-            for semitones in TRANSPOSITIONS:
-                train_records.append(transpose(tune.sequence, semitones).SerializeToString())
-            if (counts["train"] + counts["held_out"]) % 500 == 0:
-                log.info("parsed %d tunes (%.0f s)", counts["train"] + counts["held_out"], time.monotonic() - started)
-    rng.shuffle(train_records)  # interleave tunes and keys for the shuffle buffer
-    with tf.io.TFRecordWriter(str(train_tmp)) as train_writer:
+    with tf.io.TFRecordWriter(str(held_tmp)) as writer:
+        for tune in held_out:
+            writer.write(tune.sequence.SerializeToString())
+    train_records = [
+        transpose(tune.sequence, semitones).SerializeToString() for tune in training for semitones in TRANSPOSITIONS
+    ]
+    random.Random(0).shuffle(train_records)  # interleave tunes and keys for the shuffle buffer
+    train_tmp = paths.train.with_suffix(".tmp")
+    with tf.io.TFRecordWriter(str(train_tmp)) as writer:
         for record in train_records:
-            train_writer.write(record)
+            writer.write(record)
     train_tmp.replace(paths.train)
     held_tmp.replace(paths.held_out)
+    per_collection = ", ".join(
+        f"{name} {sum(t.collection == name for t in training)}/{sum(t.collection == name for t in held_out)}"
+        for name in sorted({t.collection for t in tunes})
+    )
     log.info(
-        "dataset: %d training tunes (x%d transpositions), %d held-out tunes, in %.0f s",
-        counts["train"], len(TRANSPOSITIONS), counts["held_out"], time.monotonic() - started,
+        "dataset: %d training tunes (x%d transpositions), %d held-out tunes, %d training tunes left out as "
+        "duplicates of held-out ones, in %.0f s; train/held-out per collection: %s",
+        len(training), len(TRANSPOSITIONS), len(held_out), duplicates, time.monotonic() - started, per_collection,
     )
     return paths
 
