@@ -78,6 +78,7 @@ class MelodyBot(commands.Bot):
         return BreedParams(
             population=settings.population, sigma=settings.mutation_sigma, foreign=settings.foreign,
             vote_minutes=settings.vote_minutes, tempo=settings.tempo, instrument=settings.instrument,
+            strategy=settings.strategy,
         )
 
     async def setup_hook(self) -> None:

@@ -53,9 +53,10 @@ def timestamp(deadline: float) -> str:
 
 def describe_params(params: BreedParams) -> str:
     minutes = f"{params.vote_minutes:g}"
+    strategy = f" · {params.strategy} strategy" if params.strategy != "classic" else ""
     return (
         f"{params.population} candidates · σ {params.sigma:g} · {params.foreign} foreign · "
-        f"{minutes} min votes · {params.tempo} BPM · {instrument_name(params.instrument)}"
+        f"{minutes} min votes · {params.tempo} BPM · {instrument_name(params.instrument)}{strategy}"
     )
 
 

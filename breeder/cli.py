@@ -25,6 +25,7 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("model", "engine.bench.model", "model quality: reconstruction and prior-sample statistics"),
     ("decode", "engine.bench.decode", "decoder speed, cold start and memory"),
     ("step", "engine.bench.step", "time of a whole generation step and worker throughput"),
+    ("ga", "engine.bench.ga", "GA strategies' convergence with simulated voters, in latent space"),
 )
 
 

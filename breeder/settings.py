@@ -13,6 +13,8 @@ from typing import TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.schemas import STRATEGIES
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 
@@ -32,6 +34,9 @@ class CommonSettings(BaseSettings):
     vote_minutes: float = Field(3.0, gt=0, le=1440, description="Default vote window in minutes")
     tempo: int = Field(120, ge=40, le=240, description="Default tempo in BPM")
     instrument: int = Field(0, ge=0, le=127, description="Default General MIDI program (0 = piano)")
+    strategy: str = Field(
+        "classic", description="Default GA strategy: classic (as in the paper) or elitist (the favourite survives)"
+    )
     log_level: str = Field("INFO", description="Logging level")
 
     @field_validator("redis_url")
@@ -41,6 +46,13 @@ class CommonSettings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"must be one of {', '.join(STRATEGIES)}")
         return value
 
 

@@ -19,6 +19,9 @@ class SchemaError(ValueError):
 
 BreedStatus = Literal["starting", "voting", "evolving", "finished", "stopped", "failed"]
 OPEN_STATUSES: tuple[str, ...] = ("starting", "voting", "evolving")
+# The GA strategies of engine.ga (a test keeps the two equal), so that the bot refuses an unknown
+# one when a breed starts instead of a worker failing on it a generation later.
+STRATEGIES: tuple[str, ...] = ("classic", "elitist")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class BreedParams:
             raise SchemaError("tempo must be between 40 and 240 BPM")
         if not 0 <= self.instrument <= 127:
             raise SchemaError("instrument must be a General MIDI program 0-127")
+        if self.strategy not in STRATEGIES:
+            raise SchemaError(f"strategy must be one of {', '.join(STRATEGIES)}")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from bot.seed import read_seed
 from bot.service import BreedingService
 from bot.texts import INSTRUMENTS
 from bot.views import FinishButton, NextButton
-from storage.schemas import MORPH_DEFAULT_STEPS, MORPH_MAX_STEPS, MORPH_MIN_STEPS
+from storage.schemas import MORPH_DEFAULT_STEPS, MORPH_MAX_STEPS, MORPH_MIN_STEPS, STRATEGIES
 
 if TYPE_CHECKING:
     from bot.client import MelodyBot
@@ -43,8 +43,12 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         tempo="Tempo in beats per minute",
         instrument="The instrument the melodies are played on",
         melody="A MIDI file (up to 1 MiB) to start from your own melody",
+        strategy="classic: as in the paper; elitist: the favourite always survives unchanged",
     )
-    @app_commands.choices(instrument=[Choice(name=name, value=program) for name, program in INSTRUMENTS])
+    @app_commands.choices(
+        instrument=[Choice(name=name, value=program) for name, program in INSTRUMENTS],
+        strategy=[Choice(name=name, value=name) for name in STRATEGIES],
+    )
     async def start(
         self,
         interaction: discord.Interaction,
@@ -55,6 +59,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         tempo: Range[int, 40, 240] | None = None,
         instrument: Choice[int] | None = None,
         melody: discord.Attachment | None = None,
+        strategy: Choice[str] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         channel = interaction.channel
@@ -63,6 +68,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         params = BreedingService.params(
             self.bot.default_params(), population=population, sigma=mutation, foreign=foreign,
             vote_minutes=vote_minutes, tempo=tempo, instrument=instrument.value if instrument else None,
+            strategy=strategy.value if strategy else None,
         )
         seed = await read_seed(melody) if melody is not None else None
         breed = await self.bot.controller.start(

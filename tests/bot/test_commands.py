@@ -132,11 +132,11 @@ async def test_starting_inside_a_thread_is_refused(world: World, worker) -> None
 async def test_start_takes_its_options_and_a_midi_file_with_a_melody_to_start_from(world: World, worker) -> None:
     tune = melody_to_midi(TUNE, 100, 0)
     breed = await start_breed(world, population=5, mutation=0.25, foreign=2, vote_minutes=10.0, tempo=90,
-                              instrument=73, melody=("my tune.mid", tune))
+                              instrument=73, melody=("my tune.mid", tune), strategy="elitist")
 
     params = breed.params
     assert (params.population, params.sigma, params.foreign, params.vote_minutes, params.tempo,
-            params.instrument) == (5, 0.25, 2, 10.0, 90, 73)
+            params.instrument, params.strategy) == (5, 0.25, 2, 10.0, 90, 73, "elitist")
     [start] = await jobs_of(world, breed.breed_id, "start")
     assert start.seed_midi_key is not None and await world.store.load_upload(start.seed_midi_key) == tune
     first = await world.store.get_generation(breed.breed_id, 0)

@@ -92,6 +92,7 @@ def test_options_not_given_keep_the_defaults() -> None:
     ({"population": 3, "foreign": 3}, "Cannot start: foreign count must be at least 0 and below the population."),
     ({"vote_minutes": 0.0}, "Cannot start: vote window must be between 0 and 1440 minutes."),
     ({"instrument": 128}, "Cannot start: instrument must be a General MIDI program 0-127."),
+    ({"strategy": "greedy"}, "Cannot start: strategy must be one of classic, elitist."),
 ])
 def test_options_that_do_not_fit_together_are_refused_with_the_reason(choices: dict, message: str) -> None:
     with pytest.raises(BreedError) as refused:

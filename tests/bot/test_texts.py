@@ -73,6 +73,8 @@ def test_start_and_status_lines_describe_the_breed() -> None:
     finished = status_text(breed(status="finished", generation=4, winner=2), ())
     assert "the winner is candidate 3 of generation 5" in finished
     assert "making generation 1" in status_text(breed(status="starting"), ())
+    elitist = BreedParams(strategy="elitist")
+    assert start_text(OWNER, "abc12345", elitist, None).endswith("· Piano · elitist strategy.")
 
 
 def test_instruments_have_names_and_unknown_programs_their_number() -> None:

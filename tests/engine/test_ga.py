@@ -8,8 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import ga
+from storage import schemas
 
 LATENT = 16
+every_strategy = pytest.mark.parametrize("strategy", ga.STRATEGIES)
 
 
 @st.composite
@@ -29,43 +31,48 @@ def ids(n: int) -> list[str]:
     return [f"c{i}" for i in range(n)]
 
 
-def run(latents, fitness, foreign, sigma, seed):
+def run(latents, fitness, foreign, sigma, seed, strategy="classic"):
     return ga.evolve(
-        latents, fitness, ids(len(latents)), sigma=sigma, foreign=foreign, rng=np.random.default_rng(seed)
+        latents, fitness, ids(len(latents)), sigma=sigma, foreign=foreign, rng=np.random.default_rng(seed),
+        strategy=strategy,
     )
 
 
+@every_strategy
 @given(steps())
-def test_population_shape_and_dtype_stay_constant(step):
+def test_population_shape_and_dtype_stay_constant(strategy, step):
     latents, fitness, foreign, sigma, seed = step
-    out = run(latents, fitness, foreign, sigma, seed)
+    out = run(latents, fitness, foreign, sigma, seed, strategy)
     assert out.latents.shape == latents.shape
     assert out.latents.dtype == np.float32
     assert len(out.origins) == len(latents)
     assert np.isfinite(out.latents).all()
 
 
+@every_strategy
 @given(steps())
-def test_inputs_are_never_mutated(step):
+def test_inputs_are_never_mutated(strategy, step):
     latents, fitness, foreign, sigma, seed = step
     latents_before, fitness_before = latents.copy(), fitness.copy()
-    run(latents, fitness, foreign, sigma, seed)
+    run(latents, fitness, foreign, sigma, seed, strategy)
     assert np.array_equal(latents, latents_before)
     assert np.array_equal(fitness, fitness_before)
 
 
+@every_strategy
 @given(steps())
-def test_same_seed_gives_same_generation(step):
-    a = run(*step)
-    b = run(*step)
+def test_same_seed_gives_same_generation(strategy, step):
+    a = run(*step, strategy)
+    b = run(*step, strategy)
     assert np.array_equal(a.latents, b.latents)
     assert a.origins == b.origins
 
 
+@every_strategy
 @given(steps(min_votes=1))
-def test_unmutated_crossover_components_each_come_from_a_parent(step):
+def test_unmutated_crossover_components_each_come_from_a_parent(strategy, step):
     latents, fitness, foreign, sigma, seed = step
-    out = run(latents, fitness, foreign, sigma, seed)
+    out = run(latents, fitness, foreign, sigma, seed, strategy)
     by_id = dict(zip(ids(len(latents)), latents, strict=True))
     for row, origin in zip(out.latents, out.origins, strict=True):
         if origin.operator != ga.CROSSOVER or origin.mutated:
@@ -74,10 +81,11 @@ def test_unmutated_crossover_components_each_come_from_a_parent(step):
         assert all(any(row[i] == p[i] for p in parents) for i in range(LATENT))
 
 
+@every_strategy
 @given(steps(min_votes=1))
-def test_sigma_zero_adds_no_noise(step):
+def test_sigma_zero_adds_no_noise(strategy, step):
     latents, fitness, foreign, _, seed = step
-    out = run(latents, fitness, foreign, 0.0, seed)
+    out = run(latents, fitness, foreign, 0.0, seed, strategy)
     by_id = dict(zip(ids(len(latents)), latents, strict=True))
     for row, origin in zip(out.latents, out.origins, strict=True):
         assert not origin.mutated
@@ -88,10 +96,11 @@ def test_sigma_zero_adds_no_noise(step):
             assert all(row[i] in parents[:, i] for i in range(LATENT))
 
 
+@every_strategy
 @given(steps(min_votes=1))
-def test_lineage_counts_match_the_algorithm(step):
+def test_lineage_counts_match_the_algorithm(strategy, step):
     latents, fitness, foreign, sigma, seed = step
-    out = run(latents, fitness, foreign, sigma, seed)
+    out = run(latents, fitness, foreign, sigma, seed, strategy)
     operators = [o.operator for o in out.origins]
     voted = int((fitness > 0).sum())
     kept = min(voted, len(latents) - foreign)
@@ -105,6 +114,46 @@ def test_lineage_counts_match_the_algorithm(step):
             assert all(fitness[int(p[1:])] > 0 for p in origin.parents)
         if origin.operator == ga.FOREIGN:
             assert origin.parents == ()
+    if strategy == "elitist":
+        favourite = f"c{int(np.argmax(fitness))}"
+        [elite] = [o for o in out.origins if o.parents == (favourite,) and o.operator == ga.KEPT]
+        assert elite.operators == (ga.KEPT,)
+
+
+@given(steps(min_votes=1))
+def test_elitist_keeps_the_most_voted_vector_bit_for_bit(step):
+    latents, fitness, foreign, sigma, seed = step
+    out = run(latents, fitness, foreign, sigma, seed, "elitist")
+    favourite = int(np.argmax(fitness))
+    rows = [i for i, o in enumerate(out.origins) if o.operators == (ga.KEPT,) and o.parents == (f"c{favourite}",)]
+    assert len(rows) == 1
+    assert out.latents[rows[0]].tobytes() == latents[favourite].tobytes()
+
+
+def test_elitist_breaks_ties_for_the_favourite_by_the_lower_index():
+    latents = np.random.default_rng(0).standard_normal((6, LATENT)).astype(np.float32)
+    fitness = np.array([0, 3, 1, 3, 0, 0])
+    outs = [run(latents, fitness, 1, 1.0, seed, "elitist") for seed in range(20)]
+    assert all(out.origins[0].operators == (ga.KEPT,) and out.origins[0].parents == ("c1",) for out in outs)
+    assert np.array_equal(outs[0].latents[0], latents[1])
+    # The other candidate with 3 votes is an ordinary kept one: it mutates, half the time.
+    assert any(out.origins[2].parents == ("c3",) and out.origins[2].mutated for out in outs)
+
+
+def test_elitist_differs_from_classic_only_in_sparing_the_favourite():
+    latents = np.random.default_rng(1).standard_normal((8, LATENT)).astype(np.float32)
+    fitness = np.array([1, 0, 4, 0, 2, 0, 0, 0])
+    classic = [run(latents, fitness, 1, 0.5, seed) for seed in range(40)]
+    elitist = [run(latents, fitness, 1, 0.5, seed, "elitist") for seed in range(40)]
+    assert any(out.origins[1].mutated for out in classic)  # classic's favourite (c2) mutates at times
+    assert not any(out.origins[1].mutated for out in elitist)
+    for a, b in zip(classic, elitist, strict=True):
+        assert [o.operator for o in a.origins] == [o.operator for o in b.origins]
+
+
+def test_the_schemas_know_the_same_strategies_as_the_ga():
+    assert schemas.STRATEGIES == ga.STRATEGIES
+    assert ga.STRATEGIES[0] == "classic"
 
 
 def test_no_votes_rerolls_a_fresh_random_generation():
