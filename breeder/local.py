@@ -152,7 +152,8 @@ class Session:
         await self.store.create_breed(self.breed)
         token = await self.store.save_upload(seed_midi) if seed_midi else None
         self.out_dir = self.out_dir / breed_id
-        print(f"Breed {breed_id}: population {self.params.population}, sigma {self.params.sigma}, "
+        strategy = f", {self.params.strategy} strategy" if self.params.strategy != "classic" else ""
+        print(f"Breed {breed_id}: population {self.params.population}, sigma {self.params.sigma}{strategy}, "
               f"files in {self.out_dir}")
         await self.store.enqueue_job(Job("start", breed_id, -1, seed_midi_key=token))
         await self.wait_generation(0)
@@ -317,6 +318,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--foreign", type=int, default=None, help="fresh random candidates per generation")
     parser.add_argument("--tempo", type=int, default=None, help="tempo in BPM")
     parser.add_argument("--instrument", type=int, default=None, help="General MIDI program (0-127)")
+    parser.add_argument("--strategy", default=None, choices=schemas.STRATEGIES,
+                        help="GA strategy: classic, or elitist (the favourite survives unchanged)")
     parser.add_argument("--seed-midi", default=None, help="start from the first 2 bars of this MIDI file")
     parser.add_argument("--no-worker", action="store_true",
                         help="do not start a worker process (one is already running on this Redis)")
@@ -330,6 +333,7 @@ def params_from(args: argparse.Namespace, settings) -> BreedParams:
         vote_minutes=settings.vote_minutes,
         tempo=args.tempo if args.tempo is not None else settings.tempo,
         instrument=args.instrument if args.instrument is not None else settings.instrument,
+        strategy=args.strategy if args.strategy is not None else settings.strategy,
     )
     params.validate()
     return params
