@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from storage.schemas import Note
 
 pytestmark = pytest.mark.slow
 
-RECONSTRUCTION_THRESHOLD = 0.7  # token accuracy; a trained model reaches ~0.8, random weights ~0.0
+RECONSTRUCTION_THRESHOLD = 0.8  # token accuracy, the benchmark target; shipped model 0.97 here, random ~0.0
 
 
 def latents(count: int, size: int = 256, seed: int = 0) -> np.ndarray:
@@ -227,6 +228,9 @@ def test_export_command_reports_a_missing_run_in_one_line(tmp_path):
 def test_shipped_checkpoint_is_an_inference_export_under_25_mb():
     size = sum(p.stat().st_size for p in SHIPPED_CHECKPOINT.parent.glob("model.ckpt.*"))
     assert 0 < size <= 25 * 1024 * 1024
+    info = json.loads((SHIPPED_CHECKPOINT.parent / "model.json").read_text())
+    assert info["config"] == "cat-mel_2bar_small" and info["random"] is False
+    assert (SHIPPED_CHECKPOINT.parent.parent / "MODEL_CARD.md").is_file()
     assert not any("Adam" in name or name == "global_step" for name in _variable_names(SHIPPED_CHECKPOINT))
 
 
