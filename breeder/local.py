@@ -297,6 +297,8 @@ async def run_session(store, args: argparse.Namespace, params: BreedParams, work
                 line = await terminal.readline("> ")
                 if line is None:
                     return 0
+                if not session.interactive:  # a terminal echoes what is typed; a pipe or file does not
+                    print(line)
             try:
                 if not await session.step(parse_command(line, params.population)):
                     return 0

@@ -77,7 +77,7 @@ def export(source: Path, folder: Path, config_name: str = DEFAULT_CONFIG) -> Pat
 
     model = MelodyModel.load(config_name, source)  # restores the model's variables only
     try:
-        info = {"config": config_name, "source": str(model.checkpoint), "random": False}
+        info = {"config": config_name, "source": _shown(model.checkpoint), "random": False}
         return _write(model, folder, info)
     finally:
         model.close()
@@ -110,6 +110,16 @@ def _write(model: MelodyModel, folder: Path, info: dict[str, object]) -> Path:
     prefix = folder / staged.name
     log.info("wrote %s (%.1f MB) from %s", prefix, checkpoint_bytes(prefix) / 1e6, info["source"] or "random weights")
     return prefix
+
+
+def _shown(path: Path | None) -> str | None:
+    """A path as recorded in model.json: relative to the project when inside it (no machine's home in git)."""
+    if path is None:
+        return None
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def checkpoint_bytes(prefix: Path) -> int:

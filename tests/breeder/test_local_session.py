@@ -106,6 +106,7 @@ def test_lines_can_come_from_a_file_on_stdin(redis_url, tmp_path):
         )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Generation 2" in result.stdout
+    assert "> 1 2 2\n" in result.stdout and "> finish\n" in result.stdout  # echoed: nothing else shows them
     # `finish` alone: the favourite of the last votes, in the generation those votes were for.
     assert "Winner: candidate 2 of generation 1" in result.stdout
     [breed_dir] = [p for p in (tmp_path / "out").iterdir()]
