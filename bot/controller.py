@@ -14,6 +14,7 @@ import contextlib
 import io
 import logging
 import weakref
+from collections.abc import AsyncIterator
 
 import discord
 
@@ -267,17 +268,13 @@ class BreedController:
             return
         deadline = self.service.deadline(breed)
         vote_message_id: int | None = None
-        if await self.store.mark_posted(breed.breed_id, number):
-            try:
+        async with self._first_post(breed.breed_id, number) as first:
+            if first:
                 await self._edit_progress(breed, texts.progress_text(number, "posted"))
                 vote_message_id = await self._post_generation(breed, number, len(generation.candidates),
                                                               deadline, rerolled=generation.rerolled)
-            except BaseException:
-                # Not posted after all: let the redelivered event try again.
-                await self.store.unmark_posted(breed.breed_id, number)
-                raise
-        else:
-            log.warning("breed %s gen %d: posted before a restart; opening its vote", breed.breed_id, number)
+            else:
+                log.warning("breed %s gen %d: posted before a restart; opening its vote", breed.breed_id, number)
         await self.service.open_voting(breed, number, deadline, vote_message_id)
         self.timers.arm(breed.breed_id, number, deadline)
 
@@ -319,12 +316,9 @@ class BreedController:
             log.info("breed %s gen %d: finished event, but no finish in progress", breed.breed_id, number)
             return
         assert breed.winner is not None
-        if await self.store.mark_posted(breed.breed_id, number, "winner"):
-            try:
+        async with self._first_post(breed.breed_id, number, "winner") as first:
+            if first:
                 await self._post_winner(breed, number, breed.winner)
-            except BaseException:
-                await self.store.unmark_posted(breed.breed_id, number, "winner")
-                raise
         await self.service.mark_finished(breed)
 
     async def _post_winner(self, breed: Breed, number: int, winner: int) -> None:
@@ -343,14 +337,11 @@ class BreedController:
             log.warning("breed %s gen %d: morph_ready event without its candidates", breed.breed_id, number)
             return
         # Posted once per pair and generation, whatever the breed does meanwhile: it is about that generation.
-        if not await self.store.mark_posted(breed.breed_id, number, morph_marker(a, b)):
-            log.info("breed %s gen %d: morph %d -> %d posted already", breed.breed_id, number, a, b)
-            return
-        try:
-            await self._post_morph(breed, number, a, b, event.steps)
-        except BaseException:
-            await self.store.unmark_posted(breed.breed_id, number, morph_marker(a, b))
-            raise
+        async with self._first_post(breed.breed_id, number, morph_marker(a, b)) as first:
+            if first:
+                await self._post_morph(breed, number, a, b, event.steps)
+            else:
+                log.info("breed %s gen %d: morph %d -> %d posted already", breed.breed_id, number, a, b)
 
     async def _post_morph(self, breed: Breed, number: int, a: int, b: int, steps: int | None) -> None:
         files = []
@@ -374,12 +365,9 @@ class BreedController:
         log.warning("breed %s gen %d: morph %s -> %s failed: %s", breed.breed_id, number, a, b, event.message)
         if a is None or b is None:
             return
-        if await self.store.mark_posted(breed.breed_id, number, morph_marker(a, b, failed=True)):
-            try:
+        async with self._first_post(breed.breed_id, number, morph_marker(a, b, failed=True)) as first:
+            if first:
                 await self._thread(breed).send(texts.morph_failed_text(a, b, event.message or "the worker failed."))
-            except BaseException:
-                await self.store.unmark_posted(breed.breed_id, number, morph_marker(a, b, failed=True))
-                raise
 
     async def _on_error(self, breed: Breed, event: Event) -> None:
         if breed.status not in ("starting", "evolving"):
@@ -399,6 +387,20 @@ class BreedController:
         else:
             follow = "This breed cannot go on; start a new one with /breed start."
         await self._thread(breed).send(f"⚠️ {message} {follow}")
+
+    @contextlib.asynccontextmanager
+    async def _first_post(self, breed_id: str, number: int, kind: str = "generation") -> AsyncIterator[bool]:
+        """Whether this is the first post of `kind` for (breed, generation), so nothing is posted twice.
+
+        If the post fails, the mark is taken back, so that the redelivered event tries again.
+        """
+        first = await self.store.mark_posted(breed_id, number, kind)
+        try:
+            yield first
+        except BaseException:
+            if first:
+                await self.store.unmark_posted(breed_id, number, kind)
+            raise
 
     async def _edit_progress(self, breed: Breed, content: str) -> None:
         if breed.progress_message_id is None:

@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.voting import top_candidate
 from breeder.supervisor import Child
 from storage import schemas
 from storage.schemas import Breed, BreedParams, Job
@@ -253,10 +254,10 @@ class Session:
         most-voted candidate of the last round of votes (of the generation those votes were for)."""
         number = breed.generation
         if candidate is None:
-            if not any(self.last_fitness):
+            candidate = top_candidate(self.last_fitness)
+            if candidate is None:
                 raise CommandError("nobody has voted yet: type `finish N` with the number of the one you like")
             # Typed votes always breed a new generation: the favourite is in the one before.
-            candidate = max(range(len(self.last_fitness)), key=self.last_fitness.__getitem__)
             number -= 1
         await self.store.enqueue_job(Job("finish", breed.breed_id, number, candidate=candidate))
         await self._wait(lambda: self.store.get_artifact(breed.breed_id, number, schemas.WINNER_MID), "the winner")
