@@ -12,11 +12,10 @@ from discord.ext import commands
 from bot.controller import BreedController
 from bot.errors import answer_error
 from bot.events import EventConsumer, ExternalWait, wait_plainly
-from bot.service import BreedingService
 from bot.tasks import BackgroundTasks
-from breeder.settings import BotSettings
+from runtime.settings import BotSettings
+from service.breeding import BreedingService
 from storage import BreedStore, connect
-from storage.schemas import BreedParams
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +71,10 @@ class MelodyBot(commands.Bot):
         self.consumer = consumer
         self.tasks = BackgroundTasks()
 
-    def default_params(self) -> BreedParams:
-        """The options of /breed start that people leave out, from the settings."""
-        settings = self.settings
-        return BreedParams(
-            population=settings.population, sigma=settings.mutation_sigma, foreign=settings.foreign,
-            vote_minutes=settings.vote_minutes, tempo=settings.tempo, instrument=settings.instrument,
-            strategy=settings.strategy,
-        )
-
     async def setup_hook(self) -> None:
         self.store = BreedStore(connect(self.redis_url))
         await self.store.ensure_groups()
-        self.service = BreedingService(self.store, utc_now)
+        self.service = BreedingService(self.store, utc_now, self.settings.default_params())
         self.controller = BreedController(self, self.service, self.tasks)
         for extension in EXTENSIONS:
             await self.load_extension(extension)

@@ -1,4 +1,4 @@
-"""Domain errors and the one place that answers them.
+"""The one place that answers failed interactions.
 
 A BreedError is something the user can act on; its text is the one line they see. Anything
 else is a bug: the user gets a short apology and the details go to the log.
@@ -11,13 +11,11 @@ import logging
 import discord
 from discord import app_commands
 
+from domain.errors import BreedError
+
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong on my side; the details are in the bot's log."
-
-
-class BreedError(Exception):
-    """A refusal or problem with a user-facing, one-line message."""
 
 
 def user_message(error: BaseException) -> str:

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 from redis.exceptions import RedisError
 
 from storage import BreedStore, Delivery
-from storage.schemas import Event
+from storage.codec import Event
 
 log = logging.getLogger(__name__)
 

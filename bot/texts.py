@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.voting import describe_tally
-from storage.schemas import Breed, BreedParams
+from domain.model import Breed, BreedParams
 
 # General MIDI programs offered by /breed start (the setting INSTRUMENT may name any 0-127).
 INSTRUMENTS: tuple[tuple[str, int], ...] = (

@@ -7,15 +7,21 @@ a press on any old message without having kept a view object around.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import discord
 
 from bot.errors import answer_error
-from bot.permissions import Caller
+from bot.permissions import actor_of
+from domain.rules import Actor
 
-if TYPE_CHECKING:
-    from bot.client import MelodyBot
+
+class Steering(Protocol):
+    """What a press asks for (the bot's controller)."""
+
+    async def close_voting(self, breed_id: str, actor: Actor | None, generation: int | None = None) -> str: ...
+
+    async def finish(self, breed_id: str, actor: Actor, candidate: int | None = None) -> str: ...
 
 _BREED_ID = r"(?P<breed_id>[a-z0-9]{1,32})"
 
@@ -67,14 +73,14 @@ def breed_controls(breed_id: str) -> discord.ui.View:
 
 
 async def _press(interaction: discord.Interaction, breed_id: str, action: str) -> None:
-    bot: MelodyBot = interaction.client  # type: ignore[assignment]
     try:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        caller = Caller.of(interaction)
+        controller: Steering = interaction.client.controller  # type: ignore[attr-defined]
+        actor = actor_of(interaction)
         if action == "next":
-            answer = await bot.controller.close_voting(breed_id, caller)
+            answer = await controller.close_voting(breed_id, actor)
         else:
-            answer = await bot.controller.finish(breed_id, caller)
+            answer = await controller.finish(breed_id, actor)
         await interaction.followup.send(answer, ephemeral=True)
     # Buttons have no command tree around them: their errors go to the same handler here.
     except Exception as error:

@@ -1,15 +1,19 @@
-"""Votes as emoji reactions: the number emoji of each candidate, and tallies from reactions.
+"""Votes as emoji reactions: the number emoji of each candidate, and the votes a message's reactions show.
+
+The vote rule itself (fitness, the top candidate) is `domain.votes`.
 
 Pure functions: no Discord objects, so the rules are tested without anything running.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+
+from domain.limits import MAX_CANDIDATES
 
 # Keycaps 1️⃣..9️⃣ are digit + VS16 + U+20E3; ten is its own code point.
 NUMBER_EMOJI: tuple[str, ...] = tuple(f"{digit}\ufe0f\u20e3" for digit in "123456789") + ("\U0001f51f",)
-MAX_CANDIDATES = len(NUMBER_EMOJI)
+assert len(NUMBER_EMOJI) == MAX_CANDIDATES
 
 # Clients send keycaps with or without the variation selector; compare without it.
 _INDEX_BY_EMOJI = {emoji.replace("\ufe0f", ""): index for index, emoji in enumerate(NUMBER_EMOJI)}
@@ -46,19 +50,6 @@ def votes_from_reactions(
         if people:
             votes.setdefault(index, set()).update(people)
     return votes
-
-
-def fitness_of(votes: Mapping[int, Iterable[int]], population: int) -> tuple[int, ...]:
-    """Vote counts per candidate index, the fitness the genetic algorithm gets."""
-    return tuple(len(set(votes.get(index, ()))) for index in range(population))
-
-
-def top_candidate(fitness: Iterable[int]) -> int | None:
-    """The index with most votes (the lowest index on a tie), or None when nobody voted."""
-    counts = list(fitness)
-    if not counts or max(counts) == 0:
-        return None
-    return counts.index(max(counts))
 
 
 def describe_tally(fitness: Iterable[int]) -> str:

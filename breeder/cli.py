@@ -14,12 +14,12 @@ import sys
 # (name, module, help). `bench` has its own subcommands below.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run", "breeder.supervisor", "run Redis, the worker and the bot (or local mode without a token)"),
-    ("worker", "engine.worker", "run a worker: evolve, decode and render jobs from Redis"),
-    ("bot", "bot.main", "run the Discord bot"),
-    ("local", "breeder.local", "breed melodies in the terminal, without Discord"),
+    ("worker", "breeder.worker_cmd", "run a worker: evolve, decode and render jobs from Redis"),
+    ("bot", "breeder.bot_cmd", "run the Discord bot"),
+    ("local", "breeder.local_cmd", "breed melodies in the terminal, without Discord"),
     ("train", "engine.training.cli", "build the corpus dataset and train the MusicVAE model"),
     ("export", "engine.training.export", "write an inference-only checkpoint from a training run"),
-    ("redis", "breeder.redis_server", "run the embedded Redis server in the foreground"),
+    ("redis", "breeder.redis_cmd", "run the embedded Redis server in the foreground"),
 )
 BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("model", "engine.bench.model", "model quality: reconstruction and prior-sample statistics"),

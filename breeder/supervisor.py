@@ -11,20 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import signal
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 from pydantic import SecretStr
 
-from breeder.settings import CommonSettings
+from runtime.exits import CONFIG_ERROR, FAILURE
+from runtime.processes import Child
+from runtime.settings import CommonSettings
+from runtime.signals import sleep_or_stop, stop_event
 
 log = logging.getLogger(__name__)
-
-CONFIG_ERROR = 2
 MAX_BACKOFF_S = 30.0
 
 
@@ -32,53 +29,6 @@ class RunSettings(CommonSettings):
     """`breeder run` only needs to know whether there is a token; the bot checks the rest."""
 
     discord_token: SecretStr | None = None
-
-
-class Child:
-    """One supervised child process; its output goes to the terminal, or appended to `log_path`."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path | None = None) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = {**os.environ, **env}
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-        self.restarts = 0
-        self.started_at = 0.0
-
-    def start(self) -> None:
-        if self.log_path is None:
-            self.process = subprocess.Popen(self.argv, env=self.env)
-        else:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.log_path.open("ab") as output:  # the child keeps its own copy of the descriptor
-                self.process = subprocess.Popen(self.argv, env=self.env, stdout=output, stderr=subprocess.STDOUT)
-        self.started_at = time.monotonic()
-        where = f", log {self.log_path}" if self.log_path else ""
-        log.info("%s: started, pid %d%s", self.name, self.process.pid, where)
-
-    def log_tail(self, lines: int = 5) -> str:
-        """The last lines the child wrote to its log file ("" without one): why it stopped."""
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        with self.log_path.open("rb") as output:
-            output.seek(max(output.seek(0, os.SEEK_END) - 16384, 0))
-            text = output.read().decode("utf-8", "replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-    def poll(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    def stop(self, timeout_s: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            log.warning("%s: did not stop in %.0f s, killing it", self.name, timeout_s)
-            self.process.kill()
-            self.process.wait()
 
 
 def backoff_s(restarts: int) -> float:
@@ -109,20 +59,13 @@ async def supervise(children: list[Child], stop: asyncio.Event) -> int:
             child.restarts += 1
             delay = backoff_s(child.restarts)
             log.warning("%s: exited with status %s; restarting in %.0f s", child.name, code, delay)
-            await _sleep_or_stop(stop, delay)
+            await sleep_or_stop(stop, delay)
             if not stop.is_set():
                 child.start()
-        await _sleep_or_stop(stop, 0.5)
+        await sleep_or_stop(stop, 0.5)
     for child in children:
         child.stop()
     return status
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,8 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from breeder.logs import configure
-    from breeder.settings import load
+    from runtime.logs import configure
+    from runtime.settings import load
 
     settings = load(RunSettings)
     configure(settings.log_level)
@@ -140,12 +83,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _main(args: argparse.Namespace, settings: RunSettings) -> int:
-    from breeder.redis_server import embedded_or_configured
+    from runtime.redis_server import embedded_or_configured
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_event()
     local = args.local or settings.discord_token is None
     with embedded_or_configured(settings) as url:
         log.info("redis: %s", "embedded, data in " + str(settings.data_dir / "redis") if not settings.redis_url
@@ -165,23 +105,22 @@ async def _main(args: argparse.Namespace, settings: RunSettings) -> int:
         print("No DISCORD_TOKEN is set, so this runs a local breeding session in the terminal.\n"
               "To put the bot in a Discord server, set DISCORD_TOKEN in .env (README: 'Discord set-up').",
               flush=True)
-        return await _local(children, stop, url)
+        return await _local(children, stop, url, settings)
 
 
-async def _local(children: list[Child], stop: asyncio.Event, url: str) -> int:
-    from breeder import local
-    from breeder.settings import CommonSettings
-    from storage import connect
-    from storage.store import BreedStore
+async def _local(children: list[Child], stop: asyncio.Event, url: str, settings: RunSettings) -> int:
+    from breeder import local_cmd
+    from storage import BreedStore, connect
 
     supervisor = asyncio.create_task(supervise(children, stop))
     parser = argparse.ArgumentParser()
-    local.add_arguments(parser)
+    local_cmd.add_arguments(parser)
     args = parser.parse_args([])
-    settings = CommonSettings()
     args.out = str(settings.data_dir / "local")
     store = BreedStore(connect(url))
-    session = asyncio.create_task(local.run_session(store, args, local.params_from(args, settings)))
+    session = asyncio.create_task(
+        local_cmd.session(store, args, settings, settings.default_params(), None, None)
+    )
     try:
         await store.ensure_groups()
         done, _ = await asyncio.wait({session, supervisor}, return_when=asyncio.FIRST_COMPLETED)
@@ -190,7 +129,7 @@ async def _local(children: list[Child], stop: asyncio.Event, url: str) -> int:
         return supervisor.result()
     except RuntimeError as error:
         print(f"\nbreeder: {error}", file=sys.stderr)
-        return 1
+        return FAILURE
     finally:
         session.cancel()
         stop.set()

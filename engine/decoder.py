@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
 from engine import melody  # noqa: E402
-from storage.schemas import Note  # noqa: E402
+from storage.codec import Note  # noqa: E402
 
 
 @contextlib.contextmanager

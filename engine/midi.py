@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import mido
 import pretty_midi
 
-from storage.schemas import Note
+from domain.model import Note
 
 log = logging.getLogger(__name__)
 

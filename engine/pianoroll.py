@@ -16,7 +16,7 @@ from functools import cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from storage.schemas import Note
+from domain.model import Note
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import pretty_midi
 import soundfile
 from numpy.typing import NDArray
 
+from domain.model import Note
 from engine.midi import TICKS_PER_BEAT, VELOCITY, read_midi, step_seconds
-from storage.schemas import Note
 
 log = logging.getLogger(__name__)
 

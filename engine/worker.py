@@ -10,7 +10,6 @@ the dead-letter record with its reason, and an error event tells the bot; the lo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import json
@@ -22,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from storage import schemas
-from storage.schemas import Candidate, Event, Generation, Job, Note
+from domain import artifacts, limits, model
+from domain.model import Candidate, Generation, Note, candidate_id
+from storage.codec import Event, Job
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -45,10 +45,6 @@ def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.rand
     """The random generator of one step: the same job always gives the same generation."""
     digest = hashlib.sha256(f"{breed_id}:{generation}:{purpose}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
-
-
-def candidate_id(generation: int, index: int) -> str:
-    return f"g{generation}-{index + 1}"
 
 
 def melody_steps(notes: Sequence[Note], steps: int) -> int:
@@ -128,7 +124,7 @@ class Worker:
     async def _progress(self, job: Job, generation: int, stage: str) -> None:
         await self.store.publish_event(Event("progress", job.breed_id, generation, stage=stage))
 
-    async def _breed(self, breed_id: str) -> schemas.Breed:
+    async def _breed(self, breed_id: str) -> model.Breed:
         breed = await self.store.get_breed(breed_id)
         if breed is None:
             raise JobError(f"Unknown breed {breed_id}.")
@@ -196,7 +192,7 @@ class Worker:
     async def _write(
         self,
         job: Job,
-        breed: schemas.Breed,
+        breed: model.Breed,
         number: int,
         latents: NDArray[np.float32],
         candidates: tuple[Candidate, ...],
@@ -205,27 +201,27 @@ class Worker:
         await self._progress(job, number, "decoding")
         melodies = await asyncio.to_thread(self.model.decode, latents, self.temperature)
         await self._progress(job, number, "rendering")
-        artifacts = await asyncio.to_thread(self.render_generation, melodies, breed.params)
+        files = await asyncio.to_thread(self.render_generation, melodies, breed.params)
         generation = Generation(
             breed_id=job.breed_id, number=number, candidates=candidates,
-            melodies=tuple(tuple(m) for m in melodies), artifacts=tuple(sorted(artifacts)), **extra,
+            melodies=tuple(tuple(m) for m in melodies), artifacts=tuple(sorted(files)), **extra,
         )
-        written = await self.store.write_generation(generation, latents.astype(np.float32), artifacts)
+        written = await self.store.write_generation(generation, latents.astype(np.float32), files)
         log.info("breed %s gen %d: %s", job.breed_id, number, "written" if written else "already written")
 
-    def render_generation(self, melodies: Sequence[Sequence[Note]], params: schemas.BreedParams) -> dict[str, bytes]:
+    def render_generation(self, melodies: Sequence[Sequence[Note]], params: model.BreedParams) -> dict[str, bytes]:
         """Audio clip, MIDI file and the numbered piano roll of a whole generation."""
         from engine import midi, pianoroll
 
         clips = self.renderer.render_clips(melodies, params.tempo, params.instrument)
-        artifacts = {schemas.clip_name(i): clip for i, clip in enumerate(clips)}
+        files = {artifacts.clip_name(i): clip for i, clip in enumerate(clips)}
         for i, melody in enumerate(melodies):
-            artifacts[schemas.midi_name(i)] = midi.melody_to_midi(
+            files[artifacts.midi_name(i)] = midi.melody_to_midi(
                 melody, params.tempo, params.instrument, self.model.steps
             )
         labels = [str(i + 1) for i in range(len(melodies))]
-        artifacts[schemas.ROLL_PNG] = pianoroll.generation_png(melodies, labels)
-        return artifacts
+        files[artifacts.ROLL_PNG] = pianoroll.generation_png(melodies, labels)
+        return files
 
     async def _finish(self, job: Job) -> None:
         breed = await self._breed(job.breed_id)
@@ -235,21 +231,21 @@ class Worker:
         index = job.candidate
         if index is None or not 0 <= index < len(generation.melodies):
             raise JobError(f"There is no candidate {'?' if index is None else index + 1} in this generation.")
-        if await self.store.get_artifact(job.breed_id, job.generation, schemas.WINNER_MID) is None:
+        if await self.store.get_artifact(job.breed_id, job.generation, artifacts.WINNER_MID) is None:
             melody = generation.melodies[index]
-            artifacts = await asyncio.to_thread(self._render_winner, melody, breed, index)
-            await self.store.add_artifacts(job.breed_id, job.generation, artifacts)
+            files = await asyncio.to_thread(self._render_winner, melody, breed, index)
+            await self.store.add_artifacts(job.breed_id, job.generation, files)
         await self.store.publish_event(Event("finished", job.breed_id, job.generation))
 
-    def _render_winner(self, melody: Sequence[Note], breed: schemas.Breed, index: int) -> dict[str, bytes]:
+    def _render_winner(self, melody: Sequence[Note], breed: model.Breed, index: int) -> dict[str, bytes]:
         from engine import midi, pianoroll
 
         params = breed.params
         data = midi.melody_to_midi(melody, params.tempo, params.instrument, self.model.steps)
         return {
-            schemas.WINNER_MID: data,
-            schemas.WINNER_AUDIO: self.renderer.render_clips([melody], params.tempo, params.instrument)[0],
-            schemas.WINNER_PNG: pianoroll.melody_png(melody, f"Winner: candidate {index + 1}"),
+            artifacts.WINNER_MID: data,
+            artifacts.WINNER_AUDIO: self.renderer.render_clips([melody], params.tempo, params.instrument)[0],
+            artifacts.WINNER_PNG: pianoroll.melody_png(melody, f"Winner: candidate {index + 1}"),
         }
 
     async def _morph(self, job: Job) -> None:
@@ -268,7 +264,7 @@ class Worker:
         if a == b:
             raise JobError(f"A morph needs two different candidates, not candidate {a + 1} twice.")
         steps = morph_steps(job.steps)
-        midi_name = schemas.morph_name(a, b, "mid")
+        midi_name = artifacts.morph_name(a, b, "mid")
         existing = await self.store.get_artifact(job.breed_id, job.generation, midi_name)
         if existing is None:
             path = self.model.interpolate(latents[a], latents[b], steps)
@@ -278,7 +274,7 @@ class Worker:
             melodies = await asyncio.to_thread(self.model.decode, path, self.temperature)
             audio, data = await asyncio.to_thread(self._render_morph, melodies, breed.params)
             await self.store.add_artifacts(
-                job.breed_id, job.generation, {schemas.morph_name(a, b, "ogg"): audio, midi_name: data}
+                job.breed_id, job.generation, {artifacts.morph_name(a, b, "ogg"): audio, midi_name: data}
             )
             log.info("breed %s gen %d: morph %d -> %d in %d steps written", job.breed_id, job.generation,
                      a, b, steps)
@@ -289,7 +285,7 @@ class Worker:
             Event("morph_ready", job.breed_id, job.generation, candidate=a, other=b, steps=steps)
         )
 
-    def _render_morph(self, melodies: Sequence[Sequence[Note]], params: schemas.BreedParams) -> tuple[bytes, bytes]:
+    def _render_morph(self, melodies: Sequence[Sequence[Note]], params: model.BreedParams) -> tuple[bytes, bytes]:
         """The audio clip and MIDI file of the melodies one after the other."""
         from engine import midi
 
@@ -311,8 +307,8 @@ class Worker:
 def morph_steps(requested: int) -> int:
     """The number of melodies of a morph: 0 asks for the default, others are clamped to the range."""
     if requested == 0:
-        return schemas.MORPH_DEFAULT_STEPS
-    return min(max(requested, schemas.MORPH_MIN_STEPS), schemas.MORPH_MAX_STEPS)
+        return limits.MORPH_DEFAULT_STEPS
+    return min(max(requested, int(limits.MORPH_STEPS.low)), int(limits.MORPH_STEPS.high))
 
 
 def seeded_population(
@@ -344,70 +340,3 @@ def _breed_id_of(raw: str) -> str | None:
 
 def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-# --- `breeder worker` ----------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--consumer", default=None, help="consumer name in the jobs group (default: host-pid)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from breeder.logs import configure
-    from breeder.settings import WorkerSettings, load
-
-    settings = load(WorkerSettings)
-    configure(settings.log_level)
-    return asyncio.run(serve(settings, args.consumer or consumer_name()))
-
-
-async def serve(settings, consumer: str) -> int:  # settings: WorkerSettings
-    import signal
-
-    from breeder.redis_server import embedded_or_configured
-    from engine.render import Renderer, RenderUnavailable
-
-    renderer = Renderer(settings.soundfont)
-    try:
-        renderer.check()
-    except RenderUnavailable as error:
-        print(f"breeder worker: {error}", flush=True)
-        return 2
-    from engine.decoder import MelodyModel, ModelError
-
-    try:
-        model = MelodyModel.load(settings.musicvae_config, settings.musicvae_checkpoint)
-    except ModelError as error:
-        print(f"breeder worker: {error}", flush=True)
-        return 2
-    from storage import connect
-    from storage.store import BreedStore
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    with embedded_or_configured(settings) as url:
-        redis = connect(url)
-        store = BreedStore(redis, artifact_ttl_s=int(settings.artifact_ttl_days * 86400))
-        worker = Worker(store, model, renderer, consumer,
-                        job_timeout_s=settings.job_timeout_s, temperature=settings.temperature)
-        log.info("worker %s: model %s, Redis %s", consumer, settings.musicvae_config, _safe_url(url))
-        try:
-            await worker.run(stop)
-        finally:
-            await store.close()
-    log.info("worker %s stopped", consumer)
-    return 0
-
-
-def _safe_url(url: str) -> str:
-    """A Redis URL without its password, for logs."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username or ''}:***@{parts.hostname}:{parts.port}"
-        return parts._replace(netloc=netloc).geturl()
-    return url

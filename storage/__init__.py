@@ -1,4 +1,7 @@
-"""The port to Redis: key names, message schemas and the breed store. Nothing else knows Redis keys."""
+"""The port to Redis: key names, the codec of stored values and messages, and the breed store.
+
+Nothing else knows Redis keys.
+"""
 
 from storage.client import connect
 from storage.store import BreedExistsError, BreedStore, new_breed_id

@@ -21,8 +21,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
+from domain.model import OPEN_STATUSES, Breed, Generation
 from storage import keys
-from storage.schemas import OPEN_STATUSES, Breed, Generation, dump, load_breed, load_generation
+from storage.codec import dump, load_breed, load_generation
 from storage.streams import Delivery, MessageStreams
 
 __all__ = ["BreedExistsError", "BreedStore", "Delivery", "new_breed_id"]
@@ -236,6 +237,28 @@ class BreedStore(MessageStreams):
             if members:
                 pipe.sadd(key, *members)
             await pipe.execute()
+
+    async def set_ballot(self, breed_id: str, number: int, user_id: int, counts: tuple[int, ...]) -> None:
+        """Replace all of one user's votes on a generation: `counts[i]` votes for candidate i.
+
+        One vote per candidate is the member "i:user" (as a reaction makes it); further votes of the
+        same person for it (typed or clicked twice) are "i:user:2", "i:user:3", ...
+        """
+        key = keys.votes(breed_id, number)
+        suffix = f":{user_id}"
+
+        async def write(pipe: Pipeline) -> None:
+            mine = [m for m in await pipe.smembers(key) if m.decode().split(":")[1:2] == [suffix[1:]]]
+            members = [_vote_member(i, user_id) + (f":{k}" if k > 1 else "")
+                       for i, count in enumerate(counts) for k in range(1, count + 1)]
+            pipe.multi()
+            if mine:
+                pipe.srem(key, *mine)
+            if members:
+                pipe.sadd(key, *members)
+            await pipe.execute()
+
+        await self._transaction([key], write)
 
     async def tally(self, breed_id: str, number: int, population: int) -> list[int]:
         """Votes per candidate index (0..population-1); votes for other indexes are ignored."""

@@ -1,7 +1,7 @@
 """The job and event streams: consumer groups, at-least-once delivery, reclaiming and dead letters.
 
 Bot -> worker jobs go to the `mb:jobs` stream (group "workers"), worker -> bot events to
-`mb:events` (group "bots"). Each message has one field, "payload", holding schemas.dump JSON.
+`mb:events` (group "bots"). Each message has one field, "payload", holding codec.dump JSON.
 A consumer acks a message only after its result is written; a message whose consumer died is
 reclaimed with XAUTOCLAIM once it has been idle long enough.
 """
@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from storage import keys
-from storage.schemas import Event, Job, dump, load_event, load_job
+from storage.codec import Event, Job, dump, load_event, load_job
 
 log = logging.getLogger(__name__)
 

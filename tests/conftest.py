@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from breeder.redis_server import RedisServer
+from runtime.redis_server import RedisServer
 from storage import BreedStore, connect
 
 RedisServerFactory = Callable[..., RedisServer]

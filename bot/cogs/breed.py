@@ -14,18 +14,30 @@ from discord import app_commands
 from discord.app_commands import Choice, Range
 from discord.ext import commands
 
-from bot.errors import BreedError
-from bot.permissions import Caller
+from bot.permissions import actor_of
 from bot.seed import read_seed
-from bot.service import BreedingService
 from bot.texts import INSTRUMENTS
 from bot.views import FinishButton, NextButton
-from storage.schemas import MORPH_DEFAULT_STEPS, MORPH_MAX_STEPS, MORPH_MIN_STEPS, STRATEGIES
+from domain import limits
+from domain.errors import BreedError
+from domain.strategies import DESCRIPTIONS, STRATEGIES
 
 if TYPE_CHECKING:
     from bot.client import MelodyBot
 
 BREED_OPTION = "The breed's id (default: the breed of this thread)"
+
+
+class _Ints:
+    """A domain limit as the whole numbers a Discord option declares."""
+
+    def __init__(self, limit: limits.Limit) -> None:
+        self.low, self.high = int(limit.low), int(limit.high)
+
+
+_POPULATION, _FOREIGN, _TEMPO, _MORPH = (_Ints(limit) for limit in (
+    limits.POPULATION, limits.FOREIGN, limits.TEMPO, limits.MORPH_STEPS))
+_SIGMA = limits.SIGMA
 
 
 @app_commands.guild_only()
@@ -43,7 +55,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         tempo="Tempo in beats per minute",
         instrument="The instrument the melodies are played on",
         melody="A MIDI file (up to 1 MiB) to start from your own melody",
-        strategy="classic: as in the paper; elitist: the favourite always survives unchanged",
+        strategy="; ".join(f"{name}: {what}" for name, what in DESCRIPTIONS.items()),
     )
     @app_commands.choices(
         instrument=[Choice(name=name, value=program) for name, program in INSTRUMENTS],
@@ -52,11 +64,11 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     async def start(
         self,
         interaction: discord.Interaction,
-        population: Range[int, 2, 10] | None = None,
-        mutation: Range[float, 0.0, 1.0] | None = None,
-        foreign: Range[int, 0, 9] | None = None,
-        vote_minutes: Range[float, 0.5, 1440.0] | None = None,
-        tempo: Range[int, 40, 240] | None = None,
+        population: Range[int, _POPULATION.low, _POPULATION.high] | None = None,
+        mutation: Range[float, _SIGMA.low, _SIGMA.high] | None = None,
+        foreign: Range[int, _FOREIGN.low, _FOREIGN.high] | None = None,
+        vote_minutes: Range[float, limits.VOTE_MINUTES_OPTION_LOW, limits.VOTE_MINUTES.high] | None = None,
+        tempo: Range[int, _TEMPO.low, _TEMPO.high] | None = None,
         instrument: Choice[int] | None = None,
         melody: discord.Attachment | None = None,
         strategy: Choice[str] | None = None,
@@ -65,8 +77,8 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         channel = interaction.channel
         if not isinstance(channel, discord.TextChannel):
             raise BreedError("Start a breed in a server's text channel (not in a thread): it gets its own thread.")
-        params = BreedingService.params(
-            self.bot.default_params(), population=population, sigma=mutation, foreign=foreign,
+        params = self.bot.service.params(
+            population=population, sigma=mutation, foreign=foreign,
             vote_minutes=vote_minutes, tempo=tempo, instrument=instrument.value if instrument else None,
             strategy=strategy.value if strategy else None,
         )
@@ -81,41 +93,43 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     async def next_generation(self, interaction: discord.Interaction, breed: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id)
-        answer = await self.bot.controller.close_voting(found.breed_id, Caller.of(interaction))
+        answer = await self.bot.controller.close_voting(found.breed_id, actor_of(interaction))
         await interaction.followup.send(answer, ephemeral=True)
 
     @app_commands.command(description="Set the mutation σ used from the next step on")
     @app_commands.describe(sigma="Mutation σ (0-1): how far children stray from their parents", breed=BREED_OPTION)
-    async def mutation(self, interaction: discord.Interaction, sigma: Range[float, 0.0, 1.0],
+    async def mutation(self, interaction: discord.Interaction, sigma: Range[float, _SIGMA.low, _SIGMA.high],
                        breed: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id)
-        answer = await self.bot.controller.set_sigma(found.breed_id, Caller.of(interaction), sigma)
+        answer = await self.bot.controller.set_sigma(found.breed_id, actor_of(interaction), sigma)
         await interaction.followup.send(answer, ephemeral=True)
 
     @app_commands.command(description="Finish: post the winner's MIDI file, audio and piano roll")
     @app_commands.describe(candidate="The winner's number (default: the top-voted candidate)", breed=BREED_OPTION)
-    async def finish(self, interaction: discord.Interaction, candidate: Range[int, 1, 10] | None = None,
-                     breed: str | None = None) -> None:
+    async def finish(
+        self, interaction: discord.Interaction, candidate: Range[int, 1, limits.MAX_CANDIDATES] | None = None,
+        breed: str | None = None,
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id)
-        answer = await self.bot.controller.finish(found.breed_id, Caller.of(interaction), candidate)
+        answer = await self.bot.controller.finish(found.breed_id, actor_of(interaction), candidate)
         await interaction.followup.send(answer, ephemeral=True)
 
     @app_commands.command(description="Hear a morph from one candidate to another, through the latent space")
     @app_commands.describe(
         start="The candidate the morph starts from",
         end="The candidate the morph ends on",
-        steps=f"Melodies on the way, both candidates included ({MORPH_MIN_STEPS}-{MORPH_MAX_STEPS}, "
-              f"default {MORPH_DEFAULT_STEPS})",
+        steps=f"Melodies on the way, both candidates included ({_MORPH.low}-{_MORPH.high}, "
+              f"default {limits.MORPH_DEFAULT_STEPS})",
         breed=BREED_OPTION,
     )
     async def morph(
         self,
         interaction: discord.Interaction,
-        start: Range[int, 1, 10],
-        end: Range[int, 1, 10],
-        steps: Range[int, MORPH_MIN_STEPS, MORPH_MAX_STEPS] = MORPH_DEFAULT_STEPS,
+        start: Range[int, 1, limits.MAX_CANDIDATES],
+        end: Range[int, 1, limits.MAX_CANDIDATES],
+        steps: Range[int, _MORPH.low, _MORPH.high] = limits.MORPH_DEFAULT_STEPS,
         breed: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -135,7 +149,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     async def stop(self, interaction: discord.Interaction, breed: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id)
-        answer = await self.bot.controller.stop(found.breed_id, Caller.of(interaction))
+        answer = await self.bot.controller.stop(found.breed_id, actor_of(interaction))
         await interaction.followup.send(answer, ephemeral=True)
 
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot.voting import index_of
+
 if TYPE_CHECKING:
     from bot.client import MelodyBot
 
@@ -30,7 +32,10 @@ class Votes(commands.Cog):
         # Only guild reactions carry the member, which says whether the reactor is a bot.
         if self._is_me(payload.user_id) or payload.member is None or payload.member.bot:
             return
-        if await self.bot.service.record_vote(payload.message_id, str(payload.emoji), payload.user_id, added=True):
+        index = index_of(str(payload.emoji))
+        if index is None:
+            return
+        if await self.bot.service.record_vote(payload.message_id, index, payload.user_id, added=True):
             log.debug("vote by %d on message %d: %s", payload.user_id, payload.message_id, payload.emoji)
 
     @commands.Cog.listener()
@@ -38,7 +43,10 @@ class Votes(commands.Cog):
         # Removal events carry no member; a bot's vote was never counted, so removing it changes nothing.
         if self._is_me(payload.user_id) or payload.guild_id is None:
             return
-        if await self.bot.service.record_vote(payload.message_id, str(payload.emoji), payload.user_id, added=False):
+        index = index_of(str(payload.emoji))
+        if index is None:
+            return
+        if await self.bot.service.record_vote(payload.message_id, index, payload.user_id, added=False):
             log.debug("vote by %d on message %d taken back: %s", payload.user_id, payload.message_id, payload.emoji)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from breeder.settings import PROJECT_ROOT
+from runtime.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from engine.decoder import MelodyModel

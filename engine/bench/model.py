@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from breeder.settings import PROJECT_ROOT
-from storage.schemas import Note
+from domain.model import Note
+from runtime.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from engine.decoder import MelodyModel

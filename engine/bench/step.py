@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from breeder.logs import configure
-    from breeder.settings import WorkerSettings, load
+    from runtime.logs import configure
+    from runtime.settings import WorkerSettings, load
 
     configure("WARNING")
     settings = load(WorkerSettings)
@@ -40,13 +40,14 @@ def _median(samples: list[float]) -> float:
 
 
 async def _bench(args: argparse.Namespace, settings) -> int:
-    from breeder.redis_server import RedisServer
+    from domain.model import Breed, BreedParams
     from engine import ga, midi, pianoroll
     from engine.decoder import MelodyModel
     from engine.render import Renderer
     from engine.worker import Worker
+    from runtime.redis_server import RedisServer
     from storage import connect
-    from storage.schemas import Breed, BreedParams, Job
+    from storage.codec import Job
     from storage.store import BreedStore
 
     model = MelodyModel.load(settings.musicvae_config, settings.musicvae_checkpoint)
@@ -139,8 +140,9 @@ def _throughput(url: str, workers: int, args: argparse.Namespace) -> float:
 
 
 async def _throughput_async(url: str, workers: int, args: argparse.Namespace) -> float:
+    from domain.model import Breed, BreedParams
     from storage import connect
-    from storage.schemas import Breed, BreedParams, Job
+    from storage.codec import Job
     from storage.store import BreedStore
 
     store = BreedStore(connect(url))

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from breeder.settings import PROJECT_ROOT
+from runtime.settings import PROJECT_ROOT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from breeder.settings import PROJECT_ROOT
+from runtime.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from engine.decoder import MelodyModel

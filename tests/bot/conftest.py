@@ -13,9 +13,9 @@ import pytest
 import simcord
 from redis.asyncio import Redis
 
-from breeder.settings import BotSettings
 from engine.render import Renderer
 from engine.worker import Worker
+from runtime.settings import BotSettings
 from storage import BreedStore, connect
 from storage.client import CONNECT_TIMEOUT_S
 from tests.bot.simulation import GUILD_ID, World, make_bot

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import discord
 
+from domain.model import Breed
 from storage import keys
-from storage.schemas import Breed, Job, load_job
+from storage.codec import Job, load_job
 from tests.bot.simulation import DEFERRED_EPHEMERAL, World, answer_of
 
 

@@ -12,10 +12,10 @@ import simcord
 from simcord import ChannelHandle, GuildHandle, HttpLogEntry, InteractionResult, MemberActor
 
 from bot.client import MelodyBot
-from bot.errors import BreedError
-from breeder.settings import BotSettings
+from domain.errors import BreedError
+from domain.model import Breed
+from runtime.settings import BotSettings
 from storage import BreedStore
-from storage.schemas import Breed
 
 GUILD_ID = 424242424242424242
 

@@ -12,7 +12,7 @@ from bot.events import MAX_ATTEMPTS, EventConsumer
 from bot.tasks import BackgroundTasks
 from bot.timers import VoteTimers
 from storage import BreedStore, connect, keys
-from storage.schemas import Event
+from storage.codec import Event
 
 
 class Closings:

@@ -8,9 +8,9 @@ import simcord
 
 from bot.permissions import REFUSAL
 from bot.voting import NUMBER_EMOJI
+from domain.model import Note
 from engine.midi import melody_to_midi
 from storage import keys
-from storage.schemas import Note
 from tests.bot.flows import has_buttons, jobs_of, start_breed, vote_message
 from tests.bot.simulation import DEFERRED_EPHEMERAL, World, answer_of, make_bot
 

@@ -6,8 +6,9 @@ import discord
 import pytest
 import simcord
 
+from domain.model import Breed
 from engine.midi import midi_to_notes
-from storage.schemas import Breed, Event, Job
+from storage.codec import Event, Job
 from tests.bot.flows import event_handled, jobs_of, start_breed, vote_message
 from tests.bot.simulation import DEFERRED_EPHEMERAL, World, answer_of
 

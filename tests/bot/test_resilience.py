@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.voting import NUMBER_EMOJI
-from storage.schemas import Event
+from storage.codec import Event
 from tests.bot.flows import event_handled, has_buttons, jobs_of, start_breed, vote_message
 from tests.bot.simulation import World, answer_of
 

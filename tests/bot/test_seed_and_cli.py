@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import bot.main
-from bot.errors import BreedError
+import breeder.bot_cmd as bot_cmd
 from bot.seed import MAX_SEED_BYTES, check_attachment, check_content
-from breeder.settings import BotSettings
+from domain.errors import BreedError
+from domain.model import Note
 from engine.midi import melody_to_midi
-from storage.schemas import Note
+from runtime.settings import BotSettings
 
 
 @pytest.mark.parametrize("name", ["tune.mid", "TUNE.MIDI", "my song.midi"])
@@ -59,7 +59,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    bot.main.add_arguments(parser)
+    bot_cmd.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -67,7 +67,7 @@ def test_without_a_token_the_bot_exits_with_one_line_naming_the_setting(
     clean_environment: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
-        bot.main.run(parse())
+        bot_cmd.run(parse())
     assert exited.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("breeder: setting DISCORD_TOKEN: ") and error.count("\n") == 1
@@ -91,8 +91,8 @@ def test_commands_are_synced_only_when_asked_to(
     monkeypatch.setenv("DISCORD_TOKEN", "not-a-real-token")
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(bot.main, "serve", serve)
+    monkeypatch.setattr(bot_cmd, "serve", serve)
 
-    assert bot.main.run(parse(*argv)) == 0
+    assert bot_cmd.run(parse(*argv)) == 0
     assert seen[0].sync_commands is synced
     assert "not-a-real-token" not in repr(seen[0])

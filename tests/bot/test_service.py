@@ -6,10 +6,11 @@ import dataclasses
 
 import pytest
 
-from bot.errors import BreedError
-from bot.service import BreedingService, morph_marker, refusal
+from domain.errors import BreedError
+from domain.model import Breed, BreedParams
+from service.breeding import BreedingService, morph_marker, refusal
 from storage import BreedStore, keys
-from storage.schemas import Breed, BreedParams, Job, load_job
+from storage.codec import Job, load_job
 
 NOW = 1_800_000_000.0
 VOTE_MESSAGE = 5001

@@ -16,7 +16,7 @@ from bot.texts import (
     start_text,
     status_text,
 )
-from storage.schemas import Breed, BreedParams
+from domain.model import Breed, BreedParams
 
 OWNER = 11
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from breeder.local import Command, CommandError, fitness_from_votes, parse_command
+from terminal.session import Command, CommandError, fitness_from_votes, parse_command
 
 
 def test_votes_are_one_based_numbers_and_may_repeat():

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from domain import artifacts
 from engine.midi import midi_to_notes
-from storage import schemas
 
 pytestmark = pytest.mark.slow
 
@@ -35,14 +35,14 @@ async def test_scripted_votes_breed_to_the_chosen_candidates_midi(redis_url, sto
     assert "fresh random" in result.stdout
     for number in range(4):
         folder = breed_dir / f"gen-{number + 1:02d}"
-        assert (folder / schemas.ROLL_PNG).exists()
+        assert (folder / artifacts.ROLL_PNG).exists()
         for i in range(4):
-            clip = folder / schemas.clip_name(i)
+            clip = folder / artifacts.clip_name(i)
             assert clip.stat().st_size > 1000 and str(clip) in result.stdout
-    winner = midi_to_notes((breed_dir / "winner" / schemas.WINNER_MID).read_bytes())
+    winner = midi_to_notes((breed_dir / "winner" / artifacts.WINNER_MID).read_bytes())
     chosen = (await store.get_generation(breed.breed_id, 3)).melodies[1]
     assert [(n.pitch, n.start, n.end) for n in winner] == [(n.pitch, n.start, n.end) for n in chosen]
-    assert str(breed_dir / "winner" / schemas.WINNER_MID) in result.stdout
+    assert str(breed_dir / "winner" / artifacts.WINNER_MID) in result.stdout
 
 
 def test_a_vote_for_a_missing_candidate_is_refused_in_one_line(redis_url, tmp_path):
@@ -112,8 +112,8 @@ def test_lines_can_come_from_a_file_on_stdin(redis_url, tmp_path):
     [breed_dir] = [p for p in (tmp_path / "out").iterdir()]
     generations = sorted(p.name for p in breed_dir.iterdir())
     assert generations == ["gen-01", "gen-02", "winner"]
-    winner = midi_to_notes((breed_dir / "winner" / schemas.WINNER_MID).read_bytes())
-    voted_for = midi_to_notes((breed_dir / "gen-01" / schemas.midi_name(1)).read_bytes())
+    winner = midi_to_notes((breed_dir / "winner" / artifacts.WINNER_MID).read_bytes())
+    voted_for = midi_to_notes((breed_dir / "gen-01" / artifacts.midi_name(1)).read_bytes())
     assert winner == voted_for
 
 

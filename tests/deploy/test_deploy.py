@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from breeder.settings import BotSettings, WorkerSettings
+from runtime.settings import BotSettings, WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from breeder.settings import PROJECT_ROOT, WorkerSettings, load
+from domain.model import Note
 from engine import melody
 from engine.decoder import SHIPPED_CHECKPOINT, MelodyModel, ModelError, slerp
 from engine.midi import melody_to_midi, midi_to_notes
 from engine.training import corpus
 from engine.training.export import export, random_checkpoint
-from storage.schemas import Note
+from runtime.settings import PROJECT_ROOT, WorkerSettings, load
 
 pytestmark = pytest.mark.slow
 

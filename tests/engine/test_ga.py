@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain import strategies
 from engine import ga
-from storage import schemas
 
 LATENT = 16
 every_strategy = pytest.mark.parametrize("strategy", ga.STRATEGIES)
@@ -151,8 +151,8 @@ def test_elitist_differs_from_classic_only_in_sparing_the_favourite():
         assert [o.operator for o in a.origins] == [o.operator for o in b.origins]
 
 
-def test_the_schemas_know_the_same_strategies_as_the_ga():
-    assert schemas.STRATEGIES == ga.STRATEGIES
+def test_the_domain_knows_the_same_strategies_as_the_ga():
+    assert strategies.STRATEGIES == ga.STRATEGIES
     assert ga.STRATEGIES[0] == "classic"
 
 

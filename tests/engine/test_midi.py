@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.model import Note
 from engine import midi
-from storage.schemas import Note
 
 
 @st.composite

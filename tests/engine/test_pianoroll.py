@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from domain.model import Note
 from engine import pianoroll
 from engine.pianoroll import BACKGROUND, BADGE, BAR_LINE, GUTTER, NOTE_COLOURS, ONSET, SUSTAIN, TEXT
-from storage.schemas import Note
 
 SCALE = [Note(60 + offset, 4 * i, 4 * i + 3) for i, offset in enumerate((0, 2, 4, 5, 7, 9, 11, 12))]
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile
 
+from domain.model import Note
 from engine import midi
 from engine.render import RELEASE_S, Renderer, RenderError, RenderUnavailable, default_soundfont
-from storage.schemas import Note
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 import soundfile
 
+from domain import artifacts, limits, model
+from domain.model import Breed, BreedParams
 from engine.midi import midi_to_notes, step_seconds
 from engine.render import RELEASE_S, Renderer
 from engine.worker import Worker, morph_steps
-from storage import keys, schemas
-from storage.schemas import Breed, BreedParams, Event, Job
+from storage import codec, keys
+from storage.codec import Event, Job
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +49,7 @@ async def do_next_job(store, worker: Worker) -> None:
     await worker.handle(deliveries[0])
 
 
-async def events_of(store, breed_id: str) -> list[schemas.Event]:
+async def events_of(store, breed_id: str) -> list[codec.Event]:
     deliveries = await store.read_events("test-bot", count=100, block_ms=None)
     return [d.payload for d in deliveries if d.payload is not None and d.payload.breed_id == breed_id]
 
@@ -63,8 +65,8 @@ async def test_start_and_evolve_round_trip(store, worker, redis_client):
     first = await store.get_generation(breed.breed_id, 0)
     assert first is not None and len(first.candidates) == 6 and len(first.melodies) == 6
     for i in range(6):
-        assert schemas.clip_name(i) in first.artifacts and schemas.midi_name(i) in first.artifacts
-    assert schemas.ROLL_PNG in first.artifacts
+        assert artifacts.clip_name(i) in first.artifacts and artifacts.midi_name(i) in first.artifacts
+    assert artifacts.ROLL_PNG in first.artifacts
 
     await store.enqueue_job(Job("evolve", breed.breed_id, 0, fitness=(3, 0, 1, 0, 0, 0), sigma=0.4))
     await do_next_job(store, worker)
@@ -119,12 +121,12 @@ async def test_audio_is_audible_and_as_long_as_the_melody_and_midi_parses_back(s
     generation = await store.get_generation(breed.breed_id, 0)
     sixteenth = 60.0 / 100 / 4
     for i, melody in enumerate(generation.melodies):
-        audio, rate = soundfile.read(io.BytesIO(await store.get_artifact(breed.breed_id, 0, schemas.clip_name(i))))
+        audio, rate = soundfile.read(io.BytesIO(await store.get_artifact(breed.breed_id, 0, artifacts.clip_name(i))))
         seconds = len(audio) / rate
         assert 32 * sixteenth <= seconds <= 32 * sixteenth + 1.5
         if melody:
             assert np.sqrt(np.mean(np.square(audio))) > 0.01
-        data = await store.get_artifact(breed.breed_id, 0, schemas.midi_name(i))
+        data = await store.get_artifact(breed.breed_id, 0, artifacts.midi_name(i))
         assert [(n.pitch, n.start, n.end) for n in midi_to_notes(data)] == [
             (n.pitch, n.start, n.end) for n in melody
         ]
@@ -137,10 +139,10 @@ async def test_finish_writes_the_winners_midi_audio_and_roll(store, worker):
     await store.enqueue_job(Job("finish", breed.breed_id, 0, candidate=2))
     await do_next_job(store, worker)
     generation = await store.get_generation(breed.breed_id, 0)
-    winner = midi_to_notes(await store.get_artifact(breed.breed_id, 0, schemas.WINNER_MID))
+    winner = midi_to_notes(await store.get_artifact(breed.breed_id, 0, artifacts.WINNER_MID))
     assert [(n.pitch, n.start, n.end) for n in winner] == [(n.pitch, n.start, n.end) for n in generation.melodies[2]]
-    assert await store.get_artifact(breed.breed_id, 0, schemas.WINNER_AUDIO)
-    assert (await store.get_artifact(breed.breed_id, 0, schemas.WINNER_PNG)).startswith(b"\x89PNG")
+    assert await store.get_artifact(breed.breed_id, 0, artifacts.WINNER_AUDIO)
+    assert (await store.get_artifact(breed.breed_id, 0, artifacts.WINNER_PNG)).startswith(b"\x89PNG")
     assert "finished" in [e.type for e in await events_of(store, breed.breed_id)]
 
 
@@ -160,12 +162,12 @@ async def test_a_morph_plays_the_path_from_one_candidate_to_the_other_in_one_mid
     await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=1, other=3, steps=4))
     await do_next_job(store, worker)
 
-    notes = midi_to_notes(await store.get_artifact(breed.breed_id, 0, schemas.morph_name(1, 3, "mid")))
+    notes = midi_to_notes(await store.get_artifact(breed.breed_id, 0, artifacts.morph_name(1, 3, "mid")))
     assert [n for n in notes if n.start < 32] == list(generation.melodies[1])
-    last = [schemas.Note(n.pitch, n.start - 3 * 32, n.end - 3 * 32) for n in notes if n.start >= 3 * 32]
+    last = [model.Note(n.pitch, n.start - 3 * 32, n.end - 3 * 32) for n in notes if n.start >= 3 * 32]
     assert last == list(generation.melodies[3])
     assert all(n.end <= 4 * 32 for n in notes)
-    clip = await store.get_artifact(breed.breed_id, 0, schemas.morph_name(1, 3, "ogg"))
+    clip = await store.get_artifact(breed.breed_id, 0, artifacts.morph_name(1, 3, "ogg"))
     audio, rate = soundfile.read(io.BytesIO(clip))
     assert len(audio) / rate == pytest.approx(4 * 32 * step_seconds(100) + RELEASE_S, abs=0.1)
     assert await events_of(store, breed.breed_id) == [
@@ -178,7 +180,7 @@ async def test_a_morph_delivered_again_is_not_rendered_again_and_each_pair_has_i
     breed = await started_breed(store, worker, population=3, foreign=0)
     await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0, other=2, steps=3))
     await do_next_job(store, worker)
-    files = [schemas.morph_name(0, 2, "mid"), schemas.morph_name(0, 2, "ogg")]
+    files = [artifacts.morph_name(0, 2, "mid"), artifacts.morph_name(0, 2, "ogg")]
     first = [await store.get_artifact(breed.breed_id, 0, name) for name in files]
     await events_of(store, breed.breed_id)
 
@@ -189,11 +191,11 @@ async def test_a_morph_delivered_again_is_not_rendered_again_and_each_pair_has_i
 
     assert [await store.get_artifact(breed.breed_id, 0, name) for name in files] == first
     generation = await store.get_generation(breed.breed_id, 0)
-    reverse = midi_to_notes(await store.get_artifact(breed.breed_id, 0, schemas.morph_name(2, 0, "mid")))
-    last = [schemas.Note(n.pitch, n.start - 4 * 32, n.end - 4 * 32) for n in reverse if n.start >= 4 * 32]
+    reverse = midi_to_notes(await store.get_artifact(breed.breed_id, 0, artifacts.morph_name(2, 0, "mid")))
+    last = [model.Note(n.pitch, n.start - 4 * 32, n.end - 4 * 32) for n in reverse if n.start >= 4 * 32]
     assert last == list(generation.melodies[0])  # the default: 5 melodies, candidate 1 the fifth
     ready = [(e.candidate, e.other, e.steps) for e in await events_of(store, breed.breed_id)]
-    assert ready == [(0, 2, 3), (2, 0, schemas.MORPH_DEFAULT_STEPS)]
+    assert ready == [(0, 2, 3), (2, 0, limits.MORPH_DEFAULT_STEPS)]
 
 
 @pytest.mark.parametrize("requested, steps", [(0, 5), (1, 2), (2, 2), (6, 6), (8, 8), (20, 8)])
@@ -222,7 +224,7 @@ async def test_a_morph_of_one_candidate_with_itself_or_of_a_missing_one_is_dead_
     assert errors == [("error", "morph", 2, 2, reasons[0]), ("error", "morph", 0, 4, reasons[1]),
                       ("error", "morph", 0, None, reasons[2])]
     assert await pending_jobs(redis_client) == 0
-    assert await store.get_artifact(breed.breed_id, 0, schemas.morph_name(2, 2, "ogg")) is None
+    assert await store.get_artifact(breed.breed_id, 0, artifacts.morph_name(2, 2, "ogg")) is None
 
 
 def worker_process(redis_url: str, consumer: str, **env: str) -> subprocess.Popen:

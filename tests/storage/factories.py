@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from storage.schemas import Breed, BreedParams, Candidate, Generation, Note
+from domain.model import Breed, BreedParams, Candidate, Generation, Note
 
 
 def make_breed(breed_id: str = "b1", **fields: object) -> Breed:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from domain.model import BreedParams
 from storage import BreedExistsError, BreedStore, new_breed_id
-from storage.schemas import BreedParams
 from tests.storage.factories import make_breed
 
 

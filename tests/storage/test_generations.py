@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis
 
+from domain.artifacts import clip_name
 from storage import BreedStore, keys
-from storage.schemas import clip_name
 from tests.storage.factories import make_breed, make_generation, make_latents
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from storage import BreedStore, connect
-from storage.schemas import Job
+from storage.codec import Job
 from tests.conftest import RedisServerFactory
 from tests.storage.factories import make_breed, make_generation, make_latents
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from breeder.redis_server import (
+from runtime.redis_server import (
     RedisServer,
     RedisServerError,
     bundled_redis_server,
     embedded_or_configured,
     find_redis_server,
 )
-from breeder.settings import CommonSettings
+from runtime.settings import CommonSettings
 from tests.conftest import RedisServerFactory
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

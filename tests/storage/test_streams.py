@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from storage import BreedStore, Delivery, keys, streams
-from storage.schemas import Event, Job, dump
+from storage.codec import Event, Job, dump
 
 
 async def _pending(redis_client: Redis, stream: str, group: str) -> int:

@@ -1,4 +1,4 @@
-"""`breeder bot`: run the Discord bot.
+"""`breeder bot`: run the Discord bot (composition: settings, Redis, the bot, signals).
 
 Imports only the standard library at module level (`breeder --help` imports this); the bot,
 discord.py and Redis come in when it runs. Logging is configured here, once; the token is
@@ -10,16 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from breeder.settings import BotSettings
+    from runtime.settings import BotSettings
+
+from runtime.exits import CONFIG_ERROR, FAILURE, OK
 
 log = logging.getLogger(__name__)
-
-CONFIG_ERROR = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from breeder.logs import configure
-    from breeder.settings import BotSettings, load
+    from runtime.logs import configure
+    from runtime.settings import BotSettings, load
 
     settings = load(BotSettings)
     configure(settings.log_level)
@@ -46,15 +45,13 @@ async def serve(settings: BotSettings) -> int:
     import discord
 
     from bot.client import MelodyBot
-    from breeder.redis_server import RedisServerError, embedded_or_configured
+    from runtime.redis_server import RedisServerError, embedded_or_configured
+    from runtime.signals import stop_event
 
     # The bot has no voice features, so discord.py's warnings about missing voice libraries are noise.
     discord.VoiceClient.warn_nacl = False
     discord.VoiceClient.warn_dave = False
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_event()
     try:
         with embedded_or_configured(settings) as url:
             async with MelodyBot(settings, url) as bot:
@@ -76,10 +73,10 @@ async def serve(settings: BotSettings) -> int:
         return CONFIG_ERROR
     except RedisServerError as error:
         print(f"breeder bot: {error}", file=sys.stderr)
-        return 1
+        return FAILURE
     except OSError as error:
         # No network, DNS or Discord outage: exit non-zero so that a supervisor retries later.
         print(f"breeder bot: cannot reach Discord: {error}", file=sys.stderr)
-        return 1
+        return FAILURE
     log.info("bot stopped")
-    return 0
+    return OK

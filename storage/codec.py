@@ -1,4 +1,7 @@
-"""Versioned JSON schemas of everything stored in Redis or sent over its streams.
+"""The codec: versioned JSON of everything stored in Redis or sent over its streams.
+
+The domain types (breeds, generations) are written as they are; the stream messages (jobs,
+events) are defined here, since only the worker and the breeding service exchange them.
 
 Each payload carries `"v": SCHEMA_VERSION`; readers refuse other versions with SchemaError.
 Never pickle: a payload is plain JSON that any process (or a person with redis-cli) can read.
@@ -10,98 +13,13 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Literal
 
+from domain.model import Breed, BreedParams, Candidate, Generation, Note
+
 SCHEMA_VERSION = 1
 
 
 class SchemaError(ValueError):
     """A payload that does not match its schema."""
-
-
-BreedStatus = Literal["starting", "voting", "evolving", "finished", "stopped", "failed"]
-OPEN_STATUSES: tuple[str, ...] = ("starting", "voting", "evolving")
-# The GA strategies of engine.ga (a test keeps the two equal), so that the bot refuses an unknown
-# one when a breed starts instead of a worker failing on it a generation later.
-STRATEGIES: tuple[str, ...] = ("classic", "elitist")
-
-
-@dataclass(frozen=True)
-class BreedParams:
-    """What the starter chose; sigma changes between steps through `/breed mutation`."""
-
-    population: int = 8
-    sigma: float = 0.5
-    foreign: int = 1
-    vote_minutes: float = 3.0
-    tempo: int = 120
-    instrument: int = 0
-    strategy: str = "classic"
-
-    def validate(self) -> None:
-        if not 2 <= self.population <= 10:
-            raise SchemaError("population must be between 2 and 10")
-        if not 0.0 <= self.sigma <= 1.0:
-            raise SchemaError("mutation sigma must be between 0 and 1")
-        if not 0 <= self.foreign < self.population:
-            raise SchemaError("foreign count must be at least 0 and below the population")
-        if not 0 < self.vote_minutes <= 1440:
-            raise SchemaError("vote window must be between 0 and 1440 minutes")
-        if not 40 <= self.tempo <= 240:
-            raise SchemaError("tempo must be between 40 and 240 BPM")
-        if not 0 <= self.instrument <= 127:
-            raise SchemaError("instrument must be a General MIDI program 0-127")
-        if self.strategy not in STRATEGIES:
-            raise SchemaError(f"strategy must be one of {', '.join(STRATEGIES)}")
-
-
-@dataclass(frozen=True)
-class Breed:
-    """One breeding session. `generation` is the newest written generation (-1 before the first)."""
-
-    breed_id: str
-    owner_id: int
-    params: BreedParams
-    guild_id: int | None = None
-    channel_id: int | None = None
-    thread_id: int | None = None
-    status: str = "starting"
-    generation: int = -1
-    vote_deadline: float | None = None
-    created_at: float = 0.0
-    progress_message_id: int | None = None
-    winner: int | None = None
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One member of a generation. `index` is 0-based; people see index + 1."""
-
-    candidate_id: str
-    index: int
-    operators: tuple[str, ...]
-    parents: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Note:
-    """A note of a decoded melody, in sixteenth-note steps."""
-
-    pitch: int
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
-class Generation:
-    """A written generation. Latents travel separately as float32 bytes."""
-
-    breed_id: str
-    number: int
-    candidates: tuple[Candidate, ...]
-    melodies: tuple[tuple[Note, ...], ...]
-    artifacts: tuple[str, ...] = ()
-    rerolled: bool = False
-    fitness: tuple[int, ...] = ()  # the votes of the previous generation that made this one
-    sigma: float | None = None
 
 
 # --- stream messages -------------------------------------------------------------------------
@@ -110,18 +28,12 @@ JobType = Literal["start", "evolve", "finish", "morph"]
 EventType = Literal["generation_ready", "finished", "morph_ready", "progress", "error"]
 
 
-# A morph's number of melodies, both ends included: a job's 0 means the default.
-MORPH_MIN_STEPS = 2
-MORPH_MAX_STEPS = 8
-MORPH_DEFAULT_STEPS = 5
-
-
 @dataclass(frozen=True)
 class Job:
     """Bot -> worker. `generation` is the generation the job reads (start: -1).
 
     finish: `candidate` is the winner. morph: from `candidate` to `other` (0-based) in `steps`
-    melodies, clamped to MORPH_MIN_STEPS..MORPH_MAX_STEPS; 0 means MORPH_DEFAULT_STEPS.
+    melodies, clamped to domain.limits.MORPH_STEPS; 0 means its default.
     """
 
     type: str
@@ -239,29 +151,5 @@ def load_event(raw: str | bytes) -> Event:
 
 
 __all__ = [
-    "SCHEMA_VERSION", "SchemaError", "BreedParams", "Breed", "Candidate", "Note", "Generation", "Job", "Event",
-    "OPEN_STATUSES", "dump", "load_breed", "load_generation", "load_job", "load_event",
+    "SCHEMA_VERSION", "SchemaError", "Job", "Event", "dump", "load_breed", "load_generation", "load_job", "load_event",
 ]
-
-
-# --- artifact names (per generation) --------------------------------------------------------
-
-ROLL_PNG = "roll.png"
-WINNER_MID = "winner.mid"
-WINNER_AUDIO = "winner.ogg"
-WINNER_PNG = "winner.png"
-
-
-def clip_name(index: int, extension: str = "ogg") -> str:
-    """The audio artifact of candidate `index` (0-based), named as people number it."""
-    return f"clip-{index + 1}.{extension}"
-
-
-def midi_name(index: int) -> str:
-    """The MIDI artifact of candidate `index` (0-based)."""
-    return f"clip-{index + 1}.mid"
-
-
-def morph_name(start: int, end: int, extension: str) -> str:
-    """A file of the morph from candidate `start` to `end` (0-based): one name per pair, as people number them."""
-    return f"morph-{start + 1}-{end + 1}.{extension}"

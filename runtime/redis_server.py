@@ -8,25 +8,21 @@ machine without the system package still works. Only the standard library is imp
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import logging
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from breeder.settings import CommonSettings
+    from runtime.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -282,42 +278,12 @@ def embedded_or_configured(settings: CommonSettings) -> Iterator[str]:
         yield server.url
 
 
-# --- `breeder redis` ---------------------------------------------------------------------------
+def safe_url(url: str) -> str:
+    """A Redis URL without its password, for logs."""
+    from urllib.parse import urlsplit
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder for the AOF, config and log (default: DATA_DIR/redis)")
-    parser.add_argument("--port", type=int, default=None, help="TCP port on 127.0.0.1 (default: a free one)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the embedded server in the foreground until Ctrl-C or SIGTERM."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data_dir: Path | None = args.data_dir
-    if data_dir is None:
-        from breeder.settings import CommonSettings, load
-
-        data_dir = load(CommonSettings).data_dir / "redis"
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    previous = signal.signal(signal.SIGTERM, request_stop)
-    try:
-        with RedisServer(data_dir, port=args.port) as server:
-            print(f"Redis running at {server.url} (data in {data_dir}); Ctrl-C stops it", flush=True)
-            while not stop_requested.is_set():
-                code = server.wait(timeout=0.5)
-                if code is not None:
-                    log.error("redis-server exited on its own with code %d", code)
-                    return 1
-    except KeyboardInterrupt:
-        pass
-    except RedisServerError as error:
-        print(f"breeder redis: {error}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return 0
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{parts.hostname}:{parts.port}"
+        return parts._replace(netloc=netloc).geturl()
+    return url

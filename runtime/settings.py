@@ -13,10 +13,18 @@ from typing import TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.schemas import STRATEGIES
+from domain import limits
+from domain.model import BreedParams
+from domain.strategies import DEFAULT_STRATEGY, DESCRIPTIONS, STRATEGIES
+from runtime.exits import CONFIG_ERROR
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+
+
+def _range(limit: limits.Limit) -> dict[str, float]:
+    """pydantic's bounds of a domain limit."""
+    return {"gt" if limit.low_open else "ge": limit.low, "le": limit.high}
 
 
 class CommonSettings(BaseSettings):
@@ -28,16 +36,24 @@ class CommonSettings(BaseSettings):
 
     redis_url: str | None = Field(None, description="Redis URL; unset: an embedded Redis in data/redis")
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Folder for the embedded Redis and local output")
-    population: int = Field(8, ge=2, le=10, description="Default population size")
-    mutation_sigma: float = Field(0.5, ge=0.0, le=1.0, description="Default mutation sigma")
-    foreign: int = Field(1, ge=0, le=9, description="Default count of fresh random candidates a step")
-    vote_minutes: float = Field(3.0, gt=0, le=1440, description="Default vote window in minutes")
-    tempo: int = Field(120, ge=40, le=240, description="Default tempo in BPM")
-    instrument: int = Field(0, ge=0, le=127, description="Default General MIDI program (0 = piano)")
+    population: int = Field(8, **_range(limits.POPULATION), description="Default population size")
+    mutation_sigma: float = Field(0.5, **_range(limits.SIGMA), description="Default mutation sigma")
+    foreign: int = Field(1, **_range(limits.FOREIGN), description="Default count of fresh random candidates a step")
+    vote_minutes: float = Field(3.0, **_range(limits.VOTE_MINUTES), description="Default vote window in minutes")
+    tempo: int = Field(120, **_range(limits.TEMPO), description="Default tempo in BPM")
+    instrument: int = Field(0, **_range(limits.INSTRUMENT), description="Default General MIDI program (0 = piano)")
     strategy: str = Field(
-        "classic", description="Default GA strategy: classic (as in the paper) or elitist (the favourite survives)"
+        DEFAULT_STRATEGY,
+        description="Default GA strategy: " + "; ".join(f"{name} ({what})" for name, what in DESCRIPTIONS.items()),
     )
     log_level: str = Field("INFO", description="Logging level")
+
+    def default_params(self) -> BreedParams:
+        """The breed options people leave out, from these settings."""
+        return BreedParams(
+            population=self.population, sigma=self.mutation_sigma, foreign=self.foreign,
+            vote_minutes=self.vote_minutes, tempo=self.tempo, instrument=self.instrument, strategy=self.strategy,
+        )
 
     @field_validator("redis_url")
     @classmethod
@@ -64,7 +80,7 @@ class WorkerSettings(CommonSettings):
         None, description="Checkpoint file prefix or folder; unset: the model shipped in engine/model"
     )
     soundfont: Path | None = Field(None, description="General MIDI .sf2; unset: TimGM6mb.sf2 from pretty_midi")
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Decoding temperature; 0 = argmax")
+    temperature: float = Field(0.0, **_range(limits.TEMPERATURE), description="Decoding temperature; 0 = argmax")
     job_timeout_s: float = Field(60.0, gt=0, description="A job unacknowledged this long is reclaimed")
     artifact_ttl_days: float = Field(14.0, gt=0, description="How long rendered audio/images stay in Redis")
 
@@ -92,4 +108,4 @@ def load(cls: type[S], **overrides: object) -> S:
             hint = " (create a bot at https://discord.com/developers/applications, see README)"
         message = first["msg"].removeprefix("Value error, ")
         print(f"breeder: setting {key}: {message}{hint}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(CONFIG_ERROR) from None

@@ -1,0 +1,112 @@
+"""`breeder local`: the terminal session, with its own worker and (without REDIS_URL) embedded Redis."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from domain.strategies import DESCRIPTIONS, STRATEGIES
+from runtime.exits import CONFIG_ERROR, FAILURE
+
+if TYPE_CHECKING:
+    from domain.model import BreedParams
+    from runtime.processes import Child
+    from runtime.settings import CommonSettings
+    from storage import BreedStore
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--votes", default=None,
+                        help='scripted rounds separated by ";", e.g. "1 3 3; 2; sigma 0.2; 4 4; finish 4"')
+    parser.add_argument("--out", default=None, help="folder for clips and MIDI files (default: data/local)")
+    parser.add_argument("--population", type=int, default=None, help="candidates per generation (2-10)")
+    parser.add_argument("--sigma", type=float, default=None, help="mutation sigma (0-1)")
+    parser.add_argument("--foreign", type=int, default=None, help="fresh random candidates per generation")
+    parser.add_argument("--tempo", type=int, default=None, help="tempo in BPM")
+    parser.add_argument("--instrument", type=int, default=None, help="General MIDI program (0-127)")
+    parser.add_argument("--strategy", default=None, choices=STRATEGIES,
+                        help="GA strategy: " + "; ".join(f"{name} ({what})" for name, what in DESCRIPTIONS.items()))
+    parser.add_argument("--seed-midi", default=None, help="start from the first 2 bars of this MIDI file")
+    parser.add_argument("--no-worker", action="store_true",
+                        help="do not start a worker process (one is already running on this Redis)")
+
+
+def params_from(args: argparse.Namespace, settings: CommonSettings) -> BreedParams:
+    """The settings' defaults with the options given on the command line; ParamsError when out of range."""
+    from domain.model import choose
+
+    return choose(settings.default_params(), population=args.population, sigma=args.sigma, foreign=args.foreign,
+                  tempo=args.tempo, instrument=args.instrument, strategy=args.strategy)
+
+
+def run(args: argparse.Namespace) -> int:
+    from domain.errors import BreedError, ParamsError
+    from runtime.logs import configure
+    from runtime.settings import CommonSettings, load
+    from service.breeding import BreedingService
+
+    settings = load(CommonSettings)
+    configure("WARNING")
+    try:
+        params = params_from(args, settings)
+    except ParamsError as error:
+        print(f"breeder local: {error}", file=sys.stderr)
+        return CONFIG_ERROR
+    seed = None
+    if args.seed_midi:
+        try:
+            seed = Path(args.seed_midi).read_bytes()
+            BreedingService.check_seed(args.seed_midi, seed)
+        except OSError as error:
+            print(f"breeder local: cannot read {args.seed_midi}: {error.strerror}", file=sys.stderr)
+            return CONFIG_ERROR
+        except BreedError as error:
+            print(f"breeder local: {error}", file=sys.stderr)
+            return CONFIG_ERROR
+    args.out = args.out or str(settings.data_dir / "local")
+    return asyncio.run(_main(args, settings, params, seed))
+
+
+async def _main(args: argparse.Namespace, settings: CommonSettings, params: BreedParams, seed: bytes | None) -> int:
+    from runtime.processes import Child
+    from runtime.redis_server import embedded_or_configured
+    from storage import BreedStore, connect
+
+    with embedded_or_configured(settings) as url:
+        worker = None
+        if not args.no_worker:
+            worker = Child("worker", [sys.executable, "-m", "breeder.cli", "worker"], {"REDIS_URL": url},
+                           settings.data_dir / "logs" / "worker.log")
+            worker.start()
+            print(f"Worker log: {worker.log_path}")
+        store = BreedStore(connect(url))
+        try:
+            await store.ensure_groups()
+            return await session(store, args, settings, params, seed, worker)
+        except RuntimeError as error:
+            print(f"\nbreeder local: {error}", file=sys.stderr)
+            return FAILURE
+        finally:
+            await store.close()
+            if worker:
+                worker.stop()
+
+
+async def session(
+    store: BreedStore, args: argparse.Namespace, settings: CommonSettings, params: BreedParams,
+    seed: bytes | None, worker: Child | None,
+) -> int:
+    """Run one terminal session on `store`: scripted by --votes, else read from the terminal."""
+    import time
+
+    from service.breeding import BreedingService
+    from terminal.session import Session, run_session
+
+    scripted = args.votes is not None
+    service = BreedingService(store, time.time, settings.default_params())
+    term = Session(service, Path(args.out), params, interactive=not scripted and sys.stdin.isatty(), worker=worker)
+    lines = [part.strip() for part in args.votes.split(";")] if scripted else None
+    return await run_session(term, seed, lines)

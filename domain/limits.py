@@ -1,0 +1,54 @@
+"""Every limit on what people choose, in one place.
+
+The slash-command options, the settings, the terminal commands and the web form all derive
+their ranges from these, and `BreedParams.validate` checks them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limit:
+    """An inclusive range [low, high]; `low_open` makes it (low, high]."""
+
+    low: float
+    high: float
+    low_open: bool = False
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        return above and value <= self.high
+
+    def describe(self) -> str:
+        low, high = _plain(self.low), _plain(self.high)
+        return f"above {low} and at most {high}" if self.low_open else f"between {low} and {high}"
+
+
+def _plain(number: float) -> str:
+    return f"{number:g}"
+
+
+POPULATION = Limit(2, 10)
+SIGMA = Limit(0.0, 1.0)
+# Foreign candidates: at least 0 and below the population (checked against it), so at most 9.
+FOREIGN = Limit(0, POPULATION.high - 1)
+VOTE_MINUTES = Limit(0.0, 1440.0, low_open=True)
+# Discord's option: half a minute at least, so that people have time to listen.
+VOTE_MINUTES_OPTION_LOW = 0.5
+TEMPO = Limit(40, 240)
+INSTRUMENT = Limit(0, 127)
+TEMPERATURE = Limit(0.0, 2.0)
+
+# A morph's number of melodies, both ends included.
+MORPH_STEPS = Limit(2, 8)
+MORPH_DEFAULT_STEPS = 5
+
+MAX_SEED_BYTES = 1024 * 1024
+MIDI_SUFFIXES = (".mid", ".midi")
+
+# Candidates are voted for with the number reactions 1..10: the largest population.
+MAX_CANDIDATES = int(POPULATION.high)

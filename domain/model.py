@@ -1,0 +1,110 @@
+"""What a breed is: its options, its state, its generations and their melodies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Literal
+
+from domain import limits
+from domain.errors import ParamsError
+from domain.strategies import DEFAULT_STRATEGY, STRATEGIES
+
+BreedStatus = Literal["starting", "voting", "evolving", "finished", "stopped", "failed"]
+OPEN_STATUSES: tuple[str, ...] = ("starting", "voting", "evolving")
+
+
+@dataclass(frozen=True)
+class BreedParams:
+    """What the starter chose; sigma changes between steps through `/breed mutation`."""
+
+    population: int = 8
+    sigma: float = 0.5
+    foreign: int = 1
+    vote_minutes: float = 3.0
+    tempo: int = 120
+    instrument: int = 0
+    strategy: str = DEFAULT_STRATEGY
+
+    def validate(self) -> None:
+        """ParamsError naming the first option outside its limits."""
+        if self.population not in limits.POPULATION:
+            raise ParamsError(f"population must be {limits.POPULATION.describe()}")
+        if self.sigma not in limits.SIGMA:
+            raise ParamsError(f"mutation sigma must be {limits.SIGMA.describe()}")
+        if self.foreign not in limits.FOREIGN or self.foreign >= self.population:
+            raise ParamsError("foreign count must be at least 0 and below the population")
+        if self.vote_minutes not in limits.VOTE_MINUTES:
+            raise ParamsError(f"vote window must be {limits.VOTE_MINUTES.describe()} minutes")
+        if self.tempo not in limits.TEMPO:
+            raise ParamsError(f"tempo must be {limits.TEMPO.describe()} BPM")
+        if self.instrument not in limits.INSTRUMENT:
+            raise ParamsError("instrument must be a General MIDI program 0-127")
+        if self.strategy not in STRATEGIES:
+            raise ParamsError(f"strategy must be one of {', '.join(STRATEGIES)}")
+
+
+def choose(defaults: BreedParams, **choices: object) -> BreedParams:
+    """`defaults` with the options people gave (None: not given), validated (ParamsError)."""
+    given = {name: value for name, value in choices.items() if value is not None}
+    unknown = set(given) - {field.name for field in fields(BreedParams)}
+    if unknown:
+        raise ParamsError(f"unknown option {sorted(unknown)[0]}")
+    params = replace(defaults, **given)
+    params.validate()
+    return params
+
+
+@dataclass(frozen=True)
+class Breed:
+    """One breeding session. `generation` is the newest written generation (-1 before the first)."""
+
+    breed_id: str
+    owner_id: int
+    params: BreedParams
+    guild_id: int | None = None
+    channel_id: int | None = None
+    thread_id: int | None = None
+    status: str = "starting"
+    generation: int = -1
+    vote_deadline: float | None = None
+    created_at: float = 0.0
+    progress_message_id: int | None = None
+    winner: int | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One member of a generation. `index` is 0-based; people see index + 1."""
+
+    candidate_id: str
+    index: int
+    operators: tuple[str, ...]
+    parents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note of a decoded melody, in sixteenth-note steps."""
+
+    pitch: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A written generation. Latents travel separately as float32 bytes."""
+
+    breed_id: str
+    number: int
+    candidates: tuple[Candidate, ...]
+    melodies: tuple[tuple[Note, ...], ...]
+    artifacts: tuple[str, ...] = ()
+    rerolled: bool = False
+    fitness: tuple[int, ...] = ()  # the votes of the previous generation that made this one
+    sigma: float | None = None
+
+
+def candidate_id(generation: int, index: int) -> str:
+    """The id of candidate `index` (0-based) of a generation, unique within its breed."""
+    return f"g{generation}-{index + 1}"

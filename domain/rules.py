@@ -1,0 +1,77 @@
+"""The state rules of a breed: which action is allowed in which status, and who may steer it.
+
+Pure functions over domain types, so every front end obeys the same rules and they are tested
+without anything running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.model import OPEN_STATUSES, Breed
+
+STEER_REFUSAL = "Only the breed's starter or members with Manage Messages can do that."
+
+_CLOSED_MESSAGES = {
+    "finished": "This breed is finished.",
+    "stopped": "This breed was stopped.",
+    "failed": "This breed failed; start a new one with /breed start.",
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a change: a person, and whether they may manage messages where the breed is."""
+
+    user_id: int
+    manage_messages: bool = False
+
+
+def may_steer(owner_id: int, actor: Actor) -> bool:
+    """Whether `actor` may close voting, finish, stop or change the mutation of a breed."""
+    return actor.user_id == owner_id or actor.manage_messages
+
+
+def refusal(breed: Breed, action: str) -> str | None:
+    """Why `action` is not possible in the breed's current state, or None when it is.
+
+    "close" and "finish" need open voting, "stop" and "sigma" an open breed, "post" (a generation
+    the worker made) a step in progress, "finished" (the winner's files) a finish in progress,
+    "morph" (anyone's, it changes nothing) a generation up for votes, "vote" a generation up for votes.
+    """
+    status = breed.status
+    if action in ("morph", "vote"):
+        if status == "voting":
+            return None
+        doing = "morph between its candidates" if action == "morph" else "vote"
+        if status == "starting":
+            return f"Generation 1 is still being made; {doing} once it is posted."
+        if status == "evolving":
+            if breed.winner is not None:
+                if action == "vote":
+                    return "The winner is being rendered; voting is over."
+                return "The winner is being rendered; morphs are made while a generation is up for votes."
+            return f"The next generation is on its way; {doing} once it is posted."
+        return _CLOSED_MESSAGES.get(status, f"This breed is {status}.")
+    if action in ("stop", "sigma"):
+        return None if status in OPEN_STATUSES else _CLOSED_MESSAGES.get(status, f"This breed is {status}.")
+    if action in ("close", "finish"):
+        if status == "voting":
+            return None
+        if status == "starting":
+            return "Generation 1 is still being made; vote once it is posted."
+        if status == "evolving":
+            if breed.winner is not None:
+                return "The winner is being rendered already."
+            return "Voting is closed already; the next generation is on its way."
+        return _CLOSED_MESSAGES.get(status, f"This breed is {status}.")
+    if action == "post":
+        return None if status in ("starting", "evolving") and breed.winner is None else "no step in progress"
+    if action == "finished":
+        return None if status == "evolving" and breed.winner is not None else "no finish in progress"
+    raise ValueError(f"unknown action {action!r}")
+
+
+def morph_marker(start: int, end: int, *, failed: bool = False) -> str:
+    """The posting marker (kind) of the morph from candidate `start` to `end` (0-based), or of its failure."""
+    return f"morph-{start + 1}-{end + 1}" + ("-failed" if failed else "")

@@ -1,0 +1,449 @@
+"""The breeding service: every state change of a breed, and its checks, for every front end.
+
+The bot, the terminal session and the web page call this and nothing else to change a breed.
+Each transition runs under the breed's lock (per process), checks who asks (`domain.rules`),
+checks the breed's state, writes through the store's atomic updates and enqueues the job.
+Where a front end must show something *before* the state changes (Discord posts first, so
+that a failed post leaves the breed as it was), it passes a callback (`announce`, `post`)
+that the service calls at that point; everything else comes back in the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from domain import artifacts, limits
+from domain.errors import BreedError, ParamsError
+from domain.model import Breed, BreedParams, Generation, choose
+from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
+from domain.votes import ballot_counts, top_candidate
+from storage import BreedStore
+from storage.codec import Job
+
+log = logging.getLogger(__name__)
+
+# Reads the votes where people cast them (e.g. a Discord message's reactions): candidate index ->
+# voters, or None when they cannot be read (the mirrored votes in Redis then count).
+ReadVotes = Callable[[Breed], Awaitable[Mapping[int, set[int]] | None]]
+# Shows that voting closed (or that the winner is coming) before the state changes; returns the id
+# of the message that shows the step's progress from now on, if the front end has one.
+Announce = Callable[[Breed, tuple[int, ...]], Awaitable[int | None]]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a breed lives on a front end: Discord ids, or nothing for the terminal and the web page."""
+
+    guild_id: int | None = None
+    channel_id: int | None = None
+    thread_id: int | None = None
+    progress_message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A state change: the breed before (what the front end showed) and after, and the votes it used."""
+
+    before: Breed
+    breed: Breed
+    fitness: tuple[int, ...] = ()
+    winner: int | None = None
+
+    @property
+    def rerolled(self) -> bool:
+        """Nobody voted: the next generation is a fresh random one."""
+        return not any(self.fitness)
+
+
+@dataclass(frozen=True)
+class Files:
+    """Artifacts of a generation read for a post: (name, bytes) in order, and the names missing or too large."""
+
+    found: tuple[tuple[str, bytes], ...]
+    missing: tuple[str, ...]
+
+
+def require(breed: Breed, action: str) -> None:
+    reason = refusal(breed, action)
+    if reason is not None:
+        raise BreedError(reason)
+
+
+def check_steer(breed: Breed, actor: Actor | None) -> None:
+    """BreedError unless `actor` may steer the breed (None: the service itself, e.g. a deadline)."""
+    if actor is not None and not may_steer(breed.owner_id, actor):
+        raise BreedError(STEER_REFUSAL)
+
+
+class BreedingService:
+    """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results.
+
+    `clock()` gives seconds since the epoch; `defaults` are the options people leave out.
+    """
+
+    def __init__(self, store: BreedStore, clock: Callable[[], float], defaults: BreedParams | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.defaults = defaults or BreedParams()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # --- options and lookup ----------------------------------------------------------------
+
+    def params(self, **choices: object) -> BreedParams:
+        """The defaults with the options people gave (None: not given), validated."""
+        try:
+            return choose(self.defaults, **choices)
+        except ParamsError as error:
+            raise BreedError(f"Cannot start: {error}.") from None
+
+    @staticmethod
+    def check_seed(name: str, data: bytes) -> None:
+        """BreedError unless `data` is a MIDI file with a melody (parsing takes a moment: call it off the loop)."""
+        from engine.midi import MidiError, validate_upload
+
+        if not name.lower().endswith(limits.MIDI_SUFFIXES):
+            raise BreedError(f"`{name}` is not a MIDI file: use a .mid file.")
+        try:
+            validate_upload(data, limits.MAX_SEED_BYTES)
+        except MidiError as error:
+            raise BreedError(f"`{name}` cannot be used: {error}.") from None
+
+    def new_breed_id(self) -> str:
+        return self.store.new_breed_id()
+
+    async def get(self, breed_id: str) -> Breed:
+        breed = await self.store.get_breed(breed_id)
+        if breed is None:
+            raise BreedError(f"There is no breed `{breed_id}`.")
+        return breed
+
+    async def find(self, breed_id: str | None, channel_id: int | None) -> Breed:
+        """The breed named by id, else the breed whose thread `channel_id` is."""
+        if breed_id:
+            return await self.get(breed_id.strip().lower())
+        found = await self.store.breed_for_thread(channel_id) if channel_id is not None else None
+        if found is None:
+            raise BreedError("Use this command in a breed's thread, or give the breed's id.")
+        return await self.get(found)
+
+    def lock(self, breed_id: str) -> asyncio.Lock:
+        """The breed's lock: a deadline, a button and a worker event never interleave."""
+        lock = self._locks.get(breed_id)
+        if lock is None:
+            lock = self._locks[breed_id] = asyncio.Lock()
+        return lock
+
+    def deadline(self, breed: Breed) -> float:
+        """When voting that opens now closes."""
+        return self.clock() + breed.params.vote_minutes * 60
+
+    # --- start -----------------------------------------------------------------------------
+
+    async def start(
+        self, *, breed_id: str, owner_id: int, params: BreedParams, place: Place = Place(), seed: bytes | None = None,
+    ) -> Breed:
+        """Store a new breed and ask a worker for its first generation (from the seed MIDI if given)."""
+        params.validate()
+        seed_key = await self.store.save_upload(seed) if seed is not None else None
+        breed = Breed(
+            breed_id=breed_id, owner_id=owner_id, params=params, guild_id=place.guild_id,
+            channel_id=place.channel_id, thread_id=place.thread_id, status="starting", created_at=self.clock(),
+            progress_message_id=place.progress_message_id,
+        )
+        await self.store.create_breed(breed)
+        await self.store.enqueue_job(Job("start", breed_id, -1, seed_midi_key=seed_key))
+        log.info("breed %s gen -1: started by user %d (seeded: %s)", breed_id, owner_id, seed is not None)
+        return breed
+
+    # --- votes -----------------------------------------------------------------------------
+
+    async def record_vote(self, message_id: int, index: int, user_id: int, *, added: bool) -> bool:
+        """Mirror one reaction on a linked message; False when it is not a vote on an open generation."""
+        target = await self.store.message_target(message_id)
+        if target is None:
+            return False
+        breed_id, generation = target
+        breed = await self.store.get_breed(breed_id)
+        if breed is None or refusal(breed, "vote") or breed.generation != generation:
+            return False
+        if not 0 <= index < breed.params.population:
+            return False
+        if added:
+            return await self.store.add_vote(breed_id, generation, index, user_id)
+        return await self.store.remove_vote(breed_id, generation, index, user_id)
+
+    async def cast_ballot(self, breed_id: str, generation: int, user_id: int, picks: Sequence[int]) -> tuple[int, ...]:
+        """Replace one person's votes on the generation up for votes with `picks` (0-based; repeats count
+        twice, as typed in the terminal or clicked on the page). Returns the generation's tally."""
+        async with self.lock(breed_id):
+            breed = await self.get(breed_id)
+            require(breed, "vote")
+            if generation != breed.generation:
+                raise BreedError(f"Generation {generation + 1} is not up for votes; generation "
+                                 f"{breed.generation + 1} is.")
+            try:
+                counts = ballot_counts(picks, breed.params.population)
+            except ValueError as error:
+                raise BreedError(f"Cannot vote: {error}.") from None
+            await self.store.set_ballot(breed_id, generation, user_id, counts)
+            return tuple(await self.store.tally(breed_id, generation, breed.params.population))
+
+    async def shows_votes(self, breed: Breed, message_id: int | None) -> bool:
+        """Whether `message_id` is the vote message of the breed's current generation."""
+        if message_id is None:
+            return False
+        return await self.store.message_target(message_id) == (breed.breed_id, breed.generation)
+
+    async def tally(self, breed: Breed, generation: int | None = None) -> tuple[int, ...]:
+        """The votes per candidate of a generation (default: the current one)."""
+        number = breed.generation if generation is None else generation
+        return tuple(await self.store.tally(breed.breed_id, number, breed.params.population))
+
+    async def _fitness(self, breed: Breed, read_votes: ReadVotes | None) -> tuple[int, ...]:
+        """The current generation's votes; those read where people cast them replace the mirror first."""
+        votes = await read_votes(breed) if read_votes is not None else None
+        if votes is not None:
+            await self.store.replace_votes(breed.breed_id, breed.generation, dict(votes))
+        return await self.tally(breed)
+
+    # --- steps -----------------------------------------------------------------------------
+
+    async def close_voting(
+        self, breed_id: str, actor: Actor | None, *, generation: int | None = None,
+        read_votes: ReadVotes | None = None, announce: Announce | None = None,
+    ) -> Transition:
+        """Voting -> evolving: the votes become the fitness of an evolve job.
+
+        `actor` None is the deadline: then `generation` names the vote it closes, and a vote closed
+        already is refused quietly ("That vote was closed already.").
+        """
+        async with self.lock(breed_id):
+            breed = await self.get(breed_id)
+            if generation is not None and (breed.status != "voting" or breed.generation != generation):
+                raise BreedError("That vote was closed already.")
+            check_steer(breed, actor)
+            require(breed, "close")
+            fitness = await self._fitness(breed, read_votes)
+            progress = await announce(breed, fitness) if announce is not None else None
+            changes: dict[str, object] = {"status": "evolving", "vote_deadline": None}
+            if progress is not None:
+                changes["progress_message_id"] = progress
+            changed = await self.store.update_breed(breed_id, **changes)
+            await self.store.enqueue_job(
+                Job("evolve", breed_id, breed.generation, fitness=fitness, sigma=breed.params.sigma)
+            )
+            log.info("breed %s gen %d: voting closed, fitness %s", breed_id, breed.generation, fitness)
+            return Transition(breed, changed, fitness)
+
+    async def finish(
+        self, breed_id: str, actor: Actor | None, candidate: int | None = None, *, generation: int | None = None,
+        read_votes: ReadVotes | None = None, announce: Announce | None = None,
+    ) -> Transition:
+        """Voting -> evolving with a winner: a finish job renders the winner's files.
+
+        The winner is `candidate` (1-based) if named, else the top-voted candidate. `generation` may name
+        an earlier generation of the breed (default: the one up for votes).
+        """
+        async with self.lock(breed_id):
+            breed = await self.get(breed_id)
+            check_steer(breed, actor)
+            require(breed, "finish")
+            number = breed.generation if generation is None else generation
+            if not 0 <= number <= breed.generation:
+                raise BreedError(f"There is no generation {number + 1}: this breed has 1 to {breed.generation + 1}.")
+            population = breed.params.population
+            if candidate is not None:
+                if not 1 <= candidate <= population:
+                    raise BreedError(f"There is no candidate {candidate}: this breed has 1 to {population}.")
+                winner = candidate - 1
+                fitness: tuple[int, ...] = ()
+            else:
+                if number == breed.generation:
+                    fitness = await self._fitness(breed, read_votes)
+                else:
+                    fitness = await self.tally(breed, number)
+                top = top_candidate(fitness)
+                if top is None:
+                    raise BreedError("Nobody has voted yet: vote first, or name the candidate you like.")
+                winner = top
+            progress = await announce(breed, fitness) if announce is not None else None
+            changes: dict[str, object] = {"status": "evolving", "vote_deadline": None, "winner": winner}
+            if progress is not None:
+                changes["progress_message_id"] = progress
+            changed = await self.store.update_breed(breed_id, **changes)
+            await self.store.enqueue_job(Job("finish", breed_id, number, candidate=winner))
+            log.info("breed %s gen %d: finishing with candidate %d", breed_id, number, winner)
+            return Transition(breed, changed, fitness, winner)
+
+    async def stop(self, breed_id: str, actor: Actor | None) -> Transition:
+        async with self.lock(breed_id):
+            breed = await self.get(breed_id)
+            check_steer(breed, actor)
+            require(breed, "stop")
+            changed = await self.store.update_breed(breed_id, status="stopped", vote_deadline=None)
+            log.info("breed %s gen %d: stopped", breed_id, breed.generation)
+            return Transition(breed, changed)
+
+    async def set_sigma(self, breed_id: str, actor: Actor | None, sigma: float) -> Breed:
+        """Change the mutation σ used from the next step on."""
+        async with self.lock(breed_id):
+            breed = await self.get(breed_id)
+            check_steer(breed, actor)
+            require(breed, "sigma")
+            params = dataclasses.replace(breed.params, sigma=sigma)
+            try:
+                params.validate()
+            except ParamsError as error:
+                raise BreedError(f"Cannot change the mutation: {error}.") from None
+            log.info("breed %s gen %d: sigma %.3g -> %.3g", breed_id, breed.generation, breed.params.sigma, sigma)
+            return await self.store.update_breed(breed_id, params=params)
+
+    async def request_morph(self, breed_id: str, start: int, end: int, steps: int) -> tuple[int, int]:
+        """Ask for the morph between two candidates (1-based) of the generation up for votes; anyone may.
+
+        Returns the pair 0-based. A pair's morph is made once per generation: asking again once it
+        is posted is refused, asking again after it failed tries again.
+        """
+        async with self.lock(breed_id):
+            breed = await self.get(breed_id)
+            require(breed, "morph")
+            population = breed.params.population
+            for candidate in (start, end):
+                if not 1 <= candidate <= population:
+                    raise BreedError(f"There is no candidate {candidate}: this breed has 1 to {population}.")
+            if start == end:
+                raise BreedError("A morph goes from one candidate to another: pick two different ones.")
+            if steps not in limits.MORPH_STEPS:
+                low, high = int(limits.MORPH_STEPS.low), int(limits.MORPH_STEPS.high)
+                raise BreedError(f"A morph takes {low} to {high} steps, not {steps}.")
+            a, b = start - 1, end - 1
+            number = breed.generation
+            if await self.store.is_posted(breed_id, number, morph_marker(a, b)):
+                raise BreedError(
+                    f"The morph from candidate {start} to candidate {end} of generation {number + 1} "
+                    "is in the thread already."
+                )
+            await self.store.unmark_posted(breed_id, number, morph_marker(a, b, failed=True))
+            await self.store.enqueue_job(Job("morph", breed_id, number, candidate=a, other=b, steps=steps))
+            log.info("breed %s gen %d: morph %d -> %d in %d steps asked for", breed_id, number, a, b, steps)
+            return a, b
+
+    # --- the worker's results --------------------------------------------------------------
+
+    async def generation_ready(
+        self, breed_id: str, number: int, post: Callable[[Breed, Generation, float], Awaitable[int | None]],
+    ) -> Breed | None:
+        """Starting/evolving -> voting on the generation a worker wrote: `post` shows it, once.
+
+        `post(breed, generation, deadline)` returns the vote message's id (None if the front end has
+        none). A generation posted before a restart is not posted again; voting opens on it all the
+        same. Returns the breed now voting, or None when there was nothing to do.
+        """
+        async with self.lock(breed_id):
+            breed = await self.store.get_breed(breed_id)
+            if breed is None or refusal(breed, "post") is not None or number != breed.generation:
+                log.info("breed %s gen %d: not opening a vote (%s)", breed_id, number,
+                         "unknown breed" if breed is None else f"status {breed.status}, newest {breed.generation}")
+                return None
+            generation = await self.store.get_generation(breed_id, number)
+            if generation is None:
+                log.error("breed %s gen %d: generation_ready, but the generation is missing", breed_id, number)
+                return None
+            deadline = self.deadline(breed)
+            vote_message_id: int | None = None
+            async with self.first_post(breed_id, number) as first:
+                if first:
+                    vote_message_id = await post(breed, generation, deadline)
+                else:
+                    log.warning("breed %s gen %d: posted before a restart; opening its vote", breed_id, number)
+            changes: dict[str, object] = {"status": "voting", "vote_deadline": deadline}
+            if vote_message_id is not None:
+                await self.store.link_message(vote_message_id, breed_id, number)
+                # While people vote, the breed's progress message is the vote message itself.
+                changes["progress_message_id"] = vote_message_id
+            opened = await self.store.update_breed(breed_id, **changes)
+            log.info("breed %s gen %d: voting open until %.0f", breed_id, number, deadline)
+            return opened
+
+    async def finished(self, breed_id: str, number: int, post: Callable[[Breed, int, int], Awaitable[None]]) -> bool:
+        """Evolving -> finished when the winner's files are written: `post(breed, generation, winner)`, once."""
+        async with self.lock(breed_id):
+            breed = await self.store.get_breed(breed_id)
+            if breed is None or refusal(breed, "finished") is not None:
+                log.info("breed %s gen %d: finished event, but no finish in progress", breed_id, number)
+                return False
+            assert breed.winner is not None
+            async with self.first_post(breed_id, number, "winner") as first:
+                if first:
+                    await post(breed, number, breed.winner)
+            await self.store.update_breed(breed_id, status="finished")
+            return True
+
+    async def morph_ready(
+        self, breed_id: str, number: int, a: int, b: int, post: Callable[[Breed], Awaitable[None]], *,
+        failed: bool = False,
+    ) -> bool:
+        """A morph (or its failure) is shown once per pair and generation; it changes nothing in the breed."""
+        async with self.lock(breed_id):
+            breed = await self.store.get_breed(breed_id)
+            if breed is None:
+                return False
+            async with self.first_post(breed_id, number, morph_marker(a, b, failed=failed)) as first:
+                if first:
+                    await post(breed)
+                else:
+                    log.info("breed %s gen %d: morph %d -> %d shown already", breed_id, number, a, b)
+            return first
+
+    async def step_failed(
+        self, breed_id: str, post: Callable[[Breed, Breed], Awaitable[None]],
+    ) -> Breed | None:
+        """A worker job failed: back to voting on the last generation (votes kept, no deadline), or
+        failed without one. `post(before, after)` tells people."""
+        async with self.lock(breed_id):
+            breed = await self.store.get_breed(breed_id)
+            if breed is None or breed.status not in ("starting", "evolving"):
+                return None
+            if breed.generation < 0:
+                changed = await self.store.update_breed(breed_id, status="failed", vote_deadline=None)
+            else:
+                changed = await self.store.update_breed(breed_id, status="voting", winner=None, vote_deadline=None)
+            await post(breed, changed)
+            return changed
+
+    @contextlib.asynccontextmanager
+    async def first_post(self, breed_id: str, number: int, kind: str = "generation") -> AsyncIterator[bool]:
+        """Whether this is the first post of `kind` for (breed, generation), so nothing is posted twice.
+
+        If the post fails, the mark is taken back, so that the redelivered event tries again.
+        """
+        first = await self.store.mark_posted(breed_id, number, kind)
+        try:
+            yield first
+        except BaseException:
+            if first:
+                await self.store.unmark_posted(breed_id, number, kind)
+            raise
+
+    async def files(self, breed_id: str, number: int, names: Sequence[str], max_bytes: int | None = None) -> Files:
+        """Read artifacts of a generation for a post, in order; missing or too-large ones are named."""
+        found: list[tuple[str, bytes]] = []
+        missing: list[str] = []
+        for name in names:
+            data = await self.store.get_artifact(breed_id, number, name)
+            if data is None or (max_bytes is not None and len(data) > max_bytes):
+                missing.append(name)
+            else:
+                found.append((name, data))
+        if missing:
+            log.warning("breed %s gen %d: artifacts missing or too large: %s", breed_id, number, missing)
+        return Files(tuple(found), tuple(missing))
+
+    async def winner_files(self, breed_id: str, number: int, max_bytes: int | None = None) -> Files:
+        return await self.files(breed_id, number, artifacts.WINNER_FILES, max_bytes)

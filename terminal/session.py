@@ -1,0 +1,324 @@
+"""The terminal session: breed melodies in the terminal, on the breeding service like the bot.
+
+Each generation's clips, MIDI files and piano roll are written to a folder and listed with their
+paths; a compact piano roll is drawn in the terminal. Votes are typed as candidate numbers
+(`1 3 3 5` gives candidate 3 two votes; an empty line, no votes, re-rolls), `sigma 0.3` changes the
+mutation, `finish n` writes the MIDI of candidate n of the generation shown, `finish` alone that of
+the favourite of the last votes. `--votes "1 3; 2 2; finish 2"` runs the same commands without a terminal.
+
+Every change goes through the breeding service: the same checks, vote rule and refusals as the
+bot; the person at the terminal is the breed's starter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from domain import artifacts
+from domain.errors import BreedError
+from domain.model import Breed, BreedParams, Generation
+from domain.rules import Actor
+from domain.strategies import DEFAULT_STRATEGY
+from service.breeding import BreedingService
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+HELP = "votes: candidate numbers, e.g. `1 3 3 5`  |  `sigma 0.3`  |  `finish [n]`  |  `quit`"
+# The person at the terminal: the starter of the session's breed.
+LOCAL_USER = 0
+LOCAL_ACTOR = Actor(LOCAL_USER)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One typed line: votes, a new sigma, finish (with an optional candidate), or quit."""
+
+    kind: str  # "votes" | "sigma" | "finish" | "quit"
+    votes: tuple[int, ...] = ()
+    sigma: float | None = None
+    candidate: int | None = None
+
+
+class CommandError(ValueError):
+    """A line that means nothing; the message says what to type."""
+
+
+class Worker(Protocol):
+    """The worker process a session started, if any: its death ends a wait at once."""
+
+    log_path: Path | None
+
+    def poll(self) -> int | None: ...
+
+    def log_tail(self, lines: int = 5) -> str: ...
+
+
+def parse_command(line: str) -> Command:
+    """Parse one line of input; candidate numbers are 1-based as people see them.
+
+    Only the form is checked here; whether a number is a candidate or a σ is in range is the
+    breeding service's to say, as for the bot.
+    """
+    words = line.replace(",", " ").split()
+    if not words:
+        return Command("votes", ())
+    head = words[0].lower()
+    if head in ("quit", "exit", "q"):
+        return Command("quit")
+    if head == "sigma":
+        if len(words) != 2:
+            raise CommandError("type `sigma` and a number between 0 and 1, e.g. `sigma 0.3`")
+        try:
+            sigma = float(words[1])
+        except ValueError:
+            raise CommandError(f"`{words[1]}` is not a number; sigma is between 0 and 1") from None
+        return Command("sigma", sigma=sigma)
+    if head == "finish":
+        if len(words) > 2:
+            raise CommandError("type `finish` or `finish N` with one candidate number")
+        candidate = _number(words[1]) if len(words) == 2 else None
+        return Command("finish", candidate=candidate)
+    return Command("votes", tuple(_number(word) - 1 for word in words))
+
+
+def _number(word: str) -> int:
+    if not word.isdigit():
+        raise CommandError(f"`{word}` is not a candidate: type candidate numbers, e.g. `1 3`")
+    return int(word)
+
+
+class TerminalInput:
+    """Lines typed in the terminal (or piped in), read by the event loop without a thread.
+
+    A thread blocked in input() would keep the process from exiting on Ctrl-C, or abort it
+    at shutdown with stdin's lock held; a reader callback on the loop has neither problem.
+    """
+
+    def __init__(self, fd: int = 0) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._fd = fd
+        self._pending = b""
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        try:
+            self._loop.add_reader(fd, self._readable)
+            self._watching = True
+        except (PermissionError, OSError):  # a regular file cannot be polled: it is all there already
+            self._watching = False
+            while chunk := os.read(fd, 1 << 20):
+                self._take(chunk)
+            self._end()
+
+    def _readable(self) -> None:
+        chunk = os.read(self._fd, 4096)
+        if chunk:
+            self._take(chunk)
+        else:
+            self.close()
+            self._end()
+
+    def _take(self, chunk: bytes) -> None:
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for line in lines:
+            self._lines.put_nowait(line.decode("utf-8", "replace"))
+
+    def _end(self) -> None:
+        if self._pending:
+            self._lines.put_nowait(self._pending.decode("utf-8", "replace"))
+            self._pending = b""
+        self._lines.put_nowait(None)
+
+    async def readline(self, prompt: str) -> str | None:
+        """The next line, or None at the end of the input."""
+        print(prompt, end="", flush=True)
+        return await self._lines.get()
+
+    def close(self) -> None:
+        if self._watching:
+            self._loop.remove_reader(self._fd)
+            self._watching = False
+
+
+class Session:
+    """One local breed: asks the service, waits for the worker, writes files, reads commands."""
+
+    def __init__(
+        self, service: BreedingService, out_dir: Path, params: BreedParams, interactive: bool,
+        timeout_s: float = 300, worker: Worker | None = None,
+    ) -> None:
+        self.service = service
+        self.store = service.store
+        self.worker = worker
+        self.out_dir = out_dir
+        self.params = params
+        self.interactive = interactive
+        self.timeout_s = timeout_s
+        self.breed_id = ""
+        # The generation the last typed votes were for: `finish` alone takes its favourite.
+        self.voted_generation: int | None = None
+
+    async def start(self, seed_midi: bytes | None) -> Breed:
+        self.breed_id = self.service.new_breed_id()
+        breed = await self.service.start(breed_id=self.breed_id, owner_id=LOCAL_USER, params=self.params,
+                                         seed=seed_midi)
+        self.out_dir = self.out_dir / self.breed_id
+        strategy = f", {self.params.strategy} strategy" if self.params.strategy != DEFAULT_STRATEGY else ""
+        print(f"Breed {self.breed_id}: population {self.params.population}, sigma {self.params.sigma}{strategy}, "
+              f"files in {self.out_dir}")
+        await self.wait_generation(0)
+        return breed
+
+    async def breed(self) -> Breed:
+        return await self.service.get(self.breed_id)
+
+    async def wait_generation(self, number: int) -> None:
+        """Wait for the worker's generation `number`, show it, and open voting on it."""
+        await self._wait(lambda: self.store.get_generation(self.breed_id, number), f"generation {number + 1}")
+
+        async def post(breed: Breed, generation: Generation, deadline: float) -> None:
+            await self.show(generation)
+
+        await self.service.generation_ready(self.breed_id, number, post)
+
+    async def _wait(self, probe: Callable[[], Awaitable[T | None]], what: str) -> T:
+        """Poll Redis for the worker's result, with a status line of how long it has taken."""
+        started = time.monotonic()
+        spinner = "|/-\\"
+        tick = 0
+        while True:
+            result = await probe()
+            if result is not None:
+                if self.interactive:
+                    print("\r" + " " * 60 + "\r", end="", flush=True)
+                return result
+            error = await self._worker_error()
+            if error:
+                raise RuntimeError(error)
+            code = self.worker.poll() if self.worker else None
+            if self.worker and code is not None:
+                raise RuntimeError(f"the worker stopped (status {code}); its last lines "
+                                   f"({self.worker.log_path}):\n{self.worker.log_tail()}")
+            elapsed = time.monotonic() - started
+            if elapsed > self.timeout_s:
+                raise RuntimeError(f"no worker answered within {self.timeout_s:.0f} s: is `breeder worker` running?")
+            if self.interactive:
+                print(f"\r{spinner[tick % 4]} worker: making {what} ({elapsed:4.1f} s)", end="", flush=True)
+            tick += 1
+            await asyncio.sleep(0.1)
+
+    async def _worker_error(self) -> str | None:
+        breed = await self.breed()
+        for letter in await self.store.dead_letters(limit=20):
+            raw = str(letter.get("raw", ""))
+            if self.breed_id in raw and float(letter.get("time", 0)) >= breed.created_at:
+                return f"the worker refused a job: {letter.get('reason')}"
+        return None
+
+    async def show(self, generation: Generation) -> None:
+        from engine.pianoroll import terminal_roll
+
+        folder = self.out_dir / f"gen-{generation.number + 1:02d}"
+        await self._write(folder, generation.number, generation.artifacts)
+        title = f"Generation {generation.number + 1}"
+        if generation.rerolled:
+            title += " (nobody voted: a fresh random generation)"
+        print(f"\n{title}  -  piano roll: {folder / artifacts.ROLL_PNG}")
+        for candidate, melody in zip(generation.candidates, generation.melodies, strict=True):
+            origin = "+".join(candidate.operators)
+            print(f"  [{candidate.index + 1}] {folder / artifacts.clip_name(candidate.index)}  ({origin})")
+            for line in terminal_roll(melody).splitlines():
+                print(f"      {line}")
+
+    async def _write(self, folder: Path, number: int, names: tuple[str, ...] | list[str]) -> None:
+        files = await self.service.files(self.breed_id, number, names)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.found:
+            (folder / name).write_bytes(data)
+
+    async def step(self, command: Command) -> bool:
+        """Apply one command; False when the session is over. BreedError: refused, nothing changed."""
+        if command.kind == "quit":
+            print("Bye. Your files stay in", self.out_dir)
+            return False
+        if command.kind == "sigma":
+            assert command.sigma is not None
+            await self.service.set_sigma(self.breed_id, LOCAL_ACTOR, command.sigma)
+            print(f"mutation sigma is now {command.sigma:g}")
+            return True
+        if command.kind == "finish":
+            return await self.finish(command.candidate)
+        breed = await self.breed()
+        fitness = await self.service.cast_ballot(self.breed_id, breed.generation, LOCAL_USER, command.votes)
+        closed = await self.service.close_voting(self.breed_id, LOCAL_ACTOR)
+        self.voted_generation = breed.generation
+        if closed.rerolled:
+            print("No votes: the next generation is a fresh random one.")
+        log.debug("breed %s gen %d: fitness %s", self.breed_id, breed.generation, fitness)
+        await self.wait_generation(breed.generation + 1)
+        return True
+
+    async def finish(self, candidate: int | None) -> bool:
+        """Write the winner's files: candidate `candidate` (1-based) of the generation shown, or else the
+        favourite of the last round of votes (of the generation those votes were for)."""
+        if candidate is None and self.voted_generation is None:
+            raise CommandError("nobody has voted yet: type `finish N` with the number of the one you like")
+        # Typed votes always breed a new generation: their favourite is in the generation before.
+        generation = None if candidate is not None else self.voted_generation
+        done = await self.service.finish(self.breed_id, LOCAL_ACTOR, candidate, generation=generation)
+        number = done.before.generation if generation is None else generation
+        await self._wait(lambda: self.store.get_artifact(self.breed_id, number, artifacts.WINNER_MID), "the winner")
+        folder = self.out_dir / "winner"
+
+        async def post(breed: Breed, number: int, winner: int) -> None:
+            await self._write(folder, number, list(artifacts.WINNER_FILES))
+            print(f"\nWinner: candidate {winner + 1} of generation {number + 1}")
+            print(f"  MIDI:  {folder / artifacts.WINNER_MID}")
+            print(f"  audio: {folder / artifacts.WINNER_AUDIO}")
+            print(f"  roll:  {folder / artifacts.WINNER_PNG}")
+
+        await self.service.finished(self.breed_id, number, post)
+        return False
+
+
+async def run_session(
+    session: Session, seed: bytes | None, lines: list[str] | None, interactive_input: bool = True,
+) -> int:
+    """Drive one breed from its first generation to `finish`, `quit` or the end of the input.
+
+    `lines`: scripted commands (a refused one ends the session with status 2); None reads the terminal.
+    """
+    await session.start(seed)
+    terminal = None if lines is not None else TerminalInput()
+    try:
+        while True:
+            if terminal is None:
+                assert lines is not None
+                if not lines:
+                    return 0
+                line: str | None = lines.pop(0)
+                print(f"> {line}")
+            else:
+                print(f"\n{HELP}")
+                line = await terminal.readline("> ")
+                if line is None:
+                    return 0
+                if not session.interactive:  # a terminal echoes what is typed; a pipe or file does not
+                    print(line)
+            try:
+                if not await session.step(parse_command(line)):
+                    return 0
+            except (CommandError, BreedError) as error:
+                print(f"  {error}")
+                if lines is not None:
+                    return 2
+    finally:
+        if terminal is not None:
+            terminal.close()

@@ -1,0 +1,164 @@
+"""The import contract: each layer imports only the layers below it, and no module imports itself in a circle.
+
+Every import counts: at module level, inside functions, and under `if TYPE_CHECKING:` (a type-only
+upward import still couples the layers; a Protocol breaks it).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Lowest first. Front ends share a rank and do not import each other; nothing imports `breeder`.
+RANKS = {"domain": 0, "storage": 1, "engine": 2, "service": 3, "bot": 4, "terminal": 4, "web": 4, "breeder": 5}
+# Settings, logging, the embedded Redis, signals, processes, exit codes: used by all but the domain.
+LEAF = "runtime"
+PACKAGES = (*RANKS, LEAF)
+
+
+def imports_of(path: Path, module: str) -> set[str]:
+    """Every project module `path` imports, wherever the import statement stands."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                root = ".".join(base + ([node.module] if node.module else []))
+            else:
+                root = node.module or ""
+            # `from engine import ga` imports the module engine.ga, `from domain.model import Note` domain.model.
+            names = [f"{root}.{alias.name}" for alias in node.names] + [root]
+        else:
+            continue
+        found.update(name for name in names if name.split(".")[0] in PACKAGES)
+    return found
+
+
+def modules(root: Path) -> dict[str, Path]:
+    """Module name -> file, for every package of the project under `root`."""
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+def allowed(importer: str, imported: str) -> bool:
+    source, target = importer.split(".")[0], imported.split(".")[0]
+    if source == target:
+        return True
+    if target == LEAF:
+        return source != "domain"
+    if source == LEAF:
+        return target == "domain"
+    return RANKS[target] < RANKS[source]
+
+
+def violations(root: Path) -> list[str]:
+    """Every upward or sideways import under `root`, as 'importer -> imported'."""
+    return [
+        f"{name} -> {imported}"
+        for name, path in modules(root).items()
+        for imported in sorted(imports_of(path, name))
+        if not allowed(name, imported)
+    ]
+
+
+def cycles(root: Path) -> list[list[str]]:
+    """Import cycles between the project's modules (imports of a name resolve to its module)."""
+    known = modules(root)
+    graph = {
+        name: {target for target in imports_of(path, name) if target in known and target != name}
+        for name, path in known.items()
+    }
+    # A package's __init__ importing its own submodules is how packages re-export; not a cycle to fix.
+    for name in graph:
+        graph[name] = {t for t in graph[name] if not (known[name].name == "__init__.py" and t.startswith(name + "."))}
+    found: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                found.append(stack[stack.index(target):] + [target])
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def test_no_layer_imports_a_layer_above_it_or_beside_it() -> None:
+    assert violations(PROJECT_ROOT) == []
+
+
+def test_no_modules_import_each_other_in_a_circle() -> None:
+    assert cycles(PROJECT_ROOT) == []
+
+
+def test_the_domain_uses_the_standard_library_only() -> None:
+    import sys
+
+    for name, path in modules(PROJECT_ROOT).items():
+        if not name.startswith("domain"):
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                roots = [(node.module or "").split(".")[0]]
+            else:
+                continue
+            for root in roots:
+                assert root == "domain" or root in sys.stdlib_module_names, f"{name} imports {root}"
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    for package in PACKAGES:
+        (tmp_path / package).mkdir(exist_ok=True)
+        (tmp_path / package / "__init__.py").write_text("")
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def test_the_contract_catches_an_upward_import_even_under_type_checking(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "storage/store.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from engine.worker import Worker\n",
+        "engine/worker.py": "def run():\n    from breeder import cli\n",
+        "bot/cog.py": "import terminal.session\n",
+        "domain/model.py": "from runtime.settings import Settings\n",
+        "service/breeding.py": "from domain.model import Note\nfrom runtime import logs\nfrom engine import worker\n",
+    })
+    assert sorted(violations(root)) == [
+        "bot.cog -> terminal.session",
+        "domain.model -> runtime.settings",
+        "engine.worker -> breeder",
+        "engine.worker -> breeder.cli",
+        "storage.store -> engine.worker",
+        "storage.store -> engine.worker.Worker",
+    ]
+
+
+def test_the_contract_catches_a_cycle(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "engine/a.py": "from engine import b\n",
+        "engine/b.py": "def late():\n    from engine.a import thing\n",
+    })
+    assert cycles(root) == [["engine.a", "engine.b", "engine.a"]]
