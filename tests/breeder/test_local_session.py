@@ -48,7 +48,8 @@ async def test_scripted_votes_breed_to_the_chosen_candidates_midi(redis_url, sto
 def test_a_vote_for_a_missing_candidate_is_refused_in_one_line(redis_url, tmp_path):
     result = local(redis_url, tmp_path, "--population", "3", "--votes", "7")
     assert result.returncode == 2
-    assert "not a candidate" in result.stdout and "Traceback" not in result.stdout + result.stderr
+    assert "Cannot vote: no candidate 7: candidates are 1 to 3." in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_bad_options_are_refused_before_anything_starts(redis_url, tmp_path):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from breeder.supervisor import Child, backoff_s, supervise
+from breeder.supervisor import backoff_s, supervise
+from runtime.processes import Child
 
 
 def child(code: str, name: str = "child") -> Child:

@@ -120,7 +120,7 @@ def test_embedded_or_configured_starts_a_server_in_data_dir_redis(tmp_path: Path
 def test_breeder_redis_runs_in_the_foreground_until_sigterm(tmp_path: Path) -> None:
     script = (
         "import argparse, sys\n"
-        "from breeder import redis_server\n"
+        "from breeder import redis_cmd as redis_server\n"
         "parser = argparse.ArgumentParser()\n"
         "redis_server.add_arguments(parser)\n"
         "sys.exit(redis_server.run(parser.parse_args(sys.argv[1:])))\n"
