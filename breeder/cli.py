@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from runtime.exits import INTERRUPTED
+
 # (name, module, help). `bench` has its own subcommands below.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run", "breeder.supervisor", "run Redis, the worker and the bot (or local mode without a token)"),
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from domain.errors import BreedError
 from domain.model import Breed, BreedParams, Generation
 from domain.rules import Actor
 from domain.strategies import DEFAULT_STRATEGY
+from runtime.exits import CONFIG_ERROR
 from service.breeding import BreedingService
 
 log = logging.getLogger(__name__)
@@ -318,7 +319,7 @@ async def run_session(
             except (CommandError, BreedError) as error:
                 print(f"  {error}")
                 if lines is not None:
-                    return 2
+                    return CONFIG_ERROR
     finally:
         if terminal is not None:
             terminal.close()

@@ -145,7 +145,7 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
 
 def test_the_contract_catches_an_upward_import_even_under_type_checking(tmp_path: Path) -> None:
     root = _tree(tmp_path, {
-        "storage/store.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from engine.worker import Worker\n",
+        "storage/store.py": "import typing\nif typing.TYPE_CHECKING:\n    from engine.worker import Worker\n",
         "engine/worker.py": "def run():\n    from breeder import cli\n",
         "bot/cog.py": "import terminal.session\n",
         "domain/model.py": "from runtime.settings import Settings\n",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from runtime.exits import CONFIG_ERROR
 from runtime.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         model = MelodyModel.load(args.config, args.checkpoint)
     except ModelError as error:
         print(f"breeder bench decode: {error}")
-        return 2
+        return CONFIG_ERROR
     print(f"model {args.config} from {model.checkpoint}; {os.cpu_count()} CPU cores")
     decode8 = decode_seconds(model, args.repeats)
     model.close()

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from domain.model import Note
+from runtime.exits import CONFIG_ERROR
 from runtime.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         shipped = MelodyModel.load(args.config, args.checkpoint)
     except ModelError as error:
         print(f"breeder bench model: {error}")
-        return 2
+        return CONFIG_ERROR
     windows = heldout_windows(args.heldout, args.config, args.samples, args.seed)
     latents = np.random.default_rng(args.seed).standard_normal((args.samples, shipped.latent_size)).astype(np.float32)
     heldout_stats = melody_stats(tokens_melodies(windows))

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runtime.exits import CONFIG_ERROR
 from runtime.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             prefix = export(args.checkpoint or training_folder(args.run_dir), args.out, args.config)
     except ModelError as error:
         print(f"breeder export: {error}")
-        return 2
+        return CONFIG_ERROR
     size = checkpoint_bytes(prefix)
     print(f"wrote {prefix}.* ({size / 1e6:.1f} MB)")
     if size > MAX_SHIPPED_BYTES:

@@ -6,9 +6,9 @@ import discord
 import pytest
 import simcord
 
-from bot.permissions import REFUSAL
 from bot.voting import NUMBER_EMOJI
 from domain.model import Note
+from domain.rules import STEER_REFUSAL as REFUSAL
 from engine.midi import melody_to_midi
 from storage import keys
 from tests.bot.flows import has_buttons, jobs_of, start_breed, vote_message

@@ -8,11 +8,15 @@ from pathlib import Path
 import pytest
 
 import breeder.bot_cmd as bot_cmd
-from bot.seed import MAX_SEED_BYTES, check_attachment, check_content
+from bot.seed import check_attachment
 from domain.errors import BreedError
+from domain.limits import MAX_SEED_BYTES
 from domain.model import Note
 from engine.midi import melody_to_midi
 from runtime.settings import BotSettings
+from service.breeding import BreedingService
+
+check_content = BreedingService.check_seed
 
 
 @pytest.mark.parametrize("name", ["tune.mid", "TUNE.MIDI", "my song.midi"])

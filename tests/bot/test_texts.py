@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.permissions import Caller, may_steer
 from bot.texts import (
     generation_text,
     instrument_name,
@@ -17,6 +16,8 @@ from bot.texts import (
     status_text,
 )
 from domain.model import Breed, BreedParams
+from domain.rules import Actor as Caller
+from domain.rules import may_steer
 
 OWNER = 11
 

@@ -11,11 +11,10 @@ from bot.voting import (
     NUMBER_EMOJI,
     describe_tally,
     emoji_for,
-    fitness_of,
     index_of,
-    top_candidate,
     votes_from_reactions,
 )
+from domain.votes import fitness_of, top_candidate
 
 
 def test_every_candidate_has_its_number_emoji_and_back() -> None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 from runtime.settings import BotSettings, WorkerSettings
@@ -42,11 +48,50 @@ def test_compose_services_build_the_two_images_and_reach_redis():
         assert service["env_file"] == "../.env"
 
 
-def test_bot_image_installs_no_tensorflow_and_the_worker_image_has_magenta_and_fluidsynth():
+def test_images_install_the_project_with_its_extras_instead_of_copying_files():
     bot = (ROOT / "deploy" / "bot.Dockerfile").read_text()
     worker = (ROOT / "deploy" / "worker.Dockerfile").read_text()
-    assert "'.[bot]'" in bot and "engine]" not in bot and "magenta" not in bot
-    assert "'.[engine]'" in worker and "magenta==2.1.4" in worker and "fluidsynth" in worker
+    assert "'/src[bot]'" in bot and "engine]" not in bot and "magenta" not in bot
+    assert "'/src[engine]'" in worker and "magenta==2.1.4" in worker and "fluidsynth" in worker
+    for dockerfile in (bot, worker):
+        copies = [line for line in dockerfile.splitlines() if line.startswith("COPY")]
+        assert copies == ["COPY . /src"]  # no file picked by hand: the packaging decides what is installed
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".git", "data", ".env"} <= set(ignored)
+
+
+@pytest.mark.slow
+def test_every_bot_module_imports_from_the_installed_file_set_without_tensorflow(tmp_path: Path) -> None:
+    """Build the wheel the images install, and import the bot process's modules from it alone."""
+    wheel_dir, installed = tmp_path / "wheel", tmp_path / "installed"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(wheel_dir), str(ROOT)], check=True, capture_output=True, timeout=300)
+    [wheel] = wheel_dir.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(installed)
+    site_packages = next(Path(p) for p in sys.path if p.endswith("site-packages"))
+    # -S: no site-packages processing, so this project's editable install cannot point back at the sources.
+    env = {"PYTHONPATH": f"{installed}{os.pathsep}{site_packages}", "PATH": os.environ.get("PATH", "")}
+    result = subprocess.run([sys.executable, "-S", "-c", _BOT_PROBE], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    origins, heavy = json.loads(result.stdout.strip().splitlines()[-1])
+    assert heavy == []
+    assert origins and all(origin.startswith(str(installed)) for origin in origins)
+
+
+_BOT_PROBE = """
+import importlib, json, pkgutil, sys
+origins = []
+for package in ("bot", "service", "storage", "domain", "runtime"):
+    module = importlib.import_module(package)
+    origins.append(module.__file__)
+    for info in pkgutil.walk_packages(module.__path__, package + "."):
+        origins.append(importlib.import_module(info.name).__file__)
+importlib.import_module("breeder.bot_cmd")
+heavy = sorted({name.split(".")[0] for name in sys.modules} & {"tensorflow", "tf_keras", "magenta", "note_seq"})
+print(json.dumps([origins, heavy]))
+"""
 
 
 def test_env_example_lists_every_setting_and_nothing_else():

@@ -7,7 +7,6 @@ import pytest
 from domain.model import Breed, BreedParams
 from domain.rules import Actor, may_steer, refusal
 
-
 # --- which action is possible when ------------------------------------------------------------
 
 CASES = [
