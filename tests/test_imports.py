@@ -1,4 +1,4 @@
-"""The bot process and the storage layer never load TensorFlow (nor Magenta or note_seq)."""
+"""The bot process and every layer it is built from never load TensorFlow (nor Magenta or note_seq)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _heavy_modules_loaded_by(package: str) -> list[str]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("package", ["bot", "storage"])
+@pytest.mark.parametrize("package", ["domain", "runtime", "storage", "service", "bot", "terminal"])
 def test_importing_package_and_all_its_modules_loads_no_tensorflow(package: str) -> None:
     assert _heavy_modules_loaded_by(package) == []
 
