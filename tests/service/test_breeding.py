@@ -302,3 +302,13 @@ async def test_files_come_in_order_with_the_missing_and_too_large_named(service,
     await store.add_artifacts("b1", 0, {"a": b"1", "b": b"12345"})
     files = await service.files("b1", 0, ["a", "b", "c"], max_bytes=4)
     assert files.found == (("a", b"1"),) and files.missing == ("b", "c")
+
+
+async def test_presses_racing_each_other_close_the_vote_once(service, store) -> None:
+    import asyncio
+
+    await voting_breed(service)
+    results = await asyncio.gather(*(service.close_voting("b1", OWNER) for _ in range(6)), return_exceptions=True)
+    assert sum(not isinstance(result, Exception) for result in results) == 1
+    assert all(isinstance(r, BreedError) for r in results if isinstance(r, Exception))
+    assert [job.type for job in await jobs(store)] == ["start", "evolve"]
