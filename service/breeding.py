@@ -27,6 +27,7 @@ from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
 from domain.votes import ballot_counts, top_candidate
 from storage import BreedStore
 from storage.codec import Job
+from storage.store import LockTimeout
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +148,19 @@ class BreedingService:
             raise BreedError("Use this command in a breed's thread, or give the breed's id.")
         return await self.get(found)
 
-    def lock(self, breed_id: str) -> asyncio.Lock:
-        """The breed's lock: a deadline, a button and a worker event never interleave."""
-        lock = self._locks.get(breed_id)
-        if lock is None:
-            lock = self._locks[breed_id] = asyncio.Lock()
-        return lock
+    @contextlib.asynccontextmanager
+    async def lock(self, breed_id: str) -> AsyncIterator[None]:
+        """The breed's lock: a deadline, a button and a worker event never interleave, in this process
+        (an asyncio lock) nor across processes (a lease in Redis: several bots, the web page)."""
+        local = self._locks.get(breed_id)
+        if local is None:
+            local = self._locks[breed_id] = asyncio.Lock()
+        async with local:
+            try:
+                async with self.store.breed_lock(breed_id):
+                    yield
+            except LockTimeout:
+                raise BreedError("This breed is busy with another request; try again in a moment.") from None
 
     def deadline(self, breed: Breed) -> float:
         """When voting that opens now closes."""
