@@ -112,6 +112,8 @@ async def _local(children: list[Child], stop: asyncio.Event, url: str, settings:
     from breeder import local_cmd
     from storage import BreedStore, connect
 
+    # The session's own lines are what the person reads: the service's INFO lines would break into them.
+    logging.getLogger("service").setLevel(logging.WARNING)
     supervisor = asyncio.create_task(supervise(children, stop))
     parser = argparse.ArgumentParser()
     local_cmd.add_arguments(parser)
