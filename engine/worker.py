@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from domain import artifacts, limits, model
+from domain.errors import BreedError
+from domain.ids import MelodyRef, parse_melody_id
 from domain.model import Candidate, Generation, Note, candidate_id
 from storage.codec import Event, Job
 
@@ -77,6 +79,8 @@ class Worker:
             "evolve": self._evolve,
             "finish": self._finish,
             "morph": self._morph,
+            "tree": self._tree,
+            "compose": self._compose,
         }
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -114,9 +118,10 @@ class Worker:
     async def _fail(self, delivery: Delivery, job: Job, message: str) -> None:
         log.warning("breed %s gen %d: %s job dead-lettered: %s", job.breed_id, job.generation, job.type, message)
         await self.store.dead_letter(delivery, message)
-        # The bot must tell a failed morph from a failed step: only the latter changes the breed.
-        pair = {"candidate": job.candidate, "other": job.other} if job.type == "morph" else {}
-        await self._publish_error(job.breed_id, job.generation, message, job=job.type, **pair)
+        # The bot must tell a failed morph, tree or composition from a failed step: only the latter
+        # changes the breed.
+        about = {"candidate": job.candidate, "other": job.other} if job.type in ("morph", "tree") else {}
+        await self._publish_error(job.breed_id, job.generation, message, job=job.type, **about)
 
     async def _publish_error(self, breed_id: str, generation: int, message: str, **about: Any) -> None:
         await self.store.publish_event(Event("error", breed_id, generation, message=message, **about))
@@ -138,7 +143,12 @@ class Worker:
             params = breed.params
             await self._progress(job, 0, "evolving")
             rng = step_rng(job.breed_id, 0)
-            if job.seed_midi_key:
+            if job.source:
+                seed = await self._latent_of(job.source)
+                latents, candidates = seeded_population(
+                    seed, params.population, params.sigma, params.foreign, rng, parents=(job.source,)
+                )
+            elif job.seed_midi_key:
                 data = await self.store.load_upload(job.seed_midi_key)
                 if data is None:
                     raise JobError("The uploaded MIDI file has expired; start again with it.")
@@ -151,6 +161,17 @@ class Worker:
                 candidates = tuple(Candidate(candidate_id(0, i), i, (ga.FOREIGN,), ()) for i in range(len(latents)))
             await self._write(job, breed, 0, latents, candidates)
         await self.store.publish_event(Event("generation_ready", job.breed_id, 0))
+
+    async def _latent_of(self, melody: str | MelodyRef) -> NDArray[np.float32]:
+        """The stored latent vector of a melody id: exactly the melody people heard."""
+        try:
+            ref = parse_melody_id(melody) if isinstance(melody, str) else melody
+        except BreedError as error:
+            raise JobError(str(error)) from None
+        latents = await self.store.get_latents(ref.breed_id, ref.generation)
+        if latents is None or not 0 <= ref.index < len(latents):
+            raise JobError(f"The melody `{ref}` is not stored any more.")
+        return latents[ref.index]
 
     def _encode_seed(self, data: bytes) -> NDArray[np.float32]:
         try:
@@ -234,6 +255,9 @@ class Worker:
         if await self.store.get_artifact(job.breed_id, job.generation, artifacts.WINNER_MID) is None:
             melody = generation.melodies[index]
             files = await asyncio.to_thread(self._render_winner, melody, breed, index)
+            files[artifacts.LINEAGE_PNG] = await self._family_tree(
+                MelodyRef(job.breed_id, job.generation, index), "The winner's family tree"
+            )
             await self.store.add_artifacts(job.breed_id, job.generation, files)
         await self.store.publish_event(Event("finished", job.breed_id, job.generation))
 
@@ -247,6 +271,73 @@ class Worker:
             artifacts.WINNER_AUDIO: self.renderer.render_clips([melody], params.tempo, params.instrument)[0],
             artifacts.WINNER_PNG: pianoroll.melody_png(melody, f"Winner: candidate {index + 1}"),
         }
+
+    async def _family_tree(self, leaf: MelodyRef, title: str) -> bytes:
+        from engine.family import family_nodes
+        from engine.lineage import tree_png
+
+        nodes = await family_nodes(self.store, leaf)
+        return await asyncio.to_thread(tree_png, nodes, str(leaf), f"{title}: {leaf}")
+
+    async def _tree(self, job: Job) -> None:
+        """The family tree of one candidate, written once per candidate and generation."""
+        generation = await self.store.get_generation(job.breed_id, job.generation)
+        if generation is None:
+            raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
+        index = job.candidate
+        if index is None or not 0 <= index < len(generation.candidates):
+            raise JobError(f"There is no candidate {'?' if index is None else index + 1} in this generation.")
+        name = artifacts.tree_name(index)
+        if await self.store.get_artifact(job.breed_id, job.generation, name) is None:
+            png = await self._family_tree(MelodyRef(job.breed_id, job.generation, index), "Family tree")
+            await self.store.add_artifacts(job.breed_id, job.generation, {name: png})
+        await self.store.publish_event(Event("tree_ready", job.breed_id, job.generation, candidate=index))
+
+    async def _compose(self, job: Job) -> None:
+        """Phrases one after the other, with a short interpolated join between different ones if asked."""
+        composition_id = job.breed_id
+        if await self.store.composition_file(composition_id, artifacts.COMPOSITION_MID) is None:
+            if not int(limits.COMPOSE_PHRASES.low) <= len(job.melodies) <= int(limits.COMPOSE_PHRASES.high):
+                raise JobError(f"A composition joins 2 to 8 melodies, not {len(job.melodies)}.")
+            refs = []
+            for melody in job.melodies:
+                try:
+                    refs.append(parse_melody_id(melody))
+                except BreedError as error:
+                    raise JobError(str(error)) from None
+            phrases, latents = [], []
+            for ref in refs:
+                generation = await self.store.get_generation(ref.breed_id, ref.generation)
+                if generation is None or not 0 <= ref.index < len(generation.melodies):
+                    raise JobError(f"The melody `{ref}` is not stored any more.")
+                phrases.append(generation.melodies[ref.index])
+                latents.append(await self._latent_of(ref))
+            first = await self._breed(refs[0].breed_id)
+            audio, data = await asyncio.to_thread(self._render_composition, phrases, latents, job.smooth, first.params)
+            await self.store.add_composition_files(
+                composition_id, {artifacts.COMPOSITION_AUDIO: audio, artifacts.COMPOSITION_MID: data}
+            )
+            log.info("composition %s of %d phrases written (smooth: %s)", composition_id, len(refs), job.smooth)
+        await self.store.publish_event(Event("composed", composition_id))
+
+    def _render_composition(
+        self, phrases: Sequence[Sequence[Note]], latents: Sequence[NDArray[np.float32]], smooth: bool,
+        params: model.BreedParams,
+    ) -> tuple[bytes, bytes]:
+        """The audio and MIDI file of a composition; its joins are the melody halfway between two phrases."""
+        from engine import midi
+        from engine.compose import join_phrases
+
+        bridges: list[list[Note] | None] = [None] * (len(phrases) - 1)
+        if smooth:
+            pairs = [i for i in range(len(phrases) - 1) if not np.array_equal(latents[i], latents[i + 1])]
+            if pairs:
+                middles = np.stack([self.model.interpolate(latents[i], latents[i + 1], 3)[1] for i in pairs])
+                for i, melody in zip(pairs, self.model.decode(middles, self.temperature), strict=True):
+                    bridges[i] = melody
+        notes, length = join_phrases(phrases, bridges, self.model.steps)
+        data = midi.melody_to_midi(notes, params.tempo, params.instrument, length)
+        return self.renderer.render_midi(data), data
 
     async def _morph(self, job: Job) -> None:
         """The melodies on the way from one candidate to another, one after the other in one clip."""
@@ -312,17 +403,21 @@ def morph_steps(requested: int) -> int:
 
 
 def seeded_population(
-    seed: NDArray[np.float32], population: int, sigma: float, foreign: int, rng: np.random.Generator
+    seed: NDArray[np.float32], population: int, sigma: float, foreign: int, rng: np.random.Generator,
+    parents: tuple[str, ...] = (),
 ) -> tuple[NDArray[np.float32], tuple[Candidate, ...]]:
-    """Generation 0 around a user's melody: the seed itself, mutants of it, and `foreign` fresh ones."""
+    """Generation 0 around a melody: the seed itself, mutants of it, and `foreign` fresh ones.
+
+    `parents`: the melody id the seed is (a branch), so that the family tree goes on through it.
+    """
     from engine import ga
 
     spread = sigma if sigma > 0 else 0.5  # variants of the seed must differ from it
     rows = [seed.astype(np.float32)]
-    candidates = [Candidate(candidate_id(0, 0), 0, (SEED,), ())]
+    candidates = [Candidate(candidate_id(0, 0), 0, (SEED,), parents)]
     for i in range(1, population - foreign):
         rows.append(seed + rng.normal(0.0, spread, seed.shape).astype(np.float32))
-        candidates.append(Candidate(candidate_id(0, i), i, (SEED, ga.MUTATED), ()))
+        candidates.append(Candidate(candidate_id(0, i), i, (SEED, ga.MUTATED), parents))
     fresh = ga.random_population(foreign, seed.shape[0], rng) if foreign else np.empty((0, seed.shape[0]))
     for i, row in enumerate(fresh, start=len(rows)):
         rows.append(row)
