@@ -4,7 +4,7 @@ Pure: nodes in, nodes or PNG bytes out (Pillow only). A node is one candidate; i
 the ids of other nodes. The picture has one row per generation (oldest on top), one small piano
 roll per melody with its id and votes, and edges coloured and named by operator. A chain of
 candidates that were only kept (the same vector, generation after generation) is drawn once,
-"kept ×n", so that ten or more generations stay readable.
+"kept since", so that ten or more generations stay readable.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ OPERATOR_COLOURS = {
     "foreign": (76, 217, 138),
     "seed": (255, 210, 76),
 }
-NODE_WIDTH = 150
+NODE_WIDTH = 170
 ROLL_HEIGHT = 44
-NODE_HEIGHT = ROLL_HEIGHT + 30
+NODE_HEIGHT = ROLL_HEIGHT + 34
 ROW_GAP = 46
 COLUMN_GAP = 14
 MARGIN = 16
@@ -105,11 +105,11 @@ def tree_png(nodes: Sequence[LineageNode], leaf_id: str, title: str = "") -> byt
     family = ancestry({node.node_id: node for node in nodes}, leaf_id)
     boxes = collapse(family)
     unique = list({id(box): box for box in boxes.values()}.values())
-    rows = sorted({box.oldest.generation for box in unique})
+    rows = sorted({box.node.generation for box in unique})
     row_of = {generation: row for row, generation in enumerate(rows)}
     per_row: dict[int, list[_Box]] = {}
-    for box in sorted(unique, key=lambda b: b.oldest.node_id):
-        per_row.setdefault(row_of[box.oldest.generation], []).append(box)
+    for box in sorted(unique, key=lambda b: b.node.node_id):
+        per_row.setdefault(row_of[box.node.generation], []).append(box)
     columns = max(len(row) for row in per_row.values())
     width = max(MIN_WIDTH, 2 * MARGIN + columns * NODE_WIDTH + (columns - 1) * COLUMN_GAP)
     top = MARGIN + TITLE_HEIGHT + LEGEND_HEIGHT
@@ -153,10 +153,17 @@ def _draw_node(draw: ImageDraw.ImageDraw, x: int, y: int, box: _Box, grid: _Grid
     if highlight:
         draw.rectangle((x - 3, y - 3, x + NODE_WIDTH + 3, y + NODE_HEIGHT + 3), outline=WINNER_NOTE, width=2)
     _draw_roll(draw, (x, y, x + NODE_WIDTH, y + ROLL_HEIGHT), node.notes, grid, WINNER_NOTE)
-    label = node.node_id if not box.kept else f"{box.oldest.node_id} kept ×{box.kept}"
     votes = "1 vote" if node.votes == 1 else f"{node.votes} votes"
-    draw.text((x + 2, y + ROLL_HEIGHT + 8), label, fill=TEXT, font=_font(11), anchor="lm")
-    draw.text((x + 2, y + ROLL_HEIGHT + 22), votes, fill=LABEL, font=_font(11), anchor="lm")
+    if box.kept:
+        votes += f", kept since {_generation_label(box.oldest.node_id)}"
+    draw.text((x + 2, y + ROLL_HEIGHT + 9), node.node_id, fill=TEXT, font=_font(13), anchor="lm")
+    draw.text((x + 2, y + ROLL_HEIGHT + 25), votes, fill=LABEL, font=_font(12), anchor="lm")
+
+
+def _generation_label(node_id: str) -> str:
+    """The "g3" of a melody id "ab12cd34-g3-5" (the whole id if it has none)."""
+    _breed, separator, rest = node_id.rpartition("-g")
+    return f"g{rest.partition('-')[0]}" if separator else node_id
 
 
 def _draw_legend(draw: ImageDraw.ImageDraw, x: int, y: int) -> None:

@@ -166,6 +166,7 @@ async def test_melody_ids_of_another_server_are_refused_in_one_private_line(worl
     other = world.env.create_guild("Other Club", id=515151515151515151)
     other_channel = other.create_text_channel("tunes")
     stranger = other.add_member(world.env.create_user("zed"))
+    await world.bot.sync_commands(other.id)
     await world.env.settle()
 
     for command, options in [("breed start", {"from": winner_id}), ("breed tree", {"candidate": winner_id}),
