@@ -13,9 +13,10 @@ from bot.controller import BreedController
 from bot.errors import answer_error
 from bot.events import EventConsumer, ExternalWait, wait_plainly
 from bot.tasks import BackgroundTasks
+from runtime.backoff import Outage
 from runtime.settings import BotSettings
 from service.breeding import BreedingService
-from storage import BreedStore, connect
+from storage import UNAVAILABLE, BreedStore, connect
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +74,29 @@ class MelodyBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.store = BreedStore(connect(self.redis_url))
-        await self.store.ensure_groups()
-        self.service = BreedingService(self.store, utc_now, self.settings.default_params())
+        self.service = BreedingService(self.store, utc_now, self.settings.default_params(),
+                                       limits=self.settings.server_limits())
         self.controller = BreedController(self, self.service, self.tasks)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.events = EventConsumer(self.store, self.controller.handle_event, self.consumer,
-                                    external_wait=self.external_wait)
-        self._events_task = self.tasks.spawn(self._consume_events(), name="events consumer")
-        await self.controller.resume()
+                                    external_wait=self.external_wait, max_deliveries=self.settings.max_deliveries)
+        try:
+            await self._prepare()
+            prepared = True
+        except UNAVAILABLE as error:
+            # Redis is not up yet: the bot still comes online (commands answer that the service is
+            # restarting) and prepares in the background once Redis is there.
+            log.warning("Redis is not reachable at start-up (%s); waiting for it in the background", error)
+            prepared = False
+        self._events_task = self.tasks.spawn(self._consume_events(prepared), name="events consumer")
         if self.settings.sync_commands:
             await self.sync_commands(self.settings.dev_guild_id)
+
+    async def _prepare(self) -> None:
+        """What needs Redis before events flow: the stream groups, and the vote deadlines to re-arm."""
+        await self.store.ensure_groups()
+        await self.controller.resume()
 
     async def sync_commands(self, guild_id: int | None = None) -> list[app_commands.AppCommand]:
         """Register the slash commands with Discord: in one guild (instant) or globally."""
@@ -97,7 +110,15 @@ class MelodyBot(commands.Bot):
             log.info("synced %d application commands globally", len(synced))
         return synced
 
-    async def _consume_events(self) -> None:
+    async def _consume_events(self, prepared: bool) -> None:
+        outage = Outage(log, "bot start-up")
+        while not prepared:
+            try:
+                await self._prepare()
+                prepared = True
+                outage.recovered()
+            except UNAVAILABLE as error:
+                await asyncio.sleep(outage.failed(error))
         await self.wait_until_ready()
         await self.events.run()
 

@@ -72,26 +72,29 @@ class BreedController:
         seed_name: str | None = None, seed: bytes | None = None, source: tuple[MelodyRef, Breed] | None = None,
     ) -> Breed:
         """Post the start message, open the breed's thread and ask for generation 1 (around `source`, if given)."""
-        breed_id = self.service.new_breed_id()
-        message: discord.Message | None = None
         ref, source_breed = source if source is not None else (None, None)
-        try:
-            message = await channel.send(texts.start_text(
-                owner.id, breed_id, params, seed_name, source_breed, str(ref) if ref is not None else None))
-            thread = await message.create_thread(name=texts.thread_name(breed_id), auto_archive_duration=1440)
-            progress = await thread.send(texts.progress_text(0, "queued"))
-        except discord.Forbidden:
-            log.warning("breed %s gen -1: missing permissions in channel %d", breed_id, channel.id)
-            if message is not None:
-                with contextlib.suppress(discord.HTTPException):
-                    await message.delete()
-            raise BreedError(
-                "I cannot run a breed here: I need Send Messages, Create Public Threads, Send Messages in "
-                "Threads, Attach Files and Add Reactions in this channel."
-            ) from None
-        place = Place(channel.guild.id, channel.id, thread.id, progress.id)
-        return await self.service.start(breed_id=breed_id, owner_id=owner.id, params=params, place=place, seed=seed,
-                                        source=ref)
+        source_id = str(ref) if ref is not None else None
+
+        async def announce(breed_id: str) -> Place:
+            message: discord.Message | None = None
+            try:
+                message = await channel.send(
+                    texts.start_text(owner.id, breed_id, params, seed_name, source_breed, source_id))
+                thread = await message.create_thread(name=texts.thread_name(breed_id), auto_archive_duration=1440)
+                progress = await thread.send(texts.progress_text(0, "queued"))
+            except discord.Forbidden:
+                log.warning("breed %s gen -1: missing permissions in channel %d", breed_id, channel.id)
+                if message is not None:
+                    with contextlib.suppress(discord.HTTPException):
+                        await message.delete()
+                raise BreedError(
+                    "I cannot run a breed here: I need Send Messages, Create Public Threads, Send Messages in "
+                    "Threads, Attach Files and Add Reactions in this channel."
+                ) from None
+            return Place(channel.guild.id, channel.id, thread.id, progress.id)
+
+        return await self.service.start(owner_id=owner.id, params=params, place=Place(guild_id=channel.guild.id),
+                                        seed=seed, source=ref, announce=announce)
 
     async def branch(self, interaction: discord.Interaction, melody_id: str) -> str:
         """The Branch button: a new breed around a winner, in the channel its breed was started in."""
@@ -150,9 +153,9 @@ class BreedController:
         await self._thread(breed).send(f"🧬 <@{actor.user_id}> set the mutation σ to {sigma:g} from the next step on.")
         return f"Mutation σ of breed `{breed_id}` is {sigma:g} from the next step on."
 
-    async def morph(self, breed_id: str, start: int, end: int, steps: int) -> str:
+    async def morph(self, breed_id: str, start: int, end: int, steps: int, actor: Actor | None = None) -> str:
         """Ask a worker for the morph between two candidates (1-based); anyone may."""
-        a, b = await self.service.request_morph(breed_id, start, end, steps)
+        a, b = await self.service.request_morph(breed_id, start, end, steps, actor)
         return texts.morph_requested_text(a, b)
 
     async def status(self, breed: Breed) -> str:

@@ -12,10 +12,12 @@ import discord
 from discord import app_commands
 
 from domain.errors import BreedError
+from storage import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong on my side; the details are in the bot's log."
+RESTARTING = "The breeding service is restarting, try again in a minute."
 
 
 def user_message(error: BaseException) -> str:
@@ -26,6 +28,8 @@ def user_message(error: BaseException) -> str:
         return f"`{error.value}` is not a valid value for that option."
     if isinstance(error, BreedError):
         return one_line(str(error))
+    if isinstance(error, UNAVAILABLE):
+        return RESTARTING
     if isinstance(error, app_commands.NoPrivateMessage):
         return "The /breed commands work in a server's text channels."
     if isinstance(error, app_commands.CommandOnCooldown):
@@ -41,7 +45,8 @@ def one_line(text: str) -> str:
 
 def _is_expected(error: BaseException) -> bool:
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-    return isinstance(original, BreedError | app_commands.CheckFailure | app_commands.TransformerError)
+    expected = (BreedError, app_commands.CheckFailure, app_commands.TransformerError, *UNAVAILABLE)
+    return isinstance(original, expected)
 
 
 async def answer_error(interaction: discord.Interaction, error: BaseException) -> None:

@@ -2,8 +2,10 @@
 
 An event is acknowledged only after it was handled, so a bot that dies mid-way handles it
 again on start-up (the handlers are idempotent). A handler that fails is retried after
-RETRY_IDLE_MS, at most MAX_ATTEMPTS times; an event that does not decode is logged and dropped.
-A Redis error (outage, timeout) pauses the loop with back-off; it never ends it.
+RETRY_IDLE_MS; an event handed out more than `max_deliveries` times (counted by Redis, so a bot
+that crashes on it each time stops too) goes to the dead letters. An event that does not
+decode is dead-lettered at once. A Redis outage pauses the loop with back-off, logged once; it
+never ends it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-from redis.exceptions import RedisError
-
-from storage import BreedStore, Delivery
+from runtime.backoff import Outage
+from storage import UNAVAILABLE, BreedStore, Delivery
 from storage.codec import Event
 
 log = logging.getLogger(__name__)
@@ -24,9 +25,7 @@ T = TypeVar("T")
 
 BLOCK_MS = 2000
 RETRY_IDLE_MS = 30_000
-MAX_ATTEMPTS = 5
-MIN_PAUSE_S = 0.5
-MAX_PAUSE_S = 30.0
+MAX_DELIVERIES = 3
 
 EventHandler = Callable[[Event], Awaitable[None]]
 
@@ -54,6 +53,7 @@ class EventConsumer:
         external_wait: ExternalWait = wait_plainly,
         block_ms: int = BLOCK_MS,
         retry_idle_ms: int = RETRY_IDLE_MS,
+        max_deliveries: int = MAX_DELIVERIES,
     ) -> None:
         self.store = store
         self.handle = handle
@@ -61,7 +61,9 @@ class EventConsumer:
         self.external_wait = external_wait
         self.block_ms = block_ms
         self.retry_idle_ms = retry_idle_ms
-        self._attempts: dict[str, int] = {}
+        self.max_deliveries = max_deliveries
+        self.outage = Outage(log, f"events consumer {consumer}")
+        self._in_hand: list[Delivery] = []
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -78,10 +80,11 @@ class EventConsumer:
         # Events a previous run of this bot read but did not acknowledge come first.
         min_idle_ms = 0
         next_claim = loop.time()
-        pause_s = MIN_PAUSE_S
         log.info("reading events as consumer %s", self.consumer)
         while not self._stopping.is_set():
             try:
+                if self._in_hand:
+                    await self.drain(self._in_hand)
                 if loop.time() >= next_claim:
                     await self.drain(await self.store.claim_stale_events(self.consumer, min_idle_ms, count=100))
                     min_idle_ms = self.retry_idle_ms
@@ -91,36 +94,50 @@ class EventConsumer:
                     reason="waiting for worker events from Redis",
                 )
                 await self.drain(deliveries)
-            except RedisError as error:
-                log.warning("reading events failed (%s: %s); trying again in %.0f s",
-                            type(error).__name__, error, pause_s)
-                await asyncio.sleep(pause_s)
-                pause_s = min(pause_s * 2, MAX_PAUSE_S)
+            except UNAVAILABLE as error:
+                delay = self.outage.failed(error)
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                except TimeoutError:
+                    pass
             else:
-                pause_s = MIN_PAUSE_S
+                self.outage.recovered()
         log.info("consumer %s stopped reading events", self.consumer)
 
     async def drain(self, deliveries: list[Delivery]) -> None:
-        for delivery in deliveries:
-            await self.deliver(delivery)
+        """Deliver in order; what Redis's going away interrupts is delivered first once it is back."""
+        self._in_hand = list(deliveries)
+        while self._in_hand:
+            await self.deliver(self._in_hand[0])
+            self._in_hand.pop(0)
 
     async def deliver(self, delivery: Delivery) -> None:
-        """Handle one delivery; acknowledge it when done, dropped, or out of attempts."""
+        """Handle one delivery; acknowledge it when done, or dead-letter it when it cannot be handled.
+
+        Raises only when Redis is unavailable: the event stays pending and comes again.
+        """
         event = delivery.payload
         if not isinstance(event, Event):
-            log.warning("dropping unreadable event %s: %s", delivery.message_id, delivery.error)
-            await self.store.ack_event(delivery.message_id)
+            await self.store.dead_letter_event(delivery, f"unreadable event: {delivery.error}")
+            return
+        if delivery.deliveries > self.max_deliveries:
+            await self.store.dead_letter_event(
+                delivery, f"handed out {delivery.deliveries} times without being handled")
+            log.error("breed %s gen %d: %s event dead-lettered after %d deliveries",
+                      event.breed_id, event.generation, event.type, delivery.deliveries)
             return
         try:
             await self.handle(event)
+        except UNAVAILABLE:
+            raise
         except Exception:
-            attempts = self._attempts.get(delivery.message_id, 0) + 1
-            self._attempts[delivery.message_id] = attempts
-            if attempts < MAX_ATTEMPTS:
-                log.exception("breed %s gen %d: %s event failed (attempt %d); will retry",
-                              event.breed_id, event.generation, event.type, attempts)
+            if delivery.deliveries < self.max_deliveries:
+                log.exception("breed %s gen %d: %s event failed (delivery %d of %d); will retry",
+                              event.breed_id, event.generation, event.type, delivery.deliveries,
+                              self.max_deliveries)
                 return
             log.exception("breed %s gen %d: %s event failed %d times; giving up",
-                          event.breed_id, event.generation, event.type, attempts)
-        self._attempts.pop(delivery.message_id, None)
+                          event.breed_id, event.generation, event.type, delivery.deliveries)
+            await self.store.dead_letter_event(delivery, "its handler failed on every delivery")
+            return
         await self.store.ack_event(delivery.message_id)

@@ -51,7 +51,8 @@ async def serve(settings: WorkerSettings, consumer: str) -> int:
         redis = connect(url)
         store = BreedStore(redis, artifact_ttl_s=int(settings.artifact_ttl_days * 86400))
         worker = Worker(store, model, renderer, consumer,
-                        job_timeout_s=settings.job_timeout_s, temperature=settings.temperature)
+                        job_timeout_s=settings.job_timeout_s, temperature=settings.temperature,
+                        max_deliveries=settings.max_deliveries)
         log.info("worker %s: model %s, Redis %s", consumer, settings.musicvae_config, safe_url(url))
         try:
             await worker.run(stop)

@@ -57,3 +57,22 @@ MIDI_SUFFIXES = (".mid", ".midi")
 
 # Candidates are voted for with the number reactions 1..10: the largest population.
 MAX_CANDIDATES = int(POPULATION.high)
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What protects a server from floods: open breeds at once, and the wait between two requests.
+
+    None or 0 means no limit (the terminal and the web page have one person, who needs none).
+    """
+
+    open_per_server: int | None = None
+    open_per_member: int | None = None
+    start_cooldown_s: float = 0.0
+    morph_cooldown_s: float = 0.0
+
+
+# Rendered files: Discord takes 10 MiB a file and 10 files a message; a generation has at most
+# one clip and one MIDI file per candidate, a piano roll and a few more (winner, morphs, tree).
+MAX_ARTIFACT_BYTES = 8 * 1024 * 1024
+MAX_ARTIFACTS_PER_GENERATION = 64

@@ -25,6 +25,9 @@ from domain import artifacts, limits, model
 from domain.errors import BreedError
 from domain.ids import MelodyRef, parse_melody_id
 from domain.model import Candidate, Generation, Note, candidate_id
+from runtime.backoff import Outage
+from runtime.signals import sleep_or_stop
+from storage import UNAVAILABLE
 from storage.codec import Event, Job
 
 if TYPE_CHECKING:
@@ -66,6 +69,8 @@ class Worker:
         job_timeout_s: float = 60.0,
         temperature: float = 0.0,
         block_ms: int = 1000,
+        max_deliveries: int = 3,
+        max_backoff_s: float = 30.0,
     ) -> None:
         self.store = store
         self.model = model
@@ -74,6 +79,10 @@ class Worker:
         self.job_timeout_ms = int(job_timeout_s * 1000)
         self.temperature = temperature
         self.block_ms = block_ms
+        self.max_deliveries = max_deliveries
+        self.outage = Outage(log, f"worker {consumer}", max_s=max_backoff_s)
+        # A job read but not done when Redis went away: it is finished first when Redis is back.
+        self._in_hand: Delivery | None = None
         self.handlers: dict[str, Callable[[Job], Any]] = {
             "start": self._start,
             "evolve": self._evolve,
@@ -84,18 +93,45 @@ class Worker:
         }
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Handle jobs until `stop` is set; the job in hand is always finished first."""
-        await self.store.ensure_groups()
-        log.info("worker %s waiting for jobs", self.consumer)
+        """Handle jobs until `stop` is set; the job in hand is always finished first.
+
+        Redis being away (not up yet, restarting, loading) never ends the loop: it waits with
+        capped back-off, logged once per outage, and then finishes the job it had in hand.
+        """
+        ready = False
         while not stop.is_set():
+            try:
+                if not ready:
+                    await self.store.ensure_groups()
+                    ready = True
+                    log.info("worker %s waiting for jobs", self.consumer)
+                await self.step()
+                self.outage.recovered()
+            except UNAVAILABLE as error:
+                ready = False
+                await sleep_or_stop(stop, self.outage.failed(error))
+
+    async def step(self) -> None:
+        """Do the job in hand, else a reclaimed one, else wait up to block_ms for a new one."""
+        if self._in_hand is None:
             deliveries = await self.store.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=1)
             if not deliveries:
                 deliveries = await self.store.read_jobs(self.consumer, count=1, block_ms=self.block_ms)
-            for delivery in deliveries:
-                await self.handle(delivery)
+            if not deliveries:
+                return
+            self._in_hand = deliveries[0]
+        await self.handle(self._in_hand)
+        self._in_hand = None
 
     async def handle(self, delivery: Delivery) -> None:
-        """Do one job; acknowledge it only after its result is written."""
+        """Do one job; acknowledge it only after its result is written.
+
+        Raises only when Redis is unavailable (the job stays pending, to be done again); any other
+        failure dead-letters the job and tells the breed's front end.
+        """
+        if delivery.deliveries > self.max_deliveries:
+            await self._poisoned(delivery)
+            return
         job = delivery.payload
         if not isinstance(job, Job):
             reason = delivery.error or "not a job"
@@ -107,6 +143,8 @@ class Worker:
             return
         try:
             await self.handlers[job.type](job)
+        except UNAVAILABLE:
+            raise
         except JobError as error:
             await self._fail(delivery, job, str(error))
         except Exception as error:  # the loop must never die on one payload
@@ -114,6 +152,18 @@ class Worker:
             await self._fail(delivery, job, f"Something went wrong in the worker ({type(error).__name__}).")
         else:
             await self.store.ack_job(delivery.message_id)
+
+    async def _poisoned(self, delivery: Delivery) -> None:
+        """A job handed out more than max_deliveries times: its workers died on it. Never again."""
+        job = delivery.payload
+        message = (f"The worker stopped {delivery.deliveries - 1} times while doing this; "
+                   "it will not be tried again.")
+        log.error("job %s delivered %d times (max %d): dead-lettered", delivery.message_id, delivery.deliveries,
+                  self.max_deliveries)
+        if isinstance(job, Job):
+            await self._fail(delivery, job, message)
+        else:
+            await self.store.dead_letter(delivery, message)
 
     async def _fail(self, delivery: Delivery, job: Job, message: str) -> None:
         log.warning("breed %s gen %d: %s job dead-lettered: %s", job.breed_id, job.generation, job.type, message)
@@ -258,7 +308,8 @@ class Worker:
             files[artifacts.LINEAGE_PNG] = await self._family_tree(
                 MelodyRef(job.breed_id, job.generation, index), "The winner's family tree"
             )
-            await self.store.add_artifacts(job.breed_id, job.generation, files)
+            # A finished breed keeps its winner: no expiry, unlike the generations' clips.
+            await self.store.add_artifacts(job.breed_id, job.generation, files, keep=True)
         await self.store.publish_event(Event("finished", job.breed_id, job.generation))
 
     def _render_winner(self, melody: Sequence[Note], breed: model.Breed, index: int) -> dict[str, bytes]:

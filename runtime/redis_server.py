@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from runtime.settings import CommonSettings
@@ -68,10 +69,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _query(port: int, command: bytes) -> str | None:
+def _query(port: int, command: bytes, password: str | None = None) -> str | None:
     """Send one inline command; the reply's text (a bulk reply without its header), or None if unreachable."""
     try:
         with socket.create_connection((HOST, port), timeout=1.0) as conn:
+            if password is not None:
+                conn.sendall(b"AUTH " + password.encode() + b"\r\n")
+                answer = b""
+                while b"\r\n" not in answer:
+                    chunk = conn.recv(64)
+                    if not chunk:
+                        return None
+                    answer += chunk
+                if not answer.startswith(b"+OK"):
+                    return None
             conn.sendall(command + b"\r\n")
             reply = b""
             while b"\r\n" not in reply:
@@ -93,13 +104,13 @@ def _query(port: int, command: bytes) -> str | None:
         return None
 
 
-def _serving(port: int, pid: int) -> bool:
+def _serving(port: int, pid: int, password: str | None = None) -> bool:
     """Whether the redis-server with `pid` (not some other one on the port) answers PING."""
-    info = _query(port, b"INFO server")
+    info = _query(port, b"INFO server", password)
     if info is None or f"process_id:{pid}\r\n" not in info:
         return False
     # PING answers -LOADING while the AOF is being read back.
-    return _query(port, b"PING") == "+PONG"
+    return _query(port, b"PING", password) == "+PONG"
 
 
 class RedisServer:
@@ -114,8 +125,11 @@ class RedisServer:
         port: int | None = None,
         appendonly: bool = True,
         binary: Path | None = None,
+        password: str | None = None,
     ) -> None:
+        """`password`: clients must AUTH with it (requirepass); it is in the URL, never in a log line."""
         self.data_dir = Path(data_dir)
+        self.password = password or None
         self.requested_port = port
         self.appendonly = appendonly
         self.binary = binary
@@ -141,7 +155,7 @@ class RedisServer:
                 if attempt == attempts or "in use" not in str(error):
                     raise
                 log.warning("port %d was taken before redis-server bound it; trying another", port)
-        log.info("redis-server %s running at %s (data in %s)", binary, self.url, self.data_dir)
+        log.info("redis-server %s running at %s (data in %s)", binary, safe_url(self.url), self.data_dir)
         return self.url
 
     def stop(self) -> None:
@@ -193,7 +207,8 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}{HOST}:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -219,10 +234,14 @@ class RedisServer:
             'logfile ""',
             "loglevel notice",
         ]
+        if self.password:
+            lines.append(f'requirepass "{self.password}"')
         return "\n".join(lines) + "\n"
 
     def _launch(self, binary: Path, port: int) -> None:
         config_path = self.data_dir / CONFIG_NAME
+        config_path.touch(mode=0o600)  # it may hold the password: readable by this user only
+        config_path.chmod(0o600)
         config_path.write_text(self._config(port), encoding="utf-8")
         log_path = self.data_dir / LOG_NAME
         log_file = log_path.open("ab")
@@ -243,7 +262,7 @@ class RedisServer:
         self._process, self._port, self._log_file = process, port, log_file
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
-            if _serving(port, process.pid):
+            if _serving(port, process.pid, self.password):
                 return
             code = process.poll()
             if code is not None or time.monotonic() > deadline:
@@ -270,12 +289,27 @@ def _last_log_lines(log_path: Path, offset: int, count: int = 2) -> str:
 
 @contextlib.contextmanager
 def embedded_or_configured(settings: CommonSettings) -> Iterator[str]:
-    """Yield settings.redis_url if set, else the URL of an embedded server in data_dir/redis."""
+    """The Redis URL to use: settings.redis_url if set, else that of an embedded server in data_dir/redis.
+
+    REDIS_PASSWORD, if set, goes into a configured URL that has none, and protects the embedded server.
+    """
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
     if settings.redis_url:
-        yield settings.redis_url
+        yield with_password(settings.redis_url, password)
         return
-    with RedisServer(Path(settings.data_dir) / "redis") as server:
+    with RedisServer(Path(settings.data_dir) / "redis", password=password) as server:
         yield server.url
+
+
+def with_password(url: str, password: str | None) -> str:
+    """`url` with `password` in it, unless it has one already (or there is none)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if not password or parts.password or parts.scheme == "unix":
+        return url
+    netloc = f"{parts.username or ''}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return parts._replace(netloc=netloc).geturl()
 
 
 def safe_url(url: str) -> str:

@@ -35,6 +35,9 @@ class CommonSettings(BaseSettings):
     )
 
     redis_url: str | None = Field(None, description="Redis URL; unset: an embedded Redis in data/redis")
+    redis_password: SecretStr | None = Field(
+        None, description="Redis password, added to REDIS_URL (or required by the embedded Redis); never logged"
+    )
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Folder for the embedded Redis and local output")
     population: int = Field(8, **_range(limits.POPULATION), description="Default population size")
     mutation_sigma: float = Field(0.5, **_range(limits.SIGMA), description="Default mutation sigma")
@@ -47,6 +50,9 @@ class CommonSettings(BaseSettings):
         description="Default GA strategy: " + "; ".join(f"{name} ({what})" for name, what in DESCRIPTIONS.items()),
     )
     log_level: str = Field("INFO", description="Logging level")
+    max_deliveries: int = Field(
+        3, ge=1, le=100, description="A job or event handed out more often than this goes to the dead letters"
+    )
 
     def default_params(self) -> BreedParams:
         """The breed options people leave out, from these settings."""
@@ -91,6 +97,16 @@ class BotSettings(CommonSettings):
     discord_token: SecretStr = Field(..., description="Bot token from the Discord developer portal")
     sync_commands: bool = Field(False, description="Sync slash commands to Discord at start-up")
     dev_guild_id: int | None = Field(None, description="Sync commands to this guild only (instant)")
+    max_open_breeds_per_server: int = Field(10, ge=1, description="Open breeds one server may have at once")
+    max_open_breeds_per_member: int = Field(2, ge=1, description="Open breeds one member may have started at once")
+    start_cooldown_s: float = Field(30.0, ge=0, description="Seconds a member waits between two /breed start")
+    morph_cooldown_s: float = Field(10.0, ge=0, description="Seconds a member waits between two /breed morph")
+
+    def server_limits(self) -> limits.ServerLimits:
+        return limits.ServerLimits(
+            open_per_server=self.max_open_breeds_per_server, open_per_member=self.max_open_breeds_per_member,
+            start_cooldown_s=self.start_cooldown_s, morph_cooldown_s=self.morph_cooldown_s,
+        )
 
 
 S = TypeVar("S", bound=BaseSettings)

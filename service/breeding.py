@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from domain import artifacts, limits
 from domain.errors import BreedError, ParamsError
 from domain.ids import MelodyRef
+from domain.limits import ServerLimits
 from domain.model import Breed, BreedParams, Generation, choose
 from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
 from domain.votes import ballot_counts, top_candidate
@@ -93,13 +95,18 @@ class BreedingService(Gallery):
     """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results;
     melody ids, family trees, the gallery and compositions (service.gallery).
 
-    `clock()` gives seconds since the epoch; `defaults` are the options people leave out.
+    `clock()` gives seconds since the epoch; `defaults` are the options people leave out; `limits`
+    protect a server (none by default: the terminal and the web page serve one person).
     """
 
-    def __init__(self, store: BreedStore, clock: Callable[[], float], defaults: BreedParams | None = None) -> None:
+    def __init__(
+        self, store: BreedStore, clock: Callable[[], float], defaults: BreedParams | None = None, *,
+        limits: ServerLimits | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.defaults = defaults or BreedParams()
+        self.limits = limits or ServerLimits()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # --- options and lookup ----------------------------------------------------------------
@@ -138,10 +145,18 @@ class BreedingService(Gallery):
             raise BreedError(f"There is no breed `{breed_id}`.")
         return breed
 
-    async def find(self, breed_id: str | None, channel_id: int | None) -> Breed:
-        """The breed named by id, else the breed whose thread `channel_id` is."""
+    async def find(self, breed_id: str | None, channel_id: int | None, guild_id: int | None = None) -> Breed:
+        """The breed named by id, else the breed whose thread `channel_id` is.
+
+        From a server (`guild_id`), only that server's breeds are found: another server's breed is
+        answered as if there were none, so ids leak nothing across servers.
+        """
         if breed_id:
-            return await self.get(breed_id.strip().lower())
+            wanted = breed_id.strip().lower()
+            breed = await self.get(wanted)
+            if guild_id is not None and breed.guild_id != guild_id:
+                raise BreedError(f"There is no breed `{wanted}`.")
+            return breed
         found = await self.store.breed_for_thread(channel_id) if channel_id is not None else None
         if found is None:
             raise BreedError("Use this command in a breed's thread, or give the breed's id.")
@@ -178,26 +193,53 @@ class BreedingService(Gallery):
     # --- start -----------------------------------------------------------------------------
 
     async def start(
-        self, *, breed_id: str, owner_id: int, params: BreedParams, place: Place = Place(), seed: bytes | None = None,
-        source: MelodyRef | None = None,
+        self, *, owner_id: int, params: BreedParams, breed_id: str | None = None, place: Place = Place(),
+        seed: bytes | None = None, source: MelodyRef | None = None,
+        announce: Callable[[str], Awaitable[Place]] | None = None,
     ) -> Breed:
         """Store a new breed and ask a worker for its first generation: from the seed MIDI, or around the
-        melody `source` (a branch: only from a melody of the same server), or random."""
+        melody `source` (a branch: only from a melody of the breed's server), or random.
+
+        The origin and the server's limits are checked first (open breeds, the member's cooldown): a
+        refusal changes nothing. `announce(breed_id)`, if given, shows the breed (Discord: the start
+        post and its thread) and returns where it lives, before the breed is stored.
+        """
         params.validate()
         check_origin(seed, source)
         if source is not None:
             await self.melody(source, place.guild_id)
+        await self.check_start(owner_id, place.guild_id)
+        breed_id = breed_id or self.new_breed_id()
+        if announce is not None:
+            place = await announce(breed_id)
         seed_key = await self.store.save_upload(seed) if seed is not None else None
         breed = Breed(
             breed_id=breed_id, owner_id=owner_id, params=params, guild_id=place.guild_id,
             channel_id=place.channel_id, thread_id=place.thread_id, status="starting", created_at=self.clock(),
             progress_message_id=place.progress_message_id, source=str(source) if source is not None else None,
         )
-        await self.store.create_breed(breed)
-        await self.store.enqueue_job(Job("start", breed_id, -1, seed_midi_key=seed_key, source=breed.source))
+        await self.store.create_breed(breed, Job("start", breed_id, -1, seed_midi_key=seed_key, source=breed.source))
         log.info("breed %s gen -1: started by user %d (seeded: %s, from %s)", breed_id, owner_id, seed is not None,
                  breed.source)
         return breed
+
+    async def check_start(self, owner_id: int, guild_id: int | None) -> None:
+        """BreedError when the server or the member has as many open breeds as allowed, or the member
+        started one too recently; otherwise the member's start cooldown begins."""
+        limit = self.limits
+        if limit.open_per_server or limit.open_per_member:
+            open_breeds = await self.store.open_breeds()
+            in_server = sum(1 for breed in open_breeds if guild_id is not None and breed.guild_id == guild_id)
+            mine = sum(1 for breed in open_breeds if breed.owner_id == owner_id and breed.guild_id == guild_id)
+            if limit.open_per_server and in_server >= limit.open_per_server:
+                raise BreedError(f"This server has {in_server} open breeds, the most it may have at once: "
+                                 "finish or stop one first.")
+            if limit.open_per_member and mine >= limit.open_per_member:
+                raise BreedError(f"You have {mine} open breeds, the most one member may have at once: "
+                                 "finish or stop one first.")
+        wait = await self.store.take_cooldown("start", owner_id, limit.start_cooldown_s)
+        if wait:
+            raise BreedError(f"Slow down: you can start another breed in {math.ceil(wait)} s.")
 
     # --- votes -----------------------------------------------------------------------------
 
@@ -272,10 +314,8 @@ class BreedingService(Gallery):
             changes: dict[str, object] = {"status": "evolving", "vote_deadline": None}
             if progress is not None:
                 changes["progress_message_id"] = progress
-            changed = await self.store.update_breed(breed_id, **changes)
-            await self.store.enqueue_job(
-                Job("evolve", breed_id, breed.generation, fitness=fitness, sigma=breed.params.sigma)
-            )
+            job = Job("evolve", breed_id, breed.generation, fitness=fitness, sigma=breed.params.sigma)
+            changed = await self.store.update_breed(breed_id, job=job, **changes)
             log.info("breed %s gen %d: voting closed, fitness %s", breed_id, breed.generation, fitness)
             return Transition(breed, changed, fitness)
 
@@ -314,8 +354,8 @@ class BreedingService(Gallery):
             changes: dict[str, object] = {"status": "evolving", "vote_deadline": None, "winner": winner}
             if progress is not None:
                 changes["progress_message_id"] = progress
-            changed = await self.store.update_breed(breed_id, **changes)
-            await self.store.enqueue_job(Job("finish", breed_id, number, candidate=winner))
+            changed = await self.store.update_breed(breed_id, job=Job("finish", breed_id, number, candidate=winner),
+                                                    **changes)
             log.info("breed %s gen %d: finishing with candidate %d", breed_id, number, winner)
             return Transition(breed, changed, fitness, winner)
 
@@ -342,7 +382,9 @@ class BreedingService(Gallery):
             log.info("breed %s gen %d: sigma %.3g -> %.3g", breed_id, breed.generation, breed.params.sigma, sigma)
             return await self.store.update_breed(breed_id, params=params)
 
-    async def request_morph(self, breed_id: str, start: int, end: int, steps: int) -> tuple[int, int]:
+    async def request_morph(
+        self, breed_id: str, start: int, end: int, steps: int, actor: Actor | None = None,
+    ) -> tuple[int, int]:
         """Ask for the morph between two candidates (1-based) of the generation up for votes; anyone may.
 
         Returns the pair 0-based. A pair's morph is made once per generation: asking again once it
@@ -367,6 +409,10 @@ class BreedingService(Gallery):
                     f"The morph from candidate {start} to candidate {end} of generation {number + 1} "
                     "is in the thread already."
                 )
+            if actor is not None:
+                wait = await self.store.take_cooldown("morph", actor.user_id, self.limits.morph_cooldown_s)
+                if wait:
+                    raise BreedError(f"Slow down: you can ask for another morph in {math.ceil(wait)} s.")
             await self.store.unmark_posted(breed_id, number, morph_marker(a, b, failed=True))
             await self.store.enqueue_job(Job("morph", breed_id, number, candidate=a, other=b, steps=steps))
             log.info("breed %s gen %d: morph %d -> %d in %d steps asked for", breed_id, number, a, b, steps)

@@ -8,12 +8,14 @@ usable in the server its breed belongs to.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from domain import artifacts, limits
 from domain.errors import BreedError
 from domain.ids import MelodyRef, parse_melody_id, parse_melody_ids
+from domain.limits import ServerLimits
 from domain.model import Breed, Composition, Winner
 from domain.rules import Actor, may_steer, tree_marker
 from storage import BreedStore
@@ -48,6 +50,15 @@ class Gallery:
 
     store: BreedStore
     clock: Callable[[], float]
+    limits: ServerLimits
+
+    async def _wait_between(self, kind: str, user_id: int | None, what: str) -> None:
+        """A member's requests for the worker are spaced like morphs (limits.morph_cooldown_s)."""
+        if user_id is None:
+            return
+        wait = await self.store.take_cooldown(kind, user_id, self.limits.morph_cooldown_s)
+        if wait:
+            raise BreedError(f"Slow down: you can ask for another {what} in {math.ceil(wait)} s.")
 
     # --- melody ids ------------------------------------------------------------------------
 
@@ -69,12 +80,15 @@ class Gallery:
 
     # --- family trees ----------------------------------------------------------------------
 
-    async def request_tree(self, text: str | MelodyRef, guild_id: int | None) -> tuple[MelodyRef, Breed]:
+    async def request_tree(
+        self, text: str | MelodyRef, guild_id: int | None, user_id: int | None = None,
+    ) -> tuple[MelodyRef, Breed]:
         """Ask for a candidate's family tree, posted in its breed's thread once per candidate; anyone may."""
         ref, breed = await self.melody(text, guild_id)
         marker = tree_marker(ref.index)
         if await self.store.is_posted(ref.breed_id, ref.generation, marker):
             raise BreedError(f"The family tree of `{ref}` is in the breed's thread already.")
+        await self._wait_between("tree", user_id, "family tree")
         await self.store.unmark_posted(ref.breed_id, ref.generation, tree_marker(ref.index, failed=True))
         await self.store.enqueue_job(Job("tree", ref.breed_id, ref.generation, candidate=ref.index))
         log.info("breed %s gen %d: family tree of candidate %d asked for", ref.breed_id, ref.generation, ref.index)
@@ -177,6 +191,7 @@ class Gallery:
             raise BreedError(f"A composition joins {low} to {high} melody ids, not {len(refs)}.")
         for ref in dict.fromkeys(refs):
             await self.melody(ref, guild_id)
+        await self._wait_between("compose", requester_id, "piece")
         composition = Composition(
             composition_id=self.store.new_breed_id(), guild_id=guild_id, channel_id=channel_id,
             requester_id=requester_id, melodies=tuple(str(ref) for ref in refs), smooth=smooth,

@@ -84,3 +84,8 @@ def composition_posted(composition_id: str) -> str:
 def upload(token: str) -> str:
     """An uploaded seed MIDI file."""
     return f"{PREFIX}upload:{token}"
+
+
+def cooldown(kind: str, user_id: int) -> str:
+    """Set while a user waits before another request of `kind` (start, morph); expires by itself."""
+    return f"{PREFIX}cooldown:{kind}:{user_id}"

@@ -21,9 +21,10 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
+from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
 from domain.model import OPEN_STATUSES, Breed, Generation
 from storage import keys
-from storage.codec import dump, load_breed, load_generation
+from storage.codec import Job, dump, load_breed, load_generation
 from storage.gallery import GalleryStore
 from storage.streams import Delivery, MessageStreams
 
@@ -74,8 +75,9 @@ class BreedStore(MessageStreams, GalleryStore):
 
     # --- breeds ------------------------------------------------------------------------------
 
-    async def create_breed(self, breed: Breed) -> None:
-        """Store a new breed and index it; BreedExistsError if the id is taken."""
+    async def create_breed(self, breed: Breed, job: Job | None = None) -> None:
+        """Store a new breed and index it, and enqueue `job` in the same transaction;
+        BreedExistsError if the id is taken."""
         key = keys.breed(breed.breed_id)
 
         async def write(pipe: Pipeline) -> None:
@@ -84,6 +86,8 @@ class BreedStore(MessageStreams, GalleryStore):
             pipe.multi()
             pipe.set(key, dump(breed))
             _queue_indexes(pipe, None, breed)
+            if job is not None:
+                self._queue_job(pipe, job)
             await pipe.execute()
 
         await self._transaction([key], write)
@@ -93,8 +97,12 @@ class BreedStore(MessageStreams, GalleryStore):
         raw = await self._redis.get(keys.breed(breed_id))
         return load_breed(raw) if raw is not None else None
 
-    async def update_breed(self, breed_id: str, /, **changes: object) -> Breed:
-        """Change fields of a breed atomically and return it; KeyError if there is no such breed."""
+    async def update_breed(self, breed_id: str, /, *, job: Job | None = None, **changes: object) -> Breed:
+        """Change fields of a breed atomically and return it; KeyError if there is no such breed.
+
+        `job` is enqueued in the same transaction: a state change and the job it asks for happen together
+        or not at all, even if Redis goes away in between.
+        """
         if changes.get("breed_id", breed_id) != breed_id:
             raise ValueError("a breed's id cannot change")
         key = keys.breed(breed_id)
@@ -108,6 +116,8 @@ class BreedStore(MessageStreams, GalleryStore):
             pipe.multi()
             pipe.set(key, dump(new))
             _queue_indexes(pipe, old, new)
+            if job is not None:
+                self._queue_job(pipe, job)
             await pipe.execute()
             return new
 
@@ -193,16 +203,26 @@ class BreedStore(MessageStreams, GalleryStore):
         """A rendered file of a generation; None if never written or expired."""
         return await self._redis.get(keys.artifact(breed_id, number, name))
 
-    async def add_artifacts(self, breed_id: str, number: int, artifacts: dict[str, bytes]) -> None:
-        """Store (or overwrite) artifacts of a generation, e.g. the winner's or a morph's files."""
+    async def add_artifacts(
+        self, breed_id: str, number: int, artifacts: dict[str, bytes], *, keep: bool = False
+    ) -> None:
+        """Store (or overwrite) artifacts of a generation, e.g. the winner's or a morph's files.
+
+        `keep`: no expiry (a finished breed keeps its winner's files); else they expire after the TTL.
+        """
         async with self._redis.pipeline(transaction=True) as pipe:
-            self._queue_artifacts(pipe, breed_id, number, artifacts)
+            self._queue_artifacts(pipe, breed_id, number, artifacts, keep=keep)
             await pipe.execute()
 
     def _queue_artifacts(
-        self, pipe: Pipeline, breed_id: str, number: int, artifacts: dict[str, bytes]
+        self, pipe: Pipeline, breed_id: str, number: int, artifacts: dict[str, bytes], *, keep: bool = False
     ) -> None:
-        ttl_ms = max(1, round(self.artifact_ttl_s * 1000))
+        if len(artifacts) > MAX_ARTIFACTS_PER_GENERATION:
+            raise ValueError(f"{len(artifacts)} files for one generation; at most {MAX_ARTIFACTS_PER_GENERATION}")
+        too_big = [name for name, data in artifacts.items() if len(data) > MAX_ARTIFACT_BYTES]
+        if too_big:
+            raise ValueError(f"{too_big[0]} is larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MiB")
+        ttl_ms = None if keep else max(1, round(self.artifact_ttl_s * 1000))
         for name, data in artifacts.items():
             pipe.set(keys.artifact(breed_id, number, name), data, px=ttl_ms)
 
@@ -273,6 +293,18 @@ class BreedStore(MessageStreams, GalleryStore):
             if 0 <= index < population:
                 counts[index] += 1
         return counts
+
+    # --- cooldowns ---------------------------------------------------------------------------
+
+    async def take_cooldown(self, kind: str, user_id: int, seconds: float) -> float:
+        """Start a user's cooldown of `kind`; 0.0 when it was free, else the seconds still to wait."""
+        if seconds <= 0:
+            return 0.0
+        key = keys.cooldown(kind, user_id)
+        if await self._redis.set(key, b"1", px=max(1, round(seconds * 1000)), nx=True):
+            return 0.0
+        remaining_ms = await self._redis.pttl(key)
+        return max(remaining_ms, 0) / 1000
 
     # --- posting markers ---------------------------------------------------------------------
 

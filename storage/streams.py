@@ -8,6 +8,7 @@ reclaimed with XAUTOCLAIM once it has been idle long enough.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -37,6 +38,9 @@ class Delivery:
     raw: str
     payload: Job | Event | None
     error: str | None
+    # How often the stream has handed this message out, counted by Redis itself (XPENDING), so it
+    # survives restarts: 1 for a fresh read, more each time it was reclaimed from a consumer that died.
+    deliveries: int = 1
 
 
 def _text(value: bytes | str) -> str:
@@ -86,6 +90,10 @@ class MessageStreams:
         """Append a job for the workers; returns its message id."""
         return await self._add(keys.JOBS, dump(job))
 
+    def _queue_job(self, pipe: Any, job: Job) -> None:
+        """Queue the XADD of a job on a transaction's pipeline."""
+        pipe.xadd(keys.JOBS, {PAYLOAD_FIELD: dump(job)}, maxlen=STREAM_MAXLEN, approximate=True)
+
     async def read_jobs(self, consumer: str, count: int = 1, block_ms: int | None = 1000) -> list[Delivery]:
         """New jobs for `consumer`, waiting up to block_ms (None: no wait) when there are none."""
         return await self._read(keys.JOBS, keys.WORKERS_GROUP, consumer, count, block_ms, load_job)
@@ -100,12 +108,16 @@ class MessageStreams:
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Record a job that cannot be done (with the reason) and ack it, in one transaction."""
-        record = {"id": delivery.message_id, "raw": delivery.raw, "reason": reason, "time": repr(time.time())}
+        await self._dead_letter(keys.JOBS, keys.WORKERS_GROUP, delivery, reason)
+
+    async def _dead_letter(self, stream: str, group: str, delivery: Delivery, reason: str) -> None:
+        record = {"id": delivery.message_id, "stream": stream, "raw": delivery.raw, "reason": reason,
+                  "deliveries": str(delivery.deliveries), "time": repr(time.time())}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xadd(keys.DEAD_LETTERS, record, maxlen=STREAM_MAXLEN, approximate=True)
-            pipe.xack(keys.JOBS, keys.WORKERS_GROUP, delivery.message_id)
+            pipe.xack(stream, group, delivery.message_id)
             await pipe.execute()
-        log.warning("job %s dead-lettered: %s", delivery.message_id, reason)
+        log.warning("%s message %s dead-lettered: %s", stream, delivery.message_id, reason)
 
     async def dead_letters(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest dead-letter records first: {id, raw, reason, time}."""
@@ -136,6 +148,10 @@ class MessageStreams:
         """Mark an event handled; True if it was pending."""
         return bool(await self._redis.xack(keys.EVENTS, keys.BOTS_GROUP, message_id))
 
+    async def dead_letter_event(self, delivery: Delivery, reason: str) -> None:
+        """Record an event the bot gave up on (with the reason) and ack it, in one transaction."""
+        await self._dead_letter(keys.EVENTS, keys.BOTS_GROUP, delivery, reason)
+
     # --- internals ---------------------------------------------------------------------------
 
     async def _add(self, stream: str, payload: str) -> str:
@@ -161,6 +177,14 @@ class MessageStreams:
             deliveries.extend(_deliveries(messages, loader))
         return deliveries
 
+    async def _delivery_counts(self, stream: str, group: str, message_ids: list[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for message_id in message_ids:
+            entries = await self._redis.xpending_range(stream, group, min=message_id, max=message_id, count=1)
+            for entry in entries:
+                counts[_text(entry["message_id"])] = int(entry["times_delivered"])
+        return counts
+
     async def _claim(self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int,
                      loader: Callable[[bytes], Job | Event]) -> list[Delivery]:
         deliveries: list[Delivery] = []
@@ -177,7 +201,9 @@ class MessageStreams:
                 await self.ensure_groups()
                 return []
             start, messages = response[0], response[1]
-            deliveries.extend(_deliveries(messages, loader))
+            claimed = _deliveries(messages, loader)
+            counts = await self._delivery_counts(stream, group, [d.message_id for d in claimed])
+            deliveries.extend(dataclasses.replace(d, deliveries=counts.get(d.message_id, 1)) for d in claimed)
             if _text(start) == "0-0" or len(deliveries) >= count:
                 break
         for delivery in deliveries:

@@ -100,7 +100,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     @app_commands.describe(breed=BREED_OPTION)
     async def next_generation(self, interaction: discord.Interaction, breed: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id)
+        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
         answer = await self.bot.controller.close_voting(found.breed_id, actor_of(interaction))
         await interaction.followup.send(answer, ephemeral=True)
 
@@ -109,7 +109,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     async def mutation(self, interaction: discord.Interaction, sigma: Range[float, _SIGMA.low, _SIGMA.high],
                        breed: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id)
+        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
         answer = await self.bot.controller.set_sigma(found.breed_id, actor_of(interaction), sigma)
         await interaction.followup.send(answer, ephemeral=True)
 
@@ -120,7 +120,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         breed: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id)
+        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
         answer = await self.bot.controller.finish(found.breed_id, actor_of(interaction), candidate)
         await interaction.followup.send(answer, ephemeral=True)
 
@@ -141,22 +141,22 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         breed: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id)
-        answer = await self.bot.controller.morph(found.breed_id, start, end, steps)
+        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
+        answer = await self.bot.controller.morph(found.breed_id, start, end, steps, actor_of(interaction))
         await interaction.followup.send(answer, ephemeral=True)
 
     @app_commands.command(description="Where a breed stands: generation, votes, deadline, settings")
     @app_commands.describe(breed=BREED_OPTION)
     async def status(self, interaction: discord.Interaction, breed: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id)
+        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
         await interaction.followup.send(await self.bot.controller.status(found), ephemeral=True)
 
     @app_commands.command(description="Stop a breed for good")
     @app_commands.describe(breed=BREED_OPTION)
     async def stop(self, interaction: discord.Interaction, breed: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id)
+        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
         answer = await self.bot.controller.stop(found.breed_id, actor_of(interaction))
         await interaction.followup.send(answer, ephemeral=True)
 
@@ -167,7 +167,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         await interaction.response.defer(ephemeral=True, thinking=True)
         service = self.bot.service
         ref = await service.pick(candidate, interaction.channel_id, interaction.guild_id)
-        ref, breed = await service.request_tree(ref, interaction.guild_id)
+        ref, breed = await service.request_tree(ref, interaction.guild_id, interaction.user.id)
         await interaction.followup.send(tree_requested_text(str(ref), breed), ephemeral=True)
 
     @app_commands.command(description="This server's finished winners, newest first")

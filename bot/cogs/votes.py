@@ -13,6 +13,8 @@ import discord
 from discord.ext import commands
 
 from bot.voting import index_of
+from runtime.backoff import Outage
+from storage import UNAVAILABLE
 
 if TYPE_CHECKING:
     from bot.client import MelodyBot
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 class Votes(commands.Cog):
     def __init__(self, bot: MelodyBot) -> None:
         self.bot = bot
+        # Reactions while Redis is away are not mirrored; closing the vote reads them from Discord again.
+        self.outage = Outage(log, "vote mirror")
 
     def _is_me(self, user_id: int) -> bool:
         return self.bot.user is not None and user_id == self.bot.user.id
@@ -32,22 +36,28 @@ class Votes(commands.Cog):
         # Only guild reactions carry the member, which says whether the reactor is a bot.
         if self._is_me(payload.user_id) or payload.member is None or payload.member.bot:
             return
-        index = index_of(str(payload.emoji))
-        if index is None:
-            return
-        if await self.bot.service.record_vote(payload.message_id, index, payload.user_id, added=True):
-            log.debug("vote by %d on message %d: %s", payload.user_id, payload.message_id, payload.emoji)
+        await self._mirror(payload, added=True)
 
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         # Removal events carry no member; a bot's vote was never counted, so removing it changes nothing.
         if self._is_me(payload.user_id) or payload.guild_id is None:
             return
+        await self._mirror(payload, added=False)
+
+    async def _mirror(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
         index = index_of(str(payload.emoji))
         if index is None:
             return
-        if await self.bot.service.record_vote(payload.message_id, index, payload.user_id, added=False):
-            log.debug("vote by %d on message %d taken back: %s", payload.user_id, payload.message_id, payload.emoji)
+        try:
+            changed = await self.bot.service.record_vote(payload.message_id, index, payload.user_id, added=added)
+        except UNAVAILABLE as error:
+            self.outage.failed(error)
+            return
+        self.outage.recovered()
+        if changed:
+            log.debug("vote by %d on message %d %s: %s", payload.user_id, payload.message_id,
+                      "cast" if added else "taken back", payload.emoji)
 
 
 async def setup(bot: MelodyBot) -> None:

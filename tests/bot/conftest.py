@@ -26,10 +26,12 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def bot_settings(tmp_path: Path) -> BotSettings:
-    """Small breeds (4 candidates), 3-minute votes, commands synced to the test guild."""
+    """Small breeds (4 candidates), 3-minute votes, commands synced to the test guild, no flood limits
+    (the tests of the limits set their own)."""
     return BotSettings(
         _env_file=None, discord_token="simcord-has-no-token", sync_commands=True, dev_guild_id=GUILD_ID,
         population=4, foreign=1, mutation_sigma=0.5, vote_minutes=3.0, data_dir=tmp_path,
+        max_open_breeds_per_server=100, max_open_breeds_per_member=100, start_cooldown_s=0, morph_cooldown_s=0,
     )
 
 

@@ -20,8 +20,10 @@ from storage import BreedStore
 GUILD_ID = 424242424242424242
 
 
-def make_bot(settings: BotSettings, redis_url: str, env: simcord.Env | None = None) -> MelodyBot:
-    bot = MelodyBot(settings, redis_url)
+def make_bot(
+    settings: BotSettings, redis_url: str, env: simcord.Env | None = None, cls: type[MelodyBot] = MelodyBot,
+) -> MelodyBot:
+    bot = cls(settings, redis_url)
     if env is not None:
         # The events loop blocks on Redis; SimCord must know that this wait is for outside input.
         bot.external_wait = env.external_wait
@@ -49,10 +51,10 @@ class World:
     def bot(self) -> MelodyBot:
         return self.bots[-1]
 
-    async def restart(self) -> MelodyBot:
-        """Stop the bot and start a new instance on the same Redis and the same Discord server."""
+    async def restart(self, cls: type[MelodyBot] = MelodyBot) -> MelodyBot:
+        """Stop the bot and start a new instance (of `cls`) on the same Redis and the same Discord server."""
         old = self.bot
-        new = make_bot(self.settings, self.redis_url, self.env)
+        new = make_bot(self.settings, self.redis_url, self.env, cls)
         await self.env.restart_bot(new)
         self.bots.append(new)
         await old.store.close()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.events import MAX_ATTEMPTS, EventConsumer
+from bot.events import MAX_DELIVERIES, EventConsumer
 from bot.tasks import BackgroundTasks
 from bot.timers import VoteTimers
 from storage import BreedStore, connect, keys
@@ -58,9 +58,10 @@ async def test_re_arming_replaces_the_old_deadline_and_cancel_disarms(tasks) -> 
     timers.arm("b1", 1, time.time() + 0.1)
     timers.arm("b2", 0, time.time() + 0.05)
     timers.cancel("b2")
-    await asyncio.sleep(0.3)
-    assert closings.closed == [("b1", 1)]
-    assert len(tasks) == 0
+    # The replaced and the cancelled deadlines were earlier: had either survived, it would have fired first.
+    await asyncio.wait_for(closings.fired.wait(), 5)
+    assert closings.closed == [("b1", 1)] and not timers.armed("b1") and not timers.armed("b2")
+    await wait_until(lambda: _true(len(tasks) == 0), timeout=5)
 
 
 async def test_a_timer_that_cancels_its_own_breed_while_closing_still_finishes(tasks) -> None:
@@ -164,25 +165,45 @@ async def test_stopping_the_events_loop_ends_it_after_the_read_in_hand(store: Br
     assert time.monotonic() - started < 2
 
 
-async def test_a_failing_event_is_kept_for_a_retry_and_given_up_after_the_last_attempt(store: BreedStore) -> None:
-    handler = Handler(failures=MAX_ATTEMPTS)
+async def test_a_failing_event_is_kept_for_a_retry_and_dead_lettered_after_the_last_delivery(
+    store: BreedStore,
+) -> None:
+    handler = Handler(failures=MAX_DELIVERIES)
     consumer = EventConsumer(store, handler, "bot")
     await store.publish_event(Event("progress", "b1", 0, stage="rendering"))
     [delivery] = await store.read_events("bot", count=1, block_ms=None)
+    assert delivery.deliveries == 1
 
-    for attempt in range(1, MAX_ATTEMPTS):
+    for attempt in range(1, MAX_DELIVERIES):
         await consumer.deliver(delivery)
         assert len(handler.seen) == attempt and await pending(store) == 1
+        # Redis counts each hand-out: a reclaim of the idle event is the next delivery.
+        [delivery] = await store.claim_stale_events("bot", 0, count=1)
+        assert delivery.deliveries == attempt + 1
     await consumer.deliver(delivery)
-    assert await pending(store) == 0
+    assert len(handler.seen) == MAX_DELIVERIES and await pending(store) == 0
+    [letter] = await store.dead_letters()
+    assert letter["stream"] == keys.EVENTS and letter["reason"] == "its handler failed on every delivery"
 
 
-async def test_an_unreadable_event_is_dropped(store: BreedStore) -> None:
+async def test_an_event_that_crashed_the_bot_too_often_is_dead_lettered_unhandled(store: BreedStore) -> None:
+    handler = Handler()
+    await store.publish_event(Event("progress", "b1", 0, stage="rendering"))
+    await store.read_events("bot", count=1, block_ms=None)
+    for _ in range(MAX_DELIVERIES):  # each time the bot died before it could ack
+        [delivery] = await store.claim_stale_events("bot", 0, count=1)
+    await EventConsumer(store, handler, "bot").deliver(delivery)
+    assert handler.seen == [] and await pending(store) == 0
+    assert "handed out 4 times" in (await store.dead_letters())[0]["reason"]
+
+
+async def test_an_unreadable_event_is_dead_lettered(store: BreedStore) -> None:
     await store.redis.xadd(keys.EVENTS, {b"payload": b"{not json"})
     handler = Handler()
     [delivery] = await store.read_events("bot", count=1, block_ms=None)
     await EventConsumer(store, handler, "bot").deliver(delivery)
     assert handler.seen == [] and await pending(store) == 0
+    assert (await store.dead_letters())[0]["reason"].startswith("unreadable event: not JSON")
 
 
 async def test_the_events_loop_outlives_a_redis_restart(redis_server_factory, caplog) -> None:
@@ -198,12 +219,14 @@ async def test_the_events_loop_outlives_a_redis_restart(redis_server_factory, ca
         await wait_until(lambda: _true(len(handler.seen) == 1))
 
         server.stop()
-        await wait_until(lambda: _true("reading events failed" in caplog.text))
+        await wait_until(lambda: _true("Redis is unreachable" in caplog.text))
         redis_server_factory(data_dir, port=port)
         await wait_until(_publish_when_up(store))
         await wait_until(lambda: _true(len(handler.seen) == 2), timeout=30)
         assert handler.seen[-1] == Event("progress", "b1", 1, stage="rendering")
         assert not running.task.done()
+        await wait_until(lambda: _true("Redis is back" in caplog.text))
+        assert caplog.text.count("Redis is unreachable") == 1  # once per outage, not once per retry
     finally:
         await running.stop()
         await store.close()

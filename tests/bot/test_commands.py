@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import discord
 import pytest
 import simcord
 
+from bot.errors import UNEXPECTED
 from bot.voting import NUMBER_EMOJI
 from domain.model import Note
 from domain.rules import STEER_REFUSAL as REFUSAL
@@ -247,7 +250,7 @@ async def test_with_the_setting_the_commands_are_synced_to_the_dev_guild(world: 
 @pytest.mark.parametrize("action", ["status", "mutation", "next", "finish", "morph", "stop", "Next button",
                                     "Finish button", "refused Next button"])
 async def test_every_command_and_button_defers_privately_before_anything_else(
-    world: World, worker, action: str
+    world: World, worker, action: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     breed = await start_breed(world)
     first = vote_message(world, breed, 0)
@@ -264,6 +267,14 @@ async def test_every_command_and_button_defers_privately_before_anything_else(
 
     assert world.callbacks_since(mark)[0] == DEFERRED_EPHEMERAL
     assert result.ephemeral and "\n" not in answer_of(result)
+    # One line, and the right one: a handler that crashed would answer the apology in one line too.
+    assert answer_of(result) != UNEXPECTED
+    assert [r for r in caplog.records if r.name == "bot.errors" and r.levelno >= logging.ERROR] == []
+    expected = {"status": "Breed `", "mutation": "Mutation σ of breed", "next": "Voting on generation 1 closed.",
+                "finish": "Finishing with candidate 1", "morph": "", "stop": "Breed `",
+                "Next button": "Voting on generation 1 closed.", "Finish button": "Finishing with candidate 1",
+                "refused Next button": REFUSAL}[action]
+    assert expected in answer_of(result)
 
 
 async def test_when_discord_fails_midway_the_user_gets_one_line_and_the_breed_is_unchanged(

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
+from bot.client import MelodyBot
 from bot.voting import NUMBER_EMOJI
+from storage import keys
 from storage.codec import Event
 from tests.bot.flows import event_handled, has_buttons, jobs_of, start_breed, vote_message
 from tests.bot.simulation import World, answer_of
@@ -70,9 +75,25 @@ async def test_a_generation_finished_while_the_bot_was_down_is_posted_once_after
     breed = await start_breed(world)
     await worker.stop()
     await world.starter.click(vote_message(world, breed, 0), label="Next")
-    await world.restart()
+    store = world.store
+    seen_while_down: list[bool] = []
+
+    class StartsLate(MelodyBot):
+        """A bot that comes back only once the worker has made the generation and told nobody."""
+
+        async def setup_hook(self) -> None:
+            deadline = time.monotonic() + 60
+            while await store.get_generation(breed.breed_id, 1) is None:
+                assert time.monotonic() < deadline, "the worker never made generation 2"
+                await asyncio.sleep(0.05)
+            ready = await store.redis.xrange(keys.EVENTS)
+            seen_while_down.append(any(b'"generation_ready"' in f[b"payload"] and b'"generation":1' in f[b"payload"]
+                                       for _id, f in ready))
+            await super().setup_hook()
 
     worker.start()
+    await world.restart(StartsLate)
+    assert seen_while_down == [True]  # the event waited in Redis while no bot was there
     breed = await world.wait_for_status(breed.breed_id, "voting", 1)
     second = vote_message(world, breed, 1)
 

@@ -75,7 +75,6 @@ def test_a_worker_that_cannot_start_ends_the_session_at_once_with_its_reason(red
 
 def test_ctrl_c_while_waiting_for_a_line_stops_the_session_and_its_worker(redis_url, tmp_path):
     import signal
-    import time
 
     env = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "DATA_DIR": str(tmp_path / "data")}
     session = subprocess.Popen(
@@ -83,10 +82,7 @@ def test_ctrl_c_while_waiting_for_a_line_stops_the_session_and_its_worker(redis_
         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        output = ""
-        deadline = time.monotonic() + 120
-        while "> " not in output and time.monotonic() < deadline:  # the prompt: it waits for a line now
-            output += session.stdout.read(1)
+        output = read_until(session, "> ", timeout=120)  # the prompt: it waits for a line now
         assert "clip-2.ogg" in output
         session.send_signal(signal.SIGINT)
         assert session.wait(timeout=30) == 130  # stdin stays open: nothing but the signal ends it
@@ -94,6 +90,26 @@ def test_ctrl_c_while_waiting_for_a_line_stops_the_session_and_its_worker(redis_
         session.kill()
     worker_log = (tmp_path / "data" / "logs" / "worker.log").read_text()
     assert "Traceback" not in worker_log
+
+
+def read_until(process: subprocess.Popen, text: str, timeout: float) -> str:
+    """What the process printed until `text` appears; fails after `timeout` s instead of blocking."""
+    import select
+    import time
+
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    output = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in output:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"timed out waiting for {text!r}; got {output.decode(errors='replace')[-500:]!r}"
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            chunk = os.read(fd, 4096)
+            assert chunk, f"the process ended before printing {text!r}"
+            output += chunk
+    return output.decode(errors="replace")
 
 
 def test_lines_can_come_from_a_file_on_stdin(redis_url, tmp_path):

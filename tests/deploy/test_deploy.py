@@ -29,7 +29,7 @@ def test_compose_has_redis_with_aof_on_a_volume_one_bot_and_scalable_workers():
     services = COMPOSE["services"]
     assert set(services) == {"redis", "bot", "worker"}
     redis = services["redis"]
-    assert "--appendonly" in redis["command"] and "yes" in redis["command"]
+    assert "--appendonly yes" in " ".join(redis["command"])
     volume = redis["volumes"][0].split(":")[0]
     assert volume in COMPOSE["volumes"]
     # `--scale worker=N` needs the worker to have no fixed name or published port.
@@ -99,6 +99,18 @@ def test_env_example_lists_every_setting_and_nothing_else():
 
 
 def test_env_example_holds_no_secret():
-    for line in (ROOT / ".env.example").read_text().splitlines():
-        if line.startswith("DISCORD_TOKEN="):
-            assert line == "DISCORD_TOKEN="
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    for key in ("DISCORD_TOKEN", "REDIS_PASSWORD"):
+        assert f"{key}=" in lines and not any(line.startswith(f"{key}=") and line != f"{key}=" for line in lines)
+
+
+def test_redis_is_password_protected_and_not_exposed_and_the_images_run_as_a_user():
+    redis = COMPOSE["services"]["redis"]
+    assert "ports" not in redis and "network_mode" not in redis
+    command = " ".join(redis["command"])
+    assert '--requirepass "$$REDIS_PASSWORD"' in command and "REDIS_PASSWORD" in redis["healthcheck"]["test"][1]
+    for name in ("bot", "worker"):
+        assert "ports" not in COMPOSE["services"][name]
+        dockerfile = (ROOT / "deploy" / f"{name}.Dockerfile").read_text().splitlines()
+        users = [line for line in dockerfile if line.startswith("USER ")]
+        assert users and users[-1] != "USER root"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -255,15 +257,135 @@ async def test_a_job_of_a_killed_worker_is_completed_exactly_once_by_another(
             process.kill()
     if not still_pending:
         pytest.fail("the worker finished the job before it could be killed; the test could not stage a crash")
-    await asyncio.sleep(1.1)  # past the job timeout of the surviving worker
-    reclaimed = await store.claim_stale_jobs(worker.consumer, worker.job_timeout_ms)
-    assert len(reclaimed) == 1
-    await worker.handle(reclaimed[0])
-    assert await store.get_generation(breed.breed_id, 0) is not None
+    # The surviving worker's own loop takes the job over once it has been idle past the job timeout.
+    async with running(worker):
+        await wait_for(lambda: generation_and_no_pending(store, breed.breed_id, 0, redis_client), timeout=60)
     assert await pending_jobs(redis_client) == 0
     assert await store.dead_letters() == []
     ready = [e for e in await events_of(store, breed.breed_id) if e.type == "generation_ready"]
     assert len(ready) == 1
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[asyncio.Task[None]]:
+    """`worker.run` as a task, stopped (and awaited, bounded) afterwards."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield task
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def wait_for(check, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def generation_and_no_pending(store, breed_id: str, number: int, redis_client) -> bool:
+    return await store.get_generation(breed_id, number) is not None and await pending_jobs(redis_client) == 0
+
+
+async def test_a_job_that_killed_its_workers_too_often_is_dead_lettered_and_told_once(store, worker, redis_client):
+    breed = await new_breed(store)
+    await store.enqueue_job(Job("start", breed.breed_id))
+    await store.read_jobs("crashed-1", count=1, block_ms=None)
+    for consumer in ("crashed-2", "crashed-3"):  # each reclaimed it and died on it
+        [delivery] = await store.claim_stale_jobs(consumer, 0, count=1)
+    assert delivery.deliveries == 3
+    async with running(worker):
+        await wait_for(lambda: _pending_is(redis_client, 0), timeout=30)
+    assert await store.get_generation(breed.breed_id, 0) is None  # never handled a 4th time
+    [letter] = await store.dead_letters()
+    assert "stopped 3 times" in letter["reason"] and letter["deliveries"] == "4"
+    errors = [e for e in await events_of(store, breed.breed_id) if e.type == "error"]
+    assert len(errors) == 1 and errors[0].job == "start" and "stopped 3 times" in errors[0].message
+
+
+async def _pending_is(redis_client, count: int) -> bool:
+    return await pending_jobs(redis_client) == count
+
+
+async def test_the_job_in_hand_when_redis_went_away_is_finished_when_it_is_back(
+    store, worker, redis_client, monkeypatch, caplog
+):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    breed = await new_breed(store)
+    await store.enqueue_job(Job("start", breed.breed_id))
+    write = store.write_generation
+    failures = [RedisConnectionError("Connection refused"), RedisConnectionError("Connection refused")]
+
+    async def flaky_write(*args, **kwargs):
+        if failures:
+            raise failures.pop()
+        return await write(*args, **kwargs)
+
+    monkeypatch.setattr(store, "write_generation", flaky_write)
+    worker.outage.min_s = 0.05
+    async with running(worker) as task:
+        await wait_for(lambda: generation_and_no_pending(store, breed.breed_id, 0, redis_client), timeout=60)
+        assert not task.done()
+    assert await store.dead_letters() == []  # an outage is no job failure
+    assert caplog.text.count("Redis is unreachable") == 1 and "Redis is back" in caplog.text
+
+
+async def test_a_worker_process_outlives_a_redis_restart_and_finishes_breeds_afterwards(
+    redis_server_factory, tmp_path
+):
+    from storage import BreedStore, connect
+
+    server = redis_server_factory(appendonly=True)
+    port, data_dir = server.port, server.data_dir
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "breeder.cli", "worker", "--consumer", "alone"],
+            env={**os.environ, "REDIS_URL": server.url, "LOG_LEVEL": "INFO"}, stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    store = BreedStore(connect(server.url))
+    try:
+        await store.ensure_groups()
+        first = await new_breed(store)
+        await store.enqueue_job(Job("start", first.breed_id))
+        await wait_for(lambda: _has_generation(store, first.breed_id, 0), timeout=120)
+
+        server.stop()
+        await asyncio.sleep(1.5)  # the worker's reads fail meanwhile
+        assert process.poll() is None
+        redis_server_factory(data_dir, port=port, appendonly=True)
+        await wait_for(lambda: _up(store), timeout=30)
+        second = await new_breed(store)
+        await store.enqueue_job(Job("start", second.breed_id))
+        await store.enqueue_job(Job("evolve", first.breed_id, 0, fitness=(1, 0, 0, 0, 0, 0, 0, 0)))
+        await wait_for(lambda: _has_generation(store, second.breed_id, 0), timeout=60)
+        await wait_for(lambda: _has_generation(store, first.breed_id, 1), timeout=60)
+        assert process.poll() is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        await store.close()
+    text = log_path.read_text()
+    assert text.count("Redis is unreachable") == 1 and "Redis is back" in text and "Traceback" not in text
+
+
+async def _has_generation(store, breed_id: str, number: int) -> bool:
+    return await store.get_generation(breed_id, number) is not None
+
+
+async def _up(store) -> bool:
+    try:
+        return await store.ping()
+    except Exception:  # noqa: BLE001 - still starting
+        return False
 
 
 async def test_sigterm_stops_the_worker_cleanly(redis_url):

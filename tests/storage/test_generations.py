@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from domain.artifacts import clip_name
+from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
 from storage import BreedStore, keys
 from tests.storage.factories import make_breed, make_generation, make_latents
 
@@ -151,3 +152,15 @@ async def test_upload_round_trips_and_expires(store: BreedStore, redis_client: R
     await asyncio.sleep(0.2)
     assert await store.load_upload(short) is None
     assert await store.load_upload("no-such-token") is None
+
+
+async def test_kept_artifacts_never_expire_and_oversized_or_too_many_are_refused_whole(
+    breed_store: BreedStore, redis_client: Redis
+) -> None:
+    await breed_store.add_artifacts("b1", 0, {"winner.mid": b"MThd"}, keep=True)
+    assert await redis_client.pttl(keys.artifact("b1", 0, "winner.mid")) == -1
+    with pytest.raises(ValueError, match="larger than 8 MiB"):
+        await breed_store.add_artifacts("b1", 0, {"small": b"x", "huge": b"x" * (MAX_ARTIFACT_BYTES + 1)})
+    with pytest.raises(ValueError, match="at most 64"):
+        await breed_store.add_artifacts("b1", 0, {f"f{i}": b"x" for i in range(MAX_ARTIFACTS_PER_GENERATION + 1)})
+    assert await breed_store.get_artifact("b1", 0, "small") is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import dataclasses
 import time
 
 import pytest
@@ -115,7 +116,7 @@ async def test_unacked_job_is_reclaimed_by_another_worker_after_min_idle(
     await asyncio.sleep(0.15)
     [reclaimed] = await store.claim_stale_jobs("rescuer", min_idle_ms=100)
 
-    assert reclaimed == taken and reclaimed.message_id == message_id
+    assert reclaimed == dataclasses.replace(taken, deliveries=2) and reclaimed.message_id == message_id
     [entry] = await redis_client.xpending_range(keys.JOBS, keys.WORKERS_GROUP, "-", "+", 10)
     assert entry["consumer"] == b"rescuer" and entry["times_delivered"] == 2
     await store.ack_job(reclaimed.message_id)
