@@ -87,6 +87,7 @@ async def test_a_winner_branches_into_a_new_breed_and_both_reach_the_gallery_and
     [tree] = bot_posts(world, world.thread_of(second), "🌳")
     assert names(tree) == ["lineage.png"] and (await tree.attachments[0].read()).startswith(PNG)
 
+    await world.env.advance_time(60)  # a minute later: the second winner is the newer one
     await finish_with(world, second, 1, by=cy)
 
     # The gallery lists both winners, newest first, with who took part.
