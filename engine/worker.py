@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from domain import artifacts, limits, model
-from domain.errors import BreedError
-from domain.ids import MelodyRef, parse_melody_id
+from domain.ids import MelodyRef
 from domain.model import Candidate, Generation, Note, candidate_id
+from engine.errors import JobError
+from engine.keepsakes import KeepsakeJobs
 from runtime.backoff import Outage
 from runtime.signals import sleep_or_stop
 from storage import UNAVAILABLE
@@ -42,10 +43,6 @@ log = logging.getLogger(__name__)
 SEED = "seed"
 
 
-class JobError(Exception):
-    """A job that cannot be done; the message is shown to people."""
-
-
 def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.random.Generator:
     """The random generator of one step: the same job always gives the same generation."""
     digest = hashlib.sha256(f"{breed_id}:{generation}:{purpose}".encode()).digest()
@@ -56,8 +53,11 @@ def melody_steps(notes: Sequence[Note], steps: int) -> int:
     return max([steps, *(note.end for note in notes)])
 
 
-class Worker:
-    """One worker process's job loop. The model and renderer are loaded once by the caller."""
+class Worker(KeepsakeJobs):
+    """One worker process's job loop. The model and renderer are loaded once by the caller.
+
+    The jobs of what outlives a breed (family trees, compositions, branches' seeds) are KeepsakeJobs'.
+    """
 
     def __init__(
         self,
@@ -212,17 +212,6 @@ class Worker:
             await self._write(job, breed, 0, latents, candidates)
         await self.store.publish_event(Event("generation_ready", job.breed_id, 0))
 
-    async def _latent_of(self, melody: str | MelodyRef) -> NDArray[np.float32]:
-        """The stored latent vector of a melody id: exactly the melody people heard."""
-        try:
-            ref = parse_melody_id(melody) if isinstance(melody, str) else melody
-        except BreedError as error:
-            raise JobError(str(error)) from None
-        latents = await self.store.get_latents(ref.breed_id, ref.generation)
-        if latents is None or not 0 <= ref.index < len(latents):
-            raise JobError(f"The melody `{ref}` is not stored any more.")
-        return latents[ref.index]
-
     def _encode_seed(self, data: bytes) -> NDArray[np.float32]:
         try:
             return self.model.encode_midi(data)[0]
@@ -322,73 +311,6 @@ class Worker:
             artifacts.WINNER_AUDIO: self.renderer.render_clips([melody], params.tempo, params.instrument)[0],
             artifacts.WINNER_PNG: pianoroll.melody_png(melody, f"Winner: candidate {index + 1}"),
         }
-
-    async def _family_tree(self, leaf: MelodyRef, title: str) -> bytes:
-        from engine.family import family_nodes
-        from engine.lineage import tree_png
-
-        nodes = await family_nodes(self.store, leaf)
-        return await asyncio.to_thread(tree_png, nodes, str(leaf), f"{title}: {leaf}")
-
-    async def _tree(self, job: Job) -> None:
-        """The family tree of one candidate, written once per candidate and generation."""
-        generation = await self.store.get_generation(job.breed_id, job.generation)
-        if generation is None:
-            raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
-        index = job.candidate
-        if index is None or not 0 <= index < len(generation.candidates):
-            raise JobError(f"There is no candidate {'?' if index is None else index + 1} in this generation.")
-        name = artifacts.tree_name(index)
-        if await self.store.get_artifact(job.breed_id, job.generation, name) is None:
-            png = await self._family_tree(MelodyRef(job.breed_id, job.generation, index), "Family tree")
-            await self.store.add_artifacts(job.breed_id, job.generation, {name: png})
-        await self.store.publish_event(Event("tree_ready", job.breed_id, job.generation, candidate=index))
-
-    async def _compose(self, job: Job) -> None:
-        """Phrases one after the other, with a short interpolated join between different ones if asked."""
-        composition_id = job.breed_id
-        if await self.store.composition_file(composition_id, artifacts.COMPOSITION_MID) is None:
-            if not int(limits.COMPOSE_PHRASES.low) <= len(job.melodies) <= int(limits.COMPOSE_PHRASES.high):
-                raise JobError(f"A composition joins 2 to 8 melodies, not {len(job.melodies)}.")
-            refs = []
-            for melody in job.melodies:
-                try:
-                    refs.append(parse_melody_id(melody))
-                except BreedError as error:
-                    raise JobError(str(error)) from None
-            phrases, latents = [], []
-            for ref in refs:
-                generation = await self.store.get_generation(ref.breed_id, ref.generation)
-                if generation is None or not 0 <= ref.index < len(generation.melodies):
-                    raise JobError(f"The melody `{ref}` is not stored any more.")
-                phrases.append(generation.melodies[ref.index])
-                latents.append(await self._latent_of(ref))
-            first = await self._breed(refs[0].breed_id)
-            audio, data = await asyncio.to_thread(self._render_composition, phrases, latents, job.smooth, first.params)
-            await self.store.add_composition_files(
-                composition_id, {artifacts.COMPOSITION_AUDIO: audio, artifacts.COMPOSITION_MID: data}
-            )
-            log.info("composition %s of %d phrases written (smooth: %s)", composition_id, len(refs), job.smooth)
-        await self.store.publish_event(Event("composed", composition_id))
-
-    def _render_composition(
-        self, phrases: Sequence[Sequence[Note]], latents: Sequence[NDArray[np.float32]], smooth: bool,
-        params: model.BreedParams,
-    ) -> tuple[bytes, bytes]:
-        """The audio and MIDI file of a composition; its joins are the melody halfway between two phrases."""
-        from engine import midi
-        from engine.compose import join_phrases
-
-        bridges: list[list[Note] | None] = [None] * (len(phrases) - 1)
-        if smooth:
-            pairs = [i for i in range(len(phrases) - 1) if not np.array_equal(latents[i], latents[i + 1])]
-            if pairs:
-                middles = np.stack([self.model.interpolate(latents[i], latents[i + 1], 3)[1] for i in pairs])
-                for i, melody in zip(pairs, self.model.decode(middles, self.temperature), strict=True):
-                    bridges[i] = melody
-        notes, length = join_phrases(phrases, bridges, self.model.steps)
-        data = midi.melody_to_midi(notes, params.tempo, params.instrument, length)
-        return self.renderer.render_midi(data), data
 
     async def _morph(self, job: Job) -> None:
         """The melodies on the way from one candidate to another, one after the other in one clip."""
