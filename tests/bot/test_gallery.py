@@ -213,3 +213,16 @@ async def test_bad_ids_counts_and_pages_are_refused_privately_and_nothing_is_ask
     assert world.refusals() == [expected]
     assert await world.store.redis.xlen(keys.JOBS) == jobs
     assert [m for m in world.channel.history() if m.author.bot and breed.breed_id not in m.content] == []
+
+
+async def test_play_where_the_bot_may_not_post_says_what_is_missing(world: World, worker) -> None:
+    breed = await start_breed(world)
+    await finish_with(world, breed, 1)
+    mute = discord.PermissionOverwrite(send_messages=False, attach_files=False)
+    locked = world.guild.create_text_channel("quiet", overwrites={world.env.bot.user: mute})
+
+    result = await world.voters[0].slash(locked, "breed play", melody=melody_id(breed.breed_id, 0, 0))
+
+    expected = "I cannot post here: I need Send Messages and Attach Files in this channel."
+    assert result.ephemeral and answer_of(result) == expected
+    assert world.refusals() == [expected] and locked.history() == []
