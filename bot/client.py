@@ -44,7 +44,7 @@ class BreedTree(app_commands.CommandTree):
         await answer_error(interaction, error)
 
 
-class MelodyBot(commands.Bot):
+class MelodyBot(commands.AutoShardedBot):
     """Melody Breeder on Discord. `external_wait` wraps the blocking Redis read of the events loop."""
 
     store: BreedStore
@@ -65,6 +65,7 @@ class MelodyBot(commands.Bot):
         super().__init__(
             command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None,
             tree_cls=BreedTree, allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=settings.shard_count, shard_ids=settings.shard_ids,
         )
         self.settings = settings
         self.redis_url = redis_url

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from domain import limits
 from domain.model import BreedParams
@@ -97,10 +97,29 @@ class BotSettings(CommonSettings):
     discord_token: SecretStr = Field(..., description="Bot token from the Discord developer portal")
     sync_commands: bool = Field(False, description="Sync slash commands to Discord at start-up")
     dev_guild_id: int | None = Field(None, description="Sync commands to this guild only (instant)")
+    shard_count: int = Field(1, ge=1, description="Gateway shards of the whole bot (every bot process: the same)")
+    # NoDecode: "0,1" is read as written, not as JSON (where "4" would be a number, not a list).
+    shard_ids: Annotated[list[int] | None, NoDecode] = Field(
+        None, description="The shards this process runs, e.g. 0,1; unset: all of them"
+    )
     max_open_breeds_per_server: int = Field(10, ge=1, description="Open breeds one server may have at once")
     max_open_breeds_per_member: int = Field(2, ge=1, description="Open breeds one member may have started at once")
     start_cooldown_s: float = Field(30.0, ge=0, description="Seconds a member waits between two /breed start")
     morph_cooldown_s: float = Field(10.0, ge=0, description="Seconds a member waits between two /breed morph")
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", "").split(",") if part] or None
+        return value
+
+    @model_validator(mode="after")
+    def _shards_exist(self) -> BotSettings:
+        ids = self.shard_ids or []
+        if len(set(ids)) != len(ids) or any(not 0 <= shard < self.shard_count for shard in ids):
+            raise ValueError(f"SHARD_IDS must be different numbers from 0 to {self.shard_count - 1}")
+        return self
 
     def server_limits(self) -> limits.ServerLimits:
         return limits.ServerLimits(

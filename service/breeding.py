@@ -29,6 +29,7 @@ from domain.votes import ballot_counts, top_candidate
 from service.gallery import Gallery
 from storage import BreedStore
 from storage.codec import Job
+from storage.store import LockTimeout
 
 log = logging.getLogger(__name__)
 
@@ -179,12 +180,19 @@ class BreedingService(Gallery):
             raise BreedError(f"There is no candidate {number}: this breed has 1 to {population}.")
         return MelodyRef(breed.breed_id, breed.generation, number - 1)
 
-    def lock(self, breed_id: str) -> asyncio.Lock:
-        """The breed's lock: a deadline, a button and a worker event never interleave."""
-        lock = self._locks.get(breed_id)
-        if lock is None:
-            lock = self._locks[breed_id] = asyncio.Lock()
-        return lock
+    @contextlib.asynccontextmanager
+    async def lock(self, breed_id: str) -> AsyncIterator[None]:
+        """The breed's lock: a deadline, a button and a worker event never interleave, in this process
+        (an asyncio lock) nor across processes (a lease in Redis: several bots, the web page)."""
+        local = self._locks.get(breed_id)
+        if local is None:
+            local = self._locks[breed_id] = asyncio.Lock()
+        async with local:
+            try:
+                async with self.store.breed_lock(breed_id):
+                    yield
+            except LockTimeout:
+                raise BreedError("This breed is busy with another request; try again in a moment.") from None
 
     def deadline(self, breed: Breed) -> float:
         """When voting that opens now closes."""

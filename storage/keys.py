@@ -89,3 +89,8 @@ def upload(token: str) -> str:
 def cooldown(kind: str, user_id: int) -> str:
     """Set while a user waits before another request of `kind` (start, morph); expires by itself."""
     return f"{PREFIX}cooldown:{kind}:{user_id}"
+
+
+def lock(breed_id: str) -> str:
+    """Held (with a lease) by the one process changing a breed right now."""
+    return f"{PREFIX}breed:{breed_id}:lock"

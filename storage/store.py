@@ -7,12 +7,14 @@ writes keyed on (breed id, generation) are idempotent under at-least-once delive
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 import secrets
 import string
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import numpy as np
@@ -28,7 +30,7 @@ from storage.codec import Job, dump, load_breed, load_generation
 from storage.gallery import GalleryStore
 from storage.streams import Delivery, MessageStreams
 
-__all__ = ["BreedExistsError", "BreedStore", "Delivery", "new_breed_id"]
+__all__ = ["BreedExistsError", "BreedStore", "Delivery", "LockTimeout", "new_breed_id"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,20 @@ T = TypeVar("T")
 
 class BreedExistsError(ValueError):
     """create_breed was given an id that is taken."""
+
+
+class LockTimeout(TimeoutError):
+    """A breed's lock stayed taken by another process for too long."""
+
+
+# Deletes the lock only if it still holds this holder's token: an expired lease taken over by another
+# process is not released by the first.
+_RELEASE_IF_MINE = """
+if redis.call("get", KEYS[1]) == ARGV[1] then
+    return redis.call("del", KEYS[1])
+end
+return 0
+"""
 
 
 def new_breed_id() -> str:
@@ -293,6 +309,30 @@ class BreedStore(MessageStreams, GalleryStore):
             if 0 <= index < population:
                 counts[index] += 1
         return counts
+
+    # --- the breed lock ----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def breed_lock(self, breed_id: str, lease_s: float = 60.0, wait_s: float = 30.0) -> AsyncIterator[None]:
+        """Hold the breed's lock across processes (bots, web page) while a transition runs.
+
+        The lease frees it if the holder dies; it is released only by its holder (compare-and-delete).
+        LockTimeout when another holder keeps it longer than `wait_s`.
+        """
+        key, token = keys.lock(breed_id), secrets.token_hex(16)
+        lease_ms = max(1, round(lease_s * 1000))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        pause = 0.005
+        while not await self._redis.set(key, token, nx=True, px=lease_ms):
+            if loop.time() > deadline:
+                raise LockTimeout(f"breed {breed_id} stayed locked for {wait_s:.0f} s")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        try:
+            yield
+        finally:
+            await self._redis.eval(_RELEASE_IF_MINE, 1, key, token)
 
     # --- cooldowns ---------------------------------------------------------------------------
 

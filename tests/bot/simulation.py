@@ -46,6 +46,8 @@ class World:
     other_bot: MemberActor
     bots: list[MelodyBot] = field(default_factory=list)
     error_cursor: int = 0
+    # Servers a test adds beside `guild`, whose breeds' threads thread_of finds too.
+    other_guilds: list[GuildHandle] = field(default_factory=list)
 
     @property
     def bot(self) -> MelodyBot:
@@ -100,7 +102,8 @@ class World:
         return self.channel.threads
 
     def thread_of(self, breed: Breed) -> ChannelHandle:
-        threads = [thread for channel in self.guild.channels.values() for thread in channel.threads]
+        threads = [thread for guild in (self.guild, *self.other_guilds)
+                   for channel in guild.channels.values() for thread in channel.threads]
         [thread] = [thread for thread in threads if thread.id == breed.thread_id]
         return thread
 

@@ -302,3 +302,51 @@ async def test_files_come_in_order_with_the_missing_and_too_large_named(service,
     await store.add_artifacts("b1", 0, {"a": b"1", "b": b"12345"})
     files = await service.files("b1", 0, ["a", "b", "c"], max_bytes=4)
     assert files.found == (("a", b"1"),) and files.missing == ("b", "c")
+
+
+async def test_presses_racing_each_other_close_the_vote_once(service, store) -> None:
+    import asyncio
+
+    await voting_breed(service)
+    results = await asyncio.gather(*(service.close_voting("b1", OWNER) for _ in range(6)), return_exceptions=True)
+    assert sum(not isinstance(result, Exception) for result in results) == 1
+    assert all(isinstance(r, BreedError) for r in results if isinstance(r, Exception))
+    assert [job.type for job in await jobs(store)] == ["start", "evolve"]
+
+
+async def test_two_processes_closing_one_vote_announce_and_enqueue_it_once(service, store, redis_url) -> None:
+    import asyncio
+
+    from storage import connect
+
+    await voting_breed(service)
+    other_store = BreedStore(connect(redis_url))
+    other = BreedingService(other_store, lambda: NOW)  # another bot process on the same Redis
+    announced: list[str] = []
+
+    def announcer(name: str):
+        async def announce(breed: Breed, fitness: tuple[int, ...]) -> int:
+            announced.append(name)
+            await asyncio.sleep(0.05)  # a Discord post takes a while: the other process must wait
+            return 1
+
+        return announce
+
+    try:
+        results = await asyncio.gather(
+            service.close_voting("b1", None, generation=0, announce=announcer("first")),
+            other.close_voting("b1", None, generation=0, announce=announcer("second")),
+            return_exceptions=True,
+        )
+    finally:
+        await other_store.close()
+    assert len(announced) == 1
+    assert sorted(type(result).__name__ for result in results) == ["BreedError", "Transition"]
+    assert [job.type for job in await jobs(store)] == ["start", "evolve"]
+    assert await store.redis.exists(keys.lock("b1")) == 0  # released by its holder
+
+
+async def test_a_lock_left_by_a_dead_process_frees_itself_when_its_lease_ends(store) -> None:
+    await store.redis.set(keys.lock("b9"), b"dead-holder", px=200)
+    async with store.breed_lock("b9", wait_s=5):
+        assert await store.redis.get(keys.lock("b9")) != b"dead-holder"
