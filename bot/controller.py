@@ -17,11 +17,13 @@ import logging
 import discord
 
 from bot import texts, voting
+from bot.gallery import GalleryPosts
 from bot.tasks import BackgroundTasks
 from bot.timers import VoteTimers
-from bot.views import breed_controls
+from bot.views import breed_controls, winner_controls
 from domain import artifacts
 from domain.errors import BreedError
+from domain.ids import MelodyRef
 from domain.model import Breed, BreedParams, Generation
 from domain.rules import Actor, refusal
 from domain.votes import top_candidate
@@ -42,6 +44,7 @@ class BreedController:
         self.client = client
         self.service = service
         self.timers = VoteTimers(tasks, service.clock, self._deadline_reached)
+        self.gallery = GalleryPosts(client, service)
 
     def _thread(self, breed: Breed) -> discord.PartialMessageable:
         if breed.thread_id is None:
@@ -66,14 +69,17 @@ class BreedController:
 
     async def start(
         self, channel: discord.TextChannel, owner: discord.abc.User, params: BreedParams,
-        seed_name: str | None = None, seed: bytes | None = None,
+        seed_name: str | None = None, seed: bytes | None = None, source: tuple[MelodyRef, Breed] | None = None,
     ) -> Breed:
-        """Post the start message, open the breed's thread and ask for generation 1."""
+        """Post the start message, open the breed's thread and ask for generation 1 (around `source`, if given)."""
+        ref, source_breed = source if source is not None else (None, None)
+        source_id = str(ref) if ref is not None else None
 
         async def announce(breed_id: str) -> Place:
             message: discord.Message | None = None
             try:
-                message = await channel.send(texts.start_text(owner.id, breed_id, params, seed_name))
+                message = await channel.send(
+                    texts.start_text(owner.id, breed_id, params, seed_name, source_breed, source_id))
                 thread = await message.create_thread(name=texts.thread_name(breed_id), auto_archive_duration=1440)
                 progress = await thread.send(texts.progress_text(0, "queued"))
             except discord.Forbidden:
@@ -88,7 +94,16 @@ class BreedController:
             return Place(channel.guild.id, channel.id, thread.id, progress.id)
 
         return await self.service.start(owner_id=owner.id, params=params, place=Place(guild_id=channel.guild.id),
-                                        seed=seed, announce=announce)
+                                        seed=seed, source=ref, announce=announce)
+
+    async def branch(self, interaction: discord.Interaction, melody_id: str) -> str:
+        """The Branch button: a new breed around a winner, in the channel its breed was started in."""
+        source = await self.service.melody(melody_id, interaction.guild_id)
+        channel = self.client.get_channel(source[1].channel_id) if source[1].channel_id is not None else None
+        if not isinstance(channel, discord.TextChannel):
+            raise BreedError("The channel that breed was started in is gone; use /breed start from: in another one.")
+        breed = await self.start(channel, interaction.user, self.service.params(like=source[1]), source=source)
+        return f"Breed `{breed.breed_id}` started in <#{breed.thread_id}>, from `{melody_id}`."
 
     async def close_voting(self, breed_id: str, actor: Actor | None, generation: int | None = None) -> str:
         """Close voting now (actor) or at the deadline (actor None, `generation` given)."""
@@ -212,6 +227,10 @@ class BreedController:
             await self.service.finished(event.breed_id, event.generation, self._post_winner)
         elif event.type in ("morph_ready", "error") and (event.type == "morph_ready" or event.job == "morph"):
             await self._on_morph(event)
+        elif event.type == "tree_ready" or (event.type == "error" and event.job == "tree"):
+            await self.gallery.on_tree(event)
+        elif event.type == "composed" or (event.type == "error" and event.job == "compose"):
+            await self.gallery.on_composed(event)
         elif event.type == "error":
             await self.service.step_failed(event.breed_id, lambda before, after: self._post_failure(
                 before, after, event.message or "the worker failed."))
@@ -252,7 +271,8 @@ class BreedController:
         files = await self.service.winner_files(breed.breed_id, number, MAX_FILE_BYTES)
         await self._edit_progress(breed, texts.winner_posted_text(winner, number))
         await self._thread(breed).send(texts.winner_text(breed, winner, number),
-                                       files=[_file(name, data) for name, data in files.found])
+                                       files=[_file(name, data) for name, data in files.found],
+                                       view=winner_controls(str(MelodyRef(breed.breed_id, number, winner))))
         log.info("breed %s gen %d: winner %d posted", breed.breed_id, number, winner)
 
     async def _on_morph(self, event: Event) -> None:

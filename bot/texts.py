@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.voting import describe_tally
-from domain.model import Breed, BreedParams
+from domain.ids import melody_id
+from domain.model import Breed, BreedParams, Composition, Winner
 
 # General MIDI programs offered by /breed start (the setting INSTRUMENT may name any 0-127).
 INSTRUMENTS: tuple[tuple[str, int], ...] = (
@@ -60,9 +61,18 @@ def describe_params(params: BreedParams) -> str:
     )
 
 
-def start_text(owner_id: int, breed_id: str, params: BreedParams, seed_name: str | None) -> str:
+def start_text(
+    owner_id: int, breed_id: str, params: BreedParams, seed_name: str | None, source: Breed | None = None,
+    source_id: str | None = None,
+) -> str:
     seed = f"\nStarting from the melody in `{seed_name}`." if seed_name else ""
+    if source is not None and source_id is not None:
+        seed = f"\n🌱 Branched from `{source_id}` of breed `{source.breed_id}`{_where(source)}."
     return f"🎼 <@{owner_id}> started breed `{breed_id}`: {describe_params(params)}.{seed}"
+
+
+def _where(breed: Breed) -> str:
+    return f" (<#{breed.thread_id}>)" if breed.thread_id else ""
 
 
 def thread_name(breed_id: str) -> str:
@@ -100,6 +110,9 @@ def generation_text(breed: Breed, generation: int, deadline: float, *, rerolled:
     if rerolled:
         lines.append("Nobody voted last time, so these are fresh random melodies.")
     lines.append("Listen, then react with the numbers you like (one vote per candidate each).")
+    first = melody_id(breed.breed_id, generation, 0)
+    last = melody_id(breed.breed_id, generation, breed.params.population - 1)
+    lines.append(f"Melody ids: `{first}` … `{last}` (for /breed tree, /breed start from:, /breed compose).")
     lines.append(f"Voting closes {timestamp(deadline)}.")
     return "\n".join(lines)
 
@@ -119,8 +132,57 @@ def reroll_text(generation: int) -> str:
 def winner_text(breed: Breed, candidate: int, generation: int) -> str:
     return (
         f"🏆 The winner of breed `{breed.breed_id}`: candidate {shown(candidate)} of generation "
-        f"{shown(generation)} ({breed.params.tempo} BPM, {instrument_name(breed.params.instrument)})."
+        f"{shown(generation)} ({breed.params.tempo} BPM, {instrument_name(breed.params.instrument)}), "
+        f"`{melody_id(breed.breed_id, generation, candidate)}`. It is in the server's /breed gallery; "
+        "**Branch** breeds on from it."
     )
+
+
+def tree_requested_text(melody: str, breed: Breed) -> str:
+    return f"Drawing the family tree of `{melody}`: it will be posted in <#{breed.thread_id}>."
+
+
+def tree_text(melody: str) -> str:
+    return f"🌳 Family tree of `{melody}`: its ancestors back to generation 1, with their votes."
+
+
+def tree_failed_text(melody: str, message: str) -> str:
+    return f"⚠️ The family tree of `{melody}` failed: {message}"
+
+
+def winner_line(winner: Winner) -> str:
+    """One gallery entry: its id, whose breed, how many took part, when it finished."""
+    people = len(winner.people)
+    branched = f", branched from `{winner.source}`" if winner.source else ""
+    return (f"`{winner.melody_id}` · breed `{winner.breed_id}` by <@{winner.owner_id}> · "
+            f"{people} {'person' if people == 1 else 'people'}{branched} · <t:{int(winner.finished_at)}:d>")
+
+
+def gallery_text(winners: Sequence[Winner], page: int, pages: int, total: int) -> str:
+    if not total:
+        return "This server's gallery is empty: the winner of every finished breed goes there."
+    head = f"🖼️ **Gallery**: {total} winner{'s' if total != 1 else ''}, newest first (page {page} of {pages})"
+    tail = "\n/breed play <id> posts one again; /breed start from:<id> breeds on from it."
+    return "\n".join([head, *(winner_line(winner) for winner in winners)]) + tail
+
+
+def play_text(winner: Winner, user_id: int) -> str:
+    return (f"🎵 <@{user_id}> plays `{winner.melody_id}`, the winner of breed `{winner.breed_id}` by "
+            f"<@{winner.owner_id}> ({len(winner.people)} took part).")
+
+
+def composition_requested_text(composition: Composition) -> str:
+    return f"Composing {len(composition.melodies)} phrases: the piece will be posted here."
+
+
+def composition_text(composition: Composition) -> str:
+    joins = " with smooth joins" if composition.smooth else ""
+    phrases = " ".join(f"`{melody}`" for melody in composition.melodies)
+    return f"🎼 A piece by <@{composition.requester_id}> from {phrases}{joins}."
+
+
+def composition_failed_text(composition: Composition, message: str) -> str:
+    return f"⚠️ The piece of <@{composition.requester_id}> failed: {message}"
 
 
 def morph_requested_text(start: int, end: int) -> str:

@@ -1,4 +1,4 @@
-"""The Next and Finish buttons of a vote message, persistent across restarts.
+"""The Next and Finish buttons of a vote message and the Branch button of a winner, persistent across restarts.
 
 They are dynamic items: the custom id carries the breed id, so any bot process can answer
 a press on any old message without having kept a view object around.
@@ -23,7 +23,10 @@ class Steering(Protocol):
 
     async def finish(self, breed_id: str, actor: Actor, candidate: int | None = None) -> str: ...
 
+    async def branch(self, interaction: discord.Interaction, melody_id: str) -> str: ...
+
 _BREED_ID = r"(?P<breed_id>[a-z0-9]{1,32})"
+_MELODY_ID = r"(?P<melody_id>[a-z0-9]{1,32}-g[0-9]{1,6}-[0-9]{1,2})"
 
 
 class NextButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"breed:next:{_BREED_ID}"):
@@ -62,6 +65,37 @@ class FinishButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"b
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await _press(interaction, self.breed_id, "finish")
+
+
+class BranchButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"breed:branch:{_MELODY_ID}"):
+    """Starts a new breed seeded from a winner, in the channel its breed was started in; anyone may."""
+
+    def __init__(self, melody_id: str) -> None:
+        super().__init__(discord.ui.Button(
+            label="Branch", emoji="🌱", style=discord.ButtonStyle.secondary, custom_id=f"breed:branch:{melody_id}"
+        ))
+        self.melody_id = melody_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> BranchButton:
+        return cls(match["melody_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            controller: Steering = interaction.client.controller  # type: ignore[attr-defined]
+            await interaction.followup.send(await controller.branch(interaction, self.melody_id), ephemeral=True)
+        except Exception as error:
+            await answer_error(interaction, error)
+
+
+def winner_controls(melody_id: str) -> discord.ui.View:
+    """The button under a winner's post."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(BranchButton(melody_id))
+    return view
 
 
 def breed_controls(breed_id: str) -> discord.ui.View:

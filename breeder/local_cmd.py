@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategy", default=None, choices=STRATEGIES,
                         help="GA strategy: " + "; ".join(f"{name} ({what})" for name, what in DESCRIPTIONS.items()))
     parser.add_argument("--seed-midi", default=None, help="start from the first 2 bars of this MIDI file")
+    parser.add_argument("--from", dest="source", default=None, metavar="MELODY_ID",
+                        help="branch from a melody of an earlier local breed, e.g. ab12cd34-g3-5")
     parser.add_argument("--no-worker", action="store_true",
                         help="do not start a worker process (one is already running on this Redis)")
 
@@ -55,6 +57,16 @@ def run(args: argparse.Namespace) -> int:
     except ParamsError as error:
         print(f"breeder local: {error}", file=sys.stderr)
         return CONFIG_ERROR
+    source = None
+    if args.source:
+        from domain.ids import parse_melody_id
+
+        try:
+            source = parse_melody_id(args.source)
+        except BreedError as error:
+            print(f"breeder local: {error}", file=sys.stderr)
+            return CONFIG_ERROR
+    args.source = source
     seed = None
     if args.seed_midi:
         try:
@@ -109,4 +121,10 @@ async def session(
     service = BreedingService(store, time.time, settings.default_params())
     term = Session(service, Path(args.out), params, interactive=not scripted and sys.stdin.isatty(), worker=worker)
     lines = [part.strip() for part in args.votes.split(";")] if scripted else None
-    return await run_session(term, seed, lines)
+    from domain.errors import BreedError
+
+    try:
+        return await run_session(term, seed, lines, source=args.source)
+    except BreedError as error:  # refused before anything started, e.g. --from a melody that is not there
+        print(f"breeder local: {error}", file=sys.stderr)
+        return CONFIG_ERROR

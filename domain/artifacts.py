@@ -6,7 +6,11 @@ ROLL_PNG = "roll.png"
 WINNER_MID = "winner.mid"
 WINNER_AUDIO = "winner.ogg"
 WINNER_PNG = "winner.png"
-WINNER_FILES = (WINNER_MID, WINNER_AUDIO, WINNER_PNG)
+LINEAGE_PNG = "lineage.png"
+WINNER_FILES = (WINNER_MID, WINNER_AUDIO, WINNER_PNG, LINEAGE_PNG)
+COMPOSITION_AUDIO = "composition.ogg"
+COMPOSITION_MID = "composition.mid"
+COMPOSITION_FILES = (COMPOSITION_AUDIO, COMPOSITION_MID)
 
 
 def clip_name(index: int, extension: str = "ogg") -> str:
@@ -22,6 +26,11 @@ def midi_name(index: int) -> str:
 def morph_name(start: int, end: int, extension: str) -> str:
     """A file of the morph from candidate `start` to `end` (0-based): one name per pair, as people number them."""
     return f"morph-{start + 1}-{end + 1}.{extension}"
+
+
+def tree_name(index: int) -> str:
+    """The family tree of candidate `index` (0-based) of a generation."""
+    return f"tree-{index + 1}.png"
 
 
 def generation_files(count: int) -> list[str]:

@@ -47,6 +47,11 @@ TEMPERATURE = Limit(0.0, 2.0)
 MORPH_STEPS = Limit(2, 8)
 MORPH_DEFAULT_STEPS = 5
 
+# A composition's phrases (melody ids, repeats allowed).
+COMPOSE_PHRASES = Limit(2, 8)
+# Gallery entries listed per page.
+GALLERY_PAGE_SIZE = 10
+
 MAX_SEED_BYTES = 1024 * 1024
 MIDI_SUFFIXES = (".mid", ".midi")
 

@@ -56,7 +56,10 @@ def choose(defaults: BreedParams, **choices: object) -> BreedParams:
 
 @dataclass(frozen=True)
 class Breed:
-    """One breeding session. `generation` is the newest written generation (-1 before the first)."""
+    """One breeding session. `generation` is the newest written generation (-1 before the first).
+
+    `source`: the melody id (domain.ids) of the candidate it was branched from, if any.
+    """
 
     breed_id: str
     owner_id: int
@@ -70,6 +73,7 @@ class Breed:
     created_at: float = 0.0
     progress_message_id: int | None = None
     winner: int | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,3 +112,36 @@ class Generation:
 def candidate_id(generation: int, index: int) -> str:
     """The id of candidate `index` (0-based) of a generation, unique within its breed."""
     return f"g{generation}-{index + 1}"
+
+
+@dataclass(frozen=True)
+class Winner:
+    """A finished breed's winner as the gallery keeps it. `melody_id` is its domain.ids melody id.
+
+    `people`: who took part (the starter first, then everyone who voted, by id).
+    """
+
+    melody_id: str
+    breed_id: str
+    guild_id: int | None
+    owner_id: int
+    generation: int
+    index: int
+    finished_at: float
+    people: tuple[int, ...] = ()
+    source: str | None = None
+    tempo: int = 120
+    instrument: int = 0
+
+
+@dataclass(frozen=True)
+class Composition:
+    """A piece joined from bred phrases (melody ids, in order), asked for in a channel."""
+
+    composition_id: str
+    guild_id: int | None
+    channel_id: int | None
+    requester_id: int
+    melodies: tuple[str, ...]
+    smooth: bool = False
+    created_at: float = 0.0

@@ -75,3 +75,8 @@ def refusal(breed: Breed, action: str) -> str | None:
 def morph_marker(start: int, end: int, *, failed: bool = False) -> str:
     """The posting marker (kind) of the morph from candidate `start` to `end` (0-based), or of its failure."""
     return f"morph-{start + 1}-{end + 1}" + ("-failed" if failed else "")
+
+
+def tree_marker(index: int, *, failed: bool = False) -> str:
+    """The posting marker (kind) of candidate `index`'s family tree (0-based), or of its failure."""
+    return f"tree-{index + 1}" + ("-failed" if failed else "")

@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from domain import artifacts, limits, model
+from domain.ids import MelodyRef
 from domain.model import Candidate, Generation, Note, candidate_id
+from engine.errors import JobError
+from engine.keepsakes import KeepsakeJobs
 from runtime.backoff import Outage
 from runtime.signals import sleep_or_stop
 from storage import UNAVAILABLE
@@ -40,10 +43,6 @@ log = logging.getLogger(__name__)
 SEED = "seed"
 
 
-class JobError(Exception):
-    """A job that cannot be done; the message is shown to people."""
-
-
 def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.random.Generator:
     """The random generator of one step: the same job always gives the same generation."""
     digest = hashlib.sha256(f"{breed_id}:{generation}:{purpose}".encode()).digest()
@@ -54,8 +53,11 @@ def melody_steps(notes: Sequence[Note], steps: int) -> int:
     return max([steps, *(note.end for note in notes)])
 
 
-class Worker:
-    """One worker process's job loop. The model and renderer are loaded once by the caller."""
+class Worker(KeepsakeJobs):
+    """One worker process's job loop. The model and renderer are loaded once by the caller.
+
+    The jobs of what outlives a breed (family trees, compositions, branches' seeds) are KeepsakeJobs'.
+    """
 
     def __init__(
         self,
@@ -86,6 +88,8 @@ class Worker:
             "evolve": self._evolve,
             "finish": self._finish,
             "morph": self._morph,
+            "tree": self._tree,
+            "compose": self._compose,
         }
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -164,9 +168,10 @@ class Worker:
     async def _fail(self, delivery: Delivery, job: Job, message: str) -> None:
         log.warning("breed %s gen %d: %s job dead-lettered: %s", job.breed_id, job.generation, job.type, message)
         await self.store.dead_letter(delivery, message)
-        # The bot must tell a failed morph from a failed step: only the latter changes the breed.
-        pair = {"candidate": job.candidate, "other": job.other} if job.type == "morph" else {}
-        await self._publish_error(job.breed_id, job.generation, message, job=job.type, **pair)
+        # The bot must tell a failed morph, tree or composition from a failed step: only the latter
+        # changes the breed.
+        about = {"candidate": job.candidate, "other": job.other} if job.type in ("morph", "tree") else {}
+        await self._publish_error(job.breed_id, job.generation, message, job=job.type, **about)
 
     async def _publish_error(self, breed_id: str, generation: int, message: str, **about: Any) -> None:
         await self.store.publish_event(Event("error", breed_id, generation, message=message, **about))
@@ -188,7 +193,12 @@ class Worker:
             params = breed.params
             await self._progress(job, 0, "evolving")
             rng = step_rng(job.breed_id, 0)
-            if job.seed_midi_key:
+            if job.source:
+                seed = await self._latent_of(job.source)
+                latents, candidates = seeded_population(
+                    seed, params.population, params.sigma, params.foreign, rng, parents=(job.source,)
+                )
+            elif job.seed_midi_key:
                 data = await self.store.load_upload(job.seed_midi_key)
                 if data is None:
                     raise JobError("The uploaded MIDI file has expired; start again with it.")
@@ -284,6 +294,9 @@ class Worker:
         if await self.store.get_artifact(job.breed_id, job.generation, artifacts.WINNER_MID) is None:
             melody = generation.melodies[index]
             files = await asyncio.to_thread(self._render_winner, melody, breed, index)
+            files[artifacts.LINEAGE_PNG] = await self._family_tree(
+                MelodyRef(job.breed_id, job.generation, index), "The winner's family tree"
+            )
             # A finished breed keeps its winner: no expiry, unlike the generations' clips.
             await self.store.add_artifacts(job.breed_id, job.generation, files, keep=True)
         await self.store.publish_event(Event("finished", job.breed_id, job.generation))
@@ -363,17 +376,21 @@ def morph_steps(requested: int) -> int:
 
 
 def seeded_population(
-    seed: NDArray[np.float32], population: int, sigma: float, foreign: int, rng: np.random.Generator
+    seed: NDArray[np.float32], population: int, sigma: float, foreign: int, rng: np.random.Generator,
+    parents: tuple[str, ...] = (),
 ) -> tuple[NDArray[np.float32], tuple[Candidate, ...]]:
-    """Generation 0 around a user's melody: the seed itself, mutants of it, and `foreign` fresh ones."""
+    """Generation 0 around a melody: the seed itself, mutants of it, and `foreign` fresh ones.
+
+    `parents`: the melody id the seed is (a branch), so that the family tree goes on through it.
+    """
     from engine import ga
 
     spread = sigma if sigma > 0 else 0.5  # variants of the seed must differ from it
     rows = [seed.astype(np.float32)]
-    candidates = [Candidate(candidate_id(0, 0), 0, (SEED,), ())]
+    candidates = [Candidate(candidate_id(0, 0), 0, (SEED,), parents)]
     for i in range(1, population - foreign):
         rows.append(seed + rng.normal(0.0, spread, seed.shape).astype(np.float32))
-        candidates.append(Candidate(candidate_id(0, i), i, (SEED, ga.MUTATED), ()))
+        candidates.append(Candidate(candidate_id(0, i), i, (SEED, ga.MUTATED), parents))
     fresh = ga.random_population(foreign, seed.shape[0], rng) if foreign else np.empty((0, seed.shape[0]))
     for i, row in enumerate(fresh, start=len(rows)):
         rows.append(row)

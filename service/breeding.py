@@ -21,10 +21,12 @@ from dataclasses import dataclass
 
 from domain import artifacts, limits
 from domain.errors import BreedError, ParamsError
+from domain.ids import MelodyRef
 from domain.limits import ServerLimits
 from domain.model import Breed, BreedParams, Generation, choose
 from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
 from domain.votes import ballot_counts, top_candidate
+from service.gallery import Gallery
 from storage import BreedStore
 from storage.codec import Job
 from storage.store import LockTimeout
@@ -78,14 +80,21 @@ def require(breed: Breed, action: str) -> None:
         raise BreedError(reason)
 
 
+def check_origin(seed: bytes | None, source: MelodyRef | None) -> None:
+    """A breed starts from a MIDI file or from a melody id, not from both."""
+    if seed is not None and source is not None:
+        raise BreedError("Start from a MIDI file or from a melody id, not from both.")
+
+
 def check_steer(breed: Breed, actor: Actor | None) -> None:
     """BreedError unless `actor` may steer the breed (None: the service itself, e.g. a deadline)."""
     if actor is not None and not may_steer(breed.owner_id, actor):
         raise BreedError(STEER_REFUSAL)
 
 
-class BreedingService:
-    """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results.
+class BreedingService(Gallery):
+    """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results;
+    melody ids, family trees, the gallery and compositions (service.gallery).
 
     `clock()` gives seconds since the epoch; `defaults` are the options people leave out; `limits`
     protect a server (none by default: the terminal and the web page serve one person).
@@ -103,10 +112,16 @@ class BreedingService:
 
     # --- options and lookup ----------------------------------------------------------------
 
-    def params(self, **choices: object) -> BreedParams:
-        """The defaults with the options people gave (None: not given), validated."""
+    def params(self, like: Breed | None = None, **choices: object) -> BreedParams:
+        """The defaults with the options people gave (None: not given), validated.
+
+        `like`: a breed branched from, whose tempo and instrument are the defaults (its melody sounds the same).
+        """
+        defaults = self.defaults
+        if like is not None:
+            defaults = dataclasses.replace(defaults, tempo=like.params.tempo, instrument=like.params.instrument)
         try:
-            return choose(self.defaults, **choices)
+            return choose(defaults, **choices)
         except ParamsError as error:
             raise BreedError(f"Cannot start: {error}.") from None
 
@@ -148,6 +163,23 @@ class BreedingService:
             raise BreedError("Use this command in a breed's thread, or give the breed's id.")
         return await self.get(found)
 
+    async def pick(self, text: str | None, channel_id: int | None, guild_id: int | None) -> MelodyRef:
+        """The candidate people name: a melody id, or a number in the generation of the thread's breed
+        (None: the winner of the thread's finished breed)."""
+        if text is not None and not text.strip().isdigit():
+            return (await self.melody(text, guild_id))[0]
+        breed = await self.find(None, channel_id)
+        if text is None:
+            if breed.status != "finished" or breed.winner is None:
+                raise BreedError("Name a candidate: its number in this generation, or its melody id.")
+            return MelodyRef(breed.breed_id, breed.generation, breed.winner)
+        if breed.generation < 0:
+            raise BreedError("Generation 1 is still being made; ask once it is posted.")
+        number, population = int(text), breed.params.population
+        if not 1 <= number <= population:
+            raise BreedError(f"There is no candidate {number}: this breed has 1 to {population}.")
+        return MelodyRef(breed.breed_id, breed.generation, number - 1)
+
     @contextlib.asynccontextmanager
     async def lock(self, breed_id: str) -> AsyncIterator[None]:
         """The breed's lock: a deadline, a button and a worker event never interleave, in this process
@@ -170,15 +202,20 @@ class BreedingService:
 
     async def start(
         self, *, owner_id: int, params: BreedParams, breed_id: str | None = None, place: Place = Place(),
-        seed: bytes | None = None, announce: Callable[[str], Awaitable[Place]] | None = None,
+        seed: bytes | None = None, source: MelodyRef | None = None,
+        announce: Callable[[str], Awaitable[Place]] | None = None,
     ) -> Breed:
-        """Store a new breed and ask a worker for its first generation (from the seed MIDI if given).
+        """Store a new breed and ask a worker for its first generation: from the seed MIDI, or around the
+        melody `source` (a branch: only from a melody of the breed's server), or random.
 
-        The server's limits are checked first (open breeds, the member's cooldown): a refusal changes
-        nothing. `announce(breed_id)`, if given, shows the breed (Discord: the start post and its
-        thread) and returns where it lives, before the breed is stored.
+        The origin and the server's limits are checked first (open breeds, the member's cooldown): a
+        refusal changes nothing. `announce(breed_id)`, if given, shows the breed (Discord: the start
+        post and its thread) and returns where it lives, before the breed is stored.
         """
         params.validate()
+        check_origin(seed, source)
+        if source is not None:
+            await self.melody(source, place.guild_id)
         await self.check_start(owner_id, place.guild_id)
         breed_id = breed_id or self.new_breed_id()
         if announce is not None:
@@ -187,10 +224,11 @@ class BreedingService:
         breed = Breed(
             breed_id=breed_id, owner_id=owner_id, params=params, guild_id=place.guild_id,
             channel_id=place.channel_id, thread_id=place.thread_id, status="starting", created_at=self.clock(),
-            progress_message_id=place.progress_message_id,
+            progress_message_id=place.progress_message_id, source=str(source) if source is not None else None,
         )
-        await self.store.create_breed(breed, Job("start", breed_id, -1, seed_midi_key=seed_key))
-        log.info("breed %s gen -1: started by user %d (seeded: %s)", breed_id, owner_id, seed is not None)
+        await self.store.create_breed(breed, Job("start", breed_id, -1, seed_midi_key=seed_key, source=breed.source))
+        log.info("breed %s gen -1: started by user %d (seeded: %s, from %s)", breed_id, owner_id, seed is not None,
+                 breed.source)
         return breed
 
     async def check_start(self, owner_id: int, guild_id: int | None) -> None:
@@ -436,6 +474,7 @@ class BreedingService:
             async with self.first_post(breed_id, number, "winner") as first:
                 if first:
                     await post(breed, number, breed.winner)
+            await self.keep_winner(breed, number, breed.winner)
             await self.store.update_breed(breed_id, status="finished")
             return True
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Literal
 
-from domain.model import Breed, BreedParams, Candidate, Generation, Note
+from domain.model import Breed, BreedParams, Candidate, Composition, Generation, Note, Winner
 
 SCHEMA_VERSION = 1
 
@@ -24,16 +24,19 @@ class SchemaError(ValueError):
 
 # --- stream messages -------------------------------------------------------------------------
 
-JobType = Literal["start", "evolve", "finish", "morph"]
-EventType = Literal["generation_ready", "finished", "morph_ready", "progress", "error"]
+JobType = Literal["start", "evolve", "finish", "morph", "tree", "compose"]
+EventType = Literal["generation_ready", "finished", "morph_ready", "tree_ready", "composed", "progress", "error"]
 
 
 @dataclass(frozen=True)
 class Job:
     """Bot -> worker. `generation` is the generation the job reads (start: -1).
 
+    start: from the seed MIDI upload `seed_midi_key`, or from the melody id `source` (a branch).
     finish: `candidate` is the winner. morph: from `candidate` to `other` (0-based) in `steps`
-    melodies, clamped to domain.limits.MORPH_STEPS; 0 means its default.
+    melodies, clamped to domain.limits.MORPH_STEPS; 0 means its default. tree: the family tree of
+    `candidate`. compose: `breed_id` is the composition's id, `melodies` its phrases' melody ids,
+    `smooth` asks for short interpolated joins.
     """
 
     type: str
@@ -45,16 +48,21 @@ class Job:
     other: int | None = None
     steps: int = 0
     seed_midi_key: str | None = None
+    source: str | None = None
+    melodies: tuple[str, ...] = ()
+    smooth: bool = False
 
-    TYPES: ClassVar[tuple[str, ...]] = ("start", "evolve", "finish", "morph")
+    TYPES: ClassVar[tuple[str, ...]] = ("start", "evolve", "finish", "morph", "tree", "compose")
 
 
 @dataclass(frozen=True)
 class Event:
     """Worker -> bot. `generation` is the generation the event is about.
 
-    morph_ready: the morph from `candidate` to `other` (0-based) in `steps` melodies. error: `job`
-    is the type of the job that failed (None from older workers), and a failed morph names its pair.
+    morph_ready: the morph from `candidate` to `other` (0-based) in `steps` melodies. tree_ready:
+    the family tree of `candidate`. composed: `breed_id` is the composition's id. error: `job` is the
+    type of the job that failed (None from older workers); a failed morph names its pair, a failed
+    tree its candidate.
     """
 
     type: str
@@ -67,7 +75,9 @@ class Event:
     steps: int | None = None
     job: str | None = None
 
-    TYPES: ClassVar[tuple[str, ...]] = ("generation_ready", "finished", "morph_ready", "progress", "error")
+    TYPES: ClassVar[tuple[str, ...]] = (
+        "generation_ready", "finished", "morph_ready", "tree_ready", "composed", "progress", "error",
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -131,6 +141,18 @@ def load_generation(raw: str | bytes) -> Generation:
     return _build(Generation, payload)
 
 
+def load_winner(raw: str | bytes) -> Winner:
+    payload = _load_dict(raw)
+    payload["people"] = tuple(payload.get("people", ()))
+    return _build(Winner, payload)
+
+
+def load_composition(raw: str | bytes) -> Composition:
+    payload = _load_dict(raw)
+    payload["melodies"] = tuple(payload.get("melodies", ()))
+    return _build(Composition, payload)
+
+
 def load_job(raw: str | bytes) -> Job:
     payload = _load_dict(raw)
     if payload.get("type") not in Job.TYPES:
@@ -140,6 +162,9 @@ def load_job(raw: str | bytes) -> Job:
     payload["fitness"] = tuple(payload.get("fitness", ()))
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in payload["fitness"]):
         raise SchemaError("fitness must be non-negative integers")
+    payload["melodies"] = tuple(payload.get("melodies", ()))
+    if not all(isinstance(v, str) for v in payload["melodies"]):
+        raise SchemaError("melodies must be melody ids")
     return _build(Job, payload)
 
 
@@ -152,4 +177,5 @@ def load_event(raw: str | bytes) -> Event:
 
 __all__ = [
     "SCHEMA_VERSION", "SchemaError", "Job", "Event", "dump", "load_breed", "load_generation", "load_job", "load_event",
+    "load_winner", "load_composition",
 ]

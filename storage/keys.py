@@ -51,6 +51,36 @@ def posted(breed_id: str, number: int, kind: str) -> str:
     return f"{PREFIX}breed:{breed_id}:gen:{number}:posted:{kind}"
 
 
+def gallery(guild_id: int | None) -> str:
+    """A server's gallery: a sorted set of winners' melody ids, scored by when they finished (no TTL)."""
+    return f"{PREFIX}gallery:{guild_id if guild_id is not None else 'local'}"
+
+
+def gallery_winner(melody_id: str) -> str:
+    """A gallery winner's JSON (no TTL)."""
+    return f"{PREFIX}winner:{melody_id}"
+
+
+def gallery_file(melody_id: str, name: str) -> str:
+    """A gallery winner's kept copy of one of its files (no TTL: the breed's own copies expire)."""
+    return f"{PREFIX}winner:{melody_id}:file:{name}"
+
+
+def composition(composition_id: str) -> str:
+    """A composition's JSON: its phrases and where it was asked for."""
+    return f"{PREFIX}composition:{composition_id}"
+
+
+def composition_file(composition_id: str, name: str) -> str:
+    """One rendered file of a composition (with the artifacts' TTL)."""
+    return f"{PREFIX}composition:{composition_id}:file:{name}"
+
+
+def composition_posted(composition_id: str) -> str:
+    """A marker set the first time the bot posts a composition."""
+    return f"{PREFIX}composition:{composition_id}:posted"
+
+
 def upload(token: str) -> str:
     """An uploaded seed MIDI file."""
     return f"{PREFIX}upload:{token}"

@@ -27,6 +27,7 @@ from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
 from domain.model import OPEN_STATUSES, Breed, Generation
 from storage import keys
 from storage.codec import Job, dump, load_breed, load_generation
+from storage.gallery import GalleryStore
 from storage.streams import Delivery, MessageStreams
 
 __all__ = ["BreedExistsError", "BreedStore", "Delivery", "LockTimeout", "new_breed_id"]
@@ -67,7 +68,7 @@ def new_breed_id() -> str:
     return "".join(secrets.choice(_BREED_ID_ALPHABET) for _ in range(_BREED_ID_LENGTH))
 
 
-class BreedStore(MessageStreams):
+class BreedStore(MessageStreams, GalleryStore):
     """All state of Melody Breeder in Redis. The client must return bytes (decode_responses=False)."""
 
     new_breed_id = staticmethod(new_breed_id)
@@ -295,6 +296,10 @@ class BreedStore(MessageStreams):
             await pipe.execute()
 
         await self._transaction([key], write)
+
+    async def voters(self, breed_id: str, number: int) -> set[int]:
+        """Everyone who voted on a generation."""
+        return {int(member.split(b":")[1]) for member in await self._redis.smembers(keys.votes(breed_id, number))}
 
     async def tally(self, breed_id: str, number: int, population: int) -> list[int]:
         """Votes per candidate index (0..population-1); votes for other indexes are ignored."""

@@ -23,6 +23,7 @@ from typing import Protocol, TypeVar
 
 from domain import artifacts
 from domain.errors import BreedError
+from domain.ids import MelodyRef
 from domain.model import Breed, BreedParams, Generation
 from domain.rules import Actor
 from domain.strategies import DEFAULT_STRATEGY
@@ -166,14 +167,17 @@ class Session:
         # The generation the last typed votes were for: `finish` alone takes its favourite.
         self.voted_generation: int | None = None
 
-    async def start(self, seed_midi: bytes | None) -> Breed:
+    async def start(self, seed_midi: bytes | None, source: MelodyRef | None = None) -> Breed:
+        """Start the breed: from a MIDI file, around a melody of an earlier breed (`source`), or at random."""
         self.breed_id = self.service.new_breed_id()
         breed = await self.service.start(breed_id=self.breed_id, owner_id=LOCAL_USER, params=self.params,
-                                         seed=seed_midi)
+                                         seed=seed_midi, source=source)
         self.out_dir = self.out_dir / self.breed_id
         strategy = f", {self.params.strategy} strategy" if self.params.strategy != DEFAULT_STRATEGY else ""
         print(f"Breed {self.breed_id}: population {self.params.population}, sigma {self.params.sigma}{strategy}, "
               f"files in {self.out_dir}")
+        if source is not None:
+            print(f"Branched from {source}: candidate 1 is that melody, the others are variations of it.")
         await self.wait_generation(0)
         return breed
 
@@ -284,6 +288,8 @@ class Session:
             print(f"  MIDI:  {folder / artifacts.WINNER_MID}")
             print(f"  audio: {folder / artifacts.WINNER_AUDIO}")
             print(f"  roll:  {folder / artifacts.WINNER_PNG}")
+            print(f"  tree:  {folder / artifacts.LINEAGE_PNG}")
+            print(f"  id:    {MelodyRef(breed.breed_id, number, winner)} (breeder local --from it breeds on from it)")
 
         await self.service.finished(self.breed_id, number, post)
         return False
@@ -291,12 +297,14 @@ class Session:
 
 async def run_session(
     session: Session, seed: bytes | None, lines: list[str] | None, interactive_input: bool = True,
+    source: MelodyRef | None = None,
 ) -> int:
     """Drive one breed from its first generation to `finish`, `quit` or the end of the input.
 
     `lines`: scripted commands (a refused one ends the session with status 2); None reads the terminal.
+    `source`: the melody to branch from, if any.
     """
-    await session.start(seed)
+    await session.start(seed, source)
     terminal = None if lines is not None else TerminalInput()
     try:
         while True:

@@ -1,4 +1,5 @@
-"""The /breed command group: start, next, mutation, finish, morph, status, stop.
+"""The /breed command group: start, next, mutation, finish, morph, status, stop; tree, gallery, play,
+remove, compose.
 
 Every command defers (ephemerally) before anything else, so Discord's 3-second limit holds
 however slow Redis or an upload is; refusals are BreedErrors answered by the tree's handler.
@@ -16,16 +17,18 @@ from discord.ext import commands
 
 from bot.permissions import actor_of
 from bot.seed import read_seed
-from bot.texts import INSTRUMENTS
-from bot.views import FinishButton, NextButton
+from bot.texts import INSTRUMENTS, composition_requested_text, gallery_text, tree_requested_text
+from bot.views import BranchButton, FinishButton, NextButton
 from domain import limits
 from domain.errors import BreedError
 from domain.strategies import DESCRIPTIONS, STRATEGIES
+from service.breeding import check_origin
 
 if TYPE_CHECKING:
     from bot.client import MelodyBot
 
 BREED_OPTION = "The breed's id (default: the breed of this thread)"
+MELODY_OPTION = "A melody id, e.g. ab12cd34-g3-5 (/breed gallery lists the winners')"
 
 
 class _Ints:
@@ -56,7 +59,9 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         instrument="The instrument the melodies are played on",
         melody="A MIDI file (up to 1 MiB) to start from your own melody",
         strategy="; ".join(f"{name}: {what}" for name, what in DESCRIPTIONS.items()),
+        from_="A melody id to branch from, e.g. ab12cd34-g3-5: the new breed starts around that melody",
     )
+    @app_commands.rename(from_="from")
     @app_commands.choices(
         instrument=[Choice(name=name, value=program) for name, program in INSTRUMENTS],
         strategy=[Choice(name=name, value=name) for name in STRATEGIES],
@@ -72,19 +77,22 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         instrument: Choice[int] | None = None,
         melody: discord.Attachment | None = None,
         strategy: Choice[str] | None = None,
+        from_: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         channel = interaction.channel
         if not isinstance(channel, discord.TextChannel):
             raise BreedError("Start a breed in a server's text channel (not in a thread): it gets its own thread.")
+        source = await self.bot.service.melody(from_, interaction.guild_id) if from_ else None
         params = self.bot.service.params(
-            population=population, sigma=mutation, foreign=foreign,
+            like=source[1] if source else None, population=population, sigma=mutation, foreign=foreign,
             vote_minutes=vote_minutes, tempo=tempo, instrument=instrument.value if instrument else None,
             strategy=strategy.value if strategy else None,
         )
+        check_origin(b"" if melody is not None else None, source[0] if source else None)
         seed = await read_seed(melody) if melody is not None else None
         breed = await self.bot.controller.start(
-            channel, interaction.user, params, melody.filename if melody else None, seed
+            channel, interaction.user, params, melody.filename if melody else None, seed, source
         )
         await interaction.followup.send(f"Breed `{breed.breed_id}` started in <#{breed.thread_id}>.", ephemeral=True)
 
@@ -153,10 +161,58 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         await interaction.followup.send(answer, ephemeral=True)
 
 
+    @app_commands.command(description="Post a melody's family tree: its ancestors back to generation 1")
+    @app_commands.describe(candidate="A melody id, or a candidate's number in this thread (default: the winner)")
+    async def tree(self, interaction: discord.Interaction, candidate: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        service = self.bot.service
+        ref = await service.pick(candidate, interaction.channel_id, interaction.guild_id)
+        ref, breed = await service.request_tree(ref, interaction.guild_id, interaction.user.id)
+        await interaction.followup.send(tree_requested_text(str(ref), breed), ephemeral=True)
+
+    @app_commands.command(description="This server's finished winners, newest first")
+    @app_commands.describe(page="Which page (10 winners a page)")
+    async def gallery(self, interaction: discord.Interaction, page: Range[int, 1, 10_000] = 1) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        shown = await self.bot.service.gallery(interaction.guild_id, page)
+        await interaction.followup.send(gallery_text(shown.winners, shown.page, shown.pages, shown.total),
+                                        ephemeral=True)
+
+    @app_commands.command(description="Post a winner from the gallery again, here")
+    @app_commands.describe(melody=MELODY_OPTION)
+    async def play(self, interaction: discord.Interaction, melody: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        kept = await self.bot.service.play(melody, interaction.guild_id)
+        if interaction.channel is None:
+            raise BreedError("Use this command in a server's channel.")
+        await self.bot.controller.gallery.play(interaction.channel, kept, interaction.user.id)
+        await interaction.followup.send(f"`{kept.winner.melody_id}` posted.", ephemeral=True)
+
+    @app_commands.command(description="Take a winner out of the gallery (your breed's; any with Manage Messages)")
+    @app_commands.describe(melody=MELODY_OPTION)
+    async def remove(self, interaction: discord.Interaction, melody: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        winner = await self.bot.service.remove_from_gallery(melody, interaction.guild_id, actor_of(interaction))
+        await interaction.followup.send(f"`{winner.melody_id}` is no longer in the gallery.", ephemeral=True)
+
+    @app_commands.command(description="Join bred 2-bar phrases into one piece, e.g. A A B A")
+    @app_commands.describe(
+        melodies=f"{int(limits.COMPOSE_PHRASES.low)}-{int(limits.COMPOSE_PHRASES.high)} melody ids in order, "
+                 "separated by spaces; repeat one to hear it again",
+        smooth="A short interpolated bar between different phrases",
+    )
+    async def compose(self, interaction: discord.Interaction, melodies: str, smooth: bool = False) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        composition = await self.bot.service.request_compose(
+            melodies, interaction.guild_id, interaction.channel_id, interaction.user.id, smooth=smooth
+        )
+        await interaction.followup.send(composition_requested_text(composition), ephemeral=True)
+
+
 async def setup(bot: MelodyBot) -> None:
-    bot.add_dynamic_items(NextButton, FinishButton)
+    bot.add_dynamic_items(NextButton, FinishButton, BranchButton)
     await bot.add_cog(BreedCommands(bot))
 
 
 async def teardown(bot: MelodyBot) -> None:
-    bot.remove_dynamic_items(NextButton, FinishButton)
+    bot.remove_dynamic_items(NextButton, FinishButton, BranchButton)

@@ -138,3 +138,32 @@ def test_finish_without_a_number_before_any_vote_asks_for_one(redis_url, tmp_pat
     result = local(redis_url, tmp_path, "--population", "2", "--votes", "finish")
     assert result.returncode == 2
     assert "nobody has voted yet: type `finish N`" in result.stdout
+
+
+async def test_a_winner_has_its_family_tree_and_a_second_session_branches_from_it(redis_url, store, tmp_path):
+    first = local(redis_url, tmp_path / "one", "--population", "3", "--votes", "2 3; finish 1")
+    assert first.returncode == 0, first.stdout + first.stderr
+    [breed_dir] = [p for p in (tmp_path / "one").iterdir() if p.is_dir() and p.name != "data"]
+    tree = breed_dir / "winner" / artifacts.LINEAGE_PNG
+    assert tree.read_bytes().startswith(b"\x89PNG") and f"tree:  {tree}" in first.stdout
+    winner_id = f"{breed_dir.name}-g2-1"
+    assert f"id:    {winner_id}" in first.stdout
+
+    second = local(redis_url, tmp_path / "two", "--population", "3", "--from", winner_id, "--votes", "finish 1")
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"Branched from {winner_id}" in second.stdout
+    [branch_dir] = [p for p in (tmp_path / "two").iterdir() if p.is_dir() and p.name != "data"]
+    branch = await store.get_breed(branch_dir.name)
+    assert branch.source == winner_id
+    winner = midi_to_notes((breed_dir / "winner" / artifacts.WINNER_MID).read_bytes())
+    assert midi_to_notes((branch_dir / "gen-01" / artifacts.midi_name(0)).read_bytes()) == winner
+    assert (branch_dir / "winner" / artifacts.LINEAGE_PNG).exists()
+    assert [w.melody_id for w in await store.gallery(None, 0, 10)] == [f"{branch_dir.name}-g1-1", winner_id]
+
+
+def test_branching_from_a_melody_that_is_not_there_is_refused_in_one_line(redis_url, tmp_path):
+    result = local(redis_url, tmp_path, "--from", "zzzzzzzz-g1-1", "--votes", "finish 1")
+    assert result.returncode == 2
+    assert "There is no melody `zzzzzzzz-g1-1`: no breed `zzzzzzzz`." in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr

@@ -1,0 +1,121 @@
+"""The worker's jobs for what outlives a breed: family trees, compositions, and branches' seeds.
+
+A part of the worker (Worker mixes it in): the same store, model and renderer. Idempotent like
+every job: a tree or a composition already written is not written again, its event is published
+once more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from domain import artifacts, limits, model
+from domain.errors import BreedError
+from domain.ids import MelodyRef, parse_melody_id
+from domain.model import Note
+from engine.errors import JobError
+from storage.codec import Event, Job
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from engine.decoder import MelodyModel
+    from engine.render import Renderer
+    from storage.store import BreedStore
+
+log = logging.getLogger(__name__)
+
+
+class KeepsakeJobs:
+    """The tree and compose jobs, and the latent vector a branch starts from."""
+
+    store: BreedStore
+    model: MelodyModel
+    renderer: Renderer
+    temperature: float
+
+    async def _latent_of(self, melody: str | MelodyRef) -> NDArray[np.float32]:
+        """The stored latent vector of a melody id: exactly the melody people heard."""
+        try:
+            ref = parse_melody_id(melody) if isinstance(melody, str) else melody
+        except BreedError as error:
+            raise JobError(str(error)) from None
+        latents = await self.store.get_latents(ref.breed_id, ref.generation)
+        if latents is None or not 0 <= ref.index < len(latents):
+            raise JobError(f"The melody `{ref}` is not stored any more.")
+        return latents[ref.index]
+
+    async def _family_tree(self, leaf: MelodyRef, title: str) -> bytes:
+        from engine.family import family_nodes
+        from engine.lineage import tree_png
+
+        nodes = await family_nodes(self.store, leaf)
+        return await asyncio.to_thread(tree_png, nodes, str(leaf), f"{title}: {leaf}")
+
+    async def _tree(self, job: Job) -> None:
+        """The family tree of one candidate, written once per candidate and generation."""
+        generation = await self.store.get_generation(job.breed_id, job.generation)
+        if generation is None:
+            raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
+        index = job.candidate
+        if index is None or not 0 <= index < len(generation.candidates):
+            raise JobError(f"There is no candidate {'?' if index is None else index + 1} in this generation.")
+        name = artifacts.tree_name(index)
+        if await self.store.get_artifact(job.breed_id, job.generation, name) is None:
+            png = await self._family_tree(MelodyRef(job.breed_id, job.generation, index), "Family tree")
+            await self.store.add_artifacts(job.breed_id, job.generation, {name: png})
+        await self.store.publish_event(Event("tree_ready", job.breed_id, job.generation, candidate=index))
+
+    async def _compose(self, job: Job) -> None:
+        """Phrases one after the other, with a short interpolated join between different ones if asked."""
+        composition_id = job.breed_id
+        if await self.store.composition_file(composition_id, artifacts.COMPOSITION_MID) is None:
+            if not int(limits.COMPOSE_PHRASES.low) <= len(job.melodies) <= int(limits.COMPOSE_PHRASES.high):
+                raise JobError(f"A composition joins 2 to 8 melodies, not {len(job.melodies)}.")
+            refs = []
+            for melody in job.melodies:
+                try:
+                    refs.append(parse_melody_id(melody))
+                except BreedError as error:
+                    raise JobError(str(error)) from None
+            phrases, latents = [], []
+            for ref in refs:
+                generation = await self.store.get_generation(ref.breed_id, ref.generation)
+                if generation is None or not 0 <= ref.index < len(generation.melodies):
+                    raise JobError(f"The melody `{ref}` is not stored any more.")
+                phrases.append(generation.melodies[ref.index])
+                latents.append(await self._latent_of(ref))
+            first = await self.store.get_breed(refs[0].breed_id)
+            if first is None:
+                raise JobError(f"The melody `{refs[0]}` is not stored any more.")
+            audio, data = await asyncio.to_thread(self._render_composition, phrases, latents, job.smooth, first.params)
+            await self.store.add_composition_files(
+                composition_id, {artifacts.COMPOSITION_AUDIO: audio, artifacts.COMPOSITION_MID: data}
+            )
+            log.info("composition %s of %d phrases written (smooth: %s)", composition_id, len(refs), job.smooth)
+        await self.store.publish_event(Event("composed", composition_id))
+
+    def _render_composition(
+        self, phrases: Sequence[Sequence[Note]], latents: Sequence[NDArray[np.float32]], smooth: bool,
+        params: model.BreedParams,
+    ) -> tuple[bytes, bytes]:
+        """The audio and MIDI file of a composition; its joins are the melody halfway between two phrases."""
+        from engine import midi
+        from engine.compose import join_phrases
+
+        bridges: list[list[Note] | None] = [None] * (len(phrases) - 1)
+        if smooth:
+            pairs = [i for i in range(len(phrases) - 1) if not np.array_equal(latents[i], latents[i + 1])]
+            if pairs:
+                middles = np.stack([self.model.interpolate(latents[i], latents[i + 1], 3)[1] for i in pairs])
+                for i, melody in zip(pairs, self.model.decode(middles, self.temperature), strict=True):
+                    bridges[i] = melody
+        notes, length = join_phrases(phrases, bridges, self.model.steps)
+        data = midi.melody_to_midi(notes, params.tempo, params.instrument, length)
+        return self.renderer.render_midi(data), data
+

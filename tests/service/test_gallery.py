@@ -1,0 +1,181 @@
+"""Melody ids, branches, family trees, the gallery and compositions in the breeding service."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain import artifacts
+from domain.errors import BreedError
+from domain.ids import MelodyRef
+from domain.limits import ServerLimits
+from domain.model import Breed, BreedParams
+from domain.rules import Actor, tree_marker
+from service.breeding import BreedingService, Place
+from service.gallery import OTHER_SERVER, REMOVE_REFUSAL
+from storage import BreedStore
+from tests.service.test_breeding import NOW, OWNER, jobs, voting_breed
+
+GUILD = 9  # the guild of voting_breed's breed "b1"
+
+
+@pytest.fixture
+def service(store: BreedStore) -> BreedingService:
+    return BreedingService(store, lambda: NOW)
+
+
+async def finished_breed(service: BreedingService, candidate: int = 2) -> Breed:
+    """b1, finished with `candidate` (1-based) of generation 1, its winner's files written."""
+    await voting_breed(service)
+    await service.store.add_vote("b1", 0, 0, 20)
+    await service.store.add_vote("b1", 0, 1, 21)
+    await service.finish("b1", OWNER, candidate)
+    await service.store.add_artifacts("b1", 0, {name: name.encode() for name in artifacts.WINNER_FILES}, keep=True)
+
+    async def post(breed: Breed, number: int, winner: int) -> None:
+        return None
+
+    assert await service.finished("b1", 0, post)
+    return await service.get("b1")
+
+
+@pytest.mark.parametrize("text, refusal", [
+    ("b1-g1", "`b1-g1` is not a melody id: ids look like `ab12cd34-g3-5`."),
+    ("zz-g1-1", "There is no melody `zz-g1-1`: no breed `zz`."),
+    ("b1-g2-1", "There is no melody `b1-g2-1`: breed `b1` has generations 1 to 1."),
+    ("b1-g1-5", "There is no melody `b1-g1-5`: breed `b1` has candidates 1 to 4."),
+])
+async def test_a_melody_id_names_a_candidate_that_exists(service, text: str, refusal: str) -> None:
+    await voting_breed(service)
+    assert await service.melody("b1-g1-4", GUILD) == (MelodyRef("b1", 0, 3), await service.get("b1"))
+    with pytest.raises(BreedError) as refused:
+        await service.melody(text, GUILD)
+    assert str(refused.value) == refusal
+
+
+async def test_another_servers_melody_is_refused_for_every_use(service) -> None:
+    await finished_breed(service)
+    attempts = [
+        service.melody("b1-g1-1", 1),
+        service.start(owner_id=2, params=BreedParams(population=4), place=Place(guild_id=1),
+                      source=MelodyRef("b1", 0, 1)),
+        service.request_tree("b1-g1-1", 1),
+        service.request_compose("b1-g1-1 b1-g1-2", 1, 3, 2),
+        service.play("b1-g1-2", 1),
+        service.remove_from_gallery("b1-g1-2", 1, Actor(1, manage_messages=True)),
+    ]
+    for attempt in attempts:
+        with pytest.raises(BreedError, match=f"^{OTHER_SERVER}$"):
+            await attempt
+    assert [job.type for job in await jobs(service.store)] == ["start", "finish"]
+
+
+async def test_a_branch_starts_around_the_melody_and_records_where_it_came_from(service, store) -> None:
+    source = await finished_breed(service)
+    branch = await service.start(owner_id=2, params=service.params(like=source), place=Place(guild_id=GUILD),
+                                 source=MelodyRef("b1", 0, 1))
+    assert branch.source == "b1-g1-2"
+    assert (await store.get_breed(branch.breed_id)).source == "b1-g1-2"
+    start = (await jobs(store))[-1]
+    assert (start.type, start.breed_id, start.source, start.seed_midi_key) == ("start", branch.breed_id,
+                                                                            "b1-g1-2", None)
+
+
+async def test_a_branch_sounds_like_its_source_unless_told_otherwise(service) -> None:
+    source = await service.start(breed_id="b1", owner_id=1, params=BreedParams(tempo=90, instrument=40))
+    assert (service.params(like=source).tempo, service.params(like=source).instrument) == (90, 40)
+    assert service.params(like=source, tempo=150).tempo == 150
+
+
+async def test_a_breed_starts_from_a_midi_file_or_a_melody_not_both(service, store) -> None:
+    await voting_breed(service)
+    with pytest.raises(BreedError, match="^Start from a MIDI file or from a melody id, not from both.$"):
+        await service.start(owner_id=2, params=BreedParams(), place=Place(guild_id=GUILD), seed=b"MThd",
+                            source=MelodyRef("b1", 0, 0))
+    assert len(await store.open_breeds()) == 1
+
+
+async def test_a_tree_is_asked_for_once_per_candidate_and_posted_once(service, store) -> None:
+    await voting_breed(service)
+    ref, _breed = await service.request_tree("b1-g1-3", GUILD)
+    assert (await jobs(store))[-1].type == "tree" and (await jobs(store))[-1].candidate == 2
+    posted = []
+
+    async def post(breed: Breed) -> None:
+        posted.append(breed.breed_id)
+
+    assert await service.tree_ready("b1", 0, 2, post)
+    assert not await service.tree_ready("b1", 0, 2, post)
+    assert posted == ["b1"] and await store.is_posted("b1", 0, tree_marker(2))
+    with pytest.raises(BreedError, match=r"^The family tree of `b1-g1-3` is in the breed's thread already.$"):
+        await service.request_tree(ref, GUILD)
+
+
+async def test_a_candidate_is_picked_by_number_in_its_thread_or_by_id(service) -> None:
+    await voting_breed(service)
+    assert await service.pick("3", 7, GUILD) == MelodyRef("b1", 0, 2)
+    assert await service.pick("b1-g1-4", None, GUILD) == MelodyRef("b1", 0, 3)
+    with pytest.raises(BreedError, match="^Name a candidate: its number in this generation, or its melody id.$"):
+        await service.pick(None, 7, GUILD)
+
+
+async def test_a_finished_winner_is_kept_with_its_files_and_everyone_who_took_part(service, store) -> None:
+    await finished_breed(service)
+    page = await service.gallery(GUILD)
+    [winner] = page.winners
+    assert (page.page, page.pages, page.total) == (1, 1, 1)
+    assert (winner.melody_id, winner.owner_id, winner.people, winner.finished_at) == ("b1-g1-2", 1, (1, 20, 21), NOW)
+    kept = await service.play("b1-g1-2", GUILD)
+    assert [name for name, _data in kept.files] == list(artifacts.WINNER_FILES)
+
+
+async def test_gallery_pages_start_at_1_and_end_at_the_last(service) -> None:
+    assert (await service.gallery(GUILD, 1)).total == 0
+    with pytest.raises(BreedError, match="^Gallery pages start at 1.$"):
+        await service.gallery(GUILD, 0)
+    with pytest.raises(BreedError, match="^The gallery has 1 page; there is no page 2.$"):
+        await service.gallery(GUILD, 2)
+
+
+async def test_only_the_starter_or_a_message_manager_may_remove_a_winner(service, store) -> None:
+    await finished_breed(service)
+    with pytest.raises(BreedError, match=f"^{REMOVE_REFUSAL}$"):
+        await service.remove_from_gallery("b1-g1-2", GUILD, Actor(20))
+    await service.remove_from_gallery("b1-g1-2", GUILD, OWNER)
+    assert (await service.gallery(GUILD)).total == 0
+    with pytest.raises(BreedError, match=r"^`b1-g1-2` is not in this server's gallery"):
+        await service.play("b1-g1-2", GUILD)
+
+
+@pytest.mark.parametrize("count", [1, 9])
+async def test_a_composition_joins_2_to_8_melodies(service, count: int) -> None:
+    await voting_breed(service)
+    with pytest.raises(BreedError, match=f"^A composition joins 2 to 8 melody ids, not {count}.$"):
+        await service.request_compose(" ".join(["b1-g1-1"] * count), GUILD, 3, 2)
+
+
+async def test_a_composition_is_asked_for_then_posted_once_where_it_was_asked(service, store) -> None:
+    await voting_breed(service)
+    piece = await service.request_compose("b1-g1-1 b1-g1-1 b1-g1-2 b1-g1-1", GUILD, 3, 2, smooth=True)
+    job = (await jobs(store))[-1]
+    assert (job.type, job.breed_id, job.melodies, job.smooth) == (
+        "compose", piece.composition_id, ("b1-g1-1", "b1-g1-1", "b1-g1-2", "b1-g1-1"), True)
+    await store.add_composition_files(piece.composition_id, {artifacts.COMPOSITION_MID: b"M"})
+    posted = []
+
+    async def post(composition, files) -> None:
+        posted.append((composition.channel_id, [name for name, _data in files]))
+
+    assert await service.composed(piece.composition_id, post)
+    assert not await service.composed(piece.composition_id, post)
+    assert posted == [(3, [artifacts.COMPOSITION_MID])]
+
+
+async def test_trees_and_compositions_are_spaced_like_morphs(store) -> None:
+    service = BreedingService(store, lambda: NOW, limits=ServerLimits(morph_cooldown_s=60))
+    await voting_breed(service)
+    await service.request_compose("b1-g1-1 b1-g1-2", GUILD, 3, 2)
+    with pytest.raises(BreedError, match="^Slow down: you can ask for another piece in 60 s.$"):
+        await service.request_compose("b1-g1-1 b1-g1-2", GUILD, 3, 2)
+    await service.request_tree("b1-g1-1", GUILD, 2)
+    with pytest.raises(BreedError, match="^Slow down: you can ask for another family tree in 60 s.$"):
+        await service.request_tree("b1-g1-2", GUILD, 2)

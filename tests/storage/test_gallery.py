@@ -1,0 +1,70 @@
+"""The gallery and compositions in Redis: per server, newest first, kept without TTL, removable."""
+
+from __future__ import annotations
+
+import json
+
+from domain.model import Composition, Winner
+from storage import BreedStore, keys
+from storage.codec import dump, load_breed
+from tests.storage.factories import make_breed
+
+
+def winner(melody_id: str, guild_id: int | None = 1, finished_at: float = 1000.0) -> Winner:
+    breed_id = melody_id.split("-")[0]
+    return Winner(melody_id, breed_id, guild_id, owner_id=7, generation=0, index=0, finished_at=finished_at,
+                  people=(7, 8), source=None)
+
+
+async def test_a_breed_stored_before_branching_existed_still_loads() -> None:
+    stored = json.loads(dump(make_breed("old")))
+    del stored["source"]
+    assert load_breed(json.dumps(stored)).source is None
+
+
+async def test_winners_are_listed_per_server_newest_first_with_their_files_kept_forever(store: BreedStore) -> None:
+    await store.keep_winner(winner("a-g1-1", finished_at=1.0), {"winner.mid": b"A"})
+    await store.keep_winner(winner("b-g2-1", finished_at=2.0), {"winner.mid": b"B"})
+    await store.keep_winner(winner("c-g1-1", guild_id=2, finished_at=3.0), {})
+    assert [w.melody_id for w in await store.gallery(1, 0, 10)] == ["b-g2-1", "a-g1-1"]
+    assert [w.melody_id for w in await store.gallery(1, 1, 10)] == ["a-g1-1"]
+    assert (await store.gallery_size(1), await store.gallery_size(2), await store.gallery_size(None)) == (2, 1, 0)
+    assert await store.gallery_winner("a-g1-1") == winner("a-g1-1", finished_at=1.0)
+    assert await store.gallery_file("b-g2-1", "winner.mid") == b"B"
+    assert await store.redis.pttl(keys.gallery_file("b-g2-1", "winner.mid")) == -1
+    assert await store.redis.pttl(keys.gallery_winner("b-g2-1")) == -1
+
+
+async def test_keeping_a_winner_again_keeps_its_place(store: BreedStore) -> None:
+    assert await store.keep_winner(winner("a-g1-1", finished_at=1.0), {})
+    await store.keep_winner(winner("b-g1-1", finished_at=2.0), {})
+    assert not await store.keep_winner(winner("a-g1-1", finished_at=5.0), {})
+    assert [w.melody_id for w in await store.gallery(1, 0, 10)] == ["b-g1-1", "a-g1-1"]
+
+
+async def test_a_removed_winner_and_its_files_are_gone(store: BreedStore) -> None:
+    kept = winner("a-g1-1")
+    await store.keep_winner(kept, {"winner.mid": b"A", "lineage.png": b"P"})
+    assert await store.remove_winner(kept, ("winner.mid", "lineage.png"))
+    assert await store.gallery_size(1) == 0 and await store.gallery_winner("a-g1-1") is None
+    assert await store.redis.keys(f"{keys.PREFIX}winner:*") == []
+    assert not await store.remove_winner(kept, ())
+
+
+async def test_a_composition_is_stored_with_its_files_and_posted_once(store: BreedStore) -> None:
+    piece = Composition("p1", 1, 2, 7, ("a-g1-1", "a-g1-1", "b-g1-1"), smooth=True, created_at=5.0)
+    await store.create_composition(piece)
+    assert await store.get_composition("p1") == piece
+    await store.add_composition_files("p1", {"composition.mid": b"M"})
+    assert await store.composition_file("p1", "composition.mid") == b"M"
+    assert 0 < await store.redis.pttl(keys.composition_file("p1", "composition.mid"))
+    assert await store.mark_composition_posted("p1") and not await store.mark_composition_posted("p1")
+    await store.unmark_composition_posted("p1")
+    assert await store.mark_composition_posted("p1")
+
+
+async def test_voters_are_everyone_with_a_vote_on_a_generation(store: BreedStore) -> None:
+    await store.add_vote("b1", 0, 1, 8)
+    await store.add_vote("b1", 0, 2, 8)
+    await store.set_ballot("b1", 0, 9, (0, 2, 0))
+    assert await store.voters("b1", 0) == {8, 9}
