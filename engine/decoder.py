@@ -217,9 +217,13 @@ class _Graph:
             self.inputs = tf.placeholder(tf.float32, [batch_size, self.steps, depth], name="inputs")
             self.lengths = tf.placeholder(tf.int32, [batch_size], name="lengths")
             self.mean = model.encode(self.inputs, self.lengths).loc
-            # The global step belongs to training: an inference checkpoint holds the weights only.
+            # Restoring needs the weights only, so checkpoints without a global step load too. Saving
+            # writes the global step as well: Magenta's TrainedModel and music_vae_generate restore it.
             self.variables = [v for v in tf.global_variables() if v is not model.global_step]
             self.saver = tf.train.Saver(self.variables, sharded=False)
+            self.step_value = tf.placeholder(tf.int64, [], name="step_value")
+            self.set_step = tf.assign(model.global_step, self.step_value)
+            self.export_saver = tf.train.Saver([*self.variables, model.global_step], sharded=False)
             self.initializer = tf.variables_initializer(self.variables)
         self.graph.finalize()
         self.session = tf.Session(graph=self.graph)
@@ -281,12 +285,23 @@ class MelodyModel:
         graph.session.run(graph.initializer)
         return cls(graph, config_name, None)
 
-    def save(self, prefix: Path) -> Path:
-        """Write the weights (only) as a checkpoint `prefix`.index/.data-*; returns the prefix."""
+    def save(self, prefix: Path, global_step: int = 0) -> Path:
+        """Write the weights and the global step (nothing of the optimiser) as a checkpoint
+        `prefix`.index/.data-*, as Magenta's own tools load it; returns the prefix."""
         prefix.parent.mkdir(parents=True, exist_ok=True)
-        with self._graph.graph.as_default():
-            self._graph.saver.save(self._graph.session, str(prefix), write_meta_graph=False, write_state=False)
+        graph = self._graph
+        with graph.graph.as_default():
+            graph.session.run(graph.set_step, {graph.step_value: global_step})
+            graph.export_saver.save(graph.session, str(prefix), write_meta_graph=False, write_state=False)
         return prefix
+
+    @staticmethod
+    def training_step(prefix: Path | str) -> int | None:
+        """The global step stored in a checkpoint, or None when it has none."""
+        try:
+            return int(tf.train.load_checkpoint(str(resolve_checkpoint(prefix))).get_tensor("global_step"))
+        except (tf.errors.OpError, ValueError, KeyError, ModelError):
+            return None
 
     def close(self) -> None:
         self._graph.session.close()

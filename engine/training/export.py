@@ -1,8 +1,9 @@
 """`breeder export`: the shipped, inference-only checkpoint from a training run.
 
-A training checkpoint also holds the optimiser's state (Adam moments: twice the weights) and the
-global step; the export keeps the model's weights only, so that engine/model stays small (about
-18 MB for cat-mel_2bar_small) and loads fast. `random_checkpoint` writes the same kind of
+A training checkpoint also holds the optimiser's state (Adam moments: twice the weights); the
+export keeps the model's weights and the global step only, so that engine/model stays small (about
+18 MB for cat-mel_2bar_small) and loads fast, in the project's decoder and in Magenta's own
+`TrainedModel` and `music_vae_generate` (which restore the global step too). `random_checkpoint` writes the same kind of
 checkpoint with freshly initialised weights: the baseline of the benchmarks and a test fixture.
 """
 
@@ -78,8 +79,10 @@ def export(source: Path, folder: Path, config_name: str = DEFAULT_CONFIG) -> Pat
 
     model = MelodyModel.load(config_name, source)  # restores the model's variables only
     try:
-        info = {"config": config_name, "source": _shown(model.checkpoint), "random": False}
-        return _write(model, folder, info)
+        assert model.checkpoint is not None
+        step = MelodyModel.training_step(model.checkpoint) or _step_in_name(model.checkpoint) or 0
+        info = {"config": config_name, "source": _shown(model.checkpoint), "random": False, "global_step": step}
+        return _write(model, folder, info, step)
     finally:
         model.close()
 
@@ -95,11 +98,17 @@ def random_checkpoint(config_name: str, folder: Path, seed: int = 0) -> Path:
         model.close()
 
 
-def _write(model: MelodyModel, folder: Path, info: dict[str, object]) -> Path:
+def _step_in_name(prefix: Path) -> int | None:
+    """The step of a checkpoint named like model.ckpt-12000 (Magenta's training names them so)."""
+    _, _, tail = prefix.name.rpartition("-")
+    return int(tail) if tail.isdigit() else None
+
+
+def _write(model: MelodyModel, folder: Path, info: dict[str, object], global_step: int = 0) -> Path:
     """Save into a temporary folder beside `folder`, then move the files in: a reader never sees half."""
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}-") as staging:
-        staged = model.save(Path(staging) / PREFIX_NAME)
+        staged = model.save(Path(staging) / PREFIX_NAME, global_step)
         info = {**info, "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (Path(staging) / INFO_NAME).write_text(json.dumps(info, indent=2) + "\n")
         written = {path.name for path in Path(staging).iterdir()}
