@@ -19,14 +19,15 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from domain import artifacts, limits
+from domain import limits
 from domain.errors import BreedError, ParamsError
 from domain.ids import MelodyRef
 from domain.limits import ServerLimits
-from domain.model import Breed, BreedParams, Generation, choose
+from domain.model import Breed, BreedParams, choose
 from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
 from domain.votes import ballot_counts, top_candidate
 from service.gallery import Gallery
+from service.results import WorkerResults
 from storage import BreedStore
 from storage.codec import Job
 from storage.store import LockTimeout
@@ -66,14 +67,6 @@ class Transition:
         return not any(self.fitness)
 
 
-@dataclass(frozen=True)
-class Files:
-    """Artifacts of a generation read for a post: (name, bytes) in order, and the names missing or too large."""
-
-    found: tuple[tuple[str, bytes], ...]
-    missing: tuple[str, ...]
-
-
 def require(breed: Breed, action: str) -> None:
     reason = refusal(breed, action)
     if reason is not None:
@@ -92,7 +85,7 @@ def check_steer(breed: Breed, actor: Actor | None) -> None:
         raise BreedError(STEER_REFUSAL)
 
 
-class BreedingService(Gallery):
+class BreedingService(WorkerResults, Gallery):
     """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results;
     melody ids, family trees, the gallery and compositions (service.gallery).
 
@@ -425,118 +418,3 @@ class BreedingService(Gallery):
             await self.store.enqueue_job(Job("morph", breed_id, number, candidate=a, other=b, steps=steps))
             log.info("breed %s gen %d: morph %d -> %d in %d steps asked for", breed_id, number, a, b, steps)
             return a, b
-
-    # --- the worker's results --------------------------------------------------------------
-
-    async def generation_ready(
-        self, breed_id: str, number: int, post: Callable[[Breed, Generation, float], Awaitable[int | None]],
-    ) -> Breed | None:
-        """Starting/evolving -> voting on the generation a worker wrote: `post` shows it, once.
-
-        `post(breed, generation, deadline)` returns the vote message's id (None if the front end has
-        none). A generation posted before a restart is not posted again; voting opens on it all the
-        same. Returns the breed now voting, or None when there was nothing to do.
-        """
-        async with self.lock(breed_id):
-            breed = await self.store.get_breed(breed_id)
-            if breed is None or refusal(breed, "post") is not None or number != breed.generation:
-                log.info("breed %s gen %d: not opening a vote (%s)", breed_id, number,
-                         "unknown breed" if breed is None else f"status {breed.status}, newest {breed.generation}")
-                return None
-            generation = await self.store.get_generation(breed_id, number)
-            if generation is None:
-                log.error("breed %s gen %d: generation_ready, but the generation is missing", breed_id, number)
-                return None
-            deadline = self.deadline(breed)
-            vote_message_id: int | None = None
-            async with self.first_post(breed_id, number) as first:
-                if first:
-                    vote_message_id = await post(breed, generation, deadline)
-                else:
-                    log.warning("breed %s gen %d: posted before a restart; opening its vote", breed_id, number)
-            changes: dict[str, object] = {"status": "voting", "vote_deadline": deadline}
-            if vote_message_id is not None:
-                await self.store.link_message(vote_message_id, breed_id, number)
-                # While people vote, the breed's progress message is the vote message itself.
-                changes["progress_message_id"] = vote_message_id
-            opened = await self.store.update_breed(breed_id, **changes)
-            log.info("breed %s gen %d: voting open until %.0f", breed_id, number, deadline)
-            return opened
-
-    async def finished(self, breed_id: str, number: int, post: Callable[[Breed, int, int], Awaitable[None]]) -> bool:
-        """Evolving -> finished when the winner's files are written: `post(breed, generation, winner)`, once."""
-        async with self.lock(breed_id):
-            breed = await self.store.get_breed(breed_id)
-            if breed is None or refusal(breed, "finished") is not None:
-                log.info("breed %s gen %d: finished event, but no finish in progress", breed_id, number)
-                return False
-            assert breed.winner is not None
-            async with self.first_post(breed_id, number, "winner") as first:
-                if first:
-                    await post(breed, number, breed.winner)
-            await self.keep_winner(breed, number, breed.winner)
-            await self.store.update_breed(breed_id, status="finished")
-            return True
-
-    async def morph_ready(
-        self, breed_id: str, number: int, a: int, b: int, post: Callable[[Breed], Awaitable[None]], *,
-        failed: bool = False,
-    ) -> bool:
-        """A morph (or its failure) is shown once per pair and generation; it changes nothing in the breed."""
-        async with self.lock(breed_id):
-            breed = await self.store.get_breed(breed_id)
-            if breed is None:
-                return False
-            async with self.first_post(breed_id, number, morph_marker(a, b, failed=failed)) as first:
-                if first:
-                    await post(breed)
-                else:
-                    log.info("breed %s gen %d: morph %d -> %d shown already", breed_id, number, a, b)
-            return first
-
-    async def step_failed(
-        self, breed_id: str, post: Callable[[Breed, Breed], Awaitable[None]],
-    ) -> Breed | None:
-        """A worker job failed: back to voting on the last generation (votes kept, no deadline), or
-        failed without one. `post(before, after)` tells people."""
-        async with self.lock(breed_id):
-            breed = await self.store.get_breed(breed_id)
-            if breed is None or breed.status not in ("starting", "evolving"):
-                return None
-            if breed.generation < 0:
-                changed = await self.store.update_breed(breed_id, status="failed", vote_deadline=None)
-            else:
-                changed = await self.store.update_breed(breed_id, status="voting", winner=None, vote_deadline=None)
-            await post(breed, changed)
-            return changed
-
-    @contextlib.asynccontextmanager
-    async def first_post(self, breed_id: str, number: int, kind: str = "generation") -> AsyncIterator[bool]:
-        """Whether this is the first post of `kind` for (breed, generation), so nothing is posted twice.
-
-        If the post fails, the mark is taken back, so that the redelivered event tries again.
-        """
-        first = await self.store.mark_posted(breed_id, number, kind)
-        try:
-            yield first
-        except BaseException:
-            if first:
-                await self.store.unmark_posted(breed_id, number, kind)
-            raise
-
-    async def files(self, breed_id: str, number: int, names: Sequence[str], max_bytes: int | None = None) -> Files:
-        """Read artifacts of a generation for a post, in order; missing or too-large ones are named."""
-        found: list[tuple[str, bytes]] = []
-        missing: list[str] = []
-        for name in names:
-            data = await self.store.get_artifact(breed_id, number, name)
-            if data is None or (max_bytes is not None and len(data) > max_bytes):
-                missing.append(name)
-            else:
-                found.append((name, data))
-        if missing:
-            log.warning("breed %s gen %d: artifacts missing or too large: %s", breed_id, number, missing)
-        return Files(tuple(found), tuple(missing))
-
-    async def winner_files(self, breed_id: str, number: int, max_bytes: int | None = None) -> Files:
-        return await self.files(breed_id, number, artifacts.WINNER_FILES, max_bytes)
