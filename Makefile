@@ -5,7 +5,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := fluidsynth
+# FluidSynth renders the audio; chromium runs the web page's browser tests.
+SYSTEM_PACKAGES := fluidsynth chromium
 
 .PHONY: run test lint system venv clean
 
@@ -18,7 +19,7 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 
-# System packages: FluidSynth renders the audio. Installed only when missing.
+# System packages, installed only when missing.
 system:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -27,7 +27,8 @@ from domain.ids import MelodyRef
 from domain.model import Breed, BreedParams, Generation
 from domain.rules import Actor, refusal
 from domain.votes import top_candidate
-from service.breeding import BreedingService, Files, Place
+from service.breeding import BreedingService, Place
+from service.results import Files
 from storage.codec import Event
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,9 @@ class BreedController:
 
     async def handle_event(self, event: Event) -> None:
         """React to one worker event; safe to call again with the same event."""
+        if not await self.service.shows("discord", event.breed_id):
+            log.debug("breed %s: %s event for another front end", event.breed_id, event.type)
+            return
         if event.type == "progress":
             await self._on_progress(event)
         elif event.type == "generation_ready":

@@ -11,6 +11,8 @@ from domain.strategies import DEFAULT_STRATEGY, STRATEGIES
 
 BreedStatus = Literal["starting", "voting", "evolving", "finished", "stopped", "failed"]
 OPEN_STATUSES: tuple[str, ...] = ("starting", "voting", "evolving")
+# The front ends a breed can live on. Breeds stored before the field existed are Discord's.
+FRONTS: tuple[str, ...] = ("discord", "terminal", "web")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Breed:
     """One breeding session. `generation` is the newest written generation (-1 before the first).
 
     `source`: the melody id (domain.ids) of the candidate it was branched from, if any.
+    `front`: the front end that shows it (one of FRONTS); only that front end handles its worker events.
     """
 
     breed_id: str
@@ -74,6 +77,7 @@ class Breed:
     progress_message_id: int | None = None
     winner: int | None = None
     source: str | None = None
+    front: str = "discord"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from domain import limits
 from domain.errors import BreedError, ParamsError
 from domain.ids import MelodyRef
 from domain.limits import ServerLimits
-from domain.model import Breed, BreedParams, choose
+from domain.model import FRONTS, Breed, BreedParams, choose
 from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
 from domain.votes import ballot_counts, top_candidate
 from service.gallery import Gallery
@@ -133,6 +133,11 @@ class BreedingService(WorkerResults, Gallery):
     def new_breed_id(self) -> str:
         return self.store.new_breed_id()
 
+    async def shows(self, front: str, breed_id: str) -> bool:
+        """Whether `front` handles this breed's worker events (an unknown breed: every front end, to log it)."""
+        breed = await self.store.get_breed(breed_id)
+        return breed is None or breed.front == front
+
     async def get(self, breed_id: str) -> Breed:
         breed = await self.store.get_breed(breed_id)
         if breed is None:
@@ -196,16 +201,19 @@ class BreedingService(WorkerResults, Gallery):
     async def start(
         self, *, owner_id: int, params: BreedParams, breed_id: str | None = None, place: Place = Place(),
         seed: bytes | None = None, source: MelodyRef | None = None,
-        announce: Callable[[str], Awaitable[Place]] | None = None,
+        announce: Callable[[str], Awaitable[Place]] | None = None, front: str = "discord",
     ) -> Breed:
         """Store a new breed and ask a worker for its first generation: from the seed MIDI, or around the
         melody `source` (a branch: only from a melody of the breed's server), or random.
 
         The origin and the server's limits are checked first (open breeds, the member's cooldown): a
         refusal changes nothing. `announce(breed_id)`, if given, shows the breed (Discord: the start
-        post and its thread) and returns where it lives, before the breed is stored.
+        post and its thread) and returns where it lives, before the breed is stored. `front`: the
+        front end that shows the breed and handles its worker events.
         """
         params.validate()
+        if front not in FRONTS:
+            raise ValueError(f"unknown front end {front!r}")
         check_origin(seed, source)
         if source is not None:
             await self.melody(source, place.guild_id)
@@ -218,6 +226,7 @@ class BreedingService(WorkerResults, Gallery):
             breed_id=breed_id, owner_id=owner_id, params=params, guild_id=place.guild_id,
             channel_id=place.channel_id, thread_id=place.thread_id, status="starting", created_at=self.clock(),
             progress_message_id=place.progress_message_id, source=str(source) if source is not None else None,
+            front=front,
         )
         await self.store.create_breed(breed, Job("start", breed_id, -1, seed_midi_key=seed_key, source=breed.source))
         log.info("breed %s gen -1: started by user %d (seeded: %s, from %s)", breed_id, owner_id, seed is not None,

@@ -13,6 +13,10 @@ JOBS = f"{PREFIX}jobs"
 EVENTS = f"{PREFIX}events"
 WORKERS_GROUP = "workers"
 BOTS_GROUP = "bots"
+# Each front end that reads worker events has its own group on the events stream: each sees every
+# event, and handles those of its own breeds.
+WEB_GROUP = "web"
+EVENT_GROUPS = {"discord": BOTS_GROUP, "web": WEB_GROUP}
 DEAD_LETTERS = f"{PREFIX}dead-letters"
 
 # Indexes: a set of breed ids whose status is open, thread id -> breed id, message id -> target.

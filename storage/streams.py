@@ -76,7 +76,8 @@ class MessageStreams:
 
     async def ensure_groups(self) -> None:
         """Create the streams and their consumer groups if missing (safe to call on every start)."""
-        for stream, group in ((keys.JOBS, keys.WORKERS_GROUP), (keys.EVENTS, keys.BOTS_GROUP)):
+        pairs = [(keys.JOBS, keys.WORKERS_GROUP), *((keys.EVENTS, group) for group in keys.EVENT_GROUPS.values())]
+        for stream, group in pairs:
             try:
                 # From id 0: messages added before the group existed are still delivered.
                 await self._redis.xgroup_create(stream, group, id="0", mkstream=True)
@@ -135,22 +136,23 @@ class MessageStreams:
         """Append an event for the bots; returns its message id."""
         return await self._add(keys.EVENTS, dump(event))
 
-    async def read_events(self, consumer: str, count: int = 10,
-                          block_ms: int | None = 1000) -> list[Delivery]:
-        """New events for `consumer`, waiting up to block_ms (None: no wait) when there are none."""
-        return await self._read(keys.EVENTS, keys.BOTS_GROUP, consumer, count, block_ms, load_event)
+    async def read_events(self, consumer: str, count: int = 10, block_ms: int | None = 1000,
+                          front: str = "discord") -> list[Delivery]:
+        """New events for `consumer` of `front`'s group, waiting up to block_ms (None: no wait) when there are none."""
+        return await self._read(keys.EVENTS, keys.EVENT_GROUPS[front], consumer, count, block_ms, load_event)
 
-    async def claim_stale_events(self, consumer: str, min_idle_ms: int, count: int = 10) -> list[Delivery]:
-        """Take over events that another consumer read but has not acked for min_idle_ms."""
-        return await self._claim(keys.EVENTS, keys.BOTS_GROUP, consumer, min_idle_ms, count, load_event)
+    async def claim_stale_events(self, consumer: str, min_idle_ms: int, count: int = 10,
+                                 front: str = "discord") -> list[Delivery]:
+        """Take over events that another consumer of `front` read but has not acked for min_idle_ms."""
+        return await self._claim(keys.EVENTS, keys.EVENT_GROUPS[front], consumer, min_idle_ms, count, load_event)
 
-    async def ack_event(self, message_id: str) -> bool:
-        """Mark an event handled; True if it was pending."""
-        return bool(await self._redis.xack(keys.EVENTS, keys.BOTS_GROUP, message_id))
+    async def ack_event(self, message_id: str, front: str = "discord") -> bool:
+        """Mark an event handled by `front`; True if it was pending."""
+        return bool(await self._redis.xack(keys.EVENTS, keys.EVENT_GROUPS[front], message_id))
 
-    async def dead_letter_event(self, delivery: Delivery, reason: str) -> None:
-        """Record an event the bot gave up on (with the reason) and ack it, in one transaction."""
-        await self._dead_letter(keys.EVENTS, keys.BOTS_GROUP, delivery, reason)
+    async def dead_letter_event(self, delivery: Delivery, reason: str, front: str = "discord") -> None:
+        """Record an event `front` gave up on (with the reason) and ack it, in one transaction."""
+        await self._dead_letter(keys.EVENTS, keys.EVENT_GROUPS[front], delivery, reason)
 
     # --- internals ---------------------------------------------------------------------------
 

@@ -171,7 +171,7 @@ class Session:
         """Start the breed: from a MIDI file, around a melody of an earlier breed (`source`), or at random."""
         self.breed_id = self.service.new_breed_id()
         breed = await self.service.start(breed_id=self.breed_id, owner_id=LOCAL_USER, params=self.params,
-                                         seed=seed_midi, source=source)
+                                         seed=seed_midi, source=source, front="terminal")
         self.out_dir = self.out_dir / self.breed_id
         strategy = f", {self.params.strategy} strategy" if self.params.strategy != DEFAULT_STRATEGY else ""
         print(f"Breed {self.breed_id}: population {self.params.population}, sigma {self.params.sigma}{strategy}, "

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from bot.events import MAX_DELIVERIES, EventConsumer
 from bot.tasks import BackgroundTasks
 from bot.timers import VoteTimers
+from service.events import MAX_DELIVERIES, EventConsumer
 from storage import BreedStore, connect, keys
 from storage.codec import Event
 
@@ -207,7 +207,7 @@ async def test_an_unreadable_event_is_dead_lettered(store: BreedStore) -> None:
 
 
 async def test_the_events_loop_outlives_a_redis_restart(redis_server_factory, caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.events")
+    caplog.set_level(logging.WARNING, logger="service.events")
     server = redis_server_factory()
     port, data_dir = server.port, server.data_dir
     store = BreedStore(connect(server.url))

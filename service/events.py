@@ -1,4 +1,4 @@
-"""The bot's side of the events stream: worker -> bot, at least once.
+"""A front end's side of the events stream: worker -> bot or web page, at least once.
 
 An event is acknowledged only after it was handled, so a bot that dies mid-way handles it
 again on start-up (the handlers are idempotent). A handler that fails is retried after
@@ -54,6 +54,7 @@ class EventConsumer:
         block_ms: int = BLOCK_MS,
         retry_idle_ms: int = RETRY_IDLE_MS,
         max_deliveries: int = MAX_DELIVERIES,
+        front: str = "discord",
     ) -> None:
         self.store = store
         self.handle = handle
@@ -62,6 +63,7 @@ class EventConsumer:
         self.block_ms = block_ms
         self.retry_idle_ms = retry_idle_ms
         self.max_deliveries = max_deliveries
+        self.front = front  # whose consumer group it reads: each front end sees every event
         self.outage = Outage(log, f"events consumer {consumer}")
         self._in_hand: list[Delivery] = []
         self._stopping = asyncio.Event()
@@ -86,11 +88,12 @@ class EventConsumer:
                 if self._in_hand:
                     await self.drain(self._in_hand)
                 if loop.time() >= next_claim:
-                    await self.drain(await self.store.claim_stale_events(self.consumer, min_idle_ms, count=100))
+                    await self.drain(await self.store.claim_stale_events(self.consumer, min_idle_ms, count=100,
+                                                                              front=self.front))
                     min_idle_ms = self.retry_idle_ms
                     next_claim = loop.time() + self.retry_idle_ms / 1000
                 deliveries: list[Delivery] = await self.external_wait(
-                    self.store.read_events(self.consumer, count=10, block_ms=self.block_ms),
+                    self.store.read_events(self.consumer, count=10, block_ms=self.block_ms, front=self.front),
                     reason="waiting for worker events from Redis",
                 )
                 await self.drain(deliveries)
@@ -118,11 +121,11 @@ class EventConsumer:
         """
         event = delivery.payload
         if not isinstance(event, Event):
-            await self.store.dead_letter_event(delivery, f"unreadable event: {delivery.error}")
+            await self.store.dead_letter_event(delivery, f"unreadable event: {delivery.error}", self.front)
             return
         if delivery.deliveries > self.max_deliveries:
             await self.store.dead_letter_event(
-                delivery, f"handed out {delivery.deliveries} times without being handled")
+                delivery, f"handed out {delivery.deliveries} times without being handled", self.front)
             log.error("breed %s gen %d: %s event dead-lettered after %d deliveries",
                       event.breed_id, event.generation, event.type, delivery.deliveries)
             return
@@ -138,6 +141,6 @@ class EventConsumer:
                 return
             log.exception("breed %s gen %d: %s event failed %d times; giving up",
                           event.breed_id, event.generation, event.type, delivery.deliveries)
-            await self.store.dead_letter_event(delivery, "its handler failed on every delivery")
+            await self.store.dead_letter_event(delivery, "its handler failed on every delivery", self.front)
             return
-        await self.store.ack_event(delivery.message_id)
+        await self.store.ack_event(delivery.message_id, self.front)
