@@ -11,11 +11,11 @@ from discord.ext import commands
 
 from bot.controller import BreedController
 from bot.errors import answer_error
-from bot.tasks import BackgroundTasks
 from runtime.backoff import Outage
 from runtime.settings import BotSettings
 from service.breeding import BreedingService
 from service.events import EventConsumer, ExternalWait, wait_plainly
+from service.tasks import BackgroundTasks
 from storage import UNAVAILABLE, BreedStore, connect
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,6 @@ import discord
 
 from bot import texts, voting
 from bot.gallery import GalleryPosts
-from bot.tasks import BackgroundTasks
-from bot.timers import VoteTimers
 from bot.views import breed_controls, winner_controls
 from domain import artifacts
 from domain.errors import BreedError
@@ -29,6 +27,8 @@ from domain.rules import Actor, refusal
 from domain.votes import top_candidate
 from service.breeding import BreedingService, Place
 from service.results import Files
+from service.tasks import BackgroundTasks
+from service.timers import VoteTimers
 from storage.codec import Event
 
 log = logging.getLogger(__name__)

@@ -9,25 +9,10 @@ from collections.abc import Sequence
 
 from bot.voting import describe_tally
 from domain.ids import melody_id
+from domain.instruments import instrument_name
 from domain.model import Breed, BreedParams, Composition, Winner
 
 # General MIDI programs offered by /breed start (the setting INSTRUMENT may name any 0-127).
-INSTRUMENTS: tuple[tuple[str, int], ...] = (
-    ("Piano", 0),
-    ("Electric piano", 4),
-    ("Vibraphone", 11),
-    ("Marimba", 12),
-    ("Organ", 19),
-    ("Nylon guitar", 24),
-    ("Violin", 40),
-    ("Strings", 48),
-    ("Trumpet", 56),
-    ("Alto sax", 65),
-    ("Clarinet", 71),
-    ("Flute", 73),
-    ("Synth lead", 80),
-)
-_INSTRUMENT_NAMES = {program: name for name, program in INSTRUMENTS}
 
 # Progress stages of a step: "queued" is the bot's own, the others the worker reports.
 STAGES: dict[str, str] = {
@@ -36,10 +21,6 @@ STAGES: dict[str, str] = {
     "decoding": "turning vectors into melodies",
     "rendering": "rendering audio and the piano roll",
 }
-
-
-def instrument_name(program: int) -> str:
-    return _INSTRUMENT_NAMES.get(program, f"GM program {program}")
 
 
 def shown(number: int) -> int:

@@ -15,10 +15,11 @@ from runtime.exits import INTERRUPTED
 
 # (name, module, help). `bench` has its own subcommands below.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("run", "breeder.supervisor", "run Redis, the worker and the bot (or local mode without a token)"),
+    ("run", "breeder.supervisor", "run Redis, the worker and the bot (or the web page without a token)"),
     ("worker", "breeder.worker_cmd", "run a worker: evolve, decode and render jobs from Redis"),
     ("bot", "breeder.bot_cmd", "run the Discord bot"),
     ("local", "breeder.local_cmd", "breed melodies in the terminal, without Discord"),
+    ("web", "breeder.web_cmd", "the web page alone, against the configured Redis"),
     ("train", "engine.training.cli", "build the corpus dataset and train the MusicVAE model"),
     ("export", "engine.training.export", "write an inference-only checkpoint from a training run"),
     ("redis", "breeder.redis_cmd", "run the embedded Redis server in the foreground"),

@@ -1,7 +1,7 @@
 """`breeder run` (what `make run` runs): Redis, the worker and the bot as supervised children.
 
-Without a DISCORD_TOKEN it runs a local breeding session in the terminal instead of the bot,
-on the same worker and Redis. A child that crashes is restarted with back-off; a child that
+Without a DISCORD_TOKEN it runs the web page instead of the bot (the terminal session with
+--local), on the same workers and Redis. A child that crashes is restarted with back-off; a child that
 exits with status 2 (a setting or an install step is missing, and it said which) is not,
 since restarting cannot help. Ctrl-C or SIGTERM stops everything cleanly.
 """
@@ -70,7 +70,8 @@ async def supervise(children: list[Child], stop: asyncio.Event) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes to run (default 1)")
-    parser.add_argument("--local", action="store_true", help="run the terminal session even with a token")
+    parser.add_argument("--local", action="store_true", help="run the terminal session instead of the bot or page")
+    parser.add_argument("--web", action="store_true", help="run the web page even with a token")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,26 +87,55 @@ async def _main(args: argparse.Namespace, settings: RunSettings) -> int:
     from runtime.redis_server import embedded_or_configured
 
     stop = stop_event()
-    local = args.local or settings.discord_token is None
+    local = args.local
+    web = not local and (args.web or settings.discord_token is None)
+    if web or local:
+        # What the person reads is the URL (or the terminal session): INFO lines would bury it.
+        logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     with embedded_or_configured(settings) as url:
         log.info("redis: %s", "embedded, data in " + str(settings.data_dir / "redis") if not settings.redis_url
                  else "configured by REDIS_URL")
         env = {"REDIS_URL": url}
         python = sys.executable
-        # In the terminal session the workers' logs would break into the piano rolls: they go to files.
-        logs = settings.data_dir / "logs" if local else None
+        # Without the bot, the workers' logs would break into the page's URL or the piano rolls: to files.
+        logs = settings.data_dir / "logs" if local or web else None
         children = [
             Child(f"worker-{i + 1}", [python, "-m", "breeder.cli", "worker"], env,
                   logs / f"worker-{i + 1}.log" if logs else None)
             for i in range(max(args.workers, 1))
         ]
+        if web:
+            return await _web(children, stop, url, settings)
         if not local:
             children.append(Child("bot", [python, "-m", "breeder.cli", "bot"], env))
             return await supervise(children, stop)
-        print("No DISCORD_TOKEN is set, so this runs a local breeding session in the terminal.\n"
-              "To put the bot in a Discord server, set DISCORD_TOKEN in .env (README: 'Discord set-up').",
-              flush=True)
         return await _local(children, stop, url, settings)
+
+
+async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: RunSettings) -> int:
+    """The web page in this process, the workers as children; the URL is the first line printed."""
+    from storage import BreedStore, connect
+    from web.server import WebServer
+
+    store = BreedStore(connect(url))
+    server = WebServer(store, settings.default_params(), settings.web_host, settings.web_port, consumer="web")
+    try:
+        address = await server.start()
+    except OSError as error:
+        print(f"breeder: the web page cannot listen on {settings.web_host}:{settings.web_port} "
+              f"({error.strerror}); set WEB_PORT to a free port", file=sys.stderr)
+        await store.close()
+        return CONFIG_ERROR
+    print(f"Melody Breeder is running: open {address} in your browser (Ctrl-C stops it).", flush=True)
+    if settings.discord_token is None:
+        print("No DISCORD_TOKEN is set, so it runs here, without Discord. To put the bot in a Discord server,\n"
+              "set DISCORD_TOKEN in .env (README: 'Discord set-up'). `breeder local` breeds in the terminal.",
+              flush=True)
+    try:
+        return await supervise(children, stop)
+    finally:
+        await server.stop()
+        await store.close()
 
 
 async def _local(children: list[Child], stop: asyncio.Event, url: str, settings: RunSettings) -> int:

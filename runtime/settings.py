@@ -50,6 +50,8 @@ class CommonSettings(BaseSettings):
         description="Default GA strategy: " + "; ".join(f"{name} ({what})" for name, what in DESCRIPTIONS.items()),
     )
     log_level: str = Field("INFO", description="Logging level")
+    web_host: str = Field("127.0.0.1", description="Where the web page listens; loopback only by default")
+    web_port: int = Field(8765, ge=1, le=65535, description="The web page's port")
     max_deliveries: int = Field(
         3, ge=1, le=100, description="A job or event handed out more often than this goes to the dead letters"
     )

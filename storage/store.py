@@ -301,6 +301,15 @@ class BreedStore(MessageStreams, GalleryStore):
         """Everyone who voted on a generation."""
         return {int(member.split(b":")[1]) for member in await self._redis.smembers(keys.votes(breed_id, number))}
 
+    async def ballot(self, breed_id: str, number: int, user_id: int) -> tuple[int, ...]:
+        """One user's votes on a generation, as candidate indexes (a candidate voted for twice comes twice)."""
+        picks = []
+        for member in await self._redis.smembers(keys.votes(breed_id, number)):
+            parts = member.decode().split(":")
+            if len(parts) >= 2 and parts[1] == str(user_id):
+                picks.append(int(parts[0]))
+        return tuple(sorted(picks))
+
     async def tally(self, breed_id: str, number: int, population: int) -> list[int]:
         """Votes per candidate index (0..population-1); votes for other indexes are ignored."""
         counts = [0] * population

@@ -17,10 +17,11 @@ from discord.ext import commands
 
 from bot.permissions import actor_of
 from bot.seed import read_seed
-from bot.texts import INSTRUMENTS, composition_requested_text, gallery_text, tree_requested_text
+from bot.texts import composition_requested_text, gallery_text, tree_requested_text
 from bot.views import BranchButton, FinishButton, NextButton
 from domain import limits
 from domain.errors import BreedError
+from domain.instruments import INSTRUMENTS
 from domain.strategies import DESCRIPTIONS, STRATEGIES
 from service.breeding import check_origin
 

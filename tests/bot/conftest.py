@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,15 +11,13 @@ import pytest
 import simcord
 from redis.asyncio import Redis
 
-from engine.render import Renderer
-from engine.worker import Worker
 from runtime.settings import BotSettings
-from storage import BreedStore, connect
+from storage import BreedStore
 from storage.client import CONNECT_TIMEOUT_S
 from tests.bot.simulation import GUILD_ID, World, make_bot
 
 if TYPE_CHECKING:
-    from engine.decoder import MelodyModel
+    pass
 
 
 @pytest.fixture
@@ -33,61 +29,6 @@ def bot_settings(tmp_path: Path) -> BotSettings:
         population=4, foreign=1, mutation_sigma=0.5, vote_minutes=3.0, data_dir=tmp_path,
         max_open_breeds_per_server=100, max_open_breeds_per_member=100, start_cooldown_s=0, morph_cooldown_s=0,
     )
-
-
-@pytest.fixture(scope="session")
-def melody_model() -> Iterator[MelodyModel]:
-    """The shipped MusicVAE model as a worker loads it (MUSICVAE_CHECKPOINT replaces it), once a session.
-
-    The same as tests/engine's fixture; only the tests import TensorFlow, never the bot.
-    """
-    from engine.decoder import MelodyModel
-
-    model = MelodyModel.load(checkpoint=os.environ.get("MUSICVAE_CHECKPOINT") or None)
-    yield model
-    model.close()
-
-
-@pytest.fixture(scope="session")
-def renderer() -> Renderer:
-    renderer = Renderer()
-    renderer.check()
-    return renderer
-
-
-class RunningWorker:
-    """The real worker as a task in the test's event loop, with its own Redis connection."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.start()
-
-    def start(self) -> None:
-        self._stop = asyncio.Event()
-        self._task = asyncio.create_task(self.worker.run(self._stop), name="test worker")
-
-    async def stop(self) -> None:
-        """Let the job in hand finish, then stop taking jobs."""
-        self._stop.set()
-        if self._task is not None:
-            await asyncio.wait_for(self._task, 60)
-            self._task = None
-
-
-@pytest.fixture
-async def worker(
-    redis_url: str, store: BreedStore, melody_model: MelodyModel, renderer: Renderer
-) -> AsyncIterator[RunningWorker]:
-    """A real worker (model, renderer, Redis) running beside the bot."""
-    worker_store = BreedStore(connect(redis_url))
-    running = RunningWorker(
-        Worker(worker_store, melody_model, renderer, "test-worker", job_timeout_s=30.0, block_ms=100)
-    )
-    yield running
-    await running.stop()
-    await worker_store.close()
 
 
 @pytest.fixture(autouse=True)

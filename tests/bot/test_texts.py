@@ -6,7 +6,6 @@ import pytest
 
 from bot.texts import (
     generation_text,
-    instrument_name,
     morph_failed_text,
     morph_requested_text,
     morph_text,
@@ -15,6 +14,7 @@ from bot.texts import (
     start_text,
     status_text,
 )
+from domain.instruments import instrument_name
 from domain.model import Breed, BreedParams
 from domain.rules import Actor as Caller
 from domain.rules import may_steer

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.tasks import BackgroundTasks
+from service.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 

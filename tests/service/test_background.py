@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from bot.tasks import BackgroundTasks
-from bot.timers import VoteTimers
 from service.events import MAX_DELIVERIES, EventConsumer
+from service.tasks import BackgroundTasks
+from service.timers import VoteTimers
 from storage import BreedStore, connect, keys
 from storage.codec import Event
 

@@ -1,0 +1,57 @@
+"""`breeder web`: the web page alone, against the configured Redis (workers run elsewhere)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import TYPE_CHECKING
+
+from runtime.exits import CONFIG_ERROR, FAILURE, OK
+
+if TYPE_CHECKING:
+    from runtime.settings import CommonSettings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="address to listen on (default: WEB_HOST, 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: WEB_PORT, 8765)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from runtime.logs import configure
+    from runtime.settings import CommonSettings, load
+
+    settings = load(CommonSettings)
+    configure(settings.log_level)
+    return asyncio.run(serve(settings, args.host or settings.web_host, args.port or settings.web_port))
+
+
+async def serve(settings: CommonSettings, host: str, port: int) -> int:
+    from runtime.redis_server import RedisServerError, embedded_or_configured
+    from runtime.signals import stop_event
+    from storage import BreedStore, connect
+    from web.server import WebServer
+
+    stop = stop_event()
+    try:
+        with embedded_or_configured(settings) as url:
+            store = BreedStore(connect(url))
+            server = WebServer(store, settings.default_params(), host, port, consumer=f"web-{port}")
+            try:
+                address = await server.start()
+            except OSError as error:
+                print(f"breeder web: cannot listen on {host}:{port} ({error.strerror}); "
+                      "set WEB_PORT to a free port", file=sys.stderr)
+                await store.close()
+                return CONFIG_ERROR
+            print(f"Melody Breeder: open {address} in your browser (Ctrl-C stops)", flush=True)
+            try:
+                await stop.wait()
+            finally:
+                await server.stop()
+                await store.close()
+    except RedisServerError as error:
+        print(f"breeder web: {error}", file=sys.stderr)
+        return FAILURE
+    return OK

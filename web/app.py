@@ -1,0 +1,338 @@
+"""The web page: start a breed, listen, vote, steer and download the winner, in a browser.
+
+A thin shell over the breeding service, like the bot: every change is a call on the service
+(the same rules and refusals), every refusal one line in JSON (`{"error": ...}`) that the page
+shows. The page learns of the worker's results through server-sent events (`/api/breeds/{id}/events`)
+and then fetches the breed's state once: no polling. Each breed has its own URL, `/b/{id}`, so a
+reload or a restart of the process finds it again (everything is in Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from domain import artifacts, limits
+from domain.errors import BreedError
+from domain.instruments import INSTRUMENTS
+from domain.model import Breed
+from domain.rules import Actor
+from domain.strategies import DESCRIPTIONS
+from service.breeding import BreedingService
+from storage import UNAVAILABLE
+from web.front import FRONT, LOCAL_USER, WebFront
+
+log = logging.getLogger(__name__)
+
+ACTOR = Actor(LOCAL_USER)
+RESTARTING = "The breeding service is restarting, try again in a minute."
+KEEPALIVE_S = 15.0
+# Files a page may ask for: the names the worker gives them (domain.artifacts), nothing else.
+FILE_NAME = re.compile(r"^(clip-\d{1,2}\.(ogg|mid)|roll\.png|winner\.(mid|ogg|png)|lineage\.png"
+                       r"|morph-\d{1,2}-\d{1,2}\.(ogg|mid))$")
+CONTENT_TYPES = {".ogg": "audio/ogg", ".mid": "audio/midi", ".png": "image/png"}
+OPTION_TYPES: dict[str, Callable[[str], object]] = {
+    "population": int, "sigma": float, "foreign": int, "vote_minutes": float, "tempo": int, "instrument": int,
+    "strategy": str,
+}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+FRONT_KEY = web.AppKey("front", WebFront)
+SERVICE_KEY = web.AppKey("service", BreedingService)
+
+
+def make_app(service: BreedingService, front: WebFront) -> web.Application:
+    """The page and its API over `service`; `front` pushes the worker's results to open pages."""
+    app = web.Application(middlewares=[_one_line_errors], client_max_size=limits.MAX_SEED_BYTES + 64 * 1024)
+    app[SERVICE_KEY] = service
+    app[FRONT_KEY] = front
+    static = resources.files("web") / "static"
+    app.router.add_get("/", _page("index.html"))
+    app.router.add_get("/b/{breed_id}", _page("breed.html"))
+    app.router.add_static("/static", str(static), append_version=True)
+    app.router.add_get("/api/options", options)
+    app.router.add_post("/api/breeds", start)
+    app.router.add_get("/api/breeds", open_breeds)
+    app.router.add_get("/api/breeds/{breed_id}", state)
+    app.router.add_get("/api/breeds/{breed_id}/events", updates)
+    app.router.add_post("/api/breeds/{breed_id}/votes", vote)
+    app.router.add_post("/api/breeds/{breed_id}/next", next_generation)
+    app.router.add_post("/api/breeds/{breed_id}/sigma", sigma)
+    app.router.add_post("/api/breeds/{breed_id}/finish", finish)
+    app.router.add_post("/api/breeds/{breed_id}/morph", morph)
+    app.router.add_get("/api/breeds/{breed_id}/files/{number}/{name}", file)
+    return app
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class PageError(Exception):
+    """A request the page cannot be answered: one line, and the HTTP status."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@web.middleware
+async def _one_line_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every refusal as {"error": one line}; details of anything unexpected go to the log only."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except BreedError as error:
+        message = " ".join(str(error).split())
+        status = 404 if message.startswith("There is no breed") else 400
+        return web.json_response({"error": message}, status=status)
+    except PageError as error:
+        return web.json_response({"error": str(error)}, status=error.status)
+    except UNAVAILABLE:
+        return web.json_response({"error": RESTARTING}, status=503)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"error": "Something went wrong on our side; the details are in the log."},
+                                 status=500)
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+
+def _page(name: str) -> Handler:
+    async def page(request: web.Request) -> web.StreamResponse:
+        html = (resources.files("web") / "static" / name).read_text(encoding="utf-8")
+        return web.Response(text=html, content_type="text/html")
+
+    return page
+
+
+async def options(request: web.Request) -> web.StreamResponse:
+    """What the start form offers: the defaults and every limit, from the same place as the bot's."""
+    defaults = request.app[SERVICE_KEY].defaults
+    return web.json_response({
+        "defaults": {
+            "population": defaults.population, "sigma": defaults.sigma, "foreign": defaults.foreign,
+            "vote_minutes": defaults.vote_minutes, "tempo": defaults.tempo, "instrument": defaults.instrument,
+            "strategy": defaults.strategy,
+        },
+        "limits": {
+            "population": [limits.POPULATION.low, limits.POPULATION.high],
+            "sigma": [limits.SIGMA.low, limits.SIGMA.high],
+            "foreign": [limits.FOREIGN.low, limits.FOREIGN.high],
+            "vote_minutes": [limits.VOTE_MINUTES_OPTION_LOW, limits.VOTE_MINUTES.high],
+            "tempo": [limits.TEMPO.low, limits.TEMPO.high],
+            "morph_steps": [limits.MORPH_STEPS.low, limits.MORPH_STEPS.high],
+        },
+        "morph_default_steps": limits.MORPH_DEFAULT_STEPS,
+        "instruments": [{"name": name, "program": program} for name, program in INSTRUMENTS],
+        "strategies": [{"name": name, "description": what} for name, what in DESCRIPTIONS.items()],
+    })
+
+
+# --- a breed ----------------------------------------------------------------------------------
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    """Start a breed from the form (multipart: options, and an optional MIDI file `melody`)."""
+    service = request.app[SERVICE_KEY]
+    choices: dict[str, object] = {}
+    seed: bytes | None = None
+    seed_name = ""
+    form = await request.post()
+    for name, convert in OPTION_TYPES.items():
+        raw = form.get(name)
+        if raw is None or isinstance(raw, web.FileField) or not str(raw).strip():
+            continue
+        try:
+            choices[name] = convert(str(raw).strip())
+        except ValueError:
+            raise PageError(f"Cannot start: {name.replace('_', ' ')} must be a number, not `{raw}`.") from None
+    params = service.params(**choices)
+    melody = form.get("melody")
+    if isinstance(melody, web.FileField) and melody.filename:
+        seed_name = melody.filename
+        seed = melody.file.read(limits.MAX_SEED_BYTES + 1)
+        await asyncio.to_thread(BreedingService.check_seed, seed_name, seed)
+    breed = await service.start(owner_id=LOCAL_USER, params=params, seed=seed, front=FRONT)
+    log.info("breed %s started on the web page", breed.breed_id)
+    return web.json_response({"breed_id": breed.breed_id, "url": f"/b/{breed.breed_id}"}, status=201)
+
+
+async def open_breeds(request: web.Request) -> web.StreamResponse:
+    """The web page's breeds that are still going, newest first, to come back to."""
+    breeds = [b for b in await request.app[SERVICE_KEY].store.open_breeds() if b.front == FRONT]
+    return web.json_response([{"breed_id": b.breed_id, "generation": b.generation, "status": b.status,
+                               "url": f"/b/{b.breed_id}"} for b in reversed(breeds)])
+
+
+async def _breed(request: web.Request) -> Breed:
+    """The breed of the URL, if it is one of the web page's (another front end's breed does not exist here)."""
+    breed_id = request.match_info["breed_id"].strip().lower()
+    breed = await request.app[SERVICE_KEY].store.get_breed(breed_id)
+    if breed is None or breed.front != FRONT:
+        raise BreedError(f"There is no breed `{breed_id}`.")
+    return breed
+
+
+async def state(request: web.Request) -> web.StreamResponse:
+    """Everything the breed's page shows, in one JSON: the breed, its newest generation, the votes."""
+    service = request.app[SERVICE_KEY]
+    breed = await _breed(request)
+    generation = await service.store.get_generation(breed.breed_id, breed.generation) if breed.generation >= 0 else None
+    tally = await service.tally(breed) if generation is not None else ()
+    ballot = await service.store.ballot(breed.breed_id, breed.generation, LOCAL_USER) if generation else ()
+    shown: dict[str, Any] = {
+        "breed_id": breed.breed_id, "status": breed.status, "generation": breed.generation,
+        "winner": breed.winner, "params": {
+            "population": breed.params.population, "sigma": breed.params.sigma, "foreign": breed.params.foreign,
+            "tempo": breed.params.tempo, "instrument": breed.params.instrument, "strategy": breed.params.strategy,
+        },
+        "tally": list(tally), "ballot": list(ballot), "candidates": [], "morphs": [], "winner_files": [],
+        "vote_deadline": breed.vote_deadline, "now": service.clock(),
+    }
+    if generation is not None:
+        shown["rerolled"] = generation.rerolled
+        shown["candidates"] = [
+            {"index": c.index, "id": c.candidate_id, "operators": list(c.operators), "parents": list(c.parents),
+             "notes": [[n.pitch, n.start, n.end] for n in melody], "audio": artifacts.clip_name(c.index),
+             "midi": artifacts.midi_name(c.index)}
+            for c, melody in zip(generation.candidates, generation.melodies, strict=True)
+        ]
+        shown["morphs"] = await _morphs(service, breed)
+    if breed.status == "finished" and breed.winner is not None:
+        number = breed.generation  # the page finishes with a candidate of the generation shown
+        files = await service.winner_files(breed.breed_id, number)
+        shown["winner_generation"] = number
+        shown["winner_files"] = [name for name, _ in files.found]
+    return web.json_response(shown)
+
+
+async def _morphs(service: BreedingService, breed: Breed) -> list[dict[str, object]]:
+    """The morphs of the newest generation that were made (their files are there)."""
+    found = []
+    population = breed.params.population
+    for a in range(population):
+        for b in range(population):
+            if a != b and await service.store.is_posted(breed.breed_id, breed.generation, f"morph-{a + 1}-{b + 1}"):
+                found.append({"start": a, "end": b, "audio": artifacts.morph_name(a, b, "ogg"),
+                              "midi": artifacts.morph_name(a, b, "mid")})
+    return found
+
+
+async def updates(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one message whenever the worker's result for this breed is in."""
+    front = request.app[FRONT_KEY]
+    breed = await _breed(request)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    queue = front.watch(breed.breed_id)
+    try:
+        await response.write(b"event: hello\ndata: {}\n\n")
+        while True:
+            try:
+                message = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            await response.write(f"data: {message}\n\n".encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        front.unwatch(breed.breed_id, queue)
+    return response
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise PageError("The request is not JSON.") from None
+    if not isinstance(body, dict):
+        raise PageError("The request must be a JSON object.")
+    return body
+
+
+def _integer(body: dict[str, Any], name: str, *, optional: bool = False) -> int | None:
+    value = body.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PageError(f"`{name}` must be a whole number.")
+    return value
+
+
+async def vote(request: web.Request) -> web.StreamResponse:
+    """The person's whole ballot on the generation shown: {"generation": g, "picks": [0-based, ...]}."""
+    breed = await _breed(request)
+    body = await _json(request)
+    generation = _integer(body, "generation")
+    picks = body.get("picks")
+    if not isinstance(picks, list) or not all(isinstance(p, int) and not isinstance(p, bool) for p in picks):
+        raise PageError("`picks` must be a list of candidate numbers.")
+    if len(picks) > 10 * limits.MAX_CANDIDATES:
+        raise PageError("That is more votes than a ballot may hold.")
+    assert generation is not None
+    tally = await request.app[SERVICE_KEY].cast_ballot(breed.breed_id, generation, LOCAL_USER, picks)
+    return web.json_response({"tally": list(tally)})
+
+
+async def next_generation(request: web.Request) -> web.StreamResponse:
+    breed = await _breed(request)
+    closed = await request.app[SERVICE_KEY].close_voting(breed.breed_id, ACTOR)
+    await request.app[FRONT_KEY].closed(breed.breed_id)
+    return web.json_response({"fitness": list(closed.fitness), "rerolled": closed.rerolled})
+
+
+async def sigma(request: web.Request) -> web.StreamResponse:
+    breed = await _breed(request)
+    value = (await _json(request)).get("sigma")
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise PageError("`sigma` must be a number between 0 and 1.")
+    changed = await request.app[SERVICE_KEY].set_sigma(breed.breed_id, ACTOR, float(value))
+    return web.json_response({"sigma": changed.params.sigma})
+
+
+async def finish(request: web.Request) -> web.StreamResponse:
+    """Finish with {"candidate": n} (1-based) or the top-voted candidate ({})."""
+    breed = await _breed(request)
+    candidate = _integer(await _json(request), "candidate", optional=True)
+    done = await request.app[SERVICE_KEY].finish(breed.breed_id, ACTOR, candidate)
+    await request.app[FRONT_KEY].closed(breed.breed_id)
+    return web.json_response({"winner": done.winner})
+
+
+async def morph(request: web.Request) -> web.StreamResponse:
+    """Ask for the morph {"start": a, "end": b, "steps": n} (candidates 1-based)."""
+    breed = await _breed(request)
+    body = await _json(request)
+    start_at, end_at = _integer(body, "start"), _integer(body, "end")
+    steps = _integer(body, "steps", optional=True) or limits.MORPH_DEFAULT_STEPS
+    assert start_at is not None and end_at is not None
+    a, b = await request.app[SERVICE_KEY].request_morph(breed.breed_id, start_at, end_at, steps)
+    return web.json_response({"start": a, "end": b}, status=202)
+
+
+async def file(request: web.Request) -> web.StreamResponse:
+    """A rendered file of one of the web page's breeds: clips, MIDI, piano rolls, the winner's files."""
+    breed = await _breed(request)
+    name = request.match_info["name"]
+    try:
+        number = int(request.match_info["number"])
+    except ValueError:
+        raise PageError("No such file.", 404) from None
+    if not FILE_NAME.match(name) or not 0 <= number <= breed.generation:
+        raise PageError("No such file.", 404)
+    data = await request.app[SERVICE_KEY].store.get_artifact(breed.breed_id, number, name)
+    if data is None:
+        raise PageError("That file is not there (or no longer: clips are kept for a while only).", 404)
+    suffix = name[name.rindex("."):]
+    headers = {"Content-Disposition": f'inline; filename="{breed.breed_id}-g{number + 1}-{name}"'}
+    return web.Response(body=data, content_type=CONTENT_TYPES[suffix], headers=headers)

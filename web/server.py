@@ -1,0 +1,62 @@
+"""Running the web page: its HTTP server, its events consumer and its vote timers, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import web
+
+from domain.model import BreedParams
+from service.breeding import BreedingService
+from storage import BreedStore
+from web.app import make_app
+from web.front import WebFront
+
+log = logging.getLogger(__name__)
+
+
+class WebServer:
+    """The page on http://host:port over `store`; `url` once started."""
+
+    def __init__(self, store: BreedStore, defaults: BreedParams, host: str, port: int, consumer: str) -> None:
+        self.service = BreedingService(store, time.time, defaults)
+        self.front = WebFront(self.service, consumer)
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+        self._events: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> str:
+        """Listen (OSError when the port is taken), re-arm the deadlines, read the worker's events."""
+        await self.service.store.ensure_groups()
+        self._runner = web.AppRunner(make_app(self.service, self.front), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            raise
+        if self.port == 0:  # a free port was asked for: say which one it got
+            server = site._server  # noqa: SLF001 - aiohttp keeps the bound sockets there
+            assert server is not None
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        armed = await self.front.resume()
+        self._events = self.front.tasks.spawn(self.front.events.run(), name="web events consumer")
+        log.info("web page at %s (%d vote deadlines re-armed)", self.url, armed)
+        return self.url
+
+    async def stop(self) -> None:
+        self.front.events.stop()
+        if self._events is not None:
+            await asyncio.wait({self._events}, timeout=self.front.events.block_ms / 1000 + 5)
+        await self.front.tasks.cancel_all()
+        if self._runner is not None:
+            await self._runner.cleanup()

@@ -1,0 +1,247 @@
+"use strict";
+// A breed's page: the newest generation as cards, votes by clicking or number keys, steering, and
+// live updates through server-sent events (the page fetches the state again when told, never polls).
+
+const breedId = decodeURIComponent(location.pathname.split("/").pop());
+const api = `/api/breeds/${breedId}`;
+const $ = (id) => document.getElementById(id);
+const OPERATOR_WORDS = { kept: "kept", crossover: "child of two", mutated: "mutated", foreign: "fresh random",
+                         seed: "from your melody", preference: "bred from the votes" };
+const STAGES = { evolving: "breeding the next generation", decoding: "turning vectors into melodies",
+                 rendering: "rendering audio" };
+let state = null;
+let ballot = [];
+
+function say(text) {
+  $("message").textContent = text || "";
+  $("message").hidden = !text;
+}
+
+function status(text) { $("status").textContent = text; }
+
+async function call(path, body) {
+  const response = await fetch(`${api}${path}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}),
+  });
+  const answer = await response.json().catch(() => ({ error: "The answer was not readable." }));
+  if (!response.ok) { say(answer.error); return null; }
+  say("");
+  return answer;
+}
+
+function fileUrl(number, name) { return `${api}/files/${number}/${name}`; }
+
+function roll(notes) {
+  // A small piano roll: one row per pitch in range, 32 sixteenth steps, bar lines every 16.
+  const svgNs = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(svgNs, "svg");
+  const pitches = notes.map((n) => n[0]);
+  const low = Math.min(...pitches, 60) - 1, high = Math.max(...pitches, 72) + 1;
+  const rows = high - low + 1, width = 320, height = 96;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("role", "img");
+  const names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+  const spoken = notes.map(([p]) => `${names[p % 12]}${Math.floor(p / 12) - 1}`).join(" ");
+  svg.setAttribute("aria-label", notes.length ? `Piano roll: ${spoken}` : "Piano roll: silence");
+  for (const bar of [0, 16, 32]) {
+    const line = document.createElementNS(svgNs, "line");
+    const x = (bar / 32) * width;
+    Object.entries({ x1: x, x2: x, y1: 0, y2: height, stroke: "#3a3f4b" }).forEach(([k, v]) => line.setAttribute(k, v));
+    svg.append(line);
+  }
+  for (const [pitch, start, end] of notes) {
+    const rect = document.createElementNS(svgNs, "rect");
+    const attributes = { x: (start / 32) * width + 0.5, y: ((high - pitch) / rows) * height,
+                         width: Math.max(((end - start) / 32) * width - 1, 2), height: Math.max(height / rows - 1, 2),
+                         rx: 1.5, fill: "#6fb4ff" };
+    Object.entries(attributes).forEach(([k, v]) => rect.setAttribute(k, v));
+    svg.append(rect);
+  }
+  return svg;
+}
+
+function parentName(id) {
+  // Stored ids are g<generation from 0>-<candidate from 1>; people count generations from 1.
+  const match = /^g(\d+)-(\d+)$/.exec(id);
+  return match ? `${match[2]} of generation ${Number(match[1]) + 1}` : id;
+}
+
+function origin(candidate) {
+  const words = candidate.operators.map((op) => OPERATOR_WORDS[op] || op).join(", ");
+  const parents = candidate.parents.length ? ` of ${candidate.parents.map(parentName).join(" and ")}` : "";
+  return `${words}${parents}`;
+}
+
+function render() {
+  const number = state.generation;
+  $("title").textContent = `Breed ${state.breed_id}` + (number >= 0 ? `: generation ${number + 1}` : "");
+  document.title = `Melody Breeder: ${state.breed_id}`;
+  const voting = state.status === "voting";
+  $("voting").hidden = !voting;
+  $("sigma").value = state.params.sigma;
+  $("sigma-shown").textContent = state.params.sigma;
+  if (state.status === "starting") status("Making generation 1…");
+  else if (state.status === "evolving" && state.winner !== null) status("Rendering the winner…");
+  else if (state.status === "evolving") status(`Making generation ${number + 2}…`);
+  else if (voting) status(state.rerolled ? "Nobody voted, so this is a fresh random generation. Vote away."
+                                         : "Listen and vote; then press Next generation or Finish.");
+  else status(`This breed is ${state.status}.`);
+  ballot = [...state.ballot];
+
+  const list = $("candidates");
+  list.replaceChildren();
+  for (const candidate of state.candidates) {
+    const card = document.createElement("li");
+    card.className = "card";
+    card.tabIndex = 0;
+    card.dataset.index = candidate.index;
+    card.setAttribute("aria-label", `Candidate ${candidate.index + 1}`);
+    const heading = document.createElement("h3");
+    heading.innerHTML = `<span>Candidate ${candidate.index + 1}</span><span class="votes"></span>`;
+    const audio = document.createElement("audio");
+    audio.controls = true;
+    audio.preload = "metadata";
+    audio.src = fileUrl(number, candidate.audio);
+    audio.setAttribute("aria-label", `Play candidate ${candidate.index + 1}`);
+    const about = document.createElement("p");
+    about.className = "origin";
+    about.textContent = origin(candidate);
+    const row = document.createElement("div");
+    row.className = "row";
+    const vote = document.createElement("button");
+    vote.type = "button";
+    vote.className = "vote";
+    vote.textContent = "Vote";
+    vote.setAttribute("aria-label", `Vote for candidate ${candidate.index + 1}`);
+    vote.disabled = !voting;
+    vote.addEventListener("click", () => cast(candidate.index, +1));
+    const unvote = document.createElement("button");
+    unvote.type = "button";
+    unvote.textContent = "−";
+    unvote.setAttribute("aria-label", `Take a vote back from candidate ${candidate.index + 1}`);
+    unvote.disabled = !voting;
+    unvote.addEventListener("click", () => cast(candidate.index, -1));
+    const midi = document.createElement("a");
+    midi.href = fileUrl(number, candidate.midi);
+    midi.textContent = "MIDI";
+    midi.setAttribute("download", "");
+    row.append(vote, unvote, midi);
+    card.append(heading, audio, roll(candidate.notes), about, row);
+    list.append(card);
+  }
+  showVotes();
+
+  const choices = state.candidates.map((c) => new Option(`${c.index + 1}`, c.index + 1));
+  $("morph-start").replaceChildren(...choices.map((o) => o.cloneNode(true)));
+  $("morph-end").replaceChildren(...choices.map((o) => o.cloneNode(true)));
+  if (choices.length > 1) $("morph-end").selectedIndex = 1;
+  $("morphs").replaceChildren(...state.morphs.map((m) => {
+    const figure = document.createElement("figure");
+    const caption = document.createElement("figcaption");
+    caption.textContent = `Morph from candidate ${m.start + 1} to candidate ${m.end + 1}`;
+    const audio = document.createElement("audio");
+    audio.controls = true;
+    audio.src = fileUrl(number, m.audio);
+    audio.setAttribute("aria-label", caption.textContent);
+    figure.append(caption, audio);
+    return figure;
+  }));
+
+  const finished = state.status === "finished";
+  $("winner").hidden = !finished;
+  if (finished) {
+    const at = state.winner_generation;
+    $("winner-audio").src = fileUrl(at, "winner.ogg");
+    $("winner-roll").src = fileUrl(at, "winner.png");
+    const words = { "winner.mid": "MIDI file", "winner.ogg": "Audio", "winner.png": "Piano roll",
+                    "lineage.png": "Family tree" };
+    $("downloads").replaceChildren(...state.winner_files.map((name) => {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = fileUrl(at, name);
+      link.setAttribute("download", `${state.breed_id}-${name}`);
+      link.textContent = `Download ${words[name] || name}`;
+      item.append(link);
+      return item;
+    }));
+    status(`Finished with candidate ${state.winner + 1} of generation ${at + 1}.`);
+  }
+}
+
+function showVotes() {
+  for (const card of document.querySelectorAll(".card")) {
+    const index = Number(card.dataset.index);
+    const mine = ballot.filter((pick) => pick === index).length;
+    card.querySelector(".votes").textContent = mine ? `${mine} vote${mine > 1 ? "s" : ""}` : "";
+    card.classList.toggle("mine", mine > 0);
+  }
+}
+
+async function cast(index, change) {
+  if (!state || state.status !== "voting") return;
+  const next = [...ballot];
+  if (change > 0) next.push(index);
+  else if (next.includes(index)) next.splice(next.indexOf(index), 1);
+  else return;
+  const answer = await call("/votes", { generation: state.generation, picks: next });
+  if (answer) { ballot = next; showVotes(); }
+}
+
+async function refresh() {
+  const response = await fetch(api);
+  const answer = await response.json();
+  if (!response.ok) { say(answer.error); $("voting").hidden = true; return; }
+  state = answer;
+  render();
+}
+
+function listen() {
+  const source = new EventSource(`${api}/events`);
+  source.onmessage = (message) => {
+    const update = JSON.parse(message.data);
+    if (update.type === "progress") {
+      status(`Generation ${update.generation + 1}: ${STAGES[update.stage] || update.stage}…`);
+      return;
+    }
+    if (update.type === "failed") say(`The worker failed: ${update.message}`);
+    if (update.type === "morph" && update.failed) say(`The morph failed: ${update.message}`);
+    refresh();
+  };
+  // After a restart of the server the browser reconnects by itself; what was missed is in the state.
+  source.addEventListener("hello", () => refresh());
+}
+
+$("next").addEventListener("click", async () => {
+  if (await call("/next")) { status(`Making generation ${state.generation + 2}…`); refresh(); }
+});
+$("finish").addEventListener("click", async () => {
+  if (await call("/finish")) { status("Rendering the winner…"); refresh(); }
+});
+$("clear").addEventListener("click", async () => {
+  if (await call("/votes", { generation: state.generation, picks: [] })) { ballot = []; showVotes(); }
+});
+$("sigma").addEventListener("input", () => { $("sigma-shown").textContent = $("sigma").value; });
+$("sigma").addEventListener("change", async () => {
+  const answer = await call("/sigma", { sigma: Number($("sigma").value) });
+  if (answer) status(`Mutation σ is ${answer.sigma} from the next generation on.`);
+});
+$("morph").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const answer = await call("/morph", { start: Number($("morph-start").value), end: Number($("morph-end").value),
+                                        steps: Number($("morph-steps").value) });
+  if (answer) status(`Morph from ${answer.start + 1} to ${answer.end + 1} is on its way…`);
+});
+document.addEventListener("keydown", (event) => {
+  const target = event.target;
+  if (target instanceof HTMLInputElement || target instanceof HTMLSelectElement || event.ctrlKey || event.metaKey) return;
+  if (/^[0-9]$/.test(event.key) && state) {
+    const index = event.key === "0" ? 9 : Number(event.key) - 1;
+    if (index < state.candidates.length) { event.preventDefault(); cast(index, event.altKey ? -1 : +1); }
+  } else if (event.key === " " && target instanceof HTMLElement && target.classList.contains("card")) {
+    event.preventDefault();
+    const audio = target.querySelector("audio");
+    if (audio.paused) audio.play(); else audio.pause();
+  }
+});
+
+refresh().then(listen);
