@@ -29,10 +29,13 @@ The `preference` strategy (the default) learns from every vote of the breed so f
    (how sure the votes are) is the one the votes make most likely, so a group that agrees gets
    a surer model than one whose votes scatter.
 2. Kept: the current generation's most-voted candidate (ties: the lower index), unchanged.
-3. Preference: n - 1 - foreign candidates drawn from the posterior, spread out by sigma:
-   sigma 1 draws from N(mode, covariance), sigma 0.5 half as far from the mode, sigma 0 puts
-   every draw on the mode. Outside the subspace they sit at its mean, where encoded melodies
-   are. Their parents are the current generation's voted candidates, most votes first.
+3. Preference: n - 1 - foreign new candidates. Each starts from a voted candidate of this
+   generation (drawn in proportion to its votes), moves 30 % of the way towards the model's
+   mode (what all the votes so far point to), and strays from there by noise shaped like the
+   posterior (wide where the votes left the model unsure, narrow where they agree), scaled by
+   sigma: 0.6 * sigma posterior standard deviations; sigma 0 adds no noise. Outside the
+   subspace they sit at its mean, where encoded melodies are. The parent is the voted
+   candidate it started from.
 4. Foreign: as in classic.
 
 Edge cases, in every strategy: no votes at all re-rolls a fresh random generation
@@ -62,10 +65,12 @@ COMPONENT_MUTATION_PROBABILITY = 0.5
 PREFERENCE = "preference"
 STRATEGIES = ("classic", "elitist", "preference")
 DEFAULT_STRATEGY = "preference"
-# preference: the spread of new candidates, in posterior standard deviations, per unit of sigma.
-# At sigma 0.5, spreads 0.3 and 0.5 did equally well on tune panels in `breeder bench converge`,
-# 0.8 worse (tastes did best at 0.8).
-SPREAD_PER_SIGMA = 1.0
+# preference: how far a new candidate's centre moves from its voted parent towards the model's
+# mode, and its spread around that centre in posterior standard deviations per unit of sigma.
+# Chosen on `breeder bench converge` (docs/benchmarks.md): 0.3 and 0.6 (spread 0.3 at sigma 0.5)
+# beat pulls of 0, 0.5, 0.7 and 1 and spreads of 0.5 and 0.8 on the tune panels.
+PULL_TO_MODE = 0.3
+SPREAD_PER_SIGMA = 0.6
 
 
 @dataclass(frozen=True)
@@ -255,16 +260,18 @@ def _preference_step(
         belief = preference.fit([(subspace.coordinates(x), v) for x, v in galleries], size)
     # np.argmax returns the first of equal maxima: ties go to the lower index.
     favourite = int(np.argmax(votes))
-    voted = np.flatnonzero(votes > 0)
-    parents = tuple(candidate_ids[i] for i in voted[np.argsort(-votes[voted], kind="stable")])
     rows = [source[favourite].copy()]
     origins = [Origin((KEPT,), (candidate_ids[favourite],))]
-    guesses = preference.draw(belief, population - 1 - foreign, sigma * SPREAD_PER_SIGMA, rng)
+    count = population - 1 - foreign
+    coordinates = source.astype(np.float64) if subspace is None else subspace.coordinates(source)
+    chosen = rng.choice(population, size=count, p=votes / votes.sum())
+    centres = coordinates[chosen] + PULL_TO_MODE * (belief.mode - coordinates[chosen])
+    guesses = centres + sigma * SPREAD_PER_SIGMA * preference.noise(belief, count, rng)
     operators = (PREFERENCE, MUTATED) if sigma > 0 else (PREFERENCE,)
-    for point in guesses:
+    for point, parent in zip(guesses, chosen, strict=True):
         latent = point if subspace is None else subspace.latents(point)
         rows.append(latent.astype(np.float32))
-        origins.append(Origin(operators, parents))
+        origins.append(Origin(operators, (candidate_ids[parent],)))
     if foreign:
         rows.extend(random_population(foreign, latent_size, rng))
         origins.extend(Origin((FOREIGN,), ()) for _ in range(foreign))

@@ -116,11 +116,8 @@ def _terms(galleries: Sequence[tuple[NDArray[np.float64], NDArray[np.int64]]], m
     return log_likelihood, gradient, precision
 
 
-def draw(belief: Belief, count: int, spread: float, rng: np.random.Generator) -> NDArray[np.float64]:
-    """`count` points from N(mode, spread^2 * covariance) (spread 0: the mode itself)."""
+def noise(belief: Belief, count: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    """`count` draws (count, k) from N(0, covariance): how unsure the model is, direction by direction."""
     size = belief.mode.shape[0]
-    noise = rng.standard_normal((count, size))
-    if spread == 0:
-        return np.repeat(belief.mode[None], count, axis=0)
     factor = np.linalg.cholesky(belief.covariance + 1e-12 * np.eye(size))
-    return belief.mode + spread * noise @ factor.T
+    return rng.standard_normal((count, size)) @ factor.T

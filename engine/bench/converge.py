@@ -49,7 +49,7 @@ BOOTSTRAP = 1000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trials", type=int, default=48, help="simulated breeds per panel and strategy (default 48)")
+    parser.add_argument("--trials", type=int, default=40, help="simulated breeds per panel and strategy (default 40)")
     parser.add_argument("--generations", type=int, default=12, help="generations per breed (default 12)")
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--sigma", type=float, default=0.5, help="mutation sigma (default 0.5)")
