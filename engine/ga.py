@@ -24,14 +24,14 @@ The `preference` strategy (the default) learns from every vote of the breed so f
 
 1. Model: the votes of every generation are fitted by `engine.preference`: the group wants a
    point of the melody subspace (`subspace`, the few dozen latent directions the decoder
-   listens to; without one, the whole latent space), and each vote picks from its gallery with
-   probability softmax(beta * closeness). The posterior over that point is a Gaussian; beta
-   (how sure the votes are) is the one the votes make most likely, so a group that agrees gets
-   a surer model than one whose votes scatter.
+   listens to; without one, the whole latent space), or a direction in it (a taste), and each
+   vote picks from its gallery with probability softmax(beta * utility). The posterior is a
+   Gaussian; beta (how sure the votes are) and tune-or-taste are what the votes make most
+   likely, so a group that agrees gets a surer model than one whose votes scatter.
 2. Kept: the current generation's most-voted candidate (ties: the lower index), unchanged.
 3. Preference: n - 1 - foreign new candidates. Each starts from a voted candidate of this
    generation (drawn in proportion to its votes), moves 30 % of the way towards the model's
-   mode (what all the votes so far point to), and strays from there by noise shaped like the
+   optimum (what all the votes so far point to), and strays from there by noise shaped like the
    posterior (wide where the votes left the model unsure, narrow where they agree), scaled by
    sigma: 0.6 * sigma posterior standard deviations; sigma 0 adds no noise. Outside the
    subspace they sit at its mean, where encoded melodies are. The parent is the voted
@@ -66,10 +66,10 @@ PREFERENCE = "preference"
 STRATEGIES = ("classic", "elitist", "preference")
 DEFAULT_STRATEGY = "preference"
 # preference: how far a new candidate's centre moves from its voted parent towards the model's
-# mode, and its spread around that centre in posterior standard deviations per unit of sigma.
+# optimum, and its spread around that centre in posterior standard deviations per unit of sigma.
 # Chosen on `breeder bench converge` (docs/benchmarks.md): 0.3 and 0.6 (spread 0.3 at sigma 0.5)
 # beat pulls of 0, 0.5, 0.7 and 1 and spreads of 0.5 and 0.8 on the tune panels.
-PULL_TO_MODE = 0.3
+PULL_TO_OPTIMUM = 0.3
 SPREAD_PER_SIGMA = 0.6
 
 
@@ -265,7 +265,7 @@ def _preference_step(
     count = population - 1 - foreign
     coordinates = source.astype(np.float64) if subspace is None else subspace.coordinates(source)
     chosen = rng.choice(population, size=count, p=votes / votes.sum())
-    centres = coordinates[chosen] + PULL_TO_MODE * (belief.mode - coordinates[chosen])
+    centres = coordinates[chosen] + PULL_TO_OPTIMUM * (belief.optimum - coordinates[chosen])
     guesses = centres + sigma * SPREAD_PER_SIGMA * preference.noise(belief, count, rng)
     operators = (PREFERENCE, MUTATED) if sigma > 0 else (PREFERENCE,)
     for point, parent in zip(guesses, chosen, strict=True):
