@@ -214,7 +214,7 @@ def bootstrap(values: NDArray[np.float64], statistic, seed: int = 0) -> tuple[fl
 
 def _gens_text(gens: NDArray[np.float64], generations: int) -> str:
     median = float(np.median(gens))
-    return f">{generations}" if np.isinf(median) else f"{median:.0f}"
+    return f">{generations}" if np.isinf(median) else f"{median:g}"
 
 
 def report(panel: str, results: dict[str, NDArray[np.float64]], checkpoints: Sequence[int],
