@@ -38,10 +38,16 @@ The `preference` strategy (the default) learns from every vote of the breed so f
    candidate it started from.
 4. Foreign: as in classic.
 
+With simulated voters who hear the decoded melodies (`breeder bench converge`, figures in
+docs/benchmarks.md), at generation 8 its best melody is about 1.2x as close to a tune five
+voters have in mind as classic's or random search's, and groups with tastes rather than tunes
+get melodies 0.6 standard deviations (of random melodies' utility) better than classic's.
+
 Edge cases, in every strategy: no votes at all re-rolls a fresh random generation
-(`Offspring.rerolled`); with one kept candidate its children are copies of it, and those
+(`Offspring.rerolled`); sigma = 0 adds no noise; foreign >= n is refused with ValueError. In
+classic and elitist, with one kept candidate its children are copies of it, and those
 copies always mutate (when sigma > 0) so that the generation explores around it instead of
-repeating it; sigma = 0 adds no noise; foreign >= n is refused with ValueError.
+repeating it.
 """
 
 from __future__ import annotations

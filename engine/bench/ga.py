@@ -6,10 +6,10 @@ there); this one stays because it runs in seconds without the model and counts `
 often a strategy loses the group's best, which the best-so-far figures of converge hide. The
 `preference` strategy runs here without a melody subspace (the target is a latent vector).
 
-Each trial draws a hidden target z* ~ N(0, I) (256
-dimensions) and a random first generation of 8. Each generation, 5 simulated voters vote for
-the 2 candidates they like best; the vote counts are the fitness passed to `ga.evolve` (sigma
-0.5, foreign 1, as the bot's defaults), and the step repeats for 20 generations.
+Each trial draws a hidden target z* ~ N(0, I) (256 dimensions) and a random first generation
+of 8. Each generation, 5 simulated voters vote for the 2 candidates they like best; the vote
+counts are the fitness passed to `ga.evolve` (sigma 0.5, foreign 1, as the bot's defaults),
+and the step repeats for 20 generations.
 
 Voter model: a voter scores candidate x by its cosine similarity to the target, cos(x, z*),
 plus their own judgement noise N(0, 0.03^2), drawn afresh for every voter, candidate and
