@@ -11,6 +11,7 @@ from bot.voting import describe_tally
 from domain.ids import melody_id
 from domain.instruments import instrument_name
 from domain.model import Breed, BreedParams, Composition, Winner
+from domain.strategies import DEFAULT_STRATEGY
 
 # General MIDI programs offered by /breed start (the setting INSTRUMENT may name any 0-127).
 
@@ -35,7 +36,7 @@ def timestamp(deadline: float) -> str:
 
 def describe_params(params: BreedParams) -> str:
     minutes = f"{params.vote_minutes:g}"
-    strategy = f" · {params.strategy} strategy" if params.strategy != "classic" else ""
+    strategy = f" · {params.strategy} strategy" if params.strategy != DEFAULT_STRATEGY else ""
     return (
         f"{params.population} candidates · σ {params.sigma:g} · {params.foreign} foreign · "
         f"{minutes} min votes · {params.tempo} BPM · {instrument_name(params.instrument)}{strategy}"

@@ -29,6 +29,7 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("decode", "engine.bench.decode", "decoder speed, cold start and memory"),
     ("step", "engine.bench.step", "time of a whole generation step and worker throughput"),
     ("ga", "engine.bench.ga", "GA strategies' convergence with simulated voters, in latent space"),
+    ("converge", "engine.bench.converge", "GA strategies against chance, with simulated voters who hear the melodies"),
 )
 
 

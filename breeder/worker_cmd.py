@@ -46,13 +46,21 @@ async def serve(settings: WorkerSettings, consumer: str) -> int:
     from engine.worker import Worker
     from storage import BreedStore, connect
 
+    subspace = None
+    if settings.musicvae_checkpoint is None:
+        from engine.subspace import load as load_subspace
+
+        subspace = load_subspace()  # where the shipped model's melodies live
+    else:
+        log.info("another model than the shipped one: the preference strategy searches its whole latent space")
+
     stop = stop_event()
     with embedded_or_configured(settings) as url:
         redis = connect(url)
         store = BreedStore(redis, artifact_ttl_s=int(settings.artifact_ttl_days * 86400))
         worker = Worker(store, model, renderer, consumer,
                         job_timeout_s=settings.job_timeout_s, temperature=settings.temperature,
-                        max_deliveries=settings.max_deliveries)
+                        max_deliveries=settings.max_deliveries, subspace=subspace)
         log.info("worker %s: model %s, Redis %s", consumer, settings.musicvae_config, safe_url(url))
         try:
             await worker.run(stop)

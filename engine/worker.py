@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from engine.decoder import MelodyModel
+    from engine.preference import Subspace
     from engine.render import Renderer
     from storage.store import BreedStore, Delivery
 
@@ -71,9 +72,13 @@ class Worker(KeepsakeJobs):
         block_ms: int = 1000,
         max_deliveries: int = 3,
         max_backoff_s: float = 30.0,
+        subspace: Subspace | None = None,
     ) -> None:
+        """`subspace`: where the model's melodies live (`engine.subspace.load()` for the shipped model), for
+        the strategies that search there; None: the whole latent space."""
         self.store = store
         self.model = model
+        self.subspace = subspace
         self.renderer = renderer
         self.consumer = consumer
         self.job_timeout_ms = int(job_timeout_s * 1000)
@@ -231,11 +236,13 @@ class Worker(KeepsakeJobs):
             sigma = breed.params.sigma if job.sigma is None else job.sigma
             await self._progress(job, target, "evolving")
             ids = [c.candidate_id for c in source.candidates]
+            learns = breed.params.strategy == ga.PREFERENCE  # the others read the last votes only
+            history = await self._history(job.breed_id, job.generation) if learns else []
             try:
                 offspring = ga.evolve(
                     latents, np.asarray(job.fitness, dtype=np.int64), ids,
                     sigma=sigma, foreign=breed.params.foreign, rng=step_rng(job.breed_id, target),
-                    strategy=breed.params.strategy,
+                    strategy=breed.params.strategy, history=history, subspace=self.subspace,
                 )
             except ValueError as error:
                 raise JobError(f"Cannot evolve: {error}") from None
@@ -248,6 +255,21 @@ class Worker(KeepsakeJobs):
                 rerolled=offspring.rerolled, fitness=tuple(int(v) for v in job.fitness), sigma=sigma,
             )
         await self.store.publish_event(Event("generation_ready", job.breed_id, target))
+
+    async def _history(self, breed_id: str, before: int) -> list[tuple[NDArray[np.float32], tuple[int, ...]]]:
+        """Every generation of the breed before `before` with the votes it got, oldest first.
+
+        A generation's votes are stored with the generation they made (its `fitness`), so generation k's
+        votes are generation k+1's record; a generation whose latents expired or never were is skipped.
+        """
+        history = []
+        for number in range(before):
+            latents = await self.store.get_latents(breed_id, number)
+            made = await self.store.get_generation(breed_id, number + 1)
+            if latents is None or made is None or len(made.fitness) != len(latents):
+                continue
+            history.append((latents, made.fitness))
+        return history
 
     async def _write(
         self,

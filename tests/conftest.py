@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from engine.render import Renderer
+from engine.subspace import load as load_subspace
 from engine.worker import Worker
 from runtime.redis_server import RedisServer
 from storage import BreedStore, connect
@@ -113,7 +114,8 @@ async def worker(
     """A real worker (model, renderer, Redis) running beside the bot."""
     worker_store = BreedStore(connect(redis_url))
     running = RunningWorker(
-        Worker(worker_store, melody_model, renderer, "test-worker", job_timeout_s=30.0, block_ms=100)
+        Worker(worker_store, melody_model, renderer, "test-worker", job_timeout_s=30.0, block_ms=100,
+               subspace=load_subspace())
     )
     yield running
     await running.stop()

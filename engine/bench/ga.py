@@ -1,9 +1,15 @@
 """`breeder bench ga`: how fast each GA strategy closes in on what a group wants, with simulated voters.
 
-All in latent space: no model, no Redis. Each trial draws a hidden target z* ~ N(0, I) (256
-dimensions) and a random first generation of 8. Each generation, 5 simulated voters vote for
-the 2 candidates they like best; the vote counts are the fitness passed to `ga.evolve` (sigma
-0.5, foreign 1, as the bot's defaults), and the step repeats for 20 generations.
+All in latent space: no model, no Redis. Cosine similarity of latents is not what people hear
+(`breeder bench converge` decodes every candidate and scores the notes: judge strategies
+there); this one stays because it runs in seconds without the model and counts `lost`, how
+often a strategy loses the group's best, which the best-so-far figures of converge hide. The
+`preference` strategy runs here without a melody subspace (the target is a latent vector).
+
+Each trial draws a hidden target z* ~ N(0, I) (256 dimensions) and a random first generation
+of 8. Each generation, 5 simulated voters vote for the 2 candidates they like best; the vote
+counts are the fitness passed to `ga.evolve` (sigma 0.5, foreign 1, as the bot's defaults),
+and the step repeats for 20 generations.
 
 Voter model: a voter scores candidate x by its cosine similarity to the target, cos(x, z*),
 plus their own judgement noise N(0, 0.03^2), drawn afresh for every voter, candidate and
@@ -103,10 +109,12 @@ def simulate(strategy: str, args: argparse.Namespace, trial: int) -> NDArray[np.
     voter_rng = np.random.default_rng([args.seed, trial, 2])
     ids = [str(i) for i in range(args.population)]
     best = [float(cosine(latents, target).max())]
+    history: list[tuple[NDArray[np.float32], NDArray[np.int64]]] = []
     for _ in range(args.generations):
         fitness = simulated_votes(latents, target, args.voters, args.votes_each, args.voter_noise, voter_rng)
         offspring = ga.evolve(latents, fitness, ids, sigma=args.sigma, foreign=args.foreign, rng=ga_rng,
-                              strategy=strategy)
+                              strategy=strategy, history=tuple(history))
+        history.append((latents, fitness))
         latents = offspring.latents
         best.append(float(cosine(latents, target).max()))
     return np.array(best)

@@ -44,6 +44,7 @@ async def _bench(args: argparse.Namespace, settings) -> int:
     from engine import ga, midi, pianoroll
     from engine.decoder import MelodyModel
     from engine.render import Renderer
+    from engine.subspace import load as load_subspace
     from engine.worker import Worker
     from runtime.redis_server import RedisServer
     from storage import connect
@@ -81,7 +82,7 @@ async def _bench(args: argparse.Namespace, settings) -> int:
     with tempfile.TemporaryDirectory() as folder, RedisServer(Path(folder)) as server:
         store = BreedStore(connect(server.url))
         await store.ensure_groups()
-        worker = Worker(store, model, renderer, "bench", block_ms=100)
+        worker = Worker(store, model, renderer, "bench", block_ms=100, subspace=load_subspace())
         breed = Breed(store.new_breed_id(), owner_id=0, params=params)
         await store.create_breed(breed)
         await store.enqueue_job(Job("start", breed.breed_id))

@@ -12,6 +12,8 @@ from engine import ga
 
 LATENT = 16
 every_strategy = pytest.mark.parametrize("strategy", ga.STRATEGIES)
+# The strategies made of selection, crossover and mutation (preference has its own tests).
+crossover_strategies = pytest.mark.parametrize("strategy", ("classic", "elitist"))
 
 
 @st.composite
@@ -96,7 +98,7 @@ def test_sigma_zero_adds_no_noise(strategy, step):
             assert all(row[i] in parents[:, i] for i in range(LATENT))
 
 
-@every_strategy
+@crossover_strategies
 @given(steps(min_votes=1))
 def test_lineage_counts_match_the_algorithm(strategy, step):
     latents, fitness, foreign, sigma, seed = step
@@ -153,12 +155,15 @@ def test_elitist_differs_from_classic_only_in_sparing_the_favourite():
 
 def test_the_domain_knows_the_same_strategies_as_the_ga():
     assert strategies.STRATEGIES == ga.STRATEGIES
+    assert strategies.DEFAULT_STRATEGY == ga.DEFAULT_STRATEGY == "preference"
     assert ga.STRATEGIES[0] == "classic"
+    assert ga.DEFAULT_STRATEGY in ga.STRATEGIES
 
 
-def test_no_votes_rerolls_a_fresh_random_generation():
+@every_strategy
+def test_no_votes_rerolls_a_fresh_random_generation(strategy):
     latents = np.ones((8, LATENT), np.float32)
-    out = run(latents, np.zeros(8, int), 1, 0.5, 3)
+    out = run(latents, np.zeros(8, int), 1, 0.5, 3, strategy)
     assert out.rerolled
     assert all(o.operators == (ga.FOREIGN,) for o in out.origins)
     assert not np.isclose(out.latents, 1.0).any()
@@ -190,7 +195,7 @@ def test_votes_weight_the_choice_of_parents():
     rng = np.random.default_rng(5)
     pairs = []
     for _ in range(50):
-        out = ga.evolve(latents, fitness, ids(10), sigma=0.2, foreign=0, rng=rng)
+        out = ga.evolve(latents, fitness, ids(10), sigma=0.2, foreign=0, rng=rng, strategy="classic")
         pairs += [o.parents for o in out.origins if o.operator == ga.CROSSOVER]
     # Uniform choice would put the most-voted candidate in 2/3 of the pairs.
     assert sum("c0" in pair for pair in pairs) / len(pairs) > 0.9

@@ -20,6 +20,7 @@ from domain import artifacts, limits, model
 from domain.model import Breed, BreedParams
 from engine.midi import midi_to_notes, step_seconds
 from engine.render import RELEASE_S, Renderer
+from engine.subspace import load as load_subspace
 from engine.worker import Worker, morph_steps
 from storage import codec, keys
 from storage.codec import Event, Job
@@ -36,7 +37,8 @@ def renderer() -> Renderer:
 
 @pytest.fixture
 def worker(store, melody_model, renderer) -> Worker:
-    return Worker(store, melody_model, renderer, "test-worker", job_timeout_s=1.0, block_ms=50)
+    return Worker(store, melody_model, renderer, "test-worker", job_timeout_s=1.0, block_ms=50,
+                  subspace=load_subspace())
 
 
 async def new_breed(store, **params) -> Breed:
@@ -421,3 +423,21 @@ def test_worker_refuses_to_start_without_a_soundfont(redis_url):
     lines = [line for line in output.decode().splitlines() if line.strip()]
     assert lines[-1].startswith("breeder worker:") and "missing.sf2" in lines[-1]
     assert "Traceback" not in output.decode()
+
+
+async def test_the_default_strategy_learns_from_the_votes_of_every_earlier_generation(store, worker):
+    breed = await new_breed(store, population=4)
+    assert breed.params.strategy == "preference"
+    await store.enqueue_job(Job("start", breed.breed_id))
+    await do_next_job(store, worker)
+    votes = [(0, 2, 0, 1), (1, 0, 0, 3), (0, 0, 2, 0)]
+    for number, fitness in enumerate(votes):
+        await store.enqueue_job(Job("evolve", breed.breed_id, number, fitness=fitness, sigma=0.4))
+        await do_next_job(store, worker)
+    history = await worker._history(breed.breed_id, 3)
+    assert [tuple(fitness) for _latents, fitness in history] == votes
+    for number, (latents, _fitness) in enumerate(history):
+        assert np.array_equal(latents, await store.get_latents(breed.breed_id, number))
+    made = await store.get_generation(breed.breed_id, 3)
+    assert made.candidates[0].operators == ("kept",) and made.candidates[0].parents == ("g2-3",)
+    assert all(c.operators[0] in ("preference", "foreign") for c in made.candidates[1:])

@@ -1,0 +1,125 @@
+"""Simulated voter panels for `breeder bench converge`: who votes, for what, and how.
+
+Each panel scores the decoded melodies of a generation twice: per voter (what each voter
+prefers, before their judgement noise) and for the group (what the benchmark measures). Every
+voter then votes as the bot counts reactions: for their `votes_each` best candidates (by
+their score plus fresh Gaussian noise), one vote per candidate.
+
+Panels:
+  a  1 voter with a tune in mind: scores a melody by its similarity to the tune
+     (`engine.similarity`), with judgement noise of sd 0.05 (similarity units).
+  b  5 voters with the same tune, independent noise of sd 0.05 each.
+  c  5 voters with related but different tunes: each has a variant of one tune (a quarter of
+     its notes, at least one, moved by 1 to 3 semitones up or down, and with probability 0.5
+     one note merged into the note before it); noise sd 0.05. The group's score is the mean
+     similarity to the 5 variants.
+  d  5 voters with tastes rather than tunes: a voter's utility is a weighted sum of melodic
+     features (stepwise motion, register, syncopation, minor mode, density, range; see
+     `engine.similarity.melodic_features`), each standardised by its mean and sd over melodies
+     decoded from the prior. The weights are a taste shared by the panel plus the voter's own
+     (half as strong), scaled to unit length; noise sd 0.3. A silent melody gets utility -3.
+     The group's score is the mean utility, in standard deviations of the group utility of
+     random candidates (0 = a typical random melody).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from domain.model import Note
+from engine import similarity
+
+SIMILARITY_NOISE = 0.05
+TASTE_NOISE = 0.3
+SILENT_UTILITY = -3.0
+PANELS = {
+    "a": "1 voter, a tune in mind",
+    "b": "5 voters, the same tune",
+    "c": "5 voters, variants of one tune",
+    "d": "5 voters, tastes (melodic features)",
+}
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per voter (voters, n) and for the group (n,): how much they like each candidate."""
+
+    voters: NDArray[np.float64]
+    group: NDArray[np.float64]
+
+
+class TunePanel:
+    """Voters each with a tune in mind (panels a, b, c); the group's score is the mean similarity."""
+
+    noise = SIMILARITY_NOISE
+
+    def __init__(self, tunes: Sequence[Sequence[Note]]) -> None:
+        self.tunes = [similarity.frames(tune) for tune in tunes]
+
+    def score(self, melodies: Sequence[Sequence[Note]]) -> Scores:
+        candidate_frames = [similarity.frames(melody) for melody in melodies]
+        voters = np.stack([similarity.similarities(tune, candidate_frames) for tune in self.tunes])
+        return Scores(voters, voters.mean(axis=0))
+
+
+class TastePanel:
+    """Voters with tastes over melodic features (panel d)."""
+
+    noise = TASTE_NOISE
+
+    def __init__(self, weights: NDArray[np.float64], feature_mean: NDArray[np.float64],
+                 feature_sd: NDArray[np.float64], group_mean: float, group_sd: float) -> None:
+        self.weights = weights  # (voters, features)
+        self.feature_mean, self.feature_sd = feature_mean, feature_sd
+        self.group_mean, self.group_sd = group_mean, group_sd
+
+    def utilities(self, melodies: Sequence[Sequence[Note]]) -> NDArray[np.float64]:
+        """Each voter's utility (voters, n) of each melody, before noise."""
+        features = np.stack([similarity.melodic_features(melody) for melody in melodies])
+        standard = (features - self.feature_mean) / self.feature_sd
+        utilities = self.weights @ np.nan_to_num(standard).T
+        silent = np.isnan(features).any(axis=1)
+        utilities[:, silent] = SILENT_UTILITY
+        return utilities
+
+    def score(self, melodies: Sequence[Sequence[Note]]) -> Scores:
+        voters = self.utilities(melodies)
+        return Scores(voters, (voters.mean(axis=0) - self.group_mean) / self.group_sd)
+
+
+def variant(tune: Sequence[Note], rng: np.random.Generator) -> list[Note]:
+    """A related tune: some pitches moved by 1-3 semitones, maybe one note merged into the one before."""
+    notes = sorted(tune, key=lambda n: n.start)
+    if not notes:
+        return []
+    edits = rng.choice(len(notes), size=max(1, len(notes) // 4), replace=False)
+    moved = [
+        Note(n.pitch + int(rng.choice([-3, -2, -1, 1, 2, 3])), n.start, n.end) if i in edits else n
+        for i, n in enumerate(notes)
+    ]
+    if len(moved) >= 2 and rng.random() < 0.5:
+        index = int(rng.integers(1, len(moved)))
+        before, merged = moved[index - 1], moved[index]
+        moved[index - 1] = Note(before.pitch, before.start, merged.end)
+        del moved[index]
+    return moved
+
+
+def taste_weights(voters: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    """(voters, features) unit-length weights: a shared taste plus each voter's own, half as strong."""
+    shared = rng.standard_normal(len(similarity.FEATURES))
+    own = rng.standard_normal((voters, len(similarity.FEATURES)))
+    weights = shared[None] + 0.5 * own
+    return weights / np.linalg.norm(weights, axis=1, keepdims=True)
+
+
+def vote(scores: NDArray[np.float64], votes_each: int, noise: float, rng: np.random.Generator) -> NDArray[np.int64]:
+    """Vote counts: each voter votes for their `votes_each` best candidates (score + noise), one vote each."""
+    voters, candidates = scores.shape
+    noisy = scores + rng.normal(0.0, noise, (voters, candidates))
+    chosen = np.argsort(-noisy, axis=1, kind="stable")[:, :votes_each]
+    return np.bincount(chosen.ravel(), minlength=candidates).astype(np.int64)

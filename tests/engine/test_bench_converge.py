@@ -1,0 +1,95 @@
+"""The pieces of `breeder bench converge`: the melody similarity, the voters, and a tiny run."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from domain.model import Note
+from engine import similarity
+from engine.bench import converge, voters
+
+TUNE = [Note(67, 0, 4), Note(69, 4, 6), Note(71, 6, 8), Note(72, 8, 12), Note(71, 12, 16),
+        Note(69, 16, 20), Note(67, 20, 24), Note(64, 24, 32)]
+OTHER = [Note(50, 0, 2), Note(57, 3, 5), Note(54, 5, 11), Note(52, 11, 14), Note(61, 14, 22), Note(59, 26, 30)]
+
+
+def test_identical_melodies_score_one_and_silence_scores_zero_against_a_melody():
+    assert similarity.similarity(TUNE, TUNE) == 1.0
+    assert similarity.similarity([], []) == 1.0
+    assert similarity.similarity(TUNE, []) == 0.0
+
+
+def test_a_transposed_copy_scores_high_but_below_the_melody_itself():
+    up_a_fourth = [Note(n.pitch + 5, n.start, n.end) for n in TUNE]
+    assert similarity.similarity(TUNE, up_a_fourth) == pytest.approx(similarity.TRANSPOSED_CREDIT)
+
+
+def test_unrelated_melodies_score_lower_than_a_variant():
+    rng = np.random.default_rng(0)
+    variant = voters.variant(TUNE, rng)
+    assert similarity.similarity(TUNE, OTHER) < 0.3 < similarity.similarity(TUNE, variant) < 1.0
+
+
+def test_a_shifted_rhythm_loses_the_notes_but_keeps_some_frames():
+    late = [Note(n.pitch, n.start + 1, min(n.end + 1, 32)) for n in TUNE]
+    assert 0.2 < similarity.similarity(TUNE, late) < 0.6
+
+
+def test_features_of_a_melody_and_of_silence():
+    features = dict(zip(similarity.FEATURES, similarity.melodic_features(TUNE), strict=True))
+    assert features["stepwise"] == pytest.approx(6 / 7)  # every interval but the last third
+    assert features["syncopation"] == 0.0 and features["density"] == 4.0 and features["range"] == 8
+    c_major = [Note(p, 4 * i, 4 * i + 4) for i, p in enumerate([60, 64, 67, 72, 67, 64, 62, 60])]
+    a_minor = [Note(p, 4 * i, 4 * i + 4) for i, p in enumerate([57, 60, 64, 68, 69, 64, 60, 57])]
+    minor = similarity.FEATURES.index("minor")
+    assert similarity.melodic_features(c_major)[minor] < 0 < similarity.melodic_features(a_minor)[minor]
+    assert np.isnan(similarity.melodic_features([])).all()
+
+
+def test_each_voter_votes_for_their_top_k_once_each():
+    scores = np.array([[0.9, 0.1, 0.8, 0.2], [0.1, 0.9, 0.8, 0.3], [0.5, 0.4, 0.3, 0.6]])
+    votes = voters.vote(scores, 2, 0.0, np.random.default_rng(0))
+    assert votes.tolist() == [2, 1, 2, 1] and votes.dtype == np.int64
+    noisy = voters.vote(np.zeros((5, 8)), 2, 0.3, np.random.default_rng(1))
+    assert noisy.sum() == 10 and noisy.max() <= 5
+
+
+def test_tune_panels_score_per_voter_and_for_the_group():
+    panel = voters.TunePanel([TUNE, OTHER])
+    scores = panel.score([TUNE, OTHER, []])
+    assert scores.voters.shape == (2, 3)
+    assert scores.voters[0, 0] == 1.0 and scores.voters[1, 1] == 1.0
+    assert np.allclose(scores.group, scores.voters.mean(axis=0))
+
+
+def test_taste_weights_are_unit_length_and_share_a_taste():
+    weights = voters.taste_weights(5, np.random.default_rng(0))
+    assert np.allclose(np.linalg.norm(weights, axis=1), 1.0)
+    assert (weights @ weights.T).min() > -0.5
+
+
+def test_generations_to_threshold_counts_from_the_first_generation():
+    best = np.array([[0.1, 0.3, 0.5], [0.5, 0.5, 0.5], [0.1, 0.1, 0.2]])
+    assert converge.generations_to(best, 0.4).tolist() == [2, 0, np.inf]
+
+
+@pytest.mark.slow
+def test_a_tiny_run_prints_a_result_line_with_every_key(melody_model, monkeypatch, capsys):
+    from engine import ga
+    from engine.bench import model as bench_model
+
+    # Stand-in targets: decoded prior samples, so the test needs no corpus dataset.
+    latents = ga.random_population(40, melody_model.latent_size, np.random.default_rng(0))
+    monkeypatch.setattr(bench_model, "heldout_windows", lambda *args: melody_model.decode_tokens(latents))
+    parser = argparse.ArgumentParser()
+    converge.add_arguments(parser)
+    args = parser.parse_args(["--trials", "2", "--generations", "2", "--panels", "b", "d",
+                              "--strategies", "random", "classic", ga.DEFAULT_STRATEGY])
+    assert converge.run(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("RESULT ")
+    keys = [field.split("=")[0] for field in lines[-1].split()[1:]]
+    assert keys == ["default_sim2", "classic_sim2", "random_sim2", "default_gens", "classic_gens", "random_gens"]
