@@ -67,9 +67,14 @@ function parentName(id) {
 }
 
 function origin(candidate) {
-  const words = candidate.operators.map((op) => OPERATOR_WORDS[op] || op).join(", ");
-  const parents = candidate.parents.length ? ` of ${candidate.parents.map(parentName).join(" and ")}` : "";
-  return `${words}${parents}`;
+  // How it was made, in words: "bred from the votes, near 4 of generation 1, mutated".
+  const parents = candidate.parents.map(parentName).join(" and ");
+  const [made, ...then] = candidate.operators;
+  const phrases = { kept: `kept: ${parents}`, crossover: `child of ${parents}`, foreign: "fresh random",
+                    preference: `bred from the votes, near ${parents}`,
+                    seed: parents ? `branched from ${parents}` : "from the seed melody" };
+  const first = phrases[made] || `${OPERATOR_WORDS[made] || made}${parents ? ` of ${parents}` : ""}`;
+  return [first, ...then.map((op) => OPERATOR_WORDS[op] || op)].join(", ");
 }
 
 function render() {
@@ -177,7 +182,15 @@ function showVotes() {
   }
 }
 
-async function cast(index, change) {
+let casting = Promise.resolve();
+
+function cast(index, change) {
+  // One ballot at a time: quick presses build on each other instead of racing.
+  casting = casting.then(() => castNow(index, change));
+  return casting;
+}
+
+async function castNow(index, change) {
   if (!state || state.status !== "voting") return;
   const next = [...ballot];
   if (change > 0) next.push(index);

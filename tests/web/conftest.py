@@ -1,0 +1,42 @@
+"""Fixtures of the web page's tests: the page over the session's real Redis, with a real worker."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+
+from domain.model import BreedParams
+from storage import BreedStore, connect
+from web.server import WebServer
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.fixture
+async def web_server(redis_url: str, store: BreedStore, worker) -> AsyncIterator[WebServer]:
+    """The web page on a free loopback port, small breeds (4 candidates), a real worker beside it."""
+    page_store = BreedStore(connect(redis_url))
+    server = WebServer(page_store, BreedParams(population=4, foreign=1), "127.0.0.1", 0, consumer="web-test")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+        await page_store.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    """Debian's chromium, headless, driven by Playwright (nothing is downloaded)."""
+    from playwright.async_api import async_playwright
+
+    assert CHROMIUM, "chromium is missing: `make test` installs it with apt"
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                    args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        try:
+            yield launched
+        finally:
+            await launched.close()

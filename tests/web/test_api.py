@@ -1,0 +1,94 @@
+"""The web page's API: every refusal one line, nothing changed; the page only serves its own breeds."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import pytest
+
+from domain.model import Breed, BreedParams
+from storage import BreedStore, keys
+
+pytestmark = pytest.mark.slow
+
+
+async def started(session: aiohttp.ClientSession, url: str, store: BreedStore, **options: str) -> str:
+    async with session.post(f"{url}/api/breeds", data=options) as response:
+        assert response.status == 201, await response.text()
+        breed_id = (await response.json())["breed_id"]
+    deadline = time.monotonic() + 60
+    while (await store.get_breed(breed_id)).status != "voting":
+        assert time.monotonic() < deadline, "generation 1 never came"
+        await _pause()
+    return breed_id
+
+
+async def _pause() -> None:
+    import asyncio
+
+    await asyncio.sleep(0.05)
+
+
+async def test_bad_requests_get_one_line_and_change_nothing(web_server, store: BreedStore) -> None:
+    url = web_server.url
+    async with aiohttp.ClientSession() as session:
+        for options, error in (
+            ({"population": "11"}, "Cannot start: population must be between 2 and 10."),
+            ({"tempo": "fast"}, "Cannot start: tempo must be a number, not `fast`."),
+            ({"population": "3", "foreign": "3"},
+             "Cannot start: foreign count must be at least 0 and below the population."),
+        ):
+            async with session.post(f"{url}/api/breeds", data=options) as response:
+                assert response.status == 400 and (await response.json()) == {"error": error}
+        form = aiohttp.FormData()
+        form.add_field("melody", b"MThd\x00\x00\x00\x06\x00", filename="broken.mid")
+        async with session.post(f"{url}/api/breeds", data=form) as response:
+            answer = await response.json()
+            assert response.status == 400 and answer["error"].startswith("`broken.mid` cannot be used: ")
+        assert await store.open_breeds() == [] and await store.redis.xlen(keys.JOBS) == 0
+
+        breed_id = await started(session, url, store)
+        before = await store.get_breed(breed_id)
+        api = f"{url}/api/breeds/{breed_id}"
+        for path, body, status, error in (
+            ("/votes", {"generation": 0, "picks": [9]}, 400, "Cannot vote: no candidate 10: candidates are 1 to 4."),
+            ("/votes", {"generation": 4, "picks": [0]}, 400, "Generation 5 is not up for votes; generation 1 is."),
+            ("/votes", {"generation": 0, "picks": "all"}, 400, "`picks` must be a list of candidate numbers."),
+            ("/sigma", {"sigma": 3}, 400, "Cannot change the mutation: mutation sigma must be between 0 and 1."),
+            ("/finish", {}, 400, "Nobody has voted yet: vote first, or name the candidate you like."),
+            ("/morph", {"start": 1, "end": 1}, 400,
+             "A morph goes from one candidate to another: pick two different ones."),
+        ):
+            async with session.post(f"{api}{path}", json=body) as response:
+                assert (response.status, await response.json()) == (status, {"error": error}), path
+        async with session.post(f"{api}/votes", data=b"{not json", headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 400 and (await r.json()) == {"error": "The request is not JSON."}
+        assert await store.get_breed(breed_id) == before
+        assert await store.tally(breed_id, 0, 4) == [0, 0, 0, 0]
+
+
+async def test_the_page_serves_only_its_own_breeds_and_their_files(web_server, store: BreedStore) -> None:
+    await store.create_breed(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0))
+    await store.add_artifacts("discord1", 0, {"clip-1.ogg": b"OggS"})
+    async with aiohttp.ClientSession() as session:
+        for path in ("/api/breeds/discord1", "/api/breeds/discord1/files/0/clip-1.ogg", "/b/discord1"):
+            async with session.get(f"{web_server.url}{path}") as response:
+                if path.startswith("/b/"):
+                    assert response.status == 200  # the page itself, which then says there is no such breed
+                    continue
+                assert response.status == 404 and (await response.json()) == {"error": "There is no breed `discord1`."}
+        breed_id = await started(session, web_server.url, store)
+        for name in ("../../etc/passwd", "model.ckpt.index", "clip-1.wav"):
+            async with session.get(f"{web_server.url}/api/breeds/{breed_id}/files/0/{name}") as response:
+                assert response.status == 404
+        async with session.get(f"{web_server.url}/api/breeds/{breed_id}/files/0/clip-1.ogg") as response:
+            assert response.status == 200 and response.content_type == "audio/ogg"
+            assert (await response.read()).startswith(b"OggS")
+
+
+async def test_the_page_listens_on_loopback_unless_told_otherwise() -> None:
+    from runtime.settings import CommonSettings
+
+    settings = CommonSettings(_env_file=None)
+    assert (settings.web_host, settings.web_port) == ("127.0.0.1", 8765)

@@ -1,0 +1,105 @@
+"""The web page in a real browser (Debian's chromium, headless): breed from generation 1 to a downloaded winner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.midi import midi_to_notes
+from storage import BreedStore
+
+pytestmark = pytest.mark.slow
+
+WAIT_MS = 60_000
+
+
+async def test_a_person_breeds_in_the_browser_from_generation_one_to_a_downloaded_winner(
+    web_server, browser, store: BreedStore, tmp_path: Path
+) -> None:
+    page = await browser.new_page(viewport={"width": 390, "height": 844}, accept_downloads=True)  # phone width
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(web_server.url)
+
+    # Start: the form's options come from the server; a start goes to the breed's own URL.
+    await page.get_by_label("Candidates per generation").fill("4")
+    await page.get_by_role("button", name="Start breeding").click()
+    await page.wait_for_url("**/b/*", timeout=WAIT_MS)
+    breed_id = page.url.rsplit("/", 1)[1]
+    await page.get_by_role("heading", name=f"Breed {breed_id}: generation 1").wait_for(timeout=WAIT_MS)
+    assert await page.locator(".card").count() == 4
+
+    # Listen: the clip loads and has a duration; space plays the card in focus.
+    audio = page.locator(".card audio").first
+    loaded = "a => new Promise(done => a.readyState >= 1 ? done() : a.addEventListener('loadedmetadata', done))"
+    await audio.evaluate(loaded)
+    duration = await audio.evaluate("a => a.duration")
+    assert 1.0 < duration < 10.0
+    await page.locator(".card").first.focus()
+    await page.keyboard.press("Space")
+    await page.wait_for_function("() => !document.querySelector('.card audio').paused", timeout=WAIT_MS)
+
+    # Vote: a click, and number keys (twice for 3); the votes reach the breed.
+    await page.get_by_role("button", name="Vote for candidate 2").click()
+    await page.locator("body").click(position={"x": 5, "y": 5})
+    await page.keyboard.press("3")
+    await page.keyboard.press("3")
+    await page.locator(".card").nth(2).locator(".votes", has_text="2 votes").wait_for(timeout=WAIT_MS)
+    assert await store.tally(breed_id, 0, 4) == [0, 1, 2, 0]
+
+    # Next: generation 2 appears without a reload (server-sent events), bred from those votes.
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    await page.get_by_role("button", name="Next generation").click()
+    await page.get_by_role("heading", name=f"Breed {breed_id}: generation 2").wait_for(timeout=WAIT_MS)
+    assert navigations == []
+    assert (await store.get_generation(breed_id, 1)).fitness == (0, 1, 2, 0)
+    screenshot = tmp_path / "generation.png"
+    await page.set_viewport_size({"width": 1200, "height": 900})
+    await page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 10_000
+
+    # Finish with the favourite, then download the winner's MIDI: it parses back to the winner.
+    await page.get_by_role("button", name="Vote for candidate 4").click()
+    await page.get_by_role("button", name="Finish with the favourite").click()
+    link = page.get_by_role("link", name="Download MIDI file")
+    await link.wait_for(timeout=WAIT_MS)
+    async with page.expect_download() as download_info:
+        await link.click()
+    download = await download_info.value
+    saved = tmp_path / "winner.mid"
+    await download.save_as(str(saved))
+    winner = midi_to_notes(saved.read_bytes())
+    expected = (await store.get_generation(breed_id, 1)).melodies[3]
+    assert [(n.pitch, n.start, n.end) for n in winner] == [(n.pitch, n.start, n.end) for n in expected]
+    assert (await store.get_breed(breed_id)).status == "finished"
+    assert errors == []
+
+
+async def test_a_refusal_is_one_line_on_the_page_and_a_reload_finds_the_breed(
+    web_server, browser, store: BreedStore
+) -> None:
+    page = await browser.new_page()
+    await page.goto(web_server.url)
+    # Each field's range is the browser's to check; what only holds between fields is the service's.
+    assert await page.get_by_label("Tempo (BPM)").get_attribute("max") == "240"
+    await page.get_by_label("Candidates per generation").fill("3")
+    await page.get_by_label("Fresh random candidates").fill("3")
+    await page.get_by_role("button", name="Start breeding").click()
+    alert = page.get_by_role("alert")
+    await alert.wait_for(timeout=WAIT_MS)
+    assert await alert.inner_text() == "Cannot start: foreign count must be at least 0 and below the population."
+    assert await store.open_breeds() == []
+
+    await page.get_by_label("Candidates per generation").fill("4")
+    await page.get_by_label("Fresh random candidates").fill("1")
+    await page.get_by_role("button", name="Start breeding").click()
+    await page.wait_for_url("**/b/*", timeout=WAIT_MS)
+    await page.locator(".card").first.wait_for(timeout=WAIT_MS)
+    await page.get_by_role("button", name="Finish with the favourite").click()
+    await alert.wait_for(timeout=WAIT_MS)
+    assert "Nobody has voted yet" in await alert.inner_text()
+    await page.reload()
+    await page.locator(".card").first.wait_for(timeout=WAIT_MS)
+    assert await page.locator(".card").count() == 4
