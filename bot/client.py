@@ -119,7 +119,7 @@ class MelodyBot(commands.AutoShardedBot):
                 prepared = True
                 outage.recovered()
             except UNAVAILABLE as error:
-                await asyncio.sleep(outage.failed(error))
+                await self.external_wait(asyncio.sleep(outage.failed(error)), reason="waiting for Redis to start")
         await self.wait_until_ready()
         await self.events.run()
 

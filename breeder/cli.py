@@ -25,6 +25,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("redis", "breeder.redis_cmd", "run the embedded Redis server in the foreground"),
 )
 BENCHMARKS: tuple[tuple[str, str, str], ...] = (
+    ("soak", "breeder.bench_soak", "many breeds through the bot while a worker, Redis and the bot fail"),
     ("model", "engine.bench.model", "model quality: reconstruction and prior-sample statistics"),
     ("decode", "engine.bench.decode", "decoder speed, cold start and memory"),
     ("step", "engine.bench.step", "time of a whole generation step and worker throughput"),

@@ -99,13 +99,19 @@ class EventConsumer:
                 await self.drain(deliveries)
             except UNAVAILABLE as error:
                 delay = self.outage.failed(error)
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                except TimeoutError:
-                    pass
+                # Waiting for Redis to come back is waiting for outside input, like the read itself.
+                await self.external_wait(self._pause(delay), reason="waiting for Redis to come back")
             else:
                 self.outage.recovered()
         log.info("consumer %s stopped reading events", self.consumer)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep `seconds`, or less when stopped; in this task (a wait_for would start another)."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        except TimeoutError:
+            pass
 
     async def drain(self, deliveries: list[Delivery]) -> None:
         """Deliver in order; what Redis's going away interrupts is delivered first once it is back."""

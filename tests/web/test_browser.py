@@ -62,6 +62,7 @@ async def test_a_person_breeds_in_the_browser_from_generation_one_to_a_downloade
 
     # Finish with the favourite, then download the winner's MIDI: it parses back to the winner.
     await page.get_by_role("button", name="Vote for candidate 4").click()
+    await page.locator(".card").nth(3).locator(".votes", has_text="1 vote").wait_for(timeout=WAIT_MS)
     await page.get_by_role("button", name="Finish with the favourite").click()
     link = page.get_by_role("link", name="Download MIDI file")
     await link.wait_for(timeout=WAIT_MS)

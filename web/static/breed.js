@@ -225,9 +225,11 @@ function listen() {
 }
 
 $("next").addEventListener("click", async () => {
+  await casting;  // the votes clicked just before count
   if (await call("/next")) { status(`Making generation ${state.generation + 2}…`); refresh(); }
 });
 $("finish").addEventListener("click", async () => {
+  await casting;
   if (await call("/finish")) { status("Rendering the winner…"); refresh(); }
 });
 $("clear").addEventListener("click", async () => {
