@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.bench import voters
+from runtime.exits import CONFIG_ERROR
 
 if TYPE_CHECKING:
     from domain.model import Note
@@ -77,16 +78,16 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"breeder bench converge: unknown strategy {', '.join(unknown)}; "
               f"known: {RANDOM}, {', '.join(ga.STRATEGIES)}")
-        return 2
+        return CONFIG_ERROR
     if args.generations < 1 or args.trials < 1 or not 1 <= args.votes_each <= args.population:
         print("breeder bench converge: need at least 1 trial and generation, and 1 <= votes each <= population")
-        return 2
+        return CONFIG_ERROR
     started = time.monotonic()
     try:
         model = MelodyModel.load()
     except ModelError as error:
         print(f"breeder bench converge: {error}")
-        return 2
+        return CONFIG_ERROR
     subspace = melody_subspace.load()
     windows = heldout_windows(args.heldout or DEFAULT_HELDOUT, model.config_name, 100_000, args.seed)
     targets = Targets.of(model, windows, args.seed)

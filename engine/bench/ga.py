@@ -37,6 +37,8 @@ import argparse
 import numpy as np
 from numpy.typing import NDArray
 
+from runtime.exits import CONFIG_ERROR
+
 CHECKPOINTS = (5, 10, 20)
 WIN_AT = 10
 
@@ -63,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
     unknown = [name for name in strategies if name not in ga.STRATEGIES]
     if unknown:
         print(f"breeder bench ga: unknown strategy {', '.join(unknown)}; known: {', '.join(ga.STRATEGIES)}")
-        return 2
+        return CONFIG_ERROR
     if args.generations < 1 or args.trials < 1 or not 1 <= args.votes_each <= args.population:
         print("breeder bench ga: need at least 1 trial and generation, and 1 <= votes each <= population")
-        return 2
+        return CONFIG_ERROR
     checkpoints = [g for g in CHECKPOINTS if g <= args.generations]
     # best[strategy][trial, generation]: cosine similarity of the generation's best candidate to the target.
     best = {
