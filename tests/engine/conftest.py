@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from engine.subspace import load as load_subspace
+from engine.worker import Worker
+
 if TYPE_CHECKING:
     from engine.decoder import MelodyModel
 
@@ -52,3 +55,10 @@ def random_model(random_checkpoint_dir: Path) -> Iterator[MelodyModel]:
     model = MelodyModel.load(checkpoint=random_checkpoint_dir)
     yield model
     model.close()
+
+
+@pytest.fixture
+def worker(store, melody_model, renderer) -> Worker:
+    """A worker of the engine's tests: jobs are handed to it one by one (`handle`), or it runs its loop."""
+    return Worker(store, melody_model, renderer, "test-worker", job_timeout_s=1.0, block_ms=50,
+                  subspace=load_subspace())

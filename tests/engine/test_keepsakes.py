@@ -7,24 +7,10 @@ import pytest
 
 from domain import artifacts
 from domain.model import Composition
-from engine.render import Renderer
-from engine.worker import Worker
 from storage.codec import Job
 from tests.engine.test_worker import do_next_job, events_of, new_breed
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def renderer() -> Renderer:
-    renderer = Renderer()
-    renderer.check()
-    return renderer
-
-
-@pytest.fixture
-def worker(store, melody_model, renderer) -> Worker:
-    return Worker(store, melody_model, renderer, "test-worker", job_timeout_s=1.0, block_ms=50)
 
 
 async def started(store, worker, **params):

@@ -19,26 +19,12 @@ import soundfile
 from domain import artifacts, limits, model
 from domain.model import Breed, BreedParams
 from engine.midi import midi_to_notes, step_seconds
-from engine.render import RELEASE_S, Renderer
-from engine.subspace import load as load_subspace
+from engine.render import RELEASE_S
 from engine.worker import Worker, morph_steps
 from storage import codec, keys
 from storage.codec import Event, Job
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def renderer() -> Renderer:
-    renderer = Renderer()
-    renderer.check()
-    return renderer
-
-
-@pytest.fixture
-def worker(store, melody_model, renderer) -> Worker:
-    return Worker(store, melody_model, renderer, "test-worker", job_timeout_s=1.0, block_ms=50,
-                  subspace=load_subspace())
 
 
 async def new_breed(store, **params) -> Breed:
