@@ -92,3 +92,27 @@ async def test_the_page_listens_on_loopback_unless_told_otherwise() -> None:
 
     settings = CommonSettings(_env_file=None)
     assert (settings.web_host, settings.web_port) == ("127.0.0.1", 8765)
+
+
+async def test_a_morph_asked_on_the_page_is_pushed_to_it_and_served(web_server, store: BreedStore) -> None:
+    import asyncio
+    import json
+
+    async with aiohttp.ClientSession() as session:
+        breed_id = await started(session, web_server.url, store)
+        api = f"{web_server.url}/api/breeds/{breed_id}"
+        async with session.get(f"{api}/events", timeout=aiohttp.ClientTimeout(total=90)) as events:
+            assert (await events.content.readline()).startswith(b"event: hello")
+            async with session.post(f"{api}/morph", json={"start": 1, "end": 3, "steps": 4}) as response:
+                assert response.status == 202 and await response.json() == {"start": 0, "end": 2}
+            pushed = None
+            while pushed is None or pushed.get("type") != "morph":
+                line = await asyncio.wait_for(events.content.readline(), 60)
+                if line.startswith(b"data: "):
+                    pushed = json.loads(line[6:])
+        assert pushed == {"type": "morph", "generation": 0, "start": 0, "end": 2, "failed": False, "message": None}
+        async with session.get(api) as response:
+            state = await response.json()
+        assert state["morphs"] == [{"start": 0, "end": 2, "audio": "morph-1-3.ogg", "midi": "morph-1-3.mid"}]
+        async with session.get(f"{api}/files/0/morph-1-3.ogg") as response:
+            assert response.status == 200 and (await response.read()).startswith(b"OggS")
