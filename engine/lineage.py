@@ -25,6 +25,7 @@ OPERATOR_COLOURS = {
     "mutated": (176, 124, 255),
     "foreign": (76, 217, 138),
     "seed": (255, 210, 76),
+    "preference": (111, 180, 255),  # bred from the model of every vote (the default strategy)
 }
 NODE_WIDTH = 170
 ROLL_HEIGHT = 44
