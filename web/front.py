@@ -100,17 +100,20 @@ class WebFront:
         elif event.type == "generation_ready":
 
             async def shown(breed: Breed, generation: Generation, deadline: float) -> None:
-                self.notify(breed_id, "generation", generation=generation.number)
+                return None  # the pages are told below, once voting is open: they read the state then
 
             opened = await self.service.generation_ready(breed_id, event.generation, shown)
-            if opened is not None and opened.vote_deadline is not None:
-                self.timers.arm(breed_id, opened.generation, opened.vote_deadline)
+            if opened is not None:
+                self.notify(breed_id, "generation", generation=opened.generation)
+                if opened.vote_deadline is not None:
+                    self.timers.arm(breed_id, opened.generation, opened.vote_deadline)
         elif event.type == "finished":
 
             async def finished(breed: Breed, number: int, winner: int) -> None:
-                self.notify(breed_id, "finished", generation=number, winner=winner)
+                return None  # told below, once the breed is finished
 
-            await self.service.finished(breed_id, event.generation, finished)
+            if await self.service.finished(breed_id, event.generation, finished):
+                self.notify(breed_id, "finished", generation=event.generation)
         elif event.type == "morph_ready" or (event.type == "error" and event.job == "morph"):
             if event.candidate is None or event.other is None:
                 return
@@ -125,8 +128,10 @@ class WebFront:
         elif event.type == "error" and event.job in (None, "start", "evolve", "finish"):
 
             async def failed_step(before: Breed, after: Breed) -> None:
-                self.notify(breed_id, "failed", message=event.message or "the worker failed.", status=after.status)
+                return None  # told below: step_failed has changed the state by then
 
-            await self.service.step_failed(breed_id, failed_step)
+            after = await self.service.step_failed(breed_id, failed_step)
+            if after is not None:
+                self.notify(breed_id, "failed", message=event.message or "the worker failed.", status=after.status)
         else:
             log.debug("breed %s: the web page ignores %s events", breed_id, event.type)
