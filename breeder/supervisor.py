@@ -115,7 +115,7 @@ async def _main(args: argparse.Namespace, settings: RunSettings) -> int:
 async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: RunSettings) -> int:
     """The web page in this process, the workers as children; the URL is the first line printed."""
     from storage import BreedStore, connect
-    from web.server import WebServer
+    from web.server import WebServer, listen_error
 
     store = BreedStore(connect(url))
     server = WebServer(store, settings.default_params(), settings.web_host, settings.web_port, consumer="web")
@@ -123,7 +123,7 @@ async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: R
         address = await server.start()
     except OSError as error:
         print(f"breeder: the web page cannot listen on {settings.web_host}:{settings.web_port} "
-              f"({error.strerror}); set WEB_PORT to a free port", file=sys.stderr)
+              f"({listen_error(error)}); set WEB_PORT to a free port", file=sys.stderr)
         await store.close()
         return CONFIG_ERROR
     print(f"Melody Breeder is running: open {address} in your browser (Ctrl-C stops it).", flush=True)

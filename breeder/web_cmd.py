@@ -31,7 +31,7 @@ async def serve(settings: CommonSettings, host: str, port: int) -> int:
     from runtime.redis_server import RedisServerError, embedded_or_configured
     from runtime.signals import stop_event
     from storage import BreedStore, connect
-    from web.server import WebServer
+    from web.server import WebServer, listen_error
 
     stop = stop_event()
     try:
@@ -41,7 +41,7 @@ async def serve(settings: CommonSettings, host: str, port: int) -> int:
             try:
                 address = await server.start()
             except OSError as error:
-                print(f"breeder web: cannot listen on {host}:{port} ({error.strerror}); "
+                print(f"breeder web: cannot listen on {host}:{port} ({listen_error(error)}); "
                       "set WEB_PORT to a free port", file=sys.stderr)
                 await store.close()
                 return CONFIG_ERROR

@@ -21,13 +21,15 @@ from aiohttp import web
 
 from domain import artifacts, limits
 from domain.errors import BreedError
+from domain.ids import MelodyRef, melody_id
 from domain.instruments import INSTRUMENTS
 from domain.model import Breed
 from domain.rules import Actor
 from domain.strategies import DESCRIPTIONS
 from service.breeding import BreedingService
+from service.gallery import OTHER_SERVER
 from storage import UNAVAILABLE
-from web.front import FRONT, LOCAL_USER, WebFront
+from web.front import FRONT, GOODBYE, LOCAL_USER, WebFront
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ def make_app(service: BreedingService, front: WebFront) -> web.Application:
     app.router.add_post("/api/breeds/{breed_id}/sigma", sigma)
     app.router.add_post("/api/breeds/{breed_id}/finish", finish)
     app.router.add_post("/api/breeds/{breed_id}/morph", morph)
+    app.router.add_post("/api/breeds/{breed_id}/stop", stop)
     app.router.add_get("/api/breeds/{breed_id}/files/{number}/{name}", file)
     return app
 
@@ -115,8 +118,13 @@ def _page(name: str) -> Handler:
 
 
 async def options(request: web.Request) -> web.StreamResponse:
-    """What the start form offers: the defaults and every limit, from the same place as the bot's."""
-    defaults = request.app[SERVICE_KEY].defaults
+    """What the start form offers: the defaults and every limit, from the same place as the bot's.
+
+    `?from=<melody id>`: the defaults of a branch from that melody (its breed's tempo and instrument).
+    """
+    service = request.app[SERVICE_KEY]
+    source = request.query.get("from", "").strip()
+    defaults = service.params(like=(await _source(service, source))[1]) if source else service.defaults
     return web.json_response({
         "defaults": {
             "population": defaults.population, "sigma": defaults.sigma, "foreign": defaults.foreign,
@@ -147,6 +155,9 @@ async def start(request: web.Request) -> web.StreamResponse:
     seed: bytes | None = None
     seed_name = ""
     form = await request.post()
+    raw_source = form.get("from")
+    source_text = str(raw_source).strip() if isinstance(raw_source, str) else ""
+    source, like = await _source(service, source_text) if source_text else (None, None)
     for name, convert in OPTION_TYPES.items():
         raw = form.get(name)
         if raw is None or isinstance(raw, web.FileField) or not str(raw).strip():
@@ -155,15 +166,26 @@ async def start(request: web.Request) -> web.StreamResponse:
             choices[name] = convert(str(raw).strip())
         except ValueError:
             raise PageError(f"Cannot start: {name.replace('_', ' ')} must be a number, not `{raw}`.") from None
-    params = service.params(**choices)
+    params = service.params(like, **choices)
     melody = form.get("melody")
     if isinstance(melody, web.FileField) and melody.filename:
         seed_name = melody.filename
         seed = melody.file.read(limits.MAX_SEED_BYTES + 1)
         await asyncio.to_thread(BreedingService.check_seed, seed_name, seed)
-    breed = await service.start(owner_id=LOCAL_USER, params=params, seed=seed, front=FRONT)
+    breed = await service.start(owner_id=LOCAL_USER, params=params, seed=seed, source=source, front=FRONT)
     log.info("breed %s started on the web page", breed.breed_id)
     return web.json_response({"breed_id": breed.breed_id, "url": f"/b/{breed.breed_id}"}, status=201)
+
+
+async def _source(service: BreedingService, text: str) -> tuple[MelodyRef, Breed]:
+    """The melody a branch starts from: one bred on this page or in the terminal (no Discord server's)."""
+    try:
+        return await service.melody(text, None)
+    except BreedError as error:
+        if str(error) == OTHER_SERVER:
+            raise BreedError("That melody was bred on Discord: here you can start from melodies bred on this "
+                             "page or in the terminal.") from None
+        raise
 
 
 async def open_breeds(request: web.Request) -> web.StreamResponse:
@@ -196,12 +218,13 @@ async def state(request: web.Request) -> web.StreamResponse:
             "tempo": breed.params.tempo, "instrument": breed.params.instrument, "strategy": breed.params.strategy,
         },
         "tally": list(tally), "ballot": list(ballot), "candidates": [], "morphs": [], "winner_files": [],
-        "vote_deadline": breed.vote_deadline, "now": service.clock(),
+        "vote_deadline": breed.vote_deadline, "now": service.clock(), "source": breed.source,
     }
     if generation is not None:
         shown["rerolled"] = generation.rerolled
         shown["candidates"] = [
-            {"index": c.index, "id": c.candidate_id, "operators": list(c.operators), "parents": list(c.parents),
+            {"index": c.index, "id": c.candidate_id, "melody_id": melody_id(breed.breed_id, breed.generation, c.index),
+             "operators": list(c.operators), "parents": list(c.parents),
              "notes": [[n.pitch, n.start, n.end] for n in melody], "audio": artifacts.clip_name(c.index),
              "midi": artifacts.midi_name(c.index)}
             for c, melody in zip(generation.candidates, generation.melodies, strict=True)
@@ -211,6 +234,7 @@ async def state(request: web.Request) -> web.StreamResponse:
         number = breed.generation  # the page finishes with a candidate of the generation shown
         files = await service.winner_files(breed.breed_id, number)
         shown["winner_generation"] = number
+        shown["winner_melody_id"] = melody_id(breed.breed_id, number, breed.winner)
         shown["winner_files"] = [name for name, _ in files.found]
     return web.json_response(shown)
 
@@ -242,6 +266,8 @@ async def updates(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue
+            if message == GOODBYE:
+                break
             await response.write(f"data: {message}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):
         pass
@@ -307,6 +333,14 @@ async def finish(request: web.Request) -> web.StreamResponse:
     done = await request.app[SERVICE_KEY].finish(breed.breed_id, ACTOR, candidate)
     await request.app[FRONT_KEY].closed(breed.breed_id)
     return web.json_response({"winner": done.winner})
+
+
+async def stop(request: web.Request) -> web.StreamResponse:
+    """Stop the breed without a winner (its generations and files stay)."""
+    breed = await _breed(request)
+    stopped = await request.app[SERVICE_KEY].stop(breed.breed_id, ACTOR)
+    await request.app[FRONT_KEY].closed(breed.breed_id)
+    return web.json_response({"status": stopped.breed.status})
 
 
 async def morph(request: web.Request) -> web.StreamResponse:

@@ -28,6 +28,8 @@ FRONT = "web"
 # The person at the page: the starter of every breed started there (the page serves one person).
 LOCAL_USER = 0
 QUEUE_SIZE = 100
+# Put in a page's queue when the server stops: its stream of updates ends (the browser reconnects later).
+GOODBYE = ""
 
 
 class WebFront:
@@ -78,6 +80,14 @@ class WebFront:
             watchers.discard(queue)
             if not watchers:
                 del self._watchers[breed_id]
+
+    def close_pages(self) -> None:
+        """End every page's stream of updates, so that stopping does not wait for the pages to go."""
+        for queues in self._watchers.values():
+            for queue in queues:
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(GOODBYE)
 
     def notify(self, breed_id: str, kind: str, **details: object) -> None:
         """Tell every page of the breed that something happened (a page too slow to read misses nothing

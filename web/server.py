@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 
 from aiohttp import web
@@ -15,6 +16,13 @@ from web.app import make_app
 from web.front import WebFront
 
 log = logging.getLogger(__name__)
+# How long stopping waits for requests under way (a page's stream of updates is ended at once).
+SHUTDOWN_S = 5.0
+
+
+def listen_error(error: OSError) -> str:
+    """Why the page cannot listen, in a few words ("Address already in use"), without asyncio's wrapping."""
+    return os.strerror(error.errno) if error.errno else str(error)
 
 
 class WebServer:
@@ -36,7 +44,8 @@ class WebServer:
     async def start(self) -> str:
         """Listen (OSError when the port is taken), re-arm the deadlines, read the worker's events."""
         await self.service.store.ensure_groups()
-        self._runner = web.AppRunner(make_app(self.service, self.front), access_log=None)
+        self._runner = web.AppRunner(make_app(self.service, self.front), access_log=None,
+                                     shutdown_timeout=SHUTDOWN_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:
@@ -58,5 +67,6 @@ class WebServer:
         if self._events is not None:
             await asyncio.wait({self._events}, timeout=self.front.events.block_ms / 1000 + 5)
         await self.front.tasks.cancel_all()
+        self.front.close_pages()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -116,3 +116,49 @@ async def test_a_morph_asked_on_the_page_is_pushed_to_it_and_served(web_server, 
         assert state["morphs"] == [{"start": 0, "end": 2, "audio": "morph-1-3.ogg", "midi": "morph-1-3.mid"}]
         async with session.get(f"{api}/files/0/morph-1-3.ogg") as response:
             assert response.status == 200 and (await response.read()).startswith(b"OggS")
+
+
+async def test_a_breed_starts_around_a_melody_of_the_page_never_around_a_discord_one(
+    web_server, store: BreedStore
+) -> None:
+    await store.create_breed(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0))
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{web_server.url}/api/breeds", data={"from": "discord1-g1-1"}) as response:
+            assert response.status == 400
+            assert (await response.json())["error"].startswith("That melody was bred on Discord")
+        async with session.post(f"{web_server.url}/api/breeds", data={"from": "nonsense"}) as response:
+            assert response.status == 400 and "is not a melody id" in (await response.json())["error"]
+        assert [b.breed_id for b in await store.open_breeds()] == ["discord1"]
+
+        first = await started(session, web_server.url, store, tempo="90", instrument="73")
+        async with session.get(f"{web_server.url}/api/options", params={"from": f"{first}-g1-2"}) as response:
+            defaults = (await response.json())["defaults"]
+            assert (defaults["tempo"], defaults["instrument"]) == (90, 73)
+        branch = await started(session, web_server.url, store, **{"from": f"{first}-g1-2"})
+        async with session.get(f"{web_server.url}/api/breeds/{branch}") as response:
+            state = await response.json()
+        assert state["source"] == f"{first}-g1-2"
+        assert (state["params"]["tempo"], state["params"]["instrument"]) == (90, 73)
+        assert state["candidates"][0]["operators"][0] == "seed"
+
+
+async def test_stopping_the_page_ends_the_open_pages_streams_at_once(redis_url: str, store: BreedStore) -> None:
+    import asyncio
+
+    from storage import connect
+    from web.server import WebServer
+
+    await store.create_breed(Breed("webpage1", 0, BreedParams(), front="web"))
+    page_store = BreedStore(connect(redis_url))
+    server = WebServer(page_store, BreedParams(), "127.0.0.1", 0, consumer="web-stop-test")
+    await server.start()
+    try:
+        url = f"{server.url}/api/breeds/webpage1/events"
+        async with aiohttp.ClientSession() as session, session.get(url) as events:
+            assert (await events.content.readline()).startswith(b"event: hello")
+            # Well under aiohttp's own wait for requests under way (60 s): the stream is ended, not waited for.
+            await asyncio.wait_for(server.stop(), 15)
+            await asyncio.wait_for(events.content.read(), 5)
+            assert events.content.at_eof()
+    finally:
+        await page_store.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from engine.midi import midi_to_notes
+from domain.model import Note
+from engine.midi import melody_to_midi, midi_to_notes
 from storage import BreedStore
 
 pytestmark = pytest.mark.slow
@@ -29,6 +31,10 @@ async def test_a_person_breeds_in_the_browser_from_generation_one_to_a_downloade
     breed_id = page.url.rsplit("/", 1)[1]
     await page.get_by_role("heading", name=f"Breed {breed_id}: generation 1").wait_for(timeout=WAIT_MS)
     assert await page.locator(".card").count() == 4
+    countdown = await page.locator("#deadline").inner_text()  # the default vote window: 3 minutes
+    assert re.match(r"The vote window closes by itself in (3:00|2:[0-5]\d);", countdown), countdown
+    assert await page.locator(".card .id").first.inner_text() == f"{breed_id}-g1-1"
+    assert await page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
 
     # Listen: the clip loads and has a duration; space plays the card in focus.
     audio = page.locator(".card audio").first
@@ -63,7 +69,8 @@ async def test_a_person_breeds_in_the_browser_from_generation_one_to_a_downloade
     # Finish with the favourite, then download the winner's MIDI: it parses back to the winner.
     await page.get_by_role("button", name="Vote for candidate 4").click()
     await page.locator(".card").nth(3).locator(".votes", has_text="1 vote").wait_for(timeout=WAIT_MS)
-    await page.get_by_role("button", name="Finish with the favourite").click()
+    assert await page.get_by_label("Finish with").input_value() == ""  # the favourite
+    await page.get_by_role("button", name="Finish", exact=True).click()
     link = page.get_by_role("link", name="Download MIDI file")
     await link.wait_for(timeout=WAIT_MS)
     async with page.expect_download() as download_info:
@@ -75,6 +82,9 @@ async def test_a_person_breeds_in_the_browser_from_generation_one_to_a_downloade
     expected = (await store.get_generation(breed_id, 1)).melodies[3]
     assert [(n.pitch, n.start, n.end) for n in winner] == [(n.pitch, n.start, n.end) for n in expected]
     assert (await store.get_breed(breed_id)).status == "finished"
+    assert await page.locator(".card.winner").get_attribute("aria-label") == "Candidate 4, the winner"
+    assert await page.get_by_role("link", name="start a new breed around it").get_attribute("href") == (
+        f"/?from={breed_id}-g2-4")
     assert errors == []
 
 
@@ -95,12 +105,29 @@ async def test_a_refusal_is_one_line_on_the_page_and_a_reload_finds_the_breed(
 
     await page.get_by_label("Candidates per generation").fill("4")
     await page.get_by_label("Fresh random candidates").fill("1")
+    melody_file = page.get_by_label("Start from your own melody (MIDI, optional)")
+    await melody_file.set_input_files(files=[{"name": "broken.mid", "mimeType": "audio/midi", "buffer": b"MThd\x00"}])
+    await page.get_by_role("button", name="Start breeding").click()
+    await page.get_by_role("alert").filter(has_text="`broken.mid` cannot be used").wait_for(timeout=WAIT_MS)
+    assert await store.open_breeds() == []
+
+    # A good upload: candidate 1 is that melody.
+    seed = [Note(60, 0, 4), Note(64, 4, 8), Note(67, 8, 16), Note(72, 16, 32)]
+    midi = melody_to_midi(seed, tempo=120, instrument=0)
+    await melody_file.set_input_files(files=[{"name": "mine.mid", "mimeType": "audio/midi", "buffer": midi}])
     await page.get_by_role("button", name="Start breeding").click()
     await page.wait_for_url("**/b/*", timeout=WAIT_MS)
     await page.locator(".card").first.wait_for(timeout=WAIT_MS)
-    await page.get_by_role("button", name="Finish with the favourite").click()
+    assert await page.locator(".card .origin").first.inner_text() == "from the seed melody"
+    await page.get_by_role("button", name="Finish", exact=True).click()
     await alert.wait_for(timeout=WAIT_MS)
     assert "Nobody has voted yet" in await alert.inner_text()
     await page.reload()
     await page.locator(".card").first.wait_for(timeout=WAIT_MS)
     assert await page.locator(".card").count() == 4
+
+    # Stop, once confirmed: the breed is over, without a winner.
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Stop this breed").click()
+    await page.get_by_role("status").filter(has_text="This breed is stopped.").wait_for(timeout=WAIT_MS)
+    assert (await store.get_breed(page.url.rsplit("/", 1)[1])).status == "stopped"

@@ -11,6 +11,7 @@ const STAGES = { evolving: "breeding the next generation", decoding: "turning ve
                  rendering: "rendering audio" };
 let state = null;
 let ballot = [];
+let deadlineTimer = null;
 
 function say(text) {
   $("message").textContent = text || "";
@@ -83,6 +84,8 @@ function render() {
   document.title = `Melody Breeder: ${state.breed_id}`;
   const voting = state.status === "voting";
   $("voting").hidden = !voting;
+  $("source").hidden = !state.source;
+  $("source").textContent = state.source ? `Branched from melody ${state.source}.` : "";
   $("sigma").value = state.params.sigma;
   $("sigma-shown").textContent = state.params.sigma;
   if (state.status === "starting") status("Making generation 1…");
@@ -92,17 +95,19 @@ function render() {
                                          : "Listen and vote; then press Next generation or Finish.");
   else status(`This breed is ${state.status}.`);
   ballot = [...state.ballot];
+  showDeadline();
 
   const list = $("candidates");
   list.replaceChildren();
   for (const candidate of state.candidates) {
     const card = document.createElement("li");
-    card.className = "card";
+    const won = state.status === "finished" && candidate.index === state.winner;
+    card.className = won ? "card winner" : "card";
     card.tabIndex = 0;
     card.dataset.index = candidate.index;
-    card.setAttribute("aria-label", `Candidate ${candidate.index + 1}`);
+    card.setAttribute("aria-label", `Candidate ${candidate.index + 1}${won ? ", the winner" : ""}`);
     const heading = document.createElement("h3");
-    heading.innerHTML = `<span>Candidate ${candidate.index + 1}</span><span class="votes"></span>`;
+    heading.innerHTML = `<span>Candidate ${candidate.index + 1}${won ? ": the winner" : ""}</span><span class="votes"></span>`;
     const audio = document.createElement("audio");
     audio.controls = true;
     audio.preload = "metadata";
@@ -111,6 +116,10 @@ function render() {
     const about = document.createElement("p");
     about.className = "origin";
     about.textContent = origin(candidate);
+    const id = document.createElement("p");
+    id.className = "id";
+    id.textContent = candidate.melody_id;
+    id.title = "Melody id: start a new breed around this melody with it";
     const row = document.createElement("div");
     row.className = "row";
     const vote = document.createElement("button");
@@ -130,8 +139,9 @@ function render() {
     midi.href = fileUrl(number, candidate.midi);
     midi.textContent = "MIDI";
     midi.setAttribute("download", "");
+    midi.setAttribute("aria-label", `MIDI file of candidate ${candidate.index + 1}`);
     row.append(vote, unvote, midi);
-    card.append(heading, audio, roll(candidate.notes), about, row);
+    card.append(heading, audio, roll(candidate.notes), about, id, row);
     list.append(card);
   }
   showVotes();
@@ -140,6 +150,10 @@ function render() {
   $("morph-start").replaceChildren(...choices.map((o) => o.cloneNode(true)));
   $("morph-end").replaceChildren(...choices.map((o) => o.cloneNode(true)));
   if (choices.length > 1) $("morph-end").selectedIndex = 1;
+  const chosen = $("finish-with").value;
+  $("finish-with").replaceChildren(new Option("the favourite", ""),
+                                   ...state.candidates.map((c) => new Option(`candidate ${c.index + 1}`, c.index + 1)));
+  $("finish-with").value = chosen && Number(chosen) <= state.candidates.length ? chosen : "";
   $("morphs").replaceChildren(...state.morphs.map((m) => {
     const figure = document.createElement("figure");
     const caption = document.createElement("figcaption");
@@ -158,6 +172,11 @@ function render() {
     const at = state.winner_generation;
     $("winner-audio").src = fileUrl(at, "winner.ogg");
     $("winner-roll").src = fileUrl(at, "winner.png");
+    $("winner-id").textContent = state.winner_melody_id;
+    $("branch").href = `/?from=${encodeURIComponent(state.winner_melody_id)}`;
+    const tree = state.winner_files.includes("lineage.png");
+    $("winner-tree").hidden = !tree;
+    if (tree) $("winner-tree").src = fileUrl(at, "lineage.png");
     const words = { "winner.mid": "MIDI file", "winner.ogg": "Audio", "winner.png": "Piano roll",
                     "lineage.png": "Family tree" };
     $("downloads").replaceChildren(...state.winner_files.map((name) => {
@@ -171,6 +190,24 @@ function render() {
     }));
     status(`Finished with candidate ${state.winner + 1} of generation ${at + 1}.`);
   }
+}
+
+function showDeadline() {
+  // The vote window closes by itself (the server keeps the deadline); this only counts down, it asks nothing.
+  clearInterval(deadlineTimer);
+  const line = $("deadline");
+  const at = state.status === "voting" ? state.vote_deadline : null;
+  line.hidden = at === null;
+  if (at === null) return;
+  const offset = state.now - Date.now() / 1000;  // the server's clock minus this computer's
+  const tick = () => {
+    const left = Math.max(0, Math.round(at - (Date.now() / 1000 + offset)));
+    const shown = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    line.textContent = left > 0 ? `The vote window closes by itself in ${shown}; Next generation or Finish close it sooner.`
+                                : "The vote window is over: the next generation is on its way…";
+  };
+  tick();
+  deadlineTimer = setInterval(tick, 1000);
 }
 
 function showVotes() {
@@ -230,10 +267,15 @@ $("next").addEventListener("click", async () => {
 });
 $("finish").addEventListener("click", async () => {
   await casting;
-  if (await call("/finish")) { status("Rendering the winner…"); refresh(); }
+  const chosen = $("finish-with").value;
+  if (await call("/finish", chosen ? { candidate: Number(chosen) } : {})) { status("Rendering the winner…"); refresh(); }
 });
 $("clear").addEventListener("click", async () => {
   if (await call("/votes", { generation: state.generation, picks: [] })) { ballot = []; showVotes(); }
+});
+$("stop").addEventListener("click", async () => {
+  if (!window.confirm("Stop this breed without a winner?")) return;
+  if (await call("/stop")) refresh();
 });
 $("sigma").addEventListener("input", () => { $("sigma-shown").textContent = $("sigma").value; });
 $("sigma").addEventListener("change", async () => {

@@ -9,6 +9,18 @@ function say(text) {
   message.hidden = !text;
 }
 
+async function branchDefaults() {
+  // Around a melody, the tempo and instrument are that melody's unless chosen otherwise.
+  const from = form.elements.from.value.trim();
+  if (!from) return;
+  const response = await fetch(`/api/options?from=${encodeURIComponent(from)}`);
+  const answer = await response.json();
+  if (!response.ok) { say(answer.error); return; }
+  say("");
+  form.elements.tempo.value = answer.defaults.tempo;
+  form.elements.instrument.value = answer.defaults.instrument;
+}
+
 async function load() {
   const options = await (await fetch("/api/options")).json();
   const { defaults, limits } = options;
@@ -28,6 +40,9 @@ async function load() {
   for (const { name, description } of options.strategies) {
     form.elements.strategy.add(new Option(`${name}: ${description}`, name, false, name === defaults.strategy));
   }
+  const from = new URLSearchParams(location.search).get("from");
+  if (from) { form.elements.from.value = from; await branchDefaults(); }
+  form.elements.from.addEventListener("change", branchDefaults);
   const open = await (await fetch("/api/breeds")).json();
   const list = document.getElementById("open");
   if (!open.length) list.innerHTML = "<li>None yet.</li>";
