@@ -17,7 +17,7 @@ import numpy as np
 from domain import artifacts, limits, model
 from domain.errors import BreedError
 from domain.ids import MelodyRef, parse_melody_id
-from domain.model import Note
+from domain.model import Generation, Note
 from engine.errors import JobError
 from storage.codec import Event, Job
 
@@ -39,6 +39,16 @@ class KeepsakeJobs:
     renderer: Renderer
     temperature: float
 
+    async def _named_candidate(self, job: Job) -> tuple[Generation, int]:
+        """The generation a job reads and the candidate it names; JobError when either is not there."""
+        generation = await self.store.get_generation(job.breed_id, job.generation)
+        if generation is None:
+            raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
+        index = job.candidate
+        if index is None or not 0 <= index < len(generation.candidates):
+            raise JobError(f"There is no candidate {'?' if index is None else index + 1} in this generation.")
+        return generation, index
+
     async def _latent_of(self, melody: str | MelodyRef) -> NDArray[np.float32]:
         """The stored latent vector of a melody id: exactly the melody people heard."""
         try:
@@ -59,12 +69,7 @@ class KeepsakeJobs:
 
     async def _tree(self, job: Job) -> None:
         """The family tree of one candidate, written once per candidate and generation."""
-        generation = await self.store.get_generation(job.breed_id, job.generation)
-        if generation is None:
-            raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
-        index = job.candidate
-        if index is None or not 0 <= index < len(generation.candidates):
-            raise JobError(f"There is no candidate {'?' if index is None else index + 1} in this generation.")
+        _, index = await self._named_candidate(job)
         name = artifacts.tree_name(index)
         if await self.store.get_artifact(job.breed_id, job.generation, name) is None:
             png = await self._family_tree(MelodyRef(job.breed_id, job.generation, index), "Family tree")

@@ -307,12 +307,7 @@ class Worker(KeepsakeJobs):
 
     async def _finish(self, job: Job) -> None:
         breed = await self._breed(job.breed_id)
-        generation = await self.store.get_generation(job.breed_id, job.generation)
-        if generation is None:
-            raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
-        index = job.candidate
-        if index is None or not 0 <= index < len(generation.melodies):
-            raise JobError(f"There is no candidate {'?' if index is None else index + 1} in this generation.")
+        generation, index = await self._named_candidate(job)
         if await self.store.get_artifact(job.breed_id, job.generation, artifacts.WINNER_MID) is None:
             melody = generation.melodies[index]
             files = await asyncio.to_thread(self._render_winner, melody, breed, index)

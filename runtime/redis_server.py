@@ -70,38 +70,36 @@ def free_port() -> int:
 
 
 def _query(port: int, command: bytes, password: str | None = None) -> str | None:
-    """Send one inline command; the reply's text (a bulk reply without its header), or None if unreachable."""
+    """Send one inline command (after AUTH when a password is given); the reply's text (a bulk reply
+    without its header), or None if unreachable or refused."""
     try:
         with socket.create_connection((HOST, port), timeout=1.0) as conn:
-            if password is not None:
-                conn.sendall(b"AUTH " + password.encode() + b"\r\n")
-                answer = b""
-                while b"\r\n" not in answer:
-                    chunk = conn.recv(64)
-                    if not chunk:
-                        return None
-                    answer += chunk
-                if not answer.startswith(b"+OK"):
-                    return None
-            conn.sendall(command + b"\r\n")
-            reply = b""
-            while b"\r\n" not in reply:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return None
-                reply += chunk
-            header, _, body = reply.partition(b"\r\n")
-            if header.startswith(b"$"):
-                length = int(header[1:])
-                while len(body) < length:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return None
-                    body += chunk
-                return body[:length].decode("utf-8", errors="replace")
-            return header.decode("utf-8", errors="replace")
+            if password is not None and _ask(conn, b"AUTH " + password.encode()) != "+OK":
+                return None
+            return _ask(conn, command)
     except (OSError, ValueError):
         return None
+
+
+def _ask(conn: socket.socket, command: bytes) -> str | None:
+    """One inline command and its reply on an open connection; None when the connection closes."""
+    conn.sendall(command + b"\r\n")
+    reply = b""
+    while b"\r\n" not in reply:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return None
+        reply += chunk
+    header, _, body = reply.partition(b"\r\n")
+    if header.startswith(b"$"):
+        length = int(header[1:])
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            body += chunk
+        return body[:length].decode("utf-8", errors="replace")
+    return header.decode("utf-8", errors="replace")
 
 
 def _serving(port: int, pid: int, password: str | None = None) -> bool:

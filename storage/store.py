@@ -365,6 +365,16 @@ class BreedStore(MessageStreams, GalleryStore):
         """Whether `kind` of the generation is marked as posted."""
         return bool(await self._redis.exists(keys.posted(breed_id, number, kind)))
 
+    async def posted_kinds(self, breed_id: str, number: int, kinds: list[str]) -> set[str]:
+        """Which of `kinds` of the generation are marked as posted, in one round trip."""
+        if not kinds:
+            return set()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for kind in kinds:
+                pipe.exists(keys.posted(breed_id, number, kind))
+            found = await pipe.execute()
+        return {kind for kind, exists in zip(kinds, found, strict=True) if exists}
+
     async def unmark_posted(self, breed_id: str, number: int, kind: str = "generation") -> None:
         """Forget a posting marker, so that a post that failed after mark_posted can be retried."""
         await self._redis.delete(keys.posted(breed_id, number, kind))

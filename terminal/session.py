@@ -166,12 +166,14 @@ class Session:
         self.breed_id = ""
         # The generation the last typed votes were for: `finish` alone takes its favourite.
         self.voted_generation: int | None = None
+        self.started_at = 0.0  # when the breed was created: older dead letters are not about it
 
     async def start(self, seed_midi: bytes | None, source: MelodyRef | None = None) -> Breed:
         """Start the breed: from a MIDI file, around a melody of an earlier breed (`source`), or at random."""
         self.breed_id = self.service.new_breed_id()
         breed = await self.service.start(breed_id=self.breed_id, owner_id=LOCAL_USER, params=self.params,
                                          seed=seed_midi, source=source, front="terminal")
+        self.started_at = breed.created_at
         self.out_dir = self.out_dir / self.breed_id
         strategy = f", {self.params.strategy} strategy" if self.params.strategy != DEFAULT_STRATEGY else ""
         print(f"Breed {self.breed_id}: population {self.params.population}, sigma {self.params.sigma}{strategy}, "
@@ -220,10 +222,9 @@ class Session:
             await asyncio.sleep(0.1)
 
     async def _worker_error(self) -> str | None:
-        breed = await self.breed()
         for letter in await self.store.dead_letters(limit=20):
             raw = str(letter.get("raw", ""))
-            if self.breed_id in raw and float(letter.get("time", 0)) >= breed.created_at:
+            if self.breed_id in raw and float(letter.get("time", 0)) >= self.started_at:
                 return f"the worker refused a job: {letter.get('reason')}"
         return None
 

@@ -24,7 +24,7 @@ from domain.errors import BreedError
 from domain.ids import MelodyRef, melody_id
 from domain.instruments import INSTRUMENTS
 from domain.model import Breed
-from domain.rules import Actor
+from domain.rules import Actor, morph_marker
 from domain.strategies import DESCRIPTIONS
 from service.breeding import BreedingService
 from service.gallery import OTHER_SERVER
@@ -241,14 +241,13 @@ async def state(request: web.Request) -> web.StreamResponse:
 
 async def _morphs(service: BreedingService, breed: Breed) -> list[dict[str, object]]:
     """The morphs of the newest generation that were made (their files are there)."""
-    found = []
-    population = breed.params.population
-    for a in range(population):
-        for b in range(population):
-            if a != b and await service.store.is_posted(breed.breed_id, breed.generation, f"morph-{a + 1}-{b + 1}"):
-                found.append({"start": a, "end": b, "audio": artifacts.morph_name(a, b, "ogg"),
-                              "midi": artifacts.morph_name(a, b, "mid")})
-    return found
+    population = range(breed.params.population)
+    pairs = {morph_marker(a, b): (a, b) for a in population for b in population if a != b}
+    made = await service.store.posted_kinds(breed.breed_id, breed.generation, list(pairs))
+    return [
+        {"start": a, "end": b, "audio": artifacts.morph_name(a, b, "ogg"), "midi": artifacts.morph_name(a, b, "mid")}
+        for marker, (a, b) in pairs.items() if marker in made
+    ]
 
 
 async def updates(request: web.Request) -> web.StreamResponse:
