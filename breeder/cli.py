@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 from runtime.exits import INTERRUPTED
@@ -24,13 +25,15 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("export", "engine.training.export", "write an inference-only checkpoint from a training run"),
     ("redis", "breeder.redis_cmd", "run the embedded Redis server in the foreground"),
 )
+# Benchmarks live in the top-level `bench/` package of a source checkout: the wheel and the images
+# do not ship it, so `breeder bench` exists only where that folder does.
 BENCHMARKS: tuple[tuple[str, str, str], ...] = (
-    ("soak", "breeder.bench_soak", "many breeds through the bot while a worker, Redis and the bot fail"),
-    ("model", "engine.bench.model", "model quality: reconstruction and prior-sample statistics"),
-    ("decode", "engine.bench.decode", "decoder speed, cold start and memory"),
-    ("step", "engine.bench.step", "time of a whole generation step and worker throughput"),
-    ("ga", "engine.bench.ga", "GA strategies' convergence with simulated voters, in latent space"),
-    ("converge", "engine.bench.converge", "GA strategies against chance, with simulated voters who hear the melodies"),
+    ("soak", "bench.soak", "many breeds through the bot while a worker, Redis and the bot fail"),
+    ("model", "bench.model", "model quality: reconstruction and prior-sample statistics"),
+    ("decode", "bench.decode", "decoder speed, cold start and memory"),
+    ("step", "bench.step", "time of a whole generation step and worker throughput"),
+    ("ga", "bench.ga", "GA strategies' convergence with simulated voters, in latent space"),
+    ("converge", "bench.converge", "GA strategies against chance, with simulated voters who hear the melodies"),
 )
 
 
@@ -40,12 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module, help_text in COMMANDS:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         _attach(sub, module)
-    bench = commands.add_parser("bench", help="benchmarks that print figures and a RESULT line")
+    if not _bench_available():
+        return parser
+    bench = commands.add_parser("bench", help="benchmarks that print figures and a RESULT line (source checkout)")
     benches = bench.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for name, module, help_text in BENCHMARKS:
         sub = benches.add_parser(name, help=help_text, description=help_text)
         _attach(sub, module)
     return parser
+
+
+def _bench_available() -> bool:
+    """Whether the `bench` package can be imported, from the checkout the installed code comes from."""
+    if importlib.util.find_spec("bench") is not None:
+        return True
+    from runtime.settings import PROJECT_ROOT
+
+    if (PROJECT_ROOT / "bench" / "__init__.py").is_file():
+        sys.path.append(str(PROJECT_ROOT))
+        return True
+    return False
 
 
 def _attach(parser: argparse.ArgumentParser, module_name: str) -> None:

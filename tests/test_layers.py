@@ -11,8 +11,11 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Lowest first. Front ends share a rank and do not import each other; nothing imports `breeder`.
-RANKS = {"domain": 0, "storage": 1, "engine": 2, "service": 3, "bot": 4, "terminal": 4, "web": 4, "breeder": 5}
+# Lowest first. Front ends share a rank and do not import each other; nothing imports `breeder`, and
+# the benchmarks (`bench`, tools beside the product) sit beside it: `breeder bench` loads them by name.
+RANKS = {
+    "domain": 0, "storage": 1, "engine": 2, "service": 3, "bot": 4, "terminal": 4, "web": 4, "breeder": 5, "bench": 5,
+}
 # Settings, logging, the embedded Redis, signals, processes, exit codes: used by all but the domain.
 LEAF = "runtime"
 PACKAGES = (*RANKS, LEAF)

@@ -68,6 +68,7 @@ def test_every_bot_module_imports_from_the_installed_file_set_without_tensorflow
                     str(wheel_dir), str(ROOT)], check=True, capture_output=True, timeout=300)
     [wheel] = wheel_dir.glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
+        assert not [name for name in archive.namelist() if name.startswith(("bench/", "tests/"))]
         archive.extractall(installed)
     site_packages = next(Path(p) for p in sys.path if p.endswith("site-packages"))
     # -S: no site-packages processing, so this project's editable install cannot point back at the sources.

@@ -1,7 +1,7 @@
 """`breeder bench converge`: does breeding beat chance, in what voters hear?
 
 Simulated breeds with the shipped model: every candidate is decoded and its notes are scored
-by simulated voter panels (`engine.bench.voters`, panels a-d), who vote for their 2 favourites
+by simulated voter panels (`bench.voters`, panels a-d), who vote for their 2 favourites
 as the bot counts reactions; the vote counts are the fitness of `ga.evolve` (population 8,
 sigma 0.5, foreign 1: the bot's defaults). Targets are 2-bar windows of held-out tunes of the
 corpus (never trained on; see `breeder bench model`) with at least 4 notes: for panels a-d
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.bench import voters
+from bench import voters
 from runtime.exits import CONFIG_ERROR
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine import ga
     from engine import subspace as melody_subspace
-    from engine.bench.model import DEFAULT_HELDOUT, heldout_windows
+    from bench.model import DEFAULT_HELDOUT, heldout_windows
     from engine.decoder import MelodyModel, ModelError
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)

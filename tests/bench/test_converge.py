@@ -9,7 +9,7 @@ import pytest
 
 from domain.model import Note
 from engine import similarity
-from engine.bench import converge, voters
+from bench import converge, voters
 
 TUNE = [Note(67, 0, 4), Note(69, 4, 6), Note(71, 6, 8), Note(72, 8, 12), Note(71, 12, 16),
         Note(69, 16, 20), Note(67, 20, 24), Note(64, 24, 32)]
@@ -79,7 +79,7 @@ def test_generations_to_threshold_counts_from_the_first_generation():
 @pytest.mark.slow
 def test_a_tiny_run_prints_a_result_line_with_every_key(melody_model, monkeypatch, capsys):
     from engine import ga
-    from engine.bench import model as bench_model
+    from bench import model as bench_model
 
     # Stand-in targets: decoded prior samples, so the test needs no corpus dataset.
     latents = ga.random_population(40, melody_model.latent_size, np.random.default_rng(0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.model import Note
-from engine.bench.model import MelodyStats, in_key_share, melody_stats, relative_errors, verdict
+from bench.model import MelodyStats, in_key_share, melody_stats, relative_errors, verdict
 
 
 def run_of(pitches: list[int], length: int = 2) -> list[Note]:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from breeder.bench_soak import soak
+from bench.soak import soak
 
 pytestmark = pytest.mark.slow
 

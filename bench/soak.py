@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.voting import NUMBER_EMOJI
-from breeder.soak_faults import Faults, Workers
+from bench.soak_faults import Faults, Workers
 from runtime.exits import CONFIG_ERROR, FAILURE, OK
 
 log = logging.getLogger(__name__)

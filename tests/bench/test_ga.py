@@ -6,7 +6,7 @@ import numpy as np
 
 from breeder.cli import build_parser
 from engine import ga
-from engine.bench.ga import cosine, lost_share, simulated_votes
+from bench.ga import cosine, lost_share, simulated_votes
 
 
 def test_noiseless_voters_all_vote_for_the_candidates_closest_to_the_target():
