@@ -26,10 +26,12 @@ from domain.ids import MelodyRef
 from domain.model import Candidate, Generation, Note, candidate_id
 from engine.errors import JobError
 from engine.keepsakes import KeepsakeJobs
+from engine.lease import confirm_held, holding
 from runtime.backoff import Outage
 from runtime.signals import sleep_or_stop
 from storage import UNAVAILABLE
 from storage.codec import Event, Job
+from storage.streams import LeaseLost
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -147,7 +149,11 @@ class Worker(KeepsakeJobs):
                 await self._publish_error(breed_id, -1, f"The worker could not read a job: {reason}")
             return
         try:
-            await self.handlers[job.type](job)
+            # The lease is renewed while the job runs: only a dead worker's job is taken over.
+            async with holding(self.store, delivery.message_id, self.consumer, self.job_timeout_ms):
+                await self.handlers[job.type](job)
+        except LeaseLost as lost:
+            log.warning("breed %s gen %d: %s job result dropped: %s", job.breed_id, job.generation, job.type, lost)
         except UNAVAILABLE:
             raise
         except JobError as error:
@@ -288,6 +294,7 @@ class Worker(KeepsakeJobs):
             breed_id=job.breed_id, number=number, candidates=candidates,
             melodies=tuple(tuple(m) for m in melodies), artifacts=tuple(sorted(files)), **extra,
         )
+        await confirm_held()
         written = await self.store.write_generation(generation, latents.astype(np.float32), files)
         log.info("breed %s gen %d: %s", job.breed_id, number, "written" if written else "already written")
 
@@ -314,6 +321,7 @@ class Worker(KeepsakeJobs):
             files[artifacts.LINEAGE_PNG] = await self._family_tree(
                 MelodyRef(job.breed_id, job.generation, index), "The winner's family tree"
             )
+            await confirm_held()
             # A finished breed keeps its winner: no expiry, unlike the generations' clips.
             await self.store.add_artifacts(job.breed_id, job.generation, files, keep=True)
         await self.store.publish_event(Event("finished", job.breed_id, job.generation))
@@ -354,6 +362,7 @@ class Worker(KeepsakeJobs):
             path[0], path[-1] = latents[a], latents[b]
             melodies = await asyncio.to_thread(self.model.decode, path, self.temperature)
             audio, data = await asyncio.to_thread(self._render_morph, melodies, breed.params)
+            await confirm_held()
             await self.store.add_artifacts(
                 job.breed_id, job.generation, {artifacts.morph_name(a, b, "ogg"): audio, midi_name: data}
             )

@@ -8,10 +8,12 @@ reclaimed with XAUTOCLAIM once it has been idle long enough.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,55 @@ PAYLOAD_FIELD = b"payload"
 STREAM_MAXLEN = 10_000
 # XAUTOCLAIM scans a bounded slice of the pending list per call; this bounds the calls per claim.
 _MAX_CLAIM_SCANS = 10
+
+
+# Resets a job's idle time only while `consumer` still holds it: XCLAIM ... JUSTID neither counts a
+# delivery nor (thanks to the XPENDING check first) takes the job from a consumer that reclaimed it.
+_RENEW_IF_MINE = """
+local held = redis.call("XPENDING", KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #held == 0 then
+    return 0
+end
+redis.call("XCLAIM", KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], "JUSTID")
+return 1
+"""
+
+
+class LeaseLost(RuntimeError):
+    """The job is no longer held by this consumer: another one reclaimed it, or it was dead-lettered."""
+
+
+class JobLease:
+    """A worker's hold on one job: renewed while the job runs, so only a dead worker's job is reclaimed."""
+
+    def __init__(self, redis: Redis, message_id: str, consumer: str) -> None:
+        self._redis = redis
+        self.message_id = message_id
+        self.consumer = consumer
+        self.lost = False
+
+    async def renew(self) -> bool:
+        """Reset the job's idle time if this consumer still holds it; False (and `lost`) when it does not."""
+        held = bool(await self._redis.eval(_RENEW_IF_MINE, 1, keys.JOBS, keys.WORKERS_GROUP, self.consumer,
+                                           self.message_id))
+        if not held:
+            self.lost = True
+        return held
+
+    async def confirm(self) -> None:
+        """LeaseLost unless this consumer still holds the job (call before writing a result)."""
+        if self.lost or not await self.renew():
+            raise LeaseLost(f"job {self.message_id} is no longer held by {self.consumer}")
+
+    async def keep_alive(self, interval_s: float) -> None:
+        """Renew every `interval_s` until cancelled or lost; a Redis outage only skips a beat."""
+        while not self.lost:
+            await asyncio.sleep(interval_s)
+            try:
+                if not await self.renew():
+                    log.warning("job %s was taken from %s while it ran", self.message_id, self.consumer)
+            except Exception as error:  # noqa: BLE001 - a missed beat; confirm() decides before the write
+                log.info("job %s: lease not renewed (%s)", self.message_id, error)
 
 
 @dataclass(frozen=True)
@@ -102,6 +153,18 @@ class MessageStreams:
     async def claim_stale_jobs(self, consumer: str, min_idle_ms: int, count: int = 10) -> list[Delivery]:
         """Take over jobs that another consumer read but has not acked for min_idle_ms."""
         return await self._claim(keys.JOBS, keys.WORKERS_GROUP, consumer, min_idle_ms, count, load_job)
+
+    @contextlib.asynccontextmanager
+    async def job_lease(self, message_id: str, consumer: str, timeout_ms: int) -> AsyncIterator[JobLease]:
+        """Hold a job while it runs: its lease is renewed three times per `timeout_ms`, the reclaim timeout."""
+        lease = JobLease(self._redis, message_id, consumer)
+        beat = asyncio.create_task(lease.keep_alive(timeout_ms / 3000), name=f"lease {message_id}")
+        try:
+            yield lease
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
 
     async def ack_job(self, message_id: str) -> bool:
         """Mark a job done; True if it was pending."""
