@@ -85,6 +85,10 @@ def check_steer(breed: Breed, actor: Actor | None) -> None:
         raise BreedError(STEER_REFUSAL)
 
 
+# The Redis lease of a breed's lock: renewed while held, so it only frees the lock of a holder that died.
+LOCK_LEASE_S = 60.0
+
+
 class BreedingService(WorkerResults, Gallery):
     """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results;
     melody ids, family trees, the gallery and compositions (service.gallery).
@@ -92,6 +96,8 @@ class BreedingService(WorkerResults, Gallery):
     `clock()` gives seconds since the epoch; `defaults` are the options people leave out; `limits`
     protect a server (none by default: the terminal and the web page serve one person).
     """
+
+    lock_lease_s = LOCK_LEASE_S
 
     def __init__(
         self, store: BreedStore, clock: Callable[[], float], defaults: BreedParams | None = None, *,
@@ -187,7 +193,7 @@ class BreedingService(WorkerResults, Gallery):
             local = self._locks[breed_id] = asyncio.Lock()
         async with local:
             try:
-                async with self.store.breed_lock(breed_id):
+                async with self.store.breed_lock(breed_id, lease_s=self.lock_lease_s):
                     yield
             except LockTimeout:
                 raise BreedError("This breed is busy with another request; try again in a moment.") from None

@@ -21,7 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, WatchError
 
 from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
 from domain.model import OPEN_STATUSES, Breed, Generation
@@ -51,16 +52,6 @@ class BreedExistsError(ValueError):
 
 class LockTimeout(TimeoutError):
     """A breed's lock stayed taken by another process for too long."""
-
-
-# Deletes the lock only if it still holds this holder's token: an expired lease taken over by another
-# process is not released by the first.
-_RELEASE_IF_MINE = """
-if redis.call("get", KEYS[1]) == ARGV[1] then
-    return redis.call("del", KEYS[1])
-end
-return 0
-"""
 
 
 def new_breed_id() -> str:
@@ -325,23 +316,23 @@ class BreedStore(MessageStreams, GalleryStore):
     async def breed_lock(self, breed_id: str, lease_s: float = 60.0, wait_s: float = 30.0) -> AsyncIterator[None]:
         """Hold the breed's lock across processes (bots, web page) while a transition runs.
 
-        The lease frees it if the holder dies; it is released only by its holder (compare-and-delete).
-        LockTimeout when another holder keeps it longer than `wait_s`.
+        The lease is renewed while the lock is held (a transition may wait on Discord for long), so it
+        frees the lock only when its holder died; it is released only by its holder (redis-py's token
+        check). LockTimeout when another holder keeps it longer than `wait_s`.
         """
-        key, token = keys.lock(breed_id), secrets.token_hex(16)
-        lease_ms = max(1, round(lease_s * 1000))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        pause = 0.005
-        while not await self._redis.set(key, token, nx=True, px=lease_ms):
-            if loop.time() > deadline:
-                raise LockTimeout(f"breed {breed_id} stayed locked for {wait_s:.0f} s")
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.1)
+        lock = self._redis.lock(keys.lock(breed_id), timeout=lease_s, sleep=0.02, blocking_timeout=wait_s,
+                                thread_local=False)
+        if not await lock.acquire():
+            raise LockTimeout(f"breed {breed_id} stayed locked for {wait_s:.0f} s")
+        renewal = asyncio.create_task(_keep_lock(lock, breed_id, lease_s / 3), name=f"lock {breed_id}")
         try:
             yield
         finally:
-            await self._redis.eval(_RELEASE_IF_MINE, 1, key, token)
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+            with contextlib.suppress(LockError):
+                await lock.release()
 
     # --- cooldowns ---------------------------------------------------------------------------
 
@@ -395,6 +386,19 @@ class BreedStore(MessageStreams, GalleryStore):
                     log.debug("watched keys %s changed during a transaction; retrying", watched)
                 finally:
                     await pipe.reset()
+
+
+async def _keep_lock(lock: Lock, breed_id: str, interval_s: float) -> None:
+    """Renew a held lock's lease every `interval_s`; stop when it was lost (logged: it should not be)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await lock.reacquire()
+        except LockError:
+            log.error("breed %s: its lock was lost while held", breed_id)
+            return
+        except Exception as error:  # noqa: BLE001 - Redis away: try again at the next beat
+            log.warning("breed %s: the lock's lease was not renewed (%s)", breed_id, error)
 
 
 def _queue_indexes(pipe: Pipeline, old: Breed | None, new: Breed) -> None:
