@@ -223,21 +223,37 @@ class BreedingService(WorkerResults, Gallery):
         check_origin(seed, source)
         if source is not None:
             await self.melody(source, place.guild_id)
-        await self.check_start(owner_id, place.guild_id)
-        breed_id = breed_id or self.new_breed_id()
-        if announce is not None:
-            place = await announce(breed_id)
-        seed_key = await self.store.save_upload(seed) if seed is not None else None
-        breed = Breed(
-            breed_id=breed_id, owner_id=owner_id, params=params, guild_id=place.guild_id,
-            channel_id=place.channel_id, thread_id=place.thread_id, status="starting", created_at=self.clock(),
-            progress_message_id=place.progress_message_id, source=str(source) if source is not None else None,
-            front=front,
-        )
-        await self.store.create_breed(breed, Job("start", breed_id, -1, seed_midi_key=seed_key, source=breed.source))
+        async with self._start_slot(owner_id, place.guild_id):
+            breed_id = breed_id or self.new_breed_id()
+            if announce is not None:
+                place = await announce(breed_id)
+            seed_key = await self.store.save_upload(seed) if seed is not None else None
+            breed = Breed(
+                breed_id=breed_id, owner_id=owner_id, params=params, guild_id=place.guild_id,
+                channel_id=place.channel_id, thread_id=place.thread_id, status="starting", created_at=self.clock(),
+                progress_message_id=place.progress_message_id, source=str(source) if source is not None else None,
+                front=front,
+            )
+            await self.store.create_breed(
+                breed, Job("start", breed_id, -1, seed_midi_key=seed_key, source=breed.source))
         log.info("breed %s gen -1: started by user %d (seeded: %s, from %s)", breed_id, owner_id, seed is not None,
                  breed.source)
         return breed
+
+    @contextlib.asynccontextmanager
+    async def _start_slot(self, owner_id: int, guild_id: int | None) -> AsyncIterator[None]:
+        """The limits checked and the breed stored as one step (a lock per server), and the cooldown
+        given back when the start fails after the check."""
+        try:
+            async with self.store.start_lock(guild_id, lease_s=self.lock_lease_s):
+                await self.check_start(owner_id, guild_id)
+                try:
+                    yield
+                except BaseException:
+                    await self.store.give_back_cooldown("start", owner_id)
+                    raise
+        except LockTimeout:
+            raise BreedError("Many breeds are starting at once here; try again in a moment.") from None
 
     async def check_start(self, owner_id: int, guild_id: int | None) -> None:
         """BreedError when the server or the member has as many open breeds as allowed, or the member

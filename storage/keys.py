@@ -90,7 +90,7 @@ def upload(token: str) -> str:
     return f"{PREFIX}upload:{token}"
 
 
-def cooldown(kind: str, user_id: int) -> str:
+def cooldown(kind: str, user_id: int | str) -> str:
     """Set while a user waits before another request of `kind` (start, morph); expires by itself."""
     return f"{PREFIX}cooldown:{kind}:{user_id}"
 
@@ -98,3 +98,8 @@ def cooldown(kind: str, user_id: int) -> str:
 def lock(breed_id: str) -> str:
     """Held (with a lease) by the one process changing a breed right now."""
     return f"{PREFIX}breed:{breed_id}:lock"
+
+
+def start_lock(scope: int | str | None) -> str:
+    """Held while a start in `scope` (a server, a web client) is checked against its limits and stored."""
+    return f"{PREFIX}start-lock:{scope if scope is not None else 'local'}"

@@ -312,19 +312,27 @@ class BreedStore(MessageStreams, GalleryStore):
 
     # --- the breed lock ----------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def breed_lock(self, breed_id: str, lease_s: float = 60.0, wait_s: float = 30.0) -> AsyncIterator[None]:
+    def breed_lock(self, breed_id: str, lease_s: float = 60.0,
+                   wait_s: float = 30.0) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold the breed's lock across processes (bots, web page) while a transition runs.
 
         The lease is renewed while the lock is held (a transition may wait on Discord for long), so it
         frees the lock only when its holder died; it is released only by its holder (redis-py's token
         check). LockTimeout when another holder keeps it longer than `wait_s`.
         """
-        lock = self._redis.lock(keys.lock(breed_id), timeout=lease_s, sleep=0.02, blocking_timeout=wait_s,
-                                thread_local=False)
+        return self._leased_lock(keys.lock(breed_id), f"breed {breed_id}", lease_s, wait_s)
+
+    def start_lock(self, scope: int | str | None, lease_s: float = 60.0,
+                   wait_s: float = 30.0) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held while a breed of `scope` (a server, a web client) is checked against its limits and started."""
+        return self._leased_lock(keys.start_lock(scope), f"starts of {scope}", lease_s, wait_s)
+
+    @contextlib.asynccontextmanager
+    async def _leased_lock(self, key: str, what: str, lease_s: float, wait_s: float) -> AsyncIterator[None]:
+        lock = self._redis.lock(key, timeout=lease_s, sleep=0.02, blocking_timeout=wait_s, thread_local=False)
         if not await lock.acquire():
-            raise LockTimeout(f"breed {breed_id} stayed locked for {wait_s:.0f} s")
-        renewal = asyncio.create_task(_keep_lock(lock, breed_id, lease_s / 3), name=f"lock {breed_id}")
+            raise LockTimeout(f"{what} stayed locked for {wait_s:.0f} s")
+        renewal = asyncio.create_task(_keep_lock(lock, what, lease_s / 3), name=f"lock {key}")
         try:
             yield
         finally:
@@ -336,7 +344,7 @@ class BreedStore(MessageStreams, GalleryStore):
 
     # --- cooldowns ---------------------------------------------------------------------------
 
-    async def take_cooldown(self, kind: str, user_id: int, seconds: float) -> float:
+    async def take_cooldown(self, kind: str, user_id: int | str, seconds: float) -> float:
         """Start a user's cooldown of `kind`; 0.0 when it was free, else the seconds still to wait."""
         if seconds <= 0:
             return 0.0
@@ -345,6 +353,10 @@ class BreedStore(MessageStreams, GalleryStore):
             return 0.0
         remaining_ms = await self._redis.pttl(key)
         return max(remaining_ms, 0) / 1000
+
+    async def give_back_cooldown(self, kind: str, user_id: int | str) -> None:
+        """End a user's cooldown of `kind`: what it was taken for did not happen."""
+        await self._redis.delete(keys.cooldown(kind, user_id))
 
     # --- posting markers ---------------------------------------------------------------------
 
@@ -388,17 +400,17 @@ class BreedStore(MessageStreams, GalleryStore):
                     await pipe.reset()
 
 
-async def _keep_lock(lock: Lock, breed_id: str, interval_s: float) -> None:
+async def _keep_lock(lock: Lock, what: str, interval_s: float) -> None:
     """Renew a held lock's lease every `interval_s`; stop when it was lost (logged: it should not be)."""
     while True:
         await asyncio.sleep(interval_s)
         try:
             await lock.reacquire()
         except LockError:
-            log.error("breed %s: its lock was lost while held", breed_id)
+            log.error("%s: the lock was lost while held", what)
             return
         except Exception as error:  # noqa: BLE001 - Redis away: try again at the next beat
-            log.warning("breed %s: the lock's lease was not renewed (%s)", breed_id, error)
+            log.warning("%s: the lock's lease was not renewed (%s)", what, error)
 
 
 def _queue_indexes(pipe: Pipeline, old: Breed | None, new: Breed) -> None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from domain.model import Breed
+import pytest
+
+from domain.errors import BreedError
+from domain.limits import ServerLimits
+from domain.model import Breed, BreedParams
 from domain.rules import Actor
-from service.breeding import BreedingService
+from service.breeding import BreedingService, Place
 from storage import BreedStore
 from tests.service.test_breeding import NOW, voting_breed
 
@@ -31,3 +35,39 @@ async def test_an_announce_that_outlasts_the_locks_lease_keeps_the_breed_locked(
     await asyncio.gather(first.close_voting("b1", OWNER, announce=slow_announce), stop_meanwhile())
     assert order == ["announced", "stopped"]
     assert (await store.get_breed("b1")).status == "stopped"
+
+
+async def test_concurrent_starts_cannot_pass_the_servers_limit(store: BreedStore) -> None:
+    service = BreedingService(store, lambda: NOW, limits=ServerLimits(open_per_server=1))
+
+    async def announce(breed_id: str) -> Place:
+        await asyncio.sleep(0.2)  # Discord makes the start post and its thread
+        return Place(guild_id=9, channel_id=8, thread_id=hash(breed_id) % 1000, progress_message_id=1)
+
+    async def start(owner: int) -> Breed | str:
+        try:
+            return await service.start(owner_id=owner, params=BreedParams(), place=Place(guild_id=9),
+                                       announce=announce)
+        except BreedError as error:
+            return str(error)
+
+    outcomes = await asyncio.gather(start(1), start(2), start(3))
+    started = [outcome for outcome in outcomes if isinstance(outcome, Breed)]
+    assert len(started) == 1
+    assert len(await store.open_breeds()) == 1
+    assert sorted(o for o in outcomes if isinstance(o, str)) == [
+        "This server has 1 open breeds, the most it may have at once: finish or stop one first."] * 2
+
+
+async def test_a_start_whose_announce_failed_does_not_spend_the_cooldown(store: BreedStore) -> None:
+    service = BreedingService(store, lambda: NOW, limits=ServerLimits(start_cooldown_s=600))
+
+    async def broken(breed_id: str) -> Place:
+        raise BreedError("I cannot run a breed here: I need Send Messages.")
+
+    with pytest.raises(BreedError, match="Send Messages"):
+        await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9), announce=broken)
+    breed = await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9))
+    assert breed.status == "starting"
+    with pytest.raises(BreedError, match="^Slow down: you can start another breed in 600 s.$"):
+        await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9))
