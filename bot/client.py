@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 
 import discord
 from discord import app_commands
@@ -21,7 +23,11 @@ from storage import UNAVAILABLE, BreedStore, connect
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("bot.cogs.breed", "bot.cogs.votes")
-CONSUMER = "bot"
+
+
+def consumer_name() -> str:
+    """This process's name in the bots' consumer group: each bot process reads events as itself."""
+    return f"bot-{socket.gethostname()}-{os.getpid()}"
 
 
 def utc_now() -> float:
@@ -59,7 +65,7 @@ class MelodyBot(commands.AutoShardedBot):
         redis_url: str,
         *,
         external_wait: ExternalWait = wait_plainly,
-        consumer: str = CONSUMER,
+        consumer: str | None = None,
     ) -> None:
         # No message content and no prefix commands: slash commands and reactions are all there is.
         super().__init__(
@@ -70,7 +76,7 @@ class MelodyBot(commands.AutoShardedBot):
         self.settings = settings
         self.redis_url = redis_url
         self.external_wait = external_wait
-        self.consumer = consumer
+        self.consumer = consumer or consumer_name()
         self.tasks = BackgroundTasks()
 
     async def setup_hook(self) -> None:

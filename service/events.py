@@ -79,18 +79,23 @@ class EventConsumer:
         (redis-py 8 with a socket timeout on Python 3.11), and a read cut short helps nobody.
         """
         loop = asyncio.get_running_loop()
-        # Events a previous run of this bot read but did not acknowledge come first.
-        min_idle_ms = 0
+        # Events another process (another bot, or this one before a restart under another name) read but
+        # did not acknowledge are taken over only once idle: a live process is still handling its own.
         next_claim = loop.time()
+        resumed = False
         log.info("reading events as consumer %s", self.consumer)
         while not self._stopping.is_set():
             try:
                 if self._in_hand:
                     await self.drain(self._in_hand)
+                if not resumed:
+                    # What this consumer read before a restart under the same name comes first.
+                    await self.drain(await self.store.read_events(self.consumer, count=100, block_ms=None,
+                                                                  front=self.front, own_pending=True))
+                    resumed = True
                 if loop.time() >= next_claim:
-                    await self.drain(await self.store.claim_stale_events(self.consumer, min_idle_ms, count=100,
+                    await self.drain(await self.store.claim_stale_events(self.consumer, self.retry_idle_ms, count=100,
                                                                               front=self.front))
-                    min_idle_ms = self.retry_idle_ms
                     next_claim = loop.time() + self.retry_idle_ms / 1000
                 deliveries: list[Delivery] = await self.external_wait(
                     self.store.read_events(self.consumer, count=10, block_ms=self.block_ms, front=self.front),

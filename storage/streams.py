@@ -200,9 +200,13 @@ class MessageStreams:
         return await self._add(keys.EVENTS, dump(event))
 
     async def read_events(self, consumer: str, count: int = 10, block_ms: int | None = 1000,
-                          front: str = "discord") -> list[Delivery]:
-        """New events for `consumer` of `front`'s group, waiting up to block_ms (None: no wait) when there are none."""
-        return await self._read(keys.EVENTS, keys.EVENT_GROUPS[front], consumer, count, block_ms, load_event)
+                          front: str = "discord", *, own_pending: bool = False) -> list[Delivery]:
+        """New events for `consumer` of `front`'s group, waiting up to block_ms (None: no wait) when there are none.
+
+        `own_pending`: instead, the events this consumer read before and has not acknowledged (a restart).
+        """
+        return await self._read(keys.EVENTS, keys.EVENT_GROUPS[front], consumer, count, block_ms, load_event,
+                                start="0" if own_pending else ">")
 
     async def claim_stale_events(self, consumer: str, min_idle_ms: int, count: int = 10,
                                  front: str = "discord") -> list[Delivery]:
@@ -226,8 +230,8 @@ class MessageStreams:
         return _text(message_id)
 
     async def _read(self, stream: str, group: str, consumer: str, count: int, block_ms: int | None,
-                    loader: Callable[[bytes], Job | Event]) -> list[Delivery]:
-        streams = {stream: ">"}
+                    loader: Callable[[bytes], Job | Event], start: str = ">") -> list[Delivery]:
+        streams = {stream: start}
         try:
             response = await self._redis.xreadgroup(group, consumer, streams, count=count, block=block_ms)
         except ResponseError as error:

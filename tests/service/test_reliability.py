@@ -11,7 +11,9 @@ from domain.limits import ServerLimits
 from domain.model import Breed, BreedParams
 from domain.rules import Actor
 from service.breeding import BreedingService, Place
-from storage import BreedStore
+from service.events import EventConsumer, EventHandler
+from storage import BreedStore, keys
+from storage.codec import Event
 from tests.service.test_breeding import NOW, voting_breed
 
 OWNER = Actor(1)
@@ -71,3 +73,44 @@ async def test_a_start_whose_announce_failed_does_not_spend_the_cooldown(store: 
     assert breed.status == "starting"
     with pytest.raises(BreedError, match="^Slow down: you can start another breed in 600 s.$"):
         await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9))
+
+
+async def run_consumer_for(consumer: EventConsumer, seconds: float) -> None:
+    task = asyncio.create_task(consumer.run())
+    await asyncio.sleep(seconds)
+    consumer.stop()
+    await task
+
+
+async def test_a_second_bot_process_leaves_the_events_another_one_is_handling(store: BreedStore) -> None:
+    await store.publish_event(Event("progress", "b1", 0, stage="evolving"))
+    assert len(await store.read_events("bot-a", block_ms=None)) == 1  # bot a is handling it now
+    seen: list[Event] = []
+    second = EventConsumer(store, _record(seen), "bot-b", block_ms=50, retry_idle_ms=5_000)
+    await run_consumer_for(second, 0.5)
+    assert seen == []
+    pending = await store.redis.xpending_range(keys.EVENTS, keys.BOTS_GROUP, "-", "+", 10)
+    assert [entry["consumer"] for entry in pending] == [b"bot-a"]
+
+
+async def test_the_events_of_a_bot_process_that_died_are_taken_over_once_idle(store: BreedStore) -> None:
+    await store.publish_event(Event("progress", "b1", 0, stage="evolving"))
+    await store.read_events("bot-a", block_ms=None)  # and then bot a died
+    seen: list[Event] = []
+    await run_consumer_for(EventConsumer(store, _record(seen), "bot-b", block_ms=50, retry_idle_ms=300), 1.0)
+    assert [(event.type, event.stage) for event in seen] == [("progress", "evolving")]
+
+
+async def test_a_bot_restarted_under_its_name_handles_what_it_had_read_at_once(store: BreedStore) -> None:
+    await store.publish_event(Event("progress", "b1", 0, stage="evolving"))
+    await store.read_events("bot-a", block_ms=None)
+    seen: list[Event] = []
+    await run_consumer_for(EventConsumer(store, _record(seen), "bot-a", block_ms=50, retry_idle_ms=60_000), 0.3)
+    assert len(seen) == 1
+
+
+def _record(seen: list[Event]) -> EventHandler:
+    async def handle(event: Event) -> None:
+        seen.append(event)
+
+    return handle
