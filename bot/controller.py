@@ -237,7 +237,7 @@ class BreedController:
             await self.gallery.on_composed(event)
         elif event.type == "error":
             await self.service.step_failed(event.breed_id, lambda before, after: self._post_failure(
-                before, after, event.message or "the worker failed."))
+                before, after, event.message or "the worker failed."), job=event.job, generation=event.generation)
         else:
             log.debug("breed %s: ignoring %s event", event.breed_id, event.type)
 

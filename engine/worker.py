@@ -144,9 +144,12 @@ class Worker(KeepsakeJobs):
             reason = delivery.error or "not a job"
             log.warning("dead-lettering malformed job %s: %s", delivery.message_id, reason)
             await self.store.dead_letter(delivery, reason)
-            breed_id = _breed_id_of(delivery.raw)
-            if breed_id:
-                await self._publish_error(breed_id, -1, f"The worker could not read a job: {reason}")
+            about = _what_job(delivery.raw)
+            if about is not None:
+                # Its breed, kind and generation, so that the front end undoes only what failed (a morph
+                # from a newer version must not revert a breed that is evolving).
+                breed_id, generation, rest = about
+                await self._publish_error(breed_id, generation, f"The worker could not read a job: {reason}", **rest)
             return
         try:
             # The lease is renewed while the job runs: only a dead worker's job is taken over.
@@ -424,12 +427,26 @@ def seeded_population(
     return np.stack(rows).astype(np.float32), tuple(candidates)
 
 
-def _breed_id_of(raw: str) -> str | None:
+def _what_job(raw: str) -> tuple[str, int, dict[str, Any]] | None:
+    """The breed, generation and the event fields naming the job (kind, candidates) of a job that did not
+    decode, as far as they are readable; None without a breed id."""
     try:
-        value = json.loads(raw).get("breed_id")
-    except (ValueError, AttributeError):
+        payload = json.loads(raw)
+    except ValueError:
         return None
-    return value if isinstance(value, str) and value else None
+    if not isinstance(payload, dict) or not isinstance(payload.get("breed_id"), str) or not payload["breed_id"]:
+        return None
+
+    def number(name: str) -> int | None:
+        value = payload.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    kind = payload.get("type")
+    about: dict[str, Any] = {"job": kind if isinstance(kind, str) else None}
+    if about["job"] in ("morph", "tree"):
+        about.update(candidate=number("candidate"), other=number("other"))
+    generation = number("generation")
+    return payload["breed_id"], generation if generation is not None else -1, about
 
 
 def consumer_name() -> str:

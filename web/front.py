@@ -135,12 +135,12 @@ class WebFront:
 
             await self.service.morph_ready(breed_id, event.generation, event.candidate, event.other, morph,
                                            failed=failed)
-        elif event.type == "error" and event.job in (None, "start", "evolve", "finish"):
+        elif event.type == "error":
 
             async def failed_step(before: Breed, after: Breed) -> None:
                 return None  # told below: step_failed has changed the state by then
 
-            after = await self.service.step_failed(breed_id, failed_step)
+            after = await self.service.step_failed(breed_id, failed_step, job=event.job, generation=event.generation)
             if after is not None:
                 self.notify(breed_id, "failed", message=event.message or "the worker failed.", status=after.status)
         else:

@@ -114,3 +114,20 @@ def _record(seen: list[Event]) -> EventHandler:
         seen.append(event)
 
     return handle
+
+
+async def test_only_a_failed_step_of_the_breeds_state_reverts_it(store: BreedStore) -> None:
+    service = BreedingService(store, lambda: NOW)
+    await voting_breed(service)
+    await service.close_voting("b1", OWNER)  # evolving: an evolve job reads generation 1
+    told: list[str] = []
+
+    async def post(before: Breed, after: Breed) -> None:
+        told.append(after.status)
+
+    others = (("remix", 0), ("morph", 0), ("tree", 0), ("compose", -1), ("finish", 0), ("start", -1), ("evolve", 3))
+    for job, generation in others:
+        assert await service.step_failed("b1", post, job=job, generation=generation) is None, job
+    assert told == [] and (await store.get_breed("b1")).status == "evolving"
+    after = await service.step_failed("b1", post, job="evolve", generation=0)
+    assert after is not None and after.status == "voting" and told == ["voting"]
