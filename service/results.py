@@ -29,6 +29,24 @@ class Files:
     missing: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class PostParts:
+    """The parts of one post (of `kind`, for a generation) sent so far: a retried post goes on from there
+    instead of sending them again (a reaction failed after the clips went out)."""
+
+    store: BreedStore
+    breed_id: str
+    number: int
+    kind: str = "generation"
+
+    async def sent(self, part: str) -> str | None:
+        """What the part left when it was sent (a message id), or None if it was not sent."""
+        return await self.store.post_part(self.breed_id, self.number, self.kind, part)
+
+    async def record(self, part: str, value: str) -> None:
+        await self.store.record_post_part(self.breed_id, self.number, self.kind, part, value)
+
+
 class WorkerResults:
     """The worker's results: mixed into BreedingService."""
 
@@ -128,6 +146,10 @@ class WorkerResults:
                 changed = await self.store.update_breed(breed_id, status="voting", winner=None, vote_deadline=None)
             await post(breed, changed)
             return changed
+
+    def post_parts(self, breed_id: str, number: int, kind: str = "generation") -> PostParts:
+        """What a front end sent so far of a post, to go on from there when the post is retried."""
+        return PostParts(self.store, breed_id, number, kind)
 
     @contextlib.asynccontextmanager
     async def first_post(self, breed_id: str, number: int, kind: str = "generation") -> AsyncIterator[bool]:

@@ -55,6 +55,11 @@ def posted(breed_id: str, number: int, kind: str) -> str:
     return f"{PREFIX}breed:{breed_id}:gen:{number}:posted:{kind}"
 
 
+def posted_parts(breed_id: str, number: int, kind: str) -> str:
+    """A hash of the parts of a post of `kind` sent so far (part -> message id), so a retry goes on from there."""
+    return f"{PREFIX}breed:{breed_id}:gen:{number}:parts:{kind}"
+
+
 def gallery(guild_id: int | None) -> str:
     """A server's gallery: a sorted set of winners' melody ids, scored by when they finished (no TTL)."""
     return f"{PREFIX}gallery:{guild_id if guild_id is not None else 'local'}"

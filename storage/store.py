@@ -382,6 +382,15 @@ class BreedStore(MessageStreams, GalleryStore):
         """Forget a posting marker, so that a post that failed after mark_posted can be retried."""
         await self._redis.delete(keys.posted(breed_id, number, kind))
 
+    async def post_part(self, breed_id: str, number: int, kind: str, part: str) -> str | None:
+        """What a part of a post of `kind` left when it was sent (a message id), or None if it was not."""
+        value = await self._redis.hget(keys.posted_parts(breed_id, number, kind), part)
+        return value.decode() if value is not None else None
+
+    async def record_post_part(self, breed_id: str, number: int, kind: str, part: str, value: str) -> None:
+        """Note that a part of a post of `kind` was sent, so that a retried post does not send it again."""
+        await self._redis.hset(keys.posted_parts(breed_id, number, kind), part, value)
+
     # --- internals ---------------------------------------------------------------------------
 
     async def _transaction(self, watched: list[str], body: Callable[[Pipeline], Awaitable[T]]) -> T:
