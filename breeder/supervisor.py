@@ -118,7 +118,8 @@ async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: R
     from web.server import WebServer, listen_error
 
     store = BreedStore(connect(url))
-    server = WebServer(store, settings.default_params(), settings.web_host, settings.web_port, consumer="web")
+    server = WebServer(store, settings.default_params(), settings.web_host, settings.web_port, consumer="web",
+                       limits=settings.web_limits(settings.web_host))
     try:
         address = await server.start()
     except OSError as error:

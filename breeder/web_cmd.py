@@ -37,7 +37,8 @@ async def serve(settings: CommonSettings, host: str, port: int) -> int:
     try:
         with embedded_or_configured(settings) as url:
             store = BreedStore(connect(url))
-            server = WebServer(store, settings.default_params(), host, port, consumer=f"web-{port}")
+            server = WebServer(store, settings.default_params(), host, port, consumer=f"web-{port}",
+                               limits=settings.web_limits(host))
             try:
                 address = await server.start()
             except OSError as error:

@@ -6,6 +6,7 @@ gives one clear line and a non-zero exit instead of an import-time traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -52,9 +53,25 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", description="Logging level")
     web_host: str = Field("127.0.0.1", description="Where the web page listens; loopback only by default")
     web_port: int = Field(8765, ge=1, le=65535, description="The web page's port")
+    web_max_open_breeds: int = Field(10, ge=1, description="Open breeds an exposed web page may have at once")
+    web_max_open_breeds_per_client: int = Field(2, ge=1, description="Open breeds per client of an exposed page")
+    web_start_cooldown_s: float = Field(30.0, ge=0, description="A client's wait between starts (exposed page)")
     max_deliveries: int = Field(
         3, ge=1, le=100, description="A job or event handed out more often than this goes to the dead letters"
     )
+
+    def web_limits(self, host: str) -> limits.ServerLimits | None:
+        """The limits of a page listening on `host`: none on loopback (one person), else per client and in all."""
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                return None
+        except ValueError:
+            if host == "localhost":
+                return None
+        return limits.ServerLimits(open_per_server=self.web_max_open_breeds,
+                                   open_per_member=self.web_max_open_breeds_per_client,
+                                   start_cooldown_s=self.web_start_cooldown_s,
+                                   morph_cooldown_s=self.web_start_cooldown_s / 3)
 
     def default_params(self) -> BreedParams:
         """The breed options people leave out, from these settings."""

@@ -223,7 +223,7 @@ class BreedingService(WorkerResults, Gallery):
         check_origin(seed, source)
         if source is not None:
             await self.melody(source, place.guild_id)
-        async with self._start_slot(owner_id, place.guild_id):
+        async with self._start_slot(owner_id, place.guild_id, front):
             breed_id = breed_id or self.new_breed_id()
             if announce is not None:
                 place = await announce(breed_id)
@@ -241,12 +241,12 @@ class BreedingService(WorkerResults, Gallery):
         return breed
 
     @contextlib.asynccontextmanager
-    async def _start_slot(self, owner_id: int, guild_id: int | None) -> AsyncIterator[None]:
+    async def _start_slot(self, owner_id: int, guild_id: int | None, front: str) -> AsyncIterator[None]:
         """The limits checked and the breed stored as one step (a lock per server), and the cooldown
         given back when the start fails after the check."""
         try:
-            async with self.store.start_lock(guild_id, lease_s=self.lock_lease_s):
-                await self.check_start(owner_id, guild_id)
+            async with self.store.start_lock(guild_id if guild_id is not None else front, lease_s=self.lock_lease_s):
+                await self.check_start(owner_id, guild_id, front)
                 try:
                     yield
                 except BaseException:
@@ -255,16 +255,18 @@ class BreedingService(WorkerResults, Gallery):
         except LockTimeout:
             raise BreedError("Many breeds are starting at once here; try again in a moment.") from None
 
-    async def check_start(self, owner_id: int, guild_id: int | None) -> None:
-        """BreedError when the server or the member has as many open breeds as allowed, or the member
-        started one too recently; otherwise the member's start cooldown begins."""
+    async def check_start(self, owner_id: int, guild_id: int | None, front: str = "discord") -> None:
+        """BreedError when the server (or the web page) or the member (a web client) has as many open breeds
+        as allowed, or the member started one too recently; otherwise the member's start cooldown begins."""
         limit = self.limits
         if limit.open_per_server or limit.open_per_member:
-            open_breeds = await self.store.open_breeds()
-            in_server = sum(1 for breed in open_breeds if guild_id is not None and breed.guild_id == guild_id)
-            mine = sum(1 for breed in open_breeds if breed.owner_id == owner_id and breed.guild_id == guild_id)
+            here = [breed for breed in await self.store.open_breeds()
+                    if breed.guild_id == guild_id and breed.front == front]
+            in_server = len(here)
+            mine = sum(1 for breed in here if breed.owner_id == owner_id)
             if limit.open_per_server and in_server >= limit.open_per_server:
-                raise BreedError(f"This server has {in_server} open breeds, the most it may have at once: "
+                place = "This server" if guild_id is not None else "This page"
+                raise BreedError(f"{place} has {in_server} open breeds, the most it may have at once: "
                                  "finish or stop one first.")
             if limit.open_per_member and mine >= limit.open_per_member:
                 raise BreedError(f"You have {mine} open breeds, the most one member may have at once: "

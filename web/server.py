@@ -9,6 +9,7 @@ import time
 
 from aiohttp import web
 
+from domain.limits import ServerLimits
 from domain.model import BreedParams
 from service.breeding import BreedingService
 from storage import BreedStore
@@ -28,8 +29,10 @@ def listen_error(error: OSError) -> str:
 class WebServer:
     """The page on http://host:port over `store`; `url` once started."""
 
-    def __init__(self, store: BreedStore, defaults: BreedParams, host: str, port: int, consumer: str) -> None:
-        self.service = BreedingService(store, time.time, defaults)
+    def __init__(self, store: BreedStore, defaults: BreedParams, host: str, port: int, consumer: str,
+                 limits: ServerLimits | None = None) -> None:
+        """`limits`: per client (its address) and for the whole page; none by default (one person on loopback)."""
+        self.service = BreedingService(store, time.time, defaults, limits=limits)
         self.front = WebFront(self.service, consumer)
         self.host = host
         self.port = port
