@@ -80,7 +80,7 @@ class MelodyBot(commands.AutoShardedBot):
         self.tasks = BackgroundTasks()
 
     async def setup_hook(self) -> None:
-        self.store = BreedStore(connect(self.redis_url))
+        self.store = BreedStore(connect(self.redis_url), retention_s=self.settings.retention_s)
         self.service = BreedingService(self.store, utc_now, self.settings.default_params(),
                                        limits=self.settings.server_limits())
         self.controller = BreedController(self, self.service, self.tasks)

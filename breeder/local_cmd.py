@@ -94,7 +94,7 @@ async def _main(args: argparse.Namespace, settings: CommonSettings, params: Bree
                            settings.data_dir / "logs" / "worker.log")
             worker.start()
             print(f"Worker log: {worker.log_path}")
-        store = BreedStore(connect(url))
+        store = BreedStore(connect(url), retention_s=settings.retention_s)
         try:
             await store.ensure_groups()
             return await session(store, args, settings, params, seed, worker)

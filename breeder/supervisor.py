@@ -117,7 +117,7 @@ async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: R
     from storage import BreedStore, connect
     from web.server import WebServer, listen_error
 
-    store = BreedStore(connect(url))
+    store = BreedStore(connect(url), retention_s=settings.retention_s)
     server = WebServer(store, settings.default_params(), settings.web_host, settings.web_port, consumer="web",
                        limits=settings.web_limits(settings.web_host))
     try:
@@ -150,7 +150,7 @@ async def _local(children: list[Child], stop: asyncio.Event, url: str, settings:
     local_cmd.add_arguments(parser)
     args = parser.parse_args([])
     args.out = str(settings.data_dir / "local")
-    store = BreedStore(connect(url))
+    store = BreedStore(connect(url), retention_s=settings.retention_s)
     session = asyncio.create_task(
         local_cmd.session(store, args, settings, settings.default_params(), None, None)
     )

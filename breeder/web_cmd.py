@@ -36,7 +36,7 @@ async def serve(settings: CommonSettings, host: str, port: int) -> int:
     stop = stop_event()
     try:
         with embedded_or_configured(settings) as url:
-            store = BreedStore(connect(url))
+            store = BreedStore(connect(url), retention_s=settings.retention_s)
             server = WebServer(store, settings.default_params(), host, port, consumer=f"web-{port}",
                                limits=settings.web_limits(host))
             try:

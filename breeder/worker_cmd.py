@@ -57,7 +57,8 @@ async def serve(settings: WorkerSettings, consumer: str) -> int:
     stop = stop_event()
     with embedded_or_configured(settings) as url:
         redis = connect(url)
-        store = BreedStore(redis, artifact_ttl_s=int(settings.artifact_ttl_days * 86400))
+        store = BreedStore(redis, artifact_ttl_s=int(settings.artifact_ttl_days * 86400),
+                           retention_s=settings.retention_s)
         worker = Worker(store, model, renderer, consumer,
                         job_timeout_s=settings.job_timeout_s, temperature=settings.temperature,
                         max_deliveries=settings.max_deliveries, subspace=subspace)

@@ -325,7 +325,8 @@ class Worker(KeepsakeJobs):
                 MelodyRef(job.breed_id, job.generation, index), "The winner's family tree"
             )
             await confirm_held()
-            # A finished breed keeps its winner: no expiry, unlike the generations' clips.
+            # A finished breed keeps its winner: no expiry, unlike the generations' clips. These are also
+            # the gallery's files (stored once).
             await self.store.add_artifacts(job.breed_id, job.generation, files, keep=True)
         await self.store.publish_event(Event("finished", job.breed_id, job.generation))
 

@@ -53,6 +53,9 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", description="Logging level")
     web_host: str = Field("127.0.0.1", description="Where the web page listens; loopback only by default")
     web_port: int = Field(8765, ge=1, le=65535, description="The web page's port")
+    breed_retention_days: float = Field(
+        90.0, gt=0, description="How long a finished or stopped breed is kept; gallery winners stay until removed"
+    )
     web_max_open_breeds: int = Field(10, ge=1, description="Open breeds an exposed web page may have at once")
     web_max_open_breeds_per_client: int = Field(2, ge=1, description="Open breeds per client of an exposed page")
     web_start_cooldown_s: float = Field(30.0, ge=0, description="A client's wait between starts (exposed page)")
@@ -72,6 +75,10 @@ class CommonSettings(BaseSettings):
                                    open_per_member=self.web_max_open_breeds_per_client,
                                    start_cooldown_s=self.web_start_cooldown_s,
                                    morph_cooldown_s=self.web_start_cooldown_s / 3)
+
+    @property
+    def retention_s(self) -> float:
+        return self.breed_retention_days * 86400
 
     def default_params(self) -> BreedParams:
         """The breed options people leave out, from these settings."""

@@ -19,10 +19,22 @@ WEB_GROUP = "web"
 EVENT_GROUPS = {"discord": BOTS_GROUP, "web": WEB_GROUP}
 DEAD_LETTERS = f"{PREFIX}dead-letters"
 
-# Indexes: a set of breed ids whose status is open, thread id -> breed id, message id -> target.
+# Indexes: a set of breed ids whose status is open. Thread id -> breed id and message id -> target
+# are a key each (thread(), message()), so that they expire with their breed; THREADS and MESSAGES are
+# the hashes older versions kept them in, still read.
 OPEN_BREEDS = f"{PREFIX}breeds:open"
 THREADS = f"{PREFIX}threads"
 MESSAGES = f"{PREFIX}messages"
+
+
+def thread(thread_id: int) -> str:
+    """The breed id a Discord thread belongs to."""
+    return f"{PREFIX}thread:{thread_id}"
+
+
+def message(message_id: int) -> str:
+    """The "breed id:generation" a Discord message shows."""
+    return f"{PREFIX}message:{message_id}"
 
 
 def breed(breed_id: str) -> str:
@@ -71,7 +83,7 @@ def gallery_winner(melody_id: str) -> str:
 
 
 def gallery_file(melody_id: str, name: str) -> str:
-    """A gallery winner's kept copy of one of its files (no TTL: the breed's own copies expire)."""
+    """Where older versions kept a second copy of a gallery winner's file (now the breed's own is kept)."""
     return f"{PREFIX}winner:{melody_id}:file:{name}"
 
 

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ARTIFACT_TTL_S = 14 * 86400
 DEFAULT_UPLOAD_TTL_S = 86400
+DEFAULT_RETENTION_S = 90 * 86400
 # Lower-case letters and digits: short enough to type, 36**8 (~2.8e12) ids; create_breed refuses a clash.
 _BREED_ID_ALPHABET = string.ascii_lowercase + string.digits
 _BREED_ID_LENGTH = 8
@@ -64,11 +65,19 @@ class BreedStore(MessageStreams, GalleryStore):
 
     new_breed_id = staticmethod(new_breed_id)
 
-    def __init__(self, redis: Redis, artifact_ttl_s: float = DEFAULT_ARTIFACT_TTL_S) -> None:
+    def __init__(self, redis: Redis, artifact_ttl_s: float = DEFAULT_ARTIFACT_TTL_S,
+                 retention_s: float = DEFAULT_RETENTION_S) -> None:
+        """`retention_s`: how long a breed that ended (finished, stopped, failed) is kept; its gallery
+        winner stays until removed."""
         super().__init__(redis)
-        if artifact_ttl_s <= 0:
-            raise ValueError("artifact_ttl_s must be positive")
+        if artifact_ttl_s <= 0 or retention_s <= 0:
+            raise ValueError("artifact_ttl_s and retention_s must be positive")
         self.artifact_ttl_s = artifact_ttl_s
+        self.retention_s = retention_s
+
+    @property
+    def _retention_ms(self) -> int:
+        return max(1, round(self.retention_s * 1000))
 
     @property
     def redis(self) -> Redis:
@@ -123,6 +132,8 @@ class BreedStore(MessageStreams, GalleryStore):
             pipe.multi()
             pipe.set(key, dump(new))
             _queue_indexes(pipe, old, new)
+            if new.status not in OPEN_STATUSES:
+                _queue_retention(pipe, new, self._retention_ms)
             if job is not None:
                 self._queue_job(pipe, job)
             await pipe.execute()
@@ -140,16 +151,20 @@ class BreedStore(MessageStreams, GalleryStore):
         return sorted(breeds, key=lambda breed: (breed.created_at, breed.breed_id))
 
     async def breed_for_thread(self, thread_id: int) -> str | None:
-        breed_id = await self._redis.hget(keys.THREADS, str(thread_id))
+        breed_id = await self._redis.get(keys.thread(thread_id))
+        if breed_id is None:
+            breed_id = await self._redis.hget(keys.THREADS, str(thread_id))
         return breed_id.decode() if breed_id is not None else None
 
     async def link_message(self, message_id: int, breed_id: str, generation: int) -> None:
-        """Remember that a Discord message shows `generation` of a breed (for its reactions)."""
-        await self._redis.hset(keys.MESSAGES, str(message_id), f"{breed_id}:{generation}")
+        """Remember that a Discord message shows `generation` of a breed (for its reactions), for the retention."""
+        await self._redis.set(keys.message(message_id), f"{breed_id}:{generation}", px=self._retention_ms)
 
     async def message_target(self, message_id: int) -> tuple[str, int] | None:
         """The (breed id, generation) a linked message shows, or None."""
-        target = await self._redis.hget(keys.MESSAGES, str(message_id))
+        target = await self._redis.get(keys.message(message_id))
+        if target is None:
+            target = await self._redis.hget(keys.MESSAGES, str(message_id))
         if target is None:
             return None
         breed_id, _, generation = target.decode().rpartition(":")
@@ -176,13 +191,17 @@ class BreedStore(MessageStreams, GalleryStore):
             if raw is None:
                 raise KeyError(f"breed {breed_id} does not exist")
             breed = load_breed(raw)
+            # A breed that ended keeps its retention, should a late result still come.
+            ttl_ms = None if breed.status in OPEN_STATUSES else self._retention_ms
             pipe.multi()
-            pipe.set(gen_key, dump(generation))
+            pipe.set(gen_key, dump(generation), px=ttl_ms)
             pipe.delete(keys.latents(breed_id, number))
             pipe.hset(keys.latents(breed_id, number), mapping=latents_fields)
+            if ttl_ms is not None:
+                pipe.pexpire(keys.latents(breed_id, number), ttl_ms)
             self._queue_artifacts(pipe, breed_id, number, artifacts)
             if number > breed.generation:
-                pipe.set(breed_key, dump(dataclasses.replace(breed, generation=number)))
+                pipe.set(breed_key, dump(dataclasses.replace(breed, generation=number)), keepttl=True)
             await pipe.execute()
             return True
 
@@ -362,7 +381,7 @@ class BreedStore(MessageStreams, GalleryStore):
 
     async def mark_posted(self, breed_id: str, number: int, kind: str = "generation") -> bool:
         """True only the first time for (breed, generation, kind): nothing is posted twice."""
-        return bool(await self._redis.set(keys.posted(breed_id, number, kind), b"1", nx=True))
+        return bool(await self._redis.set(keys.posted(breed_id, number, kind), b"1", nx=True, px=self._retention_ms))
 
     async def is_posted(self, breed_id: str, number: int, kind: str = "generation") -> bool:
         """Whether `kind` of the generation is marked as posted."""
@@ -389,7 +408,11 @@ class BreedStore(MessageStreams, GalleryStore):
 
     async def record_post_part(self, breed_id: str, number: int, kind: str, part: str, value: str) -> None:
         """Note that a part of a post of `kind` was sent, so that a retried post does not send it again."""
-        await self._redis.hset(keys.posted_parts(breed_id, number, kind), part, value)
+        key = keys.posted_parts(breed_id, number, kind)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, part, value)
+            pipe.pexpire(key, self._retention_ms)
+            await pipe.execute()
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -425,13 +448,31 @@ async def _keep_lock(lock: Lock, what: str, interval_s: float) -> None:
 def _queue_indexes(pipe: Pipeline, old: Breed | None, new: Breed) -> None:
     """Queue the index updates that keep thread and open-breed lookups in step with `new`."""
     if old is not None and old.thread_id is not None and old.thread_id != new.thread_id:
+        pipe.delete(keys.thread(old.thread_id))
         pipe.hdel(keys.THREADS, str(old.thread_id))
-    if new.thread_id is not None:
-        pipe.hset(keys.THREADS, str(new.thread_id), new.breed_id)
+    if new.thread_id is not None and (old is None or old.thread_id != new.thread_id):
+        pipe.set(keys.thread(new.thread_id), new.breed_id)
     if new.status in OPEN_STATUSES:
         pipe.sadd(keys.OPEN_BREEDS, new.breed_id)
     else:
         pipe.srem(keys.OPEN_BREEDS, new.breed_id)
+
+
+def _queue_retention(pipe: Pipeline, breed: Breed, ttl_ms: int) -> None:
+    """Queue the expiry of a breed that ended: its state, generations, latents, votes and thread link.
+
+    Files already expire (ARTIFACT_TTL_DAYS), except the winner's, which the gallery keeps; markers and
+    message links carry the retention from the start. LT: a shorter expiry already set stays.
+    """
+    expiring = [keys.breed(breed.breed_id)]
+    for number in range(breed.generation + 1):
+        expiring += [keys.generation(breed.breed_id, number), keys.latents(breed.breed_id, number),
+                     keys.votes(breed.breed_id, number)]
+    if breed.thread_id is not None:
+        expiring.append(keys.thread(breed.thread_id))
+        pipe.hdel(keys.THREADS, str(breed.thread_id))  # an older version's link
+    for key in expiring:
+        pipe.pexpire(key, ttl_ms, lt=True)
 
 
 def _latents_fields(latents: NDArray[np.float32]) -> dict[str, bytes]:

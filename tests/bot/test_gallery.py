@@ -183,7 +183,8 @@ async def test_melody_ids_of_another_server_are_refused_in_one_private_line(worl
 
 @pytest.mark.parametrize("command, options, refusal", [
     ("breed start", {"from": "nonsense"}, "`nonsense` is not a melody id: ids look like `ab12cd34-g3-5`."),
-    ("breed start", {"from": "zzzzzzzz-g1-1"}, "There is no melody `zzzzzzzz-g1-1`: no breed `zzzzzzzz`."),
+    ("breed start", {"from": "zzzzzzzz-g1-1"}, "There is no melody `zzzzzzzz-g1-1`: breed `zzzzzzzz` does not "
+                                               "exist, or ended over 90 days ago and is no longer kept."),
     ("breed start", {"from": "{breed}-g5-1"}, "There is no melody `{breed}-g5-1`: breed `{breed}` has "
                                               "generations 1 to 1."),
     ("breed start", {"from": "{breed}-g1-9"}, "There is no melody `{breed}-g1-9`: breed `{breed}` has "

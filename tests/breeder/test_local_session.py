@@ -165,5 +165,6 @@ async def test_a_winner_has_its_family_tree_and_a_second_session_branches_from_i
 def test_branching_from_a_melody_that_is_not_there_is_refused_in_one_line(redis_url, tmp_path):
     result = local(redis_url, tmp_path, "--from", "zzzzzzzz-g1-1", "--votes", "finish 1")
     assert result.returncode == 2
-    assert "There is no melody `zzzzzzzz-g1-1`: no breed `zzzzzzzz`." in result.stderr
+    assert ("There is no melody `zzzzzzzz-g1-1`: breed `zzzzzzzz` does not exist, or ended over 90 days ago "
+            "and is no longer kept.") in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
