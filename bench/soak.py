@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.soak_faults import Faults, Workers
+from bench.soak_memory import RedisBytes, redis_bytes
 from bot.voting import NUMBER_EMOJI
 from runtime.exits import CONFIG_ERROR, FAILURE, OK
 
@@ -54,20 +55,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voters", type=int, default=5, help="voters per breed (default 5)")
     parser.add_argument("--generations", type=int, default=3, help="Next presses per breed before finish (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--bots", type=int, default=1,
+                        help="bot processes, each running its own shard with its own server (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=540.0, help="give up after this many seconds")
     parser.add_argument("--logs", type=Path, default=None, help="keep the workers' logs in this folder")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.breeds < 1 or args.voters < 1 or args.generations < 1 or args.workers < 2:
-        print("breeder bench soak: need at least 1 breed, voter and generation, and 2 workers", file=sys.stderr)
+    if args.breeds < 1 or args.voters < 1 or args.generations < 1 or args.workers < 2 or args.bots < 1:
+        print("breeder bench soak: need at least 1 breed, voter, generation and bot, and 2 workers", file=sys.stderr)
         return CONFIG_ERROR
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     report = asyncio.run(soak(args.breeds, args.voters, args.generations, args.workers, args.seed, args.timeout,
-                              keep_logs=args.logs))
+                              keep_logs=args.logs, bots=args.bots))
     print(report.text())
     return OK if report.clean else FAILURE
+
+
+@dataclass(frozen=True)
+class Home:
+    """One bot process's simulated Discord: its server, channel and voters."""
+
+    env: Any
+    guild: Any
+    channel: Any
+    people: list[Any]
 
 
 @dataclass
@@ -75,6 +88,7 @@ class Track:
     """What the driver did to one breed, to check against what Discord and Redis show."""
 
     starter: Any
+    home: Home
     breed_id: str = ""
     thread: Any = None
     generation: int = 0  # the generation up for votes, 0-based
@@ -88,6 +102,8 @@ class Track:
 @dataclass
 class Report:
     breeds: int
+    bots: int = 1
+    generations: int = 0
     finished: int = 0
     lost_generations: int = 0
     duplicate_generations: int = 0
@@ -99,6 +115,7 @@ class Report:
     errors_logged: int = 0
     close_to_post_s: list[float] = field(default_factory=list)
     peak_mb: dict[str, float] = field(default_factory=dict)
+    redis: RedisBytes | None = None
     faults: list[str] = field(default_factory=list)
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -128,10 +145,16 @@ class Report:
             f"({len(self.close_to_post_s)} steps; mean {statistics.fmean(self.close_to_post_s or [0]):.2f} s)",
             "peak memory: " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in self.peak_mb.items()),
         ]
+        if self.redis is not None:
+            lines.append(self.redis.text())
         lines += [f"problem: {problem}" for problem in self.problems[:20]]
         lines.append(f"RESULT breeds_finished={self.finished} lost_generations={self.lost_generations} "
                      f"duplicate_generations={self.duplicate_generations} lost_votes={self.lost_votes} "
-                     f"p95_close_to_post_s={self.p(0.95):.2f}")
+                     f"p95_close_to_post_s={self.p(0.95):.2f} bots={self.bots} generations={self.generations} "
+                     f"redis_bytes_per_breed={self.redis.now if self.redis else float('nan'):.0f} "
+                     f"redis_bytes_per_breed_after_files={self.redis.after_files if self.redis else float('nan'):.0f} "
+                     f"redis_bytes_per_breed_after_retention="
+                     f"{self.redis.after_retention if self.redis else float('nan'):.0f}")
         return "\n".join(lines)
 
 
@@ -154,13 +177,13 @@ class CountLines(logging.Handler):
 
 
 async def soak(breeds: int, voters: int, generations: int, worker_count: int, seed: int, timeout_s: float,
-               keep_logs: Path | None = None) -> Report:
+               keep_logs: Path | None = None, bots: int = 1) -> Report:
     """Run the scenario; the report of what Discord and Redis show at the end (the workers' logs go to `keep_logs`)."""
     from runtime.redis_server import RedisServer, free_port
     from runtime.settings import BotSettings
     from storage import BreedStore, connect
 
-    report = Report(breeds)
+    report = Report(breeds, bots, generations + 1)
     started = time.monotonic()
     with counting_logs() as counter, bot_redis_without_read_timeout(), tempfile.TemporaryDirectory(
             prefix="soak-") as scratch:
@@ -169,13 +192,14 @@ async def soak(breeds: int, voters: int, generations: int, worker_count: int, se
         url = redis.start()
         workers = Workers(url, folder, worker_count)
         store = BreedStore(connect(url))
-        settings = BotSettings(
-            _env_file=None, discord_token="soak", sync_commands=True, dev_guild_id=GUILD_ID,
+        # Each bot process runs one shard of the bot, and its server is on that shard.
+        settings = [BotSettings(
+            _env_file=None, discord_token="soak", sync_commands=True, dev_guild_id=guild_of(shard, bots),
             population=POPULATION, foreign=1, vote_minutes=60.0, data_dir=folder,
             max_open_breeds_per_server=10_000, max_open_breeds_per_member=10_000, start_cooldown_s=0,
-            morph_cooldown_s=0,
-        )
-        faults = Faults(redis, workers, store, settings, url, report, total_steps=breeds * (generations + 3))
+            morph_cooldown_s=0, shard_count=bots, shard_ids=[shard] if bots > 1 else None,
+        ) for shard in range(bots)]
+        faults = Faults(redis, workers, store, settings[0], url, report, total_steps=breeds * (generations + 3))
         try:
             await breed_through_the_bot(settings, url, store, workers, faults, report, voters, generations,
                                         random.Random(seed), timeout_s)
@@ -231,54 +255,82 @@ def bot_redis_without_read_timeout() -> Iterator[None]:
         bot.client.connect = original  # type: ignore[assignment]
 
 
-async def breed_through_the_bot(settings: Any, url: str, store: Any, workers: Workers, faults: Faults,
+def guild_of(shard: int, shards: int) -> int:
+    """A server id on `shard` (discord.py: (id >> 22) % shards), near GUILD_ID."""
+    return GUILD_ID + (((shard - (GUILD_ID >> 22)) % shards) << 22)
+
+
+async def breed_through_the_bot(settings: list[Any], url: str, store: Any, workers: Workers, faults: Faults,
                                 report: Report, voters: int, generations: int, rng: random.Random,
                                 timeout_s: float) -> None:
-    """The bot on SimCord, every breed driven to its winner while the faults come; then the check."""
+    """The bots on SimCord, every breed driven to its winner while the faults come; then the check.
+
+    Two bot processes (two shards) each get a simulated Discord of their own, with a server on their shard;
+    the breeds alternate between them. They share Redis and the workers, as real processes would.
+    """
     import simcord
 
     from bot.client import MelodyBot
 
-    first_bot = MelodyBot(settings, url)
-    # Refusals and "restarting" answers are expected here: the check at the end reads the outcome.
-    env = simcord.Env(first_bot, check_errors=False)
-    # The bot's events loop blocks on Redis: SimCord must know that this wait is for outside input.
-    first_bot.external_wait = env.external_wait
-    faults.env = env
-    await env.start()
+    envs = []
+    for shard, bot_settings in enumerate(settings):
+        bot = MelodyBot(bot_settings, url, consumer=f"soak-bot-{shard}")
+        # Refusals and "restarting" answers are expected here: the check at the end reads the outcome.
+        env = simcord.Env(bot, check_errors=False)
+        # Message ids come from each Discord's clock: a month apart, no two Discords share one.
+        env.backend.clock.advance(shard * 30 * 86400)
+        # The bot's events loop blocks on Redis: SimCord must know that this wait is for outside input.
+        bot.external_wait = env.external_wait
+        envs.append(env)
+    faults.env, faults.consumer = envs[0], "soak-bot-0"
+    for env in envs:
+        await env.start()
     try:
-        with env.time_context():
-            guild = env.create_guild("Soak", id=GUILD_ID)
-            channel = guild.create_text_channel("melodies")
-            tracks = [Track(guild.add_member(env.create_user(f"starter{i}"))) for i in range(report.breeds)]
-            people = [guild.add_member(env.create_user(f"voter{i}")) for i in range(voters)]
+        homes = []
+        for shard, env in enumerate(envs):
+            with env.time_context():
+                guild = env.create_guild("Soak", id=guild_of(shard, len(envs)),
+                                         shard_id=shard if len(envs) > 1 else None)
+                channel = guild.create_text_channel("melodies")
+                people = [guild.add_member(env.create_user(f"voter{i}")) for i in range(voters)]
+                homes.append(Home(env, guild, channel, people))
+                await env.settle()
+        tracks = []
+        for i in range(report.breeds):
+            home = homes[i % len(homes)]
+            with home.env.time_context():
+                tracks.append(Track(home.guild.add_member(home.env.create_user(f"starter{i}")), home))
+        for env in envs:
             await env.settle()
-            driver = Driver(env, guild, channel, tracks, people, generations, rng, report)
-            faults.votes_to_cast = driver.votes_to_cast
-            deadline = time.monotonic() + timeout_s
-            clock = time.monotonic()
-            while not all(track.done for track in tracks):
-                if time.monotonic() > deadline:
-                    report.problems.append(f"gave up after {timeout_s:.0f} s")
-                    break
-                progressed = await driver.round(lambda: faults.tick(driver.steps_done))
-                workers.sample()
-                if not progressed:
-                    await asyncio.sleep(0.05)
-                # SimCord runs the bot on virtual time: its back-off after an outage only passes when the
-                # bench lets time pass. Virtual time follows the wall clock, as for a real bot (votes last
-                # an hour: no deadline fires).
-                now = time.monotonic()
+        driver = Driver(tracks, generations, rng, report)
+        faults.votes_to_cast = driver.votes_to_cast
+        deadline = time.monotonic() + timeout_s
+        clock = time.monotonic()
+        while not all(track.done for track in tracks):
+            if time.monotonic() > deadline:
+                report.problems.append(f"gave up after {timeout_s:.0f} s")
+                break
+            progressed = await driver.round(lambda: faults.tick(driver.steps_done))
+            workers.sample()
+            if not progressed:
+                await asyncio.sleep(0.05)
+            # SimCord runs the bot on virtual time: its back-off after an outage only passes when the
+            # bench lets time pass. Virtual time follows the wall clock, as for a real bot (votes last
+            # an hour: no deadline fires).
+            now = time.monotonic()
+            for env in envs:
                 await env.advance_time(max(now - clock, 0.01))
-                clock = now
-            await faults.finish()
-            await reconnect(store)
-            await driver.check(store)
+            clock = now
+        await faults.finish()
+        await reconnect(store)
+        await driver.check(store)
+        report.redis = await redis_bytes(store, report.finished)
     finally:
-        last_bot = env.bot
-        await env.shutdown()
-        # Closed only now: the events loop of the bot blocks on this connection until shutdown.
-        await last_bot.store.close()  # type: ignore[attr-defined]
+        for env in envs:
+            last_bot = env.bot
+            await env.shutdown()
+            # Closed only now: the events loop of the bot blocks on this connection until shutdown.
+            await last_bot.store.close()  # type: ignore[attr-defined]
 
 
 async def tally_figures(report: Report, workers: Workers, faults: Faults, counter: CountLines, store: Any,
@@ -325,14 +377,13 @@ class Driver:
     reacting and pressing while Redis is away.
     """
 
-    def __init__(self, env: Any, guild: Any, channel: Any, tracks: list[Track], people: list[Any],
-                 generations: int, rng: random.Random, report: Report) -> None:
-        self.env, self.guild, self.channel = env, guild, channel
-        self.tracks, self.people, self.generations, self.rng, self.report = tracks, people, generations, rng, report
+    def __init__(self, tracks: list[Track], generations: int, rng: random.Random, report: Report) -> None:
+        self.tracks, self.generations, self.rng, self.report = tracks, generations, rng, report
         self.steps_done = 0
 
-    def find_thread(self, thread_id: int) -> Any:
-        for channel in self.guild.channels.values():
+    @staticmethod
+    def find_thread(track: Track, thread_id: int) -> Any:
+        for channel in track.home.guild.channels.values():
             for thread in channel.threads:
                 if thread.id == thread_id:
                     return thread
@@ -389,11 +440,11 @@ class Driver:
 
     async def step(self, track: Track) -> bool:
         if not track.breed_id:
-            answer = await self.interact(track.starter.slash(self.channel, "breed start"))
+            answer = await self.interact(track.starter.slash(track.home.channel, "breed start"))
             match = re.match(r"Breed `([a-z0-9]+)` started in <#(\d+)>", answer)
             if match is None:
                 return False
-            track.breed_id, track.thread = match.group(1), self.find_thread(int(match.group(2)))
+            track.breed_id, track.thread = match.group(1), self.find_thread(track, int(match.group(2)))
             self.steps_done += 1
             return True
         if track.finishing:
@@ -409,7 +460,7 @@ class Driver:
             return False
         if not track.voted:
             counts = [0] * POPULATION
-            for person in self.people:
+            for person in track.home.people:
                 for index in self.rng.sample(range(POPULATION), 2):
                     try:
                         await person.react(message, NUMBER_EMOJI[index])

@@ -16,7 +16,7 @@ from bot.errors import answer_error
 from runtime.backoff import Outage
 from runtime.settings import BotSettings
 from service.breeding import BreedingService
-from service.events import EventConsumer, ExternalWait, wait_plainly
+from service.events import EventConsumer, ExternalWait, discord_group, wait_plainly
 from service.tasks import BackgroundTasks
 from storage import UNAVAILABLE, BreedStore, connect
 
@@ -87,7 +87,8 @@ class MelodyBot(commands.AutoShardedBot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.events = EventConsumer(self.store, self.controller.handle_event, self.consumer,
-                                    external_wait=self.external_wait, max_deliveries=self.settings.max_deliveries)
+                                    external_wait=self.external_wait, max_deliveries=self.settings.max_deliveries,
+                                    front=discord_group(self.settings.shard_ids, self.settings.shard_count))
         try:
             await self._prepare()
             prepared = True

@@ -54,13 +54,20 @@ class BreedController:
             breed.thread_id, guild_id=breed.guild_id, type=discord.ChannelType.public_thread
         )
 
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether this process runs the shard of a server (every server when it runs every shard)."""
+        shard_ids = getattr(self.client, "shard_ids", None)
+        if guild_id is None or not shard_ids:
+            return True
+        return (guild_id >> 22) % (self.client.shard_count or 1) in shard_ids
+
     # --- start-up --------------------------------------------------------------------------
 
     async def resume(self) -> int:
         """Re-arm the vote deadline of every breed that is voting; returns how many."""
         armed = 0
         for breed in await self.service.store.open_breeds():
-            if breed.status == "voting" and breed.vote_deadline is not None:
+            if breed.status == "voting" and breed.vote_deadline is not None and self.serves(breed.guild_id):
                 self.timers.arm(breed.breed_id, breed.generation, breed.vote_deadline)
                 armed += 1
         log.info("re-armed %d vote deadlines", armed)
@@ -218,7 +225,7 @@ class BreedController:
 
     async def handle_event(self, event: Event) -> None:
         """React to one worker event; safe to call again with the same event."""
-        if not await self.service.shows("discord", event.breed_id):
+        if not await self.service.shows("discord", event.breed_id, self.serves):
             log.debug("breed %s: %s event for another front end", event.breed_id, event.type)
             return
         if event.type == "progress":

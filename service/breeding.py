@@ -139,10 +139,15 @@ class BreedingService(WorkerResults, Gallery):
     def new_breed_id(self) -> str:
         return self.store.new_breed_id()
 
-    async def shows(self, front: str, breed_id: str) -> bool:
-        """Whether `front` handles this breed's worker events (an unknown breed: every front end, to log it)."""
+    async def shows(self, front: str, breed_id: str, serves: Callable[[int | None], bool] | None = None) -> bool:
+        """Whether `front` handles this breed's worker events (an unknown breed: every front end, to log it).
+
+        `serves(guild_id)`: whether this process serves the breed's server (a bot process running some shards).
+        """
         breed = await self.store.get_breed(breed_id)
-        return breed is None or breed.front == front
+        if breed is None:
+            return True
+        return breed.front == front and (serves is None or serves(breed.guild_id))
 
     async def get(self, breed_id: str) -> Breed:
         breed = await self.store.get_breed(breed_id)

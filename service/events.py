@@ -18,6 +18,7 @@ from typing import Protocol, TypeVar
 from runtime.backoff import Outage
 from storage import UNAVAILABLE, BreedStore, Delivery
 from storage.codec import Event
+from storage.streams import shards_front
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,14 @@ RETRY_IDLE_MS = 30_000
 MAX_DELIVERIES = 3
 
 EventHandler = Callable[[Event], Awaitable[None]]
+
+
+def discord_group(shard_ids: list[int] | None, shard_count: int) -> str:
+    """The events group of a bot process: "discord" when it runs every shard, else its shards' own group,
+    whose events it filters to its own servers (each process of a split bot sees every event once)."""
+    if shard_ids is None or len(set(shard_ids)) == shard_count:
+        return "discord"
+    return shards_front(shard_ids)
 
 
 class ExternalWait(Protocol):
@@ -64,6 +73,7 @@ class EventConsumer:
         self.retry_idle_ms = retry_idle_ms
         self.max_deliveries = max_deliveries
         self.front = front  # whose consumer group it reads: each front end sees every event
+        store.events_group(front)  # known to the store, which creates it with the others
         self.outage = Outage(log, f"events consumer {consumer}")
         self._in_hand: list[Delivery] = []
         self._stopping = asyncio.Event()

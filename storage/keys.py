@@ -17,6 +17,14 @@ BOTS_GROUP = "bots"
 # event, and handles those of its own breeds.
 WEB_GROUP = "web"
 EVENT_GROUPS = {"discord": BOTS_GROUP, "web": WEB_GROUP}
+# Bot processes that split the shards (SHARD_IDS) each read every event in a group of their shards and
+# handle those of their own servers; processes that run every shard share BOTS_GROUP.
+SHARDS_GROUP_PREFIX = f"{BOTS_GROUP}-shards-"
+
+
+def shards_group(shard_ids: list[int]) -> str:
+    """The events group of the bot processes running exactly `shard_ids`."""
+    return SHARDS_GROUP_PREFIX + "-".join(str(shard) for shard in sorted(shard_ids))
 DEAD_LETTERS = f"{PREFIX}dead-letters"
 
 # Indexes: a set of breed ids whose status is open. Thread id -> breed id and message id -> target

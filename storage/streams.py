@@ -119,15 +119,29 @@ def _deliveries(messages: list[Any], loader: Callable[[bytes], Job | Event]) -> 
     return [_delivery(mid, fields, loader) for mid, fields in messages if mid is not None]
 
 
+def shards_front(shard_ids: list[int]) -> str:
+    """The `front` to read events as for bot processes running exactly `shard_ids`: their own group."""
+    return keys.shards_group(shard_ids)
+
+
 class MessageStreams:
     """The stream half of the store: enqueue, read, reclaim, ack and dead-letter."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._shard_groups: set[str] = set()
+
+    def events_group(self, front: str) -> str:
+        """The events group a front end reads: "discord", "web", or a shards group (keys.shards_group)."""
+        if front.startswith(keys.SHARDS_GROUP_PREFIX):
+            self._shard_groups.add(front)
+            return front
+        return keys.EVENT_GROUPS[front]
 
     async def ensure_groups(self) -> None:
         """Create the streams and their consumer groups if missing (safe to call on every start)."""
-        pairs = [(keys.JOBS, keys.WORKERS_GROUP), *((keys.EVENTS, group) for group in keys.EVENT_GROUPS.values())]
+        groups = [*keys.EVENT_GROUPS.values(), *sorted(self._shard_groups)]
+        pairs = [(keys.JOBS, keys.WORKERS_GROUP), *((keys.EVENTS, group) for group in groups)]
         for stream, group in pairs:
             try:
                 # From id 0: messages added before the group existed are still delivered.
@@ -205,21 +219,21 @@ class MessageStreams:
 
         `own_pending`: instead, the events this consumer read before and has not acknowledged (a restart).
         """
-        return await self._read(keys.EVENTS, keys.EVENT_GROUPS[front], consumer, count, block_ms, load_event,
+        return await self._read(keys.EVENTS, self.events_group(front), consumer, count, block_ms, load_event,
                                 start="0" if own_pending else ">")
 
     async def claim_stale_events(self, consumer: str, min_idle_ms: int, count: int = 10,
                                  front: str = "discord") -> list[Delivery]:
         """Take over events that another consumer of `front` read but has not acked for min_idle_ms."""
-        return await self._claim(keys.EVENTS, keys.EVENT_GROUPS[front], consumer, min_idle_ms, count, load_event)
+        return await self._claim(keys.EVENTS, self.events_group(front), consumer, min_idle_ms, count, load_event)
 
     async def ack_event(self, message_id: str, front: str = "discord") -> bool:
         """Mark an event handled by `front`; True if it was pending."""
-        return bool(await self._redis.xack(keys.EVENTS, keys.EVENT_GROUPS[front], message_id))
+        return bool(await self._redis.xack(keys.EVENTS, self.events_group(front), message_id))
 
     async def dead_letter_event(self, delivery: Delivery, reason: str, front: str = "discord") -> None:
         """Record an event `front` gave up on (with the reason) and ack it, in one transaction."""
-        await self._dead_letter(keys.EVENTS, keys.EVENT_GROUPS[front], delivery, reason)
+        await self._dead_letter(keys.EVENTS, self.events_group(front), delivery, reason)
 
     # --- internals ---------------------------------------------------------------------------
 

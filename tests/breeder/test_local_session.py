@@ -168,3 +168,12 @@ def test_branching_from_a_melody_that_is_not_there_is_refused_in_one_line(redis_
     assert ("There is no melody `zzzzzzzz-g1-1`: breed `zzzzzzzz` does not exist, or ended over 90 days ago "
             "and is no longer kept.") in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+async def test_a_breed_left_at_the_end_of_the_input_is_closed_not_left_open(redis_url, store, tmp_path):
+    result = local(redis_url, tmp_path, "--population", "2", "--votes", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [breed_dir] = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "data"]
+    breed = await store.get_breed(breed_dir.name)
+    assert breed.status == "stopped" and breed.breed_id not in {b.breed_id for b in await store.open_breeds()}
+    assert 0 < await store.redis.ttl(f"mb:breed:{breed.breed_id}")  # and it expires with the retention
