@@ -33,21 +33,20 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.soak_driver import POPULATION, RESTARTING, Driver, Home, Track
 from bench.soak_faults import Faults, Workers
 from bench.soak_memory import RedisBytes, redis_bytes
-from bot.voting import NUMBER_EMOJI
 from runtime.exits import CONFIG_ERROR, FAILURE, OK
 
 log = logging.getLogger(__name__)
 
 GUILD_ID = 424242424242424242
-POPULATION = 4
-RESTARTING = "The breeding service is restarting"
+__all__ = ["POPULATION", "RESTARTING", "Report", "soak"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,32 +70,6 @@ def run(args: argparse.Namespace) -> int:
                               keep_logs=args.logs, bots=args.bots))
     print(report.text())
     return OK if report.clean else FAILURE
-
-
-@dataclass(frozen=True)
-class Home:
-    """One bot process's simulated Discord: its server, channel and voters."""
-
-    env: Any
-    guild: Any
-    channel: Any
-    people: list[Any]
-
-
-@dataclass
-class Track:
-    """What the driver did to one breed, to check against what Discord and Redis show."""
-
-    starter: Any
-    home: Home
-    breed_id: str = ""
-    thread: Any = None
-    generation: int = 0  # the generation up for votes, 0-based
-    voted: bool = False
-    closed_at: float | None = None
-    finishing: bool = False
-    done: bool = False
-    votes: dict[int, tuple[int, ...]] = field(default_factory=dict)  # generation -> reactions per candidate
 
 
 @dataclass
@@ -265,72 +238,97 @@ async def breed_through_the_bot(settings: list[Any], url: str, store: Any, worke
                                 timeout_s: float) -> None:
     """The bots on SimCord, every breed driven to its winner while the faults come; then the check.
 
-    Two bot processes (two shards) each get a simulated Discord of their own, with a server on their shard;
-    the breeds alternate between them. They share Redis and the workers, as real processes would.
+    Each bot process runs one shard, with a simulated Discord of its own (SimCord runs one per event loop:
+    the second bot runs in a thread with its own loop and Redis connections, as a process would) and a
+    server on its shard; the breeds alternate between them. They share Redis and the workers. The faults
+    hit the first bot (its restart) and everything (a worker, Redis).
     """
+    shares = [len(range(shard, report.breeds, len(settings))) for shard in range(len(settings))]
+    faults.total_steps = shares[0] * (generations + 3)
+    parts = [Report(share) for share in shares[1:]]
+    seeds = [rng.randrange(1 << 30) for _ in settings]
+    others = [asyncio.to_thread(asyncio.run, drive_bot(shard, settings[shard], url, None, None, None, parts[shard - 1],
+                                                       shares[shard], voters, generations, random.Random(seeds[shard]),
+                                                       timeout_s))
+              for shard in range(1, len(settings))]
+    await asyncio.gather(drive_bot(0, settings[0], url, store, workers, faults, report, shares[0], voters, generations,
+                                   random.Random(seeds[0]), timeout_s), *others)
+    for part in parts:
+        report.finished += part.finished
+        report.lost_generations += part.lost_generations
+        report.duplicate_generations += part.duplicate_generations
+        report.lost_votes += part.lost_votes
+        report.restarting_answers += part.restarting_answers
+        report.close_to_post_s += part.close_to_post_s
+        report.problems += part.problems
+    report.redis = await redis_bytes(store, report.finished)
+
+
+async def drive_bot(shard: int, settings: Any, url: str, store: Any | None, workers: Workers | None,
+                    faults: Faults | None, report: Report, breeds: int, voters: int, generations: int,
+                    rng: random.Random, timeout_s: float) -> None:
+    """One bot process on its own simulated Discord, its `breeds` breeds driven to their winners."""
     import simcord
 
     from bot.client import MelodyBot
+    from storage import BreedStore, connect
 
-    envs = []
-    for shard, bot_settings in enumerate(settings):
-        bot = MelodyBot(bot_settings, url, consumer=f"soak-bot-{shard}")
-        # Refusals and "restarting" answers are expected here: the check at the end reads the outcome.
-        env = simcord.Env(bot, check_errors=False)
-        # Message ids come from each Discord's clock: a month apart, no two Discords share one.
-        env.backend.clock.advance(shard * 30 * 86400)
-        # The bot's events loop blocks on Redis: SimCord must know that this wait is for outside input.
-        bot.external_wait = env.external_wait
-        envs.append(env)
-    faults.env, faults.consumer = envs[0], "soak-bot-0"
-    for env in envs:
-        await env.start()
+    own_store = store is None
+    store = store if store is not None else BreedStore(connect(url))
+    bot = MelodyBot(settings, url, consumer=f"soak-bot-{shard}")
+    # Refusals and "restarting" answers are expected here: the check at the end reads the outcome.
+    env = simcord.Env(bot, check_errors=False)
+    # Message ids come from each Discord's clock: a month apart, no two Discords share one.
+    env.backend.clock.advance(shard * 30 * 86400)
+    # The bot's events loop blocks on Redis: SimCord must know that this wait is for outside input.
+    bot.external_wait = env.external_wait
+    if faults is not None:
+        faults.env, faults.consumer = env, bot.consumer
+    await env.start()
     try:
-        homes = []
-        for shard, env in enumerate(envs):
-            with env.time_context():
-                guild = env.create_guild("Soak", id=guild_of(shard, len(envs)),
-                                         shard_id=shard if len(envs) > 1 else None)
-                channel = guild.create_text_channel("melodies")
-                people = [guild.add_member(env.create_user(f"voter{i}")) for i in range(voters)]
-                homes.append(Home(env, guild, channel, people))
-                await env.settle()
-        tracks = []
-        for i in range(report.breeds):
-            home = homes[i % len(homes)]
-            with home.env.time_context():
-                tracks.append(Track(home.guild.add_member(home.env.create_user(f"starter{i}")), home))
-        for env in envs:
+        with env.time_context():
+            guild = env.create_guild("Soak", id=guild_of(shard, settings.shard_count),
+                                     shard_id=shard if settings.shard_count > 1 else None)
+            channel = guild.create_text_channel("melodies")
+            people = [guild.add_member(env.create_user(f"voter{i}")) for i in range(voters)]
+            home = Home(env, guild, channel, people)
+            tracks = [Track(guild.add_member(env.create_user(f"starter{i}")), home) for i in range(breeds)]
             await env.settle()
-        driver = Driver(tracks, generations, rng, report)
-        faults.votes_to_cast = driver.votes_to_cast
-        deadline = time.monotonic() + timeout_s
-        clock = time.monotonic()
-        while not all(track.done for track in tracks):
-            if time.monotonic() > deadline:
-                report.problems.append(f"gave up after {timeout_s:.0f} s")
-                break
-            progressed = await driver.round(lambda: faults.tick(driver.steps_done))
-            workers.sample()
-            if not progressed:
-                await asyncio.sleep(0.05)
-            # SimCord runs the bot on virtual time: its back-off after an outage only passes when the
-            # bench lets time pass. Virtual time follows the wall clock, as for a real bot (votes last
-            # an hour: no deadline fires).
-            now = time.monotonic()
-            for env in envs:
+            driver = Driver(tracks, generations, rng, report)
+            if faults is not None:
+                faults.votes_to_cast = driver.votes_to_cast
+            deadline = time.monotonic() + timeout_s
+            clock = time.monotonic()
+            while not all(track.done for track in tracks):
+                if time.monotonic() > deadline:
+                    report.problems.append(f"gave up after {timeout_s:.0f} s")
+                    break
+                progressed = await driver.round(lambda: faults.tick(driver.steps_done) if faults else _nothing())
+                if workers is not None:
+                    workers.sample()
+                if not progressed:
+                    await asyncio.sleep(0.05)
+                # SimCord runs the bot on virtual time: its back-off after an outage only passes when the
+                # bench lets time pass. Virtual time follows the wall clock, as for a real bot (votes last
+                # an hour: no deadline fires).
+                now = time.monotonic()
                 await env.advance_time(max(now - clock, 0.01))
-            clock = now
-        await faults.finish()
-        await reconnect(store)
-        await driver.check(store)
-        report.redis = await redis_bytes(store, report.finished)
+                clock = now
+            if faults is not None:
+                await faults.finish()
+            await reconnect(store)
+            await driver.check(store)
     finally:
-        for env in envs:
-            last_bot = env.bot
-            await env.shutdown()
-            # Closed only now: the events loop of the bot blocks on this connection until shutdown.
-            await last_bot.store.close()  # type: ignore[attr-defined]
+        last_bot = env.bot
+        await env.shutdown()
+        # Closed only now: the events loop of the bot blocks on this connection until shutdown.
+        await last_bot.store.close()  # type: ignore[attr-defined]
+        if own_store:
+            await store.close()
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def tally_figures(report: Report, workers: Workers, faults: Faults, counter: CountLines, store: Any,
@@ -368,164 +366,3 @@ async def reconnect(store: Any, timeout_s: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.2)
-
-
-class Driver:
-    """Moves every breed one step at a time: start, reactions, Next, ..., finish. One interaction at a time.
-
-    It acts on what Discord shows (the thread's messages, the answers), never on Redis: people go on
-    reacting and pressing while Redis is away.
-    """
-
-    def __init__(self, tracks: list[Track], generations: int, rng: random.Random, report: Report) -> None:
-        self.tracks, self.generations, self.rng, self.report = tracks, generations, rng, report
-        self.steps_done = 0
-
-    @staticmethod
-    def find_thread(track: Track, thread_id: int) -> Any:
-        for channel in track.home.guild.channels.values():
-            for thread in channel.threads:
-                if thread.id == thread_id:
-                    return thread
-        return None
-
-    @staticmethod
-    def vote_message(track: Track, number: int) -> Any:
-        title = f"**Generation {number + 1}**"
-        shown = [m for m in track.thread.history() if m.author.bot and m.reactions and title in m.content]
-        return shown[0] if shown else None
-
-    @staticmethod
-    def winner_posted(track: Track) -> bool:
-        return any(a.filename == "winner.mid" for m in track.thread.history() for a in m.attachments)
-
-    async def interact(self, action: Any) -> str:
-        """One SimCord operation; its answer's text ("" when there is none)."""
-        try:
-            result = await action
-        except Exception as error:  # noqa: BLE001 - a fault in progress; the round comes back to it
-            log.info("interaction failed during a fault: %s", error)
-            return ""
-        answer = result.response.content if result is not None and result.response is not None else ""
-        if answer.startswith(RESTARTING):
-            self.report.restarting_answers += 1
-        return answer
-
-    def votes_to_cast(self) -> bool:
-        """Whether some breed's generation is posted and its voters have not reacted yet."""
-        return any(track.thread is not None and not (track.done or track.finishing or track.voted)
-                   and track.closed_at is None and self.vote_message(track, track.generation) is not None
-                   for track in self.tracks)
-
-    def observe(self) -> None:
-        """Note every next generation posted since the last look (reads Discord only, so quick)."""
-        for track in self.tracks:
-            if track.closed_at is not None and self.vote_message(track, track.generation) is not None:
-                self.report.close_to_post_s.append(time.monotonic() - track.closed_at)
-                track.closed_at = None
-
-    async def round(self, between: Callable[[], Awaitable[None]]) -> bool:
-        """One action for every breed that is ready for one; whether anything happened.
-
-        Between two breeds' actions the bench looks at all of them (so that "posted" is noticed within
-        one interaction, not one round of fifty) and lets the faults come in (`between()`).
-        """
-        progressed = False
-        for track in self.tracks:
-            self.observe()
-            await between()
-            if not track.done:
-                progressed |= await self.step(track)
-        return progressed
-
-    async def step(self, track: Track) -> bool:
-        if not track.breed_id:
-            answer = await self.interact(track.starter.slash(track.home.channel, "breed start"))
-            match = re.match(r"Breed `([a-z0-9]+)` started in <#(\d+)>", answer)
-            if match is None:
-                return False
-            track.breed_id, track.thread = match.group(1), self.find_thread(track, int(match.group(2)))
-            self.steps_done += 1
-            return True
-        if track.finishing:
-            if not self.winner_posted(track):
-                return False
-            track.done = True
-            self.steps_done += 1
-            return True
-        if track.closed_at is not None:  # waiting for the next generation; observe() times it
-            return False
-        message = self.vote_message(track, track.generation)
-        if message is None:
-            return False
-        if not track.voted:
-            counts = [0] * POPULATION
-            for person in track.home.people:
-                for index in self.rng.sample(range(POPULATION), 2):
-                    try:
-                        await person.react(message, NUMBER_EMOJI[index])
-                    except Exception as error:  # noqa: BLE001 - not made, so not expected in the fitness
-                        log.warning("breed %s: a reaction failed: %s", track.breed_id, error)
-                    else:
-                        counts[index] += 1
-            track.votes[track.generation] = tuple(counts)
-            track.voted = True
-            return True
-        if track.generation < self.generations:
-            answer = await self.interact(track.starter.click(message, label="Next"))
-            if not answer.startswith("Voting on generation"):
-                return False
-            track.closed_at = time.monotonic()
-            track.generation += 1
-            track.voted = False
-            self.steps_done += 1
-            return True
-        answer = await self.interact(track.starter.slash(track.thread, "breed finish"))
-        if not answer.startswith("Finishing with candidate"):
-            return False
-        track.finishing = True
-        self.steps_done += 1
-        return True
-
-    async def check(self, store: Any) -> None:
-        """What Discord and Redis show: winners posted once, every generation posted once, every vote counted."""
-        from domain.votes import top_candidate
-
-        for track in self.tracks:
-            if track.thread is None:
-                self.report.lost_generations += self.generations + 1
-                self.report.problems.append(f"breed {track.breed_id or '?'} never started")
-                continue
-            history = track.thread.history()
-            winners = [m for m in history if any(a.filename == "winner.mid" for a in m.attachments)]
-            breed = await store.get_breed(track.breed_id)
-            if breed is not None and breed.status == "finished" and len(winners) == 1:
-                self.report.finished += 1
-            elif len(winners) > 1:
-                self.report.problems.append(f"breed {track.breed_id}: winner posted {len(winners)} times")
-            else:
-                self.report.problems.append(f"breed {track.breed_id}: no winner posted "
-                                            f"(status {breed.status if breed else 'unknown'})")
-            for number in range(self.generations + 1):
-                posts = [m for m in history if m.author.bot and f"**Generation {number + 1}**" in m.content
-                         and m.attachments]
-                if not posts:
-                    self.report.lost_generations += 1
-                    self.report.problems.append(f"breed {track.breed_id}: generation {number + 1} never posted")
-                elif len(posts) > 1:
-                    self.report.duplicate_generations += len(posts) - 1
-                    self.report.problems.append(f"breed {track.breed_id}: generation {number + 1} posted twice")
-            for number, reacted in track.votes.items():
-                if number < self.generations:  # the fitness of the step these votes closed
-                    made = await store.get_generation(track.breed_id, number + 1)
-                    counted = tuple(made.fitness) if made is not None else ()
-                else:  # the last generation's votes chose the winner
-                    counted = tuple(await store.tally(track.breed_id, number, POPULATION))
-                    if breed is not None and breed.winner != top_candidate(reacted):
-                        self.report.problems.append(f"breed {track.breed_id}: winner {breed.winner} is not "
-                                                    f"the top of the votes {reacted}")
-                missing = sum(max(want - (counted[i] if i < len(counted) else 0), 0) for i, want in enumerate(reacted))
-                if missing:
-                    self.report.lost_votes += missing
-                    self.report.problems.append(f"breed {track.breed_id} gen {number + 1}: {missing} votes lost "
-                                                f"(reacted {reacted}, counted {counted})")
