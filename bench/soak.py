@@ -16,7 +16,11 @@ Discord and Redis to check that nothing was lost or doubled:
 
 Figures: jobs retried (reclaimed from a dead worker, from the workers' logs), duplicates suppressed
 (writes and posts that were already done, from the logs), "voting closed" to "next generation
-posted" (p50, p95), and the peak memory of every process.
+posted" (p50, p95), the peak memory of every process, and Redis bytes per finished breed: now, once
+the files' TTL passed, and once the breeds' retention passed (what the gallery keeps for good).
+
+`--bots 2`: two bot processes, each running one shard of the bot with a server on it (the second in a
+thread with its own event loop, simulated Discord and Redis connections), on the one Redis and workers.
 """
 
 from __future__ import annotations
