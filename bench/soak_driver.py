@@ -13,17 +13,26 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bot.voting import NUMBER_EMOJI
-
-if TYPE_CHECKING:
-    from bench.soak import Report
 
 log = logging.getLogger(__name__)
 
 POPULATION = 4
 RESTARTING = "The breeding service is restarting"
+
+
+class Report(Protocol):
+    """Where the driver writes what it saw (the soak's report)."""
+
+    finished: int
+    lost_generations: int
+    duplicate_generations: int
+    lost_votes: int
+    restarting_answers: int
+    close_to_post_s: list[float]
+    problems: list[str]
 
 
 @dataclass(frozen=True)
