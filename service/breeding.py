@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 
 from domain import limits
-from domain.errors import BreedError, ParamsError
+from domain.errors import BreedError, ParamsError, UnknownBreedError
 from domain.ids import MelodyRef
 from domain.limits import ServerLimits
 from domain.model import FRONTS, Breed, BreedParams, choose
@@ -137,7 +137,7 @@ class BreedingService(WorkerResults, Gallery, Reads):
     async def get(self, breed_id: str) -> Breed:
         breed = await self.store.get_breed(breed_id)
         if breed is None:
-            raise BreedError(f"There is no breed `{breed_id}`.")
+            raise UnknownBreedError(f"There is no breed `{breed_id}`.")
         return breed
 
     async def find(self, breed_id: str | None, channel_id: int | None, guild_id: int | None = None) -> Breed:
@@ -150,7 +150,7 @@ class BreedingService(WorkerResults, Gallery, Reads):
             wanted = breed_id.strip().lower()
             breed = await self.get(wanted)
             if guild_id is not None and breed.guild_id != guild_id:
-                raise BreedError(f"There is no breed `{wanted}`.")
+                raise UnknownBreedError(f"There is no breed `{wanted}`.")
             return breed
         found = await self.store.breed_for_thread(channel_id) if channel_id is not None else None
         if found is None:
