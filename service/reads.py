@@ -6,7 +6,7 @@ store's keys and calls can change without a front end noticing.
 
 from __future__ import annotations
 
-from domain.model import Breed, Composition, Generation
+from domain.model import OPEN_STATUSES, Breed, Composition, Generation
 from domain.rules import morph_marker
 from storage import BreedStore
 
@@ -26,7 +26,14 @@ class Reads:
 
     async def open_session_events(self, session_id: str) -> str:
         """Give a terminal session its own group of the events stream, from now on; returns its reader
-        name (for service.router.EventRouter)."""
+        name (for service.router.EventRouter).
+
+        Groups left by sessions that were killed (their breed is over, or never started) go first.
+        """
+        for stale in await self.store.session_groups():
+            breed = await self.store.get_breed(stale)
+            if breed is None or breed.status not in OPEN_STATUSES:
+                await self.store.remove_session_group(stale)
         return await self.store.add_session_group(session_id)
 
     async def close_session_events(self, session_id: str) -> None:

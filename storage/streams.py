@@ -161,6 +161,16 @@ class MessageStreams:
         await self._redis.xgroup_create(keys.EVENTS, keys.event_group(reader), id="$", mkstream=True)
         return reader
 
+    async def session_groups(self) -> list[str]:
+        """The session ids that have a group of the events stream."""
+        try:
+            groups = await self._redis.xinfo_groups(keys.EVENTS)
+        except ResponseError:  # no stream yet
+            return []
+        names = [_text(group["name"]) for group in groups]
+        return [name.removeprefix(keys.SESSION_READER_PREFIX) for name in names
+                if name.startswith(keys.SESSION_READER_PREFIX)]
+
     async def remove_session_group(self, session_id: str) -> None:
         """Remove a terminal session's group of the events stream (its pending events go with it)."""
         await self._redis.xgroup_destroy(keys.EVENTS, keys.event_group(keys.session_reader(session_id)))
