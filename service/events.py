@@ -20,6 +20,8 @@ from storage import UNAVAILABLE, BreedStore, Delivery
 from storage.codec import Event
 from storage.streams import shards_front
 
+__all__ = ["Event", "EventConsumer", "ExternalWait", "discord_group", "wait_plainly"]
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -72,7 +74,7 @@ class EventConsumer:
         self.block_ms = block_ms
         self.retry_idle_ms = retry_idle_ms
         self.max_deliveries = max_deliveries
-        self.front = front  # whose consumer group it reads: each front end sees every event
+        self.front = front  # whose consumer group it reads: each front end (and each terminal session) sees every event
         store.events_group(front)  # known to the store, which creates it with the others
         self.outage = Outage(log, f"events consumer {consumer}")
         self._in_hand: list[Delivery] = []

@@ -17,6 +17,10 @@ BOTS_GROUP = "bots"
 # event, and handles those of its own breeds.
 WEB_GROUP = "web"
 EVENT_GROUPS = {"discord": BOTS_GROUP, "web": WEB_GROUP}
+# A terminal session reads the events stream in a group of its own, made when it starts and removed
+# when it ends: sessions on one Redis must not take each other's events.
+SESSION_READER_PREFIX = "terminal:"
+
 # Bot processes that split the shards (SHARD_IDS) each read every event in a group of their shards and
 # handle those of their own servers; processes that run every shard share BOTS_GROUP.
 SHARDS_GROUP_PREFIX = f"{BOTS_GROUP}-shards-"
@@ -25,6 +29,21 @@ SHARDS_GROUP_PREFIX = f"{BOTS_GROUP}-shards-"
 def shards_group(shard_ids: list[int]) -> str:
     """The events group of the bot processes running exactly `shard_ids`."""
     return SHARDS_GROUP_PREFIX + "-".join(str(shard) for shard in sorted(shard_ids))
+
+
+def session_reader(session_id: str) -> str:
+    """The reader name (and group) of one terminal session on the events stream."""
+    return f"{SESSION_READER_PREFIX}{session_id}"
+
+
+def event_group(reader: str) -> str:
+    """The events stream's consumer group of `reader`: a front end ("discord", "web"), the bot processes of
+    some shards, or a terminal session."""
+    if reader.startswith((SESSION_READER_PREFIX, SHARDS_GROUP_PREFIX)):
+        return reader
+    return EVENT_GROUPS[reader]
+
+
 DEAD_LETTERS = f"{PREFIX}dead-letters"
 
 # Indexes: a set of breed ids whose status is open. Thread id -> breed id and message id -> target

@@ -44,7 +44,7 @@ async def test_a_finished_breed_leaves_only_its_gallery_winner_once_its_retentio
     async def post(breed: Breed, number: int, winner: int) -> None:
         await store.link_message(VOTE_MESSAGE + 2, "b1", 1)
 
-    assert await service.finished("b1", 1, post)
+    assert await service.winner_ready("b1", 1, post)
     breed = await service.get("b1")
     await asyncio.sleep(RETENTION_S + 0.5)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -9,20 +10,20 @@ import pytest
 
 from domain.limits import ServerLimits
 from domain.model import BreedParams
-from storage import BreedStore, connect
+from service.connection import open_service
+from storage import BreedStore
 from web.server import WebServer
 
 
 async def limited_page(redis_url: str, limits: ServerLimits) -> AsyncIterator[WebServer]:
-    page_store = BreedStore(connect(redis_url))
-    server = WebServer(page_store, BreedParams(population=4, foreign=1), "127.0.0.1", 0, consumer="web-limits",
-                       limits=limits)
+    service = open_service(redis_url, time.time, BreedParams(population=4, foreign=1), limits=limits)
+    server = WebServer(service, "127.0.0.1", 0, consumer="web-limits")
     await server.start()
     try:
         yield server
     finally:
         await server.stop()
-        await page_store.close()
+        await service.close()
 
 
 @pytest.fixture
