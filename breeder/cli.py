@@ -22,6 +22,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("local", "breeder.local_cmd", "breed melodies in the terminal, without Discord"),
     ("web", "breeder.web_cmd", "the web page alone, against the configured Redis"),
     ("train", "engine.training.cli", "build the corpus dataset and train the MusicVAE model"),
+    ("attributes", "engine.training.attributes", "compute the model's attribute vectors (nudges) from the corpus"),
     ("export", "engine.training.export", "write an inference-only checkpoint from a training run"),
     ("redis", "breeder.redis_cmd", "run the embedded Redis server in the foreground"),
 )
