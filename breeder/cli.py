@@ -34,6 +34,7 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("decode", "bench.decode", "decoder speed, cold start and memory"),
     ("step", "bench.step", "time of a whole generation step and worker throughput"),
     ("ga", "bench.ga", "GA strategies' convergence with simulated voters, in latent space"),
+    ("attributes", "bench.attributes", "what each attribute vector (nudge) does to decoded melodies"),
     ("converge", "bench.converge", "GA strategies against chance, with simulated voters who hear the melodies"),
 )
 

@@ -46,11 +46,13 @@ async def serve(settings: WorkerSettings, consumer: str) -> int:
     from engine.worker import Worker
     from storage import BreedStore, connect
 
-    subspace = None
+    subspace = attributes = None
     if settings.musicvae_checkpoint is None:
+        from engine.attributes import load as load_attributes
         from engine.subspace import load as load_subspace
 
         subspace = load_subspace()  # where the shipped model's melodies live
+        attributes = load_attributes()  # the directions nudges move along
     else:
         log.info("another model than the shipped one: the preference strategy searches its whole latent space")
 
@@ -60,7 +62,8 @@ async def serve(settings: WorkerSettings, consumer: str) -> int:
         store = BreedStore(redis, artifact_ttl_s=int(settings.artifact_ttl_days * 86400))
         worker = Worker(store, model, renderer, consumer,
                         job_timeout_s=settings.job_timeout_s, temperature=settings.temperature,
-                        max_deliveries=settings.max_deliveries, subspace=subspace)
+                        max_deliveries=settings.max_deliveries, subspace=subspace,
+                        attributes=attributes)
         log.info("worker %s: model %s, Redis %s", consumer, settings.musicvae_config, safe_url(url))
         try:
             await worker.run(stop)

@@ -111,6 +111,7 @@ class Generation:
     rerolled: bool = False
     fitness: tuple[int, ...] = ()  # the votes of the previous generation that made this one
     sigma: float | None = None
+    nudges: tuple[tuple[str, float], ...] = ()  # the previous generation's combined nudges that moved this one
 
 
 def candidate_id(generation: int, index: int) -> str:

@@ -32,7 +32,7 @@ def check(attribute: str, amount: float) -> tuple[str, float]:
     if name not in WORDS:
         raise BreedError(f"there is no attribute {attribute!r} to nudge: choose one of {', '.join(ATTRIBUTES)}")
     if isinstance(amount, bool) or not isinstance(amount, int | float) or float(amount) not in AMOUNT:
-        raise BreedError(f"a nudge's amount must be {AMOUNT.describe()}, not {amount}")
+        raise BreedError(f"a nudge's amount must be {AMOUNT.describe()}, not {_plain(amount)}")
     if amount == 0:
         raise BreedError("a nudge of 0 changes nothing: give an amount from -2 to 2 other than 0")
     return name, float(amount)
@@ -78,3 +78,7 @@ def describe(combined: Mapping[str, float], members: Mapping[str, int] | None = 
         who = f" ×{members[name]}" if members and members.get(name, 0) > 1 else ""
         parts.append(f"{word}{size}{who}")
     return ", ".join(parts)
+
+
+def _plain(amount: object) -> str:
+    return f"{amount:g}" if isinstance(amount, int | float) and not isinstance(amount, bool) else repr(amount)

@@ -34,6 +34,7 @@ from storage.codec import Event, Job
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from engine.attributes import AttributeVectors
     from engine.decoder import MelodyModel
     from engine.preference import Subspace
     from engine.render import Renderer
@@ -73,12 +74,15 @@ class Worker(KeepsakeJobs):
         max_deliveries: int = 3,
         max_backoff_s: float = 30.0,
         subspace: Subspace | None = None,
+        attributes: AttributeVectors | None = None,
     ) -> None:
         """`subspace`: where the model's melodies live (`engine.subspace.load()` for the shipped model), for
-        the strategies that search there; None: the whole latent space."""
+        the strategies that search there; None: the whole latent space. `attributes`: the model's attribute
+        vectors (`engine.attributes.load()`), that nudges move along; None: nudges are not applied."""
         self.store = store
         self.model = model
         self.subspace = subspace
+        self.attributes = attributes
         self.renderer = renderer
         self.consumer = consumer
         self.job_timeout_ms = int(job_timeout_s * 1000)
@@ -238,11 +242,12 @@ class Worker(KeepsakeJobs):
             ids = [c.candidate_id for c in source.candidates]
             learns = breed.params.strategy == ga.PREFERENCE  # the others read the last votes only
             history = await self._history(job.breed_id, job.generation) if learns else []
+            nudge = self._nudge_shift(job)
             try:
                 offspring = ga.evolve(
                     latents, np.asarray(job.fitness, dtype=np.int64), ids,
                     sigma=sigma, foreign=breed.params.foreign, rng=step_rng(job.breed_id, target),
-                    strategy=breed.params.strategy, history=history, subspace=self.subspace,
+                    strategy=breed.params.strategy, history=history, subspace=self.subspace, nudge=nudge,
                 )
             except ValueError as error:
                 raise JobError(f"Cannot evolve: {error}") from None
@@ -253,8 +258,22 @@ class Worker(KeepsakeJobs):
             await self._write(
                 job, breed, target, offspring.latents, candidates,
                 rerolled=offspring.rerolled, fitness=tuple(int(v) for v in job.fitness), sigma=sigma,
+                nudges=job.nudges if nudge is not None and not offspring.rerolled else (),
             )
         await self.store.publish_event(Event("generation_ready", job.breed_id, target))
+
+    def _nudge_shift(self, job: Job) -> NDArray[np.float64] | None:
+        """The latent shift of the job's combined nudges; None without nudges or attribute vectors."""
+        if not job.nudges:
+            return None
+        if self.attributes is None:
+            log.warning("breed %s gen %d: nudges %s not applied: this worker has no attribute vectors",
+                        job.breed_id, job.generation, job.nudges)
+            return None
+        try:
+            return self.attributes.shift(dict(job.nudges))
+        except KeyError as error:
+            raise JobError(f"Cannot evolve: {error.args[0]}") from None
 
     async def _history(self, breed_id: str, before: int) -> list[tuple[NDArray[np.float32], tuple[int, ...]]]:
         """Every generation of the breed before `before` with the votes it got, oldest first.

@@ -27,6 +27,7 @@ from domain.model import FRONTS, Breed, BreedParams, choose
 from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
 from domain.votes import ballot_counts, top_candidate
 from service.gallery import Gallery
+from service.nudges import Nudges
 from service.results import WorkerResults
 from storage import BreedStore
 from storage.codec import Job
@@ -60,6 +61,7 @@ class Transition:
     breed: Breed
     fitness: tuple[int, ...] = ()
     winner: int | None = None
+    nudges: str = ""  # the closed generation's combined nudges in words ("fewer notes ×3")
 
     @property
     def rerolled(self) -> bool:
@@ -85,7 +87,7 @@ def check_steer(breed: Breed, actor: Actor | None) -> None:
         raise BreedError(STEER_REFUSAL)
 
 
-class BreedingService(WorkerResults, Gallery):
+class BreedingService(WorkerResults, Gallery, Nudges):
     """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results;
     melody ids, family trees, the gallery and compositions (service.gallery).
 
@@ -324,10 +326,13 @@ class BreedingService(WorkerResults, Gallery):
             changes: dict[str, object] = {"status": "evolving", "vote_deadline": None}
             if progress is not None:
                 changes["progress_message_id"] = progress
-            job = Job("evolve", breed_id, breed.generation, fitness=fitness, sigma=breed.params.sigma)
+            combined, words = await self.generation_nudges(breed)
+            job = Job("evolve", breed_id, breed.generation, fitness=fitness, sigma=breed.params.sigma,
+                      nudges=tuple(sorted(combined.items())))
             changed = await self.store.update_breed(breed_id, job=job, **changes)
-            log.info("breed %s gen %d: voting closed, fitness %s", breed_id, breed.generation, fitness)
-            return Transition(breed, changed, fitness)
+            log.info("breed %s gen %d: voting closed, fitness %s, nudges %s", breed_id, breed.generation, fitness,
+                     combined)
+            return Transition(breed, changed, fitness, nudges=words)
 
     async def finish(
         self, breed_id: str, actor: Actor | None, candidate: int | None = None, *, generation: int | None = None,

@@ -51,6 +51,7 @@ class Job:
     source: str | None = None
     melodies: tuple[str, ...] = ()
     smooth: bool = False
+    nudges: tuple[tuple[str, float], ...] = ()  # evolve: the combined nudges, (attribute, amount) pairs
 
     TYPES: ClassVar[tuple[str, ...]] = ("start", "evolve", "finish", "morph", "tree", "compose")
 
@@ -78,6 +79,24 @@ class Event:
     TYPES: ClassVar[tuple[str, ...]] = (
         "generation_ready", "finished", "morph_ready", "tree_ready", "composed", "progress", "error",
     )
+
+
+@dataclass(frozen=True)
+class Nudge:
+    """One member's nudge on a generation: an attribute (domain.nudges) and an amount, -2..2."""
+
+    user_id: int
+    attribute: str
+    amount: float
+
+
+def load_nudge(raw: str | bytes) -> Nudge:
+    payload = _load_dict(raw)
+    nudge = _build(Nudge, payload)
+    if not isinstance(nudge.user_id, int) or not isinstance(nudge.attribute, str) \
+            or not isinstance(nudge.amount, int | float):
+        raise SchemaError("a nudge needs an integer user_id, an attribute name and a numeric amount")
+    return nudge
 
 
 def _plain(value: Any) -> Any:
@@ -138,7 +157,17 @@ def load_generation(raw: str | bytes) -> Generation:
         raise SchemaError(f"bad generation: {error}") from None
     payload["artifacts"] = tuple(payload.get("artifacts", ()))
     payload["fitness"] = tuple(payload.get("fitness", ()))
+    payload["nudges"] = _nudge_pairs(payload.get("nudges", ()))
     return _build(Generation, payload)
+
+
+def _nudge_pairs(raw: Any) -> tuple[tuple[str, float], ...]:
+    """Combined nudges as (attribute, amount) pairs, from their JSON lists."""
+    try:
+        pairs = tuple((str(name), float(amount)) for name, amount in raw)
+    except (TypeError, ValueError) as error:
+        raise SchemaError(f"nudges must be (attribute, amount) pairs: {error}") from None
+    return pairs
 
 
 def load_winner(raw: str | bytes) -> Winner:
@@ -165,6 +194,7 @@ def load_job(raw: str | bytes) -> Job:
     payload["melodies"] = tuple(payload.get("melodies", ()))
     if not all(isinstance(v, str) for v in payload["melodies"]):
         raise SchemaError("melodies must be melody ids")
+    payload["nudges"] = _nudge_pairs(payload.get("nudges", ()))
     return _build(Job, payload)
 
 
@@ -177,5 +207,5 @@ def load_event(raw: str | bytes) -> Event:
 
 __all__ = [
     "SCHEMA_VERSION", "SchemaError", "Job", "Event", "dump", "load_breed", "load_generation", "load_job", "load_event",
-    "load_winner", "load_composition",
+    "load_winner", "load_composition", "Nudge", "load_nudge",
 ]

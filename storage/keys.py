@@ -50,6 +50,11 @@ def votes(breed_id: str, number: int) -> str:
     return f"{PREFIX}breed:{breed_id}:gen:{number}:votes"
 
 
+def nudges(breed_id: str, number: int) -> str:
+    """A list of the generation's nudges (codec.Nudge JSON), in the order they came."""
+    return f"{PREFIX}breed:{breed_id}:gen:{number}:nudges"
+
+
 def posted(breed_id: str, number: int, kind: str) -> str:
     """A marker set the first time the bot posts `kind` for a generation."""
     return f"{PREFIX}breed:{breed_id}:gen:{number}:posted:{kind}"

@@ -28,6 +28,7 @@ from domain.model import OPEN_STATUSES, Breed, Generation
 from storage import keys
 from storage.codec import Job, dump, load_breed, load_generation
 from storage.gallery import GalleryStore
+from storage.nudges import NudgeStore
 from storage.streams import Delivery, MessageStreams
 
 __all__ = ["BreedExistsError", "BreedStore", "Delivery", "LockTimeout", "new_breed_id"]
@@ -68,7 +69,7 @@ def new_breed_id() -> str:
     return "".join(secrets.choice(_BREED_ID_ALPHABET) for _ in range(_BREED_ID_LENGTH))
 
 
-class BreedStore(MessageStreams, GalleryStore):
+class BreedStore(MessageStreams, GalleryStore, NudgeStore):
     """All state of Melody Breeder in Redis. The client must return bytes (decode_responses=False)."""
 
     new_breed_id = staticmethod(new_breed_id)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from domain import artifacts
+from domain import artifacts, nudges
 from domain.errors import BreedError
 from domain.ids import MelodyRef
 from domain.model import Breed, BreedParams, Generation
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-HELP = "votes: candidate numbers, e.g. `1 3 3 5`  |  `sigma 0.3`  |  `finish [n]`  |  `quit`"
+HELP = ("votes: candidate numbers, e.g. `1 3 3 5`  |  `nudge density -1`  |  `sigma 0.3`  |  `finish [n]`  |  "
+        "`quit`")
 # The person at the terminal: the starter of the session's breed.
 LOCAL_USER = 0
 LOCAL_ACTOR = Actor(LOCAL_USER)
@@ -44,10 +45,12 @@ LOCAL_ACTOR = Actor(LOCAL_USER)
 class Command:
     """One typed line: votes, a new sigma, finish (with an optional candidate), or quit."""
 
-    kind: str  # "votes" | "sigma" | "finish" | "quit"
+    kind: str  # "votes" | "sigma" | "finish" | "nudge" | "quit"
     votes: tuple[int, ...] = ()
     sigma: float | None = None
     candidate: int | None = None
+    attribute: str | None = None  # nudge: the attribute and the amount as typed ("-2", "+1.5")
+    amount: str | None = None
 
 
 class CommandError(ValueError):
@@ -84,6 +87,11 @@ def parse_command(line: str) -> Command:
         except ValueError:
             raise CommandError(f"`{words[1]}` is not a number; sigma is between 0 and 1") from None
         return Command("sigma", sigma=sigma)
+    if head == "nudge":
+        if len(words) != 3:
+            raise CommandError(f"type `nudge`, an attribute ({', '.join(nudges.ATTRIBUTES)}) and an amount "
+                               "from -2 to 2, e.g. `nudge density -1`")
+        return Command("nudge", attribute=words[1], amount=words[2])
     if head == "finish":
         if len(words) > 2:
             raise CommandError("type `finish` or `finish N` with one candidate number")
@@ -261,12 +269,19 @@ class Session:
             return True
         if command.kind == "finish":
             return await self.finish(command.candidate)
+        if command.kind == "nudge":
+            assert command.attribute is not None and command.amount is not None
+            nudged = await self.service.nudge(self.breed_id, LOCAL_USER, command.attribute, command.amount)
+            print(f"nudged: {nudged.words}; the next generation moves that way ({nudged.summary})")
+            return True
         breed = await self.breed()
         fitness = await self.service.cast_ballot(self.breed_id, breed.generation, LOCAL_USER, command.votes)
         closed = await self.service.close_voting(self.breed_id, LOCAL_ACTOR)
         self.voted_generation = breed.generation
         if closed.rerolled:
             print("No votes: the next generation is a fresh random one.")
+        elif closed.nudges:
+            print(f"Nudges: {closed.nudges}")
         log.debug("breed %s gen %d: fitness %s", self.breed_id, breed.generation, fitness)
         await self.wait_generation(breed.generation + 1)
         return True

@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from engine.render import Renderer
+from engine.attributes import load as load_attributes
 from engine.subspace import load as load_subspace
 from engine.worker import Worker
 from runtime.redis_server import RedisServer
@@ -115,7 +116,7 @@ async def worker(
     worker_store = BreedStore(connect(redis_url))
     running = RunningWorker(
         Worker(worker_store, melody_model, renderer, "test-worker", job_timeout_s=30.0, block_ms=100,
-               subspace=load_subspace())
+               subspace=load_subspace(), attributes=load_attributes())
     )
     yield running
     await running.stop()

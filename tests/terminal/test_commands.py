@@ -31,3 +31,10 @@ def test_sigma_finish_and_quit():
 def test_nonsense_is_refused_with_a_message(line, message):
     with pytest.raises(CommandError, match=message):
         parse_command(line)
+
+
+def test_a_nudge_is_an_attribute_and_an_amount_as_typed():
+    assert parse_command("nudge density -1") == Command("nudge", attribute="density", amount="-1")
+    assert parse_command("NUDGE register +1.5") == Command("nudge", attribute="register", amount="+1.5")
+    with pytest.raises(CommandError, match="e.g. `nudge density -1`"):
+        parse_command("nudge density")
