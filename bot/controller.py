@@ -117,9 +117,10 @@ class BreedController:
                                                read_votes=self._votes_on_discord, announce=announce)
         self.router.voting_closed(breed_id)
         before = done.before
-        await self._end_vote_message(before, texts.closed_text(before.generation, done.fitness))
+        nudged = texts.nudges_text(done.nudges)
+        await self._end_vote_message(before, texts.closed_text(before.generation, done.fitness) + nudged)
         return (f"Voting on generation {texts.shown(before.generation)} closed. "
-                f"Votes: {voting.describe_tally(done.fitness)}.")
+                f"Votes: {voting.describe_tally(done.fitness)}.{nudged}")
 
     async def finish(self, breed_id: str, actor: Actor, candidate: int | None = None) -> str:
         """End the breed with a winner: the named candidate (1-based) or the top-voted one."""
@@ -150,6 +151,11 @@ class BreedController:
         breed = await self.service.set_sigma(breed_id, actor, sigma)
         await self._thread(breed).send(f"🧬 <@{actor.user_id}> set the mutation σ to {sigma:g} from the next step on.")
         return f"Mutation σ of breed `{breed_id}` is {sigma:g} from the next step on."
+
+    async def nudge(self, breed_id: str, user_id: int, attribute: str, amount: float) -> str:
+        """Count a member's nudge on the generation up for votes; anyone may."""
+        nudged = await self.service.nudge(breed_id, user_id, attribute, amount)
+        return texts.nudged_text(nudged.words, nudged.summary)
 
     async def morph(self, breed_id: str, start: int, end: int, steps: int, actor: Actor | None = None) -> str:
         """Ask a worker for the morph between two candidates (1-based); anyone may."""

@@ -107,6 +107,15 @@ def closed_text(generation: int, fitness: Sequence[int]) -> str:
     return f"**Generation {shown(generation)}**: voting closed. Votes: {describe_tally(fitness)}."
 
 
+def nudged_text(words: str, summary: str) -> str:
+    return f"Nudged: {words}. This generation's nudges so far: {summary}. They move the next generation."
+
+
+def nudges_text(summary: str) -> str:
+    """The line that tells what the closed generation's nudges were, or "" when nobody nudged."""
+    return f" Nudges: {summary}." if summary else ""
+
+
 def reroll_text(generation: int) -> str:
     return f"🎲 Nobody voted on generation {shown(generation)}: re-rolling fresh random melodies."
 

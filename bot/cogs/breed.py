@@ -1,5 +1,5 @@
-"""The /breed command group: start, next, mutation, finish, morph, status, stop; tree, gallery, play,
-remove, compose.
+"""The /breed command group: start, next, mutation, nudge, finish, morph, status, stop; tree, gallery,
+play, remove, compose.
 
 Every command defers (ephemerally) before anything else, so Discord's 3-second limit holds
 however slow Redis or an upload is; refusals are BreedErrors answered by the tree's handler.
@@ -18,8 +18,8 @@ from discord.ext import commands
 from bot.permissions import actor_of
 from bot.seed import read_seed
 from bot.texts import composition_requested_text, gallery_text, tree_requested_text
-from bot.views import BranchButton, FinishButton, NextButton
-from domain import limits
+from bot.views import BranchButton, FinishButton, NextButton, NudgeSelect
+from domain import limits, nudges
 from domain.errors import BreedError
 from domain.instruments import INSTRUMENTS
 from domain.strategies import DESCRIPTIONS, STRATEGIES
@@ -112,6 +112,22 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
         answer = await self.bot.controller.set_sigma(found.breed_id, actor_of(interaction), sigma)
+        await interaction.followup.send(answer, ephemeral=True)
+
+    @app_commands.command(description="Steer the next generation with words: fewer notes, higher, smoother…")
+    @app_commands.describe(
+        attribute="What to change: density (notes), register (pitch), leaps, syncopation, range",
+        amount="How much, -2 to 2: 1 moves it by about one standard deviation (-: fewer, lower, smoother)",
+        breed=BREED_OPTION,
+    )
+    @app_commands.choices(attribute=[
+        Choice(name=f"{name} ({' / '.join(nudges.WORDS[name])})", value=name) for name in nudges.ATTRIBUTES
+    ])
+    async def nudge(self, interaction: discord.Interaction, attribute: str,
+                    amount: Range[float, nudges.AMOUNT.low, nudges.AMOUNT.high], breed: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
+        answer = await self.bot.controller.nudge(found.breed_id, interaction.user.id, attribute, amount)
         await interaction.followup.send(answer, ephemeral=True)
 
     @app_commands.command(description="Finish: post the winner's MIDI file, audio and piano roll")
@@ -211,9 +227,9 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
 
 
 async def setup(bot: MelodyBot) -> None:
-    bot.add_dynamic_items(NextButton, FinishButton, BranchButton)
+    bot.add_dynamic_items(NextButton, FinishButton, BranchButton, NudgeSelect)
     await bot.add_cog(BreedCommands(bot))
 
 
 async def teardown(bot: MelodyBot) -> None:
-    bot.remove_dynamic_items(NextButton, FinishButton, BranchButton)
+    bot.remove_dynamic_items(NextButton, FinishButton, BranchButton, NudgeSelect)
