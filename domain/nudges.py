@@ -30,11 +30,11 @@ def check(attribute: str, amount: float) -> tuple[str, float]:
     """The nudge as (attribute, amount), or BreedError with one line saying what is wrong."""
     name = attribute.strip().lower()
     if name not in WORDS:
-        raise BreedError(f"there is no attribute {attribute!r} to nudge: choose one of {', '.join(ATTRIBUTES)}")
+        raise BreedError(f"There is no attribute `{attribute}` to nudge: choose one of {', '.join(ATTRIBUTES)}.")
     if isinstance(amount, bool) or not isinstance(amount, int | float) or float(amount) not in AMOUNT:
-        raise BreedError(f"a nudge's amount must be {AMOUNT.describe()}, not {_plain(amount)}")
+        raise BreedError(f"A nudge's amount must be {AMOUNT.describe()}, not {_plain(amount)}.")
     if amount == 0:
-        raise BreedError("a nudge of 0 changes nothing: give an amount from -2 to 2 other than 0")
+        raise BreedError("A nudge of 0 changes nothing: give an amount from -2 to 2 other than 0.")
     return name, float(amount)
 
 
@@ -43,7 +43,9 @@ def parse_amount(text: str) -> float:
     try:
         return float(text.strip())
     except ValueError:
-        raise BreedError(f"a nudge's amount is a number {AMOUNT.describe()} such as -1 or +1.5, not {text!r}") from None
+        raise BreedError(
+            f"A nudge's amount is a number {AMOUNT.describe()} such as -1 or +1.5, not `{text}`."
+        ) from None
 
 
 def combine(nudges: Iterable[tuple[str, str, float]]) -> dict[str, float]:

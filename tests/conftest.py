@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 from redis.asyncio import Redis
 
-from engine.render import Renderer
 from engine.attributes import load as load_attributes
+from engine.render import Renderer
 from engine.subspace import load as load_subspace
 from engine.worker import Worker
 from runtime.redis_server import RedisServer

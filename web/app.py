@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from domain import artifacts, limits
+from domain import artifacts, limits, nudges
 from domain.errors import BreedError
 from domain.ids import MelodyRef, melody_id
 from domain.instruments import INSTRUMENTS
@@ -67,6 +67,7 @@ def make_app(service: BreedingService, front: WebFront) -> web.Application:
     app.router.add_post("/api/breeds/{breed_id}/votes", vote)
     app.router.add_post("/api/breeds/{breed_id}/next", next_generation)
     app.router.add_post("/api/breeds/{breed_id}/sigma", sigma)
+    app.router.add_post("/api/breeds/{breed_id}/nudges", nudge)
     app.router.add_post("/api/breeds/{breed_id}/finish", finish)
     app.router.add_post("/api/breeds/{breed_id}/morph", morph)
     app.router.add_post("/api/breeds/{breed_id}/stop", stop)
@@ -219,8 +220,11 @@ async def state(request: web.Request) -> web.StreamResponse:
         },
         "tally": list(tally), "ballot": list(ballot), "candidates": [], "morphs": [], "winner_files": [],
         "vote_deadline": breed.vote_deadline, "now": service.clock(), "source": breed.source,
+        "attributes": [{"name": name, "words": list(nudges.WORDS[name])} for name in nudges.ATTRIBUTES],
+        "nudge_limits": [nudges.AMOUNT.low, nudges.AMOUNT.high],
     }
     if generation is not None:
+        shown["nudges"] = (await service.generation_nudges(breed))[1]
         shown["rerolled"] = generation.rerolled
         shown["candidates"] = [
             {"index": c.index, "id": c.candidate_id, "melody_id": melody_id(breed.breed_id, breed.generation, c.index),
@@ -309,7 +313,21 @@ async def vote(request: web.Request) -> web.StreamResponse:
 async def next_generation(request: web.Request) -> web.StreamResponse:
     breed = await _breed(request)
     closed = await request.app[FRONT_KEY].close_voting(breed.breed_id, ACTOR)
-    return web.json_response({"fitness": list(closed.fitness), "rerolled": closed.rerolled})
+    return web.json_response({"fitness": list(closed.fitness), "rerolled": closed.rerolled, "nudges": closed.nudges})
+
+
+async def nudge(request: web.Request) -> web.StreamResponse:
+    """A nudge on the generation shown: {"generation": g, "attribute": "density", "amount": -1}."""
+    breed = await _breed(request)
+    body = await _json(request)
+    generation = _integer(body, "generation")
+    attribute, amount = body.get("attribute"), body.get("amount")
+    if not isinstance(attribute, str):
+        raise PageError(f"`attribute` must be one of {', '.join(nudges.ATTRIBUTES)}.")
+    if not isinstance(amount, int | float) or isinstance(amount, bool):
+        raise PageError(f"`amount` must be a number {nudges.AMOUNT.describe()}.")
+    nudged = await request.app[SERVICE_KEY].nudge(breed.breed_id, LOCAL_USER, attribute, float(amount), generation)
+    return web.json_response({"nudged": nudged.words, "nudges": nudged.summary})
 
 
 async def sigma(request: web.Request) -> web.StreamResponse:

@@ -40,8 +40,8 @@ async def test_register_nudges_move_pitch_their_way(redis_url, store, tmp_path):
 
 
 @pytest.mark.parametrize(("nudge", "message"), [
-    ("nudge loudness 1", "there is no attribute 'loudness' to nudge"),
-    ("nudge density 5", "a nudge's amount must be between -2 and 2, not 5"),
+    ("nudge loudness 1", "There is no attribute `loudness` to nudge"),
+    ("nudge density 5", "A nudge's amount must be between -2 and 2, not 5."),
     ("nudge density", "type `nudge`, an attribute"),
 ])
 def test_a_bad_nudge_is_refused_in_one_line(redis_url, tmp_path, nudge, message):

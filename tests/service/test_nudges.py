@@ -43,12 +43,12 @@ async def test_a_vote_closed_without_nudges_asks_for_none(service) -> None:
 
 
 @pytest.mark.parametrize(("attribute", "amount", "message"), [
-    ("loudness", 1, "^there is no attribute 'loudness' to nudge: choose one of density, register, leaps, "
-                    "syncopation, range$"),
-    ("density", 3, "^a nudge's amount must be between -2 and 2, not 3$"),
-    ("density", -2.5, "^a nudge's amount must be between -2 and 2, not -2.5$"),
-    ("density", "lots", "^a nudge's amount is a number between -2 and 2 such as -1 or \\+1.5, not 'lots'$"),
-    ("density", 0, "^a nudge of 0 changes nothing"),
+    ("loudness", 1, "^There is no attribute `loudness` to nudge: choose one of density, register, leaps, "
+                    "syncopation, range.$"),
+    ("density", 3, "^A nudge's amount must be between -2 and 2, not 3.$"),
+    ("density", -2.5, "^A nudge's amount must be between -2 and 2, not -2.5.$"),
+    ("density", "lots", "^A nudge's amount is a number between -2 and 2 such as -1 or \\+1.5, not `lots`.$"),
+    ("density", 0, "^A nudge of 0 changes nothing"),
 ])
 async def test_bad_nudges_get_one_line_and_change_nothing(service, attribute, amount, message) -> None:
     await voting_breed(service)

@@ -6,7 +6,7 @@ const breedId = decodeURIComponent(location.pathname.split("/").pop());
 const api = `/api/breeds/${breedId}`;
 const $ = (id) => document.getElementById(id);
 const OPERATOR_WORDS = { kept: "kept", crossover: "child of two", mutated: "mutated", foreign: "fresh random",
-                         seed: "from your melody", preference: "bred from the votes" };
+                         seed: "from your melody", preference: "bred from the votes", nudged: "nudged" };
 const STAGES = { evolving: "breeding the next generation", decoding: "turning vectors into melodies",
                  rendering: "rendering audio" };
 let state = null;
@@ -90,12 +90,15 @@ function render() {
   $("sigma-shown").textContent = state.params.sigma;
   if (state.status === "starting") status("Making generation 1…");
   else if (state.status === "evolving" && state.winner !== null) status("Rendering the winner…");
-  else if (state.status === "evolving") status(`Making generation ${number + 2}…`);
+  else if (state.status === "evolving") {
+    status(`Making generation ${number + 2}…` + (state.nudges ? ` Nudges: ${state.nudges}.` : ""));
+  }
   else if (voting) status(state.rerolled ? "Nobody voted, so this is a fresh random generation. Vote away."
                                          : "Listen and vote; then press Next generation or Finish.");
   else status(`This breed is ${state.status}.`);
   ballot = [...state.ballot];
   showDeadline();
+  showNudges();
 
   const list = $("candidates");
   list.replaceChildren();
@@ -192,6 +195,33 @@ function render() {
   }
 }
 
+function showNudges() {
+  // One control per attribute: an amount from -2 to 2 and a button that counts it.
+  const box = $("nudge-controls");
+  if (!box.children.length) {
+    const [low, high] = state.nudge_limits;
+    for (const { name, words } of state.attributes) {
+      const label = document.createElement("label");
+      label.textContent = `${name} (${words[0]} / ${words[1]}) `;
+      const amount = document.createElement("input");
+      Object.assign(amount, { type: "number", min: low, max: high, step: 0.5, value: -1, id: `nudge-${name}` });
+      amount.setAttribute("aria-label", `${name} amount`);
+      const button = document.createElement("button");
+      Object.assign(button, { type: "button", textContent: "Nudge", className: "quiet", id: `nudge-${name}-go` });
+      button.addEventListener("click", async () => {
+        const answer = await call("/nudges", { generation: state.generation, attribute: name,
+                                              amount: Number(amount.value) });
+        if (answer) { status(`Nudged: ${answer.nudged}.`); $("nudges-so-far").textContent = soFar(answer.nudges); }
+      });
+      label.append(amount);
+      box.append(label, button);
+    }
+  }
+  $("nudges-so-far").textContent = soFar(state.nudges);
+}
+
+function soFar(summary) { return summary ? `Nudges so far: ${summary}.` : "No nudges yet."; }
+
 function showDeadline() {
   // The vote window closes by itself (the server keeps the deadline); this only counts down, it asks nothing.
   clearInterval(deadlineTimer);
@@ -263,7 +293,7 @@ function listen() {
 
 $("next").addEventListener("click", async () => {
   await casting;  // the votes clicked just before count
-  if (await call("/next")) { status(`Making generation ${state.generation + 2}…`); refresh(); }
+  if (await call("/next")) refresh();
 });
 $("finish").addEventListener("click", async () => {
   await casting;
