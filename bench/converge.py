@@ -169,15 +169,19 @@ def make_panel(name: str, model: MelodyModel, targets: Targets | None, trial: in
 
 
 def nudging_panel(model: MelodyModel, rng: np.random.Generator, seed: int) -> voters.NudgingPanel:
-    """Panel n: wanted profiles drawn with `rng`, attributes standardised over 256 melodies of the prior."""
-    from domain.nudges import ATTRIBUTES
+    """Panel n: wanted profiles around those of a melody of the prior drawn with `rng`, attributes
+    standardised over 256 other melodies of the prior."""
+    from engine import ga
     from engine.attributes import measure_all
 
-    melodies = _prior_melodies(model, seed)
-    values = measure_all(melodies)
+    values = measure_all(_prior_melodies(model, seed))
     mean, sd = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-    unscaled = voters.NudgingPanel(voters.wanted_profiles(5, len(ATTRIBUTES), rng), mean, sd)
-    group = unscaled.utilities(melodies).mean(axis=0)
+    while True:
+        wanted = measure_all(model.decode(ga.random_population(1, model.latent_size, rng)))[0]
+        if np.isfinite(wanted).all():
+            break
+    unscaled = voters.NudgingPanel(voters.wanted_profiles(5, (wanted - mean) / sd, rng), mean, sd)
+    group = unscaled.utilities(_prior_melodies(model, seed)).mean(axis=0)
     return voters.NudgingPanel(unscaled.wanted, mean, sd, float(group.mean()), float(group.std()))
 
 

@@ -131,6 +131,11 @@ def vote(scores: NDArray[np.float64], votes_each: int, noise: float, rng: np.ran
 
 # Panel n: voters who want an attribute profile and say so with nudges as well as votes.
 NUDGE_AT_LEAST = 0.5  # a voter nudges only when the best melody misses what they want by this many sd
+# A voter nudges by a small step towards what they want: this share of the distance, at most NUDGE_AT_MOST.
+# Whole distances (up to 2) lowered the score by 0.1-0.35 sd at generation 8; steps of 0.3, at most 0.5,
+# raised it (docs/benchmarks.md): a vector moves one melody more or less than its average.
+NUDGE_STEP = 0.3
+NUDGE_AT_MOST = 0.5
 UNREADABLE_GAP = 3.0  # an attribute a melody lacks (no notes to measure) counts as 3 sd off
 
 
@@ -138,11 +143,12 @@ class NudgingPanel:
     """Voters each wanting a profile of the nudgeable attributes (panel n), who also nudge.
 
     `wanted` (voters, attributes) are standardised attribute values (by `mean` and `sd` over
-    melodies of the prior); a voter's utility is minus the mean squared distance of a melody's
-    standardised attributes from what they want. The group's score is the mean utility in
+    melodies of the prior); a voter's utility is minus the root mean square distance of a melody's
+    standardised attributes from what they want (squared distances would let a few far-off
+    random melodies set the scale). The group's score is the mean utility in
     standard deviations of the group utility of random candidates. After voting, each voter
-    nudges the attribute on which the most-voted melody is furthest from what they want, by that
-    distance (at most 2), or not at all when it is within NUDGE_AT_LEAST.
+    nudges the attribute on which the most-voted melody is furthest from what they want, by
+    NUDGE_STEP of that distance (at most NUDGE_AT_MOST), or not at all when it is within NUDGE_AT_LEAST.
     """
 
     noise = TASTE_NOISE
@@ -159,7 +165,7 @@ class NudgingPanel:
         return np.where(np.isnan(gaps), UNREADABLE_GAP, gaps)
 
     def utilities(self, melodies: Sequence[Sequence[Note]]) -> NDArray[np.float64]:
-        return -(self.gaps(melodies) ** 2).mean(axis=2)
+        return -np.sqrt((self.gaps(melodies) ** 2).mean(axis=2))
 
     def score(self, melodies: Sequence[Sequence[Note]]) -> Scores:
         voters = self.utilities(melodies)
@@ -173,12 +179,12 @@ class NudgingPanel:
         for voter, gap in enumerate(self.gaps([melodies[best]])[:, 0, :]):
             attribute = int(np.argmax(np.abs(gap)))
             if abs(gap[attribute]) >= NUDGE_AT_LEAST:
-                given.append((str(voter), names[attribute], float(np.clip(gap[attribute], -2.0, 2.0))))
+                amount = np.clip(NUDGE_STEP * gap[attribute], -NUDGE_AT_MOST, NUDGE_AT_MOST)
+                given.append((str(voter), names[attribute], float(amount)))
         return given
 
 
-def wanted_profiles(voters: int, attributes: int, rng: np.random.Generator) -> NDArray[np.float64]:
-    """(voters, attributes) wanted standardised values: a profile shared by the panel plus each voter's own."""
-    shared = rng.standard_normal(attributes)
-    own = 0.5 * rng.standard_normal((voters, attributes))
-    return np.clip(shared[None] + own, -2.5, 2.5)
+def wanted_profiles(voters: int, melody: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.float64]:
+    """(voters, attributes) wanted standardised values: those of a melody (so that they go together as in
+    melodies the model makes), shared by the panel, plus each voter's own variation of 0.5 sd."""
+    return melody[None] + 0.5 * rng.standard_normal((voters, len(melody)))

@@ -89,6 +89,9 @@ DEFAULT_STRATEGY = strategies.DEFAULT_STRATEGY
 # beat pulls of 0, 0.5, 0.7 and 1 and spreads of 0.5 and 0.8 on the tune panels.
 PULL_TO_OPTIMUM = 0.3
 SPREAD_PER_SIGMA = 0.6
+# The share of new candidates a nudge moves; the others stay where the votes put them, so that the
+# next votes can tell whether the nudge was a good idea.
+NUDGED_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -236,10 +239,10 @@ def evolve(
             if sigma > 0:
                 origins[slot] = Origin(origin.operators + (MUTATED,), origin.parents)
     if shift is not None:
-        for slot, origin in enumerate(origins):
-            if not (slot < len(kept) and kept[slot] == elite):
-                rows[slot] = (rows[slot] + shift).astype(np.float32)
-                origins[slot] = Origin(origin.operators + (NUDGED,), origin.parents)
+        movable = [slot for slot in range(len(origins)) if not (slot < len(kept) and kept[slot] == elite)]
+        for slot in nudged_share(movable):
+            rows[slot] = (rows[slot] + shift).astype(np.float32)
+            origins[slot] = Origin(origins[slot].operators + (NUDGED,), origins[slot].parents)
 
     if foreign:
         rows.extend(random_population(foreign, latent_size, rng))
@@ -264,6 +267,11 @@ def validate_history(
             raise ValueError(f"history generation {generation}: fitness must be non-negative vote counts")
         checked.append((latents_array.astype(np.float64), fitness_array.astype(np.int64)))
     return checked
+
+
+def nudged_share(slots: Sequence[int] | range) -> list[int]:
+    """The slots a nudge moves: NUDGED_SHARE of them, spread evenly (every one at share 1)."""
+    return [slot for i, slot in enumerate(slots) if int((i + 1) * NUDGED_SHARE) > int(i * NUDGED_SHARE)]
 
 
 def validate_nudge(nudge: NDArray[np.floating] | None, latent_size: int) -> NDArray[np.float64] | None:
@@ -303,17 +311,16 @@ def _preference_step(
     coordinates = source.astype(np.float64) if subspace is None else subspace.coordinates(source)
     chosen = rng.choice(population, size=count, p=votes / votes.sum())
     centres = coordinates[chosen] + PULL_TO_OPTIMUM * (belief.optimum - coordinates[chosen])
-    if shift is not None:
+    moved = nudged_share(range(count)) if shift is not None else []
+    if moved:
         # Start and optimum both move by the nudge: the centre moves by all of it.
-        centres = centres + (shift if subspace is None else (shift @ subspace.basis) / subspace.scales)
+        centres[moved] += shift if subspace is None else (shift @ subspace.basis) / subspace.scales
     guesses = centres + sigma * SPREAD_PER_SIGMA * preference.noise(belief, count, rng)
     operators = (PREFERENCE, MUTATED) if sigma > 0 else (PREFERENCE,)
-    if shift is not None:
-        operators += (NUDGED,)
-    for point, parent in zip(guesses, chosen, strict=True):
+    for row, (point, parent) in enumerate(zip(guesses, chosen, strict=True)):
         latent = point if subspace is None else subspace.latents(point)
         rows.append(latent.astype(np.float32))
-        origins.append(Origin(operators, (candidate_ids[parent],)))
+        origins.append(Origin(operators + ((NUDGED,) if row in moved else ()), (candidate_ids[parent],)))
     if foreign:
         rows.extend(random_population(foreign, latent_size, rng))
         origins.extend(Origin((FOREIGN,), ()) for _ in range(foreign))

@@ -1,4 +1,4 @@
-"""Nudges in the genetic algorithm: every strategy moves its new candidates by the combined shift."""
+"""Nudges in the genetic algorithm: every strategy moves NUDGED_SHARE of its new candidates by the shift."""
 
 from __future__ import annotations
 
@@ -28,14 +28,17 @@ def shift_of(seed: int) -> np.ndarray:
 @pytest.mark.parametrize("strategy", ("classic", "elitist"))
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31))
-def test_classic_and_elitist_move_every_bred_child_by_the_shift(strategy, seed):
+def test_classic_and_elitist_move_a_share_of_the_bred_children_by_the_shift(strategy, seed):
     shift = shift_of(seed)
     plain, nudged = step(strategy, seed), step(strategy, seed, shift)
     elite = "c0"  # the most-voted candidate
+    movable = [row for row, origin in enumerate(plain.origins) if not (
+        origin.operator == ga.FOREIGN
+        or (strategy == "elitist" and origin.operators == (ga.KEPT,) and origin.parents == (elite,)))]
+    moved = ga.nudged_share(movable)
+    assert len(moved) == int(len(movable) * ga.NUDGED_SHARE)
     for row, (before, after) in enumerate(zip(plain.origins, nudged.origins, strict=True)):
-        spared = before.operator == ga.FOREIGN or (strategy == "elitist" and before.operators == (ga.KEPT,)
-                                                    and before.parents == (elite,))
-        if spared:
+        if row not in moved:
             assert after == before
             assert np.array_equal(nudged.latents[row], plain.latents[row])
         else:
@@ -43,16 +46,21 @@ def test_classic_and_elitist_move_every_bred_child_by_the_shift(strategy, seed):
             np.testing.assert_allclose(nudged.latents[row], plain.latents[row] + shift, atol=1e-5)
 
 
-def test_preference_moves_its_new_candidates_by_the_whole_shift_and_keeps_the_favourite():
+def test_preference_moves_a_share_of_its_new_candidates_by_the_whole_shift_and_keeps_the_favourite():
     shift = shift_of(3)
     plain, nudged = step("preference", 3), step("preference", 3, shift)
     assert np.array_equal(nudged.latents[0], plain.latents[0])
     assert nudged.origins[0].operators == (ga.KEPT,)
     bred = [i for i, origin in enumerate(plain.origins) if origin.operator == ga.PREFERENCE]
-    assert bred
+    moved = ga.nudged_share(bred)
+    assert bred and moved and len(moved) < len(bred)
     for row in bred:
-        np.testing.assert_allclose(nudged.latents[row], plain.latents[row] + shift, atol=1e-4)
-        assert ga.NUDGED in nudged.origins[row].operators
+        if row in moved:
+            np.testing.assert_allclose(nudged.latents[row], plain.latents[row] + shift, atol=1e-4)
+            assert ga.NUDGED in nudged.origins[row].operators
+        else:
+            np.testing.assert_allclose(nudged.latents[row], plain.latents[row], atol=1e-5)
+            assert ga.NUDGED not in nudged.origins[row].operators
 
 
 def test_preference_in_a_subspace_moves_candidates_by_the_part_of_the_shift_it_holds():
@@ -62,7 +70,7 @@ def test_preference_in_a_subspace_moves_candidates_by_the_part_of_the_shift_it_h
     plain = step("preference", 5, subspace=subspace)
     nudged = step("preference", 5, shift, subspace=subspace)
     held = basis @ (basis.T @ shift)
-    for row in range(1, 5):
+    for row in ga.nudged_share(range(1, 5)):
         np.testing.assert_allclose(nudged.latents[row], plain.latents[row] + held, atol=1e-4)
 
 
@@ -77,6 +85,12 @@ def test_a_zero_nudge_changes_nothing(strategy):
 def test_a_nudge_of_the_wrong_shape_or_not_finite_is_refused(nudge):
     with pytest.raises(ValueError, match="nudge must be a finite latent shift"):
         step("classic", 0, nudge)
+
+
+@pytest.mark.parametrize(("count", "share", "moved"), [(6, 0.5, [1, 3, 5]), (3, 1.0, [0, 1, 2]), (6, 1 / 3, [2, 5])])
+def test_the_nudged_share_is_spread_evenly(monkeypatch, count, share, moved):
+    monkeypatch.setattr(ga, "NUDGED_SHARE", share)
+    assert ga.nudged_share(range(count)) == moved
 
 
 def test_nudging_never_mutates_the_shift_passed_in():
