@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from domain import nudges
-from domain.errors import BreedError
+from domain.errors import BreedError, UnknownBreedError
 from domain.model import Breed
 from domain.rules import refusal
 from storage import BreedStore
@@ -57,7 +57,7 @@ class Nudges:
         async with self.lock(breed_id):
             breed = await self.store.get_breed(breed_id)
             if breed is None:
-                raise BreedError(f"There is no breed `{breed_id}`.")
+                raise UnknownBreedError(f"There is no breed `{breed_id}`.")
             reason = refusal(breed, "nudge")
             if reason is not None:
                 raise BreedError(reason)
