@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from domain.model import Note
 from domain.nudges import ATTRIBUTES
-from storage.codec import Note
 
 log = logging.getLogger(__name__)
 
