@@ -45,12 +45,15 @@ get melodies 0.6 standard deviations (of random melodies' utility) better than c
 
 Nudges: a generation's combined nudges ("fewer notes", "higher") arrive as one latent shift,
 the sum of each attribute vector times its amount (`engine.attributes.AttributeVectors.shift`;
-the vectors are the caller's, passed in as an array). In classic and elitist every child but the
-foreign ones and elitist's unmutated favourite moves by the shift. In preference the nudge is
-evidence of where the group wants to go: the optimum the new candidates are pulled towards and
-the voted parents they start from both move by it, so each new candidate moves by the whole
-shift (moving the optimum alone would show only PULL_TO_OPTIMUM of it); the kept favourite stays
-as it was. Nudged candidates record the operator `nudged`.
+the vectors are the caller's, passed in as an array). A nudge moves NUDGED_SHARE (half) of the
+new candidates, spread evenly; the others stay where the votes put them, so that the next votes
+judge the nudge (moving every candidate scored lower in `breeder bench converge`, panel n). In
+classic and elitist the moved ones are children (kept or crossover, never the foreign ones nor
+elitist's unmutated favourite) shifted by it. In preference the nudge is evidence of where the
+group wants to go: the optimum a moved candidate is pulled towards and the voted parent it starts
+from both move by it, so the candidate moves by the whole shift (moving the optimum alone would
+show only PULL_TO_OPTIMUM of it); the kept favourite stays as it was. Moved candidates record the
+operator `nudged`.
 
 Edge cases, in every strategy: no votes at all re-rolls a fresh random generation
 (`Offspring.rerolled`); sigma = 0 adds no noise; foreign >= n is refused with ValueError. In
