@@ -28,6 +28,7 @@ from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
 from domain.votes import ballot_counts, top_candidate
 from service.gallery import Gallery
 from service.results import WorkerResults
+from service.tunes import Tunes
 from storage import BreedStore
 from storage.codec import Job
 from storage.store import LockTimeout
@@ -85,9 +86,9 @@ def check_steer(breed: Breed, actor: Actor | None) -> None:
         raise BreedError(STEER_REFUSAL)
 
 
-class BreedingService(WorkerResults, Gallery):
+class BreedingService(WorkerResults, Gallery, Tunes):
     """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results;
-    melody ids, family trees, the gallery and compositions (service.gallery).
+    melody ids, family trees, the gallery and compositions (service.gallery); tunes (service.tunes).
 
     `clock()` gives seconds since the epoch; `defaults` are the options people leave out; `limits`
     protect a server (none by default: the terminal and the web page serve one person).
