@@ -235,6 +235,8 @@ class BreedController:
             await self.gallery.on_tree(event)
         elif event.type == "composed" or (event.type == "error" and event.job == "compose"):
             await self.gallery.on_composed(event)
+        elif event.type == "tune_ready" or (event.type == "error" and event.job == "tune"):
+            await self.gallery.on_tune(event)
         elif event.type == "error":
             await self.service.step_failed(event.breed_id, lambda before, after: self._post_failure(
                 before, after, event.message or "the worker failed."))
@@ -274,9 +276,15 @@ class BreedController:
     async def _post_winner(self, breed: Breed, number: int, winner: int) -> None:
         files = await self.service.winner_files(breed.breed_id, number, MAX_FILE_BYTES)
         await self._edit_progress(breed, texts.winner_posted_text(winner, number))
-        await self._thread(breed).send(texts.winner_text(breed, winner, number),
-                                       files=[_file(name, data) for name, data in files.found],
-                                       view=winner_controls(str(MelodyRef(breed.breed_id, number, winner))))
+        thread = self._thread(breed)
+        # The winner's files and its tune's fit one message; more (a future file) go first, in order.
+        chunks = texts.plan_messages([name for name, _ in files.found], MAX_FILES_PER_MESSAGE) or [[]]
+        data_of = dict(files.found)
+        for chunk in chunks[:-1]:
+            await thread.send(files=[_file(name, data_of[name]) for name in chunk])
+        await thread.send(texts.winner_text(breed, winner, number) + _missing(files),
+                          files=[_file(name, data_of[name]) for name in chunks[-1]],
+                          view=winner_controls(str(MelodyRef(breed.breed_id, number, winner))))
         log.info("breed %s gen %d: winner %d posted", breed.breed_id, number, winner)
 
     async def _on_morph(self, event: Event) -> None:

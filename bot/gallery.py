@@ -1,4 +1,4 @@
-"""The Discord side of what outlives a breed: family trees, gallery replays and compositions.
+"""The Discord side of what outlives a breed: family trees, gallery replays, compositions and tunes.
 
 Like the controller, it only says what Discord shows; the service decides and posts each thing once.
 """
@@ -15,9 +15,10 @@ from bot.views import winner_controls
 from domain import artifacts
 from domain.errors import BreedError
 from domain.ids import MelodyRef
-from domain.model import Breed, Composition
+from domain.model import Breed, Composition, TuneRequest
 from service.breeding import BreedingService
 from service.gallery import Kept
+from service.results import Files
 from storage.codec import Event
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 class GalleryPosts:
-    """Posts trees, replays and compositions."""
+    """Posts trees, replays, compositions and tunes."""
 
     def __init__(self, client: discord.Client, service: BreedingService) -> None:
         self.client = client
@@ -74,6 +75,22 @@ class GalleryPosts:
             log.info("composition %s posted in channel %d", composition.composition_id, composition.channel_id)
 
         await self.service.composed(event.breed_id, post)
+
+    async def on_tune(self, event: Event) -> None:
+        """A tune is ready (or failed): post it where it was asked for, once."""
+        failed = event.type == "error"
+
+        async def post(tune: TuneRequest, files: Files) -> None:
+            if tune.channel_id is None:
+                return
+            channel = self._channel(tune.channel_id, tune.guild_id)
+            if failed:
+                await channel.send(texts.tune_failed_text(tune, event.message or "the worker failed."))
+                return
+            await channel.send(texts.tune_text(tune), files=[_file(name, data) for name, data in files.found])
+            log.info("tune %s of %s posted in channel %d", tune.tune_id, tune.melody, tune.channel_id)
+
+        await self.service.tune_ready(event.breed_id, "discord", post, MAX_FILE_BYTES)
 
     async def play(self, channel: discord.abc.Messageable, kept: Kept, user_id: int) -> None:
         """Post a gallery winner again, with its Branch button."""

@@ -207,7 +207,7 @@ async def test_finish_with_a_named_candidate_posts_that_candidates_files(world: 
     breed = await world.wait_for_status(breed.breed_id, "finished")
     assert breed.winner == 3
     assert [a.filename for a in world.thread_of(breed).history()[-1].attachments] == [
-        "winner.mid", "winner.ogg", "winner.png", "lineage.png"]
+        "winner.mid", "winner.ogg", "winner.png", "lineage.png", "tune.mid", "tune.ogg", "tune.png"]
 
 
 async def test_finish_without_votes_or_a_candidate_asks_for_one(world: World, worker) -> None:

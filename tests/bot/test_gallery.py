@@ -49,7 +49,8 @@ async def test_a_winner_branches_into_a_new_breed_and_both_reach_the_gallery_and
     winner_post = await finish_with(world, first, 2)
 
     # The finish post: the winner's files with its family tree, its id, and a Branch button.
-    assert names(winner_post) == ["winner.mid", "winner.ogg", "winner.png", "lineage.png"]
+    assert names(winner_post) == [
+        "winner.mid", "winner.ogg", "winner.png", "lineage.png", "tune.mid", "tune.ogg", "tune.png"]
     assert (await winner_post.attachments[3].read()).startswith(PNG)
     winner_id = melody_id(first.breed_id, 0, 1)
     assert f"`{winner_id}`" in winner_post.content
@@ -120,7 +121,8 @@ async def test_a_winner_branches_into_a_new_breed_and_both_reach_the_gallery_and
     played = await bea.slash(world.channel, "breed play", melody=winner_id)
     assert answer_of(played) == f"`{winner_id}` posted."
     [again] = bot_posts(world, world.channel, "🎵")
-    assert names(again) == ["winner.mid", "winner.ogg", "winner.png", "lineage.png"]
+    assert names(again) == [
+        "winner.mid", "winner.ogg", "winner.png", "lineage.png", "tune.mid", "tune.ogg", "tune.png"]
 
 
 async def test_smooth_joins_put_an_interpolated_bar_between_different_phrases(world: World, worker) -> None:

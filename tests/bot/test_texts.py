@@ -64,9 +64,11 @@ def test_files_go_ten_to_a_message_in_order() -> None:
 
 
 def test_start_and_status_lines_describe_the_breed() -> None:
-    params = BreedParams(population=6, sigma=0.25, foreign=2, vote_minutes=1.5, tempo=90, instrument=73)
+    params = BreedParams(population=6, sigma=0.25, foreign=2, vote_minutes=1.5, tempo=90, instrument=73,
+                         backing="band", bars=16)
     assert start_text(OWNER, "abc12345", params, "tune.mid") == (
-        "🎼 <@11> started breed `abc12345`: 6 candidates · σ 0.25 · 2 foreign · 1.5 min votes · 90 BPM · Flute."
+        "🎼 <@11> started breed `abc12345`: 6 candidates · σ 0.25 · 2 foreign · 1.5 min votes · 90 BPM · Flute · "
+        "band backing · 16-bar tune."
         "\nStarting from the melody in `tune.mid`."
     )
     voting = status_text(breed(status="voting", generation=1, vote_deadline=100.0), (0, 3, 0, 1))
@@ -74,8 +76,9 @@ def test_start_and_status_lines_describe_the_breed() -> None:
     finished = status_text(breed(status="finished", generation=4, winner=2), ())
     assert "the winner is candidate 3 of generation 5" in finished
     assert "making generation 1" in status_text(breed(status="starting"), ())
-    elitist = BreedParams(strategy="elitist")
-    assert start_text(OWNER, "abc12345", elitist, None).endswith("· Piano · elitist strategy.")
+    elitist = BreedParams(strategy="elitist", backing="none")
+    assert start_text(OWNER, "abc12345", elitist, None).endswith(
+        "· Piano · no backing · 8-bar tune · elitist strategy.")
 
 
 def test_instruments_have_names_and_unknown_programs_their_number() -> None:
