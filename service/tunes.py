@@ -65,6 +65,13 @@ class Tunes:
                  tune.tune_id, tune.melody, bars, backing)
         return tune
 
+    async def tune(self, tune_id: str, front: str) -> TuneRequest:
+        """A tune asked for on `front`; BreedError when there is none (or it is another front end's)."""
+        tune = await self.store.get_tune(tune_id)
+        if tune is None or tune.front != front:
+            raise BreedError(f"There is no tune `{tune_id}` (tunes are kept for a while only).")
+        return tune
+
     async def tune_files(self, tune_id: str, max_bytes: int | None = None) -> Files:
         """A requested tune's files, in order; missing (not made yet, or expired) or too-large ones are named."""
         found: list[tuple[str, bytes]] = []

@@ -15,9 +15,10 @@ import logging
 from collections import defaultdict
 
 from domain.errors import BreedError
-from domain.model import Breed, Generation
+from domain.model import Breed, Generation, TuneRequest
 from service.breeding import BreedingService
 from service.events import EventConsumer
+from service.results import Files
 from service.tasks import BackgroundTasks
 from service.timers import VoteTimers
 from storage.codec import Event
@@ -105,6 +106,14 @@ class WebFront:
         if not await self.service.shows(FRONT, event.breed_id):
             return
         breed_id = event.breed_id
+        if event.type == "tune_ready" or (event.type == "error" and event.job == "tune"):
+            failed = event.type == "error"
+
+            async def tune(request: TuneRequest, files: Files) -> None:
+                self.notify(request.tune_id, "tune", failed=failed, message=event.message)
+
+            await self.service.tune_ready(breed_id, FRONT, tune)
+            return
         if event.type == "progress":
             self.notify(breed_id, "progress", generation=event.generation, stage=event.stage)
         elif event.type == "generation_ready":
