@@ -87,22 +87,24 @@ class TuneJobs(KeepsakeJobs):
     # --- tunes -----------------------------------------------------------------------------
 
     def make_tune(
-        self, theme: NDArray[np.float32], contrast: NDArray[np.float32] | None, bars: int, backing: str,
-        params: model.BreedParams, key: str,
+        self, theme: NDArray[np.float32], notes: Sequence[Note] | None, contrast: NDArray[np.float32] | None,
+        bars: int, backing: str, params: model.BreedParams, key: str,
     ) -> dict[str, bytes]:
-        """tune.mid, tune.ogg and tune.png of the tune built on `theme` (and `contrast`, if any)."""
+        """tune.mid, tune.ogg and tune.png of the tune built on `theme` (whose notes are `notes`, if known)
+        and `contrast`, if any."""
         from engine.pianoroll import tune_roll
         from engine.tune import build_tune
 
         tune = build_tune(self.model, theme, contrast=contrast, bars=bars, backing=backing, tempo=params.tempo,
-                          instrument=params.instrument, subspace=self.subspace, rng=tune_rng(key))
+                          instrument=params.instrument, subspace=self.subspace, rng=tune_rng(key),
+                          theme_notes=notes, temperature=self.temperature)
         return {
             artifacts.TUNE_MID: tune.midi,
             artifacts.TUNE_AUDIO: self.renderer.render_midi(tune.midi),
             artifacts.TUNE_PNG: tune_roll(tune),
         }
 
-    async def finish_tune(self, ref: MelodyRef, breed: model.Breed) -> dict[str, bytes]:
+    async def finish_tune(self, ref: MelodyRef, breed: model.Breed, melody: Sequence[Note]) -> dict[str, bytes]:
         """The tune of a finish: the winner is its theme, the runner-up of its generation (if any) its contrast.
 
         A tune that cannot be made leaves the finish with the winner's own files (logged): the
@@ -117,7 +119,7 @@ class TuneJobs(KeepsakeJobs):
         contrast = latents[other] if other is not None else None
         params = breed.params
         try:
-            files = await asyncio.to_thread(self.make_tune, latents[ref.index], contrast, params.bars,
+            files = await asyncio.to_thread(self.make_tune, latents[ref.index], melody, contrast, params.bars,
                                             params.backing, params, str(ref))
         except Exception:  # the winner's files are written all the same
             log.exception("breed %s gen %d: the winner's tune failed", ref.breed_id, ref.generation)
@@ -136,17 +138,19 @@ class TuneJobs(KeepsakeJobs):
             except (BreedError, ParamsError) as error:
                 raise JobError(f"Cannot make that tune: {error}") from None
             assert job.backing is not None
-            theme, params = await self._theme(ref)
-            files = await asyncio.to_thread(self.make_tune, theme, None, job.bars, job.backing, params, tune_id)
+            theme, notes, params = await self._theme(ref)
+            files = await asyncio.to_thread(self.make_tune, theme, notes, None, job.bars, job.backing, params,
+                                            tune_id)
             await self.store.add_tune_files(tune_id, files)
             log.info("breed %s gen %d: tune %s of %s written (%d bars, backing %s)", ref.breed_id, ref.generation,
                      tune_id, ref, job.bars, job.backing)
         await self.store.publish_event(Event("tune_ready", tune_id, job.generation))
 
-    async def _theme(self, ref: MelodyRef) -> tuple[NDArray[np.float32], model.BreedParams]:
-        """A melody's latent and the options it sounds with (tempo, instrument).
+    async def _theme(self, ref: MelodyRef) -> tuple[NDArray[np.float32], list[Note], model.BreedParams]:
+        """A melody's latent, its notes and the options it sounds with (tempo, instrument).
 
-        A gallery winner outlives its breed's latents: then its kept MIDI file is encoded again.
+        A gallery winner outlives its breed's latents and generations: then its kept MIDI file gives
+        the notes, and the model's reading of them the latent.
         """
         breed = await self.store.get_breed(ref.breed_id)
         winner = await self.store.gallery_winner(str(ref))
@@ -156,11 +160,18 @@ class TuneJobs(KeepsakeJobs):
             params = model.BreedParams(tempo=winner.tempo, instrument=winner.instrument)
         else:
             raise JobError(f"The melody `{ref}` is not stored any more.")
+        generation = await self.store.get_generation(ref.breed_id, ref.generation)
         try:
-            return await self._latent_of(ref), params
+            if generation is None or not 0 <= ref.index < len(generation.melodies):
+                raise JobError(f"The melody `{ref}` is not stored any more.")
+            return await self._latent_of(ref), list(generation.melodies[ref.index]), params
         except JobError:
             data = await self.store.gallery_file(str(ref), artifacts.WINNER_MID) if winner is not None else None
             if data is None:
                 raise
-        latent = await asyncio.to_thread(self.model.encode_midi, data)
-        return latent[0], params
+        return await asyncio.to_thread(self._read_winner, data) + (params,)
+
+    def _read_winner(self, data: bytes) -> tuple[NDArray[np.float32], list[Note]]:
+        from engine.midi import midi_to_notes
+
+        return self.model.encode_midi(data)[0], midi_to_notes(data)

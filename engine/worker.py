@@ -317,7 +317,7 @@ class Worker(TuneJobs):
             files = await asyncio.to_thread(self._render_winner, melody, breed, index)
             winner = MelodyRef(job.breed_id, job.generation, index)
             files[artifacts.LINEAGE_PNG] = await self._family_tree(winner, "The winner's family tree")
-            files.update(await self.finish_tune(winner, breed))
+            files.update(await self.finish_tune(winner, breed, melody))
             # A finished breed keeps its winner: no expiry, unlike the generations' clips.
             await self.store.add_artifacts(job.breed_id, job.generation, files, keep=True)
         await self.store.publish_event(Event("finished", job.breed_id, job.generation))

@@ -109,12 +109,12 @@ async def test_a_gallery_winner_makes_a_tune_after_its_breeds_latents_expired(st
     melody = f"{breed.breed_id}-g1-1"
     winner_mid = await store.get_artifact(breed.breed_id, 0, artifacts.WINNER_MID)
     await store.keep_winner(Winner(melody, breed.breed_id, None, 1, 0, 0, 1.0), {artifacts.WINNER_MID: winner_mid})
-    await store.redis.delete(keys.latents(breed.breed_id, 0))
+    await store.redis.delete(keys.latents(breed.breed_id, 0), keys.generation(breed.breed_id, 0))
     await store.enqueue_job(Job("tune", "tune2", 0, source=melody, bars=8, backing="none"))
     await do_next_job(store, worker)
-    # Its kept MIDI file is encoded again: the theme is the model's reading of it, close to the winner.
+    # Its kept MIDI file gives the theme's notes, and the model's reading of them the latent.
     data = await store.tune_file("tune2", artifacts.TUNE_MID)
-    assert [n for n in midi_to_notes(data) if n.start < 32]
+    assert [n for n in midi_to_notes(data) if n.start < 32] == midi_to_notes(winner_mid)
     assert len(read_midi(data).instruments) == 1
     assert [e.type for e in await events_of(store, "tune2")] == ["tune_ready"]
 
