@@ -3,8 +3,10 @@
 Each generation's clips, MIDI files and piano roll are written to a folder and listed with their
 paths; a compact piano roll is drawn in the terminal. Votes are typed as candidate numbers
 (`1 3 3 5` gives candidate 3 two votes; an empty line, no votes, re-rolls), `sigma 0.3` changes the
-mutation, `finish n` writes the MIDI of candidate n of the generation shown, `finish` alone that of
-the favourite of the last votes. `--votes "1 3; 2 2; finish 2"` runs the same commands without a terminal.
+mutation, `finish n` writes the MIDI of candidate n of the generation shown (and the tune made from
+it), `finish` alone that of the favourite of the last votes; then `tune` makes another tune from the
+winner, `tune <melody id> [8|16] [none|chords|band]` from any melody. `--votes "1 3; 2 2; finish 2"`
+runs the same commands without a terminal.
 
 Every change goes through the breeding service: the same checks, vote rule and refusals as the
 bot; the person at the terminal is the breed's starter.
@@ -24,17 +26,19 @@ from typing import Protocol, TypeVar
 from domain import artifacts
 from domain.errors import BreedError
 from domain.ids import MelodyRef
-from domain.model import Breed, BreedParams, Generation
+from domain.model import Breed, BreedParams, Generation, TuneRequest
 from domain.rules import Actor
 from domain.strategies import DEFAULT_STRATEGY
 from runtime.exits import CONFIG_ERROR
 from service.breeding import BreedingService
+from service.results import Files
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-HELP = "votes: candidate numbers, e.g. `1 3 3 5`  |  `sigma 0.3`  |  `finish [n]`  |  `quit`"
+HELP = "votes: candidate numbers, e.g. `1 3 3 5`  |  `sigma 0.3`  |  `finish [n]`  |  `tune <melody id>`  |  `quit`"
+FINISHED_HELP = "`tune` (from the winner), `tune <melody id> [8|16] [none|chords|band]`  |  `quit`"
 # The person at the terminal: the starter of the session's breed.
 LOCAL_USER = 0
 LOCAL_ACTOR = Actor(LOCAL_USER)
@@ -42,12 +46,15 @@ LOCAL_ACTOR = Actor(LOCAL_USER)
 
 @dataclass(frozen=True)
 class Command:
-    """One typed line: votes, a new sigma, finish (with an optional candidate), or quit."""
+    """One typed line: votes, a new sigma, finish (with an optional candidate), a tune, or quit."""
 
-    kind: str  # "votes" | "sigma" | "finish" | "quit"
+    kind: str  # "votes" | "sigma" | "finish" | "tune" | "quit"
     votes: tuple[int, ...] = ()
     sigma: float | None = None
     candidate: int | None = None
+    melody: str | None = None  # tune: the melody id (None: the winner)
+    bars: int | None = None
+    backing: str | None = None
 
 
 class CommandError(ValueError):
@@ -89,7 +96,24 @@ def parse_command(line: str) -> Command:
             raise CommandError("type `finish` or `finish N` with one candidate number")
         candidate = _number(words[1]) if len(words) == 2 else None
         return Command("finish", candidate=candidate)
+    if head == "tune":
+        return _tune_command(words[1:])
     return Command("votes", tuple(_number(word) - 1 for word in words))
+
+
+def _tune_command(words: list[str]) -> Command:
+    """`tune [melody id] [bars] [backing]`, in any order: a number is the bars, an id has `-g` in it."""
+    melody = bars = backing = None
+    for word in words:
+        if word.isdigit() and bars is None:
+            bars = int(word)
+        elif "-g" in word and melody is None:
+            melody = word
+        elif backing is None and not word.isdigit():
+            backing = word
+        else:
+            raise CommandError("type `tune`, or `tune <melody id> [8|16] [none|chords|band]`")
+    return Command("tune", melody=melody, bars=bars, backing=backing)
 
 
 def _number(word: str) -> int:
@@ -166,6 +190,7 @@ class Session:
         self.breed_id = ""
         # The generation the last typed votes were for: `finish` alone takes its favourite.
         self.voted_generation: int | None = None
+        self.winner: MelodyRef | None = None  # once finished: `tune` alone makes a tune from it
         self.started_at = 0.0  # when the breed was created: older dead letters are not about it
 
     async def start(self, seed_midi: bytes | None, source: MelodyRef | None = None) -> Breed:
@@ -195,8 +220,11 @@ class Session:
 
         await self.service.generation_ready(self.breed_id, number, post)
 
-    async def _wait(self, probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-        """Poll Redis for the worker's result, with a status line of how long it has taken."""
+    async def _wait(self, probe: Callable[[], Awaitable[T | None]], what: str, about: str | None = None) -> T:
+        """Poll Redis for the worker's result, with a status line of how long it has taken.
+
+        `about`: the id its jobs carry (default: this breed's), to tell when the worker refused one.
+        """
         started = time.monotonic()
         spinner = "|/-\\"
         tick = 0
@@ -206,7 +234,7 @@ class Session:
                 if self.interactive:
                     print("\r" + " " * 60 + "\r", end="", flush=True)
                 return result
-            error = await self._worker_error()
+            error = await self._worker_error(about)
             if error:
                 raise RuntimeError(error)
             code = self.worker.poll() if self.worker else None
@@ -221,10 +249,11 @@ class Session:
             tick += 1
             await asyncio.sleep(0.1)
 
-    async def _worker_error(self) -> str | None:
+    async def _worker_error(self, about: str | None = None) -> str | None:
+        """The reason of a job about `about` (default: this breed) that the worker refused since the start."""
         for letter in await self.store.dead_letters(limit=20):
             raw = str(letter.get("raw", ""))
-            if self.breed_id in raw and float(letter.get("time", 0)) >= self.started_at:
+            if (about or self.breed_id) in raw and float(letter.get("time", 0)) >= self.started_at:
                 return f"the worker refused a job: {letter.get('reason')}"
         return None
 
@@ -261,6 +290,9 @@ class Session:
             return True
         if command.kind == "finish":
             return await self.finish(command.candidate)
+        if command.kind == "tune":
+            await self.tune(command.melody, command.bars, command.backing)
+            return True
         breed = await self.breed()
         fitness = await self.service.cast_ballot(self.breed_id, breed.generation, LOCAL_USER, command.votes)
         closed = await self.service.close_voting(self.breed_id, LOCAL_ACTOR)
@@ -290,10 +322,39 @@ class Session:
             print(f"  audio: {folder / artifacts.WINNER_AUDIO}")
             print(f"  roll:  {folder / artifacts.WINNER_PNG}")
             print(f"  tree:  {folder / artifacts.LINEAGE_PNG}")
+            self._print_tune(folder, breed.params.bars, breed.params.backing)
             print(f"  id:    {MelodyRef(breed.breed_id, number, winner)} (breeder local --from it breeds on from it)")
 
         await self.service.finished(self.breed_id, number, post)
-        return False
+        breed = await self.breed()
+        assert breed.winner is not None
+        self.winner = MelodyRef(self.breed_id, number, breed.winner)
+        return True
+
+    def _print_tune(self, folder: Path, bars: int, backing: str) -> None:
+        if not (folder / artifacts.TUNE_MID).exists():
+            print("  tune:  could not be made (the worker's log says why)")
+            return
+        print(f"  tune:  {folder / artifacts.TUNE_AUDIO}  ({bars} bars, backing: {backing})")
+        print(f"         {folder / artifacts.TUNE_MID}, {folder / artifacts.TUNE_PNG}")
+
+    async def tune(self, melody: str | None, bars: int | None, backing: str | None) -> None:
+        """Make a tune from a melody id (None: this breed's winner) and write its files."""
+        if melody is None and self.winner is None:
+            raise CommandError("finish first, or name a melody: `tune ab12cd34-g3-5`")
+        tune = await self.service.request_tune(melody or str(self.winner), None, None, LOCAL_USER, bars=bars,
+                                               backing=backing, front="terminal")
+        await self._wait(lambda: self.store.tune_file(tune.tune_id, artifacts.TUNE_MID), "the tune", tune.tune_id)
+        folder = self.out_dir / f"tune-{tune.melody}-{tune.bars}-{tune.backing}"
+
+        async def post(request: TuneRequest, files: Files) -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, data in files.found:
+                (folder / name).write_bytes(data)
+            print(f"\nTune from {request.melody}:")
+            self._print_tune(folder, request.bars, request.backing)
+
+        await self.service.tune_ready(tune.tune_id, "terminal", post)
 
 
 async def run_session(
@@ -316,7 +377,7 @@ async def run_session(
                 line: str | None = lines.pop(0)
                 print(f"> {line}")
             else:
-                print(f"\n{HELP}")
+                print(f"\n{HELP if session.winner is None else FINISHED_HELP}")
                 line = await terminal.readline("> ")
                 if line is None:
                     return 0
