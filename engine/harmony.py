@@ -16,8 +16,8 @@ melody, the sum of
 - motion: root motion (down a fifth is cheapest), changes in the middle of a bar, a dominant
   moving back to the subdominant, secondary dominants that do not resolve, and voice leading (how
   far the chord's tones are from the previous chord's);
-- cadence: the last chord should be the tonic, the one before a dominant; phrase ends (every two
-  bars) prefer the tonic or the dominant.
+- cadence: the last chord should be the tonic, the one before the last bar a dominant; phrase
+  ends (every two bars) prefer the tonic or the dominant.
 """
 
 from __future__ import annotations
@@ -201,8 +201,10 @@ def fit_chords(notes: Sequence[Note], key: Key, total_steps: int, steps_per_chor
     dominant = np.array([chord.roman in ("V", "V7") for chord in vocabulary])
     emission[0] += np.where(tonic, 0.0, OPENING_NOT_TONIC)
     emission[-1] += np.where(tonic, 0.0, FINAL_NOT_TONIC)
-    if spans >= 2:
-        emission[-2] += np.where(dominant, 0.0, PENULTIMATE_NOT_DOMINANT)
+    # The chord before the final bar (the final chord usually fills it) should be the dominant.
+    before_final_bar = (total_steps - 1) // STEPS_PER_BAR * STEPS_PER_BAR // steps_per_chord - 1
+    if before_final_bar >= 0:
+        emission[before_final_bar] += np.where(dominant, 0.0, PENULTIMATE_NOT_DOMINANT)
     for span in range(spans - 1):
         if ((span + 1) * steps_per_chord) % PHRASE_STEPS == 0:
             emission[span] += np.where(tonic | dominant, 0.0, PHRASE_END_OTHER)

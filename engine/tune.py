@@ -46,7 +46,8 @@ INTERPOLATION_POINTS = (0.5, 0.65, 0.8, 1.0, 1.2)
 VARIATION_TARGET = 0.65
 CONTRAST_TARGET = 0.3
 MIN_IN_KEY = 0.75
-IDENTICAL = 0.97  # a candidate this alike is the theme again, not a variation
+IDENTICAL = 0.97
+MIN_PITCHES = 3  # a candidate this alike is the theme again, not a variation
 
 
 class Section(NamedTuple):
@@ -160,14 +161,36 @@ def _theme_return(theme_notes: list[Note], closing: bool) -> tuple[str, list[Not
 
 
 def _closing(near: Sequence[_Candidate], theme_notes: list[Note], key: Key) -> tuple[str, list[Note], str]:
-    """The closing phrase: the best variation ending on the tonic, its last note held to the end."""
-    closing = [c for c in near if _ends_on_tonic(c.notes, key) and c.similarity < IDENTICAL]
-    if closing:
-        chosen = _best(closing, lambda c: _closing_score(c, key))
-        return "C", _held_to_end(chosen.notes), f"{chosen.how}, ends on the tonic, similarity {chosen.similarity:.2f}"
-    chosen = _best(near, lambda c: _closing_score(c, key))
+    """The closing phrase: a variation that lands on the tonic, its tonic held to the end.
+
+    Best: one with a tonic on beat 1 or 3 of its last bar (cut there: the cadence rests on a
+    strong beat); then one whose last note is a tonic; else the best with its last note moved.
+    """
+    variations = [c for c in near if c.similarity < IDENTICAL]
+    landing = [(c, _cut_at_tonic(c.notes, key)) for c in variations]
+    landing = [(c, notes) for c, notes in landing if notes is not None]
+    if landing:
+        chosen, notes = max(landing, key=lambda pair: _closing_score(pair[0], key))
+        how = f"{chosen.how}, cut at its tonic on a strong beat of its last bar"
+        return "C", notes, f"{how}, similarity to the theme {chosen.similarity:.2f}"
+    ending = [c for c in variations if _ends_on_tonic(c.notes, key)]
+    if ending:
+        chosen = _best(ending, lambda c: _closing_score(c, key))
+        how = f"{chosen.how}, ends on the tonic"
+        return "C", _held_to_end(chosen.notes), f"{how}, similarity to the theme {chosen.similarity:.2f}"
+    chosen = _best(variations or near, lambda c: _closing_score(c, key))
     notes = _held_to_end(_to_tonic(chosen.notes or theme_notes, key))
     return "C", notes, f"{chosen.how}, its last note moved to the tonic, similarity {chosen.similarity:.2f}"
+
+
+def _cut_at_tonic(notes: Sequence[Note], key: Key) -> list[Note] | None:
+    """The phrase up to its last tonic on beat 1 or 3 of bar 2, held to the end; None if it has none."""
+    landing = [n for n in notes if n.start in (STEPS_PER_BAR, STEPS_PER_BAR + 8) and n.pitch % 12 == key.tonic]
+    if not landing:
+        return None
+    last = landing[-1]
+    kept = [n for n in notes if n.start < last.start]
+    return [*kept, Note(last.pitch, last.start, PHRASE_STEPS)]
 
 
 def _near(centre: NDArray[np.float32], subspace: Subspace | None, sigmas: Sequence[float],
@@ -235,11 +258,13 @@ def _closing_score(candidate: _Candidate, key: Key) -> float:
 
 
 def _in_key_score(notes: Sequence[Note], key: Key) -> float:
-    """0 when the whole phrase is in key, falling fast below MIN_IN_KEY."""
+    """0 when the whole phrase is in key, falling fast below MIN_IN_KEY; a phrase of one or two
+    pitches (a drone, not a tune) loses too."""
     if not notes:
         return -5.0
     share = float(np.mean([n.pitch % 12 in key.scale for n in notes]))
-    return -3.0 * max(MIN_IN_KEY - share, 0.0) - (1.0 - share)
+    monotony = 0.5 * max(MIN_PITCHES - len({n.pitch for n in notes}), 0)
+    return -3.0 * max(MIN_IN_KEY - share, 0.0) - (1.0 - share) - monotony
 
 
 def _ends_on_tonic(notes: Sequence[Note], key: Key) -> bool:
