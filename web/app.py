@@ -73,9 +73,6 @@ def make_app(service: BreedingService, front: WebFront) -> web.Application:
     app.router.add_post("/api/breeds/{breed_id}/morph", morph)
     app.router.add_post("/api/breeds/{breed_id}/stop", stop)
     app.router.add_get("/api/breeds/{breed_id}/files/{number}/{name}", file)
-    from web import tunes  # its handlers use this module's keys and errors
-
-    tunes.add_routes(app)
     return app
 
 
