@@ -63,7 +63,8 @@ async def test_breed_tune_makes_a_tune_from_a_gallery_winner_and_from_any_candid
     assert names(from_winner) == TUNE_FILES and names(from_candidate) == TUNE_FILES
     assert f"<@{bea.id}>" in from_winner.content and f"`{candidate_id}`" in from_candidate.content
     melodies = (await world.store.get_generation(breed.breed_id, 0)).melodies
-    first, second = (midi_to_notes(await post.attachments[0].read()) for post in (from_winner, from_candidate))
+    first = midi_to_notes(await from_winner.attachments[0].read())
+    second = midi_to_notes(await from_candidate.attachments[0].read())
     assert [n for n in first if n.start < 32] == list(melodies[0])
     assert [n for n in second if n.start < 32] == list(melodies[2])
     assert len(read_midi(await from_winner.attachments[0].read()).instruments) == 1
