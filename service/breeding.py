@@ -27,6 +27,7 @@ from domain.model import FRONTS, Breed, BreedParams, choose
 from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
 from domain.votes import ballot_counts, top_candidate
 from service.gallery import Gallery
+from service.reads import Reads
 from service.results import WorkerResults
 from service.tunes import Tunes
 from storage import BreedStore
@@ -86,9 +87,10 @@ def check_steer(breed: Breed, actor: Actor | None) -> None:
         raise BreedError(STEER_REFUSAL)
 
 
-class BreedingService(WorkerResults, Gallery, Tunes):
+class BreedingService(WorkerResults, Gallery, Tunes, Reads):
     """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results;
-    melody ids, family trees, the gallery and compositions (service.gallery); tunes (service.tunes).
+    melody ids, family trees, the gallery and compositions (service.gallery); tunes (service.tunes); what
+    front ends read (service.reads).
 
     `clock()` gives seconds since the epoch; `defaults` are the options people leave out; `limits`
     protect a server (none by default: the terminal and the web page serve one person).
@@ -133,11 +135,6 @@ class BreedingService(WorkerResults, Gallery, Tunes):
 
     def new_breed_id(self) -> str:
         return self.store.new_breed_id()
-
-    async def shows(self, front: str, breed_id: str) -> bool:
-        """Whether `front` handles this breed's worker events (an unknown breed: every front end, to log it)."""
-        breed = await self.store.get_breed(breed_id)
-        return breed is None or breed.front == front
 
     async def get(self, breed_id: str) -> Breed:
         breed = await self.store.get_breed(breed_id)

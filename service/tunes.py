@@ -84,12 +84,15 @@ class Tunes:
                 found.append((name, data))
         return Files(tuple(found), tuple(missing))
 
-    async def tune_ready(self, tune_id: str, front: str, post: PostTune, max_bytes: int | None = None) -> bool:
-        """A tune the worker made (or failed to make) is shown once, by the front end that asked for it."""
+    async def tune_request(self, tune_id: str) -> TuneRequest | None:
+        """A tune's request, or None (never asked for, or expired)."""
+        return await self.store.get_tune(tune_id)
+
+    async def tune_ready(self, tune_id: str, post: PostTune, max_bytes: int | None = None) -> bool:
+        """A tune the worker made (or failed to make) is shown once (the router asks the front end that shows it)."""
         tune = await self.store.get_tune(tune_id)
-        if tune is None or tune.front != front:
-            if tune is None:
-                log.warning("tune %s: ready, but its request is gone", tune_id)
+        if tune is None:
+            log.warning("tune %s: ready, but its request is gone", tune_id)
             return False
         if not await self.store.mark_tune_posted(tune_id):
             log.info("tune %s: shown already", tune_id)

@@ -16,6 +16,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RANKS = {
     "domain": 0, "storage": 1, "engine": 2, "service": 3, "bot": 4, "terminal": 4, "web": 4, "breeder": 5, "bench": 5,
 }
+# Front ends talk to the breeding service only: the store and the engine are below it, out of their reach.
+FRONT_ENDS = ("bot", "terminal", "web")
+SERVICE_ONLY = ("storage", "engine")
 # Settings, logging, the embedded Redis, signals, processes, exit codes: used by all but the domain.
 LEAF = "runtime"
 PACKAGES = (*RANKS, LEAF)
@@ -66,6 +69,8 @@ def allowed(importer: str, imported: str) -> bool:
         return source != "domain"
     if source == LEAF:
         return target == "domain"
+    if source in FRONT_ENDS and target in SERVICE_ONLY:
+        return False
     return RANKS[target] < RANKS[source]
 
 
@@ -169,3 +174,18 @@ def test_the_contract_catches_a_cycle(tmp_path: Path) -> None:
         "engine/b.py": "def late():\n    from engine.a import thing\n",
     })
     assert cycles(root) == [["engine.a", "engine.b", "engine.a"]]
+
+
+def test_the_contract_keeps_front_ends_off_the_store_and_the_engine(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "bot/client.py": "from storage import UNAVAILABLE\nfrom service.errors import UNAVAILABLE as SAME\n",
+        "web/app.py": "def state():\n    from storage.codec import Event\n",
+        "terminal/session.py": "import engine.pianoroll\nfrom service import pianoroll\n",
+        "service/pianoroll.py": "from engine import pianoroll\n",
+        "breeder/web_cmd.py": "from storage import connect\n",
+    })
+    assert sorted(violations(root)) == [
+        "bot.client -> storage",
+        "terminal.session -> engine.pianoroll",
+        "web.app -> storage.codec",
+    ]

@@ -192,7 +192,7 @@ async def test_stop_ends_the_breed_its_buttons_and_its_deadline(world: World, wo
     assert answer_of(result) == f"Breed `{breed.breed_id}` stopped."
     assert (await world.store.get_breed(breed.breed_id)).status == "stopped"
     assert not has_buttons(vote_message(world, breed, 0))
-    assert not world.bot.controller.timers.armed(breed.breed_id)
+    assert not world.bot.controller.router.armed(breed.breed_id)
     later = await world.starter.slash(world.thread_of(breed), "breed next")
     assert answer_of(later) == "This breed was stopped."
     assert world.refusals() == ["This breed was stopped."]
@@ -236,7 +236,7 @@ async def test_commands_are_not_synced_to_discord_unless_the_setting_says_so(red
         assert not [r for r in env.http_requests if "/commands" in r.path]
     finally:
         await env.shutdown()
-        await bot.store.close()
+        await bot.service.close()
 
 
 async def test_with_the_setting_the_commands_are_synced_to_the_dev_guild(world: World) -> None:

@@ -47,7 +47,7 @@ async def test_votes_cast_while_the_bot_was_down_count_when_the_deadline_passed_
     await world.restart()
     await world.env.settle()
     assert vote_message(world, breed, 1).id == second.id
-    assert world.bot.controller.timers.armed(breed.breed_id)
+    assert world.bot.controller.router.armed(breed.breed_id)
     # The buttons posted by an earlier bot instance still work.
     answer = answer_of(await world.starter.click(second, label="Next"))
     assert answer == "Voting on generation 2 closed. Votes: no votes."
@@ -59,7 +59,7 @@ async def test_a_restarted_bot_re_arms_the_vote_deadline_stored_in_redis(world: 
     await world.env.advance_time(60)
 
     await world.restart()
-    assert world.bot.controller.timers.armed(breed.breed_id)
+    assert world.bot.controller.router.armed(breed.breed_id)
     await world.env.advance_time(100)
     assert await jobs_of(world, breed.breed_id, "evolve") == []
     await world.env.advance_time(30)

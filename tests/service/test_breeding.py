@@ -218,8 +218,8 @@ async def test_finishing_posts_the_winner_once_then_ends_the_breed(service, stor
     async def post(breed: Breed, number: int, winner: int) -> None:
         posted.append((number, winner))
 
-    assert await service.finished("b1", 0, post)
-    assert not await service.finished("b1", 0, post)
+    assert await service.winner_ready("b1", 0, post)
+    assert not await service.winner_ready("b1", 0, post)
     assert posted == [(0, 2)]
     assert (await service.get("b1")).status == "finished" and await store.open_breeds() == []
 

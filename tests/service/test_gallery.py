@@ -34,7 +34,7 @@ async def finished_breed(service: BreedingService, candidate: int = 2) -> Breed:
     async def post(breed: Breed, number: int, winner: int) -> None:
         return None
 
-    assert await service.finished("b1", 0, post)
+    assert await service.winner_ready("b1", 0, post)
     return await service.get("b1")
 
 

@@ -58,18 +58,19 @@ async def test_a_bad_tune_request_gets_one_line_and_changes_nothing(
     assert not [key async for key in store.redis.scan_iter("mb:tune:*")]
 
 
-async def test_a_tune_is_shown_once_and_only_by_the_front_end_that_asked(service, store) -> None:
+async def test_a_tune_is_shown_once_with_its_files_and_names_those_missing(service, store) -> None:
     await voting_breed(service)
     tune = await service.request_tune("b1-g1-1", GUILD, 3, 2)
+    assert await service.tune_request(tune.tune_id) == tune
     await store.add_tune_files(tune.tune_id, {artifacts.TUNE_MID: b"M", artifacts.TUNE_AUDIO: b"O"})
     shown = []
 
     async def post(request, files) -> None:
         shown.append((request.channel_id, [name for name, _data in files.found], files.missing))
 
-    assert not await service.tune_ready(tune.tune_id, "web", post)
-    assert await service.tune_ready(tune.tune_id, "discord", post)
-    assert not await service.tune_ready(tune.tune_id, "discord", post)
+    assert await service.tune_ready(tune.tune_id, post)
+    assert not await service.tune_ready(tune.tune_id, post)
+    assert not await service.tune_ready("nothing1", post)
     assert shown == [(3, [artifacts.TUNE_MID, artifacts.TUNE_AUDIO], (artifacts.TUNE_PNG,))]
 
 
@@ -81,13 +82,13 @@ async def test_a_tune_whose_post_failed_is_shown_when_its_event_comes_again(serv
         raise RuntimeError("Discord is down")
 
     with pytest.raises(RuntimeError):
-        await service.tune_ready(tune.tune_id, "discord", broken)
+        await service.tune_ready(tune.tune_id, broken)
     shown = []
 
     async def post(request, files) -> None:
         shown.append(request.tune_id)
 
-    assert await service.tune_ready(tune.tune_id, "discord", post)
+    assert await service.tune_ready(tune.tune_id, post)
     assert shown == [tune.tune_id]
 
 
