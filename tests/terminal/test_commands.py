@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from terminal.session import Command, CommandError, parse_command
+from terminal.commands import Command, CommandError, parse_command
 
 
 def test_votes_are_one_based_numbers_and_may_repeat():
