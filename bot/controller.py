@@ -118,8 +118,7 @@ class BreedController:
         self.router.voting_closed(breed_id)
         before = done.before
         await self._end_vote_message(before, texts.closed_text(before.generation, done.fitness))
-        return (f"Voting on generation {texts.shown(before.generation)} closed. "
-                f"Votes: {voting.describe_tally(done.fitness)}.")
+        return texts.closed_answer(before.generation, done.fitness)
 
     async def finish(self, breed_id: str, actor: Actor, candidate: int | None = None) -> str:
         """End the breed with a winner: the named candidate (1-based) or the top-voted one."""
@@ -133,23 +132,21 @@ class BreedController:
         self.router.voting_closed(breed_id)
         assert done.winner is not None
         before = done.before
-        closed = (f"**Generation {texts.shown(before.generation)}**: finished with candidate "
-                  f"{texts.shown(done.winner)}.")
-        await self._end_vote_message(before, closed)
-        return f"Finishing with candidate {texts.shown(done.winner)}: its files will be posted in the thread."
+        await self._end_vote_message(before, texts.vote_finished_text(before.generation, done.winner))
+        return texts.finishing_answer(done.winner)
 
     async def stop(self, breed_id: str, actor: Actor) -> str:
         done = await self.service.stop(breed_id, actor)
         self.router.voting_closed(breed_id)
         before = done.before
-        await self._end_vote_message(before, f"**Generation {texts.shown(before.generation)}**: stopped.")
-        await self._thread(before).send(f"⏹️ <@{actor.user_id}> stopped this breed.")
-        return f"Breed `{breed_id}` stopped."
+        await self._end_vote_message(before, texts.vote_stopped_text(before.generation))
+        await self._thread(before).send(texts.stopped_text(actor.user_id))
+        return texts.stopped_answer(breed_id)
 
     async def set_sigma(self, breed_id: str, actor: Actor, sigma: float) -> str:
         breed = await self.service.set_sigma(breed_id, actor, sigma)
-        await self._thread(breed).send(f"🧬 <@{actor.user_id}> set the mutation σ to {sigma:g} from the next step on.")
-        return f"Mutation σ of breed `{breed_id}` is {sigma:g} from the next step on."
+        await self._thread(breed).send(texts.sigma_text(actor.user_id, sigma))
+        return texts.sigma_answer(breed_id, sigma)
 
     async def morph(self, breed_id: str, start: int, end: int, steps: int, actor: Actor | None = None) -> str:
         """Ask a worker for the morph between two candidates (1-based); anyone may."""
@@ -280,12 +277,7 @@ class BreedController:
             await self._edit_progress(before, texts.finish_failed_text(message))
         else:
             await self._edit_progress(before, texts.failed_text(before.generation + 1, message))
-        if after.status == "voting":
-            follow = (f"Voting on generation {texts.shown(after.generation)} is open again: "
-                      "use /breed next or /breed finish to try again.")
-        else:
-            follow = "This breed cannot go on; start a new one with /breed start."
-        await self._thread(after).send(f"⚠️ {message} {follow}")
+        await self._thread(after).send(texts.step_failed_text(after, message))
 
     async def _edit_progress(self, breed: Breed, content: str) -> None:
         if breed.progress_message_id is None:

@@ -6,9 +6,13 @@ store's keys and calls can change without a front end noticing.
 
 from __future__ import annotations
 
-from domain.model import Breed, Composition, Generation
+from domain.model import OPEN_STATUSES, Breed, Composition, Generation
 from domain.rules import morph_marker
 from storage import BreedStore
+
+# A session's group of the events stream made or read this long ago, whose breed is not going, is a
+# killed session's.
+STALE_SESSION_S = 60.0
 
 
 class Reads:
@@ -26,7 +30,15 @@ class Reads:
 
     async def open_session_events(self, session_id: str) -> str:
         """Give a terminal session its own group of the events stream, from now on; returns its reader
-        name (for service.router.EventRouter)."""
+        name (for service.router.EventRouter).
+
+        Groups left by sessions that were killed (their breed is over, or never started) go first;
+        one younger than a minute may be a session's that is starting its breed right now.
+        """
+        for other, idle_s in (await self.store.session_groups()).items():
+            breed = await self.store.get_breed(other)
+            if idle_s > STALE_SESSION_S and (breed is None or breed.status not in OPEN_STATUSES):
+                await self.store.remove_session_group(other)
         return await self.store.add_session_group(session_id)
 
     async def close_session_events(self, session_id: str) -> None:

@@ -82,7 +82,7 @@ class WorkerResults:
         """
         async with self.lock(breed_id):
             breed = await self.store.get_breed(breed_id)
-            if breed is None or refusal(breed, "finished") is not None:
+            if breed is None or refusal(breed, "winner") is not None:
                 log.info("breed %s gen %d: finished event, but no finish in progress", breed_id, number)
                 return None
             assert breed.winner is not None

@@ -282,9 +282,9 @@ class EventRouter:
         await self.service.step_failed(breed.breed_id, post)
 
     async def _composition(self, event: Event) -> None:
-        composition = await self.service.composition(event.breed_id)
+        composition = await self.service.composition(event.composition_id)
         if composition is None:
-            log.warning("composition %s: %s event, but its request is gone", event.breed_id, event.type)
+            log.warning("composition %s: %s event, but its request is gone", event.composition_id, event.type)
             return
         if not self.front_end.shows(composition):
             return

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from domain import artifacts
-from domain.errors import BreedError, ParamsError
+from domain.errors import BreedError, ParamsError, UnknownBreedError
 from domain.ids import MelodyRef
 from domain.model import FRONTS, TuneRequest, check_tune
 from service.results import Files
@@ -69,7 +69,8 @@ class Tunes:
         """A tune asked for on `front`; BreedError when there is none (or it is another front end's)."""
         tune = await self.store.get_tune(tune_id)
         if tune is None or tune.front != front:
-            raise BreedError(f"There is no tune `{tune_id}` (tunes are kept for a while only).")
+            # Unknown like a breed id that names nothing here (a page answers 404).
+            raise UnknownBreedError(f"There is no tune `{tune_id}` (tunes are kept for a while only).")
         return tune
 
     async def tune_files(self, tune_id: str, max_bytes: int | None = None) -> Files:

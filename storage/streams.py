@@ -158,8 +158,27 @@ class MessageStreams:
         """Give a terminal session its own group of the events stream, reading only events added from
         now on; returns the reader name that read_events and the others take as `front`."""
         reader = keys.session_reader(session_id)
-        await self._redis.xgroup_create(keys.EVENTS, keys.event_group(reader), id="$", mkstream=True)
+        # From the server's clock rather than "$": the group's last id then says when it was made.
+        seconds, microseconds = await self._redis.time()
+        start = f"{seconds * 1000 + microseconds // 1000}-0"
+        await self._redis.xgroup_create(keys.EVENTS, keys.event_group(reader), id=start, mkstream=True)
         return reader
+
+    async def session_groups(self) -> dict[str, float]:
+        """Session id -> seconds since its group of the events stream was made or last read (server time)."""
+        try:
+            groups = await self._redis.xinfo_groups(keys.EVENTS)
+        except ResponseError:  # no stream yet
+            return {}
+        seconds, microseconds = await self._redis.time()
+        now_ms = seconds * 1000 + microseconds // 1000
+        found = {}
+        for group in groups:
+            name = _text(group["name"])
+            if name.startswith(keys.SESSION_READER_PREFIX):
+                last_ms = int(_text(group["last-delivered-id"]).partition("-")[0])
+                found[name.removeprefix(keys.SESSION_READER_PREFIX)] = max(0, now_ms - last_ms) / 1000
+        return found
 
     async def remove_session_group(self, session_id: str) -> None:
         """Remove a terminal session's group of the events stream (its pending events go with it)."""

@@ -124,6 +124,22 @@ def test_no_modules_import_each_other_in_a_circle() -> None:
     assert cycles(PROJECT_ROOT) == []
 
 
+def store_reach_ins(root: Path) -> list[str]:
+    """Every `x.store` a front end reads, as 'module:line': the service's store is below their reach."""
+    found = []
+    for name, path in modules(root).items():
+        if name.split(".")[0] not in FRONT_ENDS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Attribute) and node.attr == "store":
+                found.append(f"{name}:{node.lineno}")
+    return found
+
+
+def test_front_ends_do_not_reach_into_the_services_store() -> None:
+    assert store_reach_ins(PROJECT_ROOT) == []
+
+
 def test_the_domain_uses_the_standard_library_only() -> None:
     import sys
 
@@ -189,3 +205,11 @@ def test_the_contract_keeps_front_ends_off_the_store_and_the_engine(tmp_path: Pa
         "terminal.session -> engine.pianoroll",
         "web.app -> storage.codec",
     ]
+
+
+def test_a_reach_into_the_services_store_is_caught(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "web/app.py": "async def state(service):\n    return await service.store.get_breed('b1')\n",
+        "service/reads.py": "async def lookup(self):\n    return await self.store.get_breed('b1')\n",
+    })
+    assert store_reach_ins(root) == ["web.app:2"]

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from domain import artifacts, limits
-from domain.errors import BreedError
+from domain.errors import BreedError, UnknownBreedError
 from domain.ids import MelodyRef, melody_id
 from domain.instruments import INSTRUMENTS
 from domain.model import Breed
@@ -96,7 +96,7 @@ async def _one_line_errors(request: web.Request, handler: Handler) -> web.Stream
         raise
     except BreedError as error:
         message = " ".join(str(error).split())
-        status = 404 if message.startswith(("There is no breed", "There is no tune")) else 400
+        status = 404 if isinstance(error, UnknownBreedError) else 400
         return web.json_response({"error": message}, status=status)
     except PageError as error:
         return web.json_response({"error": str(error)}, status=error.status)
@@ -210,7 +210,7 @@ async def _breed(request: web.Request) -> Breed:
     breed_id = request.match_info["breed_id"].strip().lower()
     breed = await request.app[SERVICE_KEY].lookup(breed_id)
     if breed is None or breed.front != FRONT:
-        raise BreedError(f"There is no breed `{breed_id}`.")
+        raise UnknownBreedError(f"There is no breed `{breed_id}`.")
     return breed
 
 

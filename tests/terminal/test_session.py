@@ -83,3 +83,21 @@ async def test_a_failed_step_ends_the_wait_with_the_workers_message(store: Breed
     finally:
         await session.close()
     assert (await store.get_breed(session.breed_id)).status == "voting"  # the vote is open again
+
+
+async def test_a_killed_sessions_group_goes_when_the_next_session_starts_and_a_live_one_stays(
+    store: BreedStore, tmp_path: Path,
+) -> None:
+    # A session killed long ago, before it could remove its group; and one starting its breed right now.
+    await store.redis.xgroup_create(keys.EVENTS, "terminal:gone1234", id="1-0", mkstream=True)
+    await store.add_session_group("starting")
+    live = new_session(store, tmp_path / "live")
+    later = new_session(store, tmp_path / "later")
+    try:
+        await started(live, store)
+        await started(later, store)
+        assert await groups(store) >= {f"terminal:{live.breed_id}", f"terminal:{later.breed_id}", "terminal:starting"}
+        assert "terminal:gone1234" not in await groups(store)
+    finally:
+        await live.close()
+        await later.close()
