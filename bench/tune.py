@@ -67,6 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--soundfont", type=Path, default=FLUID_R3 if FLUID_R3.is_file() else None,
                         help="SoundFont to render with (default: FluidR3_GM when installed)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--example", type=Path, default=None,
+                        help="write the first tune's tune.mid, tune.ogg and tune.png into this folder")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,8 +110,10 @@ def run(args: argparse.Namespace) -> int:
                           instrument=0, subspace=subspace, rng=rng, theme_notes=notes)
         build_times.append(time.perf_counter() - started)
         started = time.perf_counter()
-        renderer.render_midi(tune.midi)
+        audio = renderer.render_midi(tune.midi)
         render_times.append(time.perf_counter() - started)
+        if args.example is not None and not figures:
+            write_example(args.example, tune, audio)
         figures.append(measure(tune))
         forms[" ".join(section.label for section in tune.sections)] += 1
     model.close()
@@ -126,6 +130,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:26} {value:8.3f}{verdict}")
     print("RESULT " + " ".join(f"{name}={value:.3f}" for name, value in summary.items()))
     return 0
+
+
+def write_example(folder: Path, tune: Tune, audio: bytes) -> None:
+    from engine.pianoroll import tune_roll
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tune.mid").write_bytes(tune.midi)
+    (folder / "tune.ogg").write_bytes(audio)
+    (folder / "tune.png").write_bytes(tune_roll(tune))
+    print(f"example: {folder}/tune.mid, tune.ogg, tune.png; " + "; ".join(
+        f"{s.label} (bar {s.first_bar}): {s.how}" for s in tune.sections))
 
 
 def measure(tune: Tune) -> TuneFigures:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 CHORD_STEPS = 8  # half a bar: the harmonic rhythm the fitter may use
 
-MELODY_VOLUME = 112  # MIDI channel volume (controller 7); the backing parts stay well below
+MELODY_VOLUME = 124  # MIDI channel volume (controller 7); the backing parts stay well below
 CHORDS_VOLUME, BASS_VOLUME, DRUMS_VOLUME = 72, 88, 76
 CHORDS_VELOCITY, BASS_VELOCITY = 62, 80
 VOLUME, PAN = 7, 10  # controller numbers
