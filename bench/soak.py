@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.voting import NUMBER_EMOJI
 from bench.soak_faults import Faults, Workers
+from bot.voting import NUMBER_EMOJI
 from runtime.exits import CONFIG_ERROR, FAILURE, OK
 
 log = logging.getLogger(__name__)

@@ -38,6 +38,8 @@ async def test_breeds_in_servers_on_different_shards_both_go_on(world: World, wo
         await voter.react(vote_message(world, breed, 0), NUMBER_EMOJI[1])
         answer = answer_of(await starter.click(vote_message(world, breed, 0), label="Next"))
         assert answer == "Voting on generation 1 closed. Votes: 2️⃣ 1."
-    for breed in (here, there):
+    for breed, shard in ((here, home_shard), (there, 1 - home_shard)):
         await world.wait_for_status(breed.breed_id, "voting", 1)
-        assert vote_message(world, breed, 1) is not None
+        message = vote_message(world, breed, 1)
+        assert message.guild is not None and message.guild.shard_id == shard
+        assert [str(reaction.emoji) for reaction in message.reactions] == list(NUMBER_EMOJI[:3])
