@@ -14,6 +14,8 @@ Figures, medians over tunes or shares of all of them:
 - strong_beat_chord_tones: the share of melody notes starting on beat 1 or 3 that are tones of the
   chord sounding then (target >= 0.85), over all tunes;
 - chords_in_key: the share of chords (one per half bar) all of whose tones are in the key;
+- clip_strong_beat_chord_tones: the same share for the themes alone with the backing of a breed's
+  2-bar clips (chords fitted to the clip in its own key);
 - build_s, render_s: median seconds to build a tune and to render its MIDI file to OGG.
 """
 
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 
 FLUID_R3 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 SIBLING_SIGMA = 0.5
-TARGETS = {"strong_beat_chord_tones": 0.85}
+TARGETS = {"strong_beat_chord_tones": 0.85, "clip_strong_beat_chord_tones": 0.85}
 NEAR_LABELS = ("A'", "A''", "C")
 
 
@@ -56,6 +58,8 @@ class TuneFigures:
     strong_notes: int
     chords_in_key: int
     chords: int
+    clip_hits: int = 0
+    clip_notes: int = 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         render_times.append(time.perf_counter() - started)
         if args.example is not None and not figures:
             write_example(args.example, tune, audio)
-        figures.append(measure(tune))
+        figures.append(measure(tune, args.backing))
         forms[" ".join(section.label for section in tune.sections)] += 1
     model.close()
 
@@ -143,8 +147,9 @@ def write_example(folder: Path, tune: Tune, audio: bytes) -> None:
         f"{s.label} (bar {s.first_bar}): {s.how}" for s in tune.sections))
 
 
-def measure(tune: Tune) -> TuneFigures:
-    """The figures of one tune (see the module docstring)."""
+def measure(tune: Tune, backing: str) -> TuneFigures:
+    """The figures of one tune and of its theme as a clip with `backing` (see the module docstring)."""
+    from engine.arrange import CLIP_STEPS, arrange
     from engine.harmony import in_key, strong_beat_fit
     from engine.similarity import similarity
 
@@ -155,6 +160,7 @@ def measure(tune: Tune) -> TuneFigures:
     contrast = next((phrase for s, phrase in zip(tune.sections, tune.phrases, strict=True) if s.label == "B"), None)
     hits, total = strong_beat_fit(tune.melody, tune.chords)
     last = max(tune.melody, key=lambda n: (n.start, n.pitch)) if tune.melody else None
+    clip_hits, clip_notes = strong_beat_fit(theme, arrange(theme, backing, 120, 0, CLIP_STEPS).chords)
     return TuneFigures(
         theme_recurs=any(returns(theme, phrase) for phrase in later),
         variation_similarities=near,
@@ -165,6 +171,8 @@ def measure(tune: Tune) -> TuneFigures:
         strong_notes=total,
         chords_in_key=sum(in_key(chord, tune.key) for chord in tune.chords),
         chords=len(tune.chords),
+        clip_hits=clip_hits,
+        clip_notes=clip_notes,
     )
 
 
@@ -183,6 +191,7 @@ def summarise(figures: list[TuneFigures]) -> dict[str, float]:
     distances = [f.contrast_distance for f in figures if f.contrast_distance is not None]
     strong = sum(f.strong_notes for f in figures)
     chords = sum(f.chords for f in figures)
+    clip_notes = sum(f.clip_notes for f in figures)
     return {
         "theme_recurs": float(np.mean([f.theme_recurs for f in figures])),
         "variation_similarity": statistics.median(near) if near else 0.0,
@@ -191,4 +200,5 @@ def summarise(figures: list[TuneFigures]) -> dict[str, float]:
         "final_chord_tonic": float(np.mean([f.final_chord_tonic for f in figures])),
         "strong_beat_chord_tones": sum(f.strong_hits for f in figures) / strong if strong else 0.0,
         "chords_in_key": sum(f.chords_in_key for f in figures) / chords if chords else 0.0,
+        "clip_strong_beat_chord_tones": sum(f.clip_hits for f in figures) / clip_notes if clip_notes else 0.0,
     }

@@ -27,9 +27,9 @@ def test_a_built_tune_measures_its_return_ending_and_harmony(melody_model):
     tune = build_tune(melody_model, melody_model.encode([THEME])[0], contrast=None, bars=8, backing="chords",
                       tempo=120, instrument=0, subspace=load_subspace(), rng=np.random.default_rng(0),
                       theme_notes=THEME)
-    figures = bench_tune.measure(tune)
+    figures = bench_tune.measure(tune, "chords")
     assert figures.theme_recurs and figures.ends_on_tonic and figures.final_chord_tonic
-    assert figures.chords == 16 and figures.strong_notes >= 2
+    assert figures.chords == 16 and figures.strong_notes >= 2 and figures.clip_notes == 3
     assert figures.contrast_distance is not None and 0 < figures.contrast_distance <= 1
     assert all(0 < value < 1 for value in figures.variation_similarities)
     summary = bench_tune.summarise([figures])
@@ -51,4 +51,4 @@ def test_a_tiny_run_prints_a_result_line_with_every_key(melody_model, monkeypatc
     assert lines[-1].startswith("RESULT ")
     keys = [field.split("=")[0] for field in lines[-1].split()[1:]]
     assert keys == ["theme_recurs", "variation_similarity", "contrast_distance", "ends_on_tonic", "final_chord_tonic",
-                    "strong_beat_chord_tones", "chords_in_key", "build_s", "render_s"]
+                    "strong_beat_chord_tones", "chords_in_key", "clip_strong_beat_chord_tones", "build_s", "render_s"]
