@@ -34,6 +34,7 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("step", "bench.step", "time of a whole generation step and worker throughput"),
     ("ga", "bench.ga", "GA strategies' convergence with simulated voters, in latent space"),
     ("converge", "bench.converge", "GA strategies against chance, with simulated voters who hear the melodies"),
+    ("tune", "bench.tune", "tunes built from bred melodies: form, harmony, endings, build and render time"),
 )
 
 

@@ -8,7 +8,7 @@ volume), the backing sits under it. Backings (domain.tune.BACKINGS):
   plays each chord's root, and its fifth when a chord lasts a whole bar;
 - "band": the chords comped on an electric piano (piano under an electric-piano melody), a bass
   with a pushed rhythm and approach notes, and a drum groove on the General MIDI drum channel.
-In every backing the last bar holds the final chord, so the tune ends rather than stops.
+In a tune (longer than a 2-bar clip) the last bar holds the final chord, so it ends rather than stops.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from engine.midi import END_MARKER, TICKS_PER_BEAT, VELOCITY, melody_to_midi, st
 log = logging.getLogger(__name__)
 
 CHORD_STEPS = 8  # half a bar: the harmonic rhythm the fitter may use
+CLIP_STEPS = 32  # a breed's clips: 2 bars, which loop the groove instead of ending
 
-MELODY_VOLUME = 112  # MIDI channel volume (controller 7); the backing parts stay well below
+MELODY_VOLUME = 124  # MIDI channel volume (controller 7); the backing parts stay well below
 CHORDS_VOLUME, BASS_VOLUME, DRUMS_VOLUME = 72, 88, 76
 CHORDS_VELOCITY, BASS_VELOCITY = 62, 80
 VOLUME, PAN = 7, 10  # controller numbers
@@ -140,8 +141,8 @@ def _bass_part(chords: Sequence[Chord], backing: str) -> Part:
     for index, chord in enumerate(spans):
         root = _in_octave(chord.root)
         fifth = _in_octave(chord.pitch_classes[2])
-        following = spans[index + 1] if index + 1 < len(spans) else None
-        if chord.start_step >= final_bar or following is None:
+        following = spans[(index + 1) % len(spans)]  # a clip's last chord leads back to its first
+        if chord.start_step >= final_bar:
             part.notes.append((root, chord.start_step, chord.end_step, BASS_VELOCITY))
             continue
         for start in range(chord.start_step, chord.end_step, CHORD_STEPS):
@@ -165,7 +166,7 @@ def _drum_part(length: int) -> Part:
     bars = math.ceil(length / STEPS_PER_BAR)
     for bar in range(bars):
         offset = bar * STEPS_PER_BAR
-        if bar == bars - 1:  # the ending: one crash with the final chord
+        if bar == bars - 1 and length > CLIP_STEPS:  # a tune's ending: one crash with the final chord
             part.notes.extend([(CRASH, offset, offset + 8, 96), (KICK, offset, offset + 2, 100)])
             break
         for step, drum, velocity in GROOVE:
@@ -190,7 +191,10 @@ def _per_bar(chords: Sequence[Chord]) -> list[Chord]:
 
 
 def _final_bar_start(chords: Sequence[Chord]) -> int:
+    """Where a tune's held last bar starts; a clip of a breed (2 bars) keeps its groove to the end."""
     end = chords[-1].end_step if chords else 0
+    if end <= CLIP_STEPS:
+        return end
     return max((end - 1) // STEPS_PER_BAR * STEPS_PER_BAR, 0)
 
 

@@ -113,8 +113,8 @@ def build_tune(
     far_latents = _near(theme, subspace, FAR_SIGMAS, rng)
     if contrast is not None:
         path = _slerp(theme, np.asarray(contrast, np.float32).reshape(-1), INTERPOLATION_POINTS)
-        far_latents = np.concatenate([path, path + _near(np.zeros_like(theme), subspace, (0.15,), rng)[: len(path)]])
-        far_latents = np.concatenate([far_latents, _near(theme, subspace, FAR_SIGMAS, rng)])
+        nudged = path + _near(np.zeros_like(theme), subspace, (0.15,), rng)[: len(path)]
+        far_latents = np.concatenate([path, nudged, far_latents])
     far = _decode(model, far_latents, "far from the theme", temperature, theme_notes)
 
     theme_closes = _ends_on_tonic(theme_notes, key)

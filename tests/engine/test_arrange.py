@@ -90,3 +90,14 @@ def test_every_backing_is_known_and_an_unknown_one_is_refused():
     assert BACKINGS == ("none", "chords", "band")
     with pytest.raises(ValueError, match="backing must be one of none, chords, band"):
         arrange(MELODY, "orchestra", 120, 0, 64)
+
+
+def test_a_tune_ends_on_a_held_chord_and_a_two_bar_clip_keeps_its_groove():
+    step = 60 / 120 / 4
+    tune = read_midi(arrange(MELODY, "band", 120, 0, 64).midi)
+    clip = read_midi(arrange(MELODY[:8], "band", 120, 0, 32).midi)
+    last_bar = [n for n in tune.instruments[1].notes if n.start >= 48 * step - 1e-6]
+    assert {round(n.start / step) for n in last_bar} == {48} and {round(n.end / step) for n in last_bar} == {64}
+    assert {round(n.start / step) for n in tune.instruments[3].notes if n.start >= 48 * step - 1e-6} == {48}
+    clip_drums = {round(n.start / step) for n in clip.instruments[3].notes}
+    assert {16, 20, 24, 28} <= clip_drums  # the second bar's beats still play

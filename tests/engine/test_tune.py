@@ -98,3 +98,11 @@ def test_the_tune_picture_shows_rows_of_eight_bars_and_chord_names_over_them(mel
     with_chords, bare, long = picture(8, "chords"), picture(8, "none"), picture(16, "chords")
     assert chord_name_pixels(with_chords) > 100 and chord_name_pixels(bare) == 0
     assert long.shape[0] > 1.7 * with_chords.shape[0] - 2 * MARGIN - TITLE_HEIGHT  # two rows of 8 bars
+
+
+@pytest.mark.parametrize("theme_notes", [[], [Note(62, 0, 32)]])
+def test_a_silent_or_one_note_theme_still_makes_a_whole_tune(melody_model, theme_notes):
+    tune = build_tune(melody_model, theme_latent(6), contrast=None, bars=8, backing="band", tempo=120, instrument=0,
+                      subspace=SUBSPACE, rng=np.random.default_rng(0), theme_notes=theme_notes)
+    assert tune.phrases[0] == theme_notes and len(tune.sections) == 4
+    assert len(tune.chords) == 16 and read_midi(tune.midi).get_end_time() == pytest.approx(8 * 2.0, abs=0.01)
