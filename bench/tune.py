@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     for name, value in summary.items():
         target = TARGETS.get(name)
         verdict = "" if target is None else f"  (target >= {target:g}: {'met' if value >= target else 'MISSED'})"
-        print(f"{name:26} {value:8.3f}{verdict}")
+        print(f"{name:28} {value:8.3f}{verdict}")
     print("RESULT " + " ".join(f"{name}={value:.3f}" for name, value in summary.items()))
     return 0
 
