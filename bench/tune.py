@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     build_times: list[float] = []
     render_times: list[float] = []
     forms: Counter[str] = Counter()
+    closes: Counter[str] = Counter()
     for latent, notes in themes:
         sibling = latent + rng.standard_normal(latent.shape).astype(np.float32) * SIBLING_SIGMA
         started = time.perf_counter()
@@ -120,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             write_example(args.example, tune, audio)
         figures.append(measure(tune, args.backing))
         forms[" ".join(section.label for section in tune.sections)] += 1
+        closes.update(closing_kind(s.how) for s in tune.sections if s.label == "C")
     model.close()
 
     summary = summarise(figures)
@@ -128,10 +130,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(themes)} tunes of {args.bars} bars, backing {args.backing!r}: {priors} from prior samples, "
           f"{len(themes) - priors} from held-out corpus windows; rendered with {renderer.soundfont.name}")
     print("forms: " + ", ".join(f"{form} x{count}" for form, count in forms.most_common()))
+    print("closing phrases: " + (", ".join(f"{kind} x{count}" for kind, count in closes.most_common()) or "none"))
     for name, value in summary.items():
         target = TARGETS.get(name)
         verdict = "" if target is None else f"  (target >= {target:g}: {'met' if value >= target else 'MISSED'})"
-        print(f"{name:26} {value:8.3f}{verdict}")
+        print(f"{name:28} {value:8.3f}{verdict}")
     print("RESULT " + " ".join(f"{name}={value:.3f}" for name, value in summary.items()))
     return 0
 
@@ -174,6 +177,15 @@ def measure(tune: Tune, backing: str) -> TuneFigures:
         clip_hits=clip_hits,
         clip_notes=clip_notes,
     )
+
+
+def closing_kind(how: str) -> str:
+    """Which way a closing phrase reached the tonic, from its description."""
+    if "cut at its tonic" in how:
+        return "cut at a tonic on a strong beat"
+    if "moved to the tonic" in how:
+        return "last note moved to the tonic"
+    return "ends on the tonic"
 
 
 def returns(theme: list[Note], phrase: list[Note]) -> bool:

@@ -16,8 +16,8 @@ melody, the sum of
 - motion: root motion (down a fifth is cheapest), changes in the middle of a bar, a dominant
   moving back to the subdominant, secondary dominants that do not resolve, and voice leading (how
   far the chord's tones are from the previous chord's);
-- cadence: the last chord should be the tonic, the one before the last bar a dominant; phrase
-  ends (every two bars) prefer the tonic or the dominant.
+- cadence: a piece longer than one phrase ends on the tonic, with a dominant before its last
+  bar; phrase ends (every two bars, a lone phrase's end too) prefer the tonic or the dominant.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ BARLINE_REPEAT = 0.15  # the same chord again over a bar line: a slight push to 
 UNRESOLVED = 2.5
 RETROGRESSION = 0.6  # V to IV
 VOICE_LEADING = 0.04  # per semitone of the smallest motion of each tone
-FINAL_NOT_TONIC = 8.0
+FINAL_NOT_TONIC = 20.0  # as good as required
 PENULTIMATE_NOT_DOMINANT = 0.4
 PHRASE_END_OTHER = 0.3
 OPENING_NOT_TONIC = 0.4
@@ -200,12 +200,14 @@ def fit_chords(notes: Sequence[Note], key: Key, total_steps: int, steps_per_chor
     tonic = np.array([chord.is_tonic for chord in vocabulary])
     dominant = np.array([chord.roman in ("V", "V7") for chord in vocabulary])
     emission[0] += np.where(tonic, 0.0, OPENING_NOT_TONIC)
-    emission[-1] += np.where(tonic, 0.0, FINAL_NOT_TONIC)
-    # The chord before the final bar (the final chord usually fills it) should be the dominant.
-    before_final_bar = (total_steps - 1) // STEPS_PER_BAR * STEPS_PER_BAR // steps_per_chord - 1
-    if before_final_bar >= 0:
+    if total_steps > PHRASE_STEPS:
+        # A piece ends on the tonic, with the dominant before its last bar (which the final chord fills).
+        emission[-1] += np.where(tonic, 0.0, FINAL_NOT_TONIC)
+        before_final_bar = (total_steps - 1) // STEPS_PER_BAR * STEPS_PER_BAR // steps_per_chord - 1
         emission[before_final_bar] += np.where(dominant, 0.0, PENULTIMATE_NOT_DOMINANT)
-    for span in range(spans - 1):
+    # Every phrase ends on the tonic or the dominant when it can; a lone phrase (a breed's clip) may
+    # end on either: it is a fragment, and forcing it home would cost its strong beats.
+    for span in range(spans - 1 if total_steps > PHRASE_STEPS else spans):
         if ((span + 1) * steps_per_chord) % PHRASE_STEPS == 0:
             emission[span] += np.where(tonic | dominant, 0.0, PHRASE_END_OTHER)
 

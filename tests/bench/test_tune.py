@@ -49,6 +49,9 @@ def test_a_tiny_run_prints_a_result_line_with_every_key(melody_model, monkeypatc
     assert bench_tune.run(parser.parse_args(["--melodies", "4", "--backing", "band"])) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("RESULT ")
+    closing = next(line for line in lines if line.startswith("closing phrases: "))
+    assert closing == "closing phrases: none" or " x" in closing
     keys = [field.split("=")[0] for field in lines[-1].split()[1:]]
     assert keys == ["theme_recurs", "variation_similarity", "contrast_distance", "ends_on_tonic", "final_chord_tonic",
                     "strong_beat_chord_tones", "chords_in_key", "clip_strong_beat_chord_tones", "build_s", "render_s"]
+

@@ -94,3 +94,10 @@ def test_merge_joins_neighbouring_spans_of_one_chord():
     g = Chord(7, "", "V", "G", 16, 24, (7, 11, 2))
     merged = merge_repeats([c, Chord(0, "", "I", "C", 8, 16, (0, 4, 7)), g])
     assert [(m.name, m.start_step, m.end_step) for m in merged] == [("C", 0, 16), ("G", 16, 24)]
+
+
+def test_a_lone_two_bar_phrase_may_end_on_the_dominant_but_a_piece_ends_home():
+    phrase = run_of([60, 64, 67, 64, 62, 65, 71, 67])  # C E G E | D F B G: a half cadence
+    assert fit_chords(phrase, C_MAJOR, 32)[-1].roman in ("V", "V7")
+    piece = [*phrase, *run_of([64, 67, 72, 67, 65, 69, 71, 67], start=32)]  # then ending on G, not C
+    assert fit_chords(piece, C_MAJOR, 64)[-1].roman == "I"
