@@ -36,6 +36,7 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("ga", "bench.ga", "GA strategies' convergence with simulated voters, in latent space"),
     ("attributes", "bench.attributes", "what each attribute vector (nudge) does to decoded melodies"),
     ("converge", "bench.converge", "GA strategies against chance, with simulated voters who hear the melodies"),
+    ("tune", "bench.tune", "tunes built from bred melodies: form, harmony, endings, build and render time"),
 )
 
 
