@@ -42,7 +42,6 @@ RELEASE_S = 0.5
 LOUDNESS_LUFS = -16.0  # integrated loudness of every clip, as podcasts and web players level
 PEAK_DBFS = -1.0  # the limiter's ceiling: room for the Vorbis encoder's overshoot
 LIMITER_LOOKAHEAD_S = 0.005
-LEVEL_PASSES = 3
 LEVEL_TOLERANCE_LU = 0.2
 SYNTH_GAIN = 0.5  # float output never clips and every clip is levelled, so this hardly matters
 ALL_SOUND_OFF = 120  # MIDI controller: stops every voice at once, release and all
@@ -168,13 +167,17 @@ class Renderer:
 def level(clip: NDArray[np.float32], sample_rate: int, loudness_lufs: float = LOUDNESS_LUFS,
           peak_dbfs: float = PEAK_DBFS) -> NDArray[np.float32]:
     """`clip` at an integrated loudness of `loudness_lufs` (silence stays silent), peaks under `peak_dbfs`."""
-    for _ in range(LEVEL_PASSES):
-        error = loudness_lufs - loudness(clip, sample_rate)
-        if not np.isfinite(error) or abs(error) < LEVEL_TOLERANCE_LU:
-            break
-        # Limiting a sharp attack takes a little loudness away: the next pass gives it back.
-        clip = limit(clip * np.float32(10 ** (error / 20)), sample_rate, peak_dbfs)
-    return clip
+    measured = loudness(clip, sample_rate)
+    if not np.isfinite(measured):
+        return clip
+    scaled = clip * np.float32(10 ** ((loudness_lufs - measured) / 20))
+    levelled = limit(scaled, sample_rate, peak_dbfs)
+    if levelled is not scaled:
+        # The limiter took a little loudness from the sharpest attacks: one more pass gives it back.
+        error = loudness_lufs - loudness(levelled, sample_rate)
+        if abs(error) > LEVEL_TOLERANCE_LU:
+            levelled = limit(levelled * np.float32(10 ** (error / 20)), sample_rate, peak_dbfs)
+    return levelled
 
 
 def loudness(clip: NDArray[np.float32], sample_rate: int) -> float:
@@ -194,7 +197,7 @@ def limit(clip: NDArray[np.float32], sample_rate: int, peak_dbfs: float = PEAK_D
     ceiling = 10 ** (peak_dbfs / 20)
     excess = np.maximum(np.abs(clip) / ceiling, 1.0)
     if excess.max() <= 1.0:
-        return clip
+        return clip  # the very array, so that the caller can tell nothing was limited
     reach = max(1, round(LIMITER_LOOKAHEAD_S * sample_rate))
     # Each sample's reduction is held over +-reach, then averaged over a window half as wide: every
     # value averaged is at least the sample's own, so the peak ends at or under the ceiling.
