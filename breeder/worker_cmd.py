@@ -60,7 +60,7 @@ async def serve(settings: WorkerSettings, consumer: str) -> int:
         store = BreedStore(redis, artifact_ttl_s=int(settings.artifact_ttl_days * 86400))
         worker = Worker(store, model, renderer, consumer,
                         job_timeout_s=settings.job_timeout_s, temperature=settings.temperature,
-                        max_deliveries=settings.max_deliveries, subspace=subspace)
+                        max_deliveries=settings.max_deliveries, subspace=subspace, batch=settings.job_batch)
         log.info("worker %s: model %s, Redis %s", consumer, settings.musicvae_config, safe_url(url))
         try:
             await worker.run(stop)

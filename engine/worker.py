@@ -24,6 +24,7 @@ import numpy as np
 from domain import artifacts, limits, model
 from domain.ids import MelodyRef
 from domain.model import Candidate, Generation, Note, candidate_id
+from engine import batching
 from engine.errors import JobError
 from engine.keepsakes import KeepsakeJobs
 from runtime.backoff import Outage
@@ -73,9 +74,11 @@ class Worker(KeepsakeJobs):
         max_deliveries: int = 3,
         max_backoff_s: float = 30.0,
         subspace: Subspace | None = None,
+        batch: int = 1,
     ) -> None:
         """`subspace`: where the model's melodies live (`engine.subspace.load()` for the shipped model), for
-        the strategies that search there; None: the whole latent space."""
+        the strategies that search there; None: the whole latent space. `batch`: how many waiting jobs
+        are taken at once (`engine.batching`)."""
         self.store = store
         self.model = model
         self.subspace = subspace
@@ -86,8 +89,9 @@ class Worker(KeepsakeJobs):
         self.block_ms = block_ms
         self.max_deliveries = max_deliveries
         self.outage = Outage(log, f"worker {consumer}", max_s=max_backoff_s)
-        # A job read but not done when Redis went away: it is finished first when Redis is back.
-        self._in_hand: Delivery | None = None
+        self.batch = batch
+        # Jobs read but not done when Redis went away: they are finished first when Redis is back.
+        self._in_hand: list[Delivery] = []
         self.handlers: dict[str, Callable[[Job], Any]] = {
             "start": self._start,
             "evolve": self._evolve,
@@ -117,16 +121,41 @@ class Worker(KeepsakeJobs):
                 await sleep_or_stop(stop, self.outage.failed(error))
 
     async def step(self) -> None:
-        """Do the job in hand, else a reclaimed one, else wait up to block_ms for a new one."""
-        if self._in_hand is None:
-            deliveries = await self.store.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=1)
+        """Do the jobs in hand, else reclaimed ones, else wait up to block_ms for new ones (up to `batch`)."""
+        if not self._in_hand:
+            deliveries = await self.store.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=self.batch)
             if not deliveries:
-                deliveries = await self.store.read_jobs(self.consumer, count=1, block_ms=self.block_ms)
+                deliveries = await self.store.read_jobs(self.consumer, count=self.batch, block_ms=self.block_ms)
             if not deliveries:
                 return
-            self._in_hand = deliveries[0]
-        await self.handle(self._in_hand)
-        self._in_hand = None
+            self._in_hand = list(deliveries)
+        if len(self._in_hand) == 1:
+            await self.handle(self._in_hand[0])
+            self._in_hand = []
+            return
+        await self._handle_together(self._in_hand)
+
+    async def _handle_together(self, deliveries: list[Delivery]) -> None:
+        """Handle jobs of several breeds at once, decoding their populations together (`engine.batching`)."""
+        groups = batching.by_breed([(_breed_id_of(d.raw) or d.message_id, d) for d in deliveries])
+        batch = batching.DecodeBatch(lambda latents: self.model.decode(latents, self.temperature), len(groups))
+
+        async def in_order(group: list[Delivery]) -> None:
+            try:
+                for delivery in group:
+                    await self.handle(delivery)
+                    self._in_hand.remove(delivery)
+            finally:
+                await batch.leave()
+
+        token = batching.current.set(batch)
+        try:
+            outcomes = await asyncio.gather(*(in_order(group) for group in groups), return_exceptions=True)
+        finally:
+            batching.current.reset(token)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # Redis went away: the jobs not done stay in hand
 
     async def handle(self, delivery: Delivery) -> None:
         """Do one job; acknowledge it only after its result is written.
@@ -281,7 +310,11 @@ class Worker(KeepsakeJobs):
         **extra: Any,
     ) -> None:
         await self._progress(job, number, "decoding")
-        melodies = await asyncio.to_thread(self.model.decode, latents, self.temperature)
+        batch = batching.current.get()
+        if batch is None:
+            melodies = await asyncio.to_thread(self.model.decode, latents, self.temperature)
+        else:
+            melodies = await batch.decode(latents)
         await self._progress(job, number, "rendering")
         files = await asyncio.to_thread(self.render_generation, melodies, breed.params)
         generation = Generation(

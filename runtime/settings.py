@@ -92,6 +92,7 @@ class WorkerSettings(CommonSettings):
     )
     temperature: float = Field(0.0, **_range(limits.TEMPERATURE), description="Decoding temperature; 0 = argmax")
     job_timeout_s: float = Field(60.0, gt=0, description="A job unacknowledged this long is reclaimed")
+    job_batch: int = Field(4, ge=1, le=32, description="Waiting jobs a worker takes at once, decoded in one call")
     artifact_ttl_days: float = Field(14.0, gt=0, description="How long rendered audio/images stay in Redis")
 
 
