@@ -98,9 +98,10 @@ class Renderer:
 
     def check(self) -> None:
         """Load FluidSynth and the SoundFont (once per process); RenderUnavailable or RenderError if they fail."""
-        self._synth()
+        self.synth()
 
-    def _synth(self) -> Synth:
+    def synth(self) -> Synth:
+        """The synthesiser with the SoundFont loaded, loading it the first time."""
         with self._loading:
             if self._loaded is None:
                 _check_soundfont(self.soundfont)
@@ -112,26 +113,27 @@ class Renderer:
         self, melodies: Sequence[Sequence[Note]], tempo: int, instrument: int, steps: int = 32
     ) -> list[bytes]:
         """One encoded clip per melody: `steps` sixteenths (longer if a note ends later) plus the release."""
-        synth = self._synth()
+        synth = self.synth()
+        return self._render(synth, [self.clip_midi(melody, tempo, instrument, steps) for melody in melodies])
+
+    def clip_midi(self, melody: Sequence[Note], tempo: int, instrument: int, steps: int = 32) -> tuple[bytes, int]:
+        """The MIDI file of a melody's clip and the clip's length in frames (all sound stops at its end)."""
         step = step_seconds(tempo)
-        renders = []
-        for melody in melodies:
-            length = max([steps, *(note.end for note in melody)]) * step + RELEASE_S
-            clip = pretty_midi.PrettyMIDI(resolution=TICKS_PER_BEAT, initial_tempo=float(tempo))
-            track = pretty_midi.Instrument(program=instrument)
-            track.notes.extend(
-                pretty_midi.Note(VELOCITY, note.pitch, note.start * step, note.end * step) for note in melody
-            )
-            track.control_changes.append(pretty_midi.ControlChange(ALL_SOUND_OFF, 0, length))
-            clip.instruments.append(track)
-            buffer = io.BytesIO()
-            clip.write(buffer)
-            renders.append((buffer.getvalue(), round(length * self.sample_rate)))
-        return self._render(synth, renders)
+        length = max([steps, *(note.end for note in melody)]) * step + RELEASE_S
+        clip = pretty_midi.PrettyMIDI(resolution=TICKS_PER_BEAT, initial_tempo=float(tempo))
+        track = pretty_midi.Instrument(program=instrument)
+        track.notes.extend(
+            pretty_midi.Note(VELOCITY, note.pitch, note.start * step, note.end * step) for note in melody
+        )
+        track.control_changes.append(pretty_midi.ControlChange(ALL_SOUND_OFF, 0, length))
+        clip.instruments.append(track)
+        buffer = io.BytesIO()
+        clip.write(buffer)
+        return buffer.getvalue(), round(length * self.sample_rate)
 
     def render_midi(self, data: bytes) -> bytes:
         """A whole MIDI file (any General MIDI file: tracks, drums) as one clip, to its last event plus the release."""
-        synth = self._synth()
+        synth = self.synth()
         length = read_midi(data).get_end_time() + RELEASE_S
         (clip,) = self._render(synth, [(data, round(length * self.sample_rate))])
         return clip
