@@ -147,9 +147,9 @@ class Renderer:
     def _pool(self) -> ThreadPoolExecutor:
         with self._loading:
             if self._encoders is None:
-                # FluidSynth, numpy and libsndfile let go of the GIL: encoding runs beside synthesis.
-                self._encoders = ThreadPoolExecutor(max(1, min(2, (os.cpu_count() or 1) - 1)),
-                                                    thread_name_prefix="encode")
+                # FluidSynth, numpy and libsndfile let go of the GIL: clips are levelled and encoded
+                # on every core while the next one is synthesised.
+                self._encoders = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="encode")
             return self._encoders
 
     def _finish(self, stereo: NDArray[np.float32]) -> bytes:

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import socket
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEED = "seed"
+VOTED_CACHE = 1024  # voted generations kept for the preference fit: 8 KB each at population 8
 
 
 def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.random.Generator:
@@ -90,6 +92,7 @@ class Worker(KeepsakeJobs):
         self.max_deliveries = max_deliveries
         self.outage = Outage(log, f"worker {consumer}", max_s=max_backoff_s)
         self.batch = batch
+        self._voted: OrderedDict[tuple[str, int], tuple[NDArray[np.float32], tuple[int, ...]]] = OrderedDict()
         # Jobs read but not done when Redis went away: they are finished first when Redis is back.
         self._in_hand: list[Delivery] = []
         self.handlers: dict[str, Callable[[Job], Any]] = {
@@ -293,11 +296,19 @@ class Worker(KeepsakeJobs):
         """
         history = []
         for number in range(before):
-            latents = await self.store.get_latents(breed_id, number)
-            made = await self.store.get_generation(breed_id, number + 1)
-            if latents is None or made is None or len(made.fitness) != len(latents):
-                continue
-            history.append((latents, made.fitness))
+            known = self._voted.get((breed_id, number))
+            if known is None:
+                latents = await self.store.get_latents(breed_id, number)
+                made = await self.store.get_generation(breed_id, number + 1)
+                if latents is None or made is None or len(made.fitness) != len(latents):
+                    continue
+                # Written once and never changed: kept, the next step of the breed reads only its newest.
+                known = self._voted[(breed_id, number)] = (latents, made.fitness)
+                while len(self._voted) > VOTED_CACHE:
+                    self._voted.popitem(last=False)
+            else:
+                self._voted.move_to_end((breed_id, number))
+            history.append(known)
         return history
 
     async def _write(
