@@ -14,8 +14,11 @@ SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm chromium
 run: venv
 	$(BIN)/breeder run
 
+# Test processes: one per core (each starts its own Redis and loads the model once); the slowest tests are named.
+TEST_WORKERS ?= auto
+
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 lint: venv
 	$(BIN)/ruff check .

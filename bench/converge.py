@@ -67,9 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.model import DEFAULT_HELDOUT, heldout_windows
     from engine import ga
     from engine import subspace as melody_subspace
-    from bench.model import DEFAULT_HELDOUT, heldout_windows
     from engine.decoder import MelodyModel, ModelError
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.voting import NUMBER_EMOJI
 from bench.soak_faults import Faults, Workers
+from bot.voting import NUMBER_EMOJI
 from runtime.exits import CONFIG_ERROR, FAILURE, OK
 
 log = logging.getLogger(__name__)
@@ -216,19 +216,19 @@ def bot_redis_without_read_timeout() -> Iterator[None]:
     """
     from redis.asyncio import Redis
 
-    import bot.client
+    import service.connection
     from storage.client import CONNECT_TIMEOUT_S
 
     def connect(url: str) -> Redis:
         return Redis.from_url(url, decode_responses=False, socket_timeout=None,
                               socket_connect_timeout=CONNECT_TIMEOUT_S, health_check_interval=30)
 
-    original = bot.client.connect
-    bot.client.connect = connect  # type: ignore[assignment]
+    original = service.connection.connect
+    service.connection.connect = connect  # type: ignore[assignment]
     try:
         yield
     finally:
-        bot.client.connect = original  # type: ignore[assignment]
+        service.connection.connect = original  # type: ignore[assignment]
 
 
 async def breed_through_the_bot(settings: Any, url: str, store: Any, workers: Workers, faults: Faults,
@@ -278,7 +278,7 @@ async def breed_through_the_bot(settings: Any, url: str, store: Any, workers: Wo
         last_bot = env.bot
         await env.shutdown()
         # Closed only now: the events loop of the bot blocks on this connection until shutdown.
-        await last_bot.store.close()  # type: ignore[attr-defined]
+        await last_bot.service.close()  # type: ignore[attr-defined]
 
 
 async def tally_figures(report: Report, workers: Workers, faults: Faults, counter: CountLines, store: Any,

@@ -174,6 +174,6 @@ class Faults:
         new.external_wait = self.env.external_wait
         old = self.env.bot
         await self.env.restart_bot(new)
-        await old.store.close()
+        await old.service.close()
         self.report.faults.append("the bot restarted")
         return True

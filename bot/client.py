@@ -1,4 +1,4 @@
-"""The bot: a commands.Bot that opens the store, loads the extensions and runs the background work."""
+"""The bot: a commands.Bot that opens the breeding service, loads the extensions and runs the background work."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from bot.errors import answer_error
 from runtime.backoff import Outage
 from runtime.settings import BotSettings
 from service.breeding import BreedingService
-from service.events import EventConsumer, ExternalWait, wait_plainly
+from service.connection import open_service
+from service.errors import UNAVAILABLE
+from service.events import ExternalWait, wait_plainly
 from service.tasks import BackgroundTasks
-from storage import UNAVAILABLE, BreedStore, connect
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,8 @@ class BreedTree(app_commands.CommandTree):
 class MelodyBot(commands.AutoShardedBot):
     """Melody Breeder on Discord. `external_wait` wraps the blocking Redis read of the events loop."""
 
-    store: BreedStore
     service: BreedingService
     controller: BreedController
-    events: EventConsumer
     _events_task: asyncio.Task[None]
 
     def __init__(
@@ -74,14 +73,13 @@ class MelodyBot(commands.AutoShardedBot):
         self.tasks = BackgroundTasks()
 
     async def setup_hook(self) -> None:
-        self.store = BreedStore(connect(self.redis_url))
-        self.service = BreedingService(self.store, utc_now, self.settings.default_params(),
-                                       limits=self.settings.server_limits())
-        self.controller = BreedController(self, self.service, self.tasks)
+        self.service = open_service(self.redis_url, utc_now, self.settings.default_params(),
+                                    limits=self.settings.server_limits())
+        self.controller = BreedController(self, self.service, self.tasks, self.consumer,
+                                          external_wait=self.external_wait,
+                                          max_deliveries=self.settings.max_deliveries)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.events = EventConsumer(self.store, self.controller.handle_event, self.consumer,
-                                    external_wait=self.external_wait, max_deliveries=self.settings.max_deliveries)
         try:
             await self._prepare()
             prepared = True
@@ -96,8 +94,8 @@ class MelodyBot(commands.AutoShardedBot):
 
     async def _prepare(self) -> None:
         """What needs Redis before events flow: the stream groups, and the vote deadlines to re-arm."""
-        await self.store.ensure_groups()
-        await self.controller.resume()
+        await self.service.prepare()
+        await self.controller.router.resume()
 
     async def sync_commands(self, guild_id: int | None = None) -> list[app_commands.AppCommand]:
         """Register the slash commands with Discord: in one guild (instant) or globally."""
@@ -121,18 +119,18 @@ class MelodyBot(commands.AutoShardedBot):
             except UNAVAILABLE as error:
                 await self.external_wait(asyncio.sleep(outage.failed(error)), reason="waiting for Redis to start")
         await self.wait_until_ready()
-        await self.events.run()
+        await self.controller.router.run()
 
     async def on_ready(self) -> None:
         log.info("connected as %s (%d) to %d servers", self.user, self.user.id if self.user else 0,
                  len(self.guilds))
 
     async def close(self) -> None:
-        if hasattr(self, "events"):
+        if hasattr(self, "_events_task"):
             # Let the events loop finish its read instead of cancelling it inside redis-py.
-            self.events.stop()
-            await asyncio.wait({self._events_task}, timeout=self.events.block_ms / 1000 + 5)
+            self.controller.router.stop()
+            await asyncio.wait({self._events_task}, timeout=self.controller.router.stop_within_s)
         await self.tasks.cancel_all()
         await super().close()
-        if hasattr(self, "store"):
-            await self.store.close()
+        if hasattr(self, "service"):
+            await self.service.close()

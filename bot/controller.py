@@ -3,9 +3,10 @@
 Each breed has one progress message that is edited in place: the step's progress while a
 worker runs (queued -> evolving -> ... -> posted), and the generation's vote message while
 people vote (`Breed.progress_message_id` points at whichever it is now). The service owns every
-state change and runs it under the breed's lock; this class only says what Discord shows, through
-the callbacks the service calls, and keeps the vote timers. Messages go through partial
-messageables, which need no cache: they work after a restart.
+state change and runs it under the breed's lock; this class only says what Discord shows: through
+the callbacks the service calls, and as the bot's front end of the event router (service.router),
+which also keeps its vote deadlines. Messages go through partial messageables, which need no cache:
+they work after a restart.
 """
 
 from __future__ import annotations
@@ -22,29 +23,33 @@ from bot.views import breed_controls, winner_controls
 from domain import artifacts
 from domain.errors import BreedError
 from domain.ids import MelodyRef
-from domain.model import Breed, BreedParams, Generation
-from domain.rules import Actor, refusal
+from domain.model import Breed, BreedParams, Composition, Generation
+from domain.rules import Actor
 from domain.votes import top_candidate
 from service.breeding import BreedingService, Place
+from service.events import ExternalWait, wait_plainly
 from service.results import Files
+from service.router import EventRouter, Morph, Tree
 from service.tasks import BackgroundTasks
-from service.timers import VoteTimers
-from storage.codec import Event
 
 log = logging.getLogger(__name__)
 
+FRONT = "discord"
 MAX_FILES_PER_MESSAGE = 10
 MAX_FILE_BYTES = 10 * 1024 * 1024
-DEADLINE_RETRY_S = 30.0
 
 
 class BreedController:
-    """Runs breeds on Discord on top of the breeding service."""
+    """Runs breeds on Discord on top of the breeding service: the bot's `service.router.FrontEnd`."""
 
-    def __init__(self, client: discord.Client, service: BreedingService, tasks: BackgroundTasks) -> None:
+    def __init__(
+        self, client: discord.Client, service: BreedingService, tasks: BackgroundTasks, consumer: str, *,
+        external_wait: ExternalWait = wait_plainly, max_deliveries: int | None = None,
+    ) -> None:
         self.client = client
         self.service = service
-        self.timers = VoteTimers(tasks, service.clock, self._deadline_reached)
+        self.router = EventRouter(service, self, tasks, consumer, reader=FRONT, external_wait=external_wait,
+                                  max_deliveries=max_deliveries)
         self.gallery = GalleryPosts(client, service)
 
     def _thread(self, breed: Breed) -> discord.PartialMessageable:
@@ -54,17 +59,9 @@ class BreedController:
             breed.thread_id, guild_id=breed.guild_id, type=discord.ChannelType.public_thread
         )
 
-    # --- start-up --------------------------------------------------------------------------
-
-    async def resume(self) -> int:
-        """Re-arm the vote deadline of every breed that is voting; returns how many."""
-        armed = 0
-        for breed in await self.service.store.open_breeds():
-            if breed.status == "voting" and breed.vote_deadline is not None:
-                self.timers.arm(breed.breed_id, breed.generation, breed.vote_deadline)
-                armed += 1
-        log.info("re-armed %d vote deadlines", armed)
-        return armed
+    def shows(self, subject: Breed | Composition) -> bool:
+        """Discord's breeds, and every composition (only Discord asks for them)."""
+        return isinstance(subject, Composition) or subject.front == FRONT
 
     # --- commands --------------------------------------------------------------------------
 
@@ -118,11 +115,10 @@ class BreedController:
 
         done = await self.service.close_voting(breed_id, actor, generation=generation,
                                                read_votes=self._votes_on_discord, announce=announce)
-        self.timers.cancel(breed_id)
+        self.router.voting_closed(breed_id)
         before = done.before
         await self._end_vote_message(before, texts.closed_text(before.generation, done.fitness))
-        return (f"Voting on generation {texts.shown(before.generation)} closed. "
-                f"Votes: {voting.describe_tally(done.fitness)}.")
+        return texts.closed_answer(before.generation, done.fitness)
 
     async def finish(self, breed_id: str, actor: Actor, candidate: int | None = None) -> str:
         """End the breed with a winner: the named candidate (1-based) or the top-voted one."""
@@ -133,26 +129,24 @@ class BreedController:
 
         done = await self.service.finish(breed_id, actor, candidate, read_votes=self._votes_on_discord,
                                          announce=announce)
-        self.timers.cancel(breed_id)
+        self.router.voting_closed(breed_id)
         assert done.winner is not None
         before = done.before
-        closed = (f"**Generation {texts.shown(before.generation)}**: finished with candidate "
-                  f"{texts.shown(done.winner)}.")
-        await self._end_vote_message(before, closed)
-        return f"Finishing with candidate {texts.shown(done.winner)}: its files will be posted in the thread."
+        await self._end_vote_message(before, texts.vote_finished_text(before.generation, done.winner))
+        return texts.finishing_answer(done.winner)
 
     async def stop(self, breed_id: str, actor: Actor) -> str:
         done = await self.service.stop(breed_id, actor)
-        self.timers.cancel(breed_id)
+        self.router.voting_closed(breed_id)
         before = done.before
-        await self._end_vote_message(before, f"**Generation {texts.shown(before.generation)}**: stopped.")
-        await self._thread(before).send(f"⏹️ <@{actor.user_id}> stopped this breed.")
-        return f"Breed `{breed_id}` stopped."
+        await self._end_vote_message(before, texts.vote_stopped_text(before.generation))
+        await self._thread(before).send(texts.stopped_text(actor.user_id))
+        return texts.stopped_answer(breed_id)
 
     async def set_sigma(self, breed_id: str, actor: Actor, sigma: float) -> str:
         breed = await self.service.set_sigma(breed_id, actor, sigma)
-        await self._thread(breed).send(f"🧬 <@{actor.user_id}> set the mutation σ to {sigma:g} from the next step on.")
-        return f"Mutation σ of breed `{breed_id}` is {sigma:g} from the next step on."
+        await self._thread(breed).send(texts.sigma_text(actor.user_id, sigma))
+        return texts.sigma_answer(breed_id, sigma)
 
     async def morph(self, breed_id: str, start: int, end: int, steps: int, actor: Actor | None = None) -> str:
         """Ask a worker for the morph between two candidates (1-based); anyone may."""
@@ -163,17 +157,9 @@ class BreedController:
         fitness = await self.service.tally(breed) if breed.status == "voting" else ()
         return texts.status_text(breed, fitness)
 
-    async def _deadline_reached(self, breed_id: str, generation: int) -> None:
+    async def close_at_deadline(self, breed_id: str, generation: int) -> None:
         await self.client.wait_until_ready()
-        try:
-            await self.close_voting(breed_id, None, generation)
-        except BreedError as error:
-            log.info("breed %s gen %d: deadline reached, but %s", breed_id, generation, error)
-        # Discord or Redis failed: the vote must still close, so the deadline comes back a bit later.
-        except Exception:
-            log.exception("breed %s gen %d: closing the vote failed; trying again in %.0f s",
-                          breed_id, generation, DEADLINE_RETRY_S)
-            self.timers.arm(breed_id, generation, self.service.clock() + DEADLINE_RETRY_S)
+        await self.close_voting(breed_id, None, generation)
 
     # --- votes on Discord ------------------------------------------------------------------
 
@@ -214,39 +200,26 @@ class BreedController:
         except discord.HTTPException as error:
             log.warning("breed %s gen %d: cannot edit the vote message: %s", breed.breed_id, breed.generation, error)
 
-    # --- worker events ---------------------------------------------------------------------
+    # --- worker events (service.router calls these) ------------------------------------------
 
-    async def handle_event(self, event: Event) -> None:
-        """React to one worker event; safe to call again with the same event."""
-        if not await self.service.shows("discord", event.breed_id):
-            log.debug("breed %s: %s event for another front end", event.breed_id, event.type)
-            return
-        if event.type == "progress":
-            await self._on_progress(event)
-        elif event.type == "generation_ready":
-            opened = await self.service.generation_ready(event.breed_id, event.generation, self._post_generation)
-            if opened is not None and opened.vote_deadline is not None:
-                self.timers.arm(opened.breed_id, opened.generation, opened.vote_deadline)
-        elif event.type == "finished":
-            await self.service.finished(event.breed_id, event.generation, self._post_winner)
-        elif event.type in ("morph_ready", "error") and (event.type == "morph_ready" or event.job == "morph"):
-            await self._on_morph(event)
-        elif event.type == "tree_ready" or (event.type == "error" and event.job == "tree"):
-            await self.gallery.on_tree(event)
-        elif event.type == "composed" or (event.type == "error" and event.job == "compose"):
-            await self.gallery.on_composed(event)
-        elif event.type == "error":
-            await self.service.step_failed(event.breed_id, lambda before, after: self._post_failure(
-                before, after, event.message or "the worker failed."))
-        else:
-            log.debug("breed %s: ignoring %s event", event.breed_id, event.type)
+    async def show_progress(self, breed: Breed, generation: int, stage: str) -> None:
+        await self._edit_progress(breed, texts.progress_text(generation, stage))
 
-    async def _on_progress(self, event: Event) -> None:
-        breed = await self.service.store.get_breed(event.breed_id)
-        if breed is not None and refusal(breed, "post") is None and event.stage:
-            await self._edit_progress(breed, texts.progress_text(event.generation, event.stage))
+    async def voting_opened(self, breed: Breed) -> None:
+        """Nothing more to show: the vote message was posted before voting opened."""
 
-    async def _post_generation(self, breed: Breed, generation: Generation, deadline: float) -> int:
+    async def winner_shown(self, breed: Breed) -> None:
+        """Nothing more to show: the winner was posted before the breed finished."""
+
+    async def show_tree(self, breed: Breed, tree: Tree) -> None:
+        await self.gallery.show_tree(breed, tree)
+
+    async def show_composition(
+        self, composition: Composition, files: tuple[tuple[str, bytes], ...], failure: str | None,
+    ) -> None:
+        await self.gallery.show_composition(composition, files, failure)
+
+    async def show_generation(self, breed: Breed, generation: Generation, deadline: float) -> int:
         """Post the clips and piano roll, add the number reactions; returns the vote message's id."""
         number = generation.number
         count = len(generation.candidates)
@@ -264,14 +237,14 @@ class BreedController:
         vote = await thread.send(content, files=[_file(name, data_of[name]) for name in chunks[-1]],
                                  view=breed_controls(breed.breed_id))
         # Linked at once, so that a restart before voting opens still knows what this message shows.
-        await self.service.store.link_message(vote.id, breed.breed_id, number)
+        await self.service.link_vote_message(vote.id, breed.breed_id, number)
         for index in range(count):
             await vote.add_reaction(voting.emoji_for(index))
         log.info("breed %s gen %d: posted %d files, vote message %d", breed.breed_id, number, len(files.found),
                  vote.id)
         return vote.id
 
-    async def _post_winner(self, breed: Breed, number: int, winner: int) -> None:
+    async def show_winner(self, breed: Breed, number: int, winner: int) -> None:
         files = await self.service.winner_files(breed.breed_id, number, MAX_FILE_BYTES)
         await self._edit_progress(breed, texts.winner_posted_text(winner, number))
         await self._thread(breed).send(texts.winner_text(breed, winner, number),
@@ -279,40 +252,23 @@ class BreedController:
                                        view=winner_controls(str(MelodyRef(breed.breed_id, number, winner))))
         log.info("breed %s gen %d: winner %d posted", breed.breed_id, number, winner)
 
-    async def _on_morph(self, event: Event) -> None:
-        a, b, number = event.candidate, event.other, event.generation
-        failed = event.type == "error"
-        if failed:
-            log.warning("breed %s gen %d: morph %s -> %s failed: %s", event.breed_id, number, a, b, event.message)
-        if a is None or b is None:
-            if not failed:
-                log.warning("breed %s gen %d: morph_ready event without its candidates", event.breed_id, number)
+    async def show_morph(self, breed: Breed, morph: Morph) -> None:
+        a, b, number = morph.start, morph.end, morph.generation
+        if morph.failure is not None:
+            await self._thread(breed).send(texts.morph_failed_text(a, b, morph.failure))
             return
+        files = await self.service.files(breed.breed_id, number, artifacts.morph_files(a, b), MAX_FILE_BYTES)
+        content = texts.morph_text(a, b, number, morph.steps) + _missing(files)
+        await self._thread(breed).send(content, files=[_file(name, data) for name, data in files.found])
+        log.info("breed %s gen %d: morph %d -> %d posted", breed.breed_id, number, a, b)
 
-        async def post(breed: Breed) -> None:
-            if failed:
-                await self._thread(breed).send(texts.morph_failed_text(a, b, event.message or "the worker failed."))
-                return
-            files = await self.service.files(breed.breed_id, number, artifacts.morph_files(a, b), MAX_FILE_BYTES)
-            content = texts.morph_text(a, b, number, event.steps) + _missing(files)
-            await self._thread(breed).send(content, files=[_file(name, data) for name, data in files.found])
-            log.info("breed %s gen %d: morph %d -> %d posted", breed.breed_id, number, a, b)
-
-        # Posted once per pair and generation, whatever the breed does meanwhile: it is about that generation.
-        await self.service.morph_ready(event.breed_id, number, a, b, post, failed=failed)
-
-    async def _post_failure(self, before: Breed, after: Breed, message: str) -> None:
+    async def show_failure(self, before: Breed, after: Breed, message: str) -> None:
         # The step that failed made the next generation, or rendered the winner.
         if before.winner is not None:
             await self._edit_progress(before, texts.finish_failed_text(message))
         else:
             await self._edit_progress(before, texts.failed_text(before.generation + 1, message))
-        if after.status == "voting":
-            follow = (f"Voting on generation {texts.shown(after.generation)} is open again: "
-                      "use /breed next or /breed finish to try again.")
-        else:
-            follow = "This breed cannot go on; start a new one with /breed start."
-        await self._thread(after).send(f"⚠️ {message} {follow}")
+        await self._thread(after).send(texts.step_failed_text(after, message))
 
     async def _edit_progress(self, breed: Breed, content: str) -> None:
         if breed.progress_message_id is None:

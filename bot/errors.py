@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 
 from domain.errors import BreedError
-from storage import UNAVAILABLE
+from service.errors import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from domain.ids import MelodyRef
 from domain.model import Breed, Composition
 from service.breeding import BreedingService
 from service.gallery import Kept
-from storage.codec import Event
+from service.router import Tree
 
 log = logging.getLogger(__name__)
 
@@ -35,45 +35,34 @@ class GalleryPosts:
     def _channel(self, channel_id: int, guild_id: int | None) -> discord.PartialMessageable:
         return self.client.get_partial_messageable(channel_id, guild_id=guild_id)
 
-    async def on_tree(self, event: Event) -> None:
-        """A family tree is ready (or failed): post it in its breed's thread, once."""
-        index, number = event.candidate, event.generation
-        if index is None:
-            log.warning("breed %s gen %d: tree event without its candidate", event.breed_id, number)
+    async def show_tree(self, breed: Breed, tree: Tree) -> None:
+        """A family tree is ready (or failed): post it in its breed's thread (the service posts it once)."""
+        if breed.thread_id is None:
             return
-        melody = str(MelodyRef(event.breed_id, number, index))
-        failed = event.type == "error"
+        melody = str(MelodyRef(breed.breed_id, tree.generation, tree.index))
+        thread = self._channel(breed.thread_id, breed.guild_id)
+        if tree.failure is not None:
+            await thread.send(texts.tree_failed_text(melody, tree.failure))
+            return
+        files = await self.service.files(breed.breed_id, tree.generation, [artifacts.tree_name(tree.index)],
+                                         MAX_FILE_BYTES)
+        await thread.send(texts.tree_text(melody),
+                          files=[_file(artifacts.LINEAGE_PNG, data) for _name, data in files.found])
+        log.info("breed %s gen %d: family tree of candidate %d posted", breed.breed_id, tree.generation, tree.index)
 
-        async def post(breed: Breed) -> None:
-            if breed.thread_id is None:
-                return
-            thread = self._channel(breed.thread_id, breed.guild_id)
-            if failed:
-                await thread.send(texts.tree_failed_text(melody, event.message or "the worker failed."))
-                return
-            files = await self.service.files(breed.breed_id, number, [artifacts.tree_name(index)], MAX_FILE_BYTES)
-            await thread.send(texts.tree_text(melody),
-                              files=[_file(artifacts.LINEAGE_PNG, data) for _name, data in files.found])
-            log.info("breed %s gen %d: family tree of candidate %d posted", breed.breed_id, number, index)
-
-        await self.service.tree_ready(event.breed_id, number, index, post, failed=failed)
-
-    async def on_composed(self, event: Event) -> None:
-        """A composition is ready (or failed): post it where it was asked for, once."""
-        failed = event.type == "error"
-
-        async def post(composition: Composition, files: tuple[tuple[str, bytes], ...]) -> None:
-            if composition.channel_id is None:
-                return
-            channel = self._channel(composition.channel_id, composition.guild_id)
-            if failed:
-                await channel.send(texts.composition_failed_text(composition, event.message or "the worker failed."))
-                return
-            await channel.send(texts.composition_text(composition),
-                               files=[_file(name, data) for name, data in files if len(data) <= MAX_FILE_BYTES])
-            log.info("composition %s posted in channel %d", composition.composition_id, composition.channel_id)
-
-        await self.service.composed(event.breed_id, post)
+    async def show_composition(
+        self, composition: Composition, files: tuple[tuple[str, bytes], ...], failure: str | None,
+    ) -> None:
+        """A composition is ready (or failed): post it where it was asked for (the service posts it once)."""
+        if composition.channel_id is None:
+            return
+        channel = self._channel(composition.channel_id, composition.guild_id)
+        if failure is not None:
+            await channel.send(texts.composition_failed_text(composition, failure))
+            return
+        await channel.send(texts.composition_text(composition),
+                           files=[_file(name, data) for name, data in files if len(data) <= MAX_FILE_BYTES])
+        log.info("composition %s posted in channel %d", composition.composition_id, composition.channel_id)
 
     async def play(self, channel: discord.abc.Messageable, kept: Kept, user_id: int) -> None:
         """Post a gallery winner again, with its Branch button."""

@@ -107,6 +107,50 @@ def closed_text(generation: int, fitness: Sequence[int]) -> str:
     return f"**Generation {shown(generation)}**: voting closed. Votes: {describe_tally(fitness)}."
 
 
+def closed_answer(generation: int, fitness: Sequence[int]) -> str:
+    """The answer to whoever closed the vote."""
+    return f"Voting on generation {shown(generation)} closed. Votes: {describe_tally(fitness)}."
+
+
+def vote_finished_text(generation: int, candidate: int) -> str:
+    """What a vote message says once the breed finished with `candidate`."""
+    return f"**Generation {shown(generation)}**: finished with candidate {shown(candidate)}."
+
+
+def finishing_answer(candidate: int) -> str:
+    return f"Finishing with candidate {shown(candidate)}: its files will be posted in the thread."
+
+
+def vote_stopped_text(generation: int) -> str:
+    return f"**Generation {shown(generation)}**: stopped."
+
+
+def stopped_text(user_id: int) -> str:
+    return f"⏹️ <@{user_id}> stopped this breed."
+
+
+def stopped_answer(breed_id: str) -> str:
+    return f"Breed `{breed_id}` stopped."
+
+
+def sigma_text(user_id: int, sigma: float) -> str:
+    return f"🧬 <@{user_id}> set the mutation σ to {sigma:g} from the next step on."
+
+
+def sigma_answer(breed_id: str, sigma: float) -> str:
+    return f"Mutation σ of breed `{breed_id}` is {sigma:g} from the next step on."
+
+
+def step_failed_text(after: Breed, message: str) -> str:
+    """What the thread is told when a step failed: voting is open again, or the breed cannot go on."""
+    if after.status == "voting":
+        follow = (f"Voting on generation {shown(after.generation)} is open again: "
+                  "use /breed next or /breed finish to try again.")
+    else:
+        follow = "This breed cannot go on; start a new one with /breed start."
+    return f"⚠️ {message} {follow}"
+
+
 def reroll_text(generation: int) -> str:
     return f"🎲 Nobody voted on generation {shown(generation)}: re-rolling fresh random melodies."
 

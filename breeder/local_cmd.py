@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from domain.model import BreedParams
     from runtime.processes import Child
     from runtime.settings import CommonSettings
-    from storage import BreedStore
+    from service.breeding import BreedingService
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,9 +83,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _main(args: argparse.Namespace, settings: CommonSettings, params: BreedParams, seed: bytes | None) -> int:
+    import time
+
     from runtime.processes import Child
     from runtime.redis_server import embedded_or_configured
-    from storage import BreedStore, connect
+    from service.connection import open_service
 
     with embedded_or_configured(settings) as url:
         worker = None
@@ -94,31 +96,27 @@ async def _main(args: argparse.Namespace, settings: CommonSettings, params: Bree
                            settings.data_dir / "logs" / "worker.log")
             worker.start()
             print(f"Worker log: {worker.log_path}")
-        store = BreedStore(connect(url))
+        service = open_service(url, time.time, settings.default_params())
         try:
-            await store.ensure_groups()
-            return await session(store, args, settings, params, seed, worker)
+            await service.prepare()
+            return await session(service, args, params, seed, worker)
         except RuntimeError as error:
             print(f"\nbreeder local: {error}", file=sys.stderr)
             return FAILURE
         finally:
-            await store.close()
+            await service.close()
             if worker:
                 worker.stop()
 
 
 async def session(
-    store: BreedStore, args: argparse.Namespace, settings: CommonSettings, params: BreedParams,
-    seed: bytes | None, worker: Child | None,
+    service: BreedingService, args: argparse.Namespace, params: BreedParams, seed: bytes | None,
+    worker: Child | None,
 ) -> int:
-    """Run one terminal session on `store`: scripted by --votes, else read from the terminal."""
-    import time
-
-    from service.breeding import BreedingService
+    """Run one terminal session on the breeding service: scripted by --votes, else read from the terminal."""
     from terminal.session import Session, run_session
 
     scripted = args.votes is not None
-    service = BreedingService(store, time.time, settings.default_params())
     term = Session(service, Path(args.out), params, interactive=not scripted and sys.stdin.isatty(), worker=worker)
     lines = [part.strip() for part in args.votes.split(";")] if scripted else None
     from domain.errors import BreedError

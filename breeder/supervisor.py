@@ -114,17 +114,19 @@ async def _main(args: argparse.Namespace, settings: RunSettings) -> int:
 
 async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: RunSettings) -> int:
     """The web page in this process, the workers as children; the URL is the first line printed."""
-    from storage import BreedStore, connect
+    import time
+
+    from service.connection import open_service
     from web.server import WebServer, listen_error
 
-    store = BreedStore(connect(url))
-    server = WebServer(store, settings.default_params(), settings.web_host, settings.web_port, consumer="web")
+    service = open_service(url, time.time, settings.default_params())
+    server = WebServer(service, settings.web_host, settings.web_port, consumer="web")
     try:
         address = await server.start()
     except OSError as error:
         print(f"breeder: the web page cannot listen on {settings.web_host}:{settings.web_port} "
               f"({listen_error(error)}); set WEB_PORT to a free port", file=sys.stderr)
-        await store.close()
+        await service.close()
         return CONFIG_ERROR
     print(f"Melody Breeder is running: open {address} in your browser (Ctrl-C stops it).", flush=True)
     if settings.discord_token is None:
@@ -135,7 +137,7 @@ async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: R
         return await supervise(children, stop)
     finally:
         await server.stop()
-        await store.close()
+        await service.close()
 
 
 async def _local(children: list[Child], stop: asyncio.Event, url: str, settings: RunSettings) -> int:

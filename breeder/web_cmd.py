@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from runtime.exits import CONFIG_ERROR, FAILURE, OK
@@ -30,27 +31,27 @@ def run(args: argparse.Namespace) -> int:
 async def serve(settings: CommonSettings, host: str, port: int) -> int:
     from runtime.redis_server import RedisServerError, embedded_or_configured
     from runtime.signals import stop_event
-    from storage import BreedStore, connect
+    from service.connection import open_service
     from web.server import WebServer, listen_error
 
     stop = stop_event()
     try:
         with embedded_or_configured(settings) as url:
-            store = BreedStore(connect(url))
-            server = WebServer(store, settings.default_params(), host, port, consumer=f"web-{port}")
+            service = open_service(url, time.time, settings.default_params())
+            server = WebServer(service, host, port, consumer=f"web-{port}")
             try:
                 address = await server.start()
             except OSError as error:
                 print(f"breeder web: cannot listen on {host}:{port} ({listen_error(error)}); "
                       "set WEB_PORT to a free port", file=sys.stderr)
-                await store.close()
+                await service.close()
                 return CONFIG_ERROR
             print(f"Melody Breeder: open {address} in your browser (Ctrl-C stops)", flush=True)
             try:
                 await stop.wait()
             finally:
                 await server.stop()
-                await store.close()
+                await service.close()
     except RedisServerError as error:
         print(f"breeder web: {error}", file=sys.stderr)
         return FAILURE

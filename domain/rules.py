@@ -36,7 +36,7 @@ def refusal(breed: Breed, action: str) -> str | None:
     """Why `action` is not possible in the breed's current state, or None when it is.
 
     "close" and "finish" need open voting, "stop" and "sigma" an open breed, "post" (a generation
-    the worker made) a step in progress, "finished" (the winner's files) a finish in progress,
+    the worker made) a step in progress, "winner" (the winner's files the worker made) a finish in progress,
     "morph" (anyone's, it changes nothing) a generation up for votes, "vote" a generation up for votes.
     """
     status = breed.status
@@ -67,7 +67,7 @@ def refusal(breed: Breed, action: str) -> str | None:
         return _CLOSED_MESSAGES.get(status, f"This breed is {status}.")
     if action == "post":
         return None if status in ("starting", "evolving") and breed.winner is None else "no step in progress"
-    if action == "finished":
+    if action == "winner":
         return None if status == "evolving" and breed.winner is not None else "no finish in progress"
     raise ValueError(f"unknown action {action!r}")
 

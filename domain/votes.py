@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
-
-
-def fitness_of(votes: Mapping[int, Iterable[int]], population: int) -> tuple[int, ...]:
-    """Vote counts per candidate index from candidate index -> voters (one vote per person per candidate)."""
-    return tuple(len(set(votes.get(index, ()))) for index in range(population))
+from collections.abc import Iterable
 
 
 def ballot_counts(picks: Iterable[int], population: int) -> tuple[int, ...]:

@@ -330,12 +330,6 @@ class MelodyModel:
         """The melody (notes in steps, within `steps`) of each latent; see the module doc for temperature."""
         return [melody.tokens_to_notes(row) for row in self.decode_tokens(latents, temperature)]
 
-    def decode_sequences(
-        self, latents: NDArray[np.floating], temperature: float = 0.0, tempo: float = melody.DEFAULT_TEMPO
-    ) -> list[Any]:
-        """The melodies of `latents` as note_seq NoteSequences at `tempo` BPM."""
-        return [melody.to_note_sequence(notes, tempo, steps=self.steps) for notes in self.decode(latents, temperature)]
-
     # --- melodies to latents -------------------------------------------------------------------
 
     def encode_tokens(self, tokens: NDArray[np.integer]) -> NDArray[np.float32]:

@@ -78,7 +78,7 @@ class KeepsakeJobs:
 
     async def _compose(self, job: Job) -> None:
         """Phrases one after the other, with a short interpolated join between different ones if asked."""
-        composition_id = job.breed_id
+        composition_id = job.composition_id
         if await self.store.composition_file(composition_id, artifacts.COMPOSITION_MID) is None:
             if not int(limits.COMPOSE_PHRASES.low) <= len(job.melodies) <= int(limits.COMPOSE_PHRASES.high):
                 raise JobError(f"A composition joins 2 to 8 melodies, not {len(job.melodies)}.")

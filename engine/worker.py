@@ -53,10 +53,6 @@ def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.rand
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def melody_steps(notes: Sequence[Note], steps: int) -> int:
-    return max([steps, *(note.end for note in notes)])
-
-
 class Worker(KeepsakeJobs):
     """One worker process's job loop. The model and renderer are loaded once by the caller.
 

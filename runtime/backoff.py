@@ -18,10 +18,6 @@ class Outage:
         self.retries = 0
         self.started: float | None = None
 
-    @property
-    def ongoing(self) -> bool:
-        return self.started is not None
-
     def failed(self, error: BaseException) -> float:
         """Note a failed attempt; the seconds to wait before the next one."""
         if self.started is None:

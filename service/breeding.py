@@ -16,27 +16,26 @@ import dataclasses
 import logging
 import math
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from domain import limits
-from domain.errors import BreedError, ParamsError
+from domain.errors import BreedError, ParamsError, UnknownBreedError
 from domain.ids import MelodyRef
 from domain.limits import ServerLimits
 from domain.model import FRONTS, Breed, BreedParams, choose
 from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
-from domain.votes import ballot_counts, top_candidate
+from domain.votes import top_candidate
 from service.gallery import Gallery
+from service.reads import Reads
 from service.results import WorkerResults
+from service.votes import ReadVotes, Votes
 from storage import BreedStore
 from storage.codec import Job
 from storage.store import LockTimeout
 
 log = logging.getLogger(__name__)
 
-# Reads the votes where people cast them (e.g. a Discord message's reactions): candidate index ->
-# voters, or None when they cannot be read (the mirrored votes in Redis then count).
-ReadVotes = Callable[[Breed], Awaitable[Mapping[int, set[int]] | None]]
 # Shows that voting closed (or that the winner is coming) before the state changes; returns the id
 # of the message that shows the step's progress from now on, if the front end has one.
 Announce = Callable[[Breed, tuple[int, ...]], Awaitable[int | None]]
@@ -85,9 +84,9 @@ def check_steer(breed: Breed, actor: Actor | None) -> None:
         raise BreedError(STEER_REFUSAL)
 
 
-class BreedingService(WorkerResults, Gallery):
+class BreedingService(WorkerResults, Gallery, Reads):
     """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results;
-    melody ids, family trees, the gallery and compositions (service.gallery).
+    melody ids, family trees, the gallery and compositions (service.gallery); what front ends read (service.reads).
 
     `clock()` gives seconds since the epoch; `defaults` are the options people leave out; `limits`
     protect a server (none by default: the terminal and the web page serve one person).
@@ -102,6 +101,7 @@ class BreedingService(WorkerResults, Gallery):
         self.defaults = defaults or BreedParams()
         self.limits = limits or ServerLimits()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.votes = Votes(store, self.get, self.lock)
 
     # --- options and lookup ----------------------------------------------------------------
 
@@ -133,15 +133,10 @@ class BreedingService(WorkerResults, Gallery):
     def new_breed_id(self) -> str:
         return self.store.new_breed_id()
 
-    async def shows(self, front: str, breed_id: str) -> bool:
-        """Whether `front` handles this breed's worker events (an unknown breed: every front end, to log it)."""
-        breed = await self.store.get_breed(breed_id)
-        return breed is None or breed.front == front
-
     async def get(self, breed_id: str) -> Breed:
         breed = await self.store.get_breed(breed_id)
         if breed is None:
-            raise BreedError(f"There is no breed `{breed_id}`.")
+            raise UnknownBreedError(f"There is no breed `{breed_id}`.")
         return breed
 
     async def find(self, breed_id: str | None, channel_id: int | None, guild_id: int | None = None) -> Breed:
@@ -154,7 +149,7 @@ class BreedingService(WorkerResults, Gallery):
             wanted = breed_id.strip().lower()
             breed = await self.get(wanted)
             if guild_id is not None and breed.guild_id != guild_id:
-                raise BreedError(f"There is no breed `{wanted}`.")
+                raise UnknownBreedError(f"There is no breed `{wanted}`.")
             return breed
         found = await self.store.breed_for_thread(channel_id) if channel_id is not None else None
         if found is None:
@@ -255,52 +250,19 @@ class BreedingService(WorkerResults, Gallery):
 
     async def record_vote(self, message_id: int, index: int, user_id: int, *, added: bool) -> bool:
         """Mirror one reaction on a linked message; False when it is not a vote on an open generation."""
-        target = await self.store.message_target(message_id)
-        if target is None:
-            return False
-        breed_id, generation = target
-        breed = await self.store.get_breed(breed_id)
-        if breed is None or refusal(breed, "vote") or breed.generation != generation:
-            return False
-        if not 0 <= index < breed.params.population:
-            return False
-        if added:
-            return await self.store.add_vote(breed_id, generation, index, user_id)
-        return await self.store.remove_vote(breed_id, generation, index, user_id)
+        return await self.votes.record(message_id, index, user_id, added=added)
 
     async def cast_ballot(self, breed_id: str, generation: int, user_id: int, picks: Sequence[int]) -> tuple[int, ...]:
-        """Replace one person's votes on the generation up for votes with `picks` (0-based; repeats count
-        twice, as typed in the terminal or clicked on the page). Returns the generation's tally."""
-        async with self.lock(breed_id):
-            breed = await self.get(breed_id)
-            require(breed, "vote")
-            if generation != breed.generation:
-                raise BreedError(f"Generation {generation + 1} is not up for votes; generation "
-                                 f"{breed.generation + 1} is.")
-            try:
-                counts = ballot_counts(picks, breed.params.population)
-            except ValueError as error:
-                raise BreedError(f"Cannot vote: {error}.") from None
-            await self.store.set_ballot(breed_id, generation, user_id, counts)
-            return tuple(await self.store.tally(breed_id, generation, breed.params.population))
+        """Replace one person's votes on the generation up for votes (service.votes.Votes.cast_ballot)."""
+        return await self.votes.cast_ballot(breed_id, generation, user_id, picks)
 
     async def shows_votes(self, breed: Breed, message_id: int | None) -> bool:
         """Whether `message_id` is the vote message of the breed's current generation."""
-        if message_id is None:
-            return False
-        return await self.store.message_target(message_id) == (breed.breed_id, breed.generation)
+        return await self.votes.shows_votes(breed, message_id)
 
     async def tally(self, breed: Breed, generation: int | None = None) -> tuple[int, ...]:
         """The votes per candidate of a generation (default: the current one)."""
-        number = breed.generation if generation is None else generation
-        return tuple(await self.store.tally(breed.breed_id, number, breed.params.population))
-
-    async def _fitness(self, breed: Breed, read_votes: ReadVotes | None) -> tuple[int, ...]:
-        """The current generation's votes; those read where people cast them replace the mirror first."""
-        votes = await read_votes(breed) if read_votes is not None else None
-        if votes is not None:
-            await self.store.replace_votes(breed.breed_id, breed.generation, dict(votes))
-        return await self.tally(breed)
+        return await self.votes.tally(breed, generation)
 
     # --- steps -----------------------------------------------------------------------------
 
@@ -319,7 +281,7 @@ class BreedingService(WorkerResults, Gallery):
                 raise BreedError("That vote was closed already.")
             check_steer(breed, actor)
             require(breed, "close")
-            fitness = await self._fitness(breed, read_votes)
+            fitness = await self.votes.fitness(breed, read_votes)
             progress = await announce(breed, fitness) if announce is not None else None
             changes: dict[str, object] = {"status": "evolving", "vote_deadline": None}
             if progress is not None:
@@ -353,7 +315,7 @@ class BreedingService(WorkerResults, Gallery):
                 fitness: tuple[int, ...] = ()
             else:
                 if number == breed.generation:
-                    fitness = await self._fitness(breed, read_votes)
+                    fitness = await self.votes.fitness(breed, read_votes)
                 else:
                     fitness = await self.tally(breed, number)
                 top = top_candidate(fitness)

@@ -19,6 +19,8 @@ from runtime.backoff import Outage
 from storage import UNAVAILABLE, BreedStore, Delivery
 from storage.codec import Event
 
+__all__ = ["Event", "EventConsumer", "ExternalWait", "wait_plainly"]
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -63,7 +65,7 @@ class EventConsumer:
         self.block_ms = block_ms
         self.retry_idle_ms = retry_idle_ms
         self.max_deliveries = max_deliveries
-        self.front = front  # whose consumer group it reads: each front end sees every event
+        self.front = front  # whose group it reads: each front end (and each terminal session) sees every event
         self.outage = Outage(log, f"events consumer {consumer}")
         self._in_hand: list[Delivery] = []
         self._stopping = asyncio.Event()

@@ -73,20 +73,24 @@ class WorkerResults:
             log.info("breed %s gen %d: voting open until %.0f", breed_id, number, deadline)
             return opened
 
-    async def finished(self, breed_id: str, number: int, post: Callable[[Breed, int, int], Awaitable[None]]) -> bool:
-        """Evolving -> finished when the winner's files are written: `post(breed, generation, winner)`, once."""
+    async def winner_ready(
+        self, breed_id: str, number: int, post: Callable[[Breed, int, int], Awaitable[None]],
+    ) -> Breed | None:
+        """Evolving -> finished when the winner's files are written: `post(breed, generation, winner)`, once.
+
+        Returns the finished breed, or None when no finish was in progress.
+        """
         async with self.lock(breed_id):
             breed = await self.store.get_breed(breed_id)
-            if breed is None or refusal(breed, "finished") is not None:
+            if breed is None or refusal(breed, "winner") is not None:
                 log.info("breed %s gen %d: finished event, but no finish in progress", breed_id, number)
-                return False
+                return None
             assert breed.winner is not None
             async with self.first_post(breed_id, number, "winner") as first:
                 if first:
                     await post(breed, number, breed.winner)
             await self.keep_winner(breed, number, breed.winner)
-            await self.store.update_breed(breed_id, status="finished")
-            return True
+            return await self.store.update_breed(breed_id, status="finished")
 
     async def morph_ready(
         self, breed_id: str, number: int, a: int, b: int, post: Callable[[Breed], Awaitable[None]], *,

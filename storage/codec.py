@@ -54,6 +54,13 @@ class Job:
 
     TYPES: ClassVar[tuple[str, ...]] = ("start", "evolve", "finish", "morph", "tree", "compose")
 
+    @property
+    def composition_id(self) -> str:
+        """A compose job's composition (every job is keyed on one id, the `breed_id` field)."""
+        if self.type != "compose":
+            raise ValueError(f"a {self.type} job is about a breed, not a composition")
+        return self.breed_id
+
 
 @dataclass(frozen=True)
 class Event:
@@ -78,6 +85,13 @@ class Event:
     TYPES: ClassVar[tuple[str, ...]] = (
         "generation_ready", "finished", "morph_ready", "tree_ready", "composed", "progress", "error",
     )
+
+    @property
+    def composition_id(self) -> str:
+        """The composition a composed event (or a compose job's error) is about, keyed like every event."""
+        if self.type != "composed" and self.job != "compose":
+            raise ValueError(f"a {self.type} event is about a breed, not a composition")
+        return self.breed_id
 
 
 def _plain(value: Any) -> Any:

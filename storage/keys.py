@@ -17,6 +17,22 @@ BOTS_GROUP = "bots"
 # event, and handles those of its own breeds.
 WEB_GROUP = "web"
 EVENT_GROUPS = {"discord": BOTS_GROUP, "web": WEB_GROUP}
+# A terminal session reads the events stream in a group of its own, made when it starts and removed
+# when it ends: sessions on one Redis must not take each other's events.
+SESSION_READER_PREFIX = "terminal:"
+
+
+def session_reader(session_id: str) -> str:
+    """The reader name (and group) of one terminal session on the events stream."""
+    return f"{SESSION_READER_PREFIX}{session_id}"
+
+
+def event_group(reader: str) -> str:
+    """The events stream's consumer group of `reader`: a front end ("discord", "web") or a terminal session."""
+    if reader.startswith(SESSION_READER_PREFIX):
+        return reader
+    return EVENT_GROUPS[reader]
+
 DEAD_LETTERS = f"{PREFIX}dead-letters"
 
 # Indexes: a set of breed ids whose status is open, thread id -> breed id, message id -> target.

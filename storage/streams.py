@@ -139,20 +139,50 @@ class MessageStreams:
     async def read_events(self, consumer: str, count: int = 10, block_ms: int | None = 1000,
                           front: str = "discord") -> list[Delivery]:
         """New events for `consumer` of `front`'s group, waiting up to block_ms (None: no wait) when there are none."""
-        return await self._read(keys.EVENTS, keys.EVENT_GROUPS[front], consumer, count, block_ms, load_event)
+        return await self._read(keys.EVENTS, keys.event_group(front), consumer, count, block_ms, load_event)
 
     async def claim_stale_events(self, consumer: str, min_idle_ms: int, count: int = 10,
                                  front: str = "discord") -> list[Delivery]:
         """Take over events that another consumer of `front` read but has not acked for min_idle_ms."""
-        return await self._claim(keys.EVENTS, keys.EVENT_GROUPS[front], consumer, min_idle_ms, count, load_event)
+        return await self._claim(keys.EVENTS, keys.event_group(front), consumer, min_idle_ms, count, load_event)
 
     async def ack_event(self, message_id: str, front: str = "discord") -> bool:
         """Mark an event handled by `front`; True if it was pending."""
-        return bool(await self._redis.xack(keys.EVENTS, keys.EVENT_GROUPS[front], message_id))
+        return bool(await self._redis.xack(keys.EVENTS, keys.event_group(front), message_id))
 
     async def dead_letter_event(self, delivery: Delivery, reason: str, front: str = "discord") -> None:
         """Record an event `front` gave up on (with the reason) and ack it, in one transaction."""
-        await self._dead_letter(keys.EVENTS, keys.EVENT_GROUPS[front], delivery, reason)
+        await self._dead_letter(keys.EVENTS, keys.event_group(front), delivery, reason)
+
+    async def add_session_group(self, session_id: str) -> str:
+        """Give a terminal session its own group of the events stream, reading only events added from
+        now on; returns the reader name that read_events and the others take as `front`."""
+        reader = keys.session_reader(session_id)
+        # From the server's clock rather than "$": the group's last id then says when it was made.
+        seconds, microseconds = await self._redis.time()
+        start = f"{seconds * 1000 + microseconds // 1000}-0"
+        await self._redis.xgroup_create(keys.EVENTS, keys.event_group(reader), id=start, mkstream=True)
+        return reader
+
+    async def session_groups(self) -> dict[str, float]:
+        """Session id -> seconds since its group of the events stream was made or last read (server time)."""
+        try:
+            groups = await self._redis.xinfo_groups(keys.EVENTS)
+        except ResponseError:  # no stream yet
+            return {}
+        seconds, microseconds = await self._redis.time()
+        now_ms = seconds * 1000 + microseconds // 1000
+        found = {}
+        for group in groups:
+            name = _text(group["name"])
+            if name.startswith(keys.SESSION_READER_PREFIX):
+                last_ms = int(_text(group["last-delivered-id"]).partition("-")[0])
+                found[name.removeprefix(keys.SESSION_READER_PREFIX)] = max(0, now_ms - last_ms) / 1000
+        return found
+
+    async def remove_session_group(self, session_id: str) -> None:
+        """Remove a terminal session's group of the events stream (its pending events go with it)."""
+        await self._redis.xgroup_destroy(keys.EVENTS, keys.event_group(keys.session_reader(session_id)))
 
     # --- internals ---------------------------------------------------------------------------
 

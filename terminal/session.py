@@ -13,31 +13,37 @@ bot; the person at the terminal is the breed's starter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from domain import artifacts
 from domain.errors import BreedError
 from domain.ids import MelodyRef
-from domain.model import Breed, BreedParams, Generation
+from domain.model import Breed, BreedParams, Composition, Generation
 from domain.rules import Actor
 from domain.strategies import DEFAULT_STRATEGY
 from runtime.exits import CONFIG_ERROR
 from service.breeding import BreedingService
+from service.pianoroll import terminal_roll
+from service.router import EventRouter, Morph, Tree
+from service.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 HELP = "votes: candidate numbers, e.g. `1 3 3 5`  |  `sigma 0.3`  |  `finish [n]`  |  `quit`"
 # The person at the terminal: the starter of the session's breed.
 LOCAL_USER = 0
 LOCAL_ACTOR = Actor(LOCAL_USER)
+# How long the events loop's read blocks: ending a session waits for it.
+EVENTS_BLOCK_MS = 500
+# How often the status line is redrawn (and the worker process checked) while the worker works.
+REDRAW_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -150,14 +156,17 @@ class TerminalInput:
 
 
 class Session:
-    """One local breed: asks the service, waits for the worker, writes files, reads commands."""
+    """One local breed: asks the service, shows what the worker made, writes files, reads commands.
+
+    The session is a front end of the event router (service.router): the worker's results come
+    through the same events consumer as the bot's and the page's, in a group of the session's own.
+    """
 
     def __init__(
         self, service: BreedingService, out_dir: Path, params: BreedParams, interactive: bool,
         timeout_s: float = 300, worker: Worker | None = None,
     ) -> None:
         self.service = service
-        self.store = service.store
         self.worker = worker
         self.out_dir = out_dir
         self.params = params
@@ -166,49 +175,62 @@ class Session:
         self.breed_id = ""
         # The generation the last typed votes were for: `finish` alone takes its favourite.
         self.voted_generation: int | None = None
-        self.started_at = 0.0  # when the breed was created: older dead letters are not about it
+        self.tasks = BackgroundTasks()
+        self._router: EventRouter | None = None
+        self._events: asyncio.Task[None] | None = None
+        # What the worker's results have done so far, and a wake-up for the wait on them.
+        self._open_generation = -1
+        self._finished = False
+        self._failure: str | None = None
+        self._stage = "queued"
+        self._changed = asyncio.Event()
 
     async def start(self, seed_midi: bytes | None, source: MelodyRef | None = None) -> Breed:
         """Start the breed: from a MIDI file, around a melody of an earlier breed (`source`), or at random."""
         self.breed_id = self.service.new_breed_id()
+        # Reading events starts before the breed does, so that none of its events is missed.
+        reader = await self.service.open_session_events(self.breed_id)
+        self._router = EventRouter(self.service, self, self.tasks, "terminal", reader=reader, deadlines=False,
+                                   block_ms=EVENTS_BLOCK_MS)
+        self._events = self.tasks.spawn(self._router.run(), name=f"events of breed {self.breed_id}")
         breed = await self.service.start(breed_id=self.breed_id, owner_id=LOCAL_USER, params=self.params,
                                          seed=seed_midi, source=source, front="terminal")
-        self.started_at = breed.created_at
         self.out_dir = self.out_dir / self.breed_id
         strategy = f", {self.params.strategy} strategy" if self.params.strategy != DEFAULT_STRATEGY else ""
         print(f"Breed {self.breed_id}: population {self.params.population}, sigma {self.params.sigma}{strategy}, "
               f"files in {self.out_dir}")
         if source is not None:
             print(f"Branched from {source}: candidate 1 is that melody, the others are variations of it.")
-        await self.wait_generation(0)
+        await self._wait(lambda: self._open_generation >= 0, "generation 1")
         return breed
+
+    async def close(self) -> None:
+        """Stop reading events and remove the session's group (also after a failed start)."""
+        if self._router is None:
+            return
+        self._router.stop()
+        if self._events is not None:
+            await asyncio.wait({self._events}, timeout=self._router.stop_within_s)
+        await self.tasks.cancel_all()
+        await self.service.close_session_events(self.breed_id)
+        self._router = None
 
     async def breed(self) -> Breed:
         return await self.service.get(self.breed_id)
 
-    async def wait_generation(self, number: int) -> None:
-        """Wait for the worker's generation `number`, show it, and open voting on it."""
-        await self._wait(lambda: self.store.get_generation(self.breed_id, number), f"generation {number + 1}")
+    async def _wait(self, done: Callable[[], bool], what: str) -> None:
+        """Wait until the worker's results make `done()` true, with a status line of how long it takes.
 
-        async def post(breed: Breed, generation: Generation, deadline: float) -> None:
-            await self.show(generation)
-
-        await self.service.generation_ready(self.breed_id, number, post)
-
-    async def _wait(self, probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-        """Poll Redis for the worker's result, with a status line of how long it has taken."""
+        A failed step, a worker process that died or no answer within timeout_s end the wait with
+        RuntimeError. The events come through the router; the loop only wakes to redraw the line.
+        """
         started = time.monotonic()
         spinner = "|/-\\"
         tick = 0
-        while True:
-            result = await probe()
-            if result is not None:
-                if self.interactive:
-                    print("\r" + " " * 60 + "\r", end="", flush=True)
-                return result
-            error = await self._worker_error()
-            if error:
-                raise RuntimeError(error)
+        while not done():
+            if self._failure is not None:
+                failure, self._failure = self._failure, None
+                raise RuntimeError(f"the worker failed: {failure}")
             code = self.worker.poll() if self.worker else None
             if self.worker and code is not None:
                 raise RuntimeError(f"the worker stopped (status {code}); its last lines "
@@ -217,20 +239,68 @@ class Session:
             if elapsed > self.timeout_s:
                 raise RuntimeError(f"no worker answered within {self.timeout_s:.0f} s: is `breeder worker` running?")
             if self.interactive:
-                print(f"\r{spinner[tick % 4]} worker: making {what} ({elapsed:4.1f} s)", end="", flush=True)
+                print(f"\r{spinner[tick % 4]} worker: {self._stage}, making {what} ({elapsed:4.1f} s)  ", end="",
+                      flush=True)
             tick += 1
-            await asyncio.sleep(0.1)
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), REDRAW_S)
+        if self.interactive:
+            print("\r" + " " * 70 + "\r", end="", flush=True)
 
-    async def _worker_error(self) -> str | None:
-        for letter in await self.store.dead_letters(limit=20):
-            raw = str(letter.get("raw", ""))
-            if self.breed_id in raw and float(letter.get("time", 0)) >= self.started_at:
-                return f"the worker refused a job: {letter.get('reason')}"
-        return None
+    # --- worker events (service.router calls these) ------------------------------------------
+
+    def shows(self, subject: Breed | Composition) -> bool:
+        """This session's breed only: other sessions' breeds are theirs."""
+        return isinstance(subject, Breed) and subject.breed_id == self.breed_id
+
+    async def show_progress(self, breed: Breed, generation: int, stage: str) -> None:
+        self._stage = stage
+        self._changed.set()
+
+    async def show_generation(self, breed: Breed, generation: Generation, deadline: float) -> None:
+        await self.show(generation)
+
+    async def voting_opened(self, breed: Breed) -> None:
+        self._open_generation = breed.generation
+        self._stage = "queued"
+        self._changed.set()
+
+    async def show_winner(self, breed: Breed, generation: int, winner: int) -> None:
+        folder = self.out_dir / "winner"
+        await self._write(folder, generation, list(artifacts.WINNER_FILES))
+        print(f"\nWinner: candidate {winner + 1} of generation {generation + 1}")
+        print(f"  MIDI:  {folder / artifacts.WINNER_MID}")
+        print(f"  audio: {folder / artifacts.WINNER_AUDIO}")
+        print(f"  roll:  {folder / artifacts.WINNER_PNG}")
+        print(f"  tree:  {folder / artifacts.LINEAGE_PNG}")
+        print(f"  id:    {MelodyRef(breed.breed_id, generation, winner)} (breeder local --from it breeds on from it)")
+
+    async def winner_shown(self, breed: Breed) -> None:
+        self._finished = True
+        self._changed.set()
+
+    async def show_morph(self, breed: Breed, morph: Morph) -> None:
+        """The terminal asks for no morphs."""
+
+    async def show_tree(self, breed: Breed, tree: Tree) -> None:
+        """The winner's tree comes with its files; the terminal asks for no others."""
+
+    async def show_composition(
+        self, composition: Composition, files: tuple[tuple[str, bytes], ...], failure: str | None,
+    ) -> None:
+        """The terminal asks for no compositions (`shows` refuses them)."""
+
+    async def show_failure(self, before: Breed, after: Breed, message: str) -> None:
+        self._failure = message
+        self._changed.set()
+
+    async def close_at_deadline(self, breed_id: str, generation: int) -> None:
+        """Never called: the terminal keeps no deadlines (its router has none), typing closes each vote."""
+
+    # --- files and commands --------------------------------------------------------------------
 
     async def show(self, generation: Generation) -> None:
-        from engine.pianoroll import terminal_roll
-
         folder = self.out_dir / f"gen-{generation.number + 1:02d}"
         await self._write(folder, generation.number, generation.artifacts)
         title = f"Generation {generation.number + 1}"
@@ -268,7 +338,8 @@ class Session:
         if closed.rerolled:
             print("No votes: the next generation is a fresh random one.")
         log.debug("breed %s gen %d: fitness %s", self.breed_id, breed.generation, fitness)
-        await self.wait_generation(breed.generation + 1)
+        following = breed.generation + 1
+        await self._wait(lambda: self._open_generation >= following, f"generation {following + 1}")
         return True
 
     async def finish(self, candidate: int | None) -> bool:
@@ -278,21 +349,8 @@ class Session:
             raise CommandError("nobody has voted yet: type `finish N` with the number of the one you like")
         # Typed votes always breed a new generation: their favourite is in the generation before.
         generation = None if candidate is not None else self.voted_generation
-        done = await self.service.finish(self.breed_id, LOCAL_ACTOR, candidate, generation=generation)
-        number = done.before.generation if generation is None else generation
-        await self._wait(lambda: self.store.get_artifact(self.breed_id, number, artifacts.WINNER_MID), "the winner")
-        folder = self.out_dir / "winner"
-
-        async def post(breed: Breed, number: int, winner: int) -> None:
-            await self._write(folder, number, list(artifacts.WINNER_FILES))
-            print(f"\nWinner: candidate {winner + 1} of generation {number + 1}")
-            print(f"  MIDI:  {folder / artifacts.WINNER_MID}")
-            print(f"  audio: {folder / artifacts.WINNER_AUDIO}")
-            print(f"  roll:  {folder / artifacts.WINNER_PNG}")
-            print(f"  tree:  {folder / artifacts.LINEAGE_PNG}")
-            print(f"  id:    {MelodyRef(breed.breed_id, number, winner)} (breeder local --from it breeds on from it)")
-
-        await self.service.finished(self.breed_id, number, post)
+        await self.service.finish(self.breed_id, LOCAL_ACTOR, candidate, generation=generation)
+        await self._wait(lambda: self._finished, "the winner")
         return False
 
 
@@ -305,9 +363,11 @@ async def run_session(
     `lines`: scripted commands (a refused one ends the session with status 2); None reads the terminal.
     `source`: the melody to branch from, if any.
     """
-    await session.start(seed, source)
-    terminal = None if lines is not None else TerminalInput()
+    terminal: TerminalInput | None = None
     try:
+        await session.start(seed, source)
+        if lines is None:
+            terminal = TerminalInput()
         while True:
             if terminal is None:
                 assert lines is not None
@@ -332,3 +392,4 @@ async def run_session(
     finally:
         if terminal is not None:
             terminal.close()
+        await session.close()

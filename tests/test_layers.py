@@ -16,6 +16,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RANKS = {
     "domain": 0, "storage": 1, "engine": 2, "service": 3, "bot": 4, "terminal": 4, "web": 4, "breeder": 5, "bench": 5,
 }
+# Front ends talk to the breeding service only: the store and the engine are below it, out of their reach.
+FRONT_ENDS = ("bot", "terminal", "web")
+SERVICE_ONLY = ("storage", "engine")
 # Settings, logging, the embedded Redis, signals, processes, exit codes: used by all but the domain.
 LEAF = "runtime"
 PACKAGES = (*RANKS, LEAF)
@@ -66,6 +69,8 @@ def allowed(importer: str, imported: str) -> bool:
         return source != "domain"
     if source == LEAF:
         return target == "domain"
+    if source in FRONT_ENDS and target in SERVICE_ONLY:
+        return False
     return RANKS[target] < RANKS[source]
 
 
@@ -119,6 +124,22 @@ def test_no_modules_import_each_other_in_a_circle() -> None:
     assert cycles(PROJECT_ROOT) == []
 
 
+def store_reach_ins(root: Path) -> list[str]:
+    """Every `x.store` a front end reads, as 'module:line': the service's store is below their reach."""
+    found = []
+    for name, path in modules(root).items():
+        if name.split(".")[0] not in FRONT_ENDS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Attribute) and node.attr == "store":
+                found.append(f"{name}:{node.lineno}")
+    return found
+
+
+def test_front_ends_do_not_reach_into_the_services_store() -> None:
+    assert store_reach_ins(PROJECT_ROOT) == []
+
+
 def test_the_domain_uses_the_standard_library_only() -> None:
     import sys
 
@@ -169,3 +190,26 @@ def test_the_contract_catches_a_cycle(tmp_path: Path) -> None:
         "engine/b.py": "def late():\n    from engine.a import thing\n",
     })
     assert cycles(root) == [["engine.a", "engine.b", "engine.a"]]
+
+
+def test_the_contract_keeps_front_ends_off_the_store_and_the_engine(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "bot/client.py": "from storage import UNAVAILABLE\nfrom service.errors import UNAVAILABLE as SAME\n",
+        "web/app.py": "def state():\n    from storage.codec import Event\n",
+        "terminal/session.py": "import engine.pianoroll\nfrom service import pianoroll\n",
+        "service/pianoroll.py": "from engine import pianoroll\n",
+        "breeder/web_cmd.py": "from storage import connect\n",
+    })
+    assert sorted(violations(root)) == [
+        "bot.client -> storage",
+        "terminal.session -> engine.pianoroll",
+        "web.app -> storage.codec",
+    ]
+
+
+def test_a_reach_into_the_services_store_is_caught(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "web/app.py": "async def state(service):\n    return await service.store.get_breed('b1')\n",
+        "service/reads.py": "async def lookup(self):\n    return await self.store.get_breed('b1')\n",
+    })
+    assert store_reach_ins(root) == ["web.app:2"]

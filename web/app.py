@@ -20,15 +20,15 @@ from typing import Any
 from aiohttp import web
 
 from domain import artifacts, limits
-from domain.errors import BreedError
+from domain.errors import BreedError, UnknownBreedError
 from domain.ids import MelodyRef, melody_id
 from domain.instruments import INSTRUMENTS
 from domain.model import Breed
-from domain.rules import Actor, morph_marker
+from domain.rules import Actor
 from domain.strategies import DESCRIPTIONS
 from service.breeding import BreedingService
+from service.errors import UNAVAILABLE
 from service.gallery import OTHER_SERVER
-from storage import UNAVAILABLE
 from web.front import FRONT, GOODBYE, LOCAL_USER, WebFront
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ async def _one_line_errors(request: web.Request, handler: Handler) -> web.Stream
         raise
     except BreedError as error:
         message = " ".join(str(error).split())
-        status = 404 if message.startswith("There is no breed") else 400
+        status = 404 if isinstance(error, UnknownBreedError) else 400
         return web.json_response({"error": message}, status=status)
     except PageError as error:
         return web.json_response({"error": str(error)}, status=error.status)
@@ -190,7 +190,7 @@ async def _source(service: BreedingService, text: str) -> tuple[MelodyRef, Breed
 
 async def open_breeds(request: web.Request) -> web.StreamResponse:
     """The web page's breeds that are still going, newest first, to come back to."""
-    breeds = [b for b in await request.app[SERVICE_KEY].store.open_breeds() if b.front == FRONT]
+    breeds = await request.app[SERVICE_KEY].open_breeds(FRONT)
     return web.json_response([{"breed_id": b.breed_id, "generation": b.generation, "status": b.status,
                                "url": f"/b/{b.breed_id}"} for b in reversed(breeds)])
 
@@ -198,9 +198,9 @@ async def open_breeds(request: web.Request) -> web.StreamResponse:
 async def _breed(request: web.Request) -> Breed:
     """The breed of the URL, if it is one of the web page's (another front end's breed does not exist here)."""
     breed_id = request.match_info["breed_id"].strip().lower()
-    breed = await request.app[SERVICE_KEY].store.get_breed(breed_id)
+    breed = await request.app[SERVICE_KEY].lookup(breed_id)
     if breed is None or breed.front != FRONT:
-        raise BreedError(f"There is no breed `{breed_id}`.")
+        raise UnknownBreedError(f"There is no breed `{breed_id}`.")
     return breed
 
 
@@ -208,9 +208,9 @@ async def state(request: web.Request) -> web.StreamResponse:
     """Everything the breed's page shows, in one JSON: the breed, its newest generation, the votes."""
     service = request.app[SERVICE_KEY]
     breed = await _breed(request)
-    generation = await service.store.get_generation(breed.breed_id, breed.generation) if breed.generation >= 0 else None
+    generation = await service.generation(breed.breed_id, breed.generation) if breed.generation >= 0 else None
     tally = await service.tally(breed) if generation is not None else ()
-    ballot = await service.store.ballot(breed.breed_id, breed.generation, LOCAL_USER) if generation else ()
+    ballot = await service.ballot(breed, LOCAL_USER) if generation else ()
     shown: dict[str, Any] = {
         "breed_id": breed.breed_id, "status": breed.status, "generation": breed.generation,
         "winner": breed.winner, "params": {
@@ -241,12 +241,9 @@ async def state(request: web.Request) -> web.StreamResponse:
 
 async def _morphs(service: BreedingService, breed: Breed) -> list[dict[str, object]]:
     """The morphs of the newest generation that were made (their files are there)."""
-    population = range(breed.params.population)
-    pairs = {morph_marker(a, b): (a, b) for a in population for b in population if a != b}
-    made = await service.store.posted_kinds(breed.breed_id, breed.generation, list(pairs))
     return [
         {"start": a, "end": b, "audio": artifacts.morph_name(a, b, "ogg"), "midi": artifacts.morph_name(a, b, "mid")}
-        for marker, (a, b) in pairs.items() if marker in made
+        for a, b in await service.made_morphs(breed)
     ]
 
 
@@ -311,8 +308,7 @@ async def vote(request: web.Request) -> web.StreamResponse:
 
 async def next_generation(request: web.Request) -> web.StreamResponse:
     breed = await _breed(request)
-    closed = await request.app[SERVICE_KEY].close_voting(breed.breed_id, ACTOR)
-    await request.app[FRONT_KEY].closed(breed.breed_id)
+    closed = await request.app[FRONT_KEY].close_voting(breed.breed_id, ACTOR)
     return web.json_response({"fitness": list(closed.fitness), "rerolled": closed.rerolled})
 
 
@@ -330,7 +326,7 @@ async def finish(request: web.Request) -> web.StreamResponse:
     breed = await _breed(request)
     candidate = _integer(await _json(request), "candidate", optional=True)
     done = await request.app[SERVICE_KEY].finish(breed.breed_id, ACTOR, candidate)
-    await request.app[FRONT_KEY].closed(breed.breed_id)
+    request.app[FRONT_KEY].closed(breed.breed_id)
     return web.json_response({"winner": done.winner})
 
 
@@ -338,7 +334,7 @@ async def stop(request: web.Request) -> web.StreamResponse:
     """Stop the breed without a winner (its generations and files stay)."""
     breed = await _breed(request)
     stopped = await request.app[SERVICE_KEY].stop(breed.breed_id, ACTOR)
-    await request.app[FRONT_KEY].closed(breed.breed_id)
+    request.app[FRONT_KEY].closed(breed.breed_id)
     return web.json_response({"status": stopped.breed.status})
 
 
@@ -363,7 +359,7 @@ async def file(request: web.Request) -> web.StreamResponse:
         raise PageError("No such file.", 404) from None
     if not FILE_NAME.match(name) or not 0 <= number <= breed.generation:
         raise PageError("No such file.", 404)
-    data = await request.app[SERVICE_KEY].store.get_artifact(breed.breed_id, number, name)
+    data = await request.app[SERVICE_KEY].artifact(breed.breed_id, number, name)
     if data is None:
         raise PageError("That file is not there (or no longer: clips are kept for a while only).", 404)
     suffix = name[name.rindex("."):]

@@ -1,10 +1,10 @@
 """The web page's side of a breed: what to show for each step the breeding service takes, pushed live.
 
-Each open page of a breed subscribes to its updates (server-sent events). Worker events of web
-breeds come through the web page's own group of the events stream; for each, the service takes
-the step (opening the vote, finishing, reopening after a failure) and the "post" is a message to
-every page that shows the breed, which then fetches the breed's state once. Vote deadlines are
-kept as the bot keeps them: timers armed from the deadline stored in Redis, re-armed on start.
+Each open page of a breed subscribes to its updates (server-sent events). Worker events reach the
+page through the event router (service.router), for which this is the web page's front end: the
+service takes each step (opening the vote, finishing, reopening after a failure) and the "post" is
+a message to every page that shows the breed, which then fetches the breed's state once. Messages
+that make a page read the state go out once the state has changed. The router keeps the deadlines.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ import json
 import logging
 from collections import defaultdict
 
-from domain.errors import BreedError
-from domain.model import Breed, Generation
-from service.breeding import BreedingService
-from service.events import EventConsumer
+from domain.model import Breed, Composition, Generation
+from domain.rules import Actor
+from service.breeding import BreedingService, Transition
+from service.router import EventRouter, Morph, Tree
 from service.tasks import BackgroundTasks
-from service.timers import VoteTimers
-from storage.codec import Event
 
 log = logging.getLogger(__name__)
 
@@ -37,35 +35,29 @@ class WebFront:
 
     def __init__(self, service: BreedingService, consumer: str) -> None:
         self.service = service
-        self.events = EventConsumer(service.store, self.handle_event, consumer, front=FRONT)
         self.tasks = BackgroundTasks()
-        self.timers = VoteTimers(self.tasks, service.clock, self._deadline_reached)
+        self.router = EventRouter(service, self, self.tasks, consumer, reader=FRONT)
         self._watchers: defaultdict[str, set[asyncio.Queue[str]]] = defaultdict(set)
 
-    async def resume(self) -> int:
-        """Re-arm the vote deadline of every web breed that is voting; returns how many."""
-        armed = 0
-        for breed in await self.service.store.open_breeds():
-            if breed.front == FRONT and breed.status == "voting" and breed.vote_deadline is not None:
-                self.timers.arm(breed.breed_id, breed.generation, breed.vote_deadline)
-                armed += 1
-        return armed
+    def shows(self, subject: Breed | Composition) -> bool:
+        return isinstance(subject, Breed) and subject.front == FRONT
 
-    async def _deadline_reached(self, breed_id: str, generation: int) -> None:
-        try:
-            closed = await self.service.close_voting(breed_id, None, generation=generation)
-        except BreedError as error:
-            log.info("breed %s gen %d: deadline reached, but %s", breed_id, generation, error)
-            return
-        except Exception:
-            log.exception("breed %s gen %d: closing the vote failed; trying again in 30 s", breed_id, generation)
-            self.timers.arm(breed_id, generation, self.service.clock() + 30)
-            return
-        self.notify(breed_id, "closed", generation=generation, rerolled=closed.rerolled)
+    # --- steps the page asks for ---------------------------------------------------------------
 
-    async def closed(self, breed_id: str) -> None:
-        """Voting on the breed closed (Next, Finish, Stop): its deadline is void."""
-        self.timers.cancel(breed_id)
+    async def close_voting(self, breed_id: str, actor: Actor | None, generation: int | None = None) -> Transition:
+        """Close voting now (Next) or at the deadline (actor None, `generation` given)."""
+        closed = await self.service.close_voting(breed_id, actor, generation=generation)
+        self.router.voting_closed(breed_id)
+        if actor is None:
+            self.notify(breed_id, "closed", generation=generation, rerolled=closed.rerolled)
+        return closed
+
+    async def close_at_deadline(self, breed_id: str, generation: int) -> None:
+        await self.close_voting(breed_id, None, generation)
+
+    def closed(self, breed_id: str) -> None:
+        """Voting on the breed closed (Finish, Stop): its deadline is void."""
+        self.router.voting_closed(breed_id)
 
     # --- pages that watch a breed ------------------------------------------------------------
 
@@ -98,50 +90,35 @@ class WebFront:
                 queue.get_nowait()
             queue.put_nowait(message)
 
-    # --- worker events -----------------------------------------------------------------------
+    # --- worker events (service.router calls these) ------------------------------------------
 
-    async def handle_event(self, event: Event) -> None:
-        """Take the step an event asks for, for a web breed; safe to call again with the same event."""
-        if not await self.service.shows(FRONT, event.breed_id):
-            return
-        breed_id = event.breed_id
-        if event.type == "progress":
-            self.notify(breed_id, "progress", generation=event.generation, stage=event.stage)
-        elif event.type == "generation_ready":
+    async def show_progress(self, breed: Breed, generation: int, stage: str) -> None:
+        self.notify(breed.breed_id, "progress", generation=generation, stage=stage)
 
-            async def shown(breed: Breed, generation: Generation, deadline: float) -> None:
-                return None  # the pages are told below, once voting is open: they read the state then
+    async def show_generation(self, breed: Breed, generation: Generation, deadline: float) -> None:
+        """Nothing yet: the pages are told once voting is open, when they read the state."""
 
-            opened = await self.service.generation_ready(breed_id, event.generation, shown)
-            if opened is not None:
-                self.notify(breed_id, "generation", generation=opened.generation)
-                if opened.vote_deadline is not None:
-                    self.timers.arm(breed_id, opened.generation, opened.vote_deadline)
-        elif event.type == "finished":
+    async def voting_opened(self, breed: Breed) -> None:
+        self.notify(breed.breed_id, "generation", generation=breed.generation)
 
-            async def finished(breed: Breed, number: int, winner: int) -> None:
-                return None  # told below, once the breed is finished
+    async def show_winner(self, breed: Breed, generation: int, winner: int) -> None:
+        """Nothing yet: the pages are told once the breed is finished."""
 
-            if await self.service.finished(breed_id, event.generation, finished):
-                self.notify(breed_id, "finished", generation=event.generation)
-        elif event.type == "morph_ready" or (event.type == "error" and event.job == "morph"):
-            if event.candidate is None or event.other is None:
-                return
-            failed = event.type == "error"
+    async def winner_shown(self, breed: Breed) -> None:
+        self.notify(breed.breed_id, "finished", generation=breed.generation)
 
-            async def morph(breed: Breed) -> None:
-                self.notify(breed_id, "morph", generation=event.generation, start=event.candidate,
-                            end=event.other, failed=failed, message=event.message)
+    async def show_morph(self, breed: Breed, morph: Morph) -> None:
+        self.notify(breed.breed_id, "morph", generation=morph.generation, start=morph.start, end=morph.end,
+                    failed=morph.failure is not None, message=morph.failure)
 
-            await self.service.morph_ready(breed_id, event.generation, event.candidate, event.other, morph,
-                                           failed=failed)
-        elif event.type == "error" and event.job in (None, "start", "evolve", "finish"):
+    async def show_tree(self, breed: Breed, tree: Tree) -> None:
+        """The page asks for no family trees."""
 
-            async def failed_step(before: Breed, after: Breed) -> None:
-                return None  # told below: step_failed has changed the state by then
+    async def show_composition(
+        self, composition: Composition, files: tuple[tuple[str, bytes], ...], failure: str | None,
+    ) -> None:
+        """The page asks for no compositions (`shows` refuses them)."""
 
-            after = await self.service.step_failed(breed_id, failed_step)
-            if after is not None:
-                self.notify(breed_id, "failed", message=event.message or "the worker failed.", status=after.status)
-        else:
-            log.debug("breed %s: the web page ignores %s events", breed_id, event.type)
+    async def show_failure(self, before: Breed, after: Breed, message: str) -> None:
+        # step_failed calls this once the state changed: the page reads the reopened vote.
+        self.notify(after.breed_id, "failed", message=message, status=after.status)

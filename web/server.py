@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 
 from aiohttp import web
 
-from domain.model import BreedParams
 from service.breeding import BreedingService
-from storage import BreedStore
 from web.app import make_app
 from web.front import WebFront
 
@@ -26,10 +23,10 @@ def listen_error(error: OSError) -> str:
 
 
 class WebServer:
-    """The page on http://host:port over `store`; `url` once started."""
+    """The page on http://host:port over the breeding service; `url` once started."""
 
-    def __init__(self, store: BreedStore, defaults: BreedParams, host: str, port: int, consumer: str) -> None:
-        self.service = BreedingService(store, time.time, defaults)
+    def __init__(self, service: BreedingService, host: str, port: int, consumer: str) -> None:
+        self.service = service
         self.front = WebFront(self.service, consumer)
         self.host = host
         self.port = port
@@ -43,7 +40,7 @@ class WebServer:
 
     async def start(self) -> str:
         """Listen (OSError when the port is taken), re-arm the deadlines, read the worker's events."""
-        await self.service.store.ensure_groups()
+        await self.service.prepare()
         self._runner = web.AppRunner(make_app(self.service, self.front), access_log=None,
                                      shutdown_timeout=SHUTDOWN_S)
         await self._runner.setup()
@@ -57,15 +54,15 @@ class WebServer:
             server = site._server  # noqa: SLF001 - aiohttp keeps the bound sockets there
             assert server is not None
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        armed = await self.front.resume()
-        self._events = self.front.tasks.spawn(self.front.events.run(), name="web events consumer")
+        armed = await self.front.router.resume()
+        self._events = self.front.tasks.spawn(self.front.router.run(), name="web events consumer")
         log.info("web page at %s (%d vote deadlines re-armed)", self.url, armed)
         return self.url
 
     async def stop(self) -> None:
-        self.front.events.stop()
+        self.front.router.stop()
         if self._events is not None:
-            await asyncio.wait({self._events}, timeout=self.front.events.block_ms / 1000 + 5)
+            await asyncio.wait({self._events}, timeout=self.front.router.stop_within_s)
         await self.front.tasks.cancel_all()
         self.front.close_pages()
         if self._runner is not None:

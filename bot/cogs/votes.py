@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.voting import index_of
 from runtime.backoff import Outage
-from storage import UNAVAILABLE
+from service.errors import UNAVAILABLE
 
 if TYPE_CHECKING:
     from bot.client import MelodyBot

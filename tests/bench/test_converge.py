@@ -7,9 +7,9 @@ import argparse
 import numpy as np
 import pytest
 
+from bench import converge, voters
 from domain.model import Note
 from engine import similarity
-from bench import converge, voters
 
 TUNE = [Note(67, 0, 4), Note(69, 4, 6), Note(71, 6, 8), Note(72, 8, 12), Note(71, 12, 16),
         Note(69, 16, 20), Note(67, 20, 24), Note(64, 24, 32)]
@@ -78,8 +78,8 @@ def test_generations_to_threshold_counts_from_the_first_generation():
 
 @pytest.mark.slow
 def test_a_tiny_run_prints_a_result_line_with_every_key(melody_model, monkeypatch, capsys):
-    from engine import ga
     from bench import model as bench_model
+    from engine import ga
 
     # Stand-in targets: decoded prior samples, so the test needs no corpus dataset.
     latents = ga.random_population(40, melody_model.latent_size, np.random.default_rng(0))
@@ -91,5 +91,20 @@ def test_a_tiny_run_prints_a_result_line_with_every_key(melody_model, monkeypatc
     assert converge.run(args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("RESULT ")
-    keys = [field.split("=")[0] for field in lines[-1].split()[1:]]
-    assert keys == ["default_sim2", "classic_sim2", "random_sim2", "default_gens", "classic_gens", "random_gens"]
+    figures = dict(field.split("=") for field in lines[-1].split()[1:])
+    assert list(figures) == ["default_sim2", "classic_sim2", "random_sim2", "default_gens", "classic_gens",
+                             "random_gens"]
+    # Paired trials: in each panel every strategy starts from the same generation 0; the best so far never drops.
+    starts: dict[str, set[float]] = {}
+    panel = ""
+    for line in lines:
+        if line.startswith("panel "):
+            panel = line.split()[1].rstrip(":")
+        elif panel and line.split()[:1] in (["random"], ["classic"], [ga.DEFAULT_STRATEGY]) and line.split()[1] == "g0":
+            starts.setdefault(panel, set()).add(float(line.split()[2]))
+    assert set(starts) == {"b", "d"} and all(len(values) == 1 for values in starts.values())
+    [start_b] = starts["b"]
+    for key in ("default_sim2", "classic_sim2", "random_sim2"):
+        assert start_b <= float(figures[key]) <= 1
+    for key in ("default_gens", "classic_gens", "random_gens"):
+        assert 0 <= float(figures[key]) <= 3

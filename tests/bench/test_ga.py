@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.ga import cosine, lost_share, simulated_votes
 from breeder.cli import build_parser
 from engine import ga
-from bench.ga import cosine, lost_share, simulated_votes
 
 
 def test_noiseless_voters_all_vote_for_the_candidates_closest_to_the_target():
@@ -33,9 +33,18 @@ def test_lost_counts_the_steps_whose_best_got_worse():
 def test_a_short_run_ends_with_a_result_line_for_every_strategy(capsys):
     args = build_parser().parse_args(["bench", "ga", "--trials", "3", "--generations", "10", "--latent-size", "32"])
     assert args.handler(args) == 0
-    result = capsys.readouterr().out.strip().splitlines()[-1]
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = lines[-1]
     assert result.startswith("RESULT ")
-    keys = {pair.split("=")[0] for pair in result.split()[1:]}
+    figures = {key: float(value) for key, value in (pair.split("=") for pair in result.split()[1:])}
     for strategy in ga.STRATEGIES:
-        assert {f"{strategy}_sim5", f"{strategy}_sim10", f"{strategy}_lost"} <= keys
-    assert "elitist_win10" in keys and "classic_win10" not in keys
+        assert {f"{strategy}_sim5", f"{strategy}_sim10", f"{strategy}_lost"} <= set(figures)
+    assert "elitist_win10" in figures and "classic_win10" not in figures
+    # Every strategy starts from the same generation 0 (paired trials), and voting gets closer than it.
+    rows = {line.split()[0]: line.split() for line in lines if line.split() and line.split()[0] in ga.STRATEGIES}
+    assert set(rows) == set(ga.STRATEGIES)
+    start = {row[1] for row in rows.values()}
+    assert len(start) == 1
+    for strategy in ga.STRATEGIES:
+        assert -1 <= float(next(iter(start))) < figures[f"{strategy}_sim10"] <= 1
+        assert 0 <= figures[f"{strategy}_lost"] <= 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from domain.model import Note
 from bench.model import MelodyStats, in_key_share, melody_stats, relative_errors, verdict
+from domain.model import Note
 
 
 def run_of(pitches: list[int], length: int = 2) -> list[Note]:

@@ -43,7 +43,7 @@ def redis_without_read_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
         return Redis.from_url(url, decode_responses=False, socket_timeout=None,
                               socket_connect_timeout=CONNECT_TIMEOUT_S, health_check_interval=30)
 
-    monkeypatch.setattr("bot.client.connect", connect)
+    monkeypatch.setattr("service.connection.connect", connect)
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ async def simcord_env(redis_url: str, store: BreedStore, bot_settings: BotSettin
     finally:
         await env.shutdown()
         # Closed only now: the events loop of the bot blocks on this connection until shutdown.
-        await env.bot.store.close()  # type: ignore[attr-defined]
+        await env.bot.service.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ class World:
         new = make_bot(self.settings, self.redis_url, self.env, cls)
         await self.env.restart_bot(new)
         self.bots.append(new)
-        await old.store.close()
+        await old.service.close()
         return new
 
     async def wait_for(self, check: Callable[[], Awaitable[bool]], what: str, timeout: float = 90.0) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot import texts
 from bot.voting import NUMBER_EMOJI
 from tests.bot.flows import jobs_of, start_breed, vote_message
 from tests.bot.simulation import World, answer_of
@@ -23,7 +24,7 @@ async def test_next_asked_for_again_before_the_step_is_done_is_refused_and_sends
     for _ in range(3):
         answers.append(answer_of(await world.starter.slash(world.thread_of(breed), "breed next")))
 
-    assert answers[0].startswith("Voting on generation 1 closed.")
+    assert answers[0] == texts.closed_answer(0, (0, 1, 0, 0))
     assert answers[1:] == ["Voting is closed already; the next generation is on its way."] * 3
     assert world.refusals() == answers[1:]
     worker.start()
@@ -52,7 +53,7 @@ async def test_a_deleted_vote_message_falls_back_to_the_votes_mirrored_before(wo
 
     answer = answer_of(await world.starter.slash(world.thread_of(breed), "breed next"))
 
-    assert answer == "Voting on generation 1 closed. Votes: 3️⃣ 1."
+    assert answer == texts.closed_answer(0, (0, 0, 1, 0))
     [evolve] = await jobs_of(world, breed.breed_id, "evolve")
     assert evolve.fitness == (0, 0, 1, 0)
     await world.wait_for_status(breed.breed_id, "voting", 1)

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 import discord
 import pytest
 
+from bot import texts
 from bot.voting import NUMBER_EMOJI
 from engine.midi import midi_to_notes
 from tests.bot.flows import jobs_of, start_breed, vote_message
@@ -51,7 +52,7 @@ async def test_a_breed_goes_from_start_through_votes_and_next_to_a_finished_winn
     assert await world.store.tally(breed.breed_id, 0, population) == [0, 2, 0, 1]
 
     answer = answer_of(await world.starter.click(first, label="Next"))
-    assert answer == "Voting on generation 1 closed. Votes: 2️⃣ 2 · 4️⃣ 1."
+    assert answer == texts.closed_answer(0, (0, 2, 0, 1))
     [evolve] = await jobs_of(world, breed.breed_id, "evolve")
     assert (evolve.generation, evolve.fitness, evolve.sigma) == (0, (0, 2, 0, 1), 0.5)
     closed = vote_message(world, breed, 0)
@@ -75,7 +76,7 @@ async def test_a_breed_goes_from_start_through_votes_and_next_to_a_finished_winn
     await bea.react(second, NUMBER_EMOJI[2])
     await cy.react(second, NUMBER_EMOJI[0])
     answer = answer_of(await world.starter.click(second, label="Finish"))
-    assert answer == "Finishing with candidate 3: its files will be posted in the thread."
+    assert answer == texts.finishing_answer(2)
     [finish] = await jobs_of(world, breed.breed_id, "finish")
     assert (finish.generation, finish.candidate) == (1, 2)
     breed = await world.wait_for_status(breed.breed_id, "finished")
@@ -98,7 +99,7 @@ async def test_nobody_voting_rerolls_the_generation_and_says_so_in_the_thread(wo
     [evolve] = await jobs_of(world, breed.breed_id, "evolve")
     assert evolve.fitness == (0, 0, 0, 0)
     contents = [m.content for m in world.thread_of(breed).history()]
-    assert "🎲 Nobody voted on generation 1: re-rolling fresh random melodies." in contents
+    assert texts.reroll_text(0) in contents
     breed = await world.wait_for_status(breed.breed_id, "voting", 1)
     assert (await world.store.get_generation(breed.breed_id, 1)).rerolled
     assert "fresh random melodies" in vote_message(world, breed, 1).content

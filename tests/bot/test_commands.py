@@ -8,6 +8,7 @@ import discord
 import pytest
 import simcord
 
+from bot import texts
 from bot.errors import UNEXPECTED
 from bot.voting import NUMBER_EMOJI
 from domain.model import Note
@@ -157,7 +158,7 @@ async def test_commands_in_a_thread_act_on_that_threads_breed_among_several(worl
     second = await start_breed(world, channel=other_channel, starter=world.voters[0])
 
     result = await world.voters[0].slash(world.thread_of(second), "breed mutation", sigma=0.2)
-    assert answer_of(result) == f"Mutation σ of breed `{second.breed_id}` is 0.2 from the next step on."
+    assert answer_of(result) == texts.sigma_answer(second.breed_id, 0.2)
     assert (await world.store.get_breed(second.breed_id)).params.sigma == 0.2
     assert (await world.store.get_breed(first.breed_id)).params.sigma == 0.5
 
@@ -189,10 +190,10 @@ async def test_stop_ends_the_breed_its_buttons_and_its_deadline(world: World, wo
 
     result = await world.starter.slash(world.thread_of(breed), "breed stop")
 
-    assert answer_of(result) == f"Breed `{breed.breed_id}` stopped."
+    assert answer_of(result) == texts.stopped_answer(breed.breed_id)
     assert (await world.store.get_breed(breed.breed_id)).status == "stopped"
     assert not has_buttons(vote_message(world, breed, 0))
-    assert not world.bot.controller.timers.armed(breed.breed_id)
+    assert not world.bot.controller.router.armed(breed.breed_id)
     later = await world.starter.slash(world.thread_of(breed), "breed next")
     assert answer_of(later) == "This breed was stopped."
     assert world.refusals() == ["This breed was stopped."]
@@ -236,7 +237,7 @@ async def test_commands_are_not_synced_to_discord_unless_the_setting_says_so(red
         assert not [r for r in env.http_requests if "/commands" in r.path]
     finally:
         await env.shutdown()
-        await bot.store.close()
+        await bot.service.close()
 
 
 async def test_with_the_setting_the_commands_are_synced_to_the_dev_guild(world: World) -> None:

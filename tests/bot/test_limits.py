@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import texts
 from runtime.settings import BotSettings
 from storage import keys
 from tests.bot.flows import start_breed
@@ -41,7 +42,7 @@ async def test_a_member_may_have_two_open_breeds_and_a_server_three(world: World
     await refused_start(world, world.voters[1], "This server has 3 open breeds, the most it may have at once: "
                                                 "finish or stop one first.")
     stopped = await world.starter.slash(world.thread_of(first), "breed stop")
-    assert answer_of(stopped) == f"Breed `{first.breed_id}` stopped."
+    assert answer_of(stopped) == texts.stopped_answer(first.breed_id)
     await start_breed(world, starter=world.voters[1])  # a stopped breed frees its place
 
 

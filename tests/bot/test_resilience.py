@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from bot import texts
 from bot.client import MelodyBot
 from bot.voting import NUMBER_EMOJI
 from storage import keys
@@ -47,10 +48,10 @@ async def test_votes_cast_while_the_bot_was_down_count_when_the_deadline_passed_
     await world.restart()
     await world.env.settle()
     assert vote_message(world, breed, 1).id == second.id
-    assert world.bot.controller.timers.armed(breed.breed_id)
+    assert world.bot.controller.router.armed(breed.breed_id)
     # The buttons posted by an earlier bot instance still work.
     answer = answer_of(await world.starter.click(second, label="Next"))
-    assert answer == "Voting on generation 2 closed. Votes: no votes."
+    assert answer == texts.closed_answer(1, (0, 0, 0, 0))
 
 
 async def test_a_restarted_bot_re_arms_the_vote_deadline_stored_in_redis(world: World, worker) -> None:
@@ -59,7 +60,7 @@ async def test_a_restarted_bot_re_arms_the_vote_deadline_stored_in_redis(world: 
     await world.env.advance_time(60)
 
     await world.restart()
-    assert world.bot.controller.timers.armed(breed.breed_id)
+    assert world.bot.controller.router.armed(breed.breed_id)
     await world.env.advance_time(100)
     assert await jobs_of(world, breed.breed_id, "evolve") == []
     await world.env.advance_time(30)
@@ -115,8 +116,8 @@ async def test_a_worker_failure_is_reported_and_voting_reopens_with_the_votes_ke
     await world.store.publish_event(Event("error", breed.breed_id, 0, message="The decoder ran out of memory."))
     breed = await world.wait_for_status(breed.breed_id, "voting", 0)
     thread = world.thread_of(breed).history()
-    assert thread[-2].content == "⚠️ Generation 2 failed: The decoder ran out of memory."
-    assert thread[-1].content.startswith("⚠️ The decoder ran out of memory. Voting on generation 1 is open again")
+    assert thread[-2].content == texts.failed_text(1, "The decoder ran out of memory.")
+    assert thread[-1].content == texts.step_failed_text(breed, "The decoder ran out of memory.")
 
     worker.start()
     result = await world.starter.slash(world.thread_of(breed), "breed next")

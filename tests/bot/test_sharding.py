@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import texts
 from bot.voting import NUMBER_EMOJI
 from runtime.settings import BotSettings
 from tests.bot.flows import start_breed, vote_message
@@ -37,7 +38,9 @@ async def test_breeds_in_servers_on_different_shards_both_go_on(world: World, wo
     for breed, voter, starter in ((here, world.voters[0], world.starter), (there, member, member)):
         await voter.react(vote_message(world, breed, 0), NUMBER_EMOJI[1])
         answer = answer_of(await starter.click(vote_message(world, breed, 0), label="Next"))
-        assert answer == "Voting on generation 1 closed. Votes: 2️⃣ 1."
-    for breed in (here, there):
+        assert answer == texts.closed_answer(0, (0, 1, 0, 0))
+    for breed, shard in ((here, home_shard), (there, 1 - home_shard)):
         await world.wait_for_status(breed.breed_id, "voting", 1)
-        assert vote_message(world, breed, 1) is not None
+        message = vote_message(world, breed, 1)
+        assert message.guild is not None and message.guild.shard_id == shard
+        assert [str(reaction.emoji) for reaction in message.reactions] == list(NUMBER_EMOJI[:3])

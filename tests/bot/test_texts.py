@@ -39,11 +39,12 @@ def test_the_starter_and_message_managers_may_steer_a_breed_and_nobody_else(call
 
 
 def test_progress_goes_from_queued_through_the_worker_stages_to_posted() -> None:
-    lines = [progress_text(1, stage) for stage in ("queued", "evolving", "decoding", "rendering", "posted")]
-    assert lines[0] == "⏳ Generation 2: queued, waiting for a worker…"
-    assert all(line.startswith("⏳ Generation 2: ") for line in lines[:-1])
-    assert lines[-1] == "✅ Generation 2: posted below ↓"
-    assert progress_text(0, "unheard-of") == "⏳ Generation 1: unheard-of…"
+    stages = ("queued", "evolving", "decoding", "rendering", "posted")
+    lines = [progress_text(1, stage) for stage in stages]
+    assert len(set(lines)) == len(stages)  # each stage says something of its own
+    assert all("Generation 2" in line for line in lines)  # the generation counted from 1
+    assert [line.startswith("⏳") for line in lines] == [True] * 4 + [False]  # waiting until posted
+    assert "unheard-of" in progress_text(0, "unheard-of")  # a stage from a newer worker is shown as it is
 
 
 def test_a_generation_post_says_when_voting_closes_as_a_discord_timestamp() -> None:
@@ -65,10 +66,11 @@ def test_files_go_ten_to_a_message_in_order() -> None:
 
 def test_start_and_status_lines_describe_the_breed() -> None:
     params = BreedParams(population=6, sigma=0.25, foreign=2, vote_minutes=1.5, tempo=90, instrument=73)
-    assert start_text(OWNER, "abc12345", params, "tune.mid") == (
-        "🎼 <@11> started breed `abc12345`: 6 candidates · σ 0.25 · 2 foreign · 1.5 min votes · 90 BPM · Flute."
-        "\nStarting from the melody in `tune.mid`."
-    )
+    started = start_text(OWNER, "abc12345", params, "tune.mid")
+    for shown in (f"<@{OWNER}>", "`abc12345`", "6 candidates", "σ 0.25", "2 foreign", "1.5 min", "90 BPM",
+                  instrument_name(73), "`tune.mid`"):
+        assert shown in started
+    assert "strategy" not in started  # the default strategy goes unsaid
     voting = status_text(breed(status="voting", generation=1, vote_deadline=100.0), (0, 3, 0, 1))
     assert "voting on generation 2, closes <t:100:R>; votes: 2️⃣ 3 · 4️⃣ 1" in voting
     finished = status_text(breed(status="finished", generation=4, winner=2), ())
@@ -84,8 +86,8 @@ def test_instruments_have_names_and_unknown_programs_their_number() -> None:
 
 
 def test_morph_lines_number_candidates_and_generations_from_one() -> None:
-    assert morph_requested_text(1, 4) == (
-        "Morphing from candidate 2 to candidate 5: the clip will be posted in the thread.")
-    assert morph_text(1, 4, 2, 5) == "🔀 Morph from candidate 2 to candidate 5 of generation 3 (5 steps)"
-    assert morph_text(1, 4, 2, None) == "🔀 Morph from candidate 2 to candidate 5 of generation 3"
-    assert morph_failed_text(0, 1, "Oops.") == "⚠️ The morph from candidate 1 to candidate 2 failed: Oops."
+    assert "from candidate 2 to candidate 5" in morph_requested_text(1, 4)
+    assert "from candidate 2 to candidate 5 of generation 3" in morph_text(1, 4, 2, 5)
+    assert "5 steps" in morph_text(1, 4, 2, 5) and "steps" not in morph_text(1, 4, 2, None)
+    failed = morph_failed_text(0, 1, "Oops.")
+    assert "from candidate 1 to candidate 2" in failed and failed.endswith("Oops.")

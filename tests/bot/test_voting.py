@@ -14,7 +14,7 @@ from bot.voting import (
     index_of,
     votes_from_reactions,
 )
-from domain.votes import fitness_of, top_candidate
+from domain.votes import top_candidate
 
 
 def test_every_candidate_has_its_number_emoji_and_back() -> None:
@@ -45,25 +45,32 @@ def test_a_tally_counts_people_not_bots_and_ignores_other_emoji_and_missing_cand
         ("👍", [(1, False), (3, False)]),
         ("🔟", [(3, False)]),                              # only 4 candidates
     ]
-    votes = votes_from_reactions(reactions, population=4)
-    assert votes == {0: {1, 2}, 2: {2}}
-    assert fitness_of(votes, 4) == (2, 0, 1, 0)
+    assert votes_from_reactions(reactions, population=4) == {0: {1, 2}, 2: {2}}
 
 
 def test_a_person_listed_twice_under_one_emoji_is_one_vote() -> None:
-    votes = votes_from_reactions([("2️⃣", [(7, False), (7, False)])], population=2)
-    assert fitness_of(votes, 2) == (0, 1)
+    assert votes_from_reactions([("2️⃣", [(7, False), (7, False)])], population=2) == {1: {7}}
 
 
 def test_a_reaction_only_by_bots_is_no_vote() -> None:
     assert votes_from_reactions([("1️⃣", [(100, True)])], population=2) == {}
 
 
-@given(st.dictionaries(st.integers(0, 9), st.sets(st.integers(1, 50), max_size=8), max_size=10))
-def test_fitness_has_one_count_per_candidate_and_counts_each_person_once(votes: dict[int, set[int]]) -> None:
-    fitness = fitness_of(votes, 10)
-    assert len(fitness) == 10
-    assert sum(fitness) == sum(len(people) for people in votes.values())
+VOTER = st.tuples(st.integers(1, 50), st.booleans())
+
+
+@given(st.lists(st.tuples(st.sampled_from([*NUMBER_EMOJI, "👍"]), st.lists(VOTER, max_size=8)), max_size=12),
+       st.integers(2, MAX_CANDIDATES))
+def test_the_votes_are_the_people_under_each_candidates_emoji_whatever_the_reactions(
+    reactions: list[tuple[str, list[tuple[int, bool]]]], population: int,
+) -> None:
+    votes = votes_from_reactions(reactions, population)
+    cast = {(index_of(emoji), user) for emoji, voters in reactions for user, is_bot in voters if not is_bot}
+    # Every counted vote was cast by a person under that candidate's emoji ...
+    assert all((index, user) in cast for index, people in votes.items() for user in people)
+    # ... and every person's reaction on a candidate of this generation counts, once.
+    assert all(user in votes[index] for index, user in cast if index is not None and index < population)
+    assert all(0 <= index < population and people for index, people in votes.items())
 
 
 def test_the_top_candidate_is_the_most_voted_and_the_lowest_on_a_tie() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 
 from breeder.supervisor import backoff_s, supervise
@@ -37,15 +38,20 @@ async def test_a_configuration_error_stops_everything_without_restart(tmp_path):
     assert sleeper.poll() is not None  # stopped, not left behind
 
 
-async def test_stop_terminates_running_children():
-    sleeper = child("import time; time.sleep(60)")
+async def test_stop_terminates_running_children(tmp_path):
+    marker = tmp_path / "running"
+    # The child says it runs, then sleeps: a child that never started never writes the marker.
+    sleeper = child(f"import time; open({str(marker)!r}, 'w').write('up'); time.sleep(60)")
     stop = asyncio.Event()
     task = asyncio.create_task(supervise([sleeper], stop))
-    await asyncio.sleep(0.5)
-    assert sleeper.poll() is None
+    deadline = asyncio.get_running_loop().time() + 30
+    while not marker.exists():
+        assert asyncio.get_running_loop().time() < deadline, "the child never started"
+        await asyncio.sleep(0.05)
+    assert sleeper.process is not None and sleeper.poll() is None
     stop.set()
     await asyncio.wait_for(task, 25)
-    assert sleeper.poll() is not None
+    assert sleeper.poll() == -signal.SIGTERM  # ended by the stop, not by itself
 
 
 def test_backoff_grows_and_is_capped():

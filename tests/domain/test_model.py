@@ -10,7 +10,7 @@ from domain import limits
 from domain.errors import ParamsError
 from domain.model import BreedParams, choose
 from domain.strategies import STRATEGIES
-from domain.votes import ballot_counts, fitness_of, top_candidate
+from domain.votes import ballot_counts, top_candidate
 
 
 def test_options_not_given_keep_the_defaults() -> None:
@@ -47,7 +47,6 @@ def test_a_persons_picks_count_each_time_and_must_name_candidates() -> None:
         ballot_counts([8], 8)
 
 
-def test_fitness_counts_each_person_once_and_the_top_is_the_lowest_of_a_tie() -> None:
-    assert fitness_of({0: {1, 2}, 2: [3, 3]}, 4) == (2, 0, 1, 0)
+def test_the_top_candidate_is_the_lowest_of_a_tie_and_none_without_votes() -> None:
     assert top_candidate((0, 3, 3, 1)) == 1
     assert top_candidate((0, 0)) is None

@@ -97,15 +97,6 @@ def test_a_negative_temperature_or_wrong_latent_size_is_refused(melody_model):
         melody_model.decode(latents(2, size=512))
 
 
-def test_decode_sequences_gives_note_sequences_at_the_tempo(melody_model):
-    z = latents(3, seed=6)
-    sequences = melody_model.decode_sequences(z, tempo=90)
-    assert [melody.from_note_sequence(s) for s in sequences] == melody_model.decode(z)
-    for sequence in sequences:
-        assert sequence.tempos[0].qpm == 90
-        assert sequence.total_time == pytest.approx(32 * 60 / 90 / 4)
-
-
 def test_decoded_melody_survives_a_midi_file(melody_model):
     for notes in melody_model.decode(latents(4, seed=7)):
         assert midi_to_notes(melody_to_midi(notes, tempo=132, instrument=73, steps=32)) == notes

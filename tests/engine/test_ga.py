@@ -173,11 +173,23 @@ def test_one_selected_candidate_is_kept_and_its_copies_all_mutate():
     latents = np.random.default_rng(0).standard_normal((8, LATENT)).astype(np.float32)
     fitness = np.array([0, 0, 3, 0, 0, 0, 0, 0])
     out = run(latents, fitness, 1, 0.5, 1)
-    assert out.origins[0].operators == (ga.KEPT,) or out.origins[0].operators == (ga.KEPT, ga.MUTATED)
+    kept = out.origins[0]
+    assert kept.operator == ga.KEPT and kept.parents == ("c2",)
+    # The kept vector is its parent's exactly unless the origin says it mutated.
+    assert np.array_equal(out.latents[0], latents[2]) is not kept.mutated
     children = [o for o in out.origins if o.operator == ga.CROSSOVER]
     assert len(children) == 6
     assert all(o.parents == ("c2",) and o.mutated for o in children)
     assert len({row.tobytes() for row in out.latents}) == 8
+
+
+def test_a_kept_candidate_mutates_about_half_the_time():
+    latents = np.random.default_rng(0).standard_normal((8, LATENT)).astype(np.float32)
+    fitness = np.array([0, 0, 3, 0, 0, 0, 0, 0])
+    kept = [run(latents, fitness, 1, 0.5, seed).origins[0] for seed in range(400)]
+    mutated = sum(origin.mutated for origin in kept)
+    # Binomial(400, 0.5): 200 +- 10; 160..240 is four standard deviations either side.
+    assert all(origin.operator == ga.KEPT for origin in kept) and 160 <= mutated <= 240
 
 
 def test_everyone_selected_keeps_the_most_voted_and_makes_room_for_foreign():

@@ -21,9 +21,11 @@ class Closings:
     def __init__(self) -> None:
         self.closed: list[tuple[str, int]] = []
         self.fired = asyncio.Event()
+        self.fired_at = 0.0
 
     async def __call__(self, breed_id: str, generation: int) -> None:
         self.closed.append((breed_id, generation))
+        self.fired_at = time.time()
         self.fired.set()
 
 
@@ -37,10 +39,11 @@ async def tasks():
 async def test_a_timer_closes_voting_at_its_deadline_and_not_before(tasks) -> None:
     closings = Closings()
     timers = VoteTimers(tasks, time.time, closings)
-    timers.arm("b1", 3, time.time() + 0.2)
-    await asyncio.sleep(0.05)
+    deadline = time.time() + 0.2
+    timers.arm("b1", 3, deadline)
     assert closings.closed == [] and timers.armed("b1")
     await asyncio.wait_for(closings.fired.wait(), 2)
+    assert closings.fired_at >= deadline
     assert closings.closed == [("b1", 3)] and not timers.armed("b1")
 
 
@@ -159,7 +162,8 @@ async def test_events_a_dead_bot_read_but_never_acknowledged_are_handled_on_star
 
 async def test_stopping_the_events_loop_ends_it_after_the_read_in_hand(store: BreedStore) -> None:
     running = Running(store, Handler())
-    await asyncio.sleep(0.2)
+    # Stop while the loop is blocked in its read, the case that must not wait for the block to end.
+    await wait_until(lambda: _blocked_in(store, "xreadgroup"))
     started = time.monotonic()
     await running.stop()
     assert time.monotonic() - started < 2
@@ -234,6 +238,11 @@ async def test_the_events_loop_outlives_a_redis_restart(redis_server_factory, ca
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def _blocked_in(store: BreedStore, command: str) -> bool:
+    return any(client.get("cmd") == command and "b" in client.get("flags", "")
+               for client in await store.redis.client_list())
 
 
 def _publish_when_up(store: BreedStore):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.errors import BreedError
+from domain.errors import BreedError, UnknownBreedError
 from domain.model import Breed, BreedParams, Candidate, Generation
 from domain.rules import STEER_REFUSAL, Actor, morph_marker
 from service.breeding import BreedingService, Place
@@ -218,8 +218,8 @@ async def test_finishing_posts_the_winner_once_then_ends_the_breed(service, stor
     async def post(breed: Breed, number: int, winner: int) -> None:
         posted.append((number, winner))
 
-    assert await service.finished("b1", 0, post)
-    assert not await service.finished("b1", 0, post)
+    assert await service.winner_ready("b1", 0, post)
+    assert not await service.winner_ready("b1", 0, post)
     assert posted == [(0, 2)]
     assert (await service.get("b1")).status == "finished" and await store.open_breeds() == []
 
@@ -291,10 +291,13 @@ async def test_a_breed_is_found_by_id_or_by_its_thread(service) -> None:
     await new_breed(service)
     assert (await service.find(" B1 ", None)).breed_id == "b1"
     assert (await service.find(None, 7)).breed_id == "b1"
-    with pytest.raises(BreedError, match="There is no breed `zz`."):
+    with pytest.raises(UnknownBreedError, match="There is no breed `zz`."):
         await service.find("zz", 7)
-    with pytest.raises(BreedError, match="Use this command in a breed's thread"):
+    with pytest.raises(UnknownBreedError, match="There is no breed `b1`."):
+        await service.find("b1", 7, guild_id=12)  # another server's breed is no breed here
+    with pytest.raises(BreedError, match="Use this command in a breed's thread") as refused:
         await service.find(None, 12345)
+    assert not isinstance(refused.value, UnknownBreedError)
 
 
 async def test_files_come_in_order_with_the_missing_and_too_large_named(service, store) -> None:

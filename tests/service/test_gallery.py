@@ -34,7 +34,7 @@ async def finished_breed(service: BreedingService, candidate: int = 2) -> Breed:
     async def post(breed: Breed, number: int, winner: int) -> None:
         return None
 
-    assert await service.finished("b1", 0, post)
+    assert await service.winner_ready("b1", 0, post)
     return await service.get("b1")
 
 
@@ -157,8 +157,10 @@ async def test_a_composition_is_asked_for_then_posted_once_where_it_was_asked(se
     await voting_breed(service)
     piece = await service.request_compose("b1-g1-1 b1-g1-1 b1-g1-2 b1-g1-1", GUILD, 3, 2, smooth=True)
     job = (await jobs(store))[-1]
-    assert (job.type, job.breed_id, job.melodies, job.smooth) == (
+    assert (job.type, job.composition_id, job.melodies, job.smooth) == (
         "compose", piece.composition_id, ("b1-g1-1", "b1-g1-1", "b1-g1-2", "b1-g1-1"), True)
+    with pytest.raises(ValueError, match="about a breed"):
+        (await jobs(store))[0].composition_id  # noqa: B018 - a breed's job names no composition
     await store.add_composition_files(piece.composition_id, {artifacts.COMPOSITION_MID: b"M"})
     posted = []
 

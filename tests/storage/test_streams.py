@@ -40,9 +40,11 @@ async def test_consumers_of_the_group_share_the_jobs_without_overlap(store: Bree
     assert [d.message_id for d in first + second] == ids
 
 
-async def test_read_waits_for_a_job_enqueued_while_blocking(store: BreedStore) -> None:
+async def test_read_waits_for_a_job_enqueued_while_blocking(store: BreedStore, redis_client: Redis) -> None:
     reader = asyncio.create_task(store.read_jobs("w1", block_ms=5000))
-    await asyncio.sleep(0.1)
+    # The read is blocked in Redis (a client in XREADGROUP with the blocked flag) before the job exists.
+    await _until_blocked(redis_client, "xreadgroup")
+    assert not reader.done()
     await store.enqueue_job(Job(type="start", breed_id="late"))
     [delivery] = await asyncio.wait_for(reader, timeout=5)
     assert isinstance(delivery.payload, Job) and delivery.payload.breed_id == "late"
@@ -213,3 +215,12 @@ def test_delivery_is_frozen() -> None:
     delivery = Delivery(message_id="1-0", raw="{}", payload=None, error="bad")
     with pytest.raises(dataclasses.FrozenInstanceError):
         delivery.error = None  # type: ignore[misc]
+
+
+async def _until_blocked(redis_client: Redis, command: str, timeout_s: float = 5.0) -> None:
+    """Wait until some client of the server is blocked in `command`."""
+    deadline = time.monotonic() + timeout_s
+    while not any(client.get("cmd") == command and "b" in client.get("flags", "")
+                  for client in await redis_client.client_list()):
+        assert time.monotonic() < deadline, f"no client blocked in {command}"
+        await asyncio.sleep(0.01)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from domain.model import BreedParams
-from storage import BreedStore, connect
+from service.connection import open_service
+from storage import BreedStore
 from web.server import WebServer
 
 CHROMIUM = shutil.which("chromium")
@@ -17,14 +19,14 @@ CHROMIUM = shutil.which("chromium")
 @pytest.fixture
 async def web_server(redis_url: str, store: BreedStore, worker) -> AsyncIterator[WebServer]:
     """The web page on a free loopback port, small breeds (4 candidates), a real worker beside it."""
-    page_store = BreedStore(connect(redis_url))
-    server = WebServer(page_store, BreedParams(population=4, foreign=1), "127.0.0.1", 0, consumer="web-test")
+    service = open_service(redis_url, time.time, BreedParams(population=4, foreign=1))
+    server = WebServer(service, "127.0.0.1", 0, consumer="web-test")
     await server.start()
     try:
         yield server
     finally:
         await server.stop()
-        await page_store.close()
+        await service.close()
 
 
 @pytest.fixture

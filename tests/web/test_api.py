@@ -145,12 +145,12 @@ async def test_a_breed_starts_around_a_melody_of_the_page_never_around_a_discord
 async def test_stopping_the_page_ends_the_open_pages_streams_at_once(redis_url: str, store: BreedStore) -> None:
     import asyncio
 
-    from storage import connect
+    from service.connection import open_service
     from web.server import WebServer
 
     await store.create_breed(Breed("webpage1", 0, BreedParams(), front="web"))
-    page_store = BreedStore(connect(redis_url))
-    server = WebServer(page_store, BreedParams(), "127.0.0.1", 0, consumer="web-stop-test")
+    service = open_service(redis_url, time.time, BreedParams())
+    server = WebServer(service, "127.0.0.1", 0, consumer="web-stop-test")
     await server.start()
     try:
         url = f"{server.url}/api/breeds/webpage1/events"
@@ -161,4 +161,4 @@ async def test_stopping_the_page_ends_the_open_pages_streams_at_once(redis_url: 
             await asyncio.wait_for(events.content.read(), 5)
             assert events.content.at_eof()
     finally:
-        await page_store.close()
+        await service.close()

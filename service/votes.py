@@ -1,0 +1,83 @@
+"""People's votes on a generation: reactions mirrored, ballots typed or clicked, and the tally.
+
+A collaborator of the breeding service (which delegates its vote methods here): it owns the vote
+rule's use (domain.votes) and the vote records in the store, and nothing else about a breed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from domain.errors import BreedError
+from domain.model import Breed
+from domain.rules import refusal
+from domain.votes import ballot_counts
+from storage import BreedStore
+
+# Reads the votes where people cast them (e.g. a Discord message's reactions): candidate index ->
+# voters, or None when they cannot be read (the mirrored votes in Redis then count).
+ReadVotes = Callable[[Breed], Awaitable[Mapping[int, set[int]] | None]]
+
+
+class Votes:
+    """The votes of every breed. `get` finds a breed (BreedError if none); `lock` is the breed's lock."""
+
+    def __init__(
+        self, store: BreedStore, get: Callable[[str], Awaitable[Breed]],
+        lock: Callable[[str], contextlib.AbstractAsyncContextManager[None]],
+    ) -> None:
+        self.store = store
+        self.get = get
+        self.lock = lock
+
+    async def record(self, message_id: int, index: int, user_id: int, *, added: bool) -> bool:
+        """Mirror one reaction on a linked message; False when it is not a vote on an open generation."""
+        target = await self.store.message_target(message_id)
+        if target is None:
+            return False
+        breed_id, generation = target
+        breed = await self.store.get_breed(breed_id)
+        if breed is None or refusal(breed, "vote") or breed.generation != generation:
+            return False
+        if not 0 <= index < breed.params.population:
+            return False
+        if added:
+            return await self.store.add_vote(breed_id, generation, index, user_id)
+        return await self.store.remove_vote(breed_id, generation, index, user_id)
+
+    async def cast_ballot(self, breed_id: str, generation: int, user_id: int, picks: Sequence[int]) -> tuple[int, ...]:
+        """Replace one person's votes on the generation up for votes with `picks` (0-based; repeats count
+        twice, as typed in the terminal or clicked on the page). Returns the generation's tally."""
+        async with self.lock(breed_id):
+            breed = await self.get(breed_id)
+            reason = refusal(breed, "vote")
+            if reason is not None:
+                raise BreedError(reason)
+            if generation != breed.generation:
+                raise BreedError(f"Generation {generation + 1} is not up for votes; generation "
+                                 f"{breed.generation + 1} is.")
+            try:
+                counts = ballot_counts(picks, breed.params.population)
+            except ValueError as error:
+                raise BreedError(f"Cannot vote: {error}.") from None
+            await self.store.set_ballot(breed_id, generation, user_id, counts)
+            return tuple(await self.store.tally(breed_id, generation, breed.params.population))
+
+    async def shows_votes(self, breed: Breed, message_id: int | None) -> bool:
+        """Whether `message_id` is the vote message of the breed's current generation."""
+        if message_id is None:
+            return False
+        return await self.store.message_target(message_id) == (breed.breed_id, breed.generation)
+
+    async def tally(self, breed: Breed, generation: int | None = None) -> tuple[int, ...]:
+        """The votes per candidate of a generation (default: the current one)."""
+        number = breed.generation if generation is None else generation
+        return tuple(await self.store.tally(breed.breed_id, number, breed.params.population))
+
+    async def fitness(self, breed: Breed, read_votes: ReadVotes | None) -> tuple[int, ...]:
+        """The current generation's votes; those read where people cast them replace the mirror first."""
+        votes = await read_votes(breed) if read_votes is not None else None
+        if votes is not None:
+            await self.store.replace_votes(breed.breed_id, breed.generation, dict(votes))
+        return await self.tally(breed)

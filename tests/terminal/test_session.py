@@ -1,0 +1,102 @@
+"""The terminal session on the real Redis store: the worker's results reach it through the event router,
+in a group of its own; here the test plays the worker, writing generations and publishing its events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from domain.model import BreedParams, Candidate, Generation, Note
+from service.breeding import BreedingService
+from service.events import Event
+from storage import BreedStore, keys
+from terminal.session import Command, Session
+
+
+async def play_generation(store: BreedStore, breed_id: str, number: int) -> None:
+    """What a worker does for a generation: write it, then say so on the events stream."""
+    candidates = tuple(Candidate(f"{breed_id}-{number}-{i}", i, ("foreign",), ()) for i in range(2))
+    melodies = ((Note(60, 0, 4),), (Note(64 + number, 0, 8),))
+    await store.write_generation(Generation(breed_id, number, candidates, melodies), np.zeros((2, 4), np.float32), {})
+    await store.publish_event(Event("generation_ready", breed_id, number))
+
+
+async def started(session: Session, store: BreedStore) -> None:
+    """Start the session's breed while playing the worker's first generation."""
+    starting = asyncio.create_task(session.start(None))
+    while not session.breed_id or await store.get_breed(session.breed_id) is None:
+        await asyncio.sleep(0.01)
+    await play_generation(store, session.breed_id, 0)
+    await asyncio.wait_for(starting, 10)
+
+
+def new_session(store: BreedStore, tmp_path: Path) -> Session:
+    service = BreedingService(store, time.time)
+    return Session(service, tmp_path, BreedParams(population=2, foreign=0), interactive=False, timeout_s=20)
+
+
+async def groups(store: BreedStore) -> set[str]:
+    return {group["name"].decode() for group in await store.redis.xinfo_groups(keys.EVENTS)}
+
+
+async def test_two_sessions_on_one_redis_each_see_their_own_breed_and_leave_no_group(
+    store: BreedStore, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    first, second = new_session(store, tmp_path / "one"), new_session(store, tmp_path / "two")
+    try:
+        await started(first, store)
+        await started(second, store)
+        assert {f"terminal:{first.breed_id}", f"terminal:{second.breed_id}"} <= await groups(store)
+
+        voting = asyncio.create_task(first.step(Command("votes", (1,))))
+        while (await store.get_breed(first.breed_id)).status != "evolving":
+            await asyncio.sleep(0.01)
+        await play_generation(store, first.breed_id, 1)
+        assert await asyncio.wait_for(voting, 10)
+    finally:
+        await first.close()
+        await second.close()
+
+    shown = capsys.readouterr().out
+    assert shown.count("Generation 1 ") == 2 and shown.count("Generation 2 ") == 1
+    assert (tmp_path / "one" / first.breed_id / "gen-02").is_dir()
+    assert not (tmp_path / "two" / second.breed_id / "gen-02").exists()
+    assert (await store.get_breed(second.breed_id)).status == "voting"  # the other session's event left it be
+    assert not any(name.startswith("terminal:") for name in await groups(store))
+
+
+async def test_a_failed_step_ends_the_wait_with_the_workers_message(store: BreedStore, tmp_path: Path) -> None:
+    session = new_session(store, tmp_path)
+    try:
+        await started(session, store)
+        voting = asyncio.create_task(session.step(Command("votes", (0,))))
+        while (await store.get_breed(session.breed_id)).status != "evolving":
+            await asyncio.sleep(0.01)
+        await store.publish_event(Event("error", session.breed_id, 0, message="The model is away.", job="evolve"))
+        with pytest.raises(RuntimeError, match="^the worker failed: The model is away.$"):
+            await asyncio.wait_for(voting, 10)
+    finally:
+        await session.close()
+    assert (await store.get_breed(session.breed_id)).status == "voting"  # the vote is open again
+
+
+async def test_a_killed_sessions_group_goes_when_the_next_session_starts_and_a_live_one_stays(
+    store: BreedStore, tmp_path: Path,
+) -> None:
+    # A session killed long ago, before it could remove its group; and one starting its breed right now.
+    await store.redis.xgroup_create(keys.EVENTS, "terminal:gone1234", id="1-0", mkstream=True)
+    await store.add_session_group("starting")
+    live = new_session(store, tmp_path / "live")
+    later = new_session(store, tmp_path / "later")
+    try:
+        await started(live, store)
+        await started(later, store)
+        assert await groups(store) >= {f"terminal:{live.breed_id}", f"terminal:{later.breed_id}", "terminal:starting"}
+        assert "terminal:gone1234" not in await groups(store)
+    finally:
+        await live.close()
+        await later.close()
