@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["AUDIO_FORMATS", "RELEASE_S", "RenderError", "RenderUnavailable", "Renderer", "default_soundfont"]
 
-# Full General MIDI SoundFonts of Debian, the first one installed is the default (docs/tune.md, "Sound").
+# Full General MIDI SoundFonts of Debian, the first one installed is the default (docs/sound.md).
 SYSTEM_SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),)
 RELEASE_S = 0.5
 LOUDNESS_LUFS = -16.0  # integrated loudness of every clip, as podcasts and web players level
