@@ -35,6 +35,7 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("soundfonts", "bench.soundfonts", "General MIDI SoundFonts compared: load time, memory, synthesis, spectrum"),
     ("ga", "bench.ga", "GA strategies' convergence with simulated voters, in latent space"),
     ("converge", "bench.converge", "GA strategies against chance, with simulated voters who hear the melodies"),
+    ("tune", "bench.tune", "tunes built from bred melodies: form, harmony, endings, build and render time"),
 )
 
 

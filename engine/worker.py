@@ -27,7 +27,7 @@ from domain.ids import MelodyRef
 from domain.model import Candidate, Generation, Note, candidate_id
 from engine import batching
 from engine.errors import JobError
-from engine.keepsakes import KeepsakeJobs
+from engine.tune_jobs import NO_BACKING, TuneJobs
 from runtime.backoff import Outage
 from runtime.signals import sleep_or_stop
 from storage import UNAVAILABLE
@@ -53,10 +53,11 @@ def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.rand
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-class Worker(KeepsakeJobs):
+class Worker(TuneJobs):
     """One worker process's job loop. The model and renderer are loaded once by the caller.
 
-    The jobs of what outlives a breed (family trees, compositions, branches' seeds) are KeepsakeJobs'.
+    The jobs of what outlives a breed (family trees, compositions, branches' seeds) are KeepsakeJobs';
+    backing, tunes and the tune job are TuneJobs' (a KeepsakeJobs).
     """
 
     def __init__(
@@ -98,6 +99,7 @@ class Worker(KeepsakeJobs):
             "morph": self._morph,
             "tree": self._tree,
             "compose": self._compose,
+            "tune": self._tune,
         }
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -335,6 +337,8 @@ class Worker(KeepsakeJobs):
         """Audio clip, MIDI file and the numbered piano roll of a whole generation."""
         from engine import midi, pianoroll
 
+        if params.backing != NO_BACKING:
+            return self.render_backed_generation(melodies, params)
         clips = self.renderer.render_clips(melodies, params.tempo, params.instrument)
         files = {artifacts.clip_name(i): clip for i, clip in enumerate(clips)}
         for i, melody in enumerate(melodies):
@@ -351,9 +355,9 @@ class Worker(KeepsakeJobs):
         if await self.store.get_artifact(job.breed_id, job.generation, artifacts.WINNER_MID) is None:
             melody = generation.melodies[index]
             files = await asyncio.to_thread(self._render_winner, melody, breed, index)
-            files[artifacts.LINEAGE_PNG] = await self._family_tree(
-                MelodyRef(job.breed_id, job.generation, index), "The winner's family tree"
-            )
+            winner = MelodyRef(job.breed_id, job.generation, index)
+            files[artifacts.LINEAGE_PNG] = await self._family_tree(winner, "The winner's family tree")
+            files.update(await self.finish_tune(winner, breed, melody))
             # A finished breed keeps its winner: no expiry, unlike the generations' clips.
             await self.store.add_artifacts(job.breed_id, job.generation, files, keep=True)
         await self.store.publish_event(Event("finished", job.breed_id, job.generation))
@@ -365,7 +369,7 @@ class Worker(KeepsakeJobs):
         data = midi.melody_to_midi(melody, params.tempo, params.instrument, self.model.steps)
         return {
             artifacts.WINNER_MID: data,
-            artifacts.WINNER_AUDIO: self.renderer.render_clips([melody], params.tempo, params.instrument)[0],
+            artifacts.WINNER_AUDIO: self.clip_audio(melody, params),
             artifacts.WINNER_PNG: pianoroll.melody_png(melody, f"Winner: candidate {index + 1}"),
         }
 

@@ -29,6 +29,7 @@ from domain.votes import top_candidate
 from service.gallery import Gallery
 from service.reads import Reads
 from service.results import WorkerResults
+from service.tunes import Tunes
 from service.votes import ReadVotes, Votes
 from storage import BreedStore
 from storage.codec import Job
@@ -84,9 +85,10 @@ def check_steer(breed: Breed, actor: Actor | None) -> None:
         raise BreedError(STEER_REFUSAL)
 
 
-class BreedingService(WorkerResults, Gallery, Reads):
+class BreedingService(WorkerResults, Gallery, Tunes, Reads):
     """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results;
-    melody ids, family trees, the gallery and compositions (service.gallery); what front ends read (service.reads).
+    melody ids, family trees, the gallery and compositions (service.gallery); tunes (service.tunes); what
+    front ends read (service.reads).
 
     `clock()` gives seconds since the epoch; `defaults` are the options people leave out; `limits`
     protect a server (none by default: the terminal and the web page serve one person).

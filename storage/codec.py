@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Literal
 
-from domain.model import Breed, BreedParams, Candidate, Composition, Generation, Note, Winner
+from domain.model import Breed, BreedParams, Candidate, Composition, Generation, Note, TuneRequest, Winner
 
 SCHEMA_VERSION = 1
 
@@ -24,8 +24,10 @@ class SchemaError(ValueError):
 
 # --- stream messages -------------------------------------------------------------------------
 
-JobType = Literal["start", "evolve", "finish", "morph", "tree", "compose"]
-EventType = Literal["generation_ready", "finished", "morph_ready", "tree_ready", "composed", "progress", "error"]
+JobType = Literal["start", "evolve", "finish", "morph", "tree", "compose", "tune"]
+EventType = Literal[
+    "generation_ready", "finished", "morph_ready", "tree_ready", "composed", "tune_ready", "progress", "error",
+]
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class Job:
     finish: `candidate` is the winner. morph: from `candidate` to `other` (0-based) in `steps`
     melodies, clamped to domain.limits.MORPH_STEPS; 0 means its default. tree: the family tree of
     `candidate`. compose: `breed_id` is the composition's id, `melodies` its phrases' melody ids,
-    `smooth` asks for short interpolated joins.
+    `smooth` asks for short interpolated joins. tune: `breed_id` is the tune's id, `source` the melody
+    id it is made from, `bars` and `backing` its options.
     """
 
     type: str
@@ -51,8 +54,10 @@ class Job:
     source: str | None = None
     melodies: tuple[str, ...] = ()
     smooth: bool = False
+    bars: int = 0
+    backing: str | None = None
 
-    TYPES: ClassVar[tuple[str, ...]] = ("start", "evolve", "finish", "morph", "tree", "compose")
+    TYPES: ClassVar[tuple[str, ...]] = ("start", "evolve", "finish", "morph", "tree", "compose", "tune")
 
     @property
     def composition_id(self) -> str:
@@ -67,9 +72,9 @@ class Event:
     """Worker -> bot. `generation` is the generation the event is about.
 
     morph_ready: the morph from `candidate` to `other` (0-based) in `steps` melodies. tree_ready:
-    the family tree of `candidate`. composed: `breed_id` is the composition's id. error: `job` is the
-    type of the job that failed (None from older workers); a failed morph names its pair, a failed
-    tree its candidate.
+    the family tree of `candidate`. composed: `breed_id` is the composition's id; tune_ready: the
+    tune's. error: `job` is the type of the job that failed (None from older workers); a failed
+    morph names its pair, a failed tree its candidate.
     """
 
     type: str
@@ -83,7 +88,7 @@ class Event:
     job: str | None = None
 
     TYPES: ClassVar[tuple[str, ...]] = (
-        "generation_ready", "finished", "morph_ready", "tree_ready", "composed", "progress", "error",
+        "generation_ready", "finished", "morph_ready", "tree_ready", "composed", "tune_ready", "progress", "error",
     )
 
     @property
@@ -167,6 +172,10 @@ def load_composition(raw: str | bytes) -> Composition:
     return _build(Composition, payload)
 
 
+def load_tune(raw: str | bytes) -> TuneRequest:
+    return _build(TuneRequest, _load_dict(raw))
+
+
 def load_job(raw: str | bytes) -> Job:
     payload = _load_dict(raw)
     if payload.get("type") not in Job.TYPES:
@@ -191,5 +200,5 @@ def load_event(raw: str | bytes) -> Event:
 
 __all__ = [
     "SCHEMA_VERSION", "SchemaError", "Job", "Event", "dump", "load_breed", "load_generation", "load_job", "load_event",
-    "load_winner", "load_composition",
+    "load_winner", "load_composition", "load_tune",
 ]

@@ -101,6 +101,21 @@ def composition_posted(composition_id: str) -> str:
     return f"{PREFIX}composition:{composition_id}:posted"
 
 
+def tune(tune_id: str) -> str:
+    """A tune's request: the melody it is made from, its options and where it was asked for."""
+    return f"{PREFIX}tune:{tune_id}"
+
+
+def tune_file(tune_id: str, name: str) -> str:
+    """One rendered file of a tune asked for with /breed tune (with the artifacts' TTL)."""
+    return f"{PREFIX}tune:{tune_id}:file:{name}"
+
+
+def tune_posted(tune_id: str) -> str:
+    """A marker set the first time a front end shows a tune."""
+    return f"{PREFIX}tune:{tune_id}:posted"
+
+
 def upload(token: str) -> str:
     """An uploaded seed MIDI file."""
     return f"{PREFIX}upload:{token}"

@@ -83,8 +83,10 @@ async def test_a_breed_goes_from_start_through_votes_and_next_to_a_finished_winn
     assert breed.winner == 2
     winner = world.thread_of(breed).history()[-1]
     assert "candidate 3 of generation 2" in winner.content
-    assert clip_names(winner) == ["winner.mid", "winner.ogg", "winner.png", "lineage.png"]
-    assert [a.content_type for a in winner.attachments][1:] == ["audio/ogg", "image/png", "image/png"]
+    assert clip_names(winner) == [
+        "winner.mid", "winner.ogg", "winner.png", "lineage.png", "tune.mid", "tune.ogg", "tune.png"]
+    content_types = [a.content_type for a in winner.attachments]
+    assert content_types[1:4] + content_types[5:] == ["audio/ogg", "image/png", "image/png", "audio/ogg", "image/png"]
     midi = await winner.attachments[0].read()
     assert midi_to_notes(midi) == list(second_generation.melodies[2])
 
