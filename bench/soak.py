@@ -131,7 +131,7 @@ class Report:
         lines += [f"problem: {problem}" for problem in self.problems[:20]]
         lines.append(f"RESULT breeds_finished={self.finished} lost_generations={self.lost_generations} "
                      f"duplicate_generations={self.duplicate_generations} lost_votes={self.lost_votes} "
-                     f"p95_close_to_post_s={self.p(0.95):.2f}")
+                     f"p50_close_to_post_s={self.p(0.5):.2f} p95_close_to_post_s={self.p(0.95):.2f}")
         return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import socket
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ import numpy as np
 from domain import artifacts, limits, model
 from domain.ids import MelodyRef
 from domain.model import Candidate, Generation, Note, candidate_id
+from engine import batching
 from engine.errors import JobError
 from engine.tune_jobs import NO_BACKING, TuneJobs
 from runtime.backoff import Outage
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEED = "seed"
+VOTED_CACHE = 1024  # voted generations kept for the preference fit: 8 KB each at population 8
 
 
 def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.random.Generator:
@@ -72,10 +75,12 @@ class Worker(TuneJobs):
         max_backoff_s: float = 30.0,
         subspace: Subspace | None = None,
         attributes: AttributeVectors | None = None,
+        batch: int = 1,
     ) -> None:
         """`subspace`: where the model's melodies live (`engine.subspace.load()` for the shipped model), for
         the strategies that search there; None: the whole latent space. `attributes`: the model's attribute
-        vectors (`engine.attributes.load()`), that nudges move along; None: nudges are not applied."""
+        vectors (`engine.attributes.load()`), that nudges move along; None: nudges are not applied.
+        `batch`: how many waiting jobs are taken at once (`engine.batching`)."""
         self.store = store
         self.model = model
         self.subspace = subspace
@@ -87,8 +92,10 @@ class Worker(TuneJobs):
         self.block_ms = block_ms
         self.max_deliveries = max_deliveries
         self.outage = Outage(log, f"worker {consumer}", max_s=max_backoff_s)
-        # A job read but not done when Redis went away: it is finished first when Redis is back.
-        self._in_hand: Delivery | None = None
+        self.batch = batch
+        self._voted: OrderedDict[tuple[str, int], tuple[NDArray[np.float32], tuple[int, ...]]] = OrderedDict()
+        # Jobs read but not done when Redis went away: they are finished first when Redis is back.
+        self._in_hand: list[Delivery] = []
         self.handlers: dict[str, Callable[[Job], Any]] = {
             "start": self._start,
             "evolve": self._evolve,
@@ -119,16 +126,41 @@ class Worker(TuneJobs):
                 await sleep_or_stop(stop, self.outage.failed(error))
 
     async def step(self) -> None:
-        """Do the job in hand, else a reclaimed one, else wait up to block_ms for a new one."""
-        if self._in_hand is None:
-            deliveries = await self.store.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=1)
+        """Do the jobs in hand, else reclaimed ones, else wait up to block_ms for new ones (up to `batch`)."""
+        if not self._in_hand:
+            deliveries = await self.store.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=self.batch)
             if not deliveries:
-                deliveries = await self.store.read_jobs(self.consumer, count=1, block_ms=self.block_ms)
+                deliveries = await self.store.read_jobs(self.consumer, count=self.batch, block_ms=self.block_ms)
             if not deliveries:
                 return
-            self._in_hand = deliveries[0]
-        await self.handle(self._in_hand)
-        self._in_hand = None
+            self._in_hand = list(deliveries)
+        if len(self._in_hand) == 1:
+            await self.handle(self._in_hand[0])
+            self._in_hand = []
+            return
+        await self._handle_together(self._in_hand)
+
+    async def _handle_together(self, deliveries: list[Delivery]) -> None:
+        """Handle jobs of several breeds at once, decoding their populations together (`engine.batching`)."""
+        groups = batching.by_breed([(_breed_id_of(d.raw) or d.message_id, d) for d in deliveries])
+        batch = batching.DecodeBatch(lambda latents: self.model.decode(latents, self.temperature), len(groups))
+
+        async def in_order(group: list[Delivery]) -> None:
+            try:
+                for delivery in group:
+                    await self.handle(delivery)
+                    self._in_hand.remove(delivery)
+            finally:
+                await batch.leave()
+
+        token = batching.current.set(batch)
+        try:
+            outcomes = await asyncio.gather(*(in_order(group) for group in groups), return_exceptions=True)
+        finally:
+            batching.current.reset(token)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # Redis went away: the jobs not done stay in hand
 
     async def handle(self, delivery: Delivery) -> None:
         """Do one job; acknowledge it only after its result is written.
@@ -281,11 +313,19 @@ class Worker(TuneJobs):
         """
         history = []
         for number in range(before):
-            latents = await self.store.get_latents(breed_id, number)
-            made = await self.store.get_generation(breed_id, number + 1)
-            if latents is None or made is None or len(made.fitness) != len(latents):
-                continue
-            history.append((latents, made.fitness))
+            known = self._voted.get((breed_id, number))
+            if known is None:
+                latents = await self.store.get_latents(breed_id, number)
+                made = await self.store.get_generation(breed_id, number + 1)
+                if latents is None or made is None or len(made.fitness) != len(latents):
+                    continue
+                # Written once and never changed: kept, the next step of the breed reads only its newest.
+                known = self._voted[(breed_id, number)] = (latents, made.fitness)
+                while len(self._voted) > VOTED_CACHE:
+                    self._voted.popitem(last=False)
+            else:
+                self._voted.move_to_end((breed_id, number))
+            history.append(known)
         return history
 
     async def _write(
@@ -298,7 +338,11 @@ class Worker(TuneJobs):
         **extra: Any,
     ) -> None:
         await self._progress(job, number, "decoding")
-        melodies = await asyncio.to_thread(self.model.decode, latents, self.temperature)
+        batch = batching.current.get()
+        if batch is None:
+            melodies = await asyncio.to_thread(self.model.decode, latents, self.temperature)
+        else:
+            melodies = await batch.decode(latents)
         await self._progress(job, number, "rendering")
         files = await asyncio.to_thread(self.render_generation, melodies, breed.params)
         generation = Generation(
