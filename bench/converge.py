@@ -18,9 +18,14 @@ the median number of generations until a candidate reaches the threshold (simila
 a-c and w: about the best of 88 random melodies, the level classic reaches in most breeds
 within 12 generations; utility 2.5 for d, likewise), `>G` when most trials never do, with the
 share that do.
+Panel n (voters who want an attribute profile, `bench.voters.NudgingPanel`) runs every GA
+strategy twice on paired trials, without and with the voters' nudges (S and S+nudges), and
+prints the paired gain of the nudges at generation 8 in sd of random candidates' utility.
+
 Last line, for panel b: RESULT default_sim8 classic_sim8 random_sim8 (median best similarity at
 generation 8) and default_gens classic_gens random_gens (median generations to the threshold,
-generations + 1 when most trials never reach it).
+generations + 1 when most trials never reach it); for panel n, nudge_gain8 (the default
+strategy with nudges minus without, paired mean at generation 8, sd) and its 95 % interval.
 """
 
 from __future__ import annotations
@@ -44,8 +49,10 @@ if TYPE_CHECKING:
     from engine.decoder import MelodyModel
 
 CHECKPOINTS = (0, 4, 8, 12)
-THRESHOLDS = {"a": 0.35, "b": 0.35, "c": 0.35, "d": 2.5, "w": 0.35}
-ALL_PANELS = ("a", "b", "c", "d", "w")
+THRESHOLDS = {"a": 0.35, "b": 0.35, "c": 0.35, "d": 2.5, "w": 0.35, "n": 2.5}
+ALL_PANELS = ("a", "b", "c", "d", "w", "n")
+UTILITY_PANELS = ("d", "n")  # scored in sd of random candidates' utility, not similarity
+NUDGED = "+nudges"
 MIN_NOTES = 4
 RANDOM = "random"
 BOOTSTRAP = 1000
@@ -70,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.model import DEFAULT_HELDOUT, heldout_windows
     from engine import ga
     from engine import subspace as melody_subspace
+    from engine.attributes import load as load_attributes
     from engine.decoder import MelodyModel, ModelError
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -89,27 +97,36 @@ def run(args: argparse.Namespace) -> int:
         print(f"breeder bench converge: {error}")
         return CONFIG_ERROR
     subspace = melody_subspace.load()
-    windows = heldout_windows(args.heldout or DEFAULT_HELDOUT, model.config_name, 100_000, args.seed)
-    targets = Targets.of(model, windows, args.seed)
-    print(f"model {model.config_name}; {len(targets.written)} held-out 2-bar windows with >= {MIN_NOTES} notes, "
-          f"{len(targets.reachable)} reachable (encode -> decode gives them back)")
+    vectors = load_attributes()
+    targets = None
+    if set(args.panels) - set(UTILITY_PANELS):  # the utility panels need no held-out tunes
+        windows = heldout_windows(args.heldout or DEFAULT_HELDOUT, model.config_name, 100_000, args.seed)
+        targets = Targets.of(model, windows, args.seed)
+        print(f"model {model.config_name}; {len(targets.written)} held-out 2-bar windows with >= {MIN_NOTES} "
+              f"notes, {len(targets.reachable)} reachable (encode -> decode gives them back)")
     print(f"{args.trials} paired trials per panel: population {args.population}, sigma {args.sigma:g}, "
           f"foreign {args.foreign}, {args.votes_each} votes each, {args.generations} generations; "
           f"default strategy {ga.DEFAULT_STRATEGY!r}")
     checkpoints = [g for g in CHECKPOINTS if g <= args.generations]
     results: dict[str, dict[str, NDArray[np.float64]]] = {}
     for panel_name in args.panels:
-        bests = {strategy: [] for strategy in strategies}
+        runs = [*strategies, *(s + NUDGED for s in strategies if s != RANDOM)] if panel_name == "n" else strategies
+        bests = {strategy: [] for strategy in runs}
         for trial in range(args.trials):
             panel = make_panel(panel_name, model, targets, trial, args.seed)
             first = ga.random_population(args.population, model.latent_size, np.random.default_rng([args.seed, trial]))
-            for strategy in strategies:
-                bests[strategy].append(simulate(model, panel, strategy, first, args, trial, subspace))
+            for strategy in runs:
+                nudging = vectors if strategy.endswith(NUDGED) else None
+                bests[strategy].append(simulate(model, panel, strategy.removesuffix(NUDGED), first, args, trial,
+                                                subspace, nudging))
         results[panel_name] = {strategy: np.stack(rows) for strategy, rows in bests.items()}
         report(panel_name, results[panel_name], checkpoints, args)
     print(f"({time.monotonic() - started:.0f} s)")
-    if "b" in results:
-        print("RESULT " + result_line(results["b"], args.generations, ga.DEFAULT_STRATEGY))
+    fields = [result_line(results["b"], args.generations, ga.DEFAULT_STRATEGY)] if "b" in results else []
+    if "n" in results:
+        fields.append(nudge_result(results["n"], args.generations, ga.DEFAULT_STRATEGY))
+    if fields:
+        print("RESULT " + " ".join(fields))
     model.close()
     return 0
 
@@ -132,9 +149,13 @@ class Targets:
         return cls([tokens_to_notes(row) for row in rows], [tokens_to_notes(row) for row in rows[same]])
 
 
-def make_panel(name: str, model: MelodyModel, targets: Targets, trial: int, seed: int):
+def make_panel(name: str, model: MelodyModel, targets: Targets | None, trial: int, seed: int):
     """The voter panel `name` of a trial: its tunes (or tastes) depend on the trial and seed only."""
     rng = np.random.default_rng([seed, trial, 3])
+    if name == "n":
+        return nudging_panel(model, rng, seed)
+    if name == "d" or targets is None:
+        return taste_panel(model, rng, seed)
     tune = targets.reachable[trial % len(targets.reachable)]
     if name == "a":
         return voters.TunePanel([tune])
@@ -145,6 +166,23 @@ def make_panel(name: str, model: MelodyModel, targets: Targets, trial: int, seed
     if name == "w":
         return voters.TunePanel([targets.written[trial % len(targets.written)]] * 5)
     return taste_panel(model, rng, seed)
+
+
+def nudging_panel(model: MelodyModel, rng: np.random.Generator, seed: int) -> voters.NudgingPanel:
+    """Panel n: wanted profiles around those of a melody of the prior drawn with `rng`, attributes
+    standardised over 256 other melodies of the prior."""
+    from engine import ga
+    from engine.attributes import measure_all
+
+    values = measure_all(_prior_melodies(model, seed))
+    mean, sd = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    while True:
+        wanted = measure_all(model.decode(ga.random_population(1, model.latent_size, rng)))[0]
+        if np.isfinite(wanted).all():
+            break
+    unscaled = voters.NudgingPanel(voters.wanted_profiles(5, (wanted - mean) / sd, rng), mean, sd)
+    group = unscaled.utilities(_prior_melodies(model, seed)).mean(axis=0)
+    return voters.NudgingPanel(unscaled.wanted, mean, sd, float(group.mean()), float(group.std()))
 
 
 def taste_panel(model: MelodyModel, rng: np.random.Generator, seed: int) -> voters.TastePanel:
@@ -173,8 +211,12 @@ def _prior_melodies(model: MelodyModel, seed: int) -> list:
 
 
 def simulate(model: MelodyModel, panel, strategy: str, first: NDArray[np.float32], args: argparse.Namespace,
-             trial: int, subspace) -> NDArray[np.float64]:
-    """One simulated breed: the best group score heard so far, at generation 0 to the last."""
+             trial: int, subspace, nudging=None) -> NDArray[np.float64]:
+    """One simulated breed: the best group score heard so far, at generation 0 to the last.
+
+    nudging: the attribute vectors, when the panel's voters nudge as well as vote.
+    """
+    from domain.nudges import combine
     from engine import ga
 
     ga_rng = np.random.default_rng([args.seed, trial, 1])
@@ -184,7 +226,8 @@ def simulate(model: MelodyModel, panel, strategy: str, first: NDArray[np.float32
     history: list[tuple[NDArray[np.float32], NDArray[np.int64]]] = []
     best: list[float] = []
     for generation in range(args.generations + 1):
-        scores = panel.score(model.decode(latents))
+        melodies = model.decode(latents)
+        scores = panel.score(melodies)
         best.append(max(float(scores.group.max()), best[-1] if best else -np.inf))
         if generation == args.generations:
             break
@@ -192,8 +235,10 @@ def simulate(model: MelodyModel, panel, strategy: str, first: NDArray[np.float32
         if strategy == RANDOM:
             following = ga.random_population(args.population, model.latent_size, ga_rng)
         else:
+            shift = nudging.shift(combine(panel.nudges(melodies, fitness, nudging.names))) if nudging else None
             following = ga.evolve(latents, fitness, ids, sigma=args.sigma, foreign=args.foreign, rng=ga_rng,
-                                  strategy=strategy, history=tuple(history), subspace=subspace).latents
+                                  strategy=strategy, history=tuple(history), subspace=subspace,
+                                  nudge=shift).latents
         history.append((latents, fitness))
         latents = following
     return np.array(best)
@@ -223,7 +268,7 @@ def report(panel: str, results: dict[str, NDArray[np.float64]], checkpoints: Seq
     from engine import ga
 
     threshold = THRESHOLDS[panel]
-    unit = "utility, sd of random candidates" if panel == "d" else "similarity"
+    unit = "utility, sd of random candidates" if panel in UTILITY_PANELS else "similarity"
     label = voters.PANELS.get(panel, "5 voters, the same tune as written (maybe unreachable)")
     print(f"\npanel {panel}: {label}; best {unit} heard so far, median [95% CI] / mean [95% CI]; "
           f"gens to {threshold:g}")
@@ -244,7 +289,7 @@ def report(panel: str, results: dict[str, NDArray[np.float64]], checkpoints: Seq
     if default in results:
         for other in (o for o in ("classic", RANDOM) if o in results):
             a, b = results[default][:, at], results[other][:, at]
-            if panel == "d":
+            if panel in UTILITY_PANELS:
                 gain = float(np.mean(a - b))
                 low, high = bootstrap(a - b, np.mean)
                 print(f"  {default} - {other} at g{at}: {gain:+.2f} sd [{low:+.2f},{high:+.2f}] (paired mean)")
@@ -253,6 +298,21 @@ def report(panel: str, results: dict[str, NDArray[np.float64]], checkpoints: Seq
                 pairs = np.stack([a, b], axis=1)
                 low, high = bootstrap(pairs, lambda p: np.median(p[:, 0]) / np.median(p[:, 1]))
                 print(f"  {default} / {other} at g{at}: x{ratio:.2f} [x{low:.2f},x{high:.2f}] (medians)")
+
+
+    if default + NUDGED in results:
+        a, b = results[default + NUDGED][:, at], results[default][:, at]
+        low, high = bootstrap(a - b, np.mean)
+        print(f"  {default}{NUDGED} - {default} at g{at}: {np.mean(a - b):+.2f} sd [{low:+.2f},{high:+.2f}] "
+              "(paired mean)")
+
+
+def nudge_result(results: dict[str, NDArray[np.float64]], generations: int, default: str) -> str:
+    """RESULT fields of panel n: the paired gain of the default strategy's nudges at generation 8."""
+    at = min(8, generations)
+    gain = results[default + NUDGED][:, at] - results[default][:, at]
+    low, high = bootstrap(gain, np.mean)
+    return f"nudge_gain{at}={np.mean(gain):.2f} nudge_gain{at}_low={low:.2f} nudge_gain{at}_high={high:.2f}"
 
 
 def result_line(results: dict[str, NDArray[np.float64]], generations: int, default: str) -> str:

@@ -127,7 +127,8 @@ class Report:
         lines += [f"problem: {problem}" for problem in self.problems[:20]]
         lines.append(f"RESULT breeds_finished={self.finished} lost_generations={self.lost_generations} "
                      f"duplicate_generations={self.duplicate_generations} lost_votes={self.lost_votes} "
-                     f"p95_close_to_post_s={self.p(0.95):.2f} bots={self.bots} generations={self.generations} "
+                     f"p50_close_to_post_s={self.p(0.5):.2f} p95_close_to_post_s={self.p(0.95):.2f} "
+                     f"bots={self.bots} generations={self.generations} "
                      f"redis_bytes_per_breed={self.redis.now if self.redis else float('nan'):.0f} "
                      f"redis_bytes_per_breed_after_files={self.redis.after_files if self.redis else float('nan'):.0f} "
                      f"redis_bytes_per_breed_after_retention="

@@ -13,6 +13,8 @@ Panels:
      its notes, at least one, moved by 1 to 3 semitones up or down, and with probability 0.5
      one note merged into the note before it); noise sd 0.05. The group's score is the mean
      similarity to the 5 variants.
+  n  5 voters who want a profile of the nudgeable attributes and nudge as well as vote
+     (NudgingPanel, below).
   d  5 voters with tastes rather than tunes: a voter's utility is a weighted sum of melodic
      features (stepwise motion, register, syncopation, minor mode, density, range; see
      `engine.similarity.melodic_features`), each standardised by its mean and sd over melodies
@@ -32,6 +34,7 @@ from numpy.typing import NDArray
 
 from domain.model import Note
 from engine import similarity
+from engine.attributes import measure_all
 
 SIMILARITY_NOISE = 0.05
 TASTE_NOISE = 0.3
@@ -41,6 +44,7 @@ PANELS = {
     "b": "5 voters, the same tune",
     "c": "5 voters, variants of one tune",
     "d": "5 voters, tastes (melodic features)",
+    "n": "5 voters, wanted attribute profiles; they also nudge",
 }
 
 
@@ -123,3 +127,64 @@ def vote(scores: NDArray[np.float64], votes_each: int, noise: float, rng: np.ran
     noisy = scores + rng.normal(0.0, noise, (voters, candidates))
     chosen = np.argsort(-noisy, axis=1, kind="stable")[:, :votes_each]
     return np.bincount(chosen.ravel(), minlength=candidates).astype(np.int64)
+
+
+# Panel n: voters who want an attribute profile and say so with nudges as well as votes.
+NUDGE_AT_LEAST = 0.5  # a voter nudges only when the best melody misses what they want by this many sd
+# A voter nudges by a small step towards what they want: this share of the distance, at most NUDGE_AT_MOST.
+# Whole distances (up to 2) lowered the score by 0.1-0.35 sd at generation 8; steps of 0.3, at most 0.5,
+# raised it (docs/benchmarks.md): a vector moves one melody more or less than its average.
+NUDGE_STEP = 0.3
+NUDGE_AT_MOST = 0.5
+UNREADABLE_GAP = 3.0  # an attribute a melody lacks (no notes to measure) counts as 3 sd off
+
+
+class NudgingPanel:
+    """Voters each wanting a profile of the nudgeable attributes (panel n), who also nudge.
+
+    `wanted` (voters, attributes) are standardised attribute values (by `mean` and `sd` over
+    melodies of the prior); a voter's utility is minus the root mean square distance of a melody's
+    standardised attributes from what they want (squared distances would let a few far-off
+    random melodies set the scale). The group's score is the mean utility in
+    standard deviations of the group utility of random candidates. After voting, each voter
+    nudges the attribute on which the most-voted melody is furthest from what they want, by
+    NUDGE_STEP of that distance (at most NUDGE_AT_MOST), or not at all when it is within NUDGE_AT_LEAST.
+    """
+
+    noise = TASTE_NOISE
+
+    def __init__(self, wanted: NDArray[np.float64], mean: NDArray[np.float64], sd: NDArray[np.float64],
+                 group_mean: float = 0.0, group_sd: float = 1.0) -> None:
+        self.wanted, self.mean, self.sd = wanted, mean, sd
+        self.group_mean, self.group_sd = group_mean, group_sd
+
+    def gaps(self, melodies: Sequence[Sequence[Note]]) -> NDArray[np.float64]:
+        """(voters, n, attributes): what each voter wants minus what each melody has, in sd."""
+        standard = (measure_all(melodies) - self.mean) / self.sd
+        gaps = self.wanted[:, None, :] - standard[None]
+        return np.where(np.isnan(gaps), UNREADABLE_GAP, gaps)
+
+    def utilities(self, melodies: Sequence[Sequence[Note]]) -> NDArray[np.float64]:
+        return -np.sqrt((self.gaps(melodies) ** 2).mean(axis=2))
+
+    def score(self, melodies: Sequence[Sequence[Note]]) -> Scores:
+        voters = self.utilities(melodies)
+        return Scores(voters, (voters.mean(axis=0) - self.group_mean) / self.group_sd)
+
+    def nudges(self, melodies: Sequence[Sequence[Note]], fitness: NDArray[np.int64],
+               names: Sequence[str]) -> list[tuple[str, str, float]]:
+        """Each voter's nudge on the generation: (voter, attribute, amount), at most one each."""
+        best = int(np.argmax(fitness))
+        given = []
+        for voter, gap in enumerate(self.gaps([melodies[best]])[:, 0, :]):
+            attribute = int(np.argmax(np.abs(gap)))
+            if abs(gap[attribute]) >= NUDGE_AT_LEAST:
+                amount = np.clip(NUDGE_STEP * gap[attribute], -NUDGE_AT_MOST, NUDGE_AT_MOST)
+                given.append((str(voter), names[attribute], float(amount)))
+        return given
+
+
+def wanted_profiles(voters: int, melody: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.float64]:
+    """(voters, attributes) wanted standardised values: those of a melody (so that they go together as in
+    melodies the model makes), shared by the panel, plus each voter's own variation of 0.5 sd."""
+    return melody[None] + 0.5 * rng.standard_normal((voters, len(melody)))

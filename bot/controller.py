@@ -23,7 +23,7 @@ from bot.views import breed_controls, winner_controls
 from domain import artifacts
 from domain.errors import BreedError
 from domain.ids import MelodyRef
-from domain.model import Breed, BreedParams, Composition, Generation
+from domain.model import Breed, BreedParams, Composition, Generation, TuneRequest
 from domain.rules import Actor
 from domain.votes import top_candidate
 from service.breeding import BreedingService, Place
@@ -60,9 +60,9 @@ class BreedController:
             breed.thread_id, guild_id=breed.guild_id, type=discord.ChannelType.public_thread
         )
 
-    def shows(self, subject: Breed | Composition) -> bool:
-        """Discord's breeds, and every composition (only Discord asks for them), of the servers on this
-        process's shards."""
+    def shows(self, subject: Breed | Composition | TuneRequest) -> bool:
+        """Discord's breeds and tunes, and every composition (only Discord asks for them), of the servers on
+        this process's shards."""
         return (isinstance(subject, Composition) or subject.front == FRONT) and self.serves(subject.guild_id)
 
     def serves(self, guild_id: int | None) -> bool:
@@ -126,8 +126,9 @@ class BreedController:
                                                read_votes=self._votes_on_discord, announce=announce)
         self.router.voting_closed(breed_id)
         before = done.before
-        await self._end_vote_message(before, texts.closed_text(before.generation, done.fitness))
-        return texts.closed_answer(before.generation, done.fitness)
+        nudged = texts.nudges_text(done.nudges)
+        await self._end_vote_message(before, texts.closed_text(before.generation, done.fitness) + nudged)
+        return texts.closed_answer(before.generation, done.fitness) + nudged
 
     async def finish(self, breed_id: str, actor: Actor, candidate: int | None = None) -> str:
         """End the breed with a winner: the named candidate (1-based) or the top-voted one."""
@@ -156,6 +157,11 @@ class BreedController:
         breed = await self.service.set_sigma(breed_id, actor, sigma)
         await self._thread(breed).send(texts.sigma_text(actor.user_id, sigma))
         return texts.sigma_answer(breed_id, sigma)
+
+    async def nudge(self, breed_id: str, user_id: int, attribute: str, amount: float) -> str:
+        """Count a member's nudge on the generation up for votes; anyone may."""
+        nudged = await self.service.nudge(breed_id, user_id, attribute, amount)
+        return texts.nudged_text(nudged.words, nudged.summary)
 
     async def morph(self, breed_id: str, start: int, end: int, steps: int, actor: Actor | None = None) -> str:
         """Ask a worker for the morph between two candidates (1-based); anyone may."""
@@ -228,6 +234,9 @@ class BreedController:
     ) -> None:
         await self.gallery.show_composition(composition, files, failure)
 
+    async def show_tune(self, tune: TuneRequest, files: Files, failure: str | None) -> None:
+        await self.gallery.show_tune(tune, files, failure)
+
     async def show_generation(self, breed: Breed, generation: Generation, deadline: float) -> int:
         """Post the clips and piano roll, add the number reactions; returns the vote message's id."""
         number = generation.number
@@ -267,9 +276,15 @@ class BreedController:
     async def show_winner(self, breed: Breed, number: int, winner: int) -> None:
         files = await self.service.winner_files(breed.breed_id, number, MAX_FILE_BYTES)
         await self._edit_progress(breed, texts.winner_posted_text(winner, number))
-        await self._thread(breed).send(texts.winner_text(breed, winner, number),
-                                       files=[_file(name, data) for name, data in files.found],
-                                       view=winner_controls(str(MelodyRef(breed.breed_id, number, winner))))
+        thread = self._thread(breed)
+        # The winner's files and its tune's fit one message; more (a future file) go first, in order.
+        chunks = texts.plan_messages([name for name, _ in files.found], MAX_FILES_PER_MESSAGE) or [[]]
+        data_of = dict(files.found)
+        for chunk in chunks[:-1]:
+            await thread.send(files=[_file(name, data_of[name]) for name in chunk])
+        await thread.send(texts.winner_text(breed, winner, number) + _missing(files),
+                          files=[_file(name, data_of[name]) for name in chunks[-1]],
+                          view=winner_controls(str(MelodyRef(breed.breed_id, number, winner))))
         log.info("breed %s gen %d: winner %d posted", breed.breed_id, number, winner)
 
     async def show_morph(self, breed: Breed, morph: Morph) -> None:

@@ -1,4 +1,4 @@
-"""The Discord side of what outlives a breed: family trees, gallery replays and compositions.
+"""The Discord side of what outlives a breed: family trees, gallery replays, compositions and tunes.
 
 Like the controller, it only says what Discord shows; the service decides and posts each thing once.
 """
@@ -15,9 +15,10 @@ from bot.views import winner_controls
 from domain import artifacts
 from domain.errors import BreedError
 from domain.ids import MelodyRef
-from domain.model import Breed, Composition
+from domain.model import Breed, Composition, TuneRequest
 from service.breeding import BreedingService
 from service.gallery import Kept
+from service.results import Files
 from service.router import Tree
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 class GalleryPosts:
-    """Posts trees, replays and compositions."""
+    """Posts trees, replays, compositions and tunes."""
 
     def __init__(self, client: discord.Client, service: BreedingService) -> None:
         self.client = client
@@ -63,6 +64,18 @@ class GalleryPosts:
         await channel.send(texts.composition_text(composition),
                            files=[_file(name, data) for name, data in files if len(data) <= MAX_FILE_BYTES])
         log.info("composition %s posted in channel %d", composition.composition_id, composition.channel_id)
+
+    async def show_tune(self, tune: TuneRequest, files: Files, failure: str | None) -> None:
+        """A tune is ready (or failed): post it where it was asked for (the service posts it once)."""
+        if tune.channel_id is None:
+            return
+        channel = self._channel(tune.channel_id, tune.guild_id)
+        if failure is not None:
+            await channel.send(texts.tune_failed_text(tune, failure))
+            return
+        await channel.send(texts.tune_text(tune),
+                           files=[_file(name, data) for name, data in files.found if len(data) <= MAX_FILE_BYTES])
+        log.info("tune %s of %s posted in channel %d", tune.tune_id, tune.melody, tune.channel_id)
 
     async def play(self, channel: discord.abc.Messageable, kept: Kept, user_id: int) -> None:
         """Post a gallery winner again, with its Branch button."""

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from bot.voting import describe_tally
 from domain.ids import melody_id
 from domain.instruments import instrument_name
-from domain.model import Breed, BreedParams, Composition, Winner
+from domain.model import Breed, BreedParams, Composition, TuneRequest, Winner
 from domain.strategies import DEFAULT_STRATEGY
 
 # General MIDI programs offered by /breed start (the setting INSTRUMENT may name any 0-127).
@@ -39,8 +39,14 @@ def describe_params(params: BreedParams) -> str:
     strategy = f" · {params.strategy} strategy" if params.strategy != DEFAULT_STRATEGY else ""
     return (
         f"{params.population} candidates · σ {params.sigma:g} · {params.foreign} foreign · "
-        f"{minutes} min votes · {params.tempo} BPM · {instrument_name(params.instrument)}{strategy}"
+        f"{minutes} min votes · {params.tempo} BPM · {instrument_name(params.instrument)} · "
+        f"{backing_name(params.backing)} · {params.bars}-bar tune{strategy}"
     )
+
+
+def backing_name(backing: str) -> str:
+    """How people read a backing: "no backing", "chords backing", "band backing"."""
+    return "no backing" if backing == "none" else f"{backing} backing"
 
 
 def start_text(
@@ -151,6 +157,15 @@ def step_failed_text(after: Breed, message: str) -> str:
     return f"⚠️ {message} {follow}"
 
 
+def nudged_text(words: str, summary: str) -> str:
+    return f"Nudged: {words}. This generation's nudges so far: {summary}. They move the next generation."
+
+
+def nudges_text(summary: str) -> str:
+    """The line that tells what the closed generation's nudges were, or "" when nobody nudged."""
+    return f" Nudges: {summary}." if summary else ""
+
+
 def reroll_text(generation: int) -> str:
     return f"🎲 Nobody voted on generation {shown(generation)}: re-rolling fresh random melodies."
 
@@ -159,8 +174,9 @@ def winner_text(breed: Breed, candidate: int, generation: int) -> str:
     return (
         f"🏆 The winner of breed `{breed.breed_id}`: candidate {shown(candidate)} of generation "
         f"{shown(generation)} ({breed.params.tempo} BPM, {instrument_name(breed.params.instrument)}), "
-        f"`{melody_id(breed.breed_id, generation, candidate)}`. It is in the server's /breed gallery; "
-        "**Branch** breeds on from it."
+        f"`{melody_id(breed.breed_id, generation, candidate)}`, and the {breed.params.bars}-bar tune made "
+        f"from it with {backing_name(breed.params.backing)} (`tune.ogg`, `tune.mid`). It is in the server's "
+        "/breed gallery; **Branch** breeds on from it, /breed tune makes another tune."
     )
 
 
@@ -209,6 +225,20 @@ def composition_text(composition: Composition) -> str:
 
 def composition_failed_text(composition: Composition, message: str) -> str:
     return f"⚠️ The piece of <@{composition.requester_id}> failed: {message}"
+
+
+def tune_requested_text(tune: TuneRequest) -> str:
+    return (f"Making a {tune.bars}-bar tune from `{tune.melody}` with {backing_name(tune.backing)}: "
+            "it will be posted here.")
+
+
+def tune_text(tune: TuneRequest) -> str:
+    return (f"🎶 A {tune.bars}-bar tune from `{tune.melody}` with {backing_name(tune.backing)}, "
+            f"for <@{tune.requester_id}>: the melody opens it and comes back.")
+
+
+def tune_failed_text(tune: TuneRequest, message: str) -> str:
+    return f"⚠️ The tune from `{tune.melody}` for <@{tune.requester_id}> failed: {message}"
 
 
 def morph_requested_text(start: int, end: int) -> str:

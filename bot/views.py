@@ -1,4 +1,5 @@
-"""The Next and Finish buttons of a vote message and the Branch button of a winner, persistent across restarts.
+"""The Next and Finish buttons and the nudge menu of a vote message and the Branch button of a winner,
+persistent across restarts.
 
 They are dynamic items: the custom id carries the breed id, so any bot process can answer
 a press on any old message without having kept a view object around.
@@ -13,6 +14,7 @@ import discord
 
 from bot.errors import answer_error
 from bot.permissions import actor_of
+from domain import nudges
 from domain.rules import Actor
 
 
@@ -24,6 +26,8 @@ class Steering(Protocol):
     async def finish(self, breed_id: str, actor: Actor, candidate: int | None = None) -> str: ...
 
     async def branch(self, interaction: discord.Interaction, melody_id: str) -> str: ...
+
+    async def nudge(self, breed_id: str, user_id: int, attribute: str, amount: float) -> str: ...
 
 _BREED_ID = r"(?P<breed_id>[a-z0-9]{1,32})"
 _MELODY_ID = r"(?P<melody_id>[a-z0-9]{1,32}-g[0-9]{1,6}-[0-9]{1,2})"
@@ -91,6 +95,37 @@ class BranchButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"b
             await answer_error(interaction, error)
 
 
+class NudgeSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=rf"breed:nudge:{_BREED_ID}"):
+    """Nudges the next generation by one unit of an attribute ("fewer notes", "higher"); anyone may."""
+
+    def __init__(self, breed_id: str) -> None:
+        options = [
+            discord.SelectOption(label=nudges.WORDS[name][positive], value=f"{name}:{1 if positive else -1}",
+                                 description=f"nudge {name} {'+1' if positive else '-1'}")
+            for name in nudges.ATTRIBUTES for positive in (False, True)
+        ]
+        super().__init__(discord.ui.Select(
+            placeholder="Nudge the next generation…", options=options, custom_id=f"breed:nudge:{breed_id}", row=1,
+        ))
+        self.breed_id = breed_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Select[Any], match: re.Match[str]
+    ) -> NudgeSelect:
+        return cls(match["breed_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            attribute, _, amount = self.item.values[0].partition(":")
+            controller: Steering = interaction.client.controller  # type: ignore[attr-defined]
+            answer = await controller.nudge(self.breed_id, interaction.user.id, attribute, float(amount))
+            await interaction.followup.send(answer, ephemeral=True)
+        except Exception as error:
+            await answer_error(interaction, error)
+
+
 def winner_controls(melody_id: str) -> discord.ui.View:
     """The button under a winner's post."""
     view = discord.ui.View(timeout=None)
@@ -103,6 +138,7 @@ def breed_controls(breed_id: str) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(NextButton(breed_id))
     view.add_item(FinishButton(breed_id))
+    view.add_item(NudgeSelect(breed_id))
     return view
 
 

@@ -22,6 +22,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("local", "breeder.local_cmd", "breed melodies in the terminal, without Discord"),
     ("web", "breeder.web_cmd", "the web page alone, against the configured Redis"),
     ("train", "engine.training.cli", "build the corpus dataset and train the MusicVAE model"),
+    ("attributes", "engine.training.attributes", "compute the model's attribute vectors (nudges) from the corpus"),
     ("export", "engine.training.export", "write an inference-only checkpoint from a training run"),
     ("redis", "breeder.redis_cmd", "run the embedded Redis server in the foreground"),
 )
@@ -32,8 +33,11 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("model", "bench.model", "model quality: reconstruction and prior-sample statistics"),
     ("decode", "bench.decode", "decoder speed, cold start and memory"),
     ("step", "bench.step", "time of a whole generation step and worker throughput"),
+    ("soundfonts", "bench.soundfonts", "General MIDI SoundFonts compared: load time, memory, synthesis, spectrum"),
     ("ga", "bench.ga", "GA strategies' convergence with simulated voters, in latent space"),
+    ("attributes", "bench.attributes", "what each attribute vector (nudge) does to decoded melodies"),
     ("converge", "bench.converge", "GA strategies against chance, with simulated voters who hear the melodies"),
+    ("tune", "bench.tune", "tunes built from bred melodies: form, harmony, endings, build and render time"),
 )
 
 

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instrument", type=int, default=None, help="General MIDI program (0-127)")
     parser.add_argument("--strategy", default=None, choices=STRATEGIES,
                         help="GA strategy: " + "; ".join(f"{name} ({what})" for name, what in DESCRIPTIONS.items()))
+    parser.add_argument("--bars", type=int, default=None, help="bars of the tune made at the finish (8 or 16)")
+    parser.add_argument("--backing", default=None,
+                        help="what plays under the melody: none, chords or band (chords, bass and drums)")
     parser.add_argument("--seed-midi", default=None, help="start from the first 2 bars of this MIDI file")
     parser.add_argument("--from", dest="source", default=None, metavar="MELODY_ID",
                         help="branch from a melody of an earlier local breed, e.g. ab12cd34-g3-5")
@@ -41,7 +44,8 @@ def params_from(args: argparse.Namespace, settings: CommonSettings) -> BreedPara
     from domain.model import choose
 
     return choose(settings.default_params(), population=args.population, sigma=args.sigma, foreign=args.foreign,
-                  tempo=args.tempo, instrument=args.instrument, strategy=args.strategy)
+                  tempo=args.tempo, instrument=args.instrument, strategy=args.strategy, bars=args.bars,
+                  backing=args.backing)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,12 @@ WINNER_MID = "winner.mid"
 WINNER_AUDIO = "winner.ogg"
 WINNER_PNG = "winner.png"
 LINEAGE_PNG = "lineage.png"
-WINNER_FILES = (WINNER_MID, WINNER_AUDIO, WINNER_PNG, LINEAGE_PNG)
+TUNE_MID = "tune.mid"
+TUNE_AUDIO = "tune.ogg"
+TUNE_PNG = "tune.png"
+TUNE_FILES = (TUNE_MID, TUNE_AUDIO, TUNE_PNG)
+# A finish writes the winner's files and the tune made from it (7 files: one Discord message).
+WINNER_FILES = (WINNER_MID, WINNER_AUDIO, WINNER_PNG, LINEAGE_PNG, *TUNE_FILES)
 COMPOSITION_AUDIO = "composition.ogg"
 COMPOSITION_MID = "composition.mid"
 COMPOSITION_FILES = (COMPOSITION_AUDIO, COMPOSITION_MID)

@@ -8,6 +8,7 @@ from typing import Literal
 from domain import limits
 from domain.errors import ParamsError
 from domain.strategies import DEFAULT_STRATEGY, STRATEGIES
+from domain.tune import BACKINGS, DEFAULT_BACKING, DEFAULT_TUNE_BARS, TUNE_BARS
 
 BreedStatus = Literal["starting", "voting", "evolving", "finished", "stopped", "failed"]
 OPEN_STATUSES: tuple[str, ...] = ("starting", "voting", "evolving")
@@ -26,6 +27,8 @@ class BreedParams:
     tempo: int = 120
     instrument: int = 0
     strategy: str = DEFAULT_STRATEGY
+    bars: int = DEFAULT_TUNE_BARS  # the length of the tune made at the finish
+    backing: str = DEFAULT_BACKING  # what plays under every clip and the tune
 
     def validate(self) -> None:
         """ParamsError naming the first option outside its limits."""
@@ -43,6 +46,15 @@ class BreedParams:
             raise ParamsError("instrument must be a General MIDI program 0-127")
         if self.strategy not in STRATEGIES:
             raise ParamsError(f"strategy must be one of {', '.join(STRATEGIES)}")
+        check_tune(self.bars, self.backing)
+
+
+def check_tune(bars: object, backing: object) -> None:
+    """ParamsError unless `bars` is a tune's length and `backing` one of the backings."""
+    if isinstance(bars, bool) or bars not in TUNE_BARS:
+        raise ParamsError(f"bars must be {' or '.join(str(b) for b in TUNE_BARS)}, not {bars}")
+    if backing not in BACKINGS:
+        raise ParamsError(f"backing must be one of {', '.join(BACKINGS)}, not `{backing}`")
 
 
 def choose(defaults: BreedParams, **choices: object) -> BreedParams:
@@ -111,6 +123,7 @@ class Generation:
     rerolled: bool = False
     fitness: tuple[int, ...] = ()  # the votes of the previous generation that made this one
     sigma: float | None = None
+    nudges: tuple[tuple[str, float], ...] = ()  # the previous generation's combined nudges that moved this one
 
 
 def candidate_id(generation: int, index: int) -> str:
@@ -148,4 +161,23 @@ class Composition:
     requester_id: int
     melodies: tuple[str, ...]
     smooth: bool = False
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class TuneRequest:
+    """A whole tune asked for from one melody id (`melody`), shown on the front end `front` that asked.
+
+    `breed_id` is the breed of that melody (the web page shows the tune on its page).
+    """
+
+    tune_id: str
+    melody: str
+    breed_id: str
+    bars: int
+    backing: str
+    guild_id: int | None = None
+    channel_id: int | None = None
+    requester_id: int = 0
+    front: str = "discord"
     created_at: float = 0.0

@@ -37,18 +37,19 @@ def refusal(breed: Breed, action: str) -> str | None:
 
     "close" and "finish" need open voting, "stop" and "sigma" an open breed, "post" (a generation
     the worker made) a step in progress, "winner" (the winner's files the worker made) a finish in progress,
-    "morph" (anyone's, it changes nothing) a generation up for votes, "vote" a generation up for votes.
+    "morph" (anyone's, it changes nothing) a generation up for votes, "vote" and "nudge" a generation
+    up for votes.
     """
     status = breed.status
-    if action in ("morph", "vote"):
+    if action in ("morph", "vote", "nudge"):
         if status == "voting":
             return None
-        doing = "morph between its candidates" if action == "morph" else "vote"
+        doing = {"morph": "morph between its candidates", "nudge": "nudge"}.get(action, "vote")
         if status == "starting":
             return f"Generation 1 is still being made; {doing} once it is posted."
         if status == "evolving":
             if breed.winner is not None:
-                if action == "vote":
+                if action in ("vote", "nudge"):
                     return "The winner is being rendered; voting is over."
                 return "The winner is being rendered; morphs are made while a generation is up for votes."
             return f"The next generation is on its way; {doing} once it is posted."

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from domain.errors import BreedError
 from domain.ids import MelodyRef, resolve_parent
 from domain.model import Breed, Generation
-from engine.lineage import LineageNode
+from domain.nudges import describe
+from engine.lineage import NUDGED, LineageNode
 
 if TYPE_CHECKING:
     from storage.store import BreedStore
@@ -78,6 +79,7 @@ async def family_nodes(store: BreedStore, leaf: MelodyRef) -> list[LineageNode]:
             node_id=node_id, generation=-distance, notes=tuple(generation.melodies[ref.index]),
             operators=candidate.operators, parents=tuple(str(parent) for parent in parents),
             votes=await reader.votes(breed, ref.generation, ref.index),
+            nudges=describe(dict(generation.nudges)) if NUDGED in candidate.operators else "",
         )
         frontier.extend((parent, distance + 1) for parent in parents)
     return list(nodes.values())

@@ -43,6 +43,18 @@ docs/benchmarks.md), at generation 8 its best melody is about 1.2x as close to a
 voters have in mind as classic's or random search's, and groups with tastes rather than tunes
 get melodies 0.6 standard deviations (of random melodies' utility) better than classic's.
 
+Nudges: a generation's combined nudges ("fewer notes", "higher") arrive as one latent shift,
+the sum of each attribute vector times its amount (`engine.attributes.AttributeVectors.shift`;
+the vectors are the caller's, passed in as an array). A nudge moves NUDGED_SHARE (half) of the
+new candidates, spread evenly; the others stay where the votes put them, so that the next votes
+judge the nudge (moving every candidate scored lower in `breeder bench converge`, panel n). In
+classic and elitist the moved ones are children (kept or crossover, never the foreign ones nor
+elitist's unmutated favourite) shifted by it. In preference the nudge is evidence of where the
+group wants to go: the optimum a moved candidate is pulled towards and the voted parent it starts
+from both move by it, so the candidate moves by the whole shift (moving the optimum alone would
+show only PULL_TO_OPTIMUM of it); the kept favourite stays as it was. Moved candidates record the
+operator `nudged`.
+
 Edge cases, in every strategy: no votes at all re-rolls a fresh random generation
 (`Offspring.rerolled`); sigma = 0 adds no noise; foreign >= n is refused with ValueError. In
 classic and elitist, with one kept candidate its children are copies of it, and those
@@ -66,6 +78,7 @@ KEPT = "kept"
 CROSSOVER = "crossover"
 MUTATED = "mutated"
 FOREIGN = "foreign"
+NUDGED = "nudged"
 
 MUTATION_PROBABILITY = 0.5
 COMPONENT_MUTATION_PROBABILITY = 0.5
@@ -79,6 +92,9 @@ DEFAULT_STRATEGY = strategies.DEFAULT_STRATEGY
 # beat pulls of 0, 0.5, 0.7 and 1 and spreads of 0.5 and 0.8 on the tune panels.
 PULL_TO_OPTIMUM = 0.3
 SPREAD_PER_SIGMA = 0.6
+# The share of new candidates a nudge moves; the others stay where the votes put them, so that the
+# next votes can tell whether the nudge was a good idea.
+NUDGED_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -174,12 +190,14 @@ def evolve(
     strategy: str = DEFAULT_STRATEGY,
     history: Sequence[tuple[NDArray[np.floating], NDArray[np.integer] | Sequence[int]]] = (),
     subspace: Subspace | None = None,
+    nudge: NDArray[np.floating] | None = None,
 ) -> Offspring:
     """One generation step of `strategy` (see the module docstring).
 
     history: the breed's earlier generations as (latents, fitness) pairs, oldest first; only
     `preference` reads it. subspace: where melodies live (`engine.subspace.load()`); only
-    `preference` uses it, and without one it models the whole latent space.
+    `preference` uses it, and without one it models the whole latent space. nudge: the latent
+    shift (z,) the generation's combined nudges ask for; None (or zeros) for none.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
@@ -188,12 +206,13 @@ def evolve(
     earlier = validate_history(history, latent_size)
     if subspace is not None and subspace.latent_size != latent_size:
         raise ValueError(f"the subspace is of latent size {subspace.latent_size}, the latents of {latent_size}")
+    shift = validate_nudge(nudge, latent_size)
     source = np.asarray(latents, dtype=np.float32)
     if not votes.any():
         fresh = random_population(population, latent_size, rng)
         return Offspring(fresh, tuple(Origin((FOREIGN,), ()) for _ in range(population)), rerolled=True)
     if strategy == PREFERENCE:
-        return _preference_step(source, votes, candidate_ids, earlier, sigma, foreign, rng, subspace)
+        return _preference_step(source, votes, candidate_ids, earlier, sigma, foreign, rng, subspace, shift)
 
     kept = select(votes, population - foreign)
     # np.argmax returns the first of equal maxima: ties go to the lower index.
@@ -222,6 +241,11 @@ def evolve(
             rows[slot] = mutate(rows[slot], sigma, rng)
             if sigma > 0:
                 origins[slot] = Origin(origin.operators + (MUTATED,), origin.parents)
+    if shift is not None:
+        movable = [slot for slot in range(len(origins)) if not (slot < len(kept) and kept[slot] == elite)]
+        for slot in nudged_share(movable):
+            rows[slot] = (rows[slot] + shift).astype(np.float32)
+            origins[slot] = Origin(origins[slot].operators + (NUDGED,), origins[slot].parents)
 
     if foreign:
         rows.extend(random_population(foreign, latent_size, rng))
@@ -248,6 +272,21 @@ def validate_history(
     return checked
 
 
+def nudged_share(slots: Sequence[int] | range) -> list[int]:
+    """The slots a nudge moves: NUDGED_SHARE of them, spread evenly (every one at share 1)."""
+    return [slot for i, slot in enumerate(slots) if int((i + 1) * NUDGED_SHARE) > int(i * NUDGED_SHARE)]
+
+
+def validate_nudge(nudge: NDArray[np.floating] | None, latent_size: int) -> NDArray[np.float64] | None:
+    """Check a nudge's latent shift; None when there is none to apply (None or all zeros)."""
+    if nudge is None:
+        return None
+    shift = np.asarray(nudge, dtype=np.float64)
+    if shift.shape != (latent_size,) or not np.isfinite(shift).all():
+        raise ValueError(f"a nudge must be a finite latent shift of shape ({latent_size},), got shape {shift.shape}")
+    return shift if shift.any() else None
+
+
 def _preference_step(
     source: NDArray[np.float32],
     votes: NDArray[np.int64],
@@ -257,6 +296,7 @@ def _preference_step(
     foreign: int,
     rng: np.random.Generator,
     subspace: Subspace | None,
+    shift: NDArray[np.float64] | None = None,
 ) -> Offspring:
     population, latent_size = source.shape
     galleries = [*earlier, (source.astype(np.float64), votes)]
@@ -274,12 +314,16 @@ def _preference_step(
     coordinates = source.astype(np.float64) if subspace is None else subspace.coordinates(source)
     chosen = rng.choice(population, size=count, p=votes / votes.sum())
     centres = coordinates[chosen] + PULL_TO_OPTIMUM * (belief.optimum - coordinates[chosen])
+    moved = nudged_share(range(count)) if shift is not None else []
+    if moved:
+        # Start and optimum both move by the nudge: the centre moves by all of it.
+        centres[moved] += shift if subspace is None else (shift @ subspace.basis) / subspace.scales
     guesses = centres + sigma * SPREAD_PER_SIGMA * preference.noise(belief, count, rng)
     operators = (PREFERENCE, MUTATED) if sigma > 0 else (PREFERENCE,)
-    for point, parent in zip(guesses, chosen, strict=True):
+    for row, (point, parent) in enumerate(zip(guesses, chosen, strict=True)):
         latent = point if subspace is None else subspace.latents(point)
         rows.append(latent.astype(np.float32))
-        origins.append(Origin(operators, (candidate_ids[parent],)))
+        origins.append(Origin(operators + ((NUDGED,) if row in moved else ()), (candidate_ids[parent],)))
     if foreign:
         rows.extend(random_population(foreign, latent_size, rng))
         origins.extend(Origin((FOREIGN,), ()) for _ in range(foreign))

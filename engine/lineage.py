@@ -26,7 +26,9 @@ OPERATOR_COLOURS = {
     "foreign": (76, 217, 138),
     "seed": (255, 210, 76),
     "preference": (111, 180, 255),  # bred from the model of every vote (the default strategy)
+    "nudged": (255, 105, 180),  # moved along attribute vectors by the group's nudges
 }
+NUDGED = "nudged"
 NODE_WIDTH = 170
 ROLL_HEIGHT = 44
 NODE_HEIGHT = ROLL_HEIGHT + 34
@@ -48,6 +50,7 @@ class LineageNode:
     operators: tuple[str, ...]
     parents: tuple[str, ...]
     votes: int = 0
+    nudges: str = ""  # the nudges that moved it, in words ("fewer notes 2"), if any
 
 
 def ancestry(nodes: Mapping[str, LineageNode], leaf_id: str) -> list[LineageNode]:
@@ -65,7 +68,10 @@ def ancestry(nodes: Mapping[str, LineageNode], leaf_id: str) -> list[LineageNode
 
 
 def edge_operator(child: LineageNode) -> str:
-    """The operator an edge into `child` is named by: mutated wins over how the vector was made."""
+    """The operator an edge into `child` is named by: nudged (what the group asked for) wins, then
+    mutated over how the vector was made."""
+    if NUDGED in child.operators:
+        return NUDGED
     if "mutated" in child.operators and child.operators[0] in (KEPT, "seed"):
         return "mutated"
     return child.operators[0] if child.operators else "foreign"
@@ -140,7 +146,8 @@ def tree_png(nodes: Sequence[LineageNode], leaf_id: str, title: str = "") -> byt
             start = (parent_x + NODE_WIDTH // 2, parent_y + NODE_HEIGHT)
             end = (child_x + NODE_WIDTH // 2, child_y)
             draw.line((*start, *end), fill=colour, width=2)
-            draw.text((end[0] + 4, end[1] - 10), operator, fill=colour, font=_font(11), anchor="lm")
+            label = f"{operator}: {box.oldest.nudges}" if operator == NUDGED and box.oldest.nudges else operator
+            draw.text((end[0] + 4, end[1] - 10), label, fill=colour, font=_font(11), anchor="lm")
     for box in unique:
         x, y = place[id(box)]
         _draw_node(draw, x, y, box, grid, highlight=box.node.node_id == leaf_id)

@@ -13,10 +13,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
 from domain.model import Note
+from engine.harmony import Chord
+
+if TYPE_CHECKING:
+    from engine.tune import Tune
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +110,17 @@ def _draw_roll(
         x = min(round(left + step * step_width), right)
         bar = step % STEPS_PER_BAR == 0
         draw.line((x, top, x, bottom), fill=BAR_LINE if bar else BEAT_LINE, width=2 if bar else 1)
+    _draw_notes(draw, box, notes, grid, colour)
+
+
+def _draw_notes(
+    draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], notes: Sequence[Note], grid: _Grid,
+    colour: tuple[int, int, int],
+) -> None:
+    """The notes of a roll drawn by `_draw_roll`, in `colour`."""
+    left, top, right, bottom = box
+    row_height = (bottom - top) / (grid.high - grid.low + 1)
+    step_width = (right - left) / grid.steps
     outline = tuple(channel // 2 for channel in colour)
     thickness = max(row_height, MIN_NOTE_HEIGHT)
     for note in notes:
@@ -222,3 +238,72 @@ def terminal_roll(notes: Sequence[Note], width: int = 32, steps: int = 32) -> st
                 cells[col] = SUSTAIN
         rows.append(f"{pitch_name(pitch):>4} {''.join(cells)}")
     return "\n".join(rows)
+
+
+# --- a whole tune: rows of 8 bars, section labels and chord names above the bars ------------------
+
+TUNE_BARS_PER_ROW = 8
+TUNE_ROLL_HEIGHT = 200
+TUNE_LABEL_HEIGHT = 24  # the section labels (A, A', B...) over each phrase
+TUNE_CHORD_HEIGHT = 22  # the chord names over the bars
+SECTION_COLOURS = {"A": NOTE_COLOURS[0], "B": NOTE_COLOURS[2], "C": NOTE_COLOURS[3]}
+VARIATION_COLOUR = NOTE_COLOURS[1]
+
+
+def tune_roll(tune: Tune) -> bytes:
+    """A PNG of a tune: its melody in rows of 8 bars, coloured by section, chord names above the bars."""
+    steps = max([tune.steps, *(note.end for note in tune.melody)])
+    row_steps = TUNE_BARS_PER_ROW * STEPS_PER_BAR
+    rows = max(math.ceil(steps / row_steps), 1)
+    band = TUNE_LABEL_HEIGHT + TUNE_CHORD_HEIGHT + TUNE_ROLL_HEIGHT
+    height = 2 * MARGIN + TITLE_HEIGHT + rows * band + (rows - 1) * GAP
+    image = Image.new("RGB", (WIDTH, height), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    labels = " ".join(section.label for section in tune.sections)
+    title = f"Tune in {tune.key.name} · {tune.bars} bars · {labels}"
+    draw.text((MARGIN, MARGIN + TITLE_HEIGHT / 2 - 4), title, fill=TEXT, font=_font(22), anchor="lm")
+    grid = _Grid.around([tune.melody], row_steps)
+    phrase_steps = steps // max(len(tune.sections), 1)
+    left, right = MARGIN + GUTTER, WIDTH - MARGIN
+    step_width = (right - left) / row_steps
+    for row in range(rows):
+        first, last = row * row_steps, (row + 1) * row_steps
+        top = MARGIN + TITLE_HEIGHT + row * (band + GAP)
+        roll_top = top + TUNE_LABEL_HEIGHT + TUNE_CHORD_HEIGHT
+        row_grid = _Grid(row_steps, grid.low, grid.high)
+        _draw_roll(draw, (left, roll_top, right, roll_top + TUNE_ROLL_HEIGHT), [], row_grid, WINNER_NOTE)
+        _draw_pitch_labels(draw, left - 6, roll_top, roll_top + TUNE_ROLL_HEIGHT, row_grid, skip_above=roll_top)
+        for index, section in enumerate(tune.sections):
+            start = index * phrase_steps
+            if not first <= start < last:
+                continue
+            colour = _section_colour(section.label)
+            notes = [Note(n.pitch, n.start - first, min(n.end, last) - first)
+                     for n in tune.melody if start <= n.start < start + phrase_steps]
+            x0 = left + (start - first) * step_width
+            draw.text((x0 + 4, top + TUNE_LABEL_HEIGHT / 2), section.label, fill=colour, font=_font(18),
+                      anchor="lm", stroke_width=1, stroke_fill=colour)
+            _draw_notes(draw, (left, roll_top, right, roll_top + TUNE_ROLL_HEIGHT), notes, row_grid, colour)
+        for chord in _chord_changes(tune.chords):
+            if first <= chord.start_step < last:
+                x = left + (chord.start_step - first) * step_width
+                draw.text((x + 3, top + TUNE_LABEL_HEIGHT + TUNE_CHORD_HEIGHT / 2), chord.name, fill=TEXT,
+                          font=_font(14), anchor="lm")
+    return _png(image)
+
+
+def _section_colour(label: str) -> tuple[int, int, int]:
+    """The theme's colour for A, another for its variations (A', A''), one each for B and C."""
+    if label.endswith("'") and label.startswith("A"):
+        return VARIATION_COLOUR
+    return SECTION_COLOURS.get(label[:1], VARIATION_COLOUR)
+
+
+def _chord_changes(chords: Sequence[Chord]) -> list[Chord]:
+    """The chords where they change, and again at each bar line (so each bar shows its chord)."""
+    shown: list[Chord] = []
+    for chord in chords:
+        repeat = shown and shown[-1].name == chord.name
+        if not repeat or chord.start_step % STEPS_PER_BAR == 0:
+            shown.append(chord)
+    return shown

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import socket
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +25,10 @@ import numpy as np
 from domain import artifacts, limits, model
 from domain.ids import MelodyRef
 from domain.model import Candidate, Generation, Note, candidate_id
+from engine import batching
 from engine.errors import JobError
-from engine.keepsakes import KeepsakeJobs
 from engine.lease import confirm_held, holding
+from engine.tune_jobs import NO_BACKING, TuneJobs
 from runtime.backoff import Outage
 from runtime.signals import sleep_or_stop
 from storage import UNAVAILABLE
@@ -36,6 +38,7 @@ from storage.streams import LeaseLost
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from engine.attributes import AttributeVectors
     from engine.decoder import MelodyModel
     from engine.preference import Subspace
     from engine.render import Renderer
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEED = "seed"
+VOTED_CACHE = 1024  # voted generations kept for the preference fit: 8 KB each at population 8
 
 
 def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.random.Generator:
@@ -52,10 +56,11 @@ def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.rand
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-class Worker(KeepsakeJobs):
+class Worker(TuneJobs):
     """One worker process's job loop. The model and renderer are loaded once by the caller.
 
-    The jobs of what outlives a breed (family trees, compositions, branches' seeds) are KeepsakeJobs'.
+    The jobs of what outlives a breed (family trees, compositions, branches' seeds) are KeepsakeJobs';
+    backing, tunes and the tune job are TuneJobs' (a KeepsakeJobs).
     """
 
     def __init__(
@@ -71,12 +76,17 @@ class Worker(KeepsakeJobs):
         max_deliveries: int = 3,
         max_backoff_s: float = 30.0,
         subspace: Subspace | None = None,
+        attributes: AttributeVectors | None = None,
+        batch: int = 1,
     ) -> None:
         """`subspace`: where the model's melodies live (`engine.subspace.load()` for the shipped model), for
-        the strategies that search there; None: the whole latent space."""
+        the strategies that search there; None: the whole latent space. `attributes`: the model's attribute
+        vectors (`engine.attributes.load()`), that nudges move along; None: nudges are not applied.
+        `batch`: how many waiting jobs are taken at once (`engine.batching`)."""
         self.store = store
         self.model = model
         self.subspace = subspace
+        self.attributes = attributes
         self.renderer = renderer
         self.consumer = consumer
         self.job_timeout_ms = int(job_timeout_s * 1000)
@@ -84,8 +94,10 @@ class Worker(KeepsakeJobs):
         self.block_ms = block_ms
         self.max_deliveries = max_deliveries
         self.outage = Outage(log, f"worker {consumer}", max_s=max_backoff_s)
-        # A job read but not done when Redis went away: it is finished first when Redis is back.
-        self._in_hand: Delivery | None = None
+        self.batch = batch
+        self._voted: OrderedDict[tuple[str, int], tuple[NDArray[np.float32], tuple[int, ...]]] = OrderedDict()
+        # Jobs read but not done when Redis went away: they are finished first when Redis is back.
+        self._in_hand: list[Delivery] = []
         self.handlers: dict[str, Callable[[Job], Any]] = {
             "start": self._start,
             "evolve": self._evolve,
@@ -93,6 +105,7 @@ class Worker(KeepsakeJobs):
             "morph": self._morph,
             "tree": self._tree,
             "compose": self._compose,
+            "tune": self._tune,
         }
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -115,16 +128,41 @@ class Worker(KeepsakeJobs):
                 await sleep_or_stop(stop, self.outage.failed(error))
 
     async def step(self) -> None:
-        """Do the job in hand, else a reclaimed one, else wait up to block_ms for a new one."""
-        if self._in_hand is None:
-            deliveries = await self.store.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=1)
+        """Do the jobs in hand, else reclaimed ones, else wait up to block_ms for new ones (up to `batch`)."""
+        if not self._in_hand:
+            deliveries = await self.store.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=self.batch)
             if not deliveries:
-                deliveries = await self.store.read_jobs(self.consumer, count=1, block_ms=self.block_ms)
+                deliveries = await self.store.read_jobs(self.consumer, count=self.batch, block_ms=self.block_ms)
             if not deliveries:
                 return
-            self._in_hand = deliveries[0]
-        await self.handle(self._in_hand)
-        self._in_hand = None
+            self._in_hand = list(deliveries)
+        if len(self._in_hand) == 1:
+            await self.handle(self._in_hand[0])
+            self._in_hand = []
+            return
+        await self._handle_together(self._in_hand)
+
+    async def _handle_together(self, deliveries: list[Delivery]) -> None:
+        """Handle jobs of several breeds at once, decoding their populations together (`engine.batching`)."""
+        groups = batching.by_breed([(_breed_id_of(d.raw) or d.message_id, d) for d in deliveries])
+        batch = batching.DecodeBatch(lambda latents: self.model.decode(latents, self.temperature), len(groups))
+
+        async def in_order(group: list[Delivery]) -> None:
+            try:
+                for delivery in group:
+                    await self.handle(delivery)
+                    self._in_hand.remove(delivery)
+            finally:
+                await batch.leave()
+
+        token = batching.current.set(batch)
+        try:
+            outcomes = await asyncio.gather(*(in_order(group) for group in groups), return_exceptions=True)
+        finally:
+            batching.current.reset(token)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # Redis went away: the jobs not done stay in hand
 
     async def handle(self, delivery: Delivery) -> None:
         """Do one job; acknowledge it only after its result is written.
@@ -243,11 +281,12 @@ class Worker(KeepsakeJobs):
             ids = [c.candidate_id for c in source.candidates]
             learns = breed.params.strategy == ga.PREFERENCE  # the others read the last votes only
             history = await self._history(job.breed_id, job.generation) if learns else []
+            nudge = self._nudge_shift(job)
             try:
                 offspring = ga.evolve(
                     latents, np.asarray(job.fitness, dtype=np.int64), ids,
                     sigma=sigma, foreign=breed.params.foreign, rng=step_rng(job.breed_id, target),
-                    strategy=breed.params.strategy, history=history, subspace=self.subspace,
+                    strategy=breed.params.strategy, history=history, subspace=self.subspace, nudge=nudge,
                 )
             except ValueError as error:
                 raise JobError(f"Cannot evolve: {error}") from None
@@ -258,8 +297,22 @@ class Worker(KeepsakeJobs):
             await self._write(
                 job, breed, target, offspring.latents, candidates,
                 rerolled=offspring.rerolled, fitness=tuple(int(v) for v in job.fitness), sigma=sigma,
+                nudges=job.nudges if nudge is not None and not offspring.rerolled else (),
             )
         await self.store.publish_event(Event("generation_ready", job.breed_id, target))
+
+    def _nudge_shift(self, job: Job) -> NDArray[np.float64] | None:
+        """The latent shift of the job's combined nudges; None without nudges or attribute vectors."""
+        if not job.nudges:
+            return None
+        if self.attributes is None:
+            log.warning("breed %s gen %d: nudges %s not applied: this worker has no attribute vectors",
+                        job.breed_id, job.generation, job.nudges)
+            return None
+        try:
+            return self.attributes.shift(dict(job.nudges))
+        except KeyError as error:
+            raise JobError(f"Cannot evolve: {error.args[0]}") from None
 
     async def _history(self, breed_id: str, before: int) -> list[tuple[NDArray[np.float32], tuple[int, ...]]]:
         """Every generation of the breed before `before` with the votes it got, oldest first.
@@ -269,11 +322,19 @@ class Worker(KeepsakeJobs):
         """
         history = []
         for number in range(before):
-            latents = await self.store.get_latents(breed_id, number)
-            made = await self.store.get_generation(breed_id, number + 1)
-            if latents is None or made is None or len(made.fitness) != len(latents):
-                continue
-            history.append((latents, made.fitness))
+            known = self._voted.get((breed_id, number))
+            if known is None:
+                latents = await self.store.get_latents(breed_id, number)
+                made = await self.store.get_generation(breed_id, number + 1)
+                if latents is None or made is None or len(made.fitness) != len(latents):
+                    continue
+                # Written once and never changed: kept, the next step of the breed reads only its newest.
+                known = self._voted[(breed_id, number)] = (latents, made.fitness)
+                while len(self._voted) > VOTED_CACHE:
+                    self._voted.popitem(last=False)
+            else:
+                self._voted.move_to_end((breed_id, number))
+            history.append(known)
         return history
 
     async def _write(
@@ -286,7 +347,11 @@ class Worker(KeepsakeJobs):
         **extra: Any,
     ) -> None:
         await self._progress(job, number, "decoding")
-        melodies = await asyncio.to_thread(self.model.decode, latents, self.temperature)
+        batch = batching.current.get()
+        if batch is None:
+            melodies = await asyncio.to_thread(self.model.decode, latents, self.temperature)
+        else:
+            melodies = await batch.decode(latents)
         await self._progress(job, number, "rendering")
         files = await asyncio.to_thread(self.render_generation, melodies, breed.params)
         generation = Generation(
@@ -301,6 +366,8 @@ class Worker(KeepsakeJobs):
         """Audio clip, MIDI file and the numbered piano roll of a whole generation."""
         from engine import midi, pianoroll
 
+        if params.backing != NO_BACKING:
+            return self.render_backed_generation(melodies, params)
         clips = self.renderer.render_clips(melodies, params.tempo, params.instrument)
         files = {artifacts.clip_name(i): clip for i, clip in enumerate(clips)}
         for i, melody in enumerate(melodies):
@@ -317,9 +384,9 @@ class Worker(KeepsakeJobs):
         if await self.store.get_artifact(job.breed_id, job.generation, artifacts.WINNER_MID) is None:
             melody = generation.melodies[index]
             files = await asyncio.to_thread(self._render_winner, melody, breed, index)
-            files[artifacts.LINEAGE_PNG] = await self._family_tree(
-                MelodyRef(job.breed_id, job.generation, index), "The winner's family tree"
-            )
+            winner = MelodyRef(job.breed_id, job.generation, index)
+            files[artifacts.LINEAGE_PNG] = await self._family_tree(winner, "The winner's family tree")
+            files.update(await self.finish_tune(winner, breed, melody))
             await confirm_held()
             # A finished breed keeps its winner: no expiry, unlike the generations' clips. These are also
             # the gallery's files (stored once).
@@ -333,7 +400,7 @@ class Worker(KeepsakeJobs):
         data = midi.melody_to_midi(melody, params.tempo, params.instrument, self.model.steps)
         return {
             artifacts.WINNER_MID: data,
-            artifacts.WINNER_AUDIO: self.renderer.render_clips([melody], params.tempo, params.instrument)[0],
+            artifacts.WINNER_AUDIO: self.clip_audio(melody, params),
             artifacts.WINNER_PNG: pianoroll.melody_png(melody, f"Winner: candidate {index + 1}"),
         }
 
@@ -422,6 +489,11 @@ def seeded_population(
         rows.append(row)
         candidates.append(Candidate(candidate_id(0, i), i, (ga.FOREIGN,), ()))
     return np.stack(rows).astype(np.float32), tuple(candidates)
+
+
+def _breed_id_of(raw: str) -> str | None:
+    about = _what_job(raw)
+    return about[0] if about is not None else None
 
 
 def _what_job(raw: str) -> tuple[str, int, dict[str, Any]] | None:

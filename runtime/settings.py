@@ -111,9 +111,12 @@ class WorkerSettings(CommonSettings):
     musicvae_checkpoint: Path | None = Field(
         None, description="Checkpoint file prefix or folder; unset: the model shipped in engine/model"
     )
-    soundfont: Path | None = Field(None, description="General MIDI .sf2; unset: TimGM6mb.sf2 from pretty_midi")
+    soundfont: Path | None = Field(
+        None, description="General MIDI .sf2 or .sf3; unset: FluidR3_GM.sf2 if installed, else TimGM6mb.sf2"
+    )
     temperature: float = Field(0.0, **_range(limits.TEMPERATURE), description="Decoding temperature; 0 = argmax")
     job_timeout_s: float = Field(60.0, gt=0, description="A job unacknowledged this long is reclaimed")
+    job_batch: int = Field(4, ge=1, le=32, description="Waiting jobs a worker takes at once, decoded in one call")
     artifact_ttl_days: float = Field(14.0, gt=0, description="How long rendered audio/images stay in Redis")
 
 

@@ -27,8 +27,10 @@ from domain.model import FRONTS, Breed, BreedParams, choose
 from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
 from domain.votes import top_candidate
 from service.gallery import Gallery
+from service.nudges import Nudges
 from service.reads import Reads
 from service.results import WorkerResults
+from service.tunes import Tunes
 from service.votes import ReadVotes, Votes
 from storage import BreedStore
 from storage.codec import Job
@@ -59,6 +61,7 @@ class Transition:
     breed: Breed
     fitness: tuple[int, ...] = ()
     winner: int | None = None
+    nudges: str = ""  # the closed generation's combined nudges in words ("fewer notes ×3")
 
     @property
     def rerolled(self) -> bool:
@@ -88,9 +91,10 @@ def check_steer(breed: Breed, actor: Actor | None) -> None:
 LOCK_LEASE_S = 60.0
 
 
-class BreedingService(WorkerResults, Gallery, Reads):
+class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
     """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results;
-    melody ids, family trees, the gallery and compositions (service.gallery); what front ends read (service.reads).
+    melody ids, family trees, the gallery and compositions (service.gallery); tunes (service.tunes); what
+    front ends read (service.reads).
 
     `clock()` gives seconds since the epoch; `defaults` are the options people leave out; `limits`
     protect a server (none by default: the terminal and the web page serve one person).
@@ -310,10 +314,13 @@ class BreedingService(WorkerResults, Gallery, Reads):
             changes: dict[str, object] = {"status": "evolving", "vote_deadline": None}
             if progress is not None:
                 changes["progress_message_id"] = progress
-            job = Job("evolve", breed_id, breed.generation, fitness=fitness, sigma=breed.params.sigma)
+            combined, words = await self.generation_nudges(breed)
+            job = Job("evolve", breed_id, breed.generation, fitness=fitness, sigma=breed.params.sigma,
+                      nudges=tuple(sorted(combined.items())))
             changed = await self.store.update_breed(breed_id, job=job, **changes)
-            log.info("breed %s gen %d: voting closed, fitness %s", breed_id, breed.generation, fitness)
-            return Transition(breed, changed, fitness)
+            log.info("breed %s gen %d: voting closed, fitness %s, nudges %s", breed_id, breed.generation, fitness,
+                     combined)
+            return Transition(breed, changed, fitness, nudges=words)
 
     async def finish(
         self, breed_id: str, actor: Actor | None, candidate: int | None = None, *, generation: int | None = None,

@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from domain.errors import BreedError
-from domain.model import Breed, Composition, Generation
+from domain.model import Breed, Composition, Generation, TuneRequest
 from domain.rules import refusal
 from service.breeding import BreedingService
 from service.events import Event, EventConsumer, ExternalWait, wait_plainly
+from service.results import Files
 from service.tasks import BackgroundTasks
 from service.timers import VoteTimers
 
@@ -69,8 +70,8 @@ class FrontEnd(Protocol):
     the redelivered event tries again); `voting_opened` and `winner_shown` after it changed.
     """
 
-    def shows(self, subject: Breed | Composition) -> bool:
-        """Whether this front end shows the breed (or composition) and handles its events."""
+    def shows(self, subject: Breed | Composition | TuneRequest) -> bool:
+        """Whether this front end shows the breed (or composition, or tune) and handles its events."""
         ...
 
     async def show_progress(self, breed: Breed, generation: int, stage: str) -> None: ...
@@ -95,6 +96,10 @@ class FrontEnd(Protocol):
         self, composition: Composition, files: tuple[tuple[str, bytes], ...], failure: str | None,
     ) -> None: ...
 
+    async def show_tune(self, tune: TuneRequest, files: Files, failure: str | None) -> None:
+        """Show a tune asked for from a melody id (its files, in order), or why it failed."""
+        ...
+
     async def show_failure(self, before: Breed, after: Breed, message: str) -> None:
         """A step failed: `after` votes again on its last generation, or failed without one."""
         ...
@@ -105,12 +110,13 @@ class FrontEnd(Protocol):
 
 
 def kind_of(event: Event) -> str:
-    """What an event is about: progress, generation, winner, morph, tree, composition or failure."""
+    """What an event is about: progress, generation, winner, morph, tree, composition, tune or failure."""
     if event.type == "error":
-        return {"morph": "morph", "tree": "tree", "compose": "composition"}.get(event.job or "", "failure")
+        return {"morph": "morph", "tree": "tree", "compose": "composition", "tune": "tune"}.get(
+            event.job or "", "failure")
     return {
         "progress": "progress", "generation_ready": "generation", "finished": "winner", "morph_ready": "morph",
-        "tree_ready": "tree", "composed": "composition",
+        "tree_ready": "tree", "composed": "composition", "tune_ready": "tune",
     }.get(event.type, "unknown")
 
 
@@ -197,6 +203,9 @@ class EventRouter:
         kind = kind_of(event)
         if kind == "composition":
             await self._composition(event)
+            return
+        if kind == "tune":
+            await self._tune(event)
             return
         breed = await self.service.lookup(event.breed_id)
         if breed is None:
@@ -286,3 +295,17 @@ class EventRouter:
             await self.front_end.show_composition(shown, files, failure)
 
         await self.service.composed(composition.composition_id, post)
+
+    async def _tune(self, event: Event) -> None:
+        tune = await self.service.tune_request(event.breed_id)
+        if tune is None:
+            log.warning("tune %s: %s event, but its request is gone", event.breed_id, event.type)
+            return
+        if not self.front_end.shows(tune):
+            return
+        failure = (event.message or FAILED) if event.type == "error" else None
+
+        async def post(shown: TuneRequest, files: Files) -> None:
+            await self.front_end.show_tune(shown, files, failure)
+
+        await self.service.tune_ready(tune.tune_id, post)

@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Literal
 
-from domain.model import Breed, BreedParams, Candidate, Composition, Generation, Note, Winner
+from domain.model import Breed, BreedParams, Candidate, Composition, Generation, Note, TuneRequest, Winner
 
 SCHEMA_VERSION = 1
 
@@ -24,8 +24,10 @@ class SchemaError(ValueError):
 
 # --- stream messages -------------------------------------------------------------------------
 
-JobType = Literal["start", "evolve", "finish", "morph", "tree", "compose"]
-EventType = Literal["generation_ready", "finished", "morph_ready", "tree_ready", "composed", "progress", "error"]
+JobType = Literal["start", "evolve", "finish", "morph", "tree", "compose", "tune"]
+EventType = Literal[
+    "generation_ready", "finished", "morph_ready", "tree_ready", "composed", "tune_ready", "progress", "error",
+]
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class Job:
     finish: `candidate` is the winner. morph: from `candidate` to `other` (0-based) in `steps`
     melodies, clamped to domain.limits.MORPH_STEPS; 0 means its default. tree: the family tree of
     `candidate`. compose: `breed_id` is the composition's id, `melodies` its phrases' melody ids,
-    `smooth` asks for short interpolated joins.
+    `smooth` asks for short interpolated joins. tune: `breed_id` is the tune's id, `source` the melody
+    id it is made from, `bars` and `backing` its options.
     """
 
     type: str
@@ -51,8 +54,11 @@ class Job:
     source: str | None = None
     melodies: tuple[str, ...] = ()
     smooth: bool = False
+    bars: int = 0
+    backing: str | None = None
+    nudges: tuple[tuple[str, float], ...] = ()  # evolve: the combined nudges, (attribute, amount) pairs
 
-    TYPES: ClassVar[tuple[str, ...]] = ("start", "evolve", "finish", "morph", "tree", "compose")
+    TYPES: ClassVar[tuple[str, ...]] = ("start", "evolve", "finish", "morph", "tree", "compose", "tune")
 
     @property
     def composition_id(self) -> str:
@@ -67,9 +73,9 @@ class Event:
     """Worker -> bot. `generation` is the generation the event is about.
 
     morph_ready: the morph from `candidate` to `other` (0-based) in `steps` melodies. tree_ready:
-    the family tree of `candidate`. composed: `breed_id` is the composition's id. error: `job` is the
-    type of the job that failed (None from older workers); a failed morph names its pair, a failed
-    tree its candidate.
+    the family tree of `candidate`. composed: `breed_id` is the composition's id; tune_ready: the
+    tune's. error: `job` is the type of the job that failed (None from older workers); a failed
+    morph names its pair, a failed tree its candidate.
     """
 
     type: str
@@ -83,7 +89,7 @@ class Event:
     job: str | None = None
 
     TYPES: ClassVar[tuple[str, ...]] = (
-        "generation_ready", "finished", "morph_ready", "tree_ready", "composed", "progress", "error",
+        "generation_ready", "finished", "morph_ready", "tree_ready", "composed", "tune_ready", "progress", "error",
     )
 
     @property
@@ -92,6 +98,24 @@ class Event:
         if self.type != "composed" and self.job != "compose":
             raise ValueError(f"a {self.type} event is about a breed, not a composition")
         return self.breed_id
+
+
+@dataclass(frozen=True)
+class Nudge:
+    """One member's nudge on a generation: an attribute (domain.nudges) and an amount, -2..2."""
+
+    user_id: int
+    attribute: str
+    amount: float
+
+
+def load_nudge(raw: str | bytes) -> Nudge:
+    payload = _load_dict(raw)
+    nudge = _build(Nudge, payload)
+    if not isinstance(nudge.user_id, int) or not isinstance(nudge.attribute, str) \
+            or not isinstance(nudge.amount, int | float):
+        raise SchemaError("a nudge needs an integer user_id, an attribute name and a numeric amount")
+    return nudge
 
 
 def _plain(value: Any) -> Any:
@@ -152,7 +176,17 @@ def load_generation(raw: str | bytes) -> Generation:
         raise SchemaError(f"bad generation: {error}") from None
     payload["artifacts"] = tuple(payload.get("artifacts", ()))
     payload["fitness"] = tuple(payload.get("fitness", ()))
+    payload["nudges"] = _nudge_pairs(payload.get("nudges", ()))
     return _build(Generation, payload)
+
+
+def _nudge_pairs(raw: Any) -> tuple[tuple[str, float], ...]:
+    """Combined nudges as (attribute, amount) pairs, from their JSON lists."""
+    try:
+        pairs = tuple((str(name), float(amount)) for name, amount in raw)
+    except (TypeError, ValueError) as error:
+        raise SchemaError(f"nudges must be (attribute, amount) pairs: {error}") from None
+    return pairs
 
 
 def load_winner(raw: str | bytes) -> Winner:
@@ -167,6 +201,10 @@ def load_composition(raw: str | bytes) -> Composition:
     return _build(Composition, payload)
 
 
+def load_tune(raw: str | bytes) -> TuneRequest:
+    return _build(TuneRequest, _load_dict(raw))
+
+
 def load_job(raw: str | bytes) -> Job:
     payload = _load_dict(raw)
     if payload.get("type") not in Job.TYPES:
@@ -179,6 +217,7 @@ def load_job(raw: str | bytes) -> Job:
     payload["melodies"] = tuple(payload.get("melodies", ()))
     if not all(isinstance(v, str) for v in payload["melodies"]):
         raise SchemaError("melodies must be melody ids")
+    payload["nudges"] = _nudge_pairs(payload.get("nudges", ()))
     return _build(Job, payload)
 
 
@@ -191,5 +230,5 @@ def load_event(raw: str | bytes) -> Event:
 
 __all__ = [
     "SCHEMA_VERSION", "SchemaError", "Job", "Event", "dump", "load_breed", "load_generation", "load_job", "load_event",
-    "load_winner", "load_composition",
+    "load_winner", "load_composition", "load_tune", "Nudge", "load_nudge",
 ]

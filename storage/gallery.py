@@ -1,8 +1,8 @@
-"""The gallery half of the store: finished winners kept per server, and compositions.
+"""The gallery half of the store: finished winners kept per server, compositions and tunes.
 
 A winner is kept with no TTL, and so are its files, once: the breed's own winner files (written
 without TTL by the worker) are the gallery's, and outlive the rest of the breed, which expires.
-Compositions are like a generation's artifacts: rendered once, kept for the TTL.
+Compositions and tunes are like a generation's artifacts: rendered once, kept for the TTL.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import logging
 
 from redis.asyncio import Redis
 
-from domain.model import Composition, Winner
+from domain.model import Composition, TuneRequest, Winner
 from storage import keys
-from storage.codec import dump, load_composition, load_winner
+from storage.codec import dump, load_composition, load_tune, load_winner
 
 log = logging.getLogger(__name__)
 
 
 class GalleryStore:
-    """Winners and compositions in Redis; mixed into BreedStore, whose client and artifact TTL it uses."""
+    """Winners, compositions and tunes in Redis; mixed into BreedStore, whose client and artifact TTL it uses."""
 
     _redis: Redis
     artifact_ttl_s: float
@@ -99,3 +99,32 @@ class GalleryStore:
 
     async def unmark_composition_posted(self, composition_id: str) -> None:
         await self._redis.delete(keys.composition_posted(composition_id))
+
+    # --- tunes -----------------------------------------------------------------------------
+
+    def _ttl_ms(self) -> int:
+        return max(1, round(self.artifact_ttl_s * 1000))
+
+    async def create_tune(self, tune: TuneRequest) -> None:
+        """Store a tune's request, for the artifacts' TTL."""
+        await self._redis.set(keys.tune(tune.tune_id), dump(tune), px=self._ttl_ms())
+
+    async def get_tune(self, tune_id: str) -> TuneRequest | None:
+        raw = await self._redis.get(keys.tune(tune_id))
+        return load_tune(raw) if raw is not None else None
+
+    async def add_tune_files(self, tune_id: str, files: dict[str, bytes]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for name, data in files.items():
+                pipe.set(keys.tune_file(tune_id, name), data, px=self._ttl_ms())
+            await pipe.execute()
+
+    async def tune_file(self, tune_id: str, name: str) -> bytes | None:
+        return await self._redis.get(keys.tune_file(tune_id, name))
+
+    async def mark_tune_posted(self, tune_id: str) -> bool:
+        """True only the first time: a tune is shown once."""
+        return bool(await self._redis.set(keys.tune_posted(tune_id), b"1", nx=True, px=self._ttl_ms()))
+
+    async def unmark_tune_posted(self, tune_id: str) -> None:
+        await self._redis.delete(keys.tune_posted(tune_id))

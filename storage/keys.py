@@ -89,6 +89,11 @@ def votes(breed_id: str, number: int) -> str:
     return f"{PREFIX}breed:{breed_id}:gen:{number}:votes"
 
 
+def nudges(breed_id: str, number: int) -> str:
+    """A list of the generation's nudges (codec.Nudge JSON), in the order they came."""
+    return f"{PREFIX}breed:{breed_id}:gen:{number}:nudges"
+
+
 def posted(breed_id: str, number: int, kind: str) -> str:
     """A marker set the first time the bot posts `kind` for a generation."""
     return f"{PREFIX}breed:{breed_id}:gen:{number}:posted:{kind}"
@@ -127,6 +132,21 @@ def composition_file(composition_id: str, name: str) -> str:
 def composition_posted(composition_id: str) -> str:
     """A marker set the first time the bot posts a composition."""
     return f"{PREFIX}composition:{composition_id}:posted"
+
+
+def tune(tune_id: str) -> str:
+    """A tune's request: the melody it is made from, its options and where it was asked for."""
+    return f"{PREFIX}tune:{tune_id}"
+
+
+def tune_file(tune_id: str, name: str) -> str:
+    """One rendered file of a tune asked for with /breed tune (with the artifacts' TTL)."""
+    return f"{PREFIX}tune:{tune_id}:file:{name}"
+
+
+def tune_posted(tune_id: str) -> str:
+    """A marker set the first time a front end shows a tune."""
+    return f"{PREFIX}tune:{tune_id}:posted"
 
 
 def upload(token: str) -> str:

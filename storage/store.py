@@ -29,6 +29,7 @@ from domain.model import OPEN_STATUSES, Breed, Generation
 from storage import keys
 from storage.codec import Job, dump, load_breed, load_generation
 from storage.gallery import GalleryStore
+from storage.nudges import NudgeStore
 from storage.streams import Delivery, MessageStreams
 from storage.votes import VoteStore
 
@@ -61,7 +62,7 @@ def new_breed_id() -> str:
     return "".join(secrets.choice(_BREED_ID_ALPHABET) for _ in range(_BREED_ID_LENGTH))
 
 
-class BreedStore(MessageStreams, GalleryStore, VoteStore):
+class BreedStore(MessageStreams, GalleryStore, VoteStore, NudgeStore):
     """All state of Melody Breeder in Redis. The client must return bytes (decode_responses=False)."""
 
     new_breed_id = staticmethod(new_breed_id)

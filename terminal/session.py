@@ -3,8 +3,10 @@
 Each generation's clips, MIDI files and piano roll are written to a folder and listed with their
 paths; a compact piano roll is drawn in the terminal. Votes are typed as candidate numbers
 (`1 3 3 5` gives candidate 3 two votes; an empty line, no votes, re-rolls), `sigma 0.3` changes the
-mutation, `finish n` writes the MIDI of candidate n of the generation shown, `finish` alone that of
-the favourite of the last votes. `--votes "1 3; 2 2; finish 2"` runs the same commands without a terminal.
+mutation, `finish n` writes the MIDI of candidate n of the generation shown (and the tune made from
+it), `finish` alone that of the favourite of the last votes; then `tune` makes another tune from the
+winner, `tune <melody id> [8|16] [none|chords|band]` from any melody. `--votes "1 3; 2 2; finish 2"`
+runs the same commands without a terminal.
 
 Every change goes through the breeding service: the same checks, vote rule and refusals as the
 bot; the person at the terminal is the breed's starter.
@@ -15,28 +17,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from domain import artifacts
 from domain.errors import BreedError
 from domain.ids import MelodyRef
-from domain.model import Breed, BreedParams, Composition, Generation
+from domain.model import Breed, BreedParams, Composition, Generation, TuneRequest
 from domain.rules import Actor, refusal
 from domain.strategies import DEFAULT_STRATEGY
 from runtime.exits import CONFIG_ERROR
 from service.breeding import BreedingService
 from service.pianoroll import terminal_roll
+from service.results import Files
 from service.router import EventRouter, Morph, Tree
 from service.tasks import BackgroundTasks
+from terminal.commands import FINISHED_HELP, HELP, Command, CommandError, TerminalInput, parse_command
 
 log = logging.getLogger(__name__)
 
-HELP = "votes: candidate numbers, e.g. `1 3 3 5`  |  `sigma 0.3`  |  `finish [n]`  |  `quit`"
 # The person at the terminal: the starter of the session's breed.
 LOCAL_USER = 0
 LOCAL_ACTOR = Actor(LOCAL_USER)
@@ -44,20 +45,6 @@ LOCAL_ACTOR = Actor(LOCAL_USER)
 EVENTS_BLOCK_MS = 500
 # How often the status line is redrawn (and the worker process checked) while the worker works.
 REDRAW_S = 0.1
-
-
-@dataclass(frozen=True)
-class Command:
-    """One typed line: votes, a new sigma, finish (with an optional candidate), or quit."""
-
-    kind: str  # "votes" | "sigma" | "finish" | "quit"
-    votes: tuple[int, ...] = ()
-    sigma: float | None = None
-    candidate: int | None = None
-
-
-class CommandError(ValueError):
-    """A line that means nothing; the message says what to type."""
 
 
 class Worker(Protocol):
@@ -68,91 +55,6 @@ class Worker(Protocol):
     def poll(self) -> int | None: ...
 
     def log_tail(self, lines: int = 5) -> str: ...
-
-
-def parse_command(line: str) -> Command:
-    """Parse one line of input; candidate numbers are 1-based as people see them.
-
-    Only the form is checked here; whether a number is a candidate or a σ is in range is the
-    breeding service's to say, as for the bot.
-    """
-    words = line.replace(",", " ").split()
-    if not words:
-        return Command("votes", ())
-    head = words[0].lower()
-    if head in ("quit", "exit", "q"):
-        return Command("quit")
-    if head == "sigma":
-        if len(words) != 2:
-            raise CommandError("type `sigma` and a number between 0 and 1, e.g. `sigma 0.3`")
-        try:
-            sigma = float(words[1])
-        except ValueError:
-            raise CommandError(f"`{words[1]}` is not a number; sigma is between 0 and 1") from None
-        return Command("sigma", sigma=sigma)
-    if head == "finish":
-        if len(words) > 2:
-            raise CommandError("type `finish` or `finish N` with one candidate number")
-        candidate = _number(words[1]) if len(words) == 2 else None
-        return Command("finish", candidate=candidate)
-    return Command("votes", tuple(_number(word) - 1 for word in words))
-
-
-def _number(word: str) -> int:
-    if not word.isdigit():
-        raise CommandError(f"`{word}` is not a candidate: type candidate numbers, e.g. `1 3`")
-    return int(word)
-
-
-class TerminalInput:
-    """Lines typed in the terminal (or piped in), read by the event loop without a thread.
-
-    A thread blocked in input() would keep the process from exiting on Ctrl-C, or abort it
-    at shutdown with stdin's lock held; a reader callback on the loop has neither problem.
-    """
-
-    def __init__(self, fd: int = 0) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._fd = fd
-        self._pending = b""
-        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
-        try:
-            self._loop.add_reader(fd, self._readable)
-            self._watching = True
-        except (PermissionError, OSError):  # a regular file cannot be polled: it is all there already
-            self._watching = False
-            while chunk := os.read(fd, 1 << 20):
-                self._take(chunk)
-            self._end()
-
-    def _readable(self) -> None:
-        chunk = os.read(self._fd, 4096)
-        if chunk:
-            self._take(chunk)
-        else:
-            self.close()
-            self._end()
-
-    def _take(self, chunk: bytes) -> None:
-        *lines, self._pending = (self._pending + chunk).split(b"\n")
-        for line in lines:
-            self._lines.put_nowait(line.decode("utf-8", "replace"))
-
-    def _end(self) -> None:
-        if self._pending:
-            self._lines.put_nowait(self._pending.decode("utf-8", "replace"))
-            self._pending = b""
-        self._lines.put_nowait(None)
-
-    async def readline(self, prompt: str) -> str | None:
-        """The next line, or None at the end of the input."""
-        print(prompt, end="", flush=True)
-        return await self._lines.get()
-
-    def close(self) -> None:
-        if self._watching:
-            self._loop.remove_reader(self._fd)
-            self._watching = False
 
 
 class Session:
@@ -175,6 +77,10 @@ class Session:
         self.breed_id = ""
         # The generation the last typed votes were for: `finish` alone takes its favourite.
         self.voted_generation: int | None = None
+        self.winner: MelodyRef | None = None  # once finished: `tune` alone makes a tune from it
+        # Tunes asked for in this session, and those shown (None, or why the worker could not make it).
+        self._asked_tunes: set[str] = set()
+        self._shown_tunes: dict[str, str | None] = {}
         self.tasks = BackgroundTasks()
         self._router: EventRouter | None = None
         self._events: asyncio.Task[None] | None = None
@@ -250,8 +156,10 @@ class Session:
 
     # --- worker events (service.router calls these) ------------------------------------------
 
-    def shows(self, subject: Breed | Composition) -> bool:
-        """This session's breed only: other sessions' breeds are theirs."""
+    def shows(self, subject: Breed | Composition | TuneRequest) -> bool:
+        """This session's breed and tunes only: other sessions' are theirs."""
+        if isinstance(subject, TuneRequest):
+            return subject.tune_id in self._asked_tunes
         return isinstance(subject, Breed) and subject.breed_id == self.breed_id
 
     async def show_progress(self, breed: Breed, generation: int, stage: str) -> None:
@@ -274,7 +182,15 @@ class Session:
         print(f"  audio: {folder / artifacts.WINNER_AUDIO}")
         print(f"  roll:  {folder / artifacts.WINNER_PNG}")
         print(f"  tree:  {folder / artifacts.LINEAGE_PNG}")
+        self._print_tune(folder, breed.params.bars, breed.params.backing)
         print(f"  id:    {MelodyRef(breed.breed_id, generation, winner)} (breeder local --from it breeds on from it)")
+
+    def _print_tune(self, folder: Path, bars: int, backing: str) -> None:
+        if not (folder / artifacts.TUNE_MID).exists():
+            print("  tune:  could not be made (the worker's log says why)")
+            return
+        print(f"  tune:  {folder / artifacts.TUNE_AUDIO}  ({bars} bars, backing: {backing})")
+        print(f"         {folder / artifacts.TUNE_MID}, {folder / artifacts.TUNE_PNG}")
 
     async def winner_shown(self, breed: Breed) -> None:
         self._finished = True
@@ -290,6 +206,19 @@ class Session:
         self, composition: Composition, files: tuple[tuple[str, bytes], ...], failure: str | None,
     ) -> None:
         """The terminal asks for no compositions (`shows` refuses them)."""
+
+    async def show_tune(self, tune: TuneRequest, files: Files, failure: str | None) -> None:
+        if failure is not None:
+            print(f"\n  The tune from {tune.melody} could not be made: {failure}")
+        else:
+            folder = self.out_dir / f"tune-{tune.melody}-{tune.bars}-{tune.backing}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, data in files.found:
+                (folder / name).write_bytes(data)
+            print(f"\nTune from {tune.melody}:")
+            self._print_tune(folder, tune.bars, tune.backing)
+        self._shown_tunes[tune.tune_id] = failure
+        self._changed.set()
 
     async def show_failure(self, before: Breed, after: Breed, message: str) -> None:
         self._failure = message
@@ -342,12 +271,22 @@ class Session:
             return True
         if command.kind == "finish":
             return await self.finish(command.candidate)
+        if command.kind == "tune":
+            await self.tune(command.melody, command.bars, command.backing)
+            return True
+        if command.kind == "nudge":
+            assert command.attribute is not None and command.amount is not None
+            nudged = await self.service.nudge(self.breed_id, LOCAL_USER, command.attribute, command.amount)
+            print(f"nudged: {nudged.words}; the next generation moves that way ({nudged.summary})")
+            return True
         breed = await self.breed()
         fitness = await self.service.cast_ballot(self.breed_id, breed.generation, LOCAL_USER, command.votes)
         closed = await self.service.close_voting(self.breed_id, LOCAL_ACTOR)
         self.voted_generation = breed.generation
         if closed.rerolled:
             print("No votes: the next generation is a fresh random one.")
+        elif closed.nudges:
+            print(f"Nudges: {closed.nudges}")
         log.debug("breed %s gen %d: fitness %s", self.breed_id, breed.generation, fitness)
         following = breed.generation + 1
         await self._wait(lambda: self._open_generation >= following, f"generation {following + 1}")
@@ -360,9 +299,21 @@ class Session:
             raise CommandError("nobody has voted yet: type `finish N` with the number of the one you like")
         # Typed votes always breed a new generation: their favourite is in the generation before.
         generation = None if candidate is not None else self.voted_generation
-        await self.service.finish(self.breed_id, LOCAL_ACTOR, candidate, generation=generation)
+        done = await self.service.finish(self.breed_id, LOCAL_ACTOR, candidate, generation=generation)
         await self._wait(lambda: self._finished, "the winner")
-        return False
+        assert done.winner is not None
+        number = done.before.generation if generation is None else generation
+        self.winner = MelodyRef(self.breed_id, number, done.winner)
+        return True
+
+    async def tune(self, melody: str | None, bars: int | None, backing: str | None) -> None:
+        """Make a tune from a melody id (None: this breed's winner); show_tune writes its files."""
+        if melody is None and self.winner is None:
+            raise CommandError("finish first, or name a melody: `tune ab12cd34-g3-5`")
+        tune = await self.service.request_tune(melody or str(self.winner), None, None, LOCAL_USER, bars=bars,
+                                               backing=backing, front="terminal")
+        self._asked_tunes.add(tune.tune_id)
+        await self._wait(lambda: tune.tune_id in self._shown_tunes, "the tune")
 
 
 async def run_session(
@@ -399,7 +350,7 @@ async def _drive(session: Session, lines: list[str] | None, terminal: TerminalIn
             line: str | None = lines.pop(0)
             print(f"> {line}")
         else:
-            print(f"\n{HELP}")
+            print(f"\n{HELP if session.winner is None else FINISHED_HELP}")
             line = await terminal.readline("> ")
             if line is None:
                 return 0

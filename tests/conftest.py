@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from redis.asyncio import Redis
 
+from engine.attributes import load as load_attributes
 from engine.render import Renderer
 from engine.subspace import load as load_subspace
 from engine.worker import Worker
@@ -115,7 +116,7 @@ async def worker(
     worker_store = BreedStore(connect(redis_url))
     running = RunningWorker(
         Worker(worker_store, melody_model, renderer, "test-worker", job_timeout_s=30.0, block_ms=100,
-               subspace=load_subspace())
+               subspace=load_subspace(), attributes=load_attributes())
     )
     yield running
     await running.stop()

@@ -10,23 +10,25 @@ reload or a restart of the process finds it again (everything is in Redis).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
-from domain import artifacts, limits
+from domain import artifacts, limits, nudges
 from domain.errors import BreedError, UnknownBreedError
 from domain.ids import MelodyRef, melody_id
 from domain.instruments import INSTRUMENTS
 from domain.model import Breed
 from domain.rules import Actor
 from domain.strategies import DESCRIPTIONS
+from domain.tune import BACKINGS, TUNE_BARS
 from service.breeding import BreedingService
 from service.errors import UNAVAILABLE
 from service.gallery import OTHER_SERVER
@@ -38,12 +40,12 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 RESTARTING = "The breeding service is restarting, try again in a minute."
 KEEPALIVE_S = 15.0
 # Files a page may ask for: the names the worker gives them (domain.artifacts), nothing else.
-FILE_NAME = re.compile(r"^(clip-\d{1,2}\.(ogg|mid)|roll\.png|winner\.(mid|ogg|png)|lineage\.png"
+FILE_NAME = re.compile(r"^(clip-\d{1,2}\.(ogg|mid)|roll\.png|(winner|tune)\.(mid|ogg|png)|lineage\.png"
                        r"|morph-\d{1,2}-\d{1,2}\.(ogg|mid))$")
 CONTENT_TYPES = {".ogg": "audio/ogg", ".mid": "audio/midi", ".png": "image/png"}
 OPTION_TYPES: dict[str, Callable[[str], object]] = {
     "population": int, "sigma": float, "foreign": int, "vote_minutes": float, "tempo": int, "instrument": int,
-    "strategy": str,
+    "strategy": str, "bars": int, "backing": str,
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -68,6 +70,7 @@ def make_app(service: BreedingService, front: WebFront) -> web.Application:
     app.router.add_post("/api/breeds/{breed_id}/votes", vote)
     app.router.add_post("/api/breeds/{breed_id}/next", next_generation)
     app.router.add_post("/api/breeds/{breed_id}/sigma", sigma)
+    app.router.add_post("/api/breeds/{breed_id}/nudges", nudge)
     app.router.add_post("/api/breeds/{breed_id}/finish", finish)
     app.router.add_post("/api/breeds/{breed_id}/morph", morph)
     app.router.add_post("/api/breeds/{breed_id}/stop", stop)
@@ -130,7 +133,7 @@ async def options(request: web.Request) -> web.StreamResponse:
         "defaults": {
             "population": defaults.population, "sigma": defaults.sigma, "foreign": defaults.foreign,
             "vote_minutes": defaults.vote_minutes, "tempo": defaults.tempo, "instrument": defaults.instrument,
-            "strategy": defaults.strategy,
+            "strategy": defaults.strategy, "bars": defaults.bars, "backing": defaults.backing,
         },
         "limits": {
             "population": [limits.POPULATION.low, limits.POPULATION.high],
@@ -143,6 +146,7 @@ async def options(request: web.Request) -> web.StreamResponse:
         "morph_default_steps": limits.MORPH_DEFAULT_STEPS,
         "instruments": [{"name": name, "program": program} for name, program in INSTRUMENTS],
         "strategies": [{"name": name, "description": what} for name, what in DESCRIPTIONS.items()],
+        "tune_bars": list(TUNE_BARS), "backings": list(BACKINGS),
     })
 
 
@@ -211,11 +215,18 @@ def actor(request: web.Request) -> Actor:
 
 async def _source(service: BreedingService, text: str) -> tuple[MelodyRef, Breed]:
     """The melody a branch starts from: one bred on this page or in the terminal (no Discord server's)."""
-    try:
+    with not_discords():
         return await service.melody(text, None)
+
+
+@contextlib.contextmanager
+def not_discords() -> Iterator[None]:
+    """A melody of a Discord server is refused with what the page can use instead."""
+    try:
+        yield
     except BreedError as error:
         if str(error) == OTHER_SERVER:
-            raise BreedError("That melody was bred on Discord: here you can start from melodies bred on this "
+            raise BreedError("That melody was bred on Discord: here you can use melodies bred on this "
                              "page or in the terminal.") from None
         raise
 
@@ -248,11 +259,15 @@ async def state(request: web.Request) -> web.StreamResponse:
         "winner": breed.winner, "params": {
             "population": breed.params.population, "sigma": breed.params.sigma, "foreign": breed.params.foreign,
             "tempo": breed.params.tempo, "instrument": breed.params.instrument, "strategy": breed.params.strategy,
+            "bars": breed.params.bars, "backing": breed.params.backing,
         },
         "tally": list(tally), "ballot": list(ballot), "candidates": [], "morphs": [], "winner_files": [],
         "vote_deadline": breed.vote_deadline, "now": service.clock(), "source": breed.source,
+        "attributes": [{"name": name, "words": list(nudges.WORDS[name])} for name in nudges.ATTRIBUTES],
+        "nudge_limits": [nudges.AMOUNT.low, nudges.AMOUNT.high],
     }
     if generation is not None:
+        shown["nudges"] = (await service.generation_nudges(breed))[1]
         shown["rerolled"] = generation.rerolled
         shown["candidates"] = [
             {"index": c.index, "id": c.candidate_id, "melody_id": melody_id(breed.breed_id, breed.generation, c.index),
@@ -281,11 +296,16 @@ async def _morphs(service: BreedingService, breed: Breed) -> list[dict[str, obje
 
 async def updates(request: web.Request) -> web.StreamResponse:
     """Server-sent events: one message whenever the worker's result for this breed is in."""
-    front = request.app[FRONT_KEY]
     breed = await _breed(request)
+    return await stream_updates(request, breed.breed_id)
+
+
+async def stream_updates(request: web.Request, subject: str) -> web.StreamResponse:
+    """Server-sent events: the front end's messages about `subject` (a breed or a tune), with keep-alives."""
+    front = request.app[FRONT_KEY]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
-    queue = front.watch(breed.breed_id)
+    queue = front.watch(subject)
     try:
         await response.write(b"event: hello\ndata: {}\n\n")
         while True:
@@ -300,7 +320,7 @@ async def updates(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        front.unwatch(breed.breed_id, queue)
+        front.unwatch(subject, queue)
     return response
 
 
@@ -341,7 +361,22 @@ async def vote(request: web.Request) -> web.StreamResponse:
 async def next_generation(request: web.Request) -> web.StreamResponse:
     breed = await _breed(request)
     closed = await request.app[FRONT_KEY].close_voting(breed.breed_id, actor(request))
-    return web.json_response({"fitness": list(closed.fitness), "rerolled": closed.rerolled})
+    return web.json_response({"fitness": list(closed.fitness), "rerolled": closed.rerolled, "nudges": closed.nudges})
+
+
+async def nudge(request: web.Request) -> web.StreamResponse:
+    """A nudge on the generation shown: {"generation": g, "attribute": "density", "amount": -1}."""
+    breed = await _breed(request)
+    body = await _json(request)
+    generation = _integer(body, "generation")
+    attribute, amount = body.get("attribute"), body.get("amount")
+    if not isinstance(attribute, str):
+        raise PageError(f"`attribute` must be one of {', '.join(nudges.ATTRIBUTES)}.")
+    if not isinstance(amount, int | float) or isinstance(amount, bool):
+        raise PageError(f"`amount` must be a number {nudges.AMOUNT.describe()}.")
+    nudged = await request.app[SERVICE_KEY].nudge(breed.breed_id, client_id(request), attribute, float(amount),
+                                                  generation)
+    return web.json_response({"nudged": nudged.words, "nudges": nudged.summary})
 
 
 async def sigma(request: web.Request) -> web.StreamResponse:

@@ -14,9 +14,10 @@ import json
 import logging
 from collections import defaultdict
 
-from domain.model import Breed, Composition, Generation
+from domain.model import Breed, Composition, Generation, TuneRequest
 from domain.rules import Actor
 from service.breeding import BreedingService, Transition
+from service.results import Files
 from service.router import EventRouter, Morph, Tree
 from service.tasks import BackgroundTasks
 
@@ -39,8 +40,9 @@ class WebFront:
         self.router = EventRouter(service, self, self.tasks, consumer, reader=FRONT)
         self._watchers: defaultdict[str, set[asyncio.Queue[str]]] = defaultdict(set)
 
-    def shows(self, subject: Breed | Composition) -> bool:
-        return isinstance(subject, Breed) and subject.front == FRONT
+    def shows(self, subject: Breed | Composition | TuneRequest) -> bool:
+        """The page's breeds and the tunes asked for on it (no compositions)."""
+        return isinstance(subject, Breed | TuneRequest) and subject.front == FRONT
 
     # --- steps the page asks for ---------------------------------------------------------------
 
@@ -118,6 +120,10 @@ class WebFront:
         self, composition: Composition, files: tuple[tuple[str, bytes], ...], failure: str | None,
     ) -> None:
         """The page asks for no compositions (`shows` refuses them)."""
+
+    async def show_tune(self, tune: TuneRequest, files: Files, failure: str | None) -> None:
+        """The page that asked for the tune listens on its id; it reads the files once told."""
+        self.notify(tune.tune_id, "tune", failed=failure is not None, message=failure)
 
     async def show_failure(self, before: Breed, after: Breed, message: str) -> None:
         # step_failed calls this once the state changed: the page reads the reopened vote.

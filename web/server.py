@@ -11,6 +11,7 @@ from aiohttp import web
 from service.breeding import BreedingService
 from web.app import make_app
 from web.front import WebFront
+from web.tunes import add_routes as add_tune_routes
 
 log = logging.getLogger(__name__)
 # How long stopping waits for requests under way (a page's stream of updates is ended at once).
@@ -41,8 +42,9 @@ class WebServer:
     async def start(self) -> str:
         """Listen (OSError when the port is taken), re-arm the deadlines, read the worker's events."""
         await self.service.prepare()
-        self._runner = web.AppRunner(make_app(self.service, self.front), access_log=None,
-                                     shutdown_timeout=SHUTDOWN_S)
+        app = make_app(self.service, self.front)
+        add_tune_routes(app)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:

@@ -1,5 +1,5 @@
-"""The /breed command group: start, next, mutation, finish, morph, status, stop; tree, gallery, play,
-remove, compose.
+"""The /breed command group: start, next, mutation, nudge, finish, morph, status, stop; tree, gallery,
+play, remove, compose, tune.
 
 Every command defers (ephemerally) before anything else, so Discord's 3-second limit holds
 however slow Redis or an upload is; refusals are BreedErrors answered by the tree's handler.
@@ -17,12 +17,13 @@ from discord.ext import commands
 
 from bot.permissions import actor_of
 from bot.seed import read_seed
-from bot.texts import composition_requested_text, gallery_text, tree_requested_text
-from bot.views import BranchButton, FinishButton, NextButton
-from domain import limits
+from bot.texts import composition_requested_text, gallery_text, tree_requested_text, tune_requested_text
+from bot.views import BranchButton, FinishButton, NextButton, NudgeSelect
+from domain import limits, nudges
 from domain.errors import BreedError
 from domain.instruments import INSTRUMENTS
 from domain.strategies import DESCRIPTIONS, STRATEGIES
+from domain.tune import BACKINGS, TUNE_BARS
 from service.breeding import check_origin
 
 if TYPE_CHECKING:
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
 
 BREED_OPTION = "The breed's id (default: the breed of this thread)"
 MELODY_OPTION = "A melody id, e.g. ab12cd34-g3-5 (/breed gallery lists the winners')"
+BARS_OPTION = "How long the tune made at the finish is, in bars"
+BACKING_OPTION = "What plays under the melody: none, chords, or a band (chords, bass and drums)"
+BARS_CHOICES = [Choice(name=f"{bars} bars", value=bars) for bars in TUNE_BARS]
+BACKING_CHOICES = [Choice(name=backing, value=backing) for backing in BACKINGS]
 
 
 class _Ints:
@@ -61,11 +66,15 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         melody="A MIDI file (up to 1 MiB) to start from your own melody",
         strategy="; ".join(f"{name}: {what}" for name, what in DESCRIPTIONS.items()),
         from_="A melody id to branch from, e.g. ab12cd34-g3-5: the new breed starts around that melody",
+        bars=BARS_OPTION,
+        backing=BACKING_OPTION,
     )
     @app_commands.rename(from_="from")
     @app_commands.choices(
         instrument=[Choice(name=name, value=program) for name, program in INSTRUMENTS],
         strategy=[Choice(name=name, value=name) for name in STRATEGIES],
+        bars=BARS_CHOICES,
+        backing=BACKING_CHOICES,
     )
     async def start(
         self,
@@ -79,6 +88,8 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         melody: discord.Attachment | None = None,
         strategy: Choice[str] | None = None,
         from_: str | None = None,
+        bars: Choice[int] | None = None,
+        backing: Choice[str] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         channel = interaction.channel
@@ -88,7 +99,8 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         params = self.bot.service.params(
             like=source[1] if source else None, population=population, sigma=mutation, foreign=foreign,
             vote_minutes=vote_minutes, tempo=tempo, instrument=instrument.value if instrument else None,
-            strategy=strategy.value if strategy else None,
+            strategy=strategy.value if strategy else None, bars=bars.value if bars else None,
+            backing=backing.value if backing else None,
         )
         check_origin(b"" if melody is not None else None, source[0] if source else None)
         seed = await read_seed(melody) if melody is not None else None
@@ -112,6 +124,22 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
         answer = await self.bot.controller.set_sigma(found.breed_id, actor_of(interaction), sigma)
+        await interaction.followup.send(answer, ephemeral=True)
+
+    @app_commands.command(description="Steer the next generation with words: fewer notes, higher, smoother…")
+    @app_commands.describe(
+        attribute="What to change: density (notes), register (pitch), leaps, syncopation, range",
+        amount="How much, -2 to 2: 1 moves it by about one standard deviation (-: fewer, lower, smoother)",
+        breed=BREED_OPTION,
+    )
+    @app_commands.choices(attribute=[
+        Choice(name=f"{name} ({' / '.join(nudges.WORDS[name])})", value=name) for name in nudges.ATTRIBUTES
+    ])
+    async def nudge(self, interaction: discord.Interaction, attribute: str,
+                    amount: Range[float, nudges.AMOUNT.low, nudges.AMOUNT.high], breed: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
+        answer = await self.bot.controller.nudge(found.breed_id, interaction.user.id, attribute, amount)
         await interaction.followup.send(answer, ephemeral=True)
 
     @app_commands.command(description="Finish: post the winner's MIDI file, audio and piano roll")
@@ -209,11 +237,30 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         )
         await interaction.followup.send(composition_requested_text(composition), ephemeral=True)
 
+    @app_commands.command(description="Make a whole tune from a melody, with backing: it is posted here")
+    @app_commands.describe(
+        melody="A melody id (a winner or any candidate), or a candidate's number in this thread",
+        bars="How long the tune is (default: the breed's)", backing=BACKING_OPTION + " (default: the breed's)",
+    )
+    @app_commands.choices(bars=BARS_CHOICES, backing=BACKING_CHOICES)
+    async def tune(
+        self, interaction: discord.Interaction, melody: str, bars: Choice[int] | None = None,
+        backing: Choice[str] | None = None,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        service = self.bot.service
+        ref = await service.pick(melody, interaction.channel_id, interaction.guild_id)
+        tune = await service.request_tune(
+            ref, interaction.guild_id, interaction.channel_id, interaction.user.id,
+            bars=bars.value if bars else None, backing=backing.value if backing else None,
+        )
+        await interaction.followup.send(tune_requested_text(tune), ephemeral=True)
+
 
 async def setup(bot: MelodyBot) -> None:
-    bot.add_dynamic_items(NextButton, FinishButton, BranchButton)
+    bot.add_dynamic_items(NextButton, FinishButton, BranchButton, NudgeSelect)
     await bot.add_cog(BreedCommands(bot))
 
 
 async def teardown(bot: MelodyBot) -> None:
-    bot.remove_dynamic_items(NextButton, FinishButton, BranchButton)
+    bot.remove_dynamic_items(NextButton, FinishButton, BranchButton, NudgeSelect)

@@ -108,3 +108,19 @@ def test_a_tiny_run_prints_a_result_line_with_every_key(melody_model, monkeypatc
         assert start_b <= float(figures[key]) <= 1
     for key in ("default_gens", "classic_gens", "random_gens"):
         assert 0 <= float(figures[key]) <= 3
+
+
+def test_nudging_voters_step_towards_the_attribute_furthest_from_what_they_want():
+    from domain.nudges import ATTRIBUTES
+    from engine.attributes import measure
+
+    values = measure(TUNE)  # density 4, register 69.25, leaps 1.71..., syncopation 0, range 8
+    mean, sd = values.copy(), np.ones(len(ATTRIBUTES))
+    wanted = np.zeros((3, len(ATTRIBUTES)))
+    wanted[0, 0] = -3.0  # far fewer notes: a step of 0.3 x 3, at most 0.5
+    wanted[1, 1] = 1.0  # a little higher: 0.3
+    wanted[2, 4] = 0.2  # close enough: no nudge
+    panel = voters.NudgingPanel(wanted, mean, sd)
+    given = panel.nudges([OTHER, TUNE], np.array([0, 3]), ATTRIBUTES)
+    assert given == [("0", "density", -0.5), ("1", "register", pytest.approx(0.3))]
+    assert panel.utilities([TUNE])[:, 0] == pytest.approx([-3 / np.sqrt(5), -1 / np.sqrt(5), -0.2 / np.sqrt(5)])

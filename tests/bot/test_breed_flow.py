@@ -33,7 +33,8 @@ async def test_a_breed_goes_from_start_through_votes_and_next_to_a_finished_winn
     assert clip_names(first) == ["clip-1.ogg", "clip-2.ogg", "clip-3.ogg", "clip-4.ogg", "roll.png"]
     assert [a.content_type for a in first.attachments] == ["audio/ogg"] * 4 + ["image/png"]
     assert f"Voting closes <t:{int(breed.vote_deadline)}:R>." in first.content
-    buttons = [(c.label, c.custom_id) for row in first.components for c in row.children]
+    buttons = [(c.label, c.custom_id) for row in first.components for c in row.children
+               if c.type == discord.ComponentType.button]
     assert buttons == [("Next", f"breed:next:{breed.breed_id}"), ("Finish", f"breed:finish:{breed.breed_id}")]
     reacted = [r.path.split("/reactions/")[1] for r in world.requests("PUT", f"/messages/{first.id}/reactions/")]
     assert [unquote(path.removesuffix("/@me")) for path in reacted] == list(NUMBER_EMOJI[:population])
@@ -83,8 +84,10 @@ async def test_a_breed_goes_from_start_through_votes_and_next_to_a_finished_winn
     assert breed.winner == 2
     winner = world.thread_of(breed).history()[-1]
     assert "candidate 3 of generation 2" in winner.content
-    assert clip_names(winner) == ["winner.mid", "winner.ogg", "winner.png", "lineage.png"]
-    assert [a.content_type for a in winner.attachments][1:] == ["audio/ogg", "image/png", "image/png"]
+    assert clip_names(winner) == [
+        "winner.mid", "winner.ogg", "winner.png", "lineage.png", "tune.mid", "tune.ogg", "tune.png"]
+    content_types = [a.content_type for a in winner.attachments]
+    assert content_types[1:4] + content_types[5:] == ["audio/ogg", "image/png", "image/png", "audio/ogg", "image/png"]
     midi = await winner.attachments[0].read()
     assert midi_to_notes(midi) == list(second_generation.melodies[2])
 

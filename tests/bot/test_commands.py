@@ -208,7 +208,7 @@ async def test_finish_with_a_named_candidate_posts_that_candidates_files(world: 
     breed = await world.wait_for_status(breed.breed_id, "finished")
     assert breed.winner == 3
     assert [a.filename for a in world.thread_of(breed).history()[-1].attachments] == [
-        "winner.mid", "winner.ogg", "winner.png", "lineage.png"]
+        "winner.mid", "winner.ogg", "winner.png", "lineage.png", "tune.mid", "tune.ogg", "tune.png"]
 
 
 async def test_finish_without_votes_or_a_candidate_asks_for_one(world: World, worker) -> None:
@@ -243,7 +243,7 @@ async def test_commands_are_not_synced_to_discord_unless_the_setting_says_so(red
 async def test_with_the_setting_the_commands_are_synced_to_the_dev_guild(world: World) -> None:
     assert set(world.starter.available_commands(world.channel)) == {
         "breed start", "breed next", "breed mutation", "breed finish", "breed morph", "breed status", "breed stop",
-        "breed tree", "breed gallery", "breed play", "breed remove", "breed compose"}
+        "breed tree", "breed gallery", "breed play", "breed remove", "breed compose", "breed tune"}
 
 
 # --- answering -------------------------------------------------------------------------------

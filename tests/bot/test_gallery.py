@@ -49,7 +49,8 @@ async def test_a_winner_branches_into_a_new_breed_and_both_reach_the_gallery_and
     winner_post = await finish_with(world, first, 2)
 
     # The finish post: the winner's files with its family tree, its id, and a Branch button.
-    assert names(winner_post) == ["winner.mid", "winner.ogg", "winner.png", "lineage.png"]
+    assert names(winner_post) == [
+        "winner.mid", "winner.ogg", "winner.png", "lineage.png", "tune.mid", "tune.ogg", "tune.png"]
     assert (await winner_post.attachments[3].read()).startswith(PNG)
     winner_id = melody_id(first.breed_id, 0, 1)
     assert f"`{winner_id}`" in winner_post.content
@@ -120,7 +121,8 @@ async def test_a_winner_branches_into_a_new_breed_and_both_reach_the_gallery_and
     played = await bea.slash(world.channel, "breed play", melody=winner_id)
     assert answer_of(played) == f"`{winner_id}` posted."
     [again] = bot_posts(world, world.channel, "🎵")
-    assert names(again) == ["winner.mid", "winner.ogg", "winner.png", "lineage.png"]
+    assert names(again) == [
+        "winner.mid", "winner.ogg", "winner.png", "lineage.png", "tune.mid", "tune.ogg", "tune.png"]
 
 
 async def test_smooth_joins_put_an_interpolated_bar_between_different_phrases(world: World, worker) -> None:
@@ -172,12 +174,14 @@ async def test_melody_ids_of_another_server_are_refused_in_one_private_line(worl
 
     for command, options in [("breed start", {"from": winner_id}), ("breed tree", {"candidate": winner_id}),
                              ("breed play", {"melody": winner_id}), ("breed remove", {"melody": winner_id}),
-                             ("breed compose", {"melodies": f"{winner_id} {winner_id}"})]:
+                             ("breed compose", {"melodies": f"{winner_id} {winner_id}"}),
+                             ("breed tune", {"melody": winner_id})]:
         result = await stranger.slash(other_channel, command, **options)
         assert result.ephemeral and answer_of(result) == "That melody belongs to another server.", command
-    assert world.refusals() == ["That melody belongs to another server."] * 5
+    assert world.refusals() == ["That melody belongs to another server."] * 6
     assert other_channel.history() == []
     assert await jobs_of(world, breed.breed_id, "tree") == []
+    assert await world.store.redis.keys(f"{keys.PREFIX}tune:*") == []
     assert await world.store.gallery_size(world.guild.id) == 1
 
 
@@ -197,6 +201,8 @@ async def test_melody_ids_of_another_server_are_refused_in_one_private_line(worl
     ("breed play", {"melody": "{breed}-g1-1"}, "`{breed}-g1-1` is not in this server's gallery: /breed gallery "
                                                "lists its winners."),
     ("breed gallery", {"page": 2}, "The gallery has 1 page; there is no page 2."),
+    ("breed tune", {"melody": "zzzzzzzz-g1-1"}, "There is no melody `zzzzzzzz-g1-1`: no breed `zzzzzzzz`."),
+    ("breed tune", {"melody": "7", "in_thread": True}, "There is no candidate 7: this breed has 1 to 4."),
 ])
 async def test_bad_ids_counts_and_pages_are_refused_privately_and_nothing_is_asked_of_the_worker(
     world: World, worker, command: str, options: dict[str, object], refusal: str

@@ -71,13 +71,15 @@ def test_start_and_status_lines_describe_the_breed() -> None:
                   instrument_name(73), "`tune.mid`"):
         assert shown in started
     assert "strategy" not in started  # the default strategy goes unsaid
+    assert "band backing · 16-bar tune" in start_text(OWNER, "abc12345", BreedParams(backing="band", bars=16), None)
     voting = status_text(breed(status="voting", generation=1, vote_deadline=100.0), (0, 3, 0, 1))
     assert "voting on generation 2, closes <t:100:R>; votes: 2️⃣ 3 · 4️⃣ 1" in voting
     finished = status_text(breed(status="finished", generation=4, winner=2), ())
     assert "the winner is candidate 3 of generation 5" in finished
     assert "making generation 1" in status_text(breed(status="starting"), ())
-    elitist = BreedParams(strategy="elitist")
-    assert start_text(OWNER, "abc12345", elitist, None).endswith("· Piano · elitist strategy.")
+    elitist = BreedParams(strategy="elitist", backing="none")
+    assert start_text(OWNER, "abc12345", elitist, None).endswith(
+        "· Piano · no backing · 8-bar tune · elitist strategy.")
 
 
 def test_instruments_have_names_and_unknown_programs_their_number() -> None:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from domain import artifacts
-from engine.midi import midi_to_notes
+from engine.midi import midi_to_notes, read_midi
 
 pytestmark = pytest.mark.slow
 
@@ -177,3 +177,47 @@ async def test_a_breed_left_at_the_end_of_the_input_is_closed_not_left_open(redi
     breed = await store.get_breed(breed_dir.name)
     assert breed.status == "stopped" and breed.breed_id not in {b.breed_id for b in await store.open_breeds()}
     assert 0 < await store.redis.ttl(f"mb:breed:{breed.breed_id}")  # and it expires with the retention
+
+
+async def test_a_band_breed_writes_its_tune_at_the_finish_and_tune_makes_more(redis_url, store, tmp_path):
+    first = local(redis_url, tmp_path / "first", "--population", "3", "--foreign", "0", "--backing", "band",
+                  "--bars", "16", "--votes", "1 2; finish 2; tune 8 none")
+    assert first.returncode == 0, first.stdout + first.stderr
+    [breed_dir] = [p for p in (tmp_path / "first").iterdir() if p.is_dir() and p.name != "data"]
+    breed = await store.get_breed(breed_dir.name)
+    assert (breed.params.backing, breed.params.bars) == ("band", 16)
+    clip = (breed_dir / "gen-01" / artifacts.midi_name(0)).read_bytes()
+    assert any(track.is_drum for track in read_midi(clip).instruments)
+    tune = breed_dir / "winner" / artifacts.TUNE_MID
+    assert f"{breed_dir / 'winner' / artifacts.TUNE_AUDIO}  (16 bars, backing: band)" in first.stdout
+    winner = (await store.get_generation(breed.breed_id, 1)).melodies[1]
+    assert [n for n in midi_to_notes(tune.read_bytes()) if n.start < 32] == list(winner)
+    again = breed_dir / f"tune-{breed.breed_id}-g2-2-8-none"
+    assert len(read_midi((again / artifacts.TUNE_MID).read_bytes()).instruments) == 1
+    assert (again / artifacts.TUNE_AUDIO).stat().st_size > 1000 and str(again / artifacts.TUNE_AUDIO) in first.stdout
+
+    # Another session makes a tune from any candidate of that breed, by its id.
+    second = local(redis_url, tmp_path / "second", "--population", "2", "--foreign", "0",
+                   "--votes", f"tune {breed.breed_id}-g1-3 chords")
+    assert second.returncode == 0, second.stdout + second.stderr
+    [made] = (tmp_path / "second").glob(f"*/tune-{breed.breed_id}-g1-3-16-chords")
+    candidate = (await store.get_generation(breed.breed_id, 0)).melodies[2]
+    assert [n for n in midi_to_notes((made / artifacts.TUNE_MID).read_bytes()) if n.start < 32] == list(candidate)
+
+
+@pytest.mark.parametrize("arguments, refusal", [
+    (("--bars", "12"), "bars must be 8 or 16, not 12"),
+    (("--backing", "orchestra"), "backing must be one of none, chords, band, not `orchestra`"),
+])
+def test_bad_tune_options_are_refused_before_anything_starts(redis_url, tmp_path, arguments, refusal):
+    result = local(redis_url, tmp_path, *arguments)
+    assert result.returncode == 2 and f"breeder local: {refusal}" in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_tune_of_a_melody_that_is_not_there_is_refused_in_one_line(redis_url, tmp_path):
+    result = local(redis_url, tmp_path, "--population", "2", "--foreign", "0", "--votes", "tune zzzzzzzz-g1-1")
+    assert result.returncode == 2
+    assert "There is no melody `zzzzzzzz-g1-1`: no breed `zzzzzzzz`." in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not list(tmp_path.glob("*/tune-*"))

@@ -27,6 +27,9 @@ def test_options_not_given_keep_the_defaults() -> None:
     ({"tempo": "fast"}, "tempo must be between 40 and 240 BPM"),
     ({"strategy": "greedy"}, f"strategy must be one of {', '.join(STRATEGIES)}"),
     ({"colour": "red"}, "unknown option colour"),
+    ({"bars": 12}, "bars must be 8 or 16, not 12"),
+    ({"bars": True}, "bars must be 8 or 16, not True"),
+    ({"backing": "orchestra"}, "backing must be one of none, chords, band, not `orchestra`"),
 ])
 def test_options_out_of_their_limits_are_refused_with_the_reason(choices: dict, message: str) -> None:
     with pytest.raises(ParamsError) as refused:
@@ -50,3 +53,11 @@ def test_a_persons_picks_count_each_time_and_must_name_candidates() -> None:
 def test_the_top_candidate_is_the_lowest_of_a_tie_and_none_without_votes() -> None:
     assert top_candidate((0, 3, 3, 1)) == 1
     assert top_candidate((0, 0)) is None
+
+
+def test_a_breed_makes_an_8_bar_tune_with_the_default_backing_unless_told_otherwise() -> None:
+    from domain.tune import BACKINGS, DEFAULT_BACKING
+
+    assert (BreedParams().bars, BreedParams().backing) == (8, DEFAULT_BACKING)
+    for backing in BACKINGS:
+        assert choose(BreedParams(), bars=16, backing=backing) == BreedParams(bars=16, backing=backing)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from engine.attributes import load as load_attributes
 from engine.subspace import load as load_subspace
 from engine.worker import Worker
 
@@ -61,4 +62,4 @@ def random_model(random_checkpoint_dir: Path) -> Iterator[MelodyModel]:
 def worker(store, melody_model, renderer) -> Worker:
     """A worker of the engine's tests: jobs are handed to it one by one (`handle`), or it runs its loop."""
     return Worker(store, melody_model, renderer, "test-worker", job_timeout_s=1.0, block_ms=50,
-                  subspace=load_subspace())
+                  subspace=load_subspace(), attributes=load_attributes())

@@ -56,7 +56,7 @@ async def test_a_finished_breed_leaves_only_its_gallery_winner_once_its_retentio
     }
     assert await store.message_target(VOTE_MESSAGE) is None and await store.breed_for_thread(7) is None
     kept = await service.play(winner, GUILD)
-    assert [name for name, _ in kept.files] == ["winner.mid", "winner.ogg", "winner.png", "lineage.png"]
+    assert [name for name, _ in kept.files] == list(artifacts.WINNER_FILES)
 
 
 async def test_an_expired_breeds_melodies_answer_one_clear_line(service) -> None:

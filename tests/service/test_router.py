@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from domain.errors import BreedError
-from domain.model import Breed, BreedParams, Candidate, Composition, Generation
+from domain.model import Breed, BreedParams, Candidate, Composition, Generation, TuneRequest
 from service.breeding import BreedingService
 from service.events import Event
 from service.router import EventRouter, Morph, Tree, kind_of
@@ -27,8 +27,8 @@ class Recorder:
         self.fail_closing = fail_closing
         self.closings = asyncio.Event()
 
-    def shows(self, subject: Breed | Composition) -> bool:
-        return isinstance(subject, Breed) and subject.front == self.front
+    def shows(self, subject: Breed | Composition | TuneRequest) -> bool:
+        return isinstance(subject, Breed | TuneRequest) and subject.front == self.front
 
     async def show_progress(self, breed: Breed, generation: int, stage: str) -> None:
         self.shown.append(("progress", stage))
@@ -56,6 +56,9 @@ class Recorder:
         self, composition: Composition, files: tuple[tuple[str, bytes], ...], failure: str | None,
     ) -> None:
         self.shown.append(("composition", failure))
+
+    async def show_tune(self, tune: TuneRequest, files, failure: str | None) -> None:
+        self.shown.append(("tune", (tune.tune_id, [name for name, _data in files.found], failure)))
 
     async def show_failure(self, before: Breed, after: Breed, message: str) -> None:
         self.shown.append(("failure", (after.status, message)))
@@ -97,10 +100,10 @@ async def write_generation(store: BreedStore, breed_id: str, number: int) -> Non
 
 def test_every_event_type_has_a_kind_and_a_failed_job_is_told_by_its_job() -> None:
     assert [kind_of(Event(kind, "b1")) for kind in Event.TYPES] == [
-        "generation", "winner", "morph", "tree", "composition", "progress", "failure"]
+        "generation", "winner", "morph", "tree", "composition", "tune", "progress", "failure"]
     assert [kind_of(Event("error", "b1", job=job)) for job in ("start", "evolve", "finish", "morph", "tree",
-                                                                "compose", None)] == [
-        "failure", "failure", "failure", "morph", "tree", "composition", "failure"]
+                                                                "compose", "tune", None)] == [
+        "failure", "failure", "failure", "morph", "tree", "composition", "tune", "failure"]
 
 
 async def test_a_generation_is_shown_before_voting_opens_and_once_though_delivered_twice(service, tasks) -> None:
@@ -218,3 +221,24 @@ async def test_a_composition_goes_to_the_front_end_that_shows_compositions_once(
         await router_for(service, front, tasks).handle(Event("error", "c1", message="No phrases.", job="compose"))
 
     assert page.shown == [] and bot.shown == [("composition", "No phrases.")]
+
+
+async def test_a_tune_is_shown_once_by_the_front_end_that_asked_for_it_and_its_failure_too(service, tasks) -> None:
+    web, discord = Recorder("web"), Recorder("discord")
+    routers = [router_for(service, web, tasks), router_for(service, discord, tasks)]
+    await started(service)
+    await write_generation(service.store, "b1", 0)
+    await service.store.update_breed("b1", generation=0)
+    tune = await service.request_tune("b1-g1-2", None, None, 0, front="web")
+    failing = await service.request_tune("b1-g1-3", None, None, 0, front="web")
+    await service.store.add_tune_files(tune.tune_id, {"tune.mid": b"M", "tune.ogg": b"O", "tune.png": b"P"})
+
+    for router in routers:
+        for _ in range(2):
+            await router.handle(Event("tune_ready", tune.tune_id))
+            await router.handle(Event("error", failing.tune_id, job="tune", message="The melody is gone."))
+        await router.handle(Event("tune_ready", "nothing1"))
+
+    assert web.shown == [("tune", (tune.tune_id, ["tune.mid", "tune.ogg", "tune.png"], None)),
+                         ("tune", (failing.tune_id, [], "The melody is gone."))]
+    assert discord.shown == []

@@ -118,3 +118,34 @@ def test_new_breed_ids_are_short_url_safe_and_distinct() -> None:
 
 async def test_ping_answers(store: BreedStore) -> None:
     assert await store.ping() is True
+
+
+async def test_a_breed_stored_before_tunes_existed_reads_with_the_tune_defaults(store: BreedStore) -> None:
+    import json
+
+    from storage import keys
+    from storage.codec import dump
+
+    breed = make_breed("old", params=BreedParams(population=5, bars=16, backing="band"))
+    payload = json.loads(dump(breed))
+    del payload["params"]["bars"], payload["params"]["backing"]
+    await store.redis.set(keys.breed("old"), json.dumps(payload))
+    read = await store.get_breed("old")
+    assert read is not None
+    assert read.params == BreedParams(population=5)
+    assert await store.get_breed("old") != breed
+
+
+async def test_a_tune_request_and_its_files_read_back_and_are_shown_once(store: BreedStore) -> None:
+    from domain.model import TuneRequest
+
+    tune = TuneRequest("t1", "b1-g2-3", "b1", 16, "band", guild_id=9, channel_id=8, requester_id=7, front="web")
+    await store.create_tune(tune)
+    assert await store.get_tune("t1") == tune
+    assert await store.get_tune("t2") is None
+    await store.add_tune_files("t1", {"tune.mid": b"M"})
+    assert (await store.tune_file("t1", "tune.mid"), await store.tune_file("t1", "tune.ogg")) == (b"M", None)
+    assert await store.mark_tune_posted("t1")
+    assert not await store.mark_tune_posted("t1")
+    await store.unmark_tune_posted("t1")
+    assert await store.mark_tune_posted("t1")

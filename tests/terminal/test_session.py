@@ -14,7 +14,8 @@ from domain.model import BreedParams, Candidate, Generation, Note
 from service.breeding import BreedingService
 from service.events import Event
 from storage import BreedStore, keys
-from terminal.session import Command, Session
+from terminal.commands import Command
+from terminal.session import Session
 
 
 async def play_generation(store: BreedStore, breed_id: str, number: int) -> None:

@@ -131,3 +131,43 @@ async def test_a_refusal_is_one_line_on_the_page_and_a_reload_finds_the_breed(
     await page.get_by_role("button", name="Stop this breed").click()
     await page.get_by_role("status").filter(has_text="This breed is stopped.").wait_for(timeout=WAIT_MS)
     assert (await store.get_breed(page.url.rsplit("/", 1)[1])).status == "stopped"
+
+
+async def test_the_finish_plays_the_tune_with_its_files_and_makes_another_from_a_melody_id(
+    web_server, browser, store: BreedStore,
+) -> None:
+    page = await browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(web_server.url)
+    await page.get_by_label("Backing").select_option("band")
+    await page.get_by_label("Tune at the finish").select_option("16")
+    await page.get_by_role("button", name="Start breeding").click()
+    await page.wait_for_url("**/b/*", timeout=WAIT_MS)
+    breed_id = page.url.rsplit("/", 1)[1]
+    await page.get_by_role("heading", name=f"Breed {breed_id}: generation 1").wait_for(timeout=WAIT_MS)
+    assert ((await store.get_breed(breed_id)).params.backing, (await store.get_breed(breed_id)).params.bars) == (
+        "band", 16)
+
+    await page.get_by_label("Finish with").select_option("2")
+    await page.get_by_role("button", name="Finish", exact=True).click()
+    player = page.get_by_label("Play the tune")
+    await player.wait_for(timeout=WAIT_MS)
+    loaded = "a => new Promise(done => a.readyState >= 1 ? done() : a.addEventListener('loadedmetadata', done))"
+    await player.evaluate(loaded)
+    assert await player.evaluate("a => a.duration") > 12 * 4 * 60 / 120  # 16 bars at 120 BPM, not 8
+    for words, name in (("the tune's MIDI file", "tune.mid"), ("the tune's audio", "tune.ogg"),
+                        ("the tune's piano roll", "tune.png")):
+        link = page.get_by_role("link", name=f"Download {words}")
+        assert await link.get_attribute("href") == f"/api/breeds/{breed_id}/files/0/{name}"
+    assert await page.get_by_label("Melody id to make a tune from").input_value() == f"{breed_id}-g1-2"
+
+    # Make a tune from another candidate, without backing: it plays on the page once made.
+    await page.get_by_label("Melody id to make a tune from").fill(f"{breed_id}-g1-4")
+    await page.get_by_label("Backing", exact=True).select_option("none")
+    await page.get_by_role("button", name="Make a tune").click()
+    made = page.locator("#tunes figure audio")
+    await made.wait_for(timeout=WAIT_MS)
+    assert "Tune from" in await page.locator("#tunes figcaption").inner_text()
+    assert await page.locator("#tunes a", has_text="tune.mid").count() == 1
+    assert errors == []

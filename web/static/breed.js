@@ -6,7 +6,7 @@ const breedId = decodeURIComponent(location.pathname.split("/").pop());
 const api = `/api/breeds/${breedId}`;
 const $ = (id) => document.getElementById(id);
 const OPERATOR_WORDS = { kept: "kept", crossover: "child of two", mutated: "mutated", foreign: "fresh random",
-                         seed: "from your melody", preference: "bred from the votes" };
+                         seed: "from your melody", preference: "bred from the votes", nudged: "nudged" };
 const STAGES = { evolving: "breeding the next generation", decoding: "turning vectors into melodies",
                  rendering: "rendering audio" };
 let state = null;
@@ -90,12 +90,15 @@ function render() {
   $("sigma-shown").textContent = state.params.sigma;
   if (state.status === "starting") status("Making generation 1…");
   else if (state.status === "evolving" && state.winner !== null) status("Rendering the winner…");
-  else if (state.status === "evolving") status(`Making generation ${number + 2}…`);
+  else if (state.status === "evolving") {
+    status(`Making generation ${number + 2}…` + (state.nudges ? ` Nudges: ${state.nudges}.` : ""));
+  }
   else if (voting) status(state.rerolled ? "Nobody voted, so this is a fresh random generation. Vote away."
                                          : "Listen and vote; then press Next generation or Finish.");
   else status(`This breed is ${state.status}.`);
   ballot = [...state.ballot];
   showDeadline();
+  showNudges();
 
   const list = $("candidates");
   list.replaceChildren();
@@ -178,7 +181,17 @@ function render() {
     $("winner-tree").hidden = !tree;
     if (tree) $("winner-tree").src = fileUrl(at, "lineage.png");
     const words = { "winner.mid": "MIDI file", "winner.ogg": "Audio", "winner.png": "Piano roll",
-                    "lineage.png": "Family tree" };
+                    "lineage.png": "Family tree", "tune.mid": "the tune's MIDI file", "tune.ogg": "the tune's audio",
+                    "tune.png": "the tune's piano roll" };
+    const tune = state.winner_files.includes("tune.ogg");
+    $("tune").hidden = !tune;
+    if (tune) {
+      $("tune-about").textContent = `${state.params.bars} bars from the winner, with ${backingWords(state.params.backing)}.`;
+      $("tune-audio").src = fileUrl(at, "tune.ogg");
+      $("tune-roll").src = fileUrl(at, "tune.png");
+    }
+    if (!$("tune-melody").value) $("tune-melody").value = state.winner_melody_id;
+    fillTuneOptions();
     $("downloads").replaceChildren(...state.winner_files.map((name) => {
       const item = document.createElement("li");
       const link = document.createElement("a");
@@ -190,6 +203,91 @@ function render() {
     }));
     status(`Finished with candidate ${state.winner + 1} of generation ${at + 1}.`);
   }
+}
+
+function showNudges() {
+  // One control per attribute: an amount from -2 to 2 and a button that counts it.
+  const box = $("nudge-controls");
+  if (!box.children.length) {
+    const [low, high] = state.nudge_limits;
+    for (const { name, words } of state.attributes) {
+      const label = document.createElement("label");
+      label.textContent = `${name} (${words[0]} / ${words[1]}) `;
+      const amount = document.createElement("input");
+      Object.assign(amount, { type: "number", min: low, max: high, step: 0.5, value: -1, id: `nudge-${name}` });
+      amount.setAttribute("aria-label", `${name} amount`);
+      const button = document.createElement("button");
+      Object.assign(button, { type: "button", textContent: "Nudge", className: "quiet", id: `nudge-${name}-go` });
+      button.addEventListener("click", async () => {
+        const answer = await call("/nudges", { generation: state.generation, attribute: name,
+                                              amount: Number(amount.value) });
+        if (answer) { status(`Nudged: ${answer.nudged}.`); $("nudges-so-far").textContent = soFar(answer.nudges); }
+      });
+      label.append(amount);
+      box.append(label, button);
+    }
+  }
+  $("nudges-so-far").textContent = soFar(state.nudges);
+}
+
+function soFar(summary) { return summary ? `Nudges so far: ${summary}.` : "No nudges yet."; }
+
+function backingWords(backing) { return backing === "none" ? "no backing" : `a ${backing} backing`; }
+
+let tuneOptions = null;
+
+async function fillTuneOptions() {
+  // The same choices as the start form's, once: the breed's own are chosen first.
+  if (tuneOptions) return;
+  tuneOptions = await (await fetch("/api/options")).json();
+  $("tune-bars").replaceChildren(...tuneOptions.tune_bars.map(
+    (bars) => new Option(`${bars} bars`, bars, false, bars === state.params.bars)));
+  $("tune-backing").replaceChildren(...tuneOptions.backings.map(
+    (backing) => new Option(backing, backing, false, backing === state.params.backing)));
+}
+
+async function makeTune(event) {
+  event.preventDefault();
+  const response = await fetch("/api/tunes", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ melody: $("tune-melody").value, bars: Number($("tune-bars").value),
+                           backing: $("tune-backing").value }),
+  });
+  const tune = await response.json().catch(() => ({ error: "The answer was not readable." }));
+  if (!response.ok) { say(tune.error); return; }
+  say("");
+  const figure = document.createElement("figure");
+  figure.className = "tune";
+  const caption = document.createElement("figcaption");
+  caption.textContent = `Tune from ${tune.melody}, ${tune.bars} bars with ${backingWords(tune.backing)}: being made…`;
+  figure.append(caption);
+  $("tunes").prepend(figure);
+  const updates = new EventSource(`${tune.url}/events`);
+  const show = async (failure) => {
+    if (failure) { updates.close(); caption.textContent = `The tune from ${tune.melody} failed: ${failure}`; return; }
+    const made = await (await fetch(tune.url)).json();
+    if (!made.files || !made.files.includes("tune.ogg")) return;  // not made yet: the next update tells
+    updates.close();
+    caption.textContent = `Tune from ${tune.melody}, ${tune.bars} bars with ${backingWords(tune.backing)}`;
+    const audio = document.createElement("audio");
+    audio.controls = true;
+    audio.src = `${tune.url}/files/tune.ogg`;
+    audio.setAttribute("aria-label", caption.textContent);
+    const links = document.createElement("p");
+    for (const name of made.files) {
+      const link = document.createElement("a");
+      link.href = `${tune.url}/files/${name}`;
+      link.setAttribute("download", `${tune.melody}-${name}`);
+      link.textContent = `Download ${name}`;
+      links.append(link, " ");
+    }
+    figure.append(audio, links);
+  };
+  updates.addEventListener("hello", () => show(null));
+  updates.onmessage = (message) => {
+    const update = JSON.parse(message.data);
+    if (update.type === "tune") show(update.failed ? update.message : null);
+  };
 }
 
 function showDeadline() {
@@ -263,7 +361,7 @@ function listen() {
 
 $("next").addEventListener("click", async () => {
   await casting;  // the votes clicked just before count
-  if (await call("/next")) { status(`Making generation ${state.generation + 2}…`); refresh(); }
+  if (await call("/next")) refresh();
 });
 $("finish").addEventListener("click", async () => {
   await casting;
@@ -277,6 +375,7 @@ $("stop").addEventListener("click", async () => {
   if (!window.confirm("Stop this breed without a winner?")) return;
   if (await call("/stop")) refresh();
 });
+$("make-tune").addEventListener("submit", makeTune);
 $("sigma").addEventListener("input", () => { $("sigma-shown").textContent = $("sigma").value; });
 $("sigma").addEventListener("change", async () => {
   const answer = await call("/sigma", { sigma: Number($("sigma").value) });

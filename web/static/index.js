@@ -40,6 +40,12 @@ async function load() {
   for (const { name, description } of options.strategies) {
     form.elements.strategy.add(new Option(`${name}: ${description}`, name, false, name === defaults.strategy));
   }
+  for (const backing of options.backings) {
+    form.elements.backing.add(new Option(backing, backing, false, backing === defaults.backing));
+  }
+  for (const bars of options.tune_bars) {
+    form.elements.bars.add(new Option(`${bars} bars`, bars, false, bars === defaults.bars));
+  }
   const from = new URLSearchParams(location.search).get("from");
   if (from) { form.elements.from.value = from; await branchDefaults(); }
   form.elements.from.addEventListener("change", branchDefaults);

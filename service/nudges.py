@@ -1,0 +1,77 @@
+"""Nudges through the breeding service: any member steers the next generation with words.
+
+A nudge counts on the generation up for votes, like a vote: it is checked (domain.nudges: a
+known attribute, an amount from -2 to 2 other than 0; the breed's state, domain.rules), stored
+beside the votes, and when voting closes the generation's nudges are combined (each member's
+latest amount per attribute, averaged over the members) into the evolve job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+from domain import nudges
+from domain.errors import BreedError, UnknownBreedError
+from domain.model import Breed
+from domain.rules import refusal
+from storage import BreedStore
+from storage.codec import Nudge
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Nudged:
+    """A counted nudge: its attribute and amount, and the generation's combined nudges now, in words."""
+
+    breed_id: str
+    generation: int
+    attribute: str
+    amount: float
+    combined: dict[str, float]
+    summary: str
+
+    @property
+    def words(self) -> str:
+        """This nudge in people's words: "fewer notes 2"."""
+        return nudges.describe({self.attribute: self.amount})
+
+
+class Nudges:
+    """The nudge transitions of BreedingService (mixed into it; uses its store and breed lock)."""
+
+    # Provided by BreedingService.
+    store: BreedStore
+    lock: Callable[[str], AbstractAsyncContextManager[None]]
+
+    async def nudge(self, breed_id: str, user_id: int, attribute: str, amount: float | str,
+                    generation: int | None = None) -> Nudged:
+        """Count `user_id`'s nudge on the generation up for votes; BreedError (nothing changes) when it
+        cannot count. `amount` may be text as people type it ("-2", "+1.5"); `generation` (0-based), if
+        given, must be the one up for votes."""
+        value = nudges.parse_amount(amount) if isinstance(amount, str) else amount
+        name, value = nudges.check(attribute, value)
+        async with self.lock(breed_id):
+            breed = await self.store.get_breed(breed_id)
+            if breed is None:
+                raise UnknownBreedError(f"There is no breed `{breed_id}`.")
+            reason = refusal(breed, "nudge")
+            if reason is not None:
+                raise BreedError(reason)
+            if generation is not None and generation != breed.generation:
+                raise BreedError(f"Generation {generation + 1} is not up for votes; generation "
+                                 f"{breed.generation + 1} is.")
+            await self.store.add_nudge(breed_id, breed.generation, Nudge(user_id, name, value))
+            combined, summary = await self.generation_nudges(breed)
+        return Nudged(breed_id, breed.generation, name, value, combined, summary)
+
+    async def generation_nudges(self, breed: Breed, generation: int | None = None) -> tuple[dict[str, float], str]:
+        """A generation's combined nudges (default: the current one's) and them in words with how
+        many nudged ("fewer notes ×3"); ({}, "") when nobody nudged."""
+        number = breed.generation if generation is None else generation
+        given = [(str(n.user_id), n.attribute, n.amount) for n in await self.store.nudges(breed.breed_id, number)]
+        combined = nudges.combine(given)
+        return combined, nudges.describe(combined, nudges.counts(given))

@@ -1,0 +1,106 @@
+"""Whole tunes from any melody id (`/breed tune`): a part of the breeding service (BreedingService mixes it in).
+
+A tune is asked for from a melody of the server, with a length and a backing; a worker builds
+and renders it, and the front end that asked shows it once, like a composition.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from domain import artifacts
+from domain.errors import BreedError, ParamsError, UnknownBreedError
+from domain.ids import MelodyRef
+from domain.model import FRONTS, TuneRequest, check_tune
+from service.results import Files
+from storage import BreedStore
+from storage.codec import Job
+
+if TYPE_CHECKING:
+    from domain.model import Breed
+
+log = logging.getLogger(__name__)
+
+# Shows a tune (or its failure) where it was asked for: the request and its files, in order.
+PostTune = Callable[[TuneRequest, Files], Awaitable[None]]
+
+
+class Tunes:
+    """The tune request and its result: mixed into BreedingService (which gives `melody` and `_wait_between`)."""
+
+    store: BreedStore
+    clock: Callable[[], float]
+    melody: Callable[[str | MelodyRef, int | None], Awaitable[tuple[MelodyRef, Breed]]]
+    _wait_between: Callable[[str, int | None, str], Awaitable[None]]
+
+    async def request_tune(
+        self, text: str | MelodyRef, guild_id: int | None, channel_id: int | None, requester_id: int, *,
+        bars: int | None = None, backing: str | None = None, front: str = "discord",
+    ) -> TuneRequest:
+        """Ask for a tune made from a melody of this server; the options default to its breed's.
+
+        Every check comes first (the id, the server, the options, the member's cooldown): a refusal changes nothing.
+        """
+        if front not in FRONTS:
+            raise ValueError(f"unknown front end {front!r}")
+        ref, breed = await self.melody(text, guild_id)
+        bars = breed.params.bars if bars is None else bars
+        backing = breed.params.backing if backing is None else backing.strip().lower()
+        try:
+            check_tune(bars, backing)
+        except ParamsError as error:
+            raise BreedError(f"Cannot make a tune: {error}.") from None
+        await self._wait_between("tune", requester_id, "tune")
+        tune = TuneRequest(
+            tune_id=self.store.new_breed_id(), melody=str(ref), breed_id=ref.breed_id, bars=bars, backing=backing,
+            guild_id=guild_id, channel_id=channel_id, requester_id=requester_id, front=front,
+            created_at=self.clock(),
+        )
+        await self.store.create_tune(tune)
+        await self.store.enqueue_job(Job("tune", tune.tune_id, ref.generation, source=tune.melody, bars=bars,
+                                         backing=backing))
+        log.info("breed %s gen %d: tune %s of %s asked for (%d bars, backing %s)", ref.breed_id, ref.generation,
+                 tune.tune_id, tune.melody, bars, backing)
+        return tune
+
+    async def tune(self, tune_id: str, front: str) -> TuneRequest:
+        """A tune asked for on `front`; BreedError when there is none (or it is another front end's)."""
+        tune = await self.store.get_tune(tune_id)
+        if tune is None or tune.front != front:
+            # Unknown like a breed id that names nothing here (a page answers 404).
+            raise UnknownBreedError(f"There is no tune `{tune_id}` (tunes are kept for a while only).")
+        return tune
+
+    async def tune_files(self, tune_id: str, max_bytes: int | None = None) -> Files:
+        """A requested tune's files, in order; missing (not made yet, or expired) or too-large ones are named."""
+        found: list[tuple[str, bytes]] = []
+        missing: list[str] = []
+        for name in artifacts.TUNE_FILES:
+            data = await self.store.tune_file(tune_id, name)
+            if data is None or (max_bytes is not None and len(data) > max_bytes):
+                missing.append(name)
+            else:
+                found.append((name, data))
+        return Files(tuple(found), tuple(missing))
+
+    async def tune_request(self, tune_id: str) -> TuneRequest | None:
+        """A tune's request, or None (never asked for, or expired)."""
+        return await self.store.get_tune(tune_id)
+
+    async def tune_ready(self, tune_id: str, post: PostTune, max_bytes: int | None = None) -> bool:
+        """A tune the worker made (or failed to make) is shown once (the router asks the front end that shows it)."""
+        tune = await self.store.get_tune(tune_id)
+        if tune is None:
+            log.warning("tune %s: ready, but its request is gone", tune_id)
+            return False
+        if not await self.store.mark_tune_posted(tune_id):
+            log.info("tune %s: shown already", tune_id)
+            return False
+        try:
+            await post(tune, await self.tune_files(tune_id, max_bytes))
+        except BaseException:
+            await self.store.unmark_tune_posted(tune_id)
+            raise
+        return True
