@@ -218,6 +218,7 @@ def test_bad_tune_options_are_refused_before_anything_starts(redis_url, tmp_path
 def test_a_tune_of_a_melody_that_is_not_there_is_refused_in_one_line(redis_url, tmp_path):
     result = local(redis_url, tmp_path, "--population", "2", "--foreign", "0", "--votes", "tune zzzzzzzz-g1-1")
     assert result.returncode == 2
-    assert "There is no melody `zzzzzzzz-g1-1`: no breed `zzzzzzzz`." in result.stdout
+    assert ("There is no melody `zzzzzzzz-g1-1`: breed `zzzzzzzz` does not exist, or ended over 90 days ago "
+            "and is no longer kept.") in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert not list(tmp_path.glob("*/tune-*"))
