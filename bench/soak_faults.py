@@ -26,6 +26,9 @@ class Notes(Protocol):
 
     faults: list[str]
     problems: list[str]
+    worker_kills: list[tuple[int, int]]
+    redis_restarts: list[tuple[str, str, bool]]
+    bot_restarts: list[tuple[bool, bool]]
 
 
 class Workers:
@@ -96,6 +99,8 @@ class Faults:
         self.armed_at: float | None = None
         self.redis_down_at: float | None = None
         self.redis_down_note = ""
+        self.redis_run_id = ""
+        self.votes_at_stop = False
         self.redis_peak_mb = 0.0
         # Whether some breed's generation is posted and not voted on yet (the driver's answer).
         self.votes_to_cast: Callable[[], bool] = lambda: False
@@ -138,6 +143,7 @@ class Faults:
         if not held and self.waited() < FAULT_WAIT_S:
             return False
         self.workers.kill("w1")
+        self.report.worker_kills.append((self.workers.processes["w1"].returncode or 0, len(held)))
         self.workers.start("w1")
         self.report.faults.append("worker w1 SIGKILLed " + ("holding a job" if held else "while idle")
                                   + " and started again")
@@ -152,6 +158,8 @@ class Faults:
         if not voting and self.waited() < FAULT_WAIT_S:
             return False
         self.sample_redis()
+        self.redis_run_id = await asyncio.to_thread(self.run_id)
+        self.votes_at_stop = voting
         self.redis.stop()
         self.redis_down_at = time.monotonic()
         self.redis_down_note = "while breeds were up for votes" if voting else "while no breed was voting"
@@ -162,7 +170,18 @@ class Faults:
         await asyncio.to_thread(self.redis.start)  # the same port and data folder: the AOF brings it all back
         down = time.monotonic() - self.redis_down_at
         self.redis_down_at = None
+        self.report.redis_restarts.append((self.redis_run_id, await asyncio.to_thread(self.run_id), self.votes_at_stop))
         self.report.faults.append(f"Redis stopped for {down:.0f} s {self.redis_down_note}, and started again (AOF)")
+
+    def run_id(self) -> str:
+        """The Redis server's run id: a new one each time the server process starts."""
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        try:
+            return str(client.info("server")["run_id"])
+        finally:
+            client.close()
 
     def sample_redis(self) -> None:
         if self.redis.pid is not None:
@@ -176,5 +195,6 @@ class Faults:
         old = self.env.bot
         await self.env.restart_bot(new)
         await old.service.close()
+        self.report.bot_restarts.append((old.is_closed(), new.is_ready()))
         self.report.faults.append("the bot restarted")
         return True
