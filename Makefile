@@ -5,8 +5,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# FluidSynth renders the audio; chromium runs the web page's browser tests.
-SYSTEM_PACKAGES := fluidsynth chromium
+# FluidSynth renders the audio with the full General MIDI SoundFont FluidR3_GM (fluid-soundfont-gm);
+# chromium runs the web page's browser tests.
+SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm chromium
 
 .PHONY: run test lint system venv clean
 

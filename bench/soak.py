@@ -16,7 +16,11 @@ Discord and Redis to check that nothing was lost or doubled:
 
 Figures: jobs retried (reclaimed from a dead worker, from the workers' logs), duplicates suppressed
 (writes and posts that were already done, from the logs), "voting closed" to "next generation
-posted" (p50, p95), and the peak memory of every process.
+posted" (p50, p95), the peak memory of every process, and Redis bytes per finished breed: now, once
+the files' TTL passed, and once the breeds' retention passed (what the gallery keeps for good).
+
+`--bots 2`: two bot processes, each running one shard of the bot with a server on it (the second in a
+thread with its own event loop, simulated Discord and Redis connections), on the one Redis and workers.
 """
 
 from __future__ import annotations
@@ -33,20 +37,20 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.soak_driver import POPULATION, RESTARTING, Driver, Home, Track
 from bench.soak_faults import Faults, Workers
-from bot.voting import NUMBER_EMOJI
+from bench.soak_memory import RedisBytes, redis_bytes
 from runtime.exits import CONFIG_ERROR, FAILURE, OK
 
 log = logging.getLogger(__name__)
 
 GUILD_ID = 424242424242424242
-POPULATION = 4
-RESTARTING = "The breeding service is restarting"
+__all__ = ["POPULATION", "RESTARTING", "Report", "soak"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,40 +58,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voters", type=int, default=5, help="voters per breed (default 5)")
     parser.add_argument("--generations", type=int, default=3, help="Next presses per breed before finish (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--bots", type=int, default=1,
+                        help="bot processes, each running its own shard with its own server (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=540.0, help="give up after this many seconds")
     parser.add_argument("--logs", type=Path, default=None, help="keep the workers' logs in this folder")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.breeds < 1 or args.voters < 1 or args.generations < 1 or args.workers < 2:
-        print("breeder bench soak: need at least 1 breed, voter and generation, and 2 workers", file=sys.stderr)
+    if args.breeds < 1 or args.voters < 1 or args.generations < 1 or args.workers < 2 or args.bots < 1:
+        print("breeder bench soak: need at least 1 breed, voter, generation and bot, and 2 workers", file=sys.stderr)
         return CONFIG_ERROR
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     report = asyncio.run(soak(args.breeds, args.voters, args.generations, args.workers, args.seed, args.timeout,
-                              keep_logs=args.logs))
+                              keep_logs=args.logs, bots=args.bots))
     print(report.text())
     return OK if report.clean else FAILURE
 
 
 @dataclass
-class Track:
-    """What the driver did to one breed, to check against what Discord and Redis show."""
-
-    starter: Any
-    breed_id: str = ""
-    thread: Any = None
-    generation: int = 0  # the generation up for votes, 0-based
-    voted: bool = False
-    closed_at: float | None = None
-    finishing: bool = False
-    done: bool = False
-    votes: dict[int, tuple[int, ...]] = field(default_factory=dict)  # generation -> reactions per candidate
-
-
-@dataclass
 class Report:
     breeds: int
+    bots: int = 1
+    generations: int = 0
     finished: int = 0
     lost_generations: int = 0
     duplicate_generations: int = 0
@@ -99,6 +92,7 @@ class Report:
     errors_logged: int = 0
     close_to_post_s: list[float] = field(default_factory=list)
     peak_mb: dict[str, float] = field(default_factory=dict)
+    redis: RedisBytes | None = None
     faults: list[str] = field(default_factory=list)
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -128,10 +122,17 @@ class Report:
             f"({len(self.close_to_post_s)} steps; mean {statistics.fmean(self.close_to_post_s or [0]):.2f} s)",
             "peak memory: " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in self.peak_mb.items()),
         ]
+        if self.redis is not None:
+            lines.append(self.redis.text())
         lines += [f"problem: {problem}" for problem in self.problems[:20]]
         lines.append(f"RESULT breeds_finished={self.finished} lost_generations={self.lost_generations} "
                      f"duplicate_generations={self.duplicate_generations} lost_votes={self.lost_votes} "
-                     f"p95_close_to_post_s={self.p(0.95):.2f}")
+                     f"p50_close_to_post_s={self.p(0.5):.2f} p95_close_to_post_s={self.p(0.95):.2f} "
+                     f"bots={self.bots} generations={self.generations} "
+                     f"redis_bytes_per_breed={self.redis.now if self.redis else float('nan'):.0f} "
+                     f"redis_bytes_per_breed_after_files={self.redis.after_files if self.redis else float('nan'):.0f} "
+                     f"redis_bytes_per_breed_after_retention="
+                     f"{self.redis.after_retention if self.redis else float('nan'):.0f}")
         return "\n".join(lines)
 
 
@@ -154,13 +155,13 @@ class CountLines(logging.Handler):
 
 
 async def soak(breeds: int, voters: int, generations: int, worker_count: int, seed: int, timeout_s: float,
-               keep_logs: Path | None = None) -> Report:
+               keep_logs: Path | None = None, bots: int = 1) -> Report:
     """Run the scenario; the report of what Discord and Redis show at the end (the workers' logs go to `keep_logs`)."""
     from runtime.redis_server import RedisServer, free_port
     from runtime.settings import BotSettings
     from storage import BreedStore, connect
 
-    report = Report(breeds)
+    report = Report(breeds, bots, generations + 1)
     started = time.monotonic()
     with counting_logs() as counter, bot_redis_without_read_timeout(), tempfile.TemporaryDirectory(
             prefix="soak-") as scratch:
@@ -169,13 +170,14 @@ async def soak(breeds: int, voters: int, generations: int, worker_count: int, se
         url = redis.start()
         workers = Workers(url, folder, worker_count)
         store = BreedStore(connect(url))
-        settings = BotSettings(
-            _env_file=None, discord_token="soak", sync_commands=True, dev_guild_id=GUILD_ID,
+        # Each bot process runs one shard of the bot, and its server is on that shard.
+        settings = [BotSettings(
+            _env_file=None, discord_token="soak", sync_commands=True, dev_guild_id=guild_of(shard, bots),
             population=POPULATION, foreign=1, vote_minutes=60.0, data_dir=folder,
             max_open_breeds_per_server=10_000, max_open_breeds_per_member=10_000, start_cooldown_s=0,
-            morph_cooldown_s=0,
-        )
-        faults = Faults(redis, workers, store, settings, url, report, total_steps=breeds * (generations + 3))
+            morph_cooldown_s=0, shard_count=bots, shard_ids=[shard] if bots > 1 else None,
+        ) for shard in range(bots)]
+        faults = Faults(redis, workers, store, settings[0], url, report, total_steps=breeds * (generations + 3))
         try:
             await breed_through_the_bot(settings, url, store, workers, faults, report, voters, generations,
                                         random.Random(seed), timeout_s)
@@ -231,38 +233,84 @@ def bot_redis_without_read_timeout() -> Iterator[None]:
         service.connection.connect = original  # type: ignore[assignment]
 
 
-async def breed_through_the_bot(settings: Any, url: str, store: Any, workers: Workers, faults: Faults,
+def guild_of(shard: int, shards: int) -> int:
+    """A server id on `shard` (discord.py: (id >> 22) % shards), near GUILD_ID."""
+    return GUILD_ID + (((shard - (GUILD_ID >> 22)) % shards) << 22)
+
+
+async def breed_through_the_bot(settings: list[Any], url: str, store: Any, workers: Workers, faults: Faults,
                                 report: Report, voters: int, generations: int, rng: random.Random,
                                 timeout_s: float) -> None:
-    """The bot on SimCord, every breed driven to its winner while the faults come; then the check."""
+    """The bots on SimCord, every breed driven to its winner while the faults come; then the check.
+
+    Each bot process runs one shard, with a simulated Discord of its own (SimCord runs one per event loop:
+    the second bot runs in a thread with its own loop and Redis connections, as a process would) and a
+    server on its shard; the breeds alternate between them. They share Redis and the workers. The faults
+    hit the first bot (its restart) and everything (a worker, Redis).
+    """
+    shares = [len(range(shard, report.breeds, len(settings))) for shard in range(len(settings))]
+    faults.total_steps = shares[0] * (generations + 3)
+    parts = [Report(share) for share in shares[1:]]
+    seeds = [rng.randrange(1 << 30) for _ in settings]
+    others = [asyncio.to_thread(asyncio.run, drive_bot(shard, settings[shard], url, None, None, None, parts[shard - 1],
+                                                       shares[shard], voters, generations, random.Random(seeds[shard]),
+                                                       timeout_s))
+              for shard in range(1, len(settings))]
+    await asyncio.gather(drive_bot(0, settings[0], url, store, workers, faults, report, shares[0], voters, generations,
+                                   random.Random(seeds[0]), timeout_s), *others)
+    for part in parts:
+        report.finished += part.finished
+        report.lost_generations += part.lost_generations
+        report.duplicate_generations += part.duplicate_generations
+        report.lost_votes += part.lost_votes
+        report.restarting_answers += part.restarting_answers
+        report.close_to_post_s += part.close_to_post_s
+        report.problems += part.problems
+    report.redis = await redis_bytes(store, report.finished)
+
+
+async def drive_bot(shard: int, settings: Any, url: str, store: Any | None, workers: Workers | None,
+                    faults: Faults | None, report: Report, breeds: int, voters: int, generations: int,
+                    rng: random.Random, timeout_s: float) -> None:
+    """One bot process on its own simulated Discord, its `breeds` breeds driven to their winners."""
     import simcord
 
     from bot.client import MelodyBot
+    from storage import BreedStore, connect
 
-    first_bot = MelodyBot(settings, url)
+    own_store = store is None
+    store = store if store is not None else BreedStore(connect(url))
+    bot = MelodyBot(settings, url, consumer=f"soak-bot-{shard}")
     # Refusals and "restarting" answers are expected here: the check at the end reads the outcome.
-    env = simcord.Env(first_bot, check_errors=False)
+    env = simcord.Env(bot, check_errors=False)
+    # Message ids come from each Discord's clock: a month apart, no two Discords share one.
+    env.backend.clock.advance(shard * 30 * 86400)
     # The bot's events loop blocks on Redis: SimCord must know that this wait is for outside input.
-    first_bot.external_wait = env.external_wait
-    faults.env = env
+    bot.external_wait = env.external_wait
+    if faults is not None:
+        faults.env, faults.consumer = env, bot.consumer
     await env.start()
     try:
         with env.time_context():
-            guild = env.create_guild("Soak", id=GUILD_ID)
+            guild = env.create_guild("Soak", id=guild_of(shard, settings.shard_count),
+                                     shard_id=shard if settings.shard_count > 1 else None)
             channel = guild.create_text_channel("melodies")
-            tracks = [Track(guild.add_member(env.create_user(f"starter{i}"))) for i in range(report.breeds)]
             people = [guild.add_member(env.create_user(f"voter{i}")) for i in range(voters)]
+            home = Home(env, guild, channel, people)
+            tracks = [Track(guild.add_member(env.create_user(f"starter{i}")), home) for i in range(breeds)]
             await env.settle()
-            driver = Driver(env, guild, channel, tracks, people, generations, rng, report)
-            faults.votes_to_cast = driver.votes_to_cast
+            driver = Driver(tracks, generations, rng, report)
+            if faults is not None:
+                faults.votes_to_cast = driver.votes_to_cast
             deadline = time.monotonic() + timeout_s
             clock = time.monotonic()
             while not all(track.done for track in tracks):
                 if time.monotonic() > deadline:
                     report.problems.append(f"gave up after {timeout_s:.0f} s")
                     break
-                progressed = await driver.round(lambda: faults.tick(driver.steps_done))
-                workers.sample()
+                progressed = await driver.round(lambda: faults.tick(driver.steps_done) if faults else _nothing())
+                if workers is not None:
+                    workers.sample()
                 if not progressed:
                     await asyncio.sleep(0.05)
                 # SimCord runs the bot on virtual time: its back-off after an outage only passes when the
@@ -271,7 +319,8 @@ async def breed_through_the_bot(settings: Any, url: str, store: Any, workers: Wo
                 now = time.monotonic()
                 await env.advance_time(max(now - clock, 0.01))
                 clock = now
-            await faults.finish()
+            if faults is not None:
+                await faults.finish()
             await reconnect(store)
             await driver.check(store)
     finally:
@@ -279,6 +328,12 @@ async def breed_through_the_bot(settings: Any, url: str, store: Any, workers: Wo
         await env.shutdown()
         # Closed only now: the events loop of the bot blocks on this connection until shutdown.
         await last_bot.service.close()  # type: ignore[attr-defined]
+        if own_store:
+            await store.close()
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def tally_figures(report: Report, workers: Workers, faults: Faults, counter: CountLines, store: Any,
@@ -316,165 +371,3 @@ async def reconnect(store: Any, timeout_s: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.2)
-
-
-class Driver:
-    """Moves every breed one step at a time: start, reactions, Next, ..., finish. One interaction at a time.
-
-    It acts on what Discord shows (the thread's messages, the answers), never on Redis: people go on
-    reacting and pressing while Redis is away.
-    """
-
-    def __init__(self, env: Any, guild: Any, channel: Any, tracks: list[Track], people: list[Any],
-                 generations: int, rng: random.Random, report: Report) -> None:
-        self.env, self.guild, self.channel = env, guild, channel
-        self.tracks, self.people, self.generations, self.rng, self.report = tracks, people, generations, rng, report
-        self.steps_done = 0
-
-    def find_thread(self, thread_id: int) -> Any:
-        for channel in self.guild.channels.values():
-            for thread in channel.threads:
-                if thread.id == thread_id:
-                    return thread
-        return None
-
-    @staticmethod
-    def vote_message(track: Track, number: int) -> Any:
-        title = f"**Generation {number + 1}**"
-        shown = [m for m in track.thread.history() if m.author.bot and m.reactions and title in m.content]
-        return shown[0] if shown else None
-
-    @staticmethod
-    def winner_posted(track: Track) -> bool:
-        return any(a.filename == "winner.mid" for m in track.thread.history() for a in m.attachments)
-
-    async def interact(self, action: Any) -> str:
-        """One SimCord operation; its answer's text ("" when there is none)."""
-        try:
-            result = await action
-        except Exception as error:  # noqa: BLE001 - a fault in progress; the round comes back to it
-            log.info("interaction failed during a fault: %s", error)
-            return ""
-        answer = result.response.content if result is not None and result.response is not None else ""
-        if answer.startswith(RESTARTING):
-            self.report.restarting_answers += 1
-        return answer
-
-    def votes_to_cast(self) -> bool:
-        """Whether some breed's generation is posted and its voters have not reacted yet."""
-        return any(track.thread is not None and not (track.done or track.finishing or track.voted)
-                   and track.closed_at is None and self.vote_message(track, track.generation) is not None
-                   for track in self.tracks)
-
-    def observe(self) -> None:
-        """Note every next generation posted since the last look (reads Discord only, so quick)."""
-        for track in self.tracks:
-            if track.closed_at is not None and self.vote_message(track, track.generation) is not None:
-                self.report.close_to_post_s.append(time.monotonic() - track.closed_at)
-                track.closed_at = None
-
-    async def round(self, between: Callable[[], Awaitable[None]]) -> bool:
-        """One action for every breed that is ready for one; whether anything happened.
-
-        Between two breeds' actions the bench looks at all of them (so that "posted" is noticed within
-        one interaction, not one round of fifty) and lets the faults come in (`between()`).
-        """
-        progressed = False
-        for track in self.tracks:
-            self.observe()
-            await between()
-            if not track.done:
-                progressed |= await self.step(track)
-        return progressed
-
-    async def step(self, track: Track) -> bool:
-        if not track.breed_id:
-            answer = await self.interact(track.starter.slash(self.channel, "breed start"))
-            match = re.match(r"Breed `([a-z0-9]+)` started in <#(\d+)>", answer)
-            if match is None:
-                return False
-            track.breed_id, track.thread = match.group(1), self.find_thread(int(match.group(2)))
-            self.steps_done += 1
-            return True
-        if track.finishing:
-            if not self.winner_posted(track):
-                return False
-            track.done = True
-            self.steps_done += 1
-            return True
-        if track.closed_at is not None:  # waiting for the next generation; observe() times it
-            return False
-        message = self.vote_message(track, track.generation)
-        if message is None:
-            return False
-        if not track.voted:
-            counts = [0] * POPULATION
-            for person in self.people:
-                for index in self.rng.sample(range(POPULATION), 2):
-                    try:
-                        await person.react(message, NUMBER_EMOJI[index])
-                    except Exception as error:  # noqa: BLE001 - not made, so not expected in the fitness
-                        log.warning("breed %s: a reaction failed: %s", track.breed_id, error)
-                    else:
-                        counts[index] += 1
-            track.votes[track.generation] = tuple(counts)
-            track.voted = True
-            return True
-        if track.generation < self.generations:
-            answer = await self.interact(track.starter.click(message, label="Next"))
-            if not answer.startswith("Voting on generation"):
-                return False
-            track.closed_at = time.monotonic()
-            track.generation += 1
-            track.voted = False
-            self.steps_done += 1
-            return True
-        answer = await self.interact(track.starter.slash(track.thread, "breed finish"))
-        if not answer.startswith("Finishing with candidate"):
-            return False
-        track.finishing = True
-        self.steps_done += 1
-        return True
-
-    async def check(self, store: Any) -> None:
-        """What Discord and Redis show: winners posted once, every generation posted once, every vote counted."""
-        from domain.votes import top_candidate
-
-        for track in self.tracks:
-            if track.thread is None:
-                self.report.lost_generations += self.generations + 1
-                self.report.problems.append(f"breed {track.breed_id or '?'} never started")
-                continue
-            history = track.thread.history()
-            winners = [m for m in history if any(a.filename == "winner.mid" for a in m.attachments)]
-            breed = await store.get_breed(track.breed_id)
-            if breed is not None and breed.status == "finished" and len(winners) == 1:
-                self.report.finished += 1
-            elif len(winners) > 1:
-                self.report.problems.append(f"breed {track.breed_id}: winner posted {len(winners)} times")
-            else:
-                self.report.problems.append(f"breed {track.breed_id}: no winner posted "
-                                            f"(status {breed.status if breed else 'unknown'})")
-            for number in range(self.generations + 1):
-                posts = [m for m in history if m.author.bot and f"**Generation {number + 1}**" in m.content
-                         and m.attachments]
-                if not posts:
-                    self.report.lost_generations += 1
-                    self.report.problems.append(f"breed {track.breed_id}: generation {number + 1} never posted")
-                elif len(posts) > 1:
-                    self.report.duplicate_generations += len(posts) - 1
-                    self.report.problems.append(f"breed {track.breed_id}: generation {number + 1} posted twice")
-            for number, reacted in track.votes.items():
-                if number < self.generations:  # the fitness of the step these votes closed
-                    made = await store.get_generation(track.breed_id, number + 1)
-                    counted = tuple(made.fitness) if made is not None else ()
-                else:  # the last generation's votes chose the winner
-                    counted = tuple(await store.tally(track.breed_id, number, POPULATION))
-                    if breed is not None and breed.winner != top_candidate(reacted):
-                        self.report.problems.append(f"breed {track.breed_id}: winner {breed.winner} is not "
-                                                    f"the top of the votes {reacted}")
-                missing = sum(max(want - (counted[i] if i < len(counted) else 0), 0) for i, want in enumerate(reacted))
-                if missing:
-                    self.report.lost_votes += missing
-                    self.report.problems.append(f"breed {track.breed_id} gen {number + 1}: {missing} votes lost "
-                                                f"(reacted {reacted}, counted {counted})")

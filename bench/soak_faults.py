@@ -90,6 +90,7 @@ class Faults:
         self.redis, self.workers, self.store, self.settings, self.url = redis, workers, store, settings, url
         self.report = report
         self.env: Any = None
+        self.consumer: str | None = None  # the restarted bot reads events under the same name
         self.plan = [(0.25, self.kill_worker), (0.5, self.stop_redis), (0.75, self.restart_bot)]
         self.total_steps = total_steps
         self.armed_at: float | None = None
@@ -170,7 +171,7 @@ class Faults:
     async def restart_bot(self) -> bool:
         from bot.client import MelodyBot
 
-        new = MelodyBot(self.settings, self.url)
+        new = MelodyBot(self.settings, self.url, consumer=self.consumer)
         new.external_wait = self.env.external_wait
         old = self.env.bot
         await self.env.restart_bot(new)

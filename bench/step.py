@@ -1,14 +1,20 @@
-"""`breeder bench step`: one whole generation step, stage by stage, and worker throughput.
+"""`breeder bench step`: one whole generation step, stage by stage, worker throughput and start-up.
 
-A step is what a worker does for one evolve job of population 8: GA, decode, render the audio
-(FluidSynth and OGG encoding), MIDI files and piano roll, and the Redis write. Throughput is
-measured with 20 breeds evolving at once, served by 1 and then 2 `breeder worker` processes.
+A step is what a worker does for one evolve job of population 8: GA (the default `preference`
+strategy at generation 10, with its whole history, in the melody subspace), decode, render the
+audio (FluidSynth in-process with the SoundFont the product uses, levelling and OGG encoding),
+MIDI files and piano roll, and the Redis write. The floor is decoding plus synthesis alone, what
+no worker can avoid. Throughput is measured with 20 breeds evolving at once, served by 1 and then
+2 `breeder worker` processes; cold start is the time from starting `breeder worker` to its
+"waiting for jobs" line (and the CPU time it took, which a busy machine inflates less).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -24,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--breeds", type=int, default=20, help="breeds evolving at once (default 20)")
     parser.add_argument("--rounds", type=int, default=2, help="generations each breed makes (default 2)")
     parser.add_argument("--population", type=int, default=8)
+    parser.add_argument("--history", type=int, default=10, help="generation the GA is timed at (default 10)")
+    parser.add_argument("--cold-starts", type=int, default=2, help="worker start-ups timed (default 2)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,19 +62,24 @@ async def _bench(args: argparse.Namespace, settings) -> int:
     model = MelodyModel.load(settings.musicvae_config, settings.musicvae_checkpoint)
     renderer = Renderer(settings.soundfont)
     renderer.check()
+    subspace = load_subspace()
     population = args.population
     params = BreedParams(population=population)
     rng = np.random.default_rng(0)
-    latents = ga.random_population(population, model.latent_size, rng)
+    latents, history = _history(args.history, population, subspace, rng)
     fitness = np.array([2, 0, 1, 0, 3, 0, 0, 1][:population] + [0] * max(0, population - 8))
     ids = [str(i) for i in range(population)]
     model.decode(latents)  # warm-up
     renderer.render_clips(model.decode(latents), params.tempo, params.instrument)
+    print(f"SoundFont: {renderer.soundfont}; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores (a shared machine makes every figure noisy)")
 
-    stages: dict[str, list[float]] = {"ga": [], "decode": [], "audio (render+encode)": [], "midi+piano roll": []}
+    stages: dict[str, list[float]] = {f"ga (gen {args.history})": [], "decode": [], "audio (render+encode)": [],
+                                      "midi+piano roll": [], "synthesis alone": []}
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        offspring = ga.evolve(latents, fitness, ids, sigma=0.5, foreign=1, rng=rng)
+        offspring = ga.evolve(latents, fitness, ids, sigma=0.5, foreign=1, rng=rng, history=history,
+                              subspace=subspace)
         t1 = time.perf_counter()
         melodies = model.decode(offspring.latents)
         t2 = time.perf_counter()
@@ -76,7 +89,11 @@ async def _bench(args: argparse.Namespace, settings) -> int:
             midi.melody_to_midi(melody, params.tempo, params.instrument, model.steps)
         pianoroll.generation_png(melodies, [str(i + 1) for i in range(population)])
         t4 = time.perf_counter()
-        for name, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+        synth = renderer.synth()
+        for melody in melodies:
+            synth.render(*renderer.clip_midi(melody, params.tempo, params.instrument))
+        t5 = time.perf_counter()
+        for name, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             stages[name].append(seconds)
 
     with tempfile.TemporaryDirectory() as folder, RedisServer(Path(folder)) as server:
@@ -108,17 +125,64 @@ async def _bench(args: argparse.Namespace, settings) -> int:
         await store.close()
         stages["redis write"] = writes
         throughput = {n: await asyncio.to_thread(_throughput, server.url, n, args) for n in (1, 2)}
+        starts = [await asyncio.to_thread(_cold_start, server.url, i) for i in range(args.cold_starts)]
 
     print(f"One generation step, population {population}, median of {args.repeats}:")
     for name, samples in stages.items():
         print(f"  {name:<24} {_median(samples) * 1000:8.1f} ms")
     step_median = _median(steps)
+    floor = _median([d + s for d, s in zip(stages["decode"], stages["synthesis alone"], strict=True)])
     print(f"  {'whole step (worker job)':<24} {step_median * 1000:8.1f} ms")
+    print(f"  {'floor (decode+synthesis)':<24} {floor * 1000:8.1f} ms; the whole step is {step_median / floor:.1f}x it")
     for n, rate in throughput.items():
         print(f"{args.breeds} breeds at once, {n} worker(s): {rate:.1f} steps per minute")
+    cold_start = _median([wall for wall, _ in starts])
+    print(f"Cold start of `breeder worker` to ready: {cold_start:.1f} s (median of {len(starts)}; "
+          f"CPU {_median([cpu for _, cpu in starts]):.1f} s)")
     print(f"RESULT step_median_s={step_median:.3f} steps_per_min_1w={throughput[1]:.1f} "
-          f"steps_per_min_2w={throughput[2]:.1f}")
+          f"steps_per_min_2w={throughput[2]:.1f} ga_ms={_median(stages[f'ga (gen {args.history})']) * 1000:.1f} "
+          f"audio_ms={_median(stages['audio (render+encode)']) * 1000:.1f} cold_start_s={cold_start:.1f} "
+          f"floor_ms={floor * 1000:.1f} step_to_floor={step_median / floor:.1f}")
     return 0
+
+
+def _history(generations: int, population: int, subspace, rng: np.random.Generator):
+    """A breed at `generations`: its latents and the (latents, votes) of every generation before, by the GA."""
+    from engine import ga
+
+    ids = [str(i) for i in range(population)]
+    latents = ga.random_population(population, subspace.latent_size, rng)
+    history: list[tuple[np.ndarray, np.ndarray]] = []
+    for _ in range(generations):
+        votes = rng.integers(0, 3, population)
+        votes[0] += 1  # never a generation without votes: that would re-roll
+        offspring = ga.evolve(latents, votes, ids, sigma=0.5, foreign=1, rng=rng, history=history,
+                              subspace=subspace)
+        history.append((latents, votes))
+        latents = offspring.latents
+    return latents, history
+
+
+def _cold_start(url: str, index: int) -> tuple[float, float]:
+    """Seconds from starting `breeder worker` to its "waiting for jobs" line, and the CPU seconds it used."""
+    env = {**os.environ, "REDIS_URL": url, "LOG_LEVEL": "INFO"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "breeder.cli", "worker", "--consumer", f"cold-{index}"],
+                               env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "waiting for jobs" in line:
+                break
+        else:
+            raise RuntimeError(f"the worker exited ({process.wait()}) before it was ready")
+        ready = time.perf_counter() - started
+    finally:
+        process.terminate()
+        process.wait(30)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ready, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _throughput(url: str, workers: int, args: argparse.Namespace) -> float:

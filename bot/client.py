@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 
 import discord
 from discord import app_commands
@@ -16,13 +18,17 @@ from runtime.settings import BotSettings
 from service.breeding import BreedingService
 from service.connection import open_service
 from service.errors import UNAVAILABLE
-from service.events import ExternalWait, wait_plainly
+from service.events import ExternalWait, discord_group, wait_plainly
 from service.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("bot.cogs.breed", "bot.cogs.votes")
-CONSUMER = "bot"
+
+
+def consumer_name() -> str:
+    """This process's name in the bots' consumer group: each bot process reads events as itself."""
+    return f"bot-{socket.gethostname()}-{os.getpid()}"
 
 
 def utc_now() -> float:
@@ -58,7 +64,7 @@ class MelodyBot(commands.AutoShardedBot):
         redis_url: str,
         *,
         external_wait: ExternalWait = wait_plainly,
-        consumer: str = CONSUMER,
+        consumer: str | None = None,
     ) -> None:
         # No message content and no prefix commands: slash commands and reactions are all there is.
         super().__init__(
@@ -69,15 +75,16 @@ class MelodyBot(commands.AutoShardedBot):
         self.settings = settings
         self.redis_url = redis_url
         self.external_wait = external_wait
-        self.consumer = consumer
+        self.consumer = consumer or consumer_name()
         self.tasks = BackgroundTasks()
 
     async def setup_hook(self) -> None:
         self.service = open_service(self.redis_url, utc_now, self.settings.default_params(),
-                                    limits=self.settings.server_limits())
+                                    limits=self.settings.server_limits(), retention_s=self.settings.retention_s)
         self.controller = BreedController(self, self.service, self.tasks, self.consumer,
                                           external_wait=self.external_wait,
-                                          max_deliveries=self.settings.max_deliveries)
+                                          max_deliveries=self.settings.max_deliveries,
+                                          reader=discord_group(self.settings.shard_ids, self.settings.shard_count))
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         try:

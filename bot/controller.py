@@ -44,11 +44,12 @@ class BreedController:
 
     def __init__(
         self, client: discord.Client, service: BreedingService, tasks: BackgroundTasks, consumer: str, *,
-        external_wait: ExternalWait = wait_plainly, max_deliveries: int | None = None,
+        external_wait: ExternalWait = wait_plainly, max_deliveries: int | None = None, reader: str = FRONT,
     ) -> None:
+        """`reader`: the events group this process reads (service.events.discord_group: its shards')."""
         self.client = client
         self.service = service
-        self.router = EventRouter(service, self, tasks, consumer, reader=FRONT, external_wait=external_wait,
+        self.router = EventRouter(service, self, tasks, consumer, reader=reader, external_wait=external_wait,
                                   max_deliveries=max_deliveries)
         self.gallery = GalleryPosts(client, service)
 
@@ -60,8 +61,16 @@ class BreedController:
         )
 
     def shows(self, subject: Breed | Composition | TuneRequest) -> bool:
-        """Discord's breeds and tunes, and every composition (only Discord asks for them)."""
-        return isinstance(subject, Composition) or subject.front == FRONT
+        """Discord's breeds and tunes, and every composition (only Discord asks for them), of the servers on
+        this process's shards."""
+        return (isinstance(subject, Composition) or subject.front == FRONT) and self.serves(subject.guild_id)
+
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether this process runs the shard of a server (every server when it runs every shard)."""
+        shard_ids = getattr(self.client, "shard_ids", None)
+        if guild_id is None or not shard_ids:
+            return True
+        return (guild_id >> 22) % (self.client.shard_count or 1) in shard_ids
 
     # --- commands --------------------------------------------------------------------------
 
@@ -237,18 +246,29 @@ class BreedController:
         thread = self._thread(breed)
         chunks = texts.plan_messages([name for name, _ in files.found], MAX_FILES_PER_MESSAGE) or [[]]
         data_of = dict(files.found)
+        # A retry (a reaction failed, the bot restarted) goes on from what was sent: nothing is sent twice.
+        parts = self.service.post_parts(breed.breed_id, number)
         position = 0
-        for chunk in chunks[:-1]:
-            await thread.send(texts.clips_text(number, position, position + len(chunk) - 1),
-                              files=[_file(name, data_of[name]) for name in chunk])
+        for part, chunk in enumerate(chunks[:-1]):
+            if await parts.sent(f"clips-{part}") is None:
+                sent = await thread.send(texts.clips_text(number, position, position + len(chunk) - 1),
+                                         files=[_file(name, data_of[name]) for name in chunk])
+                await parts.record(f"clips-{part}", str(sent.id))
             position += len(chunk)
-        content = texts.generation_text(breed, number, deadline, rerolled=generation.rerolled) + _missing(files)
-        vote = await thread.send(content, files=[_file(name, data_of[name]) for name in chunks[-1]],
-                                 view=breed_controls(breed.breed_id))
-        # Linked at once, so that a restart before voting opens still knows what this message shows.
-        await self.service.link_vote_message(vote.id, breed.breed_id, number)
-        for index in range(count):
+        vote_id = await parts.sent("vote")
+        if vote_id is None:
+            content = texts.generation_text(breed, number, deadline, rerolled=generation.rerolled) + _missing(files)
+            vote: discord.Message | discord.PartialMessage = await thread.send(
+                content, files=[_file(name, data_of[name]) for name in chunks[-1]], view=breed_controls(breed.breed_id))
+            await parts.record("vote", str(vote.id))
+            # Linked at once, so that a restart before voting opens still knows what this message shows.
+            await self.service.link_vote_message(vote.id, breed.breed_id, number)
+        else:
+            vote = thread.get_partial_message(int(vote_id))
+        reacted = int(await parts.sent("reactions") or 0)
+        for index in range(reacted, count):
             await vote.add_reaction(voting.emoji_for(index))
+            await parts.record("reactions", str(index + 1))
         log.info("breed %s gen %d: posted %d files, vote message %d", breed.breed_id, number, len(files.found),
                  vote.id)
         return vote.id

@@ -33,6 +33,7 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("model", "bench.model", "model quality: reconstruction and prior-sample statistics"),
     ("decode", "bench.decode", "decoder speed, cold start and memory"),
     ("step", "bench.step", "time of a whole generation step and worker throughput"),
+    ("soundfonts", "bench.soundfonts", "General MIDI SoundFonts compared: load time, memory, synthesis, spectrum"),
     ("ga", "bench.ga", "GA strategies' convergence with simulated voters, in latent space"),
     ("attributes", "bench.attributes", "what each attribute vector (nudge) does to decoded melodies"),
     ("converge", "bench.converge", "GA strategies against chance, with simulated voters who hear the melodies"),

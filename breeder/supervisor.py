@@ -119,7 +119,8 @@ async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: R
     from service.connection import open_service
     from web.server import WebServer, listen_error
 
-    service = open_service(url, time.time, settings.default_params())
+    service = open_service(url, time.time, settings.default_params(),
+                           limits=settings.web_limits(settings.web_host), retention_s=settings.retention_s)
     server = WebServer(service, settings.web_host, settings.web_port, consumer="web")
     try:
         address = await server.start()
@@ -141,8 +142,10 @@ async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: R
 
 
 async def _local(children: list[Child], stop: asyncio.Event, url: str, settings: RunSettings) -> int:
+    import time
+
     from breeder import local_cmd
-    from storage import BreedStore, connect
+    from service.connection import open_service
 
     # The session's own lines are what the person reads: the service's INFO lines would break into them.
     logging.getLogger("service").setLevel(logging.WARNING)
@@ -151,12 +154,10 @@ async def _local(children: list[Child], stop: asyncio.Event, url: str, settings:
     local_cmd.add_arguments(parser)
     args = parser.parse_args([])
     args.out = str(settings.data_dir / "local")
-    store = BreedStore(connect(url))
-    session = asyncio.create_task(
-        local_cmd.session(store, args, settings, settings.default_params(), None, None)
-    )
+    service = open_service(url, time.time, settings.default_params(), retention_s=settings.retention_s)
+    session = asyncio.create_task(local_cmd.session(service, args, settings.default_params(), None, None))
     try:
-        await store.ensure_groups()
+        await service.prepare()
         done, _ = await asyncio.wait({session, supervisor}, return_when=asyncio.FIRST_COMPLETED)
         if session in done:
             return session.result()
@@ -168,4 +169,4 @@ async def _local(children: list[Child], stop: asyncio.Event, url: str, settings:
         session.cancel()
         stop.set()
         await supervisor
-        await store.close()
+        await service.close()

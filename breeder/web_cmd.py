@@ -37,7 +37,8 @@ async def serve(settings: CommonSettings, host: str, port: int) -> int:
     stop = stop_event()
     try:
         with embedded_or_configured(settings) as url:
-            service = open_service(url, time.time, settings.default_params())
+            service = open_service(url, time.time, settings.default_params(), limits=settings.web_limits(host),
+                                   retention_s=settings.retention_s)
             server = WebServer(service, host, port, consumer=f"web-{port}")
             try:
                 address = await server.start()

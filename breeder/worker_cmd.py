@@ -1,16 +1,29 @@
-"""`breeder worker`: one worker process, with the model and renderer loaded once."""
+"""`breeder worker`: one worker process, with the model and renderer loaded once.
+
+Start-up is what TensorFlow's import and the model's graph cost; the SoundFont loads meanwhile
+on another thread (FluidSynth lets go of the GIL), and Magenta's package tree is imported
+without the notebook and clustering libraries it pulls in but a worker never calls.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import sys
+import types
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from runtime.exits import CONFIG_ERROR, OK
 from runtime.logs import configure
 from runtime.redis_server import embedded_or_configured, safe_url
 from runtime.settings import WorkerSettings, load
 from runtime.signals import stop_event
+
+if TYPE_CHECKING:
+    from engine.decoder import MelodyModel
+    from engine.render import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +41,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(settings: WorkerSettings, consumer: str) -> int:
-    from engine.render import Renderer, RenderUnavailable
+    from engine.render import Renderer, RenderError, RenderUnavailable
 
     renderer = Renderer(settings.soundfont)
-    try:
-        renderer.check()
-    except RenderUnavailable as error:
-        print(f"breeder worker: {error}", flush=True)
-        return CONFIG_ERROR
-    from engine.decoder import MelodyModel, ModelError
+    with ThreadPoolExecutor(1, thread_name_prefix="soundfont") as loader:
+        soundfont = loader.submit(renderer.check)
+        _skip_unused_imports()
+        from engine.decoder import MelodyModel, ModelError
 
-    try:
-        model = MelodyModel.load(settings.musicvae_config, settings.musicvae_checkpoint)
-    except ModelError as error:
-        print(f"breeder worker: {error}", flush=True)
-        return CONFIG_ERROR
+        try:
+            model = MelodyModel.load(settings.musicvae_config, settings.musicvae_checkpoint)
+        except ModelError as error:
+            print(f"breeder worker: {error}", flush=True)
+            return CONFIG_ERROR
+        try:
+            soundfont.result()
+        except (RenderUnavailable, RenderError) as error:
+            print(f"breeder worker: {error}", flush=True)
+            return CONFIG_ERROR
+    _warm_up(model, renderer)
     from engine.worker import Worker
     from storage import BreedStore, connect
 
@@ -59,11 +76,12 @@ async def serve(settings: WorkerSettings, consumer: str) -> int:
     stop = stop_event()
     with embedded_or_configured(settings) as url:
         redis = connect(url)
-        store = BreedStore(redis, artifact_ttl_s=int(settings.artifact_ttl_days * 86400))
+        store = BreedStore(redis, artifact_ttl_s=int(settings.artifact_ttl_days * 86400),
+                           retention_s=settings.retention_s)
         worker = Worker(store, model, renderer, consumer,
                         job_timeout_s=settings.job_timeout_s, temperature=settings.temperature,
                         max_deliveries=settings.max_deliveries, subspace=subspace,
-                        attributes=attributes)
+                        attributes=attributes, batch=settings.job_batch)
         log.info("worker %s: model %s, Redis %s", consumer, settings.musicvae_config, safe_url(url))
         try:
             await worker.run(stop)
@@ -72,4 +90,29 @@ async def serve(settings: WorkerSettings, consumer: str) -> int:
     log.info("worker %s stopped", consumer)
     return OK
 
+
+def _skip_unused_imports() -> None:
+    """Keep Magenta's imports from loading what only notebooks and training use (seconds of start-up)."""
+    # tf_slim's metric-learning losses import scikit-learn when it is there, and do without it.
+    sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]
+    if "note_seq" not in sys.modules:
+        # note_seq's package imports its notebook helpers (bokeh, IPython) unconditionally.
+        notebook = types.ModuleType("note_seq.notebook_utils")
+
+        def unavailable(*_args: object, **_kwargs: object) -> None:
+            raise RuntimeError("note_seq's notebook helpers are not loaded in a worker")
+
+        notebook.play_sequence = notebook.plot_sequence = unavailable  # type: ignore[attr-defined]
+        sys.modules.setdefault("note_seq.notebook_utils", notebook)
+
+
+def _warm_up(model: MelodyModel, renderer: Renderer) -> None:
+    """Decode and render once, so the first job does not pay TensorFlow's and the encoder's first runs."""
+    import numpy as np
+
+    from domain.model import BreedParams
+
+    params = BreedParams()
+    melodies = model.decode(np.zeros((1, model.latent_size), np.float32))
+    renderer.render_clips(melodies, params.tempo, params.instrument)
 

@@ -64,7 +64,8 @@ class Subspace:
 @dataclass(frozen=True)
 class Belief:
     """The Gaussian posterior over what the group wants: mode (k,) and covariance (k, k) of t,
-    the `beta` and `gamma` it was fitted with, and their (Laplace) log evidence."""
+    the `beta` and `gamma` it was fitted with, and their (Laplace) log evidence.
+    """
 
     mode: NDArray[np.float64]
     covariance: NDArray[np.float64]
@@ -78,6 +79,19 @@ class Belief:
         return self.mode / self.gamma
 
 
+@dataclass(frozen=True)
+class _Votes:
+    """Every voted gallery laid end to end: points (n, k), their squared norms, votes (n,), the
+    first row of each gallery, each row's gallery and each gallery's number of votes."""
+
+    points: NDArray[np.float64]
+    squares: NDArray[np.float64]
+    votes: NDArray[np.float64]
+    starts: NDArray[np.intp]
+    gallery: NDArray[np.intp]
+    totals: NDArray[np.float64]
+
+
 def fit(galleries: Sequence[tuple[NDArray[np.float64], NDArray[np.int64]]], size: int,
         beta: float | None = None) -> Belief:
     """The posterior after `galleries`: (coordinates (n, k), votes (n,)) pairs, one per generation.
@@ -85,48 +99,74 @@ def fit(galleries: Sequence[tuple[NDArray[np.float64], NDArray[np.int64]]], size
     beta None: each pair of BETAS and GAMMAS is tried and the one the votes make most likely
     (highest evidence) is kept, so a group that agrees on clear favourites gets a surer,
     narrower model than a group whose votes scatter, and a taste is told from a tune.
+    All pairs are fitted at once, by Newton's method on a stack of modes, each pair stopping
+    when its step is small, exactly as if each were fitted on its own.
     """
-    if beta is not None:
-        return _fit(galleries, size, beta, 1.0)
-    return max((_fit(galleries, size, candidate, gamma) for candidate in BETAS for gamma in GAMMAS),
-               key=lambda belief: belief.evidence)
-
-
-def _fit(galleries: Sequence[tuple[NDArray[np.float64], NDArray[np.int64]]], size: int, beta: float,
-         gamma: float) -> Belief:
-    mode = np.zeros(size)
+    pairs = [(beta, 1.0)] if beta is not None else [(b, g) for b in BETAS for g in GAMMAS]
+    betas = np.array([b for b, _ in pairs])
+    gammas = np.array([g for _, g in pairs])
+    votes = _stack(galleries, size)
+    modes = np.zeros((len(pairs), size))
+    active = np.arange(len(pairs))
     for _ in range(NEWTON_STEPS):
-        log_likelihood, gradient, precision = _terms(galleries, mode, beta, gamma)
-        step = np.linalg.solve(precision, gradient)
-        mode = mode + step
-        if np.abs(step).max() < 1e-6:
+        _, gradient, precision = _terms(votes, modes[active], betas[active], gammas[active])
+        step = np.linalg.solve(precision, gradient[..., None])[..., 0]
+        modes[active] += step
+        # Each pair stops once its step is small, as when each was fitted on its own.
+        active = active[np.abs(step).max(axis=1) >= 1e-6]
+        if not len(active):
             break
-    log_likelihood, _, precision = _terms(galleries, mode, beta, gamma)
+    log_likelihood, _, precision = _terms(votes, modes, betas, gammas)
     _, log_det = np.linalg.slogdet(precision)
-    evidence = log_likelihood - 0.5 * float(mode @ mode) - 0.5 * log_det
-    return Belief(mode, np.linalg.inv(precision), beta, evidence, gamma)
+    evidence = log_likelihood - 0.5 * (modes**2).sum(axis=1) - 0.5 * log_det
+    # argmax takes the first of equal maxima: the order of BETAS, then GAMMAS, breaks ties.
+    best = int(np.argmax(evidence))
+    return Belief(modes[best].copy(), np.linalg.inv(precision[best]), float(betas[best]), float(evidence[best]),
+                  float(gammas[best]))
 
 
-def _terms(galleries: Sequence[tuple[NDArray[np.float64], NDArray[np.int64]]], mode: NDArray[np.float64],
-           beta: float, gamma: float) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
-    """The votes' log-likelihood at `mode`, the log-posterior's gradient and its negative Hessian."""
-    size = mode.shape[0]
-    log_likelihood = 0.0
-    gradient = -mode
-    precision = np.eye(size)
-    for points, votes in galleries:
-        total = votes.sum()
-        if total == 0:
-            continue
-        utility = beta * (points @ mode - 0.5 * gamma * (points**2).sum(axis=1))
-        shifted = utility - utility.max()
-        chance = np.exp(shifted)
-        log_chance = shifted - np.log(chance.sum())
-        chance /= chance.sum()
-        log_likelihood += float(votes @ log_chance)
-        gradient = gradient + beta * points.T @ (votes - total * chance)
-        centred = points - chance @ points
-        precision = precision + beta**2 * total * (centred.T * chance) @ centred
+def _stack(galleries: Sequence[tuple[NDArray[np.float64], NDArray[np.int64]]], size: int) -> _Votes:
+    """The galleries that got votes, laid end to end."""
+    voted = [(np.asarray(points, np.float64), np.asarray(votes, np.float64))
+             for points, votes in galleries if np.sum(votes) > 0]
+    if not voted:
+        return _Votes(np.empty((0, size)), np.empty(0), np.empty(0), np.empty(0, np.intp), np.empty(0, np.intp),
+                      np.empty(0))
+    points = np.concatenate([p for p, _ in voted])
+    lengths = [len(v) for _, v in voted]
+    return _Votes(
+        points=points,
+        squares=(points**2).sum(axis=1),
+        votes=np.concatenate([v for _, v in voted]),
+        starts=np.cumsum([0, *lengths[:-1]]).astype(np.intp),
+        gallery=np.repeat(np.arange(len(voted)), lengths).astype(np.intp),
+        totals=np.array([v.sum() for _, v in voted]),
+    )
+
+
+def _terms(votes: _Votes, modes: NDArray[np.float64], betas: NDArray[np.float64], gammas: NDArray[np.float64]
+           ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """For each (beta, gamma) pair and its mode (pairs, k): the votes' log-likelihood (pairs,), the
+    log-posterior's gradient (pairs, k) and its negative Hessian (pairs, k, k)."""
+    pairs, size = modes.shape
+    precision = np.broadcast_to(np.eye(size), (pairs, size, size)).copy()
+    if not len(votes.votes):
+        return np.zeros(pairs), -modes, precision
+    points, starts, gallery = votes.points, votes.starts, votes.gallery
+    utility = betas[:, None] * (modes @ points.T - 0.5 * gammas[:, None] * votes.squares)
+    # A softmax within each gallery (its rows are contiguous: reduceat sums each one).
+    shifted = utility - np.maximum.reduceat(utility, starts, axis=1)[:, gallery]
+    chance = np.exp(shifted)
+    sums = np.add.reduceat(chance, starts, axis=1)
+    log_chance = shifted - np.log(sums)[:, gallery]
+    chance /= sums[:, gallery]
+    log_likelihood = log_chance @ votes.votes
+    expected = chance * votes.totals[gallery]  # votes each candidate would get, by the model
+    gradient = -modes + betas[:, None] * ((votes.votes - expected) @ points)
+    # Each gallery's covariance of its points under `chance`, times its votes, summed over galleries.
+    centres = np.add.reduceat(chance[:, :, None] * points, starts, axis=1)  # (pairs, galleries, k)
+    centred = points - centres[:, gallery]
+    precision += (betas**2)[:, None, None] * ((centred * expected[:, :, None]).transpose(0, 2, 1) @ centred)
     return log_likelihood, gradient, precision
 
 

@@ -1,21 +1,24 @@
-"""Audio of melodies with FluidSynth: one process renders a whole generation, then it is sliced.
+"""Audio of melodies and MIDI files: synthesised in-process by FluidSynth, levelled, encoded.
 
-Starting FluidSynth and loading the SoundFont costs about 0.1 s, so the clips of a generation are
-laid end to end in one MIDI file (each in its own time window, separated by silence) and rendered
-in a single call; each window is cut out of the raw output as soon as FluidSynth has written it,
-so encoding one clip overlaps with synthesising the next. Each clip is trimmed to its length plus
-a short faded release, peak-normalised and encoded (OGG/Vorbis by default) with soundfile.
+The SoundFont is loaded once per process (`engine.synth`), the first time it is needed, and
+kept. Each clip is its own MIDI file, rendered from silence: its length plus a faded release,
+mixed to mono (half the encoding time, no loss for a preview), brought to one integrated
+loudness (ITU-R BS.1770, LOUDNESS_LUFS) so that a sparse melody sounds as loud as a dense one,
+held under PEAK_DBFS by a look-ahead limiter, and encoded (OGG/Vorbis by default) with
+soundfile. Encoding a clip overlaps with synthesising the next.
+
+The SoundFont: the `SOUNDFONT` setting, else the full General MIDI FluidR3_GM of Debian's
+fluid-soundfont-gm (installed by `make`), else the small TimGM6mb that ships inside pretty_midi.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import shutil
-import subprocess
-import tempfile
-import time
-from collections.abc import Iterator, Sequence
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,29 +30,21 @@ from numpy.typing import NDArray
 
 from domain.model import Note
 from engine.midi import TICKS_PER_BEAT, VELOCITY, read_midi, step_seconds
+from engine.synth import RenderError, RenderUnavailable, Synth
 
 log = logging.getLogger(__name__)
 
-FLUIDSYNTH = "fluidsynth"
+__all__ = ["AUDIO_FORMATS", "RELEASE_S", "RenderError", "RenderUnavailable", "Renderer", "default_soundfont"]
+
+# Full General MIDI SoundFonts of Debian, the first one installed is the default (docs/sound.md).
+SYSTEM_SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),)
 RELEASE_S = 0.5
-# Silence between two clips' windows: all sound is cut at the end of a window, and what is left
-# (the reverb tail) is 70 dB below the peak after half a second.
-GUARD_S = 0.5
-PEAK_DBFS = -1.0
-SILENCE = 1e-6  # a peak below this is silence: it is not amplified
-FLUIDSYNTH_GAIN = 0.5  # float output never clips and every clip is normalised, so this hardly matters
-FRAME_BYTES = 8  # FluidSynth's raw output: stereo float32
-POLL_S = 0.002
-RENDER_TIMEOUT_S = 120.0
+LOUDNESS_LUFS = -16.0  # integrated loudness of every clip, as podcasts and web players level
+PEAK_DBFS = -1.0  # the limiter's ceiling: room for the Vorbis encoder's overshoot
+LIMITER_LOOKAHEAD_S = 0.005
+LEVEL_TOLERANCE_LU = 0.2
+SYNTH_GAIN = 0.5  # float output never clips and every clip is levelled, so this hardly matters
 ALL_SOUND_OFF = 120  # MIDI controller: stops every voice at once, release and all
-
-
-class RenderUnavailable(RuntimeError):
-    """FluidSynth or the SoundFont is missing; the message says what to install or fix."""
-
-
-class RenderError(RuntimeError):
-    """FluidSynth ran but failed."""
 
 
 @dataclass(frozen=True)
@@ -66,13 +61,18 @@ AUDIO_FORMATS: dict[str, AudioFormat] = {
 }
 
 
-def default_soundfont() -> Path:
-    """The small General MIDI SoundFont (TimGM6mb, 6 MB) that ships inside pretty_midi."""
+def shipped_soundfont() -> Path:
+    """The small General MIDI SoundFont (TimGM6mb, 6 MB) that ships inside pretty_midi: the fallback."""
     return Path(str(resources.files(pretty_midi) / "TimGM6mb.sf2"))
 
 
+def default_soundfont(installed: Sequence[Path] = SYSTEM_SOUNDFONTS) -> Path:
+    """The first full General MIDI SoundFont of `installed` that is there, else the shipped fallback."""
+    return next((path for path in installed if path.is_file()), shipped_soundfont())
+
+
 class Renderer:
-    """Renders melodies to encoded audio clips. Cheap to create; `check()` before serving."""
+    """Renders melodies to encoded audio clips. Cheap to create; `check()` loads the SoundFont before serving."""
 
     def __init__(
         self, soundfont: Path | None = None, sample_rate: int = 44100, audio_format: str = "ogg"
@@ -82,6 +82,9 @@ class Renderer:
         self.soundfont = Path(soundfont) if soundfont is not None else default_soundfont()
         self.sample_rate = sample_rate
         self.format = AUDIO_FORMATS[audio_format]
+        self._loading = threading.Lock()
+        self._loaded: Synth | None = None
+        self._encoders: ThreadPoolExecutor | None = None
 
     @property
     def extension(self) -> str:
@@ -94,104 +97,68 @@ class Renderer:
         return self.format.content_type
 
     def check(self) -> None:
-        """Raise RenderUnavailable unless the fluidsynth binary and a readable SoundFont are there."""
-        if shutil.which(FLUIDSYNTH) is None:
-            raise RenderUnavailable("FluidSynth is not installed: apt-get install fluidsynth")
-        if not self.soundfont.is_file():
-            raise RenderUnavailable(f"soundfont not found: {self.soundfont}")
-        try:
-            with self.soundfont.open("rb") as file:
-                header = file.read(12)
-        except OSError as error:
-            raise RenderUnavailable(f"soundfont cannot be read: {self.soundfont} ({error.strerror})") from None
-        # FluidSynth would render silence from anything else and still exit 0.
-        if header[:4] != b"RIFF" or header[8:12] != b"sfbk":
-            raise RenderUnavailable(f"not a SoundFont (.sf2) file: {self.soundfont}")
+        """Load FluidSynth and the SoundFont (once per process); RenderUnavailable or RenderError if they fail."""
+        self.synth()
+
+    def synth(self) -> Synth:
+        """The synthesiser with the SoundFont loaded, loading it the first time."""
+        with self._loading:
+            if self._loaded is None:
+                _check_soundfont(self.soundfont)
+                self._loaded = Synth(self.soundfont, self.sample_rate, SYNTH_GAIN)
+                log.info("soundfont %s loaded", self.soundfont)
+            return self._loaded
 
     def render_clips(
         self, melodies: Sequence[Sequence[Note]], tempo: int, instrument: int, steps: int = 32
     ) -> list[bytes]:
         """One encoded clip per melody: `steps` sixteenths (longer if a note ends later) plus the release."""
-        self.check()
-        if not melodies:
-            return []
+        synth = self.synth()
+        return self._render(synth, [self.clip_midi(melody, tempo, instrument, steps) for melody in melodies])
+
+    def clip_midi(self, melody: Sequence[Note], tempo: int, instrument: int, steps: int = 32) -> tuple[bytes, int]:
+        """The MIDI file of a melody's clip and the clip's length in frames (all sound stops at its end)."""
         step = step_seconds(tempo)
-        lengths = [max([steps, *(note.end for note in melody)]) * step for melody in melodies]
-        windows: list[tuple[float, float]] = []
-        batch = pretty_midi.PrettyMIDI(resolution=TICKS_PER_BEAT, initial_tempo=float(tempo))
+        length = max([steps, *(note.end for note in melody)]) * step + RELEASE_S
+        clip = pretty_midi.PrettyMIDI(resolution=TICKS_PER_BEAT, initial_tempo=float(tempo))
         track = pretty_midi.Instrument(program=instrument)
-        offset = 0.0
-        for melody, length in zip(melodies, lengths, strict=True):
-            for note in melody:
-                track.notes.append(
-                    pretty_midi.Note(VELOCITY, note.pitch, offset + note.start * step, offset + note.end * step)
-                )
-            end = offset + length + RELEASE_S
-            track.control_changes.append(pretty_midi.ControlChange(ALL_SOUND_OFF, 0, end))
-            windows.append((offset, end))
-            offset = end + GUARD_S
-        batch.instruments.append(track)
+        track.notes.extend(
+            pretty_midi.Note(VELOCITY, note.pitch, note.start * step, note.end * step) for note in melody
+        )
+        track.control_changes.append(pretty_midi.ControlChange(ALL_SOUND_OFF, 0, length))
+        clip.instruments.append(track)
         buffer = io.BytesIO()
-        batch.write(buffer)
-        frames = [(round(start * self.sample_rate), round(end * self.sample_rate)) for start, end in windows]
-        return [self._encode(samples) for samples in self._synthesize(buffer.getvalue(), frames)]
+        clip.write(buffer)
+        return buffer.getvalue(), round(length * self.sample_rate)
 
     def render_midi(self, data: bytes) -> bytes:
-        """A whole MIDI file as one encoded clip, up to its last event plus the release."""
-        self.check()
+        """A whole MIDI file (any General MIDI file: tracks, drums) as one clip, to its last event plus the release."""
+        synth = self.synth()
         length = read_midi(data).get_end_time() + RELEASE_S
-        (samples,) = self._synthesize(data, [(0, round(length * self.sample_rate))])
-        return self._encode(samples)
+        (clip,) = self._render(synth, [(data, round(length * self.sample_rate))])
+        return clip
 
-    def _synthesize(self, midi_data: bytes, windows: Sequence[tuple[int, int]]) -> Iterator[NDArray[np.float32]]:
-        """Render a MIDI file; yields the mono samples of each (first, last) frame window, in order.
+    def _render(self, synth: Synth, renders: Sequence[tuple[bytes, int]]) -> list[bytes]:
+        """Synthesise each (MIDI file, frames) in turn; each is levelled and encoded while the next one plays."""
+        pool = self._pool()
+        finishing = [pool.submit(self._finish, synth.render(data, frames)) for data, frames in renders]
+        return [future.result() for future in finishing]
 
-        FluidSynth writes its output file as it goes, so a window is handed over (and encoded) as
-        soon as it is on disk while FluidSynth renders the next: synthesis and encoding overlap on
-        two cores. Once the last window is in, FluidSynth is stopped rather than left to render the
-        seconds of silence it adds after the end of the file.
-        """
-        with tempfile.TemporaryDirectory(prefix="render-") as folder:
-            midi_path, raw_path = Path(folder, "in.mid"), Path(folder, "out.raw")
-            midi_path.write_bytes(midi_data)
-            # Files, not pipes: reading 16 MB through a pipe costs Python more CPU than the encoding,
-            # and an unread stderr pipe could fill up and stall FluidSynth.
-            command = [
-                FLUIDSYNTH, "-n", "-i", "-q", "-F", str(raw_path), "-T", "raw", "-O", "float",
-                "-r", str(self.sample_rate), "-g", str(FLUIDSYNTH_GAIN), str(self.soundfont), str(midi_path),
-            ]
-            with Path(folder, "stderr.txt").open("w+b") as stderr:
-                try:
-                    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
-                except FileNotFoundError:
-                    raise RenderUnavailable("FluidSynth is not installed: apt-get install fluidsynth") from None
-                try:
-                    yield from _read_windows(process, raw_path, windows)
-                finally:
-                    stopped_early = process.poll() is None
-                    if stopped_early:
-                        process.terminate()
-                    returncode = process.wait()
-                stderr.seek(0)
-                messages = [line.strip() for line in stderr.read().decode(errors="replace").splitlines()]
-        # FluidSynth exits 0 even when the SoundFont fails to load (and renders silence); its other
-        # complaints (an odd MIDI event) still leave usable audio, so they are only logged.
-        fatal = [line for line in messages if "Failed to load" in line]
-        if fatal or (returncode != 0 and not stopped_early):
-            raise RenderError(f"fluidsynth failed: {fatal[-1] if fatal else f'exit status {returncode}'}")
-        for line in messages:
-            if "error" in line:
-                log.warning("fluidsynth: %s", line)
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._loading:
+            if self._encoders is None:
+                # FluidSynth, numpy and libsndfile let go of the GIL: clips are levelled and encoded
+                # on every core while the next one is synthesised.
+                self._encoders = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="encode")
+            return self._encoders
 
-    def _encode(self, samples: NDArray[np.float32]) -> bytes:
-        """Fade out the release, normalise the peak, encode."""
-        clip = samples.copy()
+    def _finish(self, stereo: NDArray[np.float32]) -> bytes:
+        """Mono, fade out the release, level the loudness, limit the peaks, encode."""
+        clip = (stereo[:, 0] + stereo[:, 1]) * np.float32(0.5)
         fade = min(round(RELEASE_S * self.sample_rate), len(clip))
         if fade:
             clip[len(clip) - fade :] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)
-        peak = float(np.max(np.abs(clip))) if len(clip) else 0.0
-        if peak > SILENCE:
-            clip *= np.float32(10 ** (PEAK_DBFS / 20) / peak)
+        clip = level(clip, self.sample_rate)
         buffer = io.BytesIO()
         soundfile.write(
             buffer, clip, self.sample_rate, format=self.format.container, subtype=self.format.subtype
@@ -199,32 +166,56 @@ class Renderer:
         return buffer.getvalue()
 
 
-def _fitted(samples: NDArray[np.float32], frames: int) -> NDArray[np.float32]:
-    """Exactly `frames` samples: cut, or padded with silence if FluidSynth stopped short."""
-    if len(samples) >= frames:
-        return samples[:frames]
-    return np.concatenate([samples, np.zeros(frames - len(samples), dtype=np.float32)])
+def level(clip: NDArray[np.float32], sample_rate: int, loudness_lufs: float = LOUDNESS_LUFS,
+          peak_dbfs: float = PEAK_DBFS) -> NDArray[np.float32]:
+    """`clip` at an integrated loudness of `loudness_lufs` (silence stays silent), peaks under `peak_dbfs`."""
+    measured = loudness(clip, sample_rate)
+    if not np.isfinite(measured):
+        return clip
+    scaled = clip * np.float32(10 ** ((loudness_lufs - measured) / 20))
+    levelled = limit(scaled, sample_rate, peak_dbfs)
+    if levelled is not scaled:
+        # The limiter took a little loudness from the sharpest attacks: one more pass gives it back.
+        error = loudness_lufs - loudness(levelled, sample_rate)
+        if abs(error) > LEVEL_TOLERANCE_LU:
+            levelled = limit(levelled * np.float32(10 ** (error / 20)), sample_rate, peak_dbfs)
+    return levelled
 
 
-def _read_windows(
-    process: subprocess.Popen[bytes], raw_path: Path, windows: Sequence[tuple[int, int]]
-) -> Iterator[NDArray[np.float32]]:
-    """Mono samples of each frame window of FluidSynth's raw output, as soon as it is written."""
-    deadline = time.monotonic() + RENDER_TIMEOUT_S
-    for first, last in windows:
-        while True:
-            finished = process.poll() is not None
-            written = raw_path.stat().st_size // FRAME_BYTES if raw_path.exists() else 0
-            if written >= last or finished:
-                break
-            if time.monotonic() > deadline:
-                raise RenderError(f"fluidsynth took more than {RENDER_TIMEOUT_S:.0f} s")
-            time.sleep(POLL_S)
-        available = max(min(last, written) - first, 0)
-        stereo = (
-            np.fromfile(raw_path, dtype=np.float32, count=2 * available, offset=first * FRAME_BYTES)
-            if available
-            else np.zeros(0, dtype=np.float32)
-        )
-        # Mono halves the encoding time (the larger cost after synthesis) at no loss for a preview.
-        yield _fitted((stereo[0::2] + stereo[1::2]) * np.float32(0.5), last - first)
+def loudness(clip: NDArray[np.float32], sample_rate: int) -> float:
+    """Integrated loudness (ITU-R BS.1770-4) in LUFS; -inf for silence."""
+    import pyloudnorm
+
+    # It is measured in 400 ms blocks: a shorter clip is measured with silence after it.
+    block = round(0.4 * sample_rate)
+    measured = clip if len(clip) >= block else np.concatenate([clip, np.zeros(block - len(clip), np.float32)])
+    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(measured.astype(np.float64)))
+
+
+def limit(clip: NDArray[np.float32], sample_rate: int, peak_dbfs: float = PEAK_DBFS) -> NDArray[np.float32]:
+    """Peaks above `peak_dbfs` turned down smoothly, beginning a few milliseconds before each one."""
+    from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
+    ceiling = 10 ** (peak_dbfs / 20)
+    excess = np.maximum(np.abs(clip) / ceiling, 1.0)
+    if excess.max() <= 1.0:
+        return clip  # the very array, so that the caller can tell nothing was limited
+    reach = max(1, round(LIMITER_LOOKAHEAD_S * sample_rate))
+    # Each sample's reduction is held over +-reach, then averaged over a window half as wide: every
+    # value averaged is at least the sample's own, so the peak ends at or under the ceiling.
+    held = maximum_filter1d(excess, size=2 * reach + 1)
+    smooth = uniform_filter1d(held, size=reach)
+    return np.clip(clip / smooth, -ceiling, ceiling).astype(np.float32)
+
+
+def _check_soundfont(path: Path) -> None:
+    if not path.is_file():
+        raise RenderUnavailable(f"soundfont not found: {path}")
+    try:
+        with path.open("rb") as file:
+            header = file.read(12)
+    except OSError as error:
+        raise RenderUnavailable(f"soundfont cannot be read: {path} ({error.strerror})") from None
+    # A SoundFont 2 or 3 file (sf3: the same RIFF form, with compressed samples).
+    if header[:4] != b"RIFF" or header[8:12] != b"sfbk":
+        raise RenderUnavailable(f"not a SoundFont (.sf2 or .sf3) file: {path}")

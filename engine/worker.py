@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import socket
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +25,15 @@ import numpy as np
 from domain import artifacts, limits, model
 from domain.ids import MelodyRef
 from domain.model import Candidate, Generation, Note, candidate_id
+from engine import batching
 from engine.errors import JobError
+from engine.lease import confirm_held, holding
 from engine.tune_jobs import NO_BACKING, TuneJobs
 from runtime.backoff import Outage
 from runtime.signals import sleep_or_stop
 from storage import UNAVAILABLE
 from storage.codec import Event, Job
+from storage.streams import LeaseLost
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEED = "seed"
+VOTED_CACHE = 1024  # voted generations kept for the preference fit: 8 KB each at population 8
 
 
 def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.random.Generator:
@@ -72,10 +77,12 @@ class Worker(TuneJobs):
         max_backoff_s: float = 30.0,
         subspace: Subspace | None = None,
         attributes: AttributeVectors | None = None,
+        batch: int = 1,
     ) -> None:
         """`subspace`: where the model's melodies live (`engine.subspace.load()` for the shipped model), for
         the strategies that search there; None: the whole latent space. `attributes`: the model's attribute
-        vectors (`engine.attributes.load()`), that nudges move along; None: nudges are not applied."""
+        vectors (`engine.attributes.load()`), that nudges move along; None: nudges are not applied.
+        `batch`: how many waiting jobs are taken at once (`engine.batching`)."""
         self.store = store
         self.model = model
         self.subspace = subspace
@@ -87,8 +94,10 @@ class Worker(TuneJobs):
         self.block_ms = block_ms
         self.max_deliveries = max_deliveries
         self.outage = Outage(log, f"worker {consumer}", max_s=max_backoff_s)
-        # A job read but not done when Redis went away: it is finished first when Redis is back.
-        self._in_hand: Delivery | None = None
+        self.batch = batch
+        self._voted: OrderedDict[tuple[str, int], tuple[NDArray[np.float32], tuple[int, ...]]] = OrderedDict()
+        # Jobs read but not done when Redis went away: they are finished first when Redis is back.
+        self._in_hand: list[Delivery] = []
         self.handlers: dict[str, Callable[[Job], Any]] = {
             "start": self._start,
             "evolve": self._evolve,
@@ -119,16 +128,41 @@ class Worker(TuneJobs):
                 await sleep_or_stop(stop, self.outage.failed(error))
 
     async def step(self) -> None:
-        """Do the job in hand, else a reclaimed one, else wait up to block_ms for a new one."""
-        if self._in_hand is None:
-            deliveries = await self.store.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=1)
+        """Do the jobs in hand, else reclaimed ones, else wait up to block_ms for new ones (up to `batch`)."""
+        if not self._in_hand:
+            deliveries = await self.store.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=self.batch)
             if not deliveries:
-                deliveries = await self.store.read_jobs(self.consumer, count=1, block_ms=self.block_ms)
+                deliveries = await self.store.read_jobs(self.consumer, count=self.batch, block_ms=self.block_ms)
             if not deliveries:
                 return
-            self._in_hand = deliveries[0]
-        await self.handle(self._in_hand)
-        self._in_hand = None
+            self._in_hand = list(deliveries)
+        if len(self._in_hand) == 1:
+            await self.handle(self._in_hand[0])
+            self._in_hand = []
+            return
+        await self._handle_together(self._in_hand)
+
+    async def _handle_together(self, deliveries: list[Delivery]) -> None:
+        """Handle jobs of several breeds at once, decoding their populations together (`engine.batching`)."""
+        groups = batching.by_breed([(_breed_id_of(d.raw) or d.message_id, d) for d in deliveries])
+        batch = batching.DecodeBatch(lambda latents: self.model.decode(latents, self.temperature), len(groups))
+
+        async def in_order(group: list[Delivery]) -> None:
+            try:
+                for delivery in group:
+                    await self.handle(delivery)
+                    self._in_hand.remove(delivery)
+            finally:
+                await batch.leave()
+
+        token = batching.current.set(batch)
+        try:
+            outcomes = await asyncio.gather(*(in_order(group) for group in groups), return_exceptions=True)
+        finally:
+            batching.current.reset(token)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # Redis went away: the jobs not done stay in hand
 
     async def handle(self, delivery: Delivery) -> None:
         """Do one job; acknowledge it only after its result is written.
@@ -144,12 +178,19 @@ class Worker(TuneJobs):
             reason = delivery.error or "not a job"
             log.warning("dead-lettering malformed job %s: %s", delivery.message_id, reason)
             await self.store.dead_letter(delivery, reason)
-            breed_id = _breed_id_of(delivery.raw)
-            if breed_id:
-                await self._publish_error(breed_id, -1, f"The worker could not read a job: {reason}")
+            about = _what_job(delivery.raw)
+            if about is not None:
+                # Its breed, kind and generation, so that the front end undoes only what failed (a morph
+                # from a newer version must not revert a breed that is evolving).
+                breed_id, generation, rest = about
+                await self._publish_error(breed_id, generation, f"The worker could not read a job: {reason}", **rest)
             return
         try:
-            await self.handlers[job.type](job)
+            # The lease is renewed while the job runs: only a dead worker's job is taken over.
+            async with holding(self.store, delivery.message_id, self.consumer, self.job_timeout_ms):
+                await self.handlers[job.type](job)
+        except LeaseLost as lost:
+            log.warning("breed %s gen %d: %s job result dropped: %s", job.breed_id, job.generation, job.type, lost)
         except UNAVAILABLE:
             raise
         except JobError as error:
@@ -281,11 +322,19 @@ class Worker(TuneJobs):
         """
         history = []
         for number in range(before):
-            latents = await self.store.get_latents(breed_id, number)
-            made = await self.store.get_generation(breed_id, number + 1)
-            if latents is None or made is None or len(made.fitness) != len(latents):
-                continue
-            history.append((latents, made.fitness))
+            known = self._voted.get((breed_id, number))
+            if known is None:
+                latents = await self.store.get_latents(breed_id, number)
+                made = await self.store.get_generation(breed_id, number + 1)
+                if latents is None or made is None or len(made.fitness) != len(latents):
+                    continue
+                # Written once and never changed: kept, the next step of the breed reads only its newest.
+                known = self._voted[(breed_id, number)] = (latents, made.fitness)
+                while len(self._voted) > VOTED_CACHE:
+                    self._voted.popitem(last=False)
+            else:
+                self._voted.move_to_end((breed_id, number))
+            history.append(known)
         return history
 
     async def _write(
@@ -298,13 +347,18 @@ class Worker(TuneJobs):
         **extra: Any,
     ) -> None:
         await self._progress(job, number, "decoding")
-        melodies = await asyncio.to_thread(self.model.decode, latents, self.temperature)
+        batch = batching.current.get()
+        if batch is None:
+            melodies = await asyncio.to_thread(self.model.decode, latents, self.temperature)
+        else:
+            melodies = await batch.decode(latents)
         await self._progress(job, number, "rendering")
         files = await asyncio.to_thread(self.render_generation, melodies, breed.params)
         generation = Generation(
             breed_id=job.breed_id, number=number, candidates=candidates,
             melodies=tuple(tuple(m) for m in melodies), artifacts=tuple(sorted(files)), **extra,
         )
+        await confirm_held()
         written = await self.store.write_generation(generation, latents.astype(np.float32), files)
         log.info("breed %s gen %d: %s", job.breed_id, number, "written" if written else "already written")
 
@@ -333,7 +387,9 @@ class Worker(TuneJobs):
             winner = MelodyRef(job.breed_id, job.generation, index)
             files[artifacts.LINEAGE_PNG] = await self._family_tree(winner, "The winner's family tree")
             files.update(await self.finish_tune(winner, breed, melody))
-            # A finished breed keeps its winner: no expiry, unlike the generations' clips.
+            await confirm_held()
+            # A finished breed keeps its winner: no expiry, unlike the generations' clips. These are also
+            # the gallery's files (stored once).
             await self.store.add_artifacts(job.breed_id, job.generation, files, keep=True)
         await self.store.publish_event(Event("finished", job.breed_id, job.generation))
 
@@ -373,6 +429,7 @@ class Worker(TuneJobs):
             path[0], path[-1] = latents[a], latents[b]
             melodies = await asyncio.to_thread(self.model.decode, path, self.temperature)
             audio, data = await asyncio.to_thread(self._render_morph, melodies, breed.params)
+            await confirm_held()
             await self.store.add_artifacts(
                 job.breed_id, job.generation, {artifacts.morph_name(a, b, "ogg"): audio, midi_name: data}
             )
@@ -435,11 +492,30 @@ def seeded_population(
 
 
 def _breed_id_of(raw: str) -> str | None:
+    about = _what_job(raw)
+    return about[0] if about is not None else None
+
+
+def _what_job(raw: str) -> tuple[str, int, dict[str, Any]] | None:
+    """The breed, generation and the event fields naming the job (kind, candidates) of a job that did not
+    decode, as far as they are readable; None without a breed id."""
     try:
-        value = json.loads(raw).get("breed_id")
-    except (ValueError, AttributeError):
+        payload = json.loads(raw)
+    except ValueError:
         return None
-    return value if isinstance(value, str) and value else None
+    if not isinstance(payload, dict) or not isinstance(payload.get("breed_id"), str) or not payload["breed_id"]:
+        return None
+
+    def number(name: str) -> int | None:
+        value = payload.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    kind = payload.get("type")
+    about: dict[str, Any] = {"job": kind if isinstance(kind, str) else None}
+    if about["job"] in ("morph", "tree"):
+        about.update(candidate=number("candidate"), other=number("other"))
+    generation = number("generation")
+    return payload["breed_id"], generation if generation is not None else -1, about
 
 
 def consumer_name() -> str:

@@ -6,6 +6,7 @@ gives one clear line and a non-zero exit instead of an import-time traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -52,9 +53,32 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", description="Logging level")
     web_host: str = Field("127.0.0.1", description="Where the web page listens; loopback only by default")
     web_port: int = Field(8765, ge=1, le=65535, description="The web page's port")
+    breed_retention_days: float = Field(
+        90.0, gt=0, description="How long a finished or stopped breed is kept; gallery winners stay until removed"
+    )
+    web_max_open_breeds: int = Field(10, ge=1, description="Open breeds an exposed web page may have at once")
+    web_max_open_breeds_per_client: int = Field(2, ge=1, description="Open breeds per client of an exposed page")
+    web_start_cooldown_s: float = Field(30.0, ge=0, description="A client's wait between starts (exposed page)")
     max_deliveries: int = Field(
         3, ge=1, le=100, description="A job or event handed out more often than this goes to the dead letters"
     )
+
+    def web_limits(self, host: str) -> limits.ServerLimits | None:
+        """The limits of a page listening on `host`: none on loopback (one person), else per client and in all."""
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                return None
+        except ValueError:
+            if host == "localhost":
+                return None
+        return limits.ServerLimits(open_per_server=self.web_max_open_breeds,
+                                   open_per_member=self.web_max_open_breeds_per_client,
+                                   start_cooldown_s=self.web_start_cooldown_s,
+                                   morph_cooldown_s=self.web_start_cooldown_s / 3)
+
+    @property
+    def retention_s(self) -> float:
+        return self.breed_retention_days * 86400
 
     def default_params(self) -> BreedParams:
         """The breed options people leave out, from these settings."""
@@ -87,9 +111,12 @@ class WorkerSettings(CommonSettings):
     musicvae_checkpoint: Path | None = Field(
         None, description="Checkpoint file prefix or folder; unset: the model shipped in engine/model"
     )
-    soundfont: Path | None = Field(None, description="General MIDI .sf2; unset: TimGM6mb.sf2 from pretty_midi")
+    soundfont: Path | None = Field(
+        None, description="General MIDI .sf2 or .sf3; unset: FluidR3_GM.sf2 if installed, else TimGM6mb.sf2"
+    )
     temperature: float = Field(0.0, **_range(limits.TEMPERATURE), description="Decoding temperature; 0 = argmax")
     job_timeout_s: float = Field(60.0, gt=0, description="A job unacknowledged this long is reclaimed")
+    job_batch: int = Field(4, ge=1, le=32, description="Waiting jobs a worker takes at once, decoded in one call")
     artifact_ttl_days: float = Field(14.0, gt=0, description="How long rendered audio/images stay in Redis")
 
 

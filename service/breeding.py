@@ -87,6 +87,10 @@ def check_steer(breed: Breed, actor: Actor | None) -> None:
         raise BreedError(STEER_REFUSAL)
 
 
+# The Redis lease of a breed's lock: renewed while held, so it only frees the lock of a holder that died.
+LOCK_LEASE_S = 60.0
+
+
 class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
     """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results;
     melody ids, family trees, the gallery and compositions (service.gallery); tunes (service.tunes); what
@@ -95,6 +99,8 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
     `clock()` gives seconds since the epoch; `defaults` are the options people leave out; `limits`
     protect a server (none by default: the terminal and the web page serve one person).
     """
+
+    lock_lease_s = LOCK_LEASE_S
 
     def __init__(
         self, store: BreedStore, clock: Callable[[], float], defaults: BreedParams | None = None, *,
@@ -186,7 +192,7 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
             local = self._locks[breed_id] = asyncio.Lock()
         async with local:
             try:
-                async with self.store.breed_lock(breed_id):
+                async with self.store.breed_lock(breed_id, lease_s=self.lock_lease_s):
                     yield
             except LockTimeout:
                 raise BreedError("This breed is busy with another request; try again in a moment.") from None
@@ -216,32 +222,50 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
         check_origin(seed, source)
         if source is not None:
             await self.melody(source, place.guild_id)
-        await self.check_start(owner_id, place.guild_id)
-        breed_id = breed_id or self.new_breed_id()
-        if announce is not None:
-            place = await announce(breed_id)
-        seed_key = await self.store.save_upload(seed) if seed is not None else None
-        breed = Breed(
-            breed_id=breed_id, owner_id=owner_id, params=params, guild_id=place.guild_id,
-            channel_id=place.channel_id, thread_id=place.thread_id, status="starting", created_at=self.clock(),
-            progress_message_id=place.progress_message_id, source=str(source) if source is not None else None,
-            front=front,
-        )
-        await self.store.create_breed(breed, Job("start", breed_id, -1, seed_midi_key=seed_key, source=breed.source))
+        async with self._start_slot(owner_id, place.guild_id, front):
+            breed_id = breed_id or self.new_breed_id()
+            if announce is not None:
+                place = await announce(breed_id)
+            seed_key = await self.store.save_upload(seed) if seed is not None else None
+            breed = Breed(
+                breed_id=breed_id, owner_id=owner_id, params=params, guild_id=place.guild_id,
+                channel_id=place.channel_id, thread_id=place.thread_id, status="starting", created_at=self.clock(),
+                progress_message_id=place.progress_message_id, source=str(source) if source is not None else None,
+                front=front,
+            )
+            await self.store.create_breed(
+                breed, Job("start", breed_id, -1, seed_midi_key=seed_key, source=breed.source))
         log.info("breed %s gen -1: started by user %d (seeded: %s, from %s)", breed_id, owner_id, seed is not None,
                  breed.source)
         return breed
 
-    async def check_start(self, owner_id: int, guild_id: int | None) -> None:
-        """BreedError when the server or the member has as many open breeds as allowed, or the member
-        started one too recently; otherwise the member's start cooldown begins."""
+    @contextlib.asynccontextmanager
+    async def _start_slot(self, owner_id: int, guild_id: int | None, front: str) -> AsyncIterator[None]:
+        """The limits checked and the breed stored as one step (a lock per server), and the cooldown
+        given back when the start fails after the check."""
+        try:
+            async with self.store.start_lock(guild_id if guild_id is not None else front, lease_s=self.lock_lease_s):
+                await self.check_start(owner_id, guild_id, front)
+                try:
+                    yield
+                except BaseException:
+                    await self.store.give_back_cooldown("start", owner_id)
+                    raise
+        except LockTimeout:
+            raise BreedError("Many breeds are starting at once here; try again in a moment.") from None
+
+    async def check_start(self, owner_id: int, guild_id: int | None, front: str = "discord") -> None:
+        """BreedError when the server (or the web page) or the member (a web client) has as many open breeds
+        as allowed, or the member started one too recently; otherwise the member's start cooldown begins."""
         limit = self.limits
         if limit.open_per_server or limit.open_per_member:
-            open_breeds = await self.store.open_breeds()
-            in_server = sum(1 for breed in open_breeds if guild_id is not None and breed.guild_id == guild_id)
-            mine = sum(1 for breed in open_breeds if breed.owner_id == owner_id and breed.guild_id == guild_id)
+            here = [breed for breed in await self.store.open_breeds()
+                    if breed.guild_id == guild_id and breed.front == front]
+            in_server = len(here)
+            mine = sum(1 for breed in here if breed.owner_id == owner_id)
             if limit.open_per_server and in_server >= limit.open_per_server:
-                raise BreedError(f"This server has {in_server} open breeds, the most it may have at once: "
+                place = "This server" if guild_id is not None else "This page"
+                raise BreedError(f"{place} has {in_server} open breeds, the most it may have at once: "
                                  "finish or stop one first.")
             if limit.open_per_member and mine >= limit.open_per_member:
                 raise BreedError(f"You have {mine} open breeds, the most one member may have at once: "

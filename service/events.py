@@ -18,8 +18,9 @@ from typing import Protocol, TypeVar
 from runtime.backoff import Outage
 from storage import UNAVAILABLE, BreedStore, Delivery
 from storage.codec import Event
+from storage.streams import shards_front
 
-__all__ = ["Event", "EventConsumer", "ExternalWait", "wait_plainly"]
+__all__ = ["Event", "EventConsumer", "ExternalWait", "discord_group", "wait_plainly"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,14 @@ RETRY_IDLE_MS = 30_000
 MAX_DELIVERIES = 3
 
 EventHandler = Callable[[Event], Awaitable[None]]
+
+
+def discord_group(shard_ids: list[int] | None, shard_count: int) -> str:
+    """The events group of a bot process: "discord" when it runs every shard, else its shards' own group,
+    whose events it filters to its own servers (each process of a split bot sees every event once)."""
+    if shard_ids is None or len(set(shard_ids)) == shard_count:
+        return "discord"
+    return shards_front(shard_ids)
 
 
 class ExternalWait(Protocol):
@@ -65,7 +74,8 @@ class EventConsumer:
         self.block_ms = block_ms
         self.retry_idle_ms = retry_idle_ms
         self.max_deliveries = max_deliveries
-        self.front = front  # whose group it reads: each front end (and each terminal session) sees every event
+        self.front = front  # whose consumer group it reads: each front end (and each terminal session) sees every event
+        store.events_group(front)  # known to the store, which creates it with the others
         self.outage = Outage(log, f"events consumer {consumer}")
         self._in_hand: list[Delivery] = []
         self._stopping = asyncio.Event()
@@ -81,18 +91,23 @@ class EventConsumer:
         (redis-py 8 with a socket timeout on Python 3.11), and a read cut short helps nobody.
         """
         loop = asyncio.get_running_loop()
-        # Events a previous run of this bot read but did not acknowledge come first.
-        min_idle_ms = 0
+        # Events another process (another bot, or this one before a restart under another name) read but
+        # did not acknowledge are taken over only once idle: a live process is still handling its own.
         next_claim = loop.time()
+        resumed = False
         log.info("reading events as consumer %s", self.consumer)
         while not self._stopping.is_set():
             try:
                 if self._in_hand:
                     await self.drain(self._in_hand)
+                if not resumed:
+                    # What this consumer read before a restart under the same name comes first.
+                    await self.drain(await self.store.read_events(self.consumer, count=100, block_ms=None,
+                                                                  front=self.front, own_pending=True))
+                    resumed = True
                 if loop.time() >= next_claim:
-                    await self.drain(await self.store.claim_stale_events(self.consumer, min_idle_ms, count=100,
+                    await self.drain(await self.store.claim_stale_events(self.consumer, self.retry_idle_ms, count=100,
                                                                               front=self.front))
-                    min_idle_ms = self.retry_idle_ms
                     next_claim = loop.time() + self.retry_idle_ms / 1000
                 deliveries: list[Delivery] = await self.external_wait(
                     self.store.read_events(self.consumer, count=10, block_ms=self.block_ms, front=self.front),

@@ -67,7 +67,7 @@ class Gallery:
         ref = parse_melody_id(text) if isinstance(text, str) else text
         breed = await self.store.get_breed(ref.breed_id)
         if breed is None:
-            raise BreedError(f"There is no melody `{ref}`: no breed `{ref.breed_id}`.")
+            raise BreedError(await self._gone(ref, guild_id))
         if breed.guild_id != guild_id:
             raise BreedError(OTHER_SERVER)
         if not 0 <= ref.generation <= breed.generation:
@@ -77,6 +77,16 @@ class Gallery:
             raise BreedError(f"There is no melody `{ref}`: breed `{breed.breed_id}` has candidates 1 to "
                              f"{breed.params.population}.")
         return ref, breed
+
+    async def _gone(self, ref: MelodyRef, guild_id: int | None) -> str:
+        """Why a melody whose breed is not stored cannot be used: it never was, or its retention passed."""
+        days = round(self.store.retention_s / 86400)
+        winner = await self.store.gallery_winner(str(ref))
+        if winner is not None and winner.guild_id == guild_id:
+            return (f"`{ref}` is in the gallery, but its breed ended over {days} days ago and is no longer kept: "
+                    "it can be played, not branched from or drawn.")
+        return (f"There is no melody `{ref}`: breed `{ref.breed_id}` does not exist, or ended over {days} days "
+                "ago and is no longer kept.")
 
     # --- family trees ----------------------------------------------------------------------
 
@@ -126,12 +136,7 @@ class Gallery:
             finished_at=self.clock(), people=tuple(people), source=breed.source,
             tempo=breed.params.tempo, instrument=breed.params.instrument,
         )
-        files = {}
-        for name in artifacts.WINNER_FILES:
-            data = await self.store.get_artifact(breed.breed_id, number, name)
-            if data is not None:
-                files[name] = data
-        await self.store.keep_winner(winner, files)
+        await self.store.keep_winner(winner)  # its files are the breed's own, kept without TTL
         return winner
 
     async def gallery(self, guild_id: int | None, page: int = 1) -> GalleryPage:
@@ -163,7 +168,7 @@ class Gallery:
         winner = await self.gallery_winner(text, guild_id)
         files = []
         for name in artifacts.WINNER_FILES:
-            data = await self.store.gallery_file(winner.melody_id, name)
+            data = await self.store.gallery_file(winner, name)
             if data is not None:
                 files.append((name, data))
         return Kept(winner, tuple(files))

@@ -29,6 +29,24 @@ class Files:
     missing: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class PostParts:
+    """The parts of one post (of `kind`, for a generation) sent so far: a retried post goes on from there
+    instead of sending them again (a reaction failed after the clips went out)."""
+
+    store: BreedStore
+    breed_id: str
+    number: int
+    kind: str = "generation"
+
+    async def sent(self, part: str) -> str | None:
+        """What the part left when it was sent (a message id), or None if it was not sent."""
+        return await self.store.post_part(self.breed_id, self.number, self.kind, part)
+
+    async def record(self, part: str, value: str) -> None:
+        await self.store.record_post_part(self.breed_id, self.number, self.kind, part, value)
+
+
 class WorkerResults:
     """The worker's results: mixed into BreedingService."""
 
@@ -109,13 +127,22 @@ class WorkerResults:
             return first
 
     async def step_failed(
-        self, breed_id: str, post: Callable[[Breed, Breed], Awaitable[None]],
+        self, breed_id: str, post: Callable[[Breed, Breed], Awaitable[None]], *, job: str | None = None,
+        generation: int | None = None,
     ) -> Breed | None:
         """A worker job failed: back to voting on the last generation (votes kept, no deadline), or
-        failed without one. `post(before, after)` tells people."""
+        failed without one. `post(before, after)` tells people.
+
+        `job` and `generation` name the job that failed (None: an older worker did not say): only the
+        step the breed waits for is undone, not a morph, a job of a newer version or an older step.
+        """
         async with self.lock(breed_id):
             breed = await self.store.get_breed(breed_id)
             if breed is None or breed.status not in ("starting", "evolving"):
+                return None
+            if job is not None and not _is_awaited(breed, job, generation):
+                log.info("breed %s gen %d: a %s job failed, which the breed does not wait for; state kept",
+                         breed_id, breed.generation, job)
                 return None
             if breed.generation < 0:
                 changed = await self.store.update_breed(breed_id, status="failed", vote_deadline=None)
@@ -123,6 +150,10 @@ class WorkerResults:
                 changed = await self.store.update_breed(breed_id, status="voting", winner=None, vote_deadline=None)
             await post(breed, changed)
             return changed
+
+    def post_parts(self, breed_id: str, number: int, kind: str = "generation") -> PostParts:
+        """What a front end sent so far of a post, to go on from there when the post is retried."""
+        return PostParts(self.store, breed_id, number, kind)
 
     @contextlib.asynccontextmanager
     async def first_post(self, breed_id: str, number: int, kind: str = "generation") -> AsyncIterator[bool]:
@@ -154,3 +185,12 @@ class WorkerResults:
 
     async def winner_files(self, breed_id: str, number: int, max_bytes: int | None = None) -> Files:
         return await self.files(breed_id, number, artifacts.WINNER_FILES, max_bytes)
+
+
+def _is_awaited(breed: Breed, job: str, generation: int | None) -> bool:
+    """Whether a job of kind `job` reading `generation` is the step the breed is waiting for."""
+    if breed.status == "starting":
+        return job == "start"
+    if breed.winner is not None:
+        return job == "finish"
+    return job == "evolve" and generation in (None, breed.generation)

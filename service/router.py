@@ -279,7 +279,8 @@ class EventRouter:
         async def post(before: Breed, after: Breed) -> None:
             await self.front_end.show_failure(before, after, message)
 
-        await self.service.step_failed(breed.breed_id, post)
+        # Only the step the breed waits for is undone: not a newer version's job, nor an older step's.
+        await self.service.step_failed(breed.breed_id, post, job=event.job, generation=event.generation)
 
     async def _composition(self, event: Event) -> None:
         composition = await self.service.composition(event.composition_id)

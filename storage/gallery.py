@@ -1,7 +1,8 @@
 """The gallery half of the store: finished winners kept per server, compositions and tunes.
 
-A winner is kept with copies of its files and no TTL, so it outlives its breed's artifacts
-(which expire). Compositions and tunes are like a generation's artifacts: rendered once, kept for the TTL.
+A winner is kept with no TTL, and so are its files, once: the breed's own winner files (written
+without TTL by the worker) are the gallery's, and outlive the rest of the breed, which expires.
+Compositions and tunes are like a generation's artifacts: rendered once, kept for the TTL.
 """
 
 from __future__ import annotations
@@ -25,16 +26,14 @@ class GalleryStore:
 
     # --- the gallery -----------------------------------------------------------------------
 
-    async def keep_winner(self, winner: Winner, files: dict[str, bytes]) -> bool:
-        """Add a winner and its files to its server's gallery, without TTL; False if it was there already.
+    async def keep_winner(self, winner: Winner) -> bool:
+        """Add a winner to its server's gallery, without TTL; False if it was there already.
 
         Idempotent: a repeated call rewrites the same record and keeps the winner's place.
         """
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zadd(keys.gallery(winner.guild_id), {winner.melody_id: winner.finished_at}, nx=True)
             pipe.set(keys.gallery_winner(winner.melody_id), dump(winner))
-            for name, data in files.items():
-                pipe.set(keys.gallery_file(winner.melody_id, name), data)
             added, *_ = await pipe.execute()
         log.info("breed %s gen %d: winner %s kept in the gallery of %s", winner.breed_id, winner.generation,
                  winner.melody_id, winner.guild_id)
@@ -55,14 +54,20 @@ class GalleryStore:
         raw = await self._redis.get(keys.gallery_winner(melody_id))
         return load_winner(raw) if raw is not None else None
 
-    async def gallery_file(self, melody_id: str, name: str) -> bytes | None:
-        return await self._redis.get(keys.gallery_file(melody_id, name))
+    async def gallery_file(self, winner: Winner, name: str) -> bytes | None:
+        """One of a gallery winner's files: its breed's own (or an older version's copy)."""
+        data = await self._redis.get(keys.artifact(winner.breed_id, winner.generation, name))
+        if data is None:
+            data = await self._redis.get(keys.gallery_file(winner.melody_id, name))
+        return data
 
     async def remove_winner(self, winner: Winner, names: tuple[str, ...]) -> bool:
         """Take a winner and its files `names` out of the gallery; False if it was not there."""
+        files = [key for name in names for key in (keys.artifact(winner.breed_id, winner.generation, name),
+                                                    keys.gallery_file(winner.melody_id, name))]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zrem(keys.gallery(winner.guild_id), winner.melody_id)
-            pipe.delete(keys.gallery_winner(winner.melody_id), *(keys.gallery_file(winner.melody_id, n) for n in names))
+            pipe.delete(keys.gallery_winner(winner.melody_id), *files)
             removed, *_ = await pipe.execute()
         return bool(removed)
 

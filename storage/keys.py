@@ -21,6 +21,15 @@ EVENT_GROUPS = {"discord": BOTS_GROUP, "web": WEB_GROUP}
 # when it ends: sessions on one Redis must not take each other's events.
 SESSION_READER_PREFIX = "terminal:"
 
+# Bot processes that split the shards (SHARD_IDS) each read every event in a group of their shards and
+# handle those of their own servers; processes that run every shard share BOTS_GROUP.
+SHARDS_GROUP_PREFIX = f"{BOTS_GROUP}-shards-"
+
+
+def shards_group(shard_ids: list[int]) -> str:
+    """The events group of the bot processes running exactly `shard_ids`."""
+    return SHARDS_GROUP_PREFIX + "-".join(str(shard) for shard in sorted(shard_ids))
+
 
 def session_reader(session_id: str) -> str:
     """The reader name (and group) of one terminal session on the events stream."""
@@ -28,17 +37,31 @@ def session_reader(session_id: str) -> str:
 
 
 def event_group(reader: str) -> str:
-    """The events stream's consumer group of `reader`: a front end ("discord", "web") or a terminal session."""
-    if reader.startswith(SESSION_READER_PREFIX):
+    """The events stream's consumer group of `reader`: a front end ("discord", "web"), the bot processes of
+    some shards, or a terminal session."""
+    if reader.startswith((SESSION_READER_PREFIX, SHARDS_GROUP_PREFIX)):
         return reader
     return EVENT_GROUPS[reader]
 
+
 DEAD_LETTERS = f"{PREFIX}dead-letters"
 
-# Indexes: a set of breed ids whose status is open, thread id -> breed id, message id -> target.
+# Indexes: a set of breed ids whose status is open. Thread id -> breed id and message id -> target
+# are a key each (thread(), message()), so that they expire with their breed; THREADS and MESSAGES are
+# the hashes older versions kept them in, still read.
 OPEN_BREEDS = f"{PREFIX}breeds:open"
 THREADS = f"{PREFIX}threads"
 MESSAGES = f"{PREFIX}messages"
+
+
+def thread(thread_id: int) -> str:
+    """The breed id a Discord thread belongs to."""
+    return f"{PREFIX}thread:{thread_id}"
+
+
+def message(message_id: int) -> str:
+    """The "breed id:generation" a Discord message shows."""
+    return f"{PREFIX}message:{message_id}"
 
 
 def breed(breed_id: str) -> str:
@@ -76,6 +99,11 @@ def posted(breed_id: str, number: int, kind: str) -> str:
     return f"{PREFIX}breed:{breed_id}:gen:{number}:posted:{kind}"
 
 
+def posted_parts(breed_id: str, number: int, kind: str) -> str:
+    """A hash of the parts of a post of `kind` sent so far (part -> message id), so a retry goes on from there."""
+    return f"{PREFIX}breed:{breed_id}:gen:{number}:parts:{kind}"
+
+
 def gallery(guild_id: int | None) -> str:
     """A server's gallery: a sorted set of winners' melody ids, scored by when they finished (no TTL)."""
     return f"{PREFIX}gallery:{guild_id if guild_id is not None else 'local'}"
@@ -87,7 +115,7 @@ def gallery_winner(melody_id: str) -> str:
 
 
 def gallery_file(melody_id: str, name: str) -> str:
-    """A gallery winner's kept copy of one of its files (no TTL: the breed's own copies expire)."""
+    """Where older versions kept a second copy of a gallery winner's file (now the breed's own is kept)."""
     return f"{PREFIX}winner:{melody_id}:file:{name}"
 
 
@@ -126,7 +154,7 @@ def upload(token: str) -> str:
     return f"{PREFIX}upload:{token}"
 
 
-def cooldown(kind: str, user_id: int) -> str:
+def cooldown(kind: str, user_id: int | str) -> str:
     """Set while a user waits before another request of `kind` (start, morph); expires by itself."""
     return f"{PREFIX}cooldown:{kind}:{user_id}"
 
@@ -134,3 +162,8 @@ def cooldown(kind: str, user_id: int) -> str:
 def lock(breed_id: str) -> str:
     """Held (with a lease) by the one process changing a breed right now."""
     return f"{PREFIX}breed:{breed_id}:lock"
+
+
+def start_lock(scope: int | str | None) -> str:
+    """Held while a start in `scope` (a server, a web client) is checked against its limits and stored."""
+    return f"{PREFIX}start-lock:{scope if scope is not None else 'local'}"

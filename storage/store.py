@@ -21,7 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, WatchError
 
 from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
 from domain.model import OPEN_STATUSES, Breed, Generation
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ARTIFACT_TTL_S = 14 * 86400
 DEFAULT_UPLOAD_TTL_S = 86400
+DEFAULT_RETENTION_S = 90 * 86400
 # Lower-case letters and digits: short enough to type, 36**8 (~2.8e12) ids; create_breed refuses a clash.
 _BREED_ID_ALPHABET = string.ascii_lowercase + string.digits
 _BREED_ID_LENGTH = 8
@@ -55,16 +57,6 @@ class LockTimeout(TimeoutError):
     """A breed's lock stayed taken by another process for too long."""
 
 
-# Deletes the lock only if it still holds this holder's token: an expired lease taken over by another
-# process is not released by the first.
-_RELEASE_IF_MINE = """
-if redis.call("get", KEYS[1]) == ARGV[1] then
-    return redis.call("del", KEYS[1])
-end
-return 0
-"""
-
-
 def new_breed_id() -> str:
     """A short, URL-safe random breed id."""
     return "".join(secrets.choice(_BREED_ID_ALPHABET) for _ in range(_BREED_ID_LENGTH))
@@ -75,11 +67,19 @@ class BreedStore(MessageStreams, GalleryStore, VoteStore, NudgeStore):
 
     new_breed_id = staticmethod(new_breed_id)
 
-    def __init__(self, redis: Redis, artifact_ttl_s: float = DEFAULT_ARTIFACT_TTL_S) -> None:
+    def __init__(self, redis: Redis, artifact_ttl_s: float = DEFAULT_ARTIFACT_TTL_S,
+                 retention_s: float = DEFAULT_RETENTION_S) -> None:
+        """`retention_s`: how long a breed that ended (finished, stopped, failed) is kept; its gallery
+        winner stays until removed."""
         super().__init__(redis)
-        if artifact_ttl_s <= 0:
-            raise ValueError("artifact_ttl_s must be positive")
+        if artifact_ttl_s <= 0 or retention_s <= 0:
+            raise ValueError("artifact_ttl_s and retention_s must be positive")
         self.artifact_ttl_s = artifact_ttl_s
+        self.retention_s = retention_s
+
+    @property
+    def _retention_ms(self) -> int:
+        return max(1, round(self.retention_s * 1000))
 
     @property
     def redis(self) -> Redis:
@@ -134,6 +134,8 @@ class BreedStore(MessageStreams, GalleryStore, VoteStore, NudgeStore):
             pipe.multi()
             pipe.set(key, dump(new))
             _queue_indexes(pipe, old, new)
+            if new.status not in OPEN_STATUSES:
+                _queue_retention(pipe, new, self._retention_ms)
             if job is not None:
                 self._queue_job(pipe, job)
             await pipe.execute()
@@ -151,16 +153,20 @@ class BreedStore(MessageStreams, GalleryStore, VoteStore, NudgeStore):
         return sorted(breeds, key=lambda breed: (breed.created_at, breed.breed_id))
 
     async def breed_for_thread(self, thread_id: int) -> str | None:
-        breed_id = await self._redis.hget(keys.THREADS, str(thread_id))
+        breed_id = await self._redis.get(keys.thread(thread_id))
+        if breed_id is None:
+            breed_id = await self._redis.hget(keys.THREADS, str(thread_id))
         return breed_id.decode() if breed_id is not None else None
 
     async def link_message(self, message_id: int, breed_id: str, generation: int) -> None:
-        """Remember that a Discord message shows `generation` of a breed (for its reactions)."""
-        await self._redis.hset(keys.MESSAGES, str(message_id), f"{breed_id}:{generation}")
+        """Remember that a Discord message shows `generation` of a breed (for its reactions), for the retention."""
+        await self._redis.set(keys.message(message_id), f"{breed_id}:{generation}", px=self._retention_ms)
 
     async def message_target(self, message_id: int) -> tuple[str, int] | None:
         """The (breed id, generation) a linked message shows, or None."""
-        target = await self._redis.hget(keys.MESSAGES, str(message_id))
+        target = await self._redis.get(keys.message(message_id))
+        if target is None:
+            target = await self._redis.hget(keys.MESSAGES, str(message_id))
         if target is None:
             return None
         breed_id, _, generation = target.decode().rpartition(":")
@@ -187,13 +193,17 @@ class BreedStore(MessageStreams, GalleryStore, VoteStore, NudgeStore):
             if raw is None:
                 raise KeyError(f"breed {breed_id} does not exist")
             breed = load_breed(raw)
+            # A breed that ended keeps its retention, should a late result still come.
+            ttl_ms = None if breed.status in OPEN_STATUSES else self._retention_ms
             pipe.multi()
-            pipe.set(gen_key, dump(generation))
+            pipe.set(gen_key, dump(generation), px=ttl_ms)
             pipe.delete(keys.latents(breed_id, number))
             pipe.hset(keys.latents(breed_id, number), mapping=latents_fields)
+            if ttl_ms is not None:
+                pipe.pexpire(keys.latents(breed_id, number), ttl_ms)
             self._queue_artifacts(pipe, breed_id, number, artifacts)
             if number > breed.generation:
-                pipe.set(breed_key, dump(dataclasses.replace(breed, generation=number)))
+                pipe.set(breed_key, dump(dataclasses.replace(breed, generation=number)), keepttl=True)
             await pipe.execute()
             return True
 
@@ -257,31 +267,39 @@ class BreedStore(MessageStreams, GalleryStore, VoteStore, NudgeStore):
 
     # --- the breed lock ----------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def breed_lock(self, breed_id: str, lease_s: float = 60.0, wait_s: float = 30.0) -> AsyncIterator[None]:
+    def breed_lock(self, breed_id: str, lease_s: float = 60.0,
+                   wait_s: float = 30.0) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold the breed's lock across processes (bots, web page) while a transition runs.
 
-        The lease frees it if the holder dies; it is released only by its holder (compare-and-delete).
-        LockTimeout when another holder keeps it longer than `wait_s`.
+        The lease is renewed while the lock is held (a transition may wait on Discord for long), so it
+        frees the lock only when its holder died; it is released only by its holder (redis-py's token
+        check). LockTimeout when another holder keeps it longer than `wait_s`.
         """
-        key, token = keys.lock(breed_id), secrets.token_hex(16)
-        lease_ms = max(1, round(lease_s * 1000))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        pause = 0.005
-        while not await self._redis.set(key, token, nx=True, px=lease_ms):
-            if loop.time() > deadline:
-                raise LockTimeout(f"breed {breed_id} stayed locked for {wait_s:.0f} s")
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.1)
+        return self._leased_lock(keys.lock(breed_id), f"breed {breed_id}", lease_s, wait_s)
+
+    def start_lock(self, scope: int | str | None, lease_s: float = 60.0,
+                   wait_s: float = 30.0) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held while a breed of `scope` (a server, a web client) is checked against its limits and started."""
+        return self._leased_lock(keys.start_lock(scope), f"starts of {scope}", lease_s, wait_s)
+
+    @contextlib.asynccontextmanager
+    async def _leased_lock(self, key: str, what: str, lease_s: float, wait_s: float) -> AsyncIterator[None]:
+        lock = self._redis.lock(key, timeout=lease_s, sleep=0.02, blocking_timeout=wait_s, thread_local=False)
+        if not await lock.acquire():
+            raise LockTimeout(f"{what} stayed locked for {wait_s:.0f} s")
+        renewal = asyncio.create_task(_keep_lock(lock, what, lease_s / 3), name=f"lock {key}")
         try:
             yield
         finally:
-            await self._redis.eval(_RELEASE_IF_MINE, 1, key, token)
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+            with contextlib.suppress(LockError):
+                await lock.release()
 
     # --- cooldowns ---------------------------------------------------------------------------
 
-    async def take_cooldown(self, kind: str, user_id: int, seconds: float) -> float:
+    async def take_cooldown(self, kind: str, user_id: int | str, seconds: float) -> float:
         """Start a user's cooldown of `kind`; 0.0 when it was free, else the seconds still to wait."""
         if seconds <= 0:
             return 0.0
@@ -291,11 +309,15 @@ class BreedStore(MessageStreams, GalleryStore, VoteStore, NudgeStore):
         remaining_ms = await self._redis.pttl(key)
         return max(remaining_ms, 0) / 1000
 
+    async def give_back_cooldown(self, kind: str, user_id: int | str) -> None:
+        """End a user's cooldown of `kind`: what it was taken for did not happen."""
+        await self._redis.delete(keys.cooldown(kind, user_id))
+
     # --- posting markers ---------------------------------------------------------------------
 
     async def mark_posted(self, breed_id: str, number: int, kind: str = "generation") -> bool:
         """True only the first time for (breed, generation, kind): nothing is posted twice."""
-        return bool(await self._redis.set(keys.posted(breed_id, number, kind), b"1", nx=True))
+        return bool(await self._redis.set(keys.posted(breed_id, number, kind), b"1", nx=True, px=self._retention_ms))
 
     async def is_posted(self, breed_id: str, number: int, kind: str = "generation") -> bool:
         """Whether `kind` of the generation is marked as posted."""
@@ -315,6 +337,19 @@ class BreedStore(MessageStreams, GalleryStore, VoteStore, NudgeStore):
         """Forget a posting marker, so that a post that failed after mark_posted can be retried."""
         await self._redis.delete(keys.posted(breed_id, number, kind))
 
+    async def post_part(self, breed_id: str, number: int, kind: str, part: str) -> str | None:
+        """What a part of a post of `kind` left when it was sent (a message id), or None if it was not."""
+        value = await self._redis.hget(keys.posted_parts(breed_id, number, kind), part)
+        return value.decode() if value is not None else None
+
+    async def record_post_part(self, breed_id: str, number: int, kind: str, part: str, value: str) -> None:
+        """Note that a part of a post of `kind` was sent, so that a retried post does not send it again."""
+        key = keys.posted_parts(breed_id, number, kind)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, part, value)
+            pipe.pexpire(key, self._retention_ms)
+            await pipe.execute()
+
     # --- internals ---------------------------------------------------------------------------
 
     async def _transaction(self, watched: list[str], body: Callable[[Pipeline], Awaitable[T]]) -> T:
@@ -333,16 +368,47 @@ class BreedStore(MessageStreams, GalleryStore, VoteStore, NudgeStore):
                     await pipe.reset()
 
 
+async def _keep_lock(lock: Lock, what: str, interval_s: float) -> None:
+    """Renew a held lock's lease every `interval_s`; stop when it was lost (logged: it should not be)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await lock.reacquire()
+        except LockError:
+            log.error("%s: the lock was lost while held", what)
+            return
+        except Exception as error:  # noqa: BLE001 - Redis away: try again at the next beat
+            log.warning("%s: the lock's lease was not renewed (%s)", what, error)
+
+
 def _queue_indexes(pipe: Pipeline, old: Breed | None, new: Breed) -> None:
     """Queue the index updates that keep thread and open-breed lookups in step with `new`."""
     if old is not None and old.thread_id is not None and old.thread_id != new.thread_id:
+        pipe.delete(keys.thread(old.thread_id))
         pipe.hdel(keys.THREADS, str(old.thread_id))
-    if new.thread_id is not None:
-        pipe.hset(keys.THREADS, str(new.thread_id), new.breed_id)
+    if new.thread_id is not None and (old is None or old.thread_id != new.thread_id):
+        pipe.set(keys.thread(new.thread_id), new.breed_id)
     if new.status in OPEN_STATUSES:
         pipe.sadd(keys.OPEN_BREEDS, new.breed_id)
     else:
         pipe.srem(keys.OPEN_BREEDS, new.breed_id)
+
+
+def _queue_retention(pipe: Pipeline, breed: Breed, ttl_ms: int) -> None:
+    """Queue the expiry of a breed that ended: its state, generations, latents, votes and thread link.
+
+    Files already expire (ARTIFACT_TTL_DAYS), except the winner's, which the gallery keeps; markers and
+    message links carry the retention from the start. LT: a shorter expiry already set stays.
+    """
+    expiring = [keys.breed(breed.breed_id)]
+    for number in range(breed.generation + 1):
+        expiring += [keys.generation(breed.breed_id, number), keys.latents(breed.breed_id, number),
+                     keys.votes(breed.breed_id, number)]
+    if breed.thread_id is not None:
+        expiring.append(keys.thread(breed.thread_id))
+        pipe.hdel(keys.THREADS, str(breed.thread_id))  # an older version's link
+    for key in expiring:
+        pipe.pexpire(key, ttl_ms, lt=True)
 
 
 def _latents_fields(latents: NDArray[np.float32]) -> dict[str, bytes]:

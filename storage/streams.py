@@ -8,10 +8,12 @@ reclaimed with XAUTOCLAIM once it has been idle long enough.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,55 @@ PAYLOAD_FIELD = b"payload"
 STREAM_MAXLEN = 10_000
 # XAUTOCLAIM scans a bounded slice of the pending list per call; this bounds the calls per claim.
 _MAX_CLAIM_SCANS = 10
+
+
+# Resets a job's idle time only while `consumer` still holds it: XCLAIM ... JUSTID neither counts a
+# delivery nor (thanks to the XPENDING check first) takes the job from a consumer that reclaimed it.
+_RENEW_IF_MINE = """
+local held = redis.call("XPENDING", KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #held == 0 then
+    return 0
+end
+redis.call("XCLAIM", KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], "JUSTID")
+return 1
+"""
+
+
+class LeaseLost(RuntimeError):
+    """The job is no longer held by this consumer: another one reclaimed it, or it was dead-lettered."""
+
+
+class JobLease:
+    """A worker's hold on one job: renewed while the job runs, so only a dead worker's job is reclaimed."""
+
+    def __init__(self, redis: Redis, message_id: str, consumer: str) -> None:
+        self._redis = redis
+        self.message_id = message_id
+        self.consumer = consumer
+        self.lost = False
+
+    async def renew(self) -> bool:
+        """Reset the job's idle time if this consumer still holds it; False (and `lost`) when it does not."""
+        held = bool(await self._redis.eval(_RENEW_IF_MINE, 1, keys.JOBS, keys.WORKERS_GROUP, self.consumer,
+                                           self.message_id))
+        if not held:
+            self.lost = True
+        return held
+
+    async def confirm(self) -> None:
+        """LeaseLost unless this consumer still holds the job (call before writing a result)."""
+        if self.lost or not await self.renew():
+            raise LeaseLost(f"job {self.message_id} is no longer held by {self.consumer}")
+
+    async def keep_alive(self, interval_s: float) -> None:
+        """Renew every `interval_s` until cancelled or lost; a Redis outage only skips a beat."""
+        while not self.lost:
+            await asyncio.sleep(interval_s)
+            try:
+                if not await self.renew():
+                    log.warning("job %s was taken from %s while it ran", self.message_id, self.consumer)
+            except Exception as error:  # noqa: BLE001 - a missed beat; confirm() decides before the write
+                log.info("job %s: lease not renewed (%s)", self.message_id, error)
 
 
 @dataclass(frozen=True)
@@ -68,15 +119,29 @@ def _deliveries(messages: list[Any], loader: Callable[[bytes], Job | Event]) -> 
     return [_delivery(mid, fields, loader) for mid, fields in messages if mid is not None]
 
 
+def shards_front(shard_ids: list[int]) -> str:
+    """The `front` to read events as for bot processes running exactly `shard_ids`: their own group."""
+    return keys.shards_group(shard_ids)
+
+
 class MessageStreams:
     """The stream half of the store: enqueue, read, reclaim, ack and dead-letter."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._shard_groups: set[str] = set()
+
+    def events_group(self, front: str) -> str:
+        """The events group a reader reads: "discord", "web", a shards group (made by ensure_groups from
+        then on) or a terminal session's."""
+        if front.startswith(keys.SHARDS_GROUP_PREFIX):
+            self._shard_groups.add(front)
+        return keys.event_group(front)
 
     async def ensure_groups(self) -> None:
         """Create the streams and their consumer groups if missing (safe to call on every start)."""
-        pairs = [(keys.JOBS, keys.WORKERS_GROUP), *((keys.EVENTS, group) for group in keys.EVENT_GROUPS.values())]
+        groups = [*keys.EVENT_GROUPS.values(), *sorted(self._shard_groups)]
+        pairs = [(keys.JOBS, keys.WORKERS_GROUP), *((keys.EVENTS, group) for group in groups)]
         for stream, group in pairs:
             try:
                 # From id 0: messages added before the group existed are still delivered.
@@ -102,6 +167,18 @@ class MessageStreams:
     async def claim_stale_jobs(self, consumer: str, min_idle_ms: int, count: int = 10) -> list[Delivery]:
         """Take over jobs that another consumer read but has not acked for min_idle_ms."""
         return await self._claim(keys.JOBS, keys.WORKERS_GROUP, consumer, min_idle_ms, count, load_job)
+
+    @contextlib.asynccontextmanager
+    async def job_lease(self, message_id: str, consumer: str, timeout_ms: int) -> AsyncIterator[JobLease]:
+        """Hold a job while it runs: its lease is renewed three times per `timeout_ms`, the reclaim timeout."""
+        lease = JobLease(self._redis, message_id, consumer)
+        beat = asyncio.create_task(lease.keep_alive(timeout_ms / 3000), name=f"lease {message_id}")
+        try:
+            yield lease
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
 
     async def ack_job(self, message_id: str) -> bool:
         """Mark a job done; True if it was pending."""
@@ -137,22 +214,26 @@ class MessageStreams:
         return await self._add(keys.EVENTS, dump(event))
 
     async def read_events(self, consumer: str, count: int = 10, block_ms: int | None = 1000,
-                          front: str = "discord") -> list[Delivery]:
-        """New events for `consumer` of `front`'s group, waiting up to block_ms (None: no wait) when there are none."""
-        return await self._read(keys.EVENTS, keys.event_group(front), consumer, count, block_ms, load_event)
+                          front: str = "discord", *, own_pending: bool = False) -> list[Delivery]:
+        """New events for `consumer` of `front`'s group, waiting up to block_ms (None: no wait) when there are none.
+
+        `own_pending`: instead, the events this consumer read before and has not acknowledged (a restart).
+        """
+        return await self._read(keys.EVENTS, self.events_group(front), consumer, count, block_ms, load_event,
+                                start="0" if own_pending else ">")
 
     async def claim_stale_events(self, consumer: str, min_idle_ms: int, count: int = 10,
                                  front: str = "discord") -> list[Delivery]:
         """Take over events that another consumer of `front` read but has not acked for min_idle_ms."""
-        return await self._claim(keys.EVENTS, keys.event_group(front), consumer, min_idle_ms, count, load_event)
+        return await self._claim(keys.EVENTS, self.events_group(front), consumer, min_idle_ms, count, load_event)
 
     async def ack_event(self, message_id: str, front: str = "discord") -> bool:
         """Mark an event handled by `front`; True if it was pending."""
-        return bool(await self._redis.xack(keys.EVENTS, keys.event_group(front), message_id))
+        return bool(await self._redis.xack(keys.EVENTS, self.events_group(front), message_id))
 
     async def dead_letter_event(self, delivery: Delivery, reason: str, front: str = "discord") -> None:
         """Record an event `front` gave up on (with the reason) and ack it, in one transaction."""
-        await self._dead_letter(keys.EVENTS, keys.event_group(front), delivery, reason)
+        await self._dead_letter(keys.EVENTS, self.events_group(front), delivery, reason)
 
     async def add_session_group(self, session_id: str) -> str:
         """Give a terminal session its own group of the events stream, reading only events added from
@@ -193,8 +274,8 @@ class MessageStreams:
         return _text(message_id)
 
     async def _read(self, stream: str, group: str, consumer: str, count: int, block_ms: int | None,
-                    loader: Callable[[bytes], Job | Event]) -> list[Delivery]:
-        streams = {stream: ">"}
+                    loader: Callable[[bytes], Job | Event], start: str = ">") -> list[Delivery]:
+        streams = {stream: start}
         try:
             response = await self._redis.xreadgroup(group, consumer, streams, count=count, block=block_ms)
         except ResponseError as error:

@@ -26,7 +26,7 @@ from domain import artifacts
 from domain.errors import BreedError
 from domain.ids import MelodyRef
 from domain.model import Breed, BreedParams, Composition, Generation, TuneRequest
-from domain.rules import Actor
+from domain.rules import Actor, refusal
 from domain.strategies import DEFAULT_STRATEGY
 from runtime.exits import CONFIG_ERROR
 from service.breeding import BreedingService
@@ -248,6 +248,17 @@ class Session:
         for name, data in files.found:
             (folder / name).write_bytes(data)
 
+    async def leave(self) -> None:
+        """Stop the breed if it is still open (quit, the end of the input): nobody can come back to a
+        terminal breed, and an open one would never expire."""
+        try:
+            breed = await self.service.get(self.breed_id)
+            if refusal(breed, "stop") is None:
+                await self.service.stop(self.breed_id, LOCAL_ACTOR)
+                log.info("breed %s gen %d: left open in the terminal; stopped", self.breed_id, breed.generation)
+        except Exception as error:  # noqa: BLE001 - the session is ending anyway; its outcome must not change
+            log.warning("breed %s: could not close it (%s)", self.breed_id, error)
+
     async def step(self, command: Command) -> bool:
         """Apply one command; False when the session is over. BreedError: refused, nothing changed."""
         if command.kind == "quit":
@@ -319,28 +330,36 @@ async def run_session(
         await session.start(seed, source)
         if lines is None:
             terminal = TerminalInput()
-        while True:
-            if terminal is None:
-                assert lines is not None
-                if not lines:
-                    return 0
-                line: str | None = lines.pop(0)
-                print(f"> {line}")
-            else:
-                print(f"\n{HELP if session.winner is None else FINISHED_HELP}")
-                line = await terminal.readline("> ")
-                if line is None:
-                    return 0
-                if not session.interactive:  # a terminal echoes what is typed; a pipe or file does not
-                    print(line)
-            try:
-                if not await session.step(parse_command(line)):
-                    return 0
-            except (CommandError, BreedError) as error:
-                print(f"  {error}")
-                if lines is not None:
-                    return CONFIG_ERROR
+        status = await _drive(session, lines, terminal)
+        # Not after Ctrl-C (the loop is going away): a breed left with quit or at the end of the input.
+        await session.leave()
+        return status
     finally:
         if terminal is not None:
             terminal.close()
         await session.close()
+
+
+async def _drive(session: Session, lines: list[str] | None, terminal: TerminalInput | None) -> int:
+    """Read and apply commands until the session is over; its exit status."""
+    while True:
+        if terminal is None:
+            assert lines is not None
+            if not lines:
+                return 0
+            line: str | None = lines.pop(0)
+            print(f"> {line}")
+        else:
+            print(f"\n{HELP if session.winner is None else FINISHED_HELP}")
+            line = await terminal.readline("> ")
+            if line is None:
+                return 0
+            if not session.interactive:  # a terminal echoes what is typed; a pipe or file does not
+                print(line)
+        try:
+            if not await session.step(parse_command(line)):
+                return 0
+        except (CommandError, BreedError) as error:
+            print(f"  {error}")
+            if lines is not None:
+                return CONFIG_ERROR

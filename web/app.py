@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from importlib import resources
 from typing import Any
 
@@ -35,7 +36,7 @@ from web.front import FRONT, GOODBYE, LOCAL_USER, WebFront
 
 log = logging.getLogger(__name__)
 
-ACTOR = Actor(LOCAL_USER)
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 RESTARTING = "The breeding service is restarting, try again in a minute."
 KEEPALIVE_S = 15.0
 # Files a page may ask for: the names the worker gives them (domain.artifacts), nothing else.
@@ -158,7 +159,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     choices: dict[str, object] = {}
     seed: bytes | None = None
     seed_name = ""
-    form = await request.post()
+    form = await _start_form(request)
     raw_source = form.get("from")
     source_text = str(raw_source).strip() if isinstance(raw_source, str) else ""
     source, like = await _source(service, source_text) if source_text else (None, None)
@@ -176,9 +177,40 @@ async def start(request: web.Request) -> web.StreamResponse:
         seed_name = melody.filename
         seed = melody.file.read(limits.MAX_SEED_BYTES + 1)
         await asyncio.to_thread(BreedingService.check_seed, seed_name, seed)
-    breed = await service.start(owner_id=LOCAL_USER, params=params, seed=seed, source=source, front=FRONT)
+    breed = await service.start(owner_id=client_id(request), params=params, seed=seed, source=source, front=FRONT)
     log.info("breed %s started on the web page", breed.breed_id)
     return web.json_response({"breed_id": breed.breed_id, "url": f"/b/{breed.breed_id}"}, status=201)
+
+
+async def _start_form(request: web.Request) -> Mapping[str, object]:
+    """The start options: a form (the page's), a JSON object, or nothing; another body is refused (415)."""
+    if not request.body_exists or request.content_type in FORM_TYPES:
+        return await request.post()
+    if request.content_type == "application/json":
+        try:
+            options = await request.json()
+        except ValueError:
+            raise PageError("The JSON body does not parse.") from None
+        if not isinstance(options, dict):
+            raise PageError("The JSON body must be an object of options.")
+        return {name: str(value) for name, value in options.items() if value is not None}
+    raise PageError("Send the options as a form or as JSON.", status=415)
+
+
+def client_id(request: web.Request) -> int:
+    """Who asks, for the limits and the right to steer: the client's address (loopback: the local user).
+
+    Behind a reverse proxy every client has the proxy's address: the limits then hold for all together.
+    """
+    try:
+        address = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return LOCAL_USER
+    return LOCAL_USER if address.is_loopback else int(address)
+
+
+def actor(request: web.Request) -> Actor:
+    return Actor(client_id(request))
 
 
 async def _source(service: BreedingService, text: str) -> tuple[MelodyRef, Breed]:
@@ -221,7 +253,7 @@ async def state(request: web.Request) -> web.StreamResponse:
     breed = await _breed(request)
     generation = await service.generation(breed.breed_id, breed.generation) if breed.generation >= 0 else None
     tally = await service.tally(breed) if generation is not None else ()
-    ballot = await service.ballot(breed, LOCAL_USER) if generation else ()
+    ballot = await service.ballot(breed, client_id(request)) if generation else ()
     shown: dict[str, Any] = {
         "breed_id": breed.breed_id, "status": breed.status, "generation": breed.generation,
         "winner": breed.winner, "params": {
@@ -322,13 +354,13 @@ async def vote(request: web.Request) -> web.StreamResponse:
     if len(picks) > 10 * limits.MAX_CANDIDATES:
         raise PageError("That is more votes than a ballot may hold.")
     assert generation is not None
-    tally = await request.app[SERVICE_KEY].cast_ballot(breed.breed_id, generation, LOCAL_USER, picks)
+    tally = await request.app[SERVICE_KEY].cast_ballot(breed.breed_id, generation, client_id(request), picks)
     return web.json_response({"tally": list(tally)})
 
 
 async def next_generation(request: web.Request) -> web.StreamResponse:
     breed = await _breed(request)
-    closed = await request.app[FRONT_KEY].close_voting(breed.breed_id, ACTOR)
+    closed = await request.app[FRONT_KEY].close_voting(breed.breed_id, actor(request))
     return web.json_response({"fitness": list(closed.fitness), "rerolled": closed.rerolled, "nudges": closed.nudges})
 
 
@@ -342,7 +374,8 @@ async def nudge(request: web.Request) -> web.StreamResponse:
         raise PageError(f"`attribute` must be one of {', '.join(nudges.ATTRIBUTES)}.")
     if not isinstance(amount, int | float) or isinstance(amount, bool):
         raise PageError(f"`amount` must be a number {nudges.AMOUNT.describe()}.")
-    nudged = await request.app[SERVICE_KEY].nudge(breed.breed_id, LOCAL_USER, attribute, float(amount), generation)
+    nudged = await request.app[SERVICE_KEY].nudge(breed.breed_id, client_id(request), attribute, float(amount),
+                                                  generation)
     return web.json_response({"nudged": nudged.words, "nudges": nudged.summary})
 
 
@@ -351,7 +384,7 @@ async def sigma(request: web.Request) -> web.StreamResponse:
     value = (await _json(request)).get("sigma")
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise PageError("`sigma` must be a number between 0 and 1.")
-    changed = await request.app[SERVICE_KEY].set_sigma(breed.breed_id, ACTOR, float(value))
+    changed = await request.app[SERVICE_KEY].set_sigma(breed.breed_id, actor(request), float(value))
     return web.json_response({"sigma": changed.params.sigma})
 
 
@@ -359,7 +392,7 @@ async def finish(request: web.Request) -> web.StreamResponse:
     """Finish with {"candidate": n} (1-based) or the top-voted candidate ({})."""
     breed = await _breed(request)
     candidate = _integer(await _json(request), "candidate", optional=True)
-    done = await request.app[SERVICE_KEY].finish(breed.breed_id, ACTOR, candidate)
+    done = await request.app[SERVICE_KEY].finish(breed.breed_id, actor(request), candidate)
     request.app[FRONT_KEY].closed(breed.breed_id)
     return web.json_response({"winner": done.winner})
 
@@ -367,7 +400,7 @@ async def finish(request: web.Request) -> web.StreamResponse:
 async def stop(request: web.Request) -> web.StreamResponse:
     """Stop the breed without a winner (its generations and files stay)."""
     breed = await _breed(request)
-    stopped = await request.app[SERVICE_KEY].stop(breed.breed_id, ACTOR)
+    stopped = await request.app[SERVICE_KEY].stop(breed.breed_id, actor(request))
     request.app[FRONT_KEY].closed(breed.breed_id)
     return web.json_response({"status": stopped.breed.status})
 

@@ -24,3 +24,15 @@ async def test_every_breed_finishes_through_a_killed_worker_a_redis_restart_and_
     # People pressed Next or /breed finish while Redis was away, and were told to try again.
     assert report.restarting_answers >= 1
     assert len(report.close_to_post_s) == 3 * 2
+
+
+async def test_two_bot_processes_on_one_redis_take_no_event_twice_and_lose_none() -> None:
+    report = await soak(breeds=4, voters=2, generations=2, worker_count=2, seed=2, timeout_s=300, bots=2)
+    assert report.problems == []
+    assert (report.finished, report.lost_generations, report.duplicate_generations, report.lost_votes) == (4, 0, 0, 0)
+    assert report.dead_letters == 0
+    # What a finished breed leaves in Redis shrinks as its files, then the breed itself, expire; the gallery stays.
+    assert report.redis is not None
+    assert report.redis.now > report.redis.after_files > report.redis.after_retention > 0
+    # For good: each winner's record and files (four, or more with a tune), and each server's gallery.
+    assert report.redis.keys_kept >= 5 + 2 / 4

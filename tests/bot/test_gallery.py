@@ -187,7 +187,8 @@ async def test_melody_ids_of_another_server_are_refused_in_one_private_line(worl
 
 @pytest.mark.parametrize("command, options, refusal", [
     ("breed start", {"from": "nonsense"}, "`nonsense` is not a melody id: ids look like `ab12cd34-g3-5`."),
-    ("breed start", {"from": "zzzzzzzz-g1-1"}, "There is no melody `zzzzzzzz-g1-1`: no breed `zzzzzzzz`."),
+    ("breed start", {"from": "zzzzzzzz-g1-1"}, "There is no melody `zzzzzzzz-g1-1`: breed `zzzzzzzz` does not "
+                                               "exist, or ended over 90 days ago and is no longer kept."),
     ("breed start", {"from": "{breed}-g5-1"}, "There is no melody `{breed}-g5-1`: breed `{breed}` has "
                                               "generations 1 to 1."),
     ("breed start", {"from": "{breed}-g1-9"}, "There is no melody `{breed}-g1-9`: breed `{breed}` has "
@@ -200,7 +201,8 @@ async def test_melody_ids_of_another_server_are_refused_in_one_private_line(worl
     ("breed play", {"melody": "{breed}-g1-1"}, "`{breed}-g1-1` is not in this server's gallery: /breed gallery "
                                                "lists its winners."),
     ("breed gallery", {"page": 2}, "The gallery has 1 page; there is no page 2."),
-    ("breed tune", {"melody": "zzzzzzzz-g1-1"}, "There is no melody `zzzzzzzz-g1-1`: no breed `zzzzzzzz`."),
+    ("breed tune", {"melody": "zzzzzzzz-g1-1"}, "There is no melody `zzzzzzzz-g1-1`: breed `zzzzzzzz` does not "
+                                                "exist, or ended over 90 days ago and is no longer kept."),
     ("breed tune", {"melody": "7", "in_thread": True}, "There is no candidate 7: this breed has 1 to 4."),
 ])
 async def test_bad_ids_counts_and_pages_are_refused_privately_and_nothing_is_asked_of_the_worker(

@@ -165,8 +165,18 @@ async def test_a_winner_has_its_family_tree_and_a_second_session_branches_from_i
 def test_branching_from_a_melody_that_is_not_there_is_refused_in_one_line(redis_url, tmp_path):
     result = local(redis_url, tmp_path, "--from", "zzzzzzzz-g1-1", "--votes", "finish 1")
     assert result.returncode == 2
-    assert "There is no melody `zzzzzzzz-g1-1`: no breed `zzzzzzzz`." in result.stderr
+    assert ("There is no melody `zzzzzzzz-g1-1`: breed `zzzzzzzz` does not exist, or ended over 90 days ago "
+            "and is no longer kept.") in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+async def test_a_breed_left_at_the_end_of_the_input_is_closed_not_left_open(redis_url, store, tmp_path):
+    result = local(redis_url, tmp_path, "--population", "2", "--votes", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [breed_dir] = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "data"]
+    breed = await store.get_breed(breed_dir.name)
+    assert breed.status == "stopped" and breed.breed_id not in {b.breed_id for b in await store.open_breeds()}
+    assert 0 < await store.redis.ttl(f"mb:breed:{breed.breed_id}")  # and it expires with the retention
 
 
 async def test_a_band_breed_writes_its_tune_at_the_finish_and_tune_makes_more(redis_url, store, tmp_path):
@@ -208,6 +218,7 @@ def test_bad_tune_options_are_refused_before_anything_starts(redis_url, tmp_path
 def test_a_tune_of_a_melody_that_is_not_there_is_refused_in_one_line(redis_url, tmp_path):
     result = local(redis_url, tmp_path, "--population", "2", "--foreign", "0", "--votes", "tune zzzzzzzz-g1-1")
     assert result.returncode == 2
-    assert "There is no melody `zzzzzzzz-g1-1`: no breed `zzzzzzzz`." in result.stdout
+    assert ("There is no melody `zzzzzzzz-g1-1`: breed `zzzzzzzz` does not exist, or ended over 90 days ago "
+            "and is no longer kept.") in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert not list(tmp_path.glob("*/tune-*"))

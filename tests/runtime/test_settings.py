@@ -48,3 +48,15 @@ def test_the_redis_password_joins_the_url_but_never_its_printed_form() -> None:
     assert url == "redis://:s3cret@cache:6379/0"
     assert "s3cret" not in safe_url(url) and "s3cret" not in repr(settings)
     assert with_password("redis://:own@cache:6379/0", "other") == "redis://:own@cache:6379/0"
+
+
+def test_the_web_page_has_limits_only_when_it_listens_beyond_loopback() -> None:
+    from runtime.settings import CommonSettings
+
+    settings = CommonSettings(_env_file=None, web_max_open_breeds=5, web_max_open_breeds_per_client=1,
+                              web_start_cooldown_s=12)
+    assert settings.web_limits("127.0.0.1") is None and settings.web_limits("::1") is None
+    assert settings.web_limits("localhost") is None
+    exposed = settings.web_limits("0.0.0.0")
+    assert exposed is not None
+    assert (exposed.open_per_server, exposed.open_per_member, exposed.start_cooldown_s) == (5, 1, 12)

@@ -40,7 +40,8 @@ async def finished_breed(service: BreedingService, candidate: int = 2) -> Breed:
 
 @pytest.mark.parametrize("text, refusal", [
     ("b1-g1", "`b1-g1` is not a melody id: ids look like `ab12cd34-g3-5`."),
-    ("zz-g1-1", "There is no melody `zz-g1-1`: no breed `zz`."),
+    ("zz-g1-1", "There is no melody `zz-g1-1`: breed `zz` does not exist, or ended over 90 days ago and is no "
+                "longer kept."),
     ("b1-g2-1", "There is no melody `b1-g2-1`: breed `b1` has generations 1 to 1."),
     ("b1-g1-5", "There is no melody `b1-g1-5`: breed `b1` has candidates 1 to 4."),
 ])

@@ -39,7 +39,8 @@ async def test_a_tune_of_any_candidate_takes_the_options_given(service, store) -
 
 
 @pytest.mark.parametrize("melody, guild, options, refusal", [
-    ("zz-g1-1", GUILD, {}, "There is no melody `zz-g1-1`: no breed `zz`."),
+    ("zz-g1-1", GUILD, {}, "There is no melody `zz-g1-1`: breed `zz` does not exist, or ended "
+                           "over 90 days ago and is no longer kept."),
     ("b1-g1", GUILD, {}, "`b1-g1` is not a melody id: ids look like `ab12cd34-g3-5`."),
     ("b1-g1-1", 1, {}, OTHER_SERVER),
     ("b1-g1-1", GUILD, {"bars": 12}, "Cannot make a tune: bars must be 8 or 16, not 12."),

@@ -23,31 +23,37 @@ async def test_a_breed_stored_before_branching_existed_still_loads() -> None:
 
 
 async def test_winners_are_listed_per_server_newest_first_with_their_files_kept_forever(store: BreedStore) -> None:
-    await store.keep_winner(winner("a-g1-1", finished_at=1.0), {"winner.mid": b"A"})
-    await store.keep_winner(winner("b-g2-1", finished_at=2.0), {"winner.mid": b"B"})
-    await store.keep_winner(winner("c-g1-1", guild_id=2, finished_at=3.0), {})
+    await store.add_artifacts("b", 0, {"winner.mid": b"B"}, keep=True)  # as the worker writes a winner's files
+    await store.keep_winner(winner("a-g1-1", finished_at=1.0))
+    await store.keep_winner(winner("b-g2-1", finished_at=2.0))
+    await store.keep_winner(winner("c-g1-1", guild_id=2, finished_at=3.0))
     assert [w.melody_id for w in await store.gallery(1, 0, 10)] == ["b-g2-1", "a-g1-1"]
     assert [w.melody_id for w in await store.gallery(1, 1, 10)] == ["a-g1-1"]
     assert (await store.gallery_size(1), await store.gallery_size(2), await store.gallery_size(None)) == (2, 1, 0)
     assert await store.gallery_winner("a-g1-1") == winner("a-g1-1", finished_at=1.0)
-    assert await store.gallery_file("b-g2-1", "winner.mid") == b"B"
-    assert await store.redis.pttl(keys.gallery_file("b-g2-1", "winner.mid")) == -1
+    assert await store.gallery_file(winner("b-g2-1"), "winner.mid") == b"B"
+    # Stored once: the breed's own file is the gallery's.
+    assert await store.redis.keys(f"{keys.PREFIX}winner:*:file:*") == []
+    assert await store.redis.pttl(keys.artifact("b", 0, "winner.mid")) == -1
     assert await store.redis.pttl(keys.gallery_winner("b-g2-1")) == -1
 
 
 async def test_keeping_a_winner_again_keeps_its_place(store: BreedStore) -> None:
-    assert await store.keep_winner(winner("a-g1-1", finished_at=1.0), {})
-    await store.keep_winner(winner("b-g1-1", finished_at=2.0), {})
-    assert not await store.keep_winner(winner("a-g1-1", finished_at=5.0), {})
+    assert await store.keep_winner(winner("a-g1-1", finished_at=1.0))
+    await store.keep_winner(winner("b-g1-1", finished_at=2.0))
+    assert not await store.keep_winner(winner("a-g1-1", finished_at=5.0))
     assert [w.melody_id for w in await store.gallery(1, 0, 10)] == ["b-g1-1", "a-g1-1"]
 
 
 async def test_a_removed_winner_and_its_files_are_gone(store: BreedStore) -> None:
     kept = winner("a-g1-1")
-    await store.keep_winner(kept, {"winner.mid": b"A", "lineage.png": b"P"})
+    await store.add_artifacts("a", 0, {"winner.mid": b"A", "lineage.png": b"P"}, keep=True)
+    await store.redis.set(keys.gallery_file("a-g1-1", "winner.mid"), b"A")  # an older version's copy
+    await store.keep_winner(kept)
     assert await store.remove_winner(kept, ("winner.mid", "lineage.png"))
     assert await store.gallery_size(1) == 0 and await store.gallery_winner("a-g1-1") is None
     assert await store.redis.keys(f"{keys.PREFIX}winner:*") == []
+    assert await store.redis.keys(f"{keys.PREFIX}breed:a:*") == []
     assert not await store.remove_winner(kept, ())
 
 

@@ -83,7 +83,8 @@ async def test_a_bad_tune_request_gets_one_line_and_changes_nothing(web_server, 
         breed_id = await started(session, url, store)
         jobs = await store.redis.xlen(keys.JOBS)
         for body, error in (
-            ({"melody": "zzzzzzzz-g1-1"}, "There is no melody `zzzzzzzz-g1-1`: no breed `zzzzzzzz`."),
+            ({"melody": "zzzzzzzz-g1-1"}, "There is no melody `zzzzzzzz-g1-1`: breed `zzzzzzzz` does not exist, "
+                                          "or ended over 90 days ago and is no longer kept."),
             ({"melody": f"{breed_id}-g1-1", "bars": 12}, "Cannot make a tune: bars must be 8 or 16, not 12."),
             ({"melody": f"{breed_id}-g1-1", "backing": "orchestra"},
              "Cannot make a tune: backing must be one of none, chords, band, not `orchestra`."),

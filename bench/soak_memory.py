@@ -1,0 +1,41 @@
+"""What the soak's breeds leave in Redis: bytes per finished breed now, once files expire, once breeds expire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RedisBytes:
+    """Bytes of Redis keys per finished breed (streams left out: they are trimmed, not per breed)."""
+
+    now: float
+    after_files: float  # once the rendered files' TTL (ARTIFACT_TTL_DAYS) passed
+    after_retention: float  # once the breeds' retention (BREED_RETENTION_DAYS) passed: what stays for good
+    keys_kept: float  # keys per breed that never expire (the gallery's winner)
+
+    def text(self) -> str:
+        return (f"Redis per finished breed: {self.now / 1024:.0f} KiB now, {self.after_files / 1024:.1f} KiB once "
+                f"files expire, {self.after_retention / 1024:.1f} KiB once the breed expires "
+                f"({self.keys_kept:.1f} keys kept for good)")
+
+
+async def redis_bytes(store: Any, finished: int) -> RedisBytes:
+    """Sum MEMORY USAGE over every key, by when it expires: the files' TTL, the retention, or never."""
+    redis = store.redis
+    total = files_left = kept = kept_keys = 0
+    async for key in redis.scan_iter(count=1000):
+        if await redis.type(key) == b"stream":
+            continue
+        size = await redis.memory_usage(key, samples=0) or 0
+        ttl = await redis.pttl(key)
+        total += size
+        if ttl < 0:  # no expiry: the gallery
+            kept += size
+            kept_keys += 1
+            files_left += size
+        elif ttl / 1000 > store.artifact_ttl_s + 1:  # outlives the files: the breed's state, until its retention
+            files_left += size
+    per = max(finished, 1)
+    return RedisBytes(total / per, files_left / per, kept / per, kept_keys / per)

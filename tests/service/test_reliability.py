@@ -1,0 +1,133 @@
+"""The service under faults: a lock that outlives its lease, concurrent starts, a job of a newer version."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from domain.errors import BreedError
+from domain.limits import ServerLimits
+from domain.model import Breed, BreedParams
+from domain.rules import Actor
+from service.breeding import BreedingService, Place
+from service.events import EventConsumer, EventHandler
+from storage import BreedStore, keys
+from storage.codec import Event
+from tests.service.test_breeding import NOW, voting_breed
+
+OWNER = Actor(1)
+
+
+async def test_an_announce_that_outlasts_the_locks_lease_keeps_the_breed_locked(store: BreedStore) -> None:
+    first, second = BreedingService(store, lambda: NOW), BreedingService(store, lambda: NOW)
+    first.lock_lease_s = second.lock_lease_s = 0.3
+    await voting_breed(first)
+    order: list[str] = []
+
+    async def slow_announce(breed: Breed, fitness: tuple[int, ...]) -> None:
+        await asyncio.sleep(1.0)  # uploads under a rate limit: longer than the lease
+        order.append("announced")
+
+    async def stop_meanwhile() -> None:
+        await asyncio.sleep(0.1)
+        await second.stop("b1", OWNER)  # another process (its own in-process lock)
+        order.append("stopped")
+
+    await asyncio.gather(first.close_voting("b1", OWNER, announce=slow_announce), stop_meanwhile())
+    assert order == ["announced", "stopped"]
+    assert (await store.get_breed("b1")).status == "stopped"
+
+
+async def test_concurrent_starts_cannot_pass_the_servers_limit(store: BreedStore) -> None:
+    service = BreedingService(store, lambda: NOW, limits=ServerLimits(open_per_server=1))
+
+    async def announce(breed_id: str) -> Place:
+        await asyncio.sleep(0.2)  # Discord makes the start post and its thread
+        return Place(guild_id=9, channel_id=8, thread_id=hash(breed_id) % 1000, progress_message_id=1)
+
+    async def start(owner: int) -> Breed | str:
+        try:
+            return await service.start(owner_id=owner, params=BreedParams(), place=Place(guild_id=9),
+                                       announce=announce)
+        except BreedError as error:
+            return str(error)
+
+    outcomes = await asyncio.gather(start(1), start(2), start(3))
+    started = [outcome for outcome in outcomes if isinstance(outcome, Breed)]
+    assert len(started) == 1
+    assert len(await store.open_breeds()) == 1
+    assert sorted(o for o in outcomes if isinstance(o, str)) == [
+        "This server has 1 open breeds, the most it may have at once: finish or stop one first."] * 2
+
+
+async def test_a_start_whose_announce_failed_does_not_spend_the_cooldown(store: BreedStore) -> None:
+    service = BreedingService(store, lambda: NOW, limits=ServerLimits(start_cooldown_s=600))
+
+    async def broken(breed_id: str) -> Place:
+        raise BreedError("I cannot run a breed here: I need Send Messages.")
+
+    with pytest.raises(BreedError, match="Send Messages"):
+        await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9), announce=broken)
+    breed = await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9))
+    assert breed.status == "starting"
+    with pytest.raises(BreedError, match="^Slow down: you can start another breed in 600 s.$"):
+        await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9))
+
+
+async def run_consumer_for(consumer: EventConsumer, seconds: float) -> None:
+    task = asyncio.create_task(consumer.run())
+    await asyncio.sleep(seconds)
+    consumer.stop()
+    await task
+
+
+async def test_a_second_bot_process_leaves_the_events_another_one_is_handling(store: BreedStore) -> None:
+    await store.publish_event(Event("progress", "b1", 0, stage="evolving"))
+    assert len(await store.read_events("bot-a", block_ms=None)) == 1  # bot a is handling it now
+    seen: list[Event] = []
+    second = EventConsumer(store, _record(seen), "bot-b", block_ms=50, retry_idle_ms=5_000)
+    await run_consumer_for(second, 0.5)
+    assert seen == []
+    pending = await store.redis.xpending_range(keys.EVENTS, keys.BOTS_GROUP, "-", "+", 10)
+    assert [entry["consumer"] for entry in pending] == [b"bot-a"]
+
+
+async def test_the_events_of_a_bot_process_that_died_are_taken_over_once_idle(store: BreedStore) -> None:
+    await store.publish_event(Event("progress", "b1", 0, stage="evolving"))
+    await store.read_events("bot-a", block_ms=None)  # and then bot a died
+    seen: list[Event] = []
+    await run_consumer_for(EventConsumer(store, _record(seen), "bot-b", block_ms=50, retry_idle_ms=300), 1.0)
+    assert [(event.type, event.stage) for event in seen] == [("progress", "evolving")]
+
+
+async def test_a_bot_restarted_under_its_name_handles_what_it_had_read_at_once(store: BreedStore) -> None:
+    await store.publish_event(Event("progress", "b1", 0, stage="evolving"))
+    await store.read_events("bot-a", block_ms=None)
+    seen: list[Event] = []
+    await run_consumer_for(EventConsumer(store, _record(seen), "bot-a", block_ms=50, retry_idle_ms=60_000), 0.3)
+    assert len(seen) == 1
+
+
+def _record(seen: list[Event]) -> EventHandler:
+    async def handle(event: Event) -> None:
+        seen.append(event)
+
+    return handle
+
+
+async def test_only_a_failed_step_of_the_breeds_state_reverts_it(store: BreedStore) -> None:
+    service = BreedingService(store, lambda: NOW)
+    await voting_breed(service)
+    await service.close_voting("b1", OWNER)  # evolving: an evolve job reads generation 1
+    told: list[str] = []
+
+    async def post(before: Breed, after: Breed) -> None:
+        told.append(after.status)
+
+    others = (("remix", 0), ("morph", 0), ("tree", 0), ("compose", -1), ("finish", 0), ("start", -1), ("evolve", 3))
+    for job, generation in others:
+        assert await service.step_failed("b1", post, job=job, generation=generation) is None, job
+    assert told == [] and (await store.get_breed("b1")).status == "evolving"
+    after = await service.step_failed("b1", post, job="evolve", generation=0)
+    assert after is not None and after.status == "voting" and told == ["voting"]

@@ -1,0 +1,85 @@
+"""Retention: a breed that ended expires after BREED_RETENTION_DAYS; its gallery winner stays, stored once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+
+from domain import artifacts
+from domain.errors import BreedError
+from domain.ids import MelodyRef
+from domain.model import Breed
+from domain.rules import Actor, morph_marker
+from service.breeding import BreedingService
+from storage import BreedStore, keys
+from tests.service.test_breeding import NOW, VOTE_MESSAGE, voting_breed, write_generation
+from tests.service.test_gallery import GUILD, finished_breed
+
+RETENTION_S = 1.0
+
+
+@pytest.fixture
+def service(redis_client: Redis, store: BreedStore) -> BreedingService:
+    return BreedingService(BreedStore(redis_client, artifact_ttl_s=600, retention_s=RETENTION_S), lambda: NOW)
+
+
+async def keys_without_ttl(redis: Redis) -> set[str]:
+    return {key.decode() for key in await redis.keys("*") if await redis.ttl(key) == -1
+            and await redis.type(key) != b"stream"}
+
+
+async def test_a_finished_breed_leaves_only_its_gallery_winner_once_its_retention_passed(service) -> None:
+    store = service.store
+    await voting_breed(service)
+    await write_generation(store, 1)  # a second generation, with its own vote message and a morph
+    await store.link_message(VOTE_MESSAGE + 1, "b1", 1)
+    await store.add_vote("b1", 1, 0, 20)
+    await store.mark_posted("b1", 1, morph_marker(0, 1))
+    await store.add_artifacts("b1", 1, {"clip-1.ogg": b"C"})
+    await service.finish("b1", Actor(1), 2)
+    await store.add_artifacts("b1", 1, {name: name.encode() for name in artifacts.WINNER_FILES}, keep=True)
+
+    async def post(breed: Breed, number: int, winner: int) -> None:
+        await store.link_message(VOTE_MESSAGE + 2, "b1", 1)
+
+    assert await service.winner_ready("b1", 1, post)
+    breed = await service.get("b1")
+    await asyncio.sleep(RETENTION_S + 0.5)
+
+    winner = str(MelodyRef("b1", 1, breed.winner))
+    assert await keys_without_ttl(store.redis) == {
+        keys.gallery(GUILD), keys.gallery_winner(winner),
+        # The winner's files, once: the gallery plays the breed's own copy.
+        *(keys.artifact("b1", 1, name) for name in artifacts.WINNER_FILES),
+    }
+    assert await store.message_target(VOTE_MESSAGE) is None and await store.breed_for_thread(7) is None
+    kept = await service.play(winner, GUILD)
+    assert [name for name, _ in kept.files] == list(artifacts.WINNER_FILES)
+
+
+async def test_an_expired_breeds_melodies_answer_one_clear_line(service) -> None:
+    breed = await finished_breed(service)
+    await asyncio.sleep(RETENTION_S + 0.5)
+    winner, other = MelodyRef("b1", 0, breed.winner), MelodyRef("b1", 0, 0)
+    expected = {
+        winner: f"`{winner}` is in the gallery, but its breed ended over 0 days ago and is no longer kept: "
+                "it can be played, not branched from or drawn.",
+        other: f"There is no melody `{other}`: breed `b1` does not exist, or ended over 0 days ago and is no "
+               "longer kept.",
+    }
+    for ref, line in expected.items():
+        for attempt in (service.melody(str(ref), GUILD), service.request_tree(str(ref), GUILD, 5)):
+            with pytest.raises(BreedError) as refused:
+                await attempt
+            assert str(refused.value) == line
+
+
+async def test_an_open_breed_does_not_expire(service) -> None:
+    await finished_breed(service)
+    await service.store.update_breed("b1", status="voting")  # as if it were still going
+    await asyncio.sleep(RETENTION_S + 0.5)
+    assert await service.store.get_breed("b1") is not None
+    await service.stop("b1", Actor(1))
+    assert 0 < await service.store.redis.pttl(keys.breed("b1")) <= RETENTION_S * 1000
