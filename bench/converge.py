@@ -25,7 +25,9 @@ prints the paired gain of the nudges at generation 8 in sd of random candidates'
 Last line, for panel b: RESULT default_sim8 classic_sim8 random_sim8 (median best similarity at
 generation 8) and default_gens classic_gens random_gens (median generations to the threshold,
 generations + 1 when most trials never reach it); for panel n, nudge_gain8 (the default
-strategy with nudges minus without, paired mean at generation 8, sd) and its 95 % interval.
+strategy with nudges minus without, paired mean at generation 8, sd), its 95 % interval, and
+nudge_headroom8 (the panel's ceiling, `bench.voters.NudgingPanel.best_possible`, minus the default
+strategy's best at generation 8 without nudges: the most any gain could be, on the mean).
 """
 
 from __future__ import annotations
@@ -109,11 +111,14 @@ def run(args: argparse.Namespace) -> int:
           f"default strategy {ga.DEFAULT_STRATEGY!r}")
     checkpoints = [g for g in CHECKPOINTS if g <= args.generations]
     results: dict[str, dict[str, NDArray[np.float64]]] = {}
+    ceilings: list[float] = []  # panel n: the best score each trial's panel could give
     for panel_name in args.panels:
         runs = [*strategies, *(s + NUDGED for s in strategies if s != RANDOM)] if panel_name == "n" else strategies
         bests = {strategy: [] for strategy in runs}
         for trial in range(args.trials):
             panel = make_panel(panel_name, model, targets, trial, args.seed)
+            if panel_name == "n":
+                ceilings.append(panel.best_possible())
             first = ga.random_population(args.population, model.latent_size, np.random.default_rng([args.seed, trial]))
             for strategy in runs:
                 nudging = vectors if strategy.endswith(NUDGED) else None
@@ -121,10 +126,12 @@ def run(args: argparse.Namespace) -> int:
                                                 subspace, nudging))
         results[panel_name] = {strategy: np.stack(rows) for strategy, rows in bests.items()}
         report(panel_name, results[panel_name], checkpoints, args)
+        if panel_name == "n":
+            print_headroom(results[panel_name], np.array(ceilings), args.generations)
     print(f"({time.monotonic() - started:.0f} s)")
     fields = [result_line(results["b"], args.generations, ga.DEFAULT_STRATEGY)] if "b" in results else []
     if "n" in results:
-        fields.append(nudge_result(results["n"], args.generations, ga.DEFAULT_STRATEGY))
+        fields.append(nudge_result(results["n"], np.array(ceilings), args.generations, ga.DEFAULT_STRATEGY))
     if fields:
         print("RESULT " + " ".join(fields))
     model.close()
@@ -307,12 +314,25 @@ def report(panel: str, results: dict[str, NDArray[np.float64]], checkpoints: Seq
               "(paired mean)")
 
 
-def nudge_result(results: dict[str, NDArray[np.float64]], generations: int, default: str) -> str:
-    """RESULT fields of panel n: the paired gain of the default strategy's nudges at generation 8."""
+def nudge_result(results: dict[str, NDArray[np.float64]], ceilings: NDArray[np.float64], generations: int,
+                 default: str) -> str:
+    """RESULT fields of panel n: the paired gain of the default strategy's nudges at generation 8, and the
+    headroom (how far below the panel's ceiling the default strategy is there without nudges)."""
     at = min(8, generations)
     gain = results[default + NUDGED][:, at] - results[default][:, at]
     low, high = bootstrap(gain, np.mean)
-    return f"nudge_gain{at}={np.mean(gain):.2f} nudge_gain{at}_low={low:.2f} nudge_gain{at}_high={high:.2f}"
+    headroom = np.mean(ceilings - results[default][:, at])
+    return (f"nudge_gain{at}={np.mean(gain):.2f} nudge_gain{at}_low={low:.2f} nudge_gain{at}_high={high:.2f} "
+            f"nudge_headroom{at}={headroom:.2f}")
+
+
+def print_headroom(results: dict[str, NDArray[np.float64]], ceilings: NDArray[np.float64], generations: int) -> None:
+    """Panel n: how far below the panel's ceiling each strategy's best is, in the mean over trials."""
+    at = min(8, generations)
+    print(f"  ceiling (a melody with the profile best for the panel; none need exist): mean {ceilings.mean():.3f}; "
+          f"mean distance below it at g{at}:")
+    for strategy, best in results.items():
+        print(f"    {strategy:18} {np.mean(ceilings - best[:, at]):.3f} sd")
 
 
 def result_line(results: dict[str, NDArray[np.float64]], generations: int, default: str) -> str:

@@ -136,6 +136,7 @@ NUDGE_AT_LEAST = 0.5  # a voter nudges only when the best melody misses what the
 # raised it (docs/benchmarks.md): a vector moves one melody more or less than its average.
 NUDGE_STEP = 0.3
 NUDGE_AT_MOST = 0.5
+WEISZFELD_STEPS = 200
 UNREADABLE_GAP = 3.0  # an attribute a melody lacks (no notes to measure) counts as 3 sd off
 
 
@@ -170,6 +171,19 @@ class NudgingPanel:
     def score(self, melodies: Sequence[Sequence[Note]]) -> Scores:
         voters = self.utilities(melodies)
         return Scores(voters, (voters.mean(axis=0) - self.group_mean) / self.group_sd)
+
+    def best_possible(self) -> float:
+        """The group score of a melody with the best profile there is: the ceiling no breed can pass.
+
+        The mean of the voters' RMS distances is least at the geometric median of what they want
+        (Weiszfeld's iteration); no melody need have it, so real breeds stay below.
+        """
+        profile = self.wanted.mean(axis=0)
+        for _ in range(WEISZFELD_STEPS):
+            distances = np.maximum(np.linalg.norm(self.wanted - profile, axis=1), 1e-12)
+            profile = (self.wanted / distances[:, None]).sum(axis=0) / (1.0 / distances).sum()
+        utility = -np.sqrt(((self.wanted - profile) ** 2).mean(axis=1)).mean()
+        return float((utility - self.group_mean) / self.group_sd)
 
     def nudges(self, melodies: Sequence[Sequence[Note]], fitness: NDArray[np.int64],
                names: Sequence[str]) -> list[tuple[str, str, float]]:

@@ -124,3 +124,35 @@ def test_nudging_voters_step_towards_the_attribute_furthest_from_what_they_want(
     given = panel.nudges([OTHER, TUNE], np.array([0, 3]), ATTRIBUTES)
     assert given == [("0", "density", -0.5), ("1", "register", pytest.approx(0.3))]
     assert panel.utilities([TUNE])[:, 0] == pytest.approx([-3 / np.sqrt(5), -1 / np.sqrt(5), -0.2 / np.sqrt(5)])
+
+
+def test_the_nudging_panels_ceiling_is_the_best_profile_and_no_melody_passes_it():
+    from domain.nudges import ATTRIBUTES
+    from engine.attributes import measure
+
+    values = measure(TUNE)
+    agreeing = voters.NudgingPanel(np.zeros((3, len(ATTRIBUTES))), values, np.ones(len(ATTRIBUTES)))
+    assert agreeing.best_possible() == pytest.approx(0.0)  # all want exactly TUNE's profile
+    assert agreeing.score([TUNE]).group[0] == pytest.approx(0.0)
+    wanted = np.random.default_rng(4).standard_normal((5, len(ATTRIBUTES)))
+    panel = voters.NudgingPanel(wanted, values, np.ones(len(ATTRIBUTES)), group_mean=-1.0, group_sd=0.5)
+    # A melody with exactly one voter's profile, or the mean profile, is no better than the ceiling.
+    for profile in (*wanted, wanted.mean(axis=0)):
+        utility = -np.sqrt(((wanted - profile) ** 2).mean(axis=1)).mean()
+        assert (utility + 1.0) / 0.5 <= panel.best_possible() + 1e-9
+
+
+@pytest.mark.slow
+def test_a_tiny_nudging_run_reports_a_gain_no_larger_than_the_headroom(melody_model, capsys):
+    from engine import ga
+
+    parser = argparse.ArgumentParser()
+    converge.add_arguments(parser)
+    args = parser.parse_args(["--trials", "2", "--generations", "2", "--panels", "n",
+                              "--strategies", ga.DEFAULT_STRATEGY])
+    assert converge.run(args) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    figures = {key: float(value) for key, value in (field.split("=") for field in last.split()[1:])}
+    assert list(figures) == ["nudge_gain2", "nudge_gain2_low", "nudge_gain2_high", "nudge_headroom2"]
+    assert figures["nudge_gain2_low"] <= figures["nudge_gain2"] <= figures["nudge_gain2_high"]
+    assert figures["nudge_gain2"] <= figures["nudge_headroom2"] + 0.01  # rounding to 2 decimals
