@@ -96,11 +96,10 @@ class Report:
     faults: list[str] = field(default_factory=list)
     # What the faults left behind, read from the processes and Redis rather than from the harness's plan:
     # the killed worker's exit status and the jobs it held, Redis's run id before and after each restart
-    # with the votes people had to cast when it stopped, and whether the old bot closed and the new one
-    # came up.
+    # with the votes people had to cast when it stopped, and whether the new bot came up on the gateway.
     worker_kills: list[tuple[int, int]] = field(default_factory=list)
     redis_restarts: list[tuple[str, str, bool]] = field(default_factory=list)
-    bot_restarts: list[tuple[bool, bool]] = field(default_factory=list)
+    bot_restarts: list[bool] = field(default_factory=list)
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 

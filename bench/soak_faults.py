@@ -28,7 +28,7 @@ class Notes(Protocol):
     problems: list[str]
     worker_kills: list[tuple[int, int]]
     redis_restarts: list[tuple[str, str, bool]]
-    bot_restarts: list[tuple[bool, bool]]
+    bot_restarts: list[bool]
 
 
 class Workers:
@@ -195,6 +195,6 @@ class Faults:
         old = self.env.bot
         await self.env.restart_bot(new)
         await old.service.close()
-        self.report.bot_restarts.append((old.is_closed(), new.is_ready()))
+        self.report.bot_restarts.append(new.is_ready() and new.user is not None)
         self.report.faults.append("the bot restarted")
         return True

@@ -166,7 +166,7 @@ class TuneJobs(KeepsakeJobs):
                 raise JobError(f"The melody `{ref}` is not stored any more.")
             return await self._latent_of(ref), list(generation.melodies[ref.index]), params
         except JobError:
-            data = await self.store.gallery_file(str(ref), artifacts.WINNER_MID) if winner is not None else None
+            data = await self.store.gallery_file(winner, artifacts.WINNER_MID) if winner is not None else None
             if data is None:
                 raise
         return await asyncio.to_thread(self._read_winner, data) + (params,)

@@ -331,9 +331,13 @@ async def run_session(
         if lines is None:
             terminal = TerminalInput()
         status = await _drive(session, lines, terminal)
-        # Not after Ctrl-C (the loop is going away): a breed left with quit or at the end of the input.
-        await session.leave()
+        await session.leave()  # a breed left with quit or at the end of the input
         return status
+    except asyncio.CancelledError:
+        # Ctrl-C: asyncio cancels the session and runs the loop on until it ends, so the breed is stopped too.
+        if session.breed_id:
+            await session.leave()
+        raise
     finally:
         if terminal is not None:
             terminal.close()

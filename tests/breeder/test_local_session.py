@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import subprocess
 import sys
 
@@ -90,6 +92,20 @@ def test_ctrl_c_while_waiting_for_a_line_stops_the_session_and_its_worker(redis_
         session.kill()
     worker_log = (tmp_path / "data" / "logs" / "worker.log").read_text()
     assert "Traceback" not in worker_log
+    # Nobody can come back to a terminal breed: the one left with Ctrl-C is stopped, so that it expires.
+    [breed_id] = re.findall(r"^Breed (\w+):", output, re.MULTILINE)
+    assert asyncio.run(_status(redis_url, breed_id)) == "stopped"
+
+
+async def _status(redis_url: str, breed_id: str) -> str:
+    from storage import BreedStore, connect
+
+    store = BreedStore(connect(redis_url))
+    try:
+        breed = await store.get_breed(breed_id)
+        return breed.status if breed is not None else "missing"
+    finally:
+        await store.close()
 
 
 def read_until(process: subprocess.Popen, text: str, timeout: float) -> str:

@@ -108,7 +108,7 @@ async def test_a_gallery_winner_makes_a_tune_after_its_breeds_latents_expired(st
 
     melody = f"{breed.breed_id}-g1-1"
     winner_mid = await store.get_artifact(breed.breed_id, 0, artifacts.WINNER_MID)
-    await store.keep_winner(Winner(melody, breed.breed_id, None, 1, 0, 0, 1.0), {artifacts.WINNER_MID: winner_mid})
+    await store.keep_winner(Winner(melody, breed.breed_id, None, 1, 0, 0, 1.0))  # its files are the breed's own
     await store.redis.delete(keys.latents(breed.breed_id, 0), keys.generation(breed.breed_id, 0))
     await store.enqueue_job(Job("tune", "tune2", 0, source=melody, bars=8, backing="none"))
     await do_next_job(store, worker)
