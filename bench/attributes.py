@@ -66,13 +66,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"{time.monotonic() - started:.0f} s")
     print("RESULT " + " ".join(results))
     return 0
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    raise SystemExit(run(parser.parse_args()))
-
-
-if __name__ == "__main__":
-    main()

@@ -157,13 +157,3 @@ def decouple(raw: NDArray[np.float64], effects: NDArray[np.float64]
                 vector, own, taken[index] = vector - share * raw[density], left, share
         vectors[index] = vector / own
     return vectors, taken
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    raise SystemExit(run(parser.parse_args()))
-
-
-if __name__ == "__main__":
-    main()

@@ -16,17 +16,23 @@ from web.server import WebServer
 CHROMIUM = shutil.which("chromium")
 
 
-@pytest.fixture
-async def web_server(redis_url: str, store: BreedStore, worker) -> AsyncIterator[WebServer]:
-    """The web page on a free loopback port, small breeds (4 candidates), a real worker beside it."""
-    service = open_service(redis_url, time.time, BreedParams(population=4, foreign=1))
-    server = WebServer(service, "127.0.0.1", 0, consumer="web-test")
+async def running_page(redis_url: str, consumer: str, **service_options: object) -> AsyncIterator[WebServer]:
+    """A web page on a free loopback port over its own service, small breeds (4 candidates)."""
+    service = open_service(redis_url, time.time, BreedParams(population=4, foreign=1), **service_options)
+    server = WebServer(service, "127.0.0.1", 0, consumer=consumer)
     await server.start()
     try:
         yield server
     finally:
         await server.stop()
         await service.close()
+
+
+@pytest.fixture
+async def web_server(redis_url: str, store: BreedStore, worker) -> AsyncIterator[WebServer]:
+    """The web page with a real worker beside it."""
+    async for server in running_page(redis_url, "web-test"):
+        yield server
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -10,20 +9,13 @@ import pytest
 
 from domain.limits import ServerLimits
 from domain.model import BreedParams
-from service.connection import open_service
 from storage import BreedStore
+from tests.web.conftest import running_page
 from web.server import WebServer
 
 
-async def limited_page(redis_url: str, limits: ServerLimits) -> AsyncIterator[WebServer]:
-    service = open_service(redis_url, time.time, BreedParams(population=4, foreign=1), limits=limits)
-    server = WebServer(service, "127.0.0.1", 0, consumer="web-limits")
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-        await service.close()
+def limited_page(redis_url: str, limits: ServerLimits) -> AsyncIterator[WebServer]:
+    return running_page(redis_url, "web-limits", limits=limits)
 
 
 @pytest.fixture
