@@ -331,6 +331,7 @@ async def drive_bot(shard: int, settings: Any, url: str, store: Any | None, work
             await driver.check(store)
     finally:
         last_bot = env.bot
+        await last_bot.stop_events()
         await env.shutdown()
         # Closed only now: the events loop of the bot blocks on this connection until shutdown.
         await last_bot.service.close()  # type: ignore[attr-defined]

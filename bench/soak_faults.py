@@ -193,6 +193,7 @@ class Faults:
         new = MelodyBot(self.settings, self.url, consumer=self.consumer)
         new.external_wait = self.env.external_wait
         old = self.env.bot
+        await old.stop_events()
         await self.env.restart_bot(new)
         await old.service.close()
         self.report.bot_restarts.append(new.is_ready() and new.user is not None)

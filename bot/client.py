@@ -132,11 +132,15 @@ class MelodyBot(commands.AutoShardedBot):
         log.info("connected as %s (%d) to %d servers", self.user, self.user.id if self.user else 0,
                  len(self.guilds))
 
-    async def close(self) -> None:
+    async def stop_events(self) -> None:
+        """Stop reading worker events once the read in hand ends: a task cancelled inside redis-py's
+        blocking read can hang, so whoever stops the bot (close, a host that detaches it) asks first."""
         if hasattr(self, "_events_task"):
-            # Let the events loop finish its read instead of cancelling it inside redis-py.
             self.controller.router.stop()
             await asyncio.wait({self._events_task}, timeout=self.controller.router.stop_within_s)
+
+    async def close(self) -> None:
+        await self.stop_events()
         await self.tasks.cancel_all()
         await super().close()
         if hasattr(self, "service"):

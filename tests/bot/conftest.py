@@ -56,6 +56,7 @@ async def simcord_env(redis_url: str, store: BreedStore, bot_settings: BotSettin
     try:
         yield env
     finally:
+        await env.bot.stop_events()  # type: ignore[attr-defined]
         await env.shutdown()
         # Closed only now: the events loop of the bot blocks on this connection until shutdown.
         await env.bot.service.close()  # type: ignore[attr-defined]

@@ -57,6 +57,7 @@ class World:
         """Stop the bot and start a new instance (of `cls`) on the same Redis and the same Discord server."""
         old = self.bot
         new = make_bot(self.settings, self.redis_url, self.env, cls)
+        await old.stop_events()
         await self.env.restart_bot(new)
         self.bots.append(new)
         await old.service.close()

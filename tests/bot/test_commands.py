@@ -236,6 +236,7 @@ async def test_commands_are_not_synced_to_discord_unless_the_setting_says_so(red
         assert member.available_commands(channel) == ()
         assert not [r for r in env.http_requests if "/commands" in r.path]
     finally:
+        await bot.stop_events()
         await env.shutdown()
         await bot.service.close()
 
