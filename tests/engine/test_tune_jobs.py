@@ -14,15 +14,12 @@ from engine.midi import midi_to_notes, read_midi, step_seconds
 from engine.tune_jobs import runner_up
 from storage import keys
 from storage.codec import Job
-from tests.engine.test_worker import do_next_job, events_of, new_breed
+from tests.engine.test_worker import do_next_job, events_of, started_breed
 
 pytestmark = pytest.mark.slow
 
 async def started(store, worker, **params):
-    breed = await new_breed(store, population=4, foreign=1, **params)
-    await store.enqueue_job(Job("start", breed.breed_id))
-    await do_next_job(store, worker)
-    return breed
+    return await started_breed(store, worker, population=4, foreign=1, **params)
 
 
 def parts(data: bytes) -> list[tuple[bool, int]]:
