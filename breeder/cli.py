@@ -8,8 +8,10 @@ never pulls in TensorFlow.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
+import io
 import sys
 
 from runtime.exits import INTERRUPTED
@@ -75,8 +77,18 @@ def _attach(parser: argparse.ArgumentParser, module_name: str) -> None:
     parser.set_defaults(handler=module.run)
 
 
+def quiet_synth_binding() -> None:
+    """Import pyfluidsynth with its stdout captured: it announces where it found libfluidsynth when the
+    environment sets CI, and pretty_midi imports it on the way to any MIDI work; stdout is ours."""
+    if importlib.util.find_spec("fluidsynth") is None:
+        return
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(ImportError, OSError):
+        importlib.import_module("fluidsynth")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_synth_binding()
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

@@ -259,3 +259,17 @@ def test_render_midi_plays_a_multitrack_general_midi_file_with_drums(renderer):
     drums, _ = decode(renderer.render_midi(buffer.getvalue()))
     hits = envelope(drums, rate, 0.5)[:8]  # a kick or a snare at the start of every half second
     assert (hits > 0.02).all()
+
+
+def test_loading_the_synthesiser_prints_nothing_even_under_ci(tmp_path: Path):
+    """The binding announces where it found libfluidsynth when CI is set; the product's stdout stays its own."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from breeder.cli import quiet_synth_binding; quiet_synth_binding(); import pretty_midi; "
+            "from engine import synth; synth._library(); print('done')")
+    env = {**os.environ, "CI": "true", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=120, check=True)
+    assert result.stdout == "done\n"
