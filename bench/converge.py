@@ -48,7 +48,7 @@ from runtime.exits import CONFIG_ERROR
 
 if TYPE_CHECKING:
     from domain.model import Note
-    from engine.decoder import MelodyModel
+    from engine.sampling import LatentModel
 
 CHECKPOINTS = (0, 4, 8, 12)
 THRESHOLDS = {"a": 0.35, "b": 0.35, "c": 0.35, "d": 2.5, "w": 0.35, "n": 2.5}
@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from engine import ga
     from engine import subspace as melody_subspace
     from engine.attributes import load as load_attributes
-    from engine.decoder import MelodyModel, ModelError
+    from engine.errors import ModelError
+    from engine.musicvae import MelodyVAE
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     strategies = tuple(args.strategies or (RANDOM, *ga.STRATEGIES))
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         return CONFIG_ERROR
     started = time.monotonic()
     try:
-        model = MelodyModel.load()
+        model = MelodyVAE.load("cat-mel_2bar_small")  # the model as a worker runs it
     except ModelError as error:
         print(f"breeder bench converge: {error}")
         return CONFIG_ERROR
@@ -146,7 +147,7 @@ class Targets:
     reachable: list[list[Note]]
 
     @classmethod
-    def of(cls, model: MelodyModel, windows: NDArray[np.int64], seed: int) -> Targets:
+    def of(cls, model: LatentModel, windows: NDArray[np.int64], seed: int) -> Targets:
         from engine.melody import tokens_to_notes
 
         rows = np.array([row for row in windows if len(tokens_to_notes(row)) >= MIN_NOTES])
@@ -156,7 +157,7 @@ class Targets:
         return cls([tokens_to_notes(row) for row in rows], [tokens_to_notes(row) for row in rows[same]])
 
 
-def make_panel(name: str, model: MelodyModel, targets: Targets | None, trial: int, seed: int):
+def make_panel(name: str, model: LatentModel, targets: Targets | None, trial: int, seed: int):
     """The voter panel `name` of a trial: its tunes (or tastes) depend on the trial and seed only."""
     rng = np.random.default_rng([seed, trial, 3])
     if name == "n":
@@ -175,7 +176,7 @@ def make_panel(name: str, model: MelodyModel, targets: Targets | None, trial: in
     return taste_panel(model, rng, seed)
 
 
-def nudging_panel(model: MelodyModel, rng: np.random.Generator, seed: int) -> voters.NudgingPanel:
+def nudging_panel(model: LatentModel, rng: np.random.Generator, seed: int) -> voters.NudgingPanel:
     """Panel n: wanted profiles around those of a melody of the prior drawn with `rng`, attributes
     standardised over 256 other melodies of the prior."""
     from engine import ga
@@ -192,7 +193,7 @@ def nudging_panel(model: MelodyModel, rng: np.random.Generator, seed: int) -> vo
     return voters.NudgingPanel(unscaled.wanted, mean, sd, float(group.mean()), float(group.std()))
 
 
-def taste_panel(model: MelodyModel, rng: np.random.Generator, seed: int) -> voters.TastePanel:
+def taste_panel(model: LatentModel, rng: np.random.Generator, seed: int) -> voters.TastePanel:
     """Panel d: tastes drawn with `rng`, features standardised over 256 melodies of the prior."""
     from engine import similarity
 
@@ -208,7 +209,7 @@ def taste_panel(model: MelodyModel, rng: np.random.Generator, seed: int) -> vote
 _PRIOR_CACHE: dict[int, list] = {}
 
 
-def _prior_melodies(model: MelodyModel, seed: int) -> list:
+def _prior_melodies(model: LatentModel, seed: int) -> list:
     if seed not in _PRIOR_CACHE:
         from engine import ga
 
@@ -217,7 +218,7 @@ def _prior_melodies(model: MelodyModel, seed: int) -> list:
     return _PRIOR_CACHE[seed]
 
 
-def simulate(model: MelodyModel, panel, strategy: str, first: NDArray[np.float32], args: argparse.Namespace,
+def simulate(model: LatentModel, panel, strategy: str, first: NDArray[np.float32], args: argparse.Namespace,
              trial: int, subspace, nudging=None) -> NDArray[np.float64]:
     """One simulated breed: the best group score heard so far, at generation 0 to the last.
 

@@ -5,6 +5,9 @@
   once), and the resident memory of that process holding the model after a decode;
 - the same decode time for cat-mel_2bar_big with random weights, to show what the bigger
   Magenta model would cost per generation on the same machine.
+
+`--implementation numpy` (the default) measures what a worker runs (`engine.musicvae`);
+`tensorflow` measures Magenta's graph (`engine.decoder`), as training and export use it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from runtime.exits import CONFIG_ERROR
 from runtime.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
-    from engine.decoder import MelodyModel
+    from engine.sampling import LatentModel
 
 # Runs in a fresh interpreter: the clock starts before the first heavy import.
 _COLD_START = """
@@ -33,9 +36,14 @@ import time
 started = time.perf_counter()
 import json, sys
 import numpy as np
-from engine.decoder import MelodyModel
+if sys.argv[3] == "numpy":
+    from threadpoolctl import threadpool_limits
+    from engine.musicvae import MelodyVAE as Model
+    threadpool_limits(1, user_api="blas")
+else:
+    from engine.decoder import MelodyModel as Model
 imported = time.perf_counter()
-model = MelodyModel.load(sys.argv[1], sys.argv[2] if sys.argv[2] else None)
+model = Model.load(sys.argv[1], sys.argv[2] if sys.argv[2] else None)
 loaded = time.perf_counter()
 model.decode(np.zeros((8, model.latent_size), np.float32))
 decoded = time.perf_counter()
@@ -51,24 +59,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="cat-mel_2bar_small", help="Magenta config name")
     parser.add_argument("--repeats", type=int, default=50, help="timed decodes of 8 latents (default 50)")
     parser.add_argument("--cold-runs", type=int, default=3, help="fresh processes for the cold start (default 3)")
+    parser.add_argument("--implementation", choices=("numpy", "tensorflow"), default="numpy",
+                        help="numpy: what a worker runs (default); tensorflow: Magenta's graph")
     parser.add_argument("--big-repeats", type=int, default=10,
                         help="timed decodes with cat-mel_2bar_big (default 10; 0 skips it)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from engine.decoder import MelodyModel, ModelError
+def _model_class(implementation: str):
+    if implementation == "numpy":
+        from threadpoolctl import threadpool_limits
 
+        from engine.musicvae import MelodyVAE
+
+        threadpool_limits(1, user_api="blas")  # as a worker runs it
+        return MelodyVAE
+    from engine.decoder import MelodyModel
+
+    return MelodyModel
+
+
+def run(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from engine.errors import ModelError
+
+    model_class = _model_class(args.implementation)
     try:
-        model = MelodyModel.load(args.config, args.checkpoint)
+        model = model_class.load(args.config, args.checkpoint)
     except ModelError as error:
         print(f"breeder bench decode: {error}")
         return CONFIG_ERROR
-    print(f"model {args.config} from {model.checkpoint}; {os.cpu_count()} CPU cores")
+    print(f"model {args.config} from {model.checkpoint} ({args.implementation}); {os.cpu_count()} CPU cores")
     decode8 = decode_seconds(model, args.repeats)
     model.close()
     print(f"decode 8 latents: median {decode8 * 1000:.1f} ms over {args.repeats}")
 
-    colds = [cold_start(args.config, args.checkpoint) for _ in range(args.cold_runs)]
+    colds = [cold_start(args.config, args.checkpoint, args.implementation) for _ in range(args.cold_runs)]
     cold = {key: statistics.median(sample[key] for sample in colds) for key in colds[0]}
     cold_s = cold["import_s"] + cold["load_s"]
     print(f"cold start (median of {args.cold_runs} fresh processes): imports {cold['import_s']:.2f} s + "
@@ -77,9 +103,12 @@ def run(args: argparse.Namespace) -> int:
 
     big = float("nan")
     if args.big_repeats > 0:
-        big_model = MelodyModel.random("cat-mel_2bar_big")
-        big = decode_seconds(big_model, args.big_repeats)
-        big_model.close()
+        from engine.training.export import random_checkpoint
+
+        with tempfile.TemporaryDirectory() as folder:
+            big_model = model_class.load("cat-mel_2bar_big", random_checkpoint("cat-mel_2bar_big", Path(folder)))
+            big = decode_seconds(big_model, args.big_repeats)
+            big_model.close()
         print(f"cat-mel_2bar_big (random weights), decode 8 latents: median {big * 1000:.1f} ms "
               f"over {args.big_repeats}")
     print(f"RESULT decode8_median_s={decode8:.4f} cold_start_s={cold_s:.2f} rss_mb={cold['rss_mb']:.0f} "
@@ -87,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def decode_seconds(model: MelodyModel, repeats: int, warmup: int = 3) -> float:
+def decode_seconds(model: LatentModel, repeats: int, warmup: int = 3) -> float:
     """Median seconds to decode 8 fresh standard-normal latents, after `warmup` decodes."""
     rng = np.random.default_rng(0)
     for _ in range(warmup):
@@ -101,10 +130,10 @@ def decode_seconds(model: MelodyModel, repeats: int, warmup: int = 3) -> float:
     return statistics.median(samples)
 
 
-def cold_start(config_name: str, checkpoint: Path | None) -> dict[str, float]:
+def cold_start(config_name: str, checkpoint: Path | None, implementation: str = "numpy") -> dict[str, float]:
     """Import, load and first-decode times and RSS of a fresh process loading the model."""
     result = subprocess.run(
-        [sys.executable, "-c", _COLD_START, config_name, str(checkpoint or "")],
+        [sys.executable, "-c", _COLD_START, config_name, str(checkpoint or ""), implementation],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False,
     )
     if result.returncode != 0:

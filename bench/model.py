@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.decoder import MelodyModel, ModelError
+    from engine.decoder import MelodyModel
+    from engine.errors import ModelError
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # deprecation notes of the dataset reader
 

@@ -78,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bench.model import DEFAULT_HELDOUT, heldout_windows, tokens_melodies
     from engine import subspace as melody_subspace
-    from engine.decoder import MelodyModel, ModelError
+    from engine.errors import ModelError
+    from engine.musicvae import MelodyVAE
     from engine.render import Renderer, RenderUnavailable
     from engine.tune import build_tune
 
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     renderer = Renderer(soundfont=args.soundfont)
     try:
         renderer.check()
-        model = MelodyModel.load()
+        model = MelodyVAE.load("cat-mel_2bar_small")  # the model as a worker runs it
     except (ModelError, RenderUnavailable) as error:
         print(f"breeder bench tune: {error}")
         return CONFIG_ERROR

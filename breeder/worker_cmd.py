@@ -1,8 +1,10 @@
 """`breeder worker`: one worker process, with the model and renderer loaded once.
 
-Start-up is what TensorFlow's import and the model's graph cost; the SoundFont loads meanwhile
-on another thread (FluidSynth lets go of the GIL), and Magenta's package tree is imported
-without the notebook and clustering libraries it pulls in but a worker never calls.
+The model runs in numpy (`engine.musicvae`), read straight from its checkpoint: a worker never
+imports TensorFlow. The SoundFont loads meanwhile on another thread (FluidSynth lets go of the
+GIL), and note_seq is imported without the notebook libraries it pulls in but a worker never calls.
+BLAS runs on one thread: the model's matrices are small, and a worker's cores are busy rendering
+audio and running other jobs, where BLAS threads waiting for each other cost more than they save.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from runtime.settings import WorkerSettings, load
 from runtime.signals import stop_event
 
 if TYPE_CHECKING:
-    from engine.decoder import MelodyModel
+    from engine.musicvae import MelodyVAE
     from engine.render import Renderer
 
 log = logging.getLogger(__name__)
@@ -46,11 +48,10 @@ async def serve(settings: WorkerSettings, consumer: str) -> int:
     renderer = Renderer(settings.soundfont)
     with ThreadPoolExecutor(1, thread_name_prefix="soundfont") as loader:
         soundfont = loader.submit(renderer.check)
-        _skip_unused_imports()
-        from engine.decoder import MelodyModel, ModelError
+        from engine.errors import ModelError
 
         try:
-            model = MelodyModel.load(settings.musicvae_config, settings.musicvae_checkpoint)
+            model = load_model(settings)
         except ModelError as error:
             print(f"breeder worker: {error}", flush=True)
             return CONFIG_ERROR
@@ -91,10 +92,19 @@ async def serve(settings: WorkerSettings, consumer: str) -> int:
     return OK
 
 
+def load_model(settings: WorkerSettings) -> MelodyVAE:
+    """The model as a worker runs it, with BLAS on one thread; ModelError when it cannot be loaded."""
+    _skip_unused_imports()
+    from threadpoolctl import threadpool_limits
+
+    from engine.musicvae import MelodyVAE
+
+    threadpool_limits(1, user_api="blas")
+    return MelodyVAE.load(settings.musicvae_config, settings.musicvae_checkpoint)
+
+
 def _skip_unused_imports() -> None:
-    """Keep Magenta's imports from loading what only notebooks and training use (seconds of start-up)."""
-    # tf_slim's metric-learning losses import scikit-learn when it is there, and do without it.
-    sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]
+    """Keep note_seq's import from loading what only notebooks use (seconds of start-up)."""
     if "note_seq" not in sys.modules:
         # note_seq's package imports its notebook helpers (bokeh, IPython) unconditionally.
         notebook = types.ModuleType("note_seq.notebook_utils")
@@ -106,8 +116,8 @@ def _skip_unused_imports() -> None:
         sys.modules.setdefault("note_seq.notebook_utils", notebook)
 
 
-def _warm_up(model: MelodyModel, renderer: Renderer) -> None:
-    """Decode and render once, so the first job does not pay TensorFlow's and the encoder's first runs."""
+def _warm_up(model: MelodyVAE, renderer: Renderer) -> None:
+    """Decode and render once, so the first job does not pay for first runs (imports, the synthesiser's buffers)."""
     import numpy as np
 
     from domain.model import BreedParams

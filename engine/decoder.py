@@ -22,7 +22,6 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import contextlib  # noqa: E402
-import hashlib  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
@@ -34,6 +33,9 @@ import numpy as np  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
 from engine import melody  # noqa: E402
+from engine.checkpoint import DEFAULT_CONFIG, resolve_checkpoint  # noqa: E402
+from engine.errors import ModelError  # noqa: E402
+from engine.sampling import gumbel_noise, slerp  # noqa: E402
 from storage.codec import Note  # noqa: E402
 
 
@@ -60,14 +62,8 @@ with _muted_stderr():
 
 log = logging.getLogger(__name__)
 
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "model" / "cat-mel_2bar_small" / "model.ckpt"
-DEFAULT_CONFIG = "cat-mel_2bar_small"
 GRAPH_BATCH = 8  # a generation is up to 10 candidates: 8 wastes little padding and chunks rarely
-CHECKPOINT_HINT = "set MUSICVAE_CHECKPOINT to a checkpoint prefix or folder, or write one with `breeder export`"
 
-
-class ModelError(RuntimeError):
-    """The model cannot be loaded; the message is one line naming what to fix."""
 
 
 @contextlib.contextmanager
@@ -107,48 +103,6 @@ def melody_config(config_name: str) -> Any:
     config = copy.deepcopy(config)
     config.data_converter.set_mode("infer")
     return config
-
-
-def resolve_checkpoint(checkpoint: Path | str | None) -> Path:
-    """The checkpoint prefix of a prefix or folder (None: the shipped model); ModelError if none is there."""
-    path = SHIPPED_CHECKPOINT if checkpoint is None else Path(checkpoint)
-    if path.suffix == ".index" or path.suffix.startswith(".data-"):  # a file of the checkpoint named instead
-        path = path.with_suffix("")
-    if path.is_dir():
-        latest = tf.train.latest_checkpoint(str(path))
-        if latest:
-            return Path(latest)
-        indexes = sorted(path.glob("*.index"), key=lambda p: p.stat().st_mtime)
-        if indexes:
-            return indexes[-1].with_suffix("")
-        raise ModelError(f"no MusicVAE checkpoint in folder {path}; {CHECKPOINT_HINT}")
-    if not Path(f"{path}.index").is_file():
-        raise ModelError(f"no MusicVAE checkpoint at {path} ({path.name}.index is missing); {CHECKPOINT_HINT}")
-    return path
-
-
-def slerp(a: NDArray[np.floating], b: NDArray[np.floating], steps: int) -> NDArray[np.float32]:
-    """`steps` latents from `a` to `b` (both included) along the great circle, as Magenta interpolates."""
-    if steps < 2:
-        raise ValueError(f"an interpolation needs at least 2 steps, not {steps}")
-    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    t = np.linspace(0.0, 1.0, steps)[:, None]
-    norms = np.linalg.norm(a64) * np.linalg.norm(b64)
-    cosine = np.clip(np.dot(a64, b64) / norms, -1.0, 1.0) if norms > 0 else 1.0
-    omega = np.arccos(cosine)
-    if np.sin(omega) < 1e-6:  # (anti)parallel: the circle is undefined, a straight line is the limit
-        path = (1 - t) * a64 + t * b64
-    else:
-        path = (np.sin((1 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)
-    return path.astype(np.float32)
-
-
-def gumbel_noise(latent: NDArray[np.float32], steps: int) -> NDArray[np.float32]:
-    """The sampling noise of one candidate: fixed by the latent's bytes, so sampling is repeatable."""
-    digest = hashlib.sha256(np.ascontiguousarray(latent, dtype=np.float32).tobytes()).digest()
-    rng = np.random.default_rng(int.from_bytes(digest[:16], "little"))
-    uniform = rng.uniform(np.finfo(np.float32).tiny, 1.0, size=(steps, melody.TOKEN_COUNT))
-    return (-np.log(-np.log(uniform))).astype(np.float32)
 
 
 @contextlib.contextmanager

@@ -24,8 +24,8 @@ from storage.codec import Event, Job
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from engine.decoder import MelodyModel
     from engine.render import Renderer
+    from engine.sampling import LatentModel
     from storage.store import BreedStore
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class KeepsakeJobs:
     """The tree and compose jobs, and the latent vector a branch starts from."""
 
     store: BreedStore
-    model: MelodyModel
+    model: LatentModel
     renderer: Renderer
     temperature: float
 

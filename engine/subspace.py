@@ -21,14 +21,14 @@ import numpy as np
 from engine.preference import Subspace
 
 if TYPE_CHECKING:
-    from engine.decoder import MelodyModel
+    from engine.sampling import LatentModel
 
 SHIPPED_SUBSPACE = Path(__file__).resolve().parent / "model" / "cat-mel_2bar_small" / "subspace.npz"
 DIMENSIONS = 48  # hold 99.5 % of the variance of re-encoded prior samples
 SAMPLES = 4096
 
 
-def compute(model: MelodyModel, dimensions: int = DIMENSIONS, samples: int = SAMPLES, seed: int = 0) -> Subspace:
+def compute(model: LatentModel, dimensions: int = DIMENSIONS, samples: int = SAMPLES, seed: int = 0) -> Subspace:
     """The principal `dimensions` of re-encoded prior samples of `model`."""
     latents = np.random.default_rng(seed).standard_normal((samples, model.latent_size)).astype(np.float32)
     means = model.encode_tokens(model.decode_tokens(latents)).astype(np.float64)

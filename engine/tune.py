@@ -33,7 +33,7 @@ from engine.preference import Subspace
 from engine.similarity import frames, similarities
 
 if TYPE_CHECKING:
-    from engine.decoder import MelodyModel
+    from engine.sampling import LatentModel
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class _Candidate:
 
 
 def build_tune(
-    model: MelodyModel, theme: NDArray[np.floating], *, contrast: NDArray[np.floating] | None = None,
+    model: LatentModel, theme: NDArray[np.floating], *, contrast: NDArray[np.floating] | None = None,
     bars: int = 8, backing: str = "chords", tempo: int = 120, instrument: int = 0,
     subspace: Subspace | None = None, rng: np.random.Generator, theme_notes: Sequence[Note] | None = None,
     temperature: float = 0.0,
@@ -217,7 +217,7 @@ def _slerp(a: NDArray[np.float32], b: NDArray[np.float32], points: Sequence[floa
     return ((np.sin((1 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)).astype(np.float32)
 
 
-def _decode(model: MelodyModel, latents: NDArray[np.float32], how: str, temperature: float,
+def _decode(model: LatentModel, latents: NDArray[np.float32], how: str, temperature: float,
             reference: Sequence[Note]) -> list[_Candidate]:
     """The latents' melodies, each moved by octaves into the reference's register, with its similarity."""
     melodies = model.decode(latents, temperature)

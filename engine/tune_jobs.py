@@ -26,9 +26,9 @@ from storage.codec import Event, Job
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from engine.decoder import MelodyModel
     from engine.preference import Subspace
     from engine.render import Renderer
+    from engine.sampling import LatentModel
     from storage.store import BreedStore
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class TuneJobs(KeepsakeJobs):
     """Backed clips, the finish's tune and the tune job (on top of the keepsakes' jobs)."""
 
     store: BreedStore
-    model: MelodyModel
+    model: LatentModel
     renderer: Renderer
     subspace: Subspace | None
 

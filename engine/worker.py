@@ -39,9 +39,9 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from engine.attributes import AttributeVectors
-    from engine.decoder import MelodyModel
     from engine.preference import Subspace
     from engine.render import Renderer
+    from engine.sampling import LatentModel
     from storage.store import BreedStore, Delivery
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class Worker(TuneJobs):
     def __init__(
         self,
         store: BreedStore,
-        model: MelodyModel,
+        model: LatentModel,
         renderer: Renderer,
         consumer: str,
         *,

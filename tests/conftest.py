@@ -19,7 +19,7 @@ from runtime.redis_server import RedisServer
 from storage import BreedStore, connect
 
 if TYPE_CHECKING:
-    from engine.decoder import MelodyModel
+    from engine.musicvae import MelodyVAE
 
 RedisServerFactory = Callable[..., RedisServer]
 
@@ -68,16 +68,14 @@ def redis_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
 
 
 @pytest.fixture(scope="session")
-def melody_model() -> Iterator[MelodyModel]:
-    """The shipped MusicVAE model as a worker loads it (MUSICVAE_CHECKPOINT replaces it), once a session.
+def melody_model() -> MelodyVAE:
+    """The shipped MusicVAE model as a worker loads it, in numpy (MUSICVAE_CHECKPOINT replaces it), once a session.
 
-    The same as tests/engine's fixture; only the tests import TensorFlow, never the bot.
+    The same as tests/engine's fixture.
     """
-    from engine.decoder import MelodyModel
+    from engine.musicvae import MelodyVAE
 
-    model = MelodyModel.load(checkpoint=os.environ.get("MUSICVAE_CHECKPOINT") or None)
-    yield model
-    model.close()
+    return MelodyVAE.load("cat-mel_2bar_small", os.environ.get("MUSICVAE_CHECKPOINT") or None)
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +108,7 @@ class RunningWorker:
 
 @pytest.fixture
 async def worker(
-    redis_url: str, store: BreedStore, melody_model: MelodyModel, renderer: Renderer
+    redis_url: str, store: BreedStore, melody_model: MelodyVAE, renderer: Renderer
 ) -> AsyncIterator[RunningWorker]:
     """A real worker (model, renderer, Redis) running beside the bot."""
     worker_store = BreedStore(connect(redis_url))

@@ -15,6 +15,7 @@ from engine.worker import Worker
 
 if TYPE_CHECKING:
     from engine.decoder import MelodyModel
+    from engine.musicvae import MelodyVAE
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,12 +26,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def melody_model() -> Iterator[MelodyModel]:
-    """The shipped model (engine/model/cat-mel_2bar_small), as a worker loads it.
+def melody_model() -> MelodyVAE:
+    """The shipped model (engine/model/cat-mel_2bar_small), as a worker loads it: in numpy.
 
     MUSICVAE_CHECKPOINT, when set, replaces it: a way to test an export before shipping it.
     """
-    # Imported here: TensorFlow loads only in sessions that run a model test.
+    from engine.musicvae import MelodyVAE
+
+    return MelodyVAE.load("cat-mel_2bar_small", os.environ.get("MUSICVAE_CHECKPOINT") or None)
+
+
+@pytest.fixture(scope="session")
+def tf_model() -> Iterator[MelodyModel]:
+    """The same model built by Magenta's TensorFlow code, as training and export use it."""
+    # Imported here: TensorFlow loads only in sessions that run such a test.
     from engine.decoder import MelodyModel
 
     model = MelodyModel.load(checkpoint=os.environ.get("MUSICVAE_CHECKPOINT") or None)

@@ -12,8 +12,11 @@ import pytest
 
 from domain.model import Note
 from engine import melody
-from engine.decoder import SHIPPED_CHECKPOINT, MelodyModel, ModelError, slerp
+from engine.checkpoint import SHIPPED_CHECKPOINT
+from engine.decoder import MelodyModel
+from engine.errors import ModelError
 from engine.midi import melody_to_midi, midi_to_notes
+from engine.sampling import slerp
 from engine.training import corpus
 from engine.training.export import export, random_checkpoint
 from runtime.settings import PROJECT_ROOT, WorkerSettings, load

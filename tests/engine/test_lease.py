@@ -16,6 +16,20 @@ pytestmark = pytest.mark.slow
 TIMEOUT_S = 0.2
 
 
+class SlowModel:
+    """The real model, taking a second per decode: a job several times longer than the timeout."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
+
+    def decode(self, latents, temperature: float = 0.0):
+        time.sleep(1.0)  # called on a worker thread, as the decoding of a big batch would be
+        return self.model.decode(latents, temperature)
+
+
 async def started_job(store, consumer: str):
     breed = Breed(store.new_breed_id(), owner_id=1, params=BreedParams(population=8), created_at=time.time())
     await store.create_breed(breed, Job("start", breed.breed_id))
@@ -24,7 +38,7 @@ async def started_job(store, consumer: str):
 
 
 async def test_a_job_slower_than_the_timeout_is_not_taken_over_while_its_worker_runs(store, melody_model, renderer):
-    worker = Worker(store, melody_model, renderer, "slow", job_timeout_s=TIMEOUT_S)
+    worker = Worker(store, SlowModel(melody_model), renderer, "slow", job_timeout_s=TIMEOUT_S)
     breed, delivery = await started_job(store, "slow")
     began = time.monotonic()
     running = asyncio.create_task(worker.handle(delivery))

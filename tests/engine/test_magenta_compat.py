@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.decoder import SHIPPED_CHECKPOINT
+from engine.checkpoint import SHIPPED_CHECKPOINT
 
 pytestmark = pytest.mark.slow
 
