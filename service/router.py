@@ -9,13 +9,15 @@ re-armed on start-up and retried here, for the front ends that keep them.
 
 Adding a new kind of worker result:
 1. the worker publishes an `Event` (storage.codec) with a new `type`; `kind_of` names its kind;
-2. the breeding service gets a method that takes the step under the breed's lock and calls a
-   `post` callback once (see `morph_ready`, guarded by a "posted" marker);
+2. the breeding service (the collaborator of its concept, e.g. `service.results`) gets a method that
+   takes the step under the breed's lock and calls a `post` callback once (see
+   `WorkerResults.morph_ready`, guarded by a "posted" marker);
 3. `FrontEnd` gets a `show_<kind>` method, `EventRouter.handle` calls the service with it, and each
    front end implements it (a front end that does not show it says so in a one-line no-op).
 
-Adding a new request (a command, a button, an API route): add a method on the breeding service
-that checks and changes state (and enqueues the job); the front end calls it and shows its result.
+Adding a new request (a command, a button, an API route): add a method on the breeding service, or
+on the collaborator whose concept it is, that checks and changes state (and enqueues the job); the
+front end calls it and shows its result.
 A front end never imports `storage` or `engine` (tests/test_layers.py fails if it does): what it
 needs to read comes from the service too (service.reads).
 """
