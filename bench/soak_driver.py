@@ -189,7 +189,7 @@ class Driver:
                 continue
             history = track.thread.history()
             winners = [m for m in history if any(a.filename == "winner.mid" for a in m.attachments)]
-            breed = await store.get_breed(track.breed_id)
+            breed = await store.breeds.get(track.breed_id)
             if breed is not None and breed.status == "finished" and len(winners) == 1:
                 self.report.finished += 1
             elif len(winners) > 1:
@@ -208,10 +208,10 @@ class Driver:
                     self.report.problems.append(f"breed {track.breed_id}: generation {number + 1} posted twice")
             for number, reacted in track.votes.items():
                 if number < self.generations:  # the fitness of the step these votes closed
-                    made = await store.get_generation(track.breed_id, number + 1)
+                    made = await store.breeds.get_generation(track.breed_id, number + 1)
                     counted = tuple(made.fitness) if made is not None else ()
                 else:  # the last generation's votes chose the winner
-                    counted = tuple(await store.tally(track.breed_id, number, POPULATION))
+                    counted = tuple(await store.votes.tally(track.breed_id, number, POPULATION))
                     if breed is not None and breed.winner != top_candidate(reacted):
                         self.report.problems.append(f"breed {track.breed_id}: winner {breed.winner} is not "
                                                     f"the top of the votes {reacted}")

@@ -132,10 +132,10 @@ class Faults:
 
     async def kill_worker(self) -> bool:
         """SIGKILL worker w1 while it holds a job (a pending job of its own), and start it again."""
-        from storage import keys
+        from storage.streams import JOBS, WORKERS_GROUP
 
         try:
-            held = await self.store.redis.xpending_range(keys.JOBS, keys.WORKERS_GROUP, min="-", max="+", count=1,
+            held = await self.store.redis.xpending_range(JOBS, WORKERS_GROUP, min="-", max="+", count=1,
                                                          consumername="w1")
         except Exception as error:  # noqa: BLE001 - Redis is shared with the faults; look again next time
             log.info("cannot look at w1's jobs: %s", error)

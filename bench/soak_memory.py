@@ -35,7 +35,7 @@ async def redis_bytes(store: Any, finished: int) -> RedisBytes:
             kept += size
             kept_keys += 1
             files_left += size
-        elif ttl / 1000 > store.artifact_ttl_s + 1:  # outlives the files: the breed's state, until its retention
+        elif ttl / 1000 > store.breeds.artifact_ttl_s + 1:  # outlives the files: the breed's state, until its retention
             files_left += size
     per = max(finished, 1)
     return RedisBytes(total / per, files_left / per, kept / per, kept_keys / per)

@@ -98,29 +98,29 @@ async def _bench(args: argparse.Namespace, settings) -> int:
 
     with tempfile.TemporaryDirectory() as folder, RedisServer(Path(folder)) as server:
         store = BreedStore(connect(server.url))
-        await store.ensure_groups()
+        await store.streams.ensure_groups()
         worker = Worker(store, model, renderer, "bench", block_ms=100, subspace=load_subspace())
         breed = Breed(store.new_breed_id(), owner_id=0, params=params)
-        await store.create_breed(breed)
-        await store.enqueue_job(Job("start", breed.breed_id))
-        for delivery in await store.read_jobs("bench", count=1, block_ms=1000):
+        await store.breeds.create(breed)
+        await store.streams.enqueue_job(Job("start", breed.breed_id))
+        for delivery in await store.streams.read_jobs("bench", count=1, block_ms=1000):
             await worker.handle(delivery)
         steps: list[float] = []
         writes: list[float] = []
         for number in range(args.repeats):
             votes = tuple(int(v) for v in rng.integers(0, 3, population))
             t0 = time.perf_counter()
-            await store.enqueue_job(Job("evolve", breed.breed_id, number, fitness=votes, sigma=0.5))
-            for delivery in await store.read_jobs("bench", count=1, block_ms=1000):
+            await store.streams.enqueue_job(Job("evolve", breed.breed_id, number, fitness=votes, sigma=0.5))
+            for delivery in await store.streams.read_jobs("bench", count=1, block_ms=1000):
                 await worker.handle(delivery)
             steps.append(time.perf_counter() - t0)
-            generation = await store.get_generation(breed.breed_id, number + 1)
+            generation = await store.breeds.get_generation(breed.breed_id, number + 1)
             assert generation is not None, "the worker wrote no generation"
-            stored = await store.get_latents(breed.breed_id, number + 1)
+            stored = await store.breeds.get_latents(breed.breed_id, number + 1)
             artifacts = {name: b"x" * 60_000 for name in generation.artifacts}
             probe = generation.__class__(**{**generation.__dict__, "number": 10_000 + number})
             t0 = time.perf_counter()
-            await store.write_generation(probe, stored, artifacts)
+            await store.breeds.write_generation(probe, stored, artifacts)
             writes.append(time.perf_counter() - t0)
         await store.close()
         stages["redis write"] = writes
@@ -214,15 +214,15 @@ async def _throughput_async(url: str, workers: int, args: argparse.Namespace) ->
     params = BreedParams(population=args.population)
     breeds = [Breed(store.new_breed_id(), owner_id=0, params=params) for _ in range(args.breeds)]
     for breed in breeds:
-        await store.create_breed(breed)
-        await store.enqueue_job(Job("start", breed.breed_id))
+        await store.breeds.create(breed)
+        await store.streams.enqueue_job(Job("start", breed.breed_id))
     await _wait_all(store, breeds, 0, timeout_s=300)  # warm-up: model loading and generation 0
     started = time.perf_counter()
     rng = np.random.default_rng(1)
     for number in range(args.rounds):
         for breed in breeds:
             votes = tuple(int(v) for v in rng.integers(0, 3, args.population))
-            await store.enqueue_job(Job("evolve", breed.breed_id, number, fitness=votes, sigma=0.5))
+            await store.streams.enqueue_job(Job("evolve", breed.breed_id, number, fitness=votes, sigma=0.5))
         await _wait_all(store, breeds, number + 1, timeout_s=600)
     elapsed = time.perf_counter() - started
     await store.close()
@@ -236,6 +236,6 @@ async def _wait_all(store, breeds, number: int, timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"workers did not finish generation {number + 1} of {len(pending)} breeds")
         for breed_id in list(pending):
-            if await store.get_generation(breed_id, number) is not None:
+            if await store.breeds.get_generation(breed_id, number) is not None:
                 pending.discard(breed_id)
         await asyncio.sleep(0.05)

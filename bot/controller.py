@@ -105,7 +105,7 @@ class BreedController:
 
     async def branch(self, interaction: discord.Interaction, melody_id: str) -> str:
         """The Branch button: a new breed around a winner, in the channel its breed was started in."""
-        source = await self.service.melody(melody_id, interaction.guild_id)
+        source = await self.service.melodies.melody(melody_id, interaction.guild_id)
         channel = self.client.get_channel(source[1].channel_id) if source[1].channel_id is not None else None
         if not isinstance(channel, discord.TextChannel):
             raise BreedError("The channel that breed was started in is gone; use /breed start from: in another one.")
@@ -160,7 +160,7 @@ class BreedController:
 
     async def nudge(self, breed_id: str, user_id: int, attribute: str, amount: float) -> str:
         """Count a member's nudge on the generation up for votes; anyone may."""
-        nudged = await self.service.nudge(breed_id, user_id, attribute, amount)
+        nudged = await self.service.nudges.add(breed_id, user_id, attribute, amount)
         return texts.nudged_text(nudged.words, nudged.summary)
 
     async def morph(self, breed_id: str, start: int, end: int, steps: int, actor: Actor | None = None) -> str:
@@ -169,7 +169,7 @@ class BreedController:
         return texts.morph_requested_text(a, b)
 
     async def status(self, breed: Breed) -> str:
-        fitness = await self.service.tally(breed) if breed.status == "voting" else ()
+        fitness = await self.service.votes.tally(breed) if breed.status == "voting" else ()
         return texts.status_text(breed, fitness)
 
     async def close_at_deadline(self, breed_id: str, generation: int) -> None:
@@ -184,7 +184,7 @@ class BreedController:
         This catches reactions made while the bot was offline; None falls back to the mirror.
         """
         message_id = breed.progress_message_id
-        if not await self.service.shows_votes(breed, message_id):
+        if not await self.service.votes.shows_votes(breed, message_id):
             return None
         assert message_id is not None
         try:
@@ -206,7 +206,7 @@ class BreedController:
 
         `breed` is the state from before voting ended; a failure is only logged, the vote is over anyway.
         """
-        if breed.status != "voting" or not await self.service.shows_votes(breed, breed.progress_message_id):
+        if breed.status != "voting" or not await self.service.votes.shows_votes(breed, breed.progress_message_id):
             return
         assert breed.progress_message_id is not None
         message = self._thread(breed).get_partial_message(breed.progress_message_id)
@@ -242,12 +242,13 @@ class BreedController:
         number = generation.number
         count = len(generation.candidates)
         await self._edit_progress(breed, texts.progress_text(number, "posted"))
-        files = await self.service.files(breed.breed_id, number, artifacts.generation_files(count), MAX_FILE_BYTES)
+        names = artifacts.generation_files(count)
+        files = await self.service.results.files(breed.breed_id, number, names, MAX_FILE_BYTES)
         thread = self._thread(breed)
         chunks = texts.plan_messages([name for name, _ in files.found], MAX_FILES_PER_MESSAGE) or [[]]
         data_of = dict(files.found)
         # A retry (a reaction failed, the bot restarted) goes on from what was sent: nothing is sent twice.
-        parts = self.service.post_parts(breed.breed_id, number)
+        parts = self.service.results.post_parts(breed.breed_id, number)
         position = 0
         for part, chunk in enumerate(chunks[:-1]):
             if await parts.sent(f"clips-{part}") is None:
@@ -262,7 +263,7 @@ class BreedController:
                 content, files=[_file(name, data_of[name]) for name in chunks[-1]], view=breed_controls(breed.breed_id))
             await parts.record("vote", str(vote.id))
             # Linked at once, so that a restart before voting opens still knows what this message shows.
-            await self.service.link_vote_message(vote.id, breed.breed_id, number)
+            await self.service.votes.link_message(vote.id, breed.breed_id, number)
         else:
             vote = thread.get_partial_message(int(vote_id))
         reacted = int(await parts.sent("reactions") or 0)
@@ -274,7 +275,7 @@ class BreedController:
         return vote.id
 
     async def show_winner(self, breed: Breed, number: int, winner: int) -> None:
-        files = await self.service.winner_files(breed.breed_id, number, MAX_FILE_BYTES)
+        files = await self.service.results.winner_files(breed.breed_id, number, MAX_FILE_BYTES)
         await self._edit_progress(breed, texts.winner_posted_text(winner, number))
         thread = self._thread(breed)
         # The winner's files and its tune's fit one message; more (a future file) go first, in order.
@@ -292,7 +293,7 @@ class BreedController:
         if morph.failure is not None:
             await self._thread(breed).send(texts.morph_failed_text(a, b, morph.failure))
             return
-        files = await self.service.files(breed.breed_id, number, artifacts.morph_files(a, b), MAX_FILE_BYTES)
+        files = await self.service.results.files(breed.breed_id, number, artifacts.morph_files(a, b), MAX_FILE_BYTES)
         content = texts.morph_text(a, b, number, morph.steps) + _missing(files)
         await self._thread(breed).send(content, files=[_file(name, data) for name, data in files.found])
         log.info("breed %s gen %d: morph %d -> %d posted", breed.breed_id, number, a, b)

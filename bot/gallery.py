@@ -45,7 +45,7 @@ class GalleryPosts:
         if tree.failure is not None:
             await thread.send(texts.tree_failed_text(melody, tree.failure))
             return
-        files = await self.service.files(breed.breed_id, tree.generation, [artifacts.tree_name(tree.index)],
+        files = await self.service.results.files(breed.breed_id, tree.generation, [artifacts.tree_name(tree.index)],
                                          MAX_FILE_BYTES)
         await thread.send(texts.tree_text(melody),
                           files=[_file(artifacts.LINEAGE_PNG, data) for _name, data in files.found])

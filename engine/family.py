@@ -33,19 +33,19 @@ class _Reader:
 
     async def breed(self, breed_id: str) -> Breed | None:
         if breed_id not in self._breeds:
-            self._breeds[breed_id] = await self.store.get_breed(breed_id)
+            self._breeds[breed_id] = await self.store.breeds.get(breed_id)
         return self._breeds[breed_id]
 
     async def generation(self, breed_id: str, number: int) -> Generation | None:
         key = (breed_id, number)
         if key not in self._generations:
-            self._generations[key] = await self.store.get_generation(breed_id, number)
+            self._generations[key] = await self.store.breeds.get_generation(breed_id, number)
         return self._generations[key]
 
     async def votes(self, breed: Breed, number: int, index: int) -> int:
         key = (breed.breed_id, number)
         if key not in self._tallies:
-            self._tallies[key] = await self.store.tally(breed.breed_id, number, breed.params.population)
+            self._tallies[key] = await self.store.votes.tally(breed.breed_id, number, breed.params.population)
         tally = self._tallies[key]
         return tally[index] if index < len(tally) else 0
 

@@ -41,7 +41,7 @@ class KeepsakeJobs:
 
     async def _named_candidate(self, job: Job) -> tuple[Generation, int]:
         """The generation a job reads and the candidate it names; JobError when either is not there."""
-        generation = await self.store.get_generation(job.breed_id, job.generation)
+        generation = await self.store.breeds.get_generation(job.breed_id, job.generation)
         if generation is None:
             raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
         index = job.candidate
@@ -55,7 +55,7 @@ class KeepsakeJobs:
             ref = parse_melody_id(melody) if isinstance(melody, str) else melody
         except BreedError as error:
             raise JobError(str(error)) from None
-        latents = await self.store.get_latents(ref.breed_id, ref.generation)
+        latents = await self.store.breeds.get_latents(ref.breed_id, ref.generation)
         if latents is None or not 0 <= ref.index < len(latents):
             raise JobError(f"The melody `{ref}` is not stored any more.")
         return latents[ref.index]
@@ -71,15 +71,15 @@ class KeepsakeJobs:
         """The family tree of one candidate, written once per candidate and generation."""
         _, index = await self._named_candidate(job)
         name = artifacts.tree_name(index)
-        if await self.store.get_artifact(job.breed_id, job.generation, name) is None:
+        if await self.store.breeds.get_artifact(job.breed_id, job.generation, name) is None:
             png = await self._family_tree(MelodyRef(job.breed_id, job.generation, index), "Family tree")
-            await self.store.add_artifacts(job.breed_id, job.generation, {name: png})
-        await self.store.publish_event(Event("tree_ready", job.breed_id, job.generation, candidate=index))
+            await self.store.breeds.add_artifacts(job.breed_id, job.generation, {name: png})
+        await self.store.streams.publish_event(Event("tree_ready", job.breed_id, job.generation, candidate=index))
 
     async def _compose(self, job: Job) -> None:
         """Phrases one after the other, with a short interpolated join between different ones if asked."""
         composition_id = job.composition_id
-        if await self.store.composition_file(composition_id, artifacts.COMPOSITION_MID) is None:
+        if await self.store.compositions.file(composition_id, artifacts.COMPOSITION_MID) is None:
             if not int(limits.COMPOSE_PHRASES.low) <= len(job.melodies) <= int(limits.COMPOSE_PHRASES.high):
                 raise JobError(f"A composition joins 2 to 8 melodies, not {len(job.melodies)}.")
             refs = []
@@ -90,20 +90,20 @@ class KeepsakeJobs:
                     raise JobError(str(error)) from None
             phrases, latents = [], []
             for ref in refs:
-                generation = await self.store.get_generation(ref.breed_id, ref.generation)
+                generation = await self.store.breeds.get_generation(ref.breed_id, ref.generation)
                 if generation is None or not 0 <= ref.index < len(generation.melodies):
                     raise JobError(f"The melody `{ref}` is not stored any more.")
                 phrases.append(generation.melodies[ref.index])
                 latents.append(await self._latent_of(ref))
-            first = await self.store.get_breed(refs[0].breed_id)
+            first = await self.store.breeds.get(refs[0].breed_id)
             if first is None:
                 raise JobError(f"The melody `{refs[0]}` is not stored any more.")
             audio, data = await asyncio.to_thread(self._render_composition, phrases, latents, job.smooth, first.params)
-            await self.store.add_composition_files(
+            await self.store.compositions.add_files(
                 composition_id, {artifacts.COMPOSITION_AUDIO: audio, artifacts.COMPOSITION_MID: data}
             )
             log.info("composition %s of %d phrases written (smooth: %s)", composition_id, len(refs), job.smooth)
-        await self.store.publish_event(Event("composed", composition_id))
+        await self.store.streams.publish_event(Event("composed", composition_id))
 
     def _render_composition(
         self, phrases: Sequence[Sequence[Note]], latents: Sequence[NDArray[np.float32]], smooth: bool,

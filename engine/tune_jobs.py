@@ -110,11 +110,11 @@ class TuneJobs(KeepsakeJobs):
         A tune that cannot be made leaves the finish with the winner's own files (logged): the
         breed's result must not be lost to it.
         """
-        latents = await self.store.get_latents(ref.breed_id, ref.generation)
+        latents = await self.store.breeds.get_latents(ref.breed_id, ref.generation)
         if latents is None or not 0 <= ref.index < len(latents):
             log.error("breed %s gen %d: no latents for the winner's tune", ref.breed_id, ref.generation)
             return {}
-        votes = await self.store.tally(ref.breed_id, ref.generation, len(latents))
+        votes = await self.store.votes.tally(ref.breed_id, ref.generation, len(latents))
         other = runner_up(votes, ref.index)
         contrast = latents[other] if other is not None else None
         params = breed.params
@@ -131,7 +131,7 @@ class TuneJobs(KeepsakeJobs):
     async def _tune(self, job: Job) -> None:
         """The tune of `/breed tune`: from any melody id, written once per request."""
         tune_id = job.breed_id
-        if await self.store.tune_file(tune_id, artifacts.TUNE_MID) is None:
+        if await self.store.tunes.file(tune_id, artifacts.TUNE_MID) is None:
             try:
                 ref = parse_melody_id(job.source or "")
                 check_tune(job.bars, job.backing)
@@ -141,10 +141,10 @@ class TuneJobs(KeepsakeJobs):
             theme, notes, params = await self._theme(ref)
             files = await asyncio.to_thread(self.make_tune, theme, notes, None, job.bars, job.backing, params,
                                             tune_id)
-            await self.store.add_tune_files(tune_id, files)
+            await self.store.tunes.add_files(tune_id, files)
             log.info("breed %s gen %d: tune %s of %s written (%d bars, backing %s)", ref.breed_id, ref.generation,
                      tune_id, ref, job.bars, job.backing)
-        await self.store.publish_event(Event("tune_ready", tune_id, job.generation))
+        await self.store.streams.publish_event(Event("tune_ready", tune_id, job.generation))
 
     async def _theme(self, ref: MelodyRef) -> tuple[NDArray[np.float32], list[Note], model.BreedParams]:
         """A melody's latent, its notes and the options it sounds with (tempo, instrument).
@@ -152,21 +152,21 @@ class TuneJobs(KeepsakeJobs):
         A gallery winner outlives its breed's latents and generations: then its kept MIDI file gives
         the notes, and the model's reading of them the latent.
         """
-        breed = await self.store.get_breed(ref.breed_id)
-        winner = await self.store.gallery_winner(str(ref))
+        breed = await self.store.breeds.get(ref.breed_id)
+        winner = await self.store.gallery.winner(str(ref))
         if breed is not None:
             params = breed.params
         elif winner is not None:
             params = model.BreedParams(tempo=winner.tempo, instrument=winner.instrument)
         else:
             raise JobError(f"The melody `{ref}` is not stored any more.")
-        generation = await self.store.get_generation(ref.breed_id, ref.generation)
+        generation = await self.store.breeds.get_generation(ref.breed_id, ref.generation)
         try:
             if generation is None or not 0 <= ref.index < len(generation.melodies):
                 raise JobError(f"The melody `{ref}` is not stored any more.")
             return await self._latent_of(ref), list(generation.melodies[ref.index]), params
         except JobError:
-            data = await self.store.gallery_file(winner, artifacts.WINNER_MID) if winner is not None else None
+            data = await self.store.gallery.file(winner, artifacts.WINNER_MID) if winner is not None else None
             if data is None:
                 raise
         return await asyncio.to_thread(self._read_winner, data) + (params,)

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from engine.preference import Subspace
     from engine.render import Renderer
     from engine.sampling import LatentModel
-    from storage.store import BreedStore, Delivery
+    from storage import BreedStore, Delivery
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class Worker(TuneJobs):
         while not stop.is_set():
             try:
                 if not ready:
-                    await self.store.ensure_groups()
+                    await self.store.streams.ensure_groups()
                     ready = True
                     log.info("worker %s waiting for jobs", self.consumer)
                 await self.step()
@@ -130,9 +130,9 @@ class Worker(TuneJobs):
     async def step(self) -> None:
         """Do the jobs in hand, else reclaimed ones, else wait up to block_ms for new ones (up to `batch`)."""
         if not self._in_hand:
-            deliveries = await self.store.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=self.batch)
+            deliveries = await self.store.streams.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=self.batch)
             if not deliveries:
-                deliveries = await self.store.read_jobs(self.consumer, count=self.batch, block_ms=self.block_ms)
+                deliveries = await self.store.streams.read_jobs(self.consumer, count=self.batch, block_ms=self.block_ms)
             if not deliveries:
                 return
             self._in_hand = list(deliveries)
@@ -177,7 +177,7 @@ class Worker(TuneJobs):
         if not isinstance(job, Job):
             reason = delivery.error or "not a job"
             log.warning("dead-lettering malformed job %s: %s", delivery.message_id, reason)
-            await self.store.dead_letter(delivery, reason)
+            await self.store.streams.dead_letter(delivery, reason)
             about = _what_job(delivery.raw)
             if about is not None:
                 # Its breed, kind and generation, so that the front end undoes only what failed (a morph
@@ -199,7 +199,7 @@ class Worker(TuneJobs):
             log.exception("breed %s gen %d: %s job failed", job.breed_id, job.generation, job.type)
             await self._fail(delivery, job, f"Something went wrong in the worker ({type(error).__name__}).")
         else:
-            await self.store.ack_job(delivery.message_id)
+            await self.store.streams.ack_job(delivery.message_id)
 
     async def _poisoned(self, delivery: Delivery) -> None:
         """A job handed out more than max_deliveries times: its workers died on it. Never again."""
@@ -211,24 +211,24 @@ class Worker(TuneJobs):
         if isinstance(job, Job):
             await self._fail(delivery, job, message)
         else:
-            await self.store.dead_letter(delivery, message)
+            await self.store.streams.dead_letter(delivery, message)
 
     async def _fail(self, delivery: Delivery, job: Job, message: str) -> None:
         log.warning("breed %s gen %d: %s job dead-lettered: %s", job.breed_id, job.generation, job.type, message)
-        await self.store.dead_letter(delivery, message)
+        await self.store.streams.dead_letter(delivery, message)
         # The bot must tell a failed morph, tree or composition from a failed step: only the latter
         # changes the breed.
         about = {"candidate": job.candidate, "other": job.other} if job.type in ("morph", "tree") else {}
         await self._publish_error(job.breed_id, job.generation, message, job=job.type, **about)
 
     async def _publish_error(self, breed_id: str, generation: int, message: str, **about: Any) -> None:
-        await self.store.publish_event(Event("error", breed_id, generation, message=message, **about))
+        await self.store.streams.publish_event(Event("error", breed_id, generation, message=message, **about))
 
     async def _progress(self, job: Job, generation: int, stage: str) -> None:
-        await self.store.publish_event(Event("progress", job.breed_id, generation, stage=stage))
+        await self.store.streams.publish_event(Event("progress", job.breed_id, generation, stage=stage))
 
     async def _breed(self, breed_id: str) -> model.Breed:
-        breed = await self.store.get_breed(breed_id)
+        breed = await self.store.breeds.get(breed_id)
         if breed is None:
             raise JobError(f"Unknown breed {breed_id}.")
         return breed
@@ -237,7 +237,7 @@ class Worker(TuneJobs):
 
     async def _start(self, job: Job) -> None:
         breed = await self._breed(job.breed_id)
-        if await self.store.get_generation(job.breed_id, 0) is None:
+        if await self.store.breeds.get_generation(job.breed_id, 0) is None:
             params = breed.params
             await self._progress(job, 0, "evolving")
             rng = step_rng(job.breed_id, 0)
@@ -247,7 +247,7 @@ class Worker(TuneJobs):
                     seed, params.population, params.sigma, params.foreign, rng, parents=(job.source,)
                 )
             elif job.seed_midi_key:
-                data = await self.store.load_upload(job.seed_midi_key)
+                data = await self.store.breeds.load_upload(job.seed_midi_key)
                 if data is None:
                     raise JobError("The uploaded MIDI file has expired; start again with it.")
                 seed = await asyncio.to_thread(self._encode_seed, data)
@@ -258,7 +258,7 @@ class Worker(TuneJobs):
                 latents = ga.random_population(params.population, self.model.latent_size, rng)
                 candidates = tuple(Candidate(candidate_id(0, i), i, (ga.FOREIGN,), ()) for i in range(len(latents)))
             await self._write(job, breed, 0, latents, candidates)
-        await self.store.publish_event(Event("generation_ready", job.breed_id, 0))
+        await self.store.streams.publish_event(Event("generation_ready", job.breed_id, 0))
 
     def _encode_seed(self, data: bytes) -> NDArray[np.float32]:
         try:
@@ -271,9 +271,9 @@ class Worker(TuneJobs):
 
         target = job.generation + 1
         breed = await self._breed(job.breed_id)
-        if await self.store.get_generation(job.breed_id, target) is None:
-            source = await self.store.get_generation(job.breed_id, job.generation)
-            latents = await self.store.get_latents(job.breed_id, job.generation)
+        if await self.store.breeds.get_generation(job.breed_id, target) is None:
+            source = await self.store.breeds.get_generation(job.breed_id, job.generation)
+            latents = await self.store.breeds.get_latents(job.breed_id, job.generation)
             if source is None or latents is None:
                 raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
             sigma = breed.params.sigma if job.sigma is None else job.sigma
@@ -299,7 +299,7 @@ class Worker(TuneJobs):
                 rerolled=offspring.rerolled, fitness=tuple(int(v) for v in job.fitness), sigma=sigma,
                 nudges=job.nudges if nudge is not None and not offspring.rerolled else (),
             )
-        await self.store.publish_event(Event("generation_ready", job.breed_id, target))
+        await self.store.streams.publish_event(Event("generation_ready", job.breed_id, target))
 
     def _nudge_shift(self, job: Job) -> NDArray[np.float64] | None:
         """The latent shift of the job's combined nudges; None without nudges or attribute vectors."""
@@ -324,8 +324,8 @@ class Worker(TuneJobs):
         for number in range(before):
             known = self._voted.get((breed_id, number))
             if known is None:
-                latents = await self.store.get_latents(breed_id, number)
-                made = await self.store.get_generation(breed_id, number + 1)
+                latents = await self.store.breeds.get_latents(breed_id, number)
+                made = await self.store.breeds.get_generation(breed_id, number + 1)
                 if latents is None or made is None or len(made.fitness) != len(latents):
                     continue
                 # Written once and never changed: kept, the next step of the breed reads only its newest.
@@ -359,7 +359,7 @@ class Worker(TuneJobs):
             melodies=tuple(tuple(m) for m in melodies), artifacts=tuple(sorted(files)), **extra,
         )
         await confirm_held()
-        written = await self.store.write_generation(generation, latents.astype(np.float32), files)
+        written = await self.store.breeds.write_generation(generation, latents.astype(np.float32), files)
         log.info("breed %s gen %d: %s", job.breed_id, number, "written" if written else "already written")
 
     def render_generation(self, melodies: Sequence[Sequence[Note]], params: model.BreedParams) -> dict[str, bytes]:
@@ -381,7 +381,7 @@ class Worker(TuneJobs):
     async def _finish(self, job: Job) -> None:
         breed = await self._breed(job.breed_id)
         generation, index = await self._named_candidate(job)
-        if await self.store.get_artifact(job.breed_id, job.generation, artifacts.WINNER_MID) is None:
+        if await self.store.breeds.get_artifact(job.breed_id, job.generation, artifacts.WINNER_MID) is None:
             melody = generation.melodies[index]
             files = await asyncio.to_thread(self._render_winner, melody, breed, index)
             winner = MelodyRef(job.breed_id, job.generation, index)
@@ -390,8 +390,8 @@ class Worker(TuneJobs):
             await confirm_held()
             # A finished breed keeps its winner: no expiry, unlike the generations' clips. These are also
             # the gallery's files (stored once).
-            await self.store.add_artifacts(job.breed_id, job.generation, files, keep=True)
-        await self.store.publish_event(Event("finished", job.breed_id, job.generation))
+            await self.store.breeds.add_artifacts(job.breed_id, job.generation, files, keep=True)
+        await self.store.streams.publish_event(Event("finished", job.breed_id, job.generation))
 
     def _render_winner(self, melody: Sequence[Note], breed: model.Breed, index: int) -> dict[str, bytes]:
         from engine import midi, pianoroll
@@ -407,8 +407,8 @@ class Worker(TuneJobs):
     async def _morph(self, job: Job) -> None:
         """The melodies on the way from one candidate to another, one after the other in one clip."""
         breed = await self._breed(job.breed_id)
-        generation = await self.store.get_generation(job.breed_id, job.generation)
-        latents = await self.store.get_latents(job.breed_id, job.generation)
+        generation = await self.store.breeds.get_generation(job.breed_id, job.generation)
+        latents = await self.store.breeds.get_latents(job.breed_id, job.generation)
         if generation is None or latents is None:
             raise JobError(f"Generation {job.generation + 1} of this breed is missing.")
         a, b = job.candidate, job.other
@@ -421,7 +421,7 @@ class Worker(TuneJobs):
             raise JobError(f"A morph needs two different candidates, not candidate {a + 1} twice.")
         steps = morph_steps(job.steps)
         midi_name = artifacts.morph_name(a, b, "mid")
-        existing = await self.store.get_artifact(job.breed_id, job.generation, midi_name)
+        existing = await self.store.breeds.get_artifact(job.breed_id, job.generation, midi_name)
         if existing is None:
             path = self.model.interpolate(latents[a], latents[b], steps)
             # Exactly the candidates at both ends, so that they sound as they did in the vote
@@ -430,7 +430,7 @@ class Worker(TuneJobs):
             melodies = await asyncio.to_thread(self.model.decode, path, self.temperature)
             audio, data = await asyncio.to_thread(self._render_morph, melodies, breed.params)
             await confirm_held()
-            await self.store.add_artifacts(
+            await self.store.breeds.add_artifacts(
                 job.breed_id, job.generation, {artifacts.morph_name(a, b, "ogg"): audio, midi_name: data}
             )
             log.info("breed %s gen %d: morph %d -> %d in %d steps written", job.breed_id, job.generation,
@@ -438,7 +438,7 @@ class Worker(TuneJobs):
         else:
             # Written before (by this job, delivered again, or an earlier one): tell what it holds.
             steps = self._morph_length(existing, breed.params.tempo)
-        await self.store.publish_event(
+        await self.store.streams.publish_event(
             Event("morph_ready", job.breed_id, job.generation, candidate=a, other=b, steps=steps)
         )
 

@@ -6,6 +6,11 @@ checks the breed's state, writes through the store's atomic updates and enqueues
 Where a front end must show something *before* the state changes (Discord posts first, so
 that a failed post leaves the breed as it was), it passes a callback (`announce`, `post`)
 that the service calls at that point; everything else comes back in the result.
+
+The service's other concepts are collaborators it holds, each with its own part of the store:
+`votes`, `nudges`, `melodies` (melody ids, family trees), `gallery`, `compositions`, `tunes`,
+`results` (what the worker made, shown once), `reads` (what front ends show) and `sessions`
+(terminal sessions' groups of the events stream).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import dataclasses
 import logging
 import math
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from domain import limits
@@ -26,15 +31,18 @@ from domain.limits import ServerLimits
 from domain.model import FRONTS, Breed, BreedParams, choose
 from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
 from domain.votes import top_candidate
+from service.compositions import Compositions
+from service.events import SessionGroups
 from service.gallery import Gallery
+from service.melodies import Melodies
 from service.nudges import Nudges
 from service.reads import Reads
 from service.results import WorkerResults
+from service.spacing import RequestSpacing
 from service.tunes import Tunes
 from service.votes import ReadVotes, Votes
-from storage import BreedStore
+from storage import BreedStore, LockTimeout
 from storage.codec import Job
-from storage.store import LockTimeout
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +99,8 @@ def check_steer(breed: Breed, actor: Actor | None) -> None:
 LOCK_LEASE_S = 60.0
 
 
-class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
-    """Breeds in Redis: start, vote, close voting, sigma, finish, morph, stop, and the worker's results;
-    melody ids, family trees, the gallery and compositions (service.gallery); tunes (service.tunes); what
-    front ends read (service.reads).
+class BreedingService:
+    """Breeds in Redis: start, close voting, sigma, finish, morph, stop; the rest through its collaborators.
 
     `clock()` gives seconds since the epoch; `defaults` are the options people leave out; `limits`
     protect a server (none by default: the terminal and the web page serve one person).
@@ -111,7 +117,25 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
         self.defaults = defaults or BreedParams()
         self.limits = limits or ServerLimits()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self.votes = Votes(store, self.get, self.lock)
+        self.spacing = RequestSpacing(store.locks, self.limits)
+        self.votes = Votes(store.votes, store.breeds, self.get, self.lock)
+        self.nudges = Nudges(store.breeds, store.nudges, self.lock)
+        self.melodies = Melodies(store.breeds, store.gallery, store.posts, store.streams, self.spacing)
+        self.gallery = Gallery(store.breeds, store.gallery, store.votes, clock)
+        self.compositions = Compositions(store.compositions, store.streams, self.melodies.melody, self.spacing,
+                                         store.new_breed_id, clock)
+        self.tunes = Tunes(store.tunes, store.streams, self.melodies.melody, self.spacing, store.new_breed_id, clock)
+        self.results = WorkerResults(store.breeds, store.posts, self.lock, self.deadline, self.gallery.keep)
+        self.reads = Reads(store.breeds, store.posts)
+        self.sessions = SessionGroups(store.streams, store.breeds)
+
+    async def prepare(self) -> None:
+        """Create the streams and their groups if missing (safe on every start; needs Redis up)."""
+        await self.store.streams.ensure_groups()
+
+    async def close(self) -> None:
+        """Close the connection to Redis (after the events loop stopped: it reads on it)."""
+        await self.store.close()
 
     # --- options and lookup ----------------------------------------------------------------
 
@@ -144,7 +168,7 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
         return self.store.new_breed_id()
 
     async def get(self, breed_id: str) -> Breed:
-        breed = await self.store.get_breed(breed_id)
+        breed = await self.store.breeds.get(breed_id)
         if breed is None:
             raise UnknownBreedError(f"There is no breed `{breed_id}`.")
         return breed
@@ -161,7 +185,7 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
             if guild_id is not None and breed.guild_id != guild_id:
                 raise UnknownBreedError(f"There is no breed `{wanted}`.")
             return breed
-        found = await self.store.breed_for_thread(channel_id) if channel_id is not None else None
+        found = await self.store.breeds.for_thread(channel_id) if channel_id is not None else None
         if found is None:
             raise BreedError("Use this command in a breed's thread, or give the breed's id.")
         return await self.get(found)
@@ -170,7 +194,7 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
         """The candidate people name: a melody id, or a number in the generation of the thread's breed
         (None: the winner of the thread's finished breed)."""
         if text is not None and not text.strip().isdigit():
-            return (await self.melody(text, guild_id))[0]
+            return (await self.melodies.melody(text, guild_id))[0]
         breed = await self.find(None, channel_id)
         if text is None:
             if breed.status != "finished" or breed.winner is None:
@@ -192,7 +216,7 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
             local = self._locks[breed_id] = asyncio.Lock()
         async with local:
             try:
-                async with self.store.breed_lock(breed_id, lease_s=self.lock_lease_s):
+                async with self.store.locks.breed_lock(breed_id, lease_s=self.lock_lease_s):
                     yield
             except LockTimeout:
                 raise BreedError("This breed is busy with another request; try again in a moment.") from None
@@ -221,19 +245,19 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
             raise ValueError(f"unknown front end {front!r}")
         check_origin(seed, source)
         if source is not None:
-            await self.melody(source, place.guild_id)
+            await self.melodies.melody(source, place.guild_id)
         async with self._start_slot(owner_id, place.guild_id, front):
             breed_id = breed_id or self.new_breed_id()
             if announce is not None:
                 place = await announce(breed_id)
-            seed_key = await self.store.save_upload(seed) if seed is not None else None
+            seed_key = await self.store.breeds.save_upload(seed) if seed is not None else None
             breed = Breed(
                 breed_id=breed_id, owner_id=owner_id, params=params, guild_id=place.guild_id,
                 channel_id=place.channel_id, thread_id=place.thread_id, status="starting", created_at=self.clock(),
                 progress_message_id=place.progress_message_id, source=str(source) if source is not None else None,
                 front=front,
             )
-            await self.store.create_breed(
+            await self.store.breeds.create(
                 breed, Job("start", breed_id, -1, seed_midi_key=seed_key, source=breed.source))
         log.info("breed %s gen -1: started by user %d (seeded: %s, from %s)", breed_id, owner_id, seed is not None,
                  breed.source)
@@ -244,12 +268,13 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
         """The limits checked and the breed stored as one step (a lock per server), and the cooldown
         given back when the start fails after the check."""
         try:
-            async with self.store.start_lock(guild_id if guild_id is not None else front, lease_s=self.lock_lease_s):
+            scope = guild_id if guild_id is not None else front
+            async with self.store.locks.start_lock(scope, lease_s=self.lock_lease_s):
                 await self.check_start(owner_id, guild_id, front)
                 try:
                     yield
                 except BaseException:
-                    await self.store.give_back_cooldown("start", owner_id)
+                    await self.store.locks.give_back_cooldown("start", owner_id)
                     raise
         except LockTimeout:
             raise BreedError("Many breeds are starting at once here; try again in a moment.") from None
@@ -259,7 +284,7 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
         as allowed, or the member started one too recently; otherwise the member's start cooldown begins."""
         limit = self.limits
         if limit.open_per_server or limit.open_per_member:
-            here = [breed for breed in await self.store.open_breeds()
+            here = [breed for breed in await self.store.breeds.open_breeds()
                     if breed.guild_id == guild_id and breed.front == front]
             in_server = len(here)
             mine = sum(1 for breed in here if breed.owner_id == owner_id)
@@ -270,27 +295,9 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
             if limit.open_per_member and mine >= limit.open_per_member:
                 raise BreedError(f"You have {mine} open breeds, the most one member may have at once: "
                                  "finish or stop one first.")
-        wait = await self.store.take_cooldown("start", owner_id, limit.start_cooldown_s)
+        wait = await self.store.locks.take_cooldown("start", owner_id, limit.start_cooldown_s)
         if wait:
             raise BreedError(f"Slow down: you can start another breed in {math.ceil(wait)} s.")
-
-    # --- votes -----------------------------------------------------------------------------
-
-    async def record_vote(self, message_id: int, index: int, user_id: int, *, added: bool) -> bool:
-        """Mirror one reaction on a linked message; False when it is not a vote on an open generation."""
-        return await self.votes.record(message_id, index, user_id, added=added)
-
-    async def cast_ballot(self, breed_id: str, generation: int, user_id: int, picks: Sequence[int]) -> tuple[int, ...]:
-        """Replace one person's votes on the generation up for votes (service.votes.Votes.cast_ballot)."""
-        return await self.votes.cast_ballot(breed_id, generation, user_id, picks)
-
-    async def shows_votes(self, breed: Breed, message_id: int | None) -> bool:
-        """Whether `message_id` is the vote message of the breed's current generation."""
-        return await self.votes.shows_votes(breed, message_id)
-
-    async def tally(self, breed: Breed, generation: int | None = None) -> tuple[int, ...]:
-        """The votes per candidate of a generation (default: the current one)."""
-        return await self.votes.tally(breed, generation)
 
     # --- steps -----------------------------------------------------------------------------
 
@@ -314,10 +321,10 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
             changes: dict[str, object] = {"status": "evolving", "vote_deadline": None}
             if progress is not None:
                 changes["progress_message_id"] = progress
-            combined, words = await self.generation_nudges(breed)
+            combined, words = await self.nudges.combined(breed)
             job = Job("evolve", breed_id, breed.generation, fitness=fitness, sigma=breed.params.sigma,
                       nudges=tuple(sorted(combined.items())))
-            changed = await self.store.update_breed(breed_id, job=job, **changes)
+            changed = await self.store.breeds.update(breed_id, job=job, **changes)
             log.info("breed %s gen %d: voting closed, fitness %s, nudges %s", breed_id, breed.generation, fitness,
                      combined)
             return Transition(breed, changed, fitness, nudges=words)
@@ -348,7 +355,7 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
                 if number == breed.generation:
                     fitness = await self.votes.fitness(breed, read_votes)
                 else:
-                    fitness = await self.tally(breed, number)
+                    fitness = await self.votes.tally(breed, number)
                 top = top_candidate(fitness)
                 if top is None:
                     raise BreedError("Nobody has voted yet: vote first, or name the candidate you like.")
@@ -357,7 +364,7 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
             changes: dict[str, object] = {"status": "evolving", "vote_deadline": None, "winner": winner}
             if progress is not None:
                 changes["progress_message_id"] = progress
-            changed = await self.store.update_breed(breed_id, job=Job("finish", breed_id, number, candidate=winner),
+            changed = await self.store.breeds.update(breed_id, job=Job("finish", breed_id, number, candidate=winner),
                                                     **changes)
             log.info("breed %s gen %d: finishing with candidate %d", breed_id, number, winner)
             return Transition(breed, changed, fitness, winner)
@@ -367,7 +374,7 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
             breed = await self.get(breed_id)
             check_steer(breed, actor)
             require(breed, "stop")
-            changed = await self.store.update_breed(breed_id, status="stopped", vote_deadline=None)
+            changed = await self.store.breeds.update(breed_id, status="stopped", vote_deadline=None)
             log.info("breed %s gen %d: stopped", breed_id, breed.generation)
             return Transition(breed, changed)
 
@@ -383,7 +390,7 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
             except ParamsError as error:
                 raise BreedError(f"Cannot change the mutation: {error}.") from None
             log.info("breed %s gen %d: sigma %.3g -> %.3g", breed_id, breed.generation, breed.params.sigma, sigma)
-            return await self.store.update_breed(breed_id, params=params)
+            return await self.store.breeds.update(breed_id, params=params)
 
     async def request_morph(
         self, breed_id: str, start: int, end: int, steps: int, actor: Actor | None = None,
@@ -407,16 +414,14 @@ class BreedingService(WorkerResults, Gallery, Tunes, Reads, Nudges):
                 raise BreedError(f"A morph takes {low} to {high} steps, not {steps}.")
             a, b = start - 1, end - 1
             number = breed.generation
-            if await self.store.is_posted(breed_id, number, morph_marker(a, b)):
+            if await self.store.posts.is_posted(breed_id, number, morph_marker(a, b)):
                 raise BreedError(
                     f"The morph from candidate {start} to candidate {end} of generation {number + 1} "
                     "is in the thread already."
                 )
             if actor is not None:
-                wait = await self.store.take_cooldown("morph", actor.user_id, self.limits.morph_cooldown_s)
-                if wait:
-                    raise BreedError(f"Slow down: you can ask for another morph in {math.ceil(wait)} s.")
-            await self.store.unmark_posted(breed_id, number, morph_marker(a, b, failed=True))
-            await self.store.enqueue_job(Job("morph", breed_id, number, candidate=a, other=b, steps=steps))
+                await self.spacing("morph", actor.user_id, "morph")
+            await self.store.posts.unmark_posted(breed_id, number, morph_marker(a, b, failed=True))
+            await self.store.streams.enqueue_job(Job("morph", breed_id, number, candidate=a, other=b, steps=steps))
             log.info("breed %s gen %d: morph %d -> %d in %d steps asked for", breed_id, number, a, b, steps)
             return a, b

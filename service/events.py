@@ -15,12 +15,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
+from domain.model import OPEN_STATUSES
 from runtime.backoff import Outage
-from storage import UNAVAILABLE, BreedStore, Delivery
+from storage import UNAVAILABLE, Delivery
+from storage.breeds import BreedStateStore
 from storage.codec import Event
-from storage.streams import shards_front
+from storage.streams import MessageStreams, shards_front
 
-__all__ = ["Event", "EventConsumer", "ExternalWait", "discord_group", "wait_plainly"]
+__all__ = ["Event", "EventConsumer", "ExternalWait", "SessionGroups", "discord_group", "wait_plainly"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,9 @@ T = TypeVar("T")
 BLOCK_MS = 2000
 RETRY_IDLE_MS = 30_000
 MAX_DELIVERIES = 3
+# A session's group of the events stream made or read this long ago, whose breed is not going, is a
+# killed session's.
+STALE_SESSION_S = 60.0
 
 EventHandler = Callable[[Event], Awaitable[None]]
 
@@ -57,7 +62,7 @@ class EventConsumer:
 
     def __init__(
         self,
-        store: BreedStore,
+        streams: MessageStreams,
         handle: EventHandler,
         consumer: str,
         *,
@@ -67,7 +72,7 @@ class EventConsumer:
         max_deliveries: int = MAX_DELIVERIES,
         front: str = "discord",
     ) -> None:
-        self.store = store
+        self.streams = streams
         self.handle = handle
         self.consumer = consumer
         self.external_wait = external_wait
@@ -75,7 +80,7 @@ class EventConsumer:
         self.retry_idle_ms = retry_idle_ms
         self.max_deliveries = max_deliveries
         self.front = front  # whose consumer group it reads: each front end (and each terminal session) sees every event
-        store.events_group(front)  # known to the store, which creates it with the others
+        streams.events_group(front)  # known to the store, which creates it with the others
         self.outage = Outage(log, f"events consumer {consumer}")
         self._in_hand: list[Delivery] = []
         self._stopping = asyncio.Event()
@@ -102,15 +107,15 @@ class EventConsumer:
                     await self.drain(self._in_hand)
                 if not resumed:
                     # What this consumer read before a restart under the same name comes first.
-                    await self.drain(await self.store.read_events(self.consumer, count=100, block_ms=None,
-                                                                  front=self.front, own_pending=True))
+                    await self.drain(await self.streams.read_events(self.consumer, count=100, block_ms=None,
+                                                                    front=self.front, own_pending=True))
                     resumed = True
                 if loop.time() >= next_claim:
-                    await self.drain(await self.store.claim_stale_events(self.consumer, self.retry_idle_ms, count=100,
-                                                                              front=self.front))
+                    await self.drain(await self.streams.claim_stale_events(self.consumer, self.retry_idle_ms,
+                                                                           count=100, front=self.front))
                     next_claim = loop.time() + self.retry_idle_ms / 1000
                 deliveries: list[Delivery] = await self.external_wait(
-                    self.store.read_events(self.consumer, count=10, block_ms=self.block_ms, front=self.front),
+                    self.streams.read_events(self.consumer, count=10, block_ms=self.block_ms, front=self.front),
                     reason="waiting for worker events from Redis",
                 )
                 await self.drain(deliveries)
@@ -144,10 +149,10 @@ class EventConsumer:
         """
         event = delivery.payload
         if not isinstance(event, Event):
-            await self.store.dead_letter_event(delivery, f"unreadable event: {delivery.error}", self.front)
+            await self.streams.dead_letter_event(delivery, f"unreadable event: {delivery.error}", self.front)
             return
         if delivery.deliveries > self.max_deliveries:
-            await self.store.dead_letter_event(
+            await self.streams.dead_letter_event(
                 delivery, f"handed out {delivery.deliveries} times without being handled", self.front)
             log.error("breed %s gen %d: %s event dead-lettered after %d deliveries",
                       event.breed_id, event.generation, event.type, delivery.deliveries)
@@ -164,6 +169,32 @@ class EventConsumer:
                 return
             log.exception("breed %s gen %d: %s event failed %d times; giving up",
                           event.breed_id, event.generation, event.type, delivery.deliveries)
-            await self.store.dead_letter_event(delivery, "its handler failed on every delivery", self.front)
+            await self.streams.dead_letter_event(delivery, "its handler failed on every delivery", self.front)
             return
-        await self.store.ack_event(delivery.message_id, self.front)
+        await self.streams.ack_event(delivery.message_id, self.front)
+
+
+class SessionGroups:
+    """The terminal sessions' own groups of the events stream (`service.sessions`): each session sees
+    every event added while it runs, and no other session takes them."""
+
+    def __init__(self, streams: MessageStreams, breeds: BreedStateStore) -> None:
+        self.streams = streams
+        self.breeds = breeds
+
+    async def open(self, session_id: str) -> str:
+        """Give a terminal session its own group of the events stream, from now on; returns its reader
+        name (for service.router.EventRouter).
+
+        Groups left by sessions that were killed (their breed is over, or never started) go first;
+        one younger than a minute may be a session's that is starting its breed right now.
+        """
+        for other, idle_s in (await self.streams.session_groups()).items():
+            breed = await self.breeds.get(other)
+            if idle_s > STALE_SESSION_S and (breed is None or breed.status not in OPEN_STATUSES):
+                await self.streams.remove_session_group(other)
+        return await self.streams.add_session_group(session_id)
+
+    async def close(self, session_id: str) -> None:
+        """Remove a terminal session's group of the events stream."""
+        await self.streams.remove_session_group(session_id)

@@ -1,4 +1,5 @@
-"""Nudges through the breeding service: any member steers the next generation with words.
+"""Nudges (`service.nudges`, a collaborator of the breeding service): any member steers the next
+generation with words.
 
 A nudge counts on the generation up for votes, like a vote: it is checked (domain.nudges: a
 known attribute, an amount from -2 to 2 other than 0; the breed's state, domain.rules), stored
@@ -17,8 +18,9 @@ from domain import nudges
 from domain.errors import BreedError, UnknownBreedError
 from domain.model import Breed
 from domain.rules import refusal
-from storage import BreedStore
+from storage.breeds import BreedStateStore
 from storage.codec import Nudge
+from storage.nudges import NudgeStore
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +43,15 @@ class Nudged:
 
 
 class Nudges:
-    """The nudge transitions of BreedingService (mixed into it; uses its store and breed lock)."""
+    """The nudges of every breed; `lock` is the breed's lock."""
 
-    # Provided by BreedingService.
-    store: BreedStore
-    lock: Callable[[str], AbstractAsyncContextManager[None]]
+    def __init__(self, breeds: BreedStateStore, nudges: NudgeStore,
+                 lock: Callable[[str], AbstractAsyncContextManager[None]]) -> None:
+        self.breeds = breeds
+        self.nudges = nudges
+        self.lock = lock
 
-    async def nudge(self, breed_id: str, user_id: int, attribute: str, amount: float | str,
+    async def add(self, breed_id: str, user_id: int, attribute: str, amount: float | str,
                     generation: int | None = None) -> Nudged:
         """Count `user_id`'s nudge on the generation up for votes; BreedError (nothing changes) when it
         cannot count. `amount` may be text as people type it ("-2", "+1.5"); `generation` (0-based), if
@@ -55,7 +59,7 @@ class Nudges:
         value = nudges.parse_amount(amount) if isinstance(amount, str) else amount
         name, value = nudges.check(attribute, value)
         async with self.lock(breed_id):
-            breed = await self.store.get_breed(breed_id)
+            breed = await self.breeds.get(breed_id)
             if breed is None:
                 raise UnknownBreedError(f"There is no breed `{breed_id}`.")
             reason = refusal(breed, "nudge")
@@ -64,14 +68,14 @@ class Nudges:
             if generation is not None and generation != breed.generation:
                 raise BreedError(f"Generation {generation + 1} is not up for votes; generation "
                                  f"{breed.generation + 1} is.")
-            await self.store.add_nudge(breed_id, breed.generation, Nudge(user_id, name, value))
-            combined, summary = await self.generation_nudges(breed)
+            await self.nudges.add(breed_id, breed.generation, Nudge(user_id, name, value))
+            combined, summary = await self.combined(breed)
         return Nudged(breed_id, breed.generation, name, value, combined, summary)
 
-    async def generation_nudges(self, breed: Breed, generation: int | None = None) -> tuple[dict[str, float], str]:
+    async def combined(self, breed: Breed, generation: int | None = None) -> tuple[dict[str, float], str]:
         """A generation's combined nudges (default: the current one's) and them in words with how
         many nudged ("fewer notes ×3"); ({}, "") when nobody nudged."""
         number = breed.generation if generation is None else generation
-        given = [(str(n.user_id), n.attribute, n.amount) for n in await self.store.nudges(breed.breed_id, number)]
+        given = [(str(n.user_id), n.attribute, n.amount) for n in await self.nudges.read(breed.breed_id, number)]
         combined = nudges.combine(given)
         return combined, nudges.describe(combined, nudges.counts(given))

@@ -1,4 +1,4 @@
-"""What the worker made, shown once: a part of the breeding service (BreedingService mixes it in).
+"""What the worker made, shown once: `service.results`, a collaborator of the breeding service.
 
 A generation opens the vote once it is shown; a winner's files end the breed; a morph (or its
 failure) is shown once per pair; a failed step reopens the vote. Each runs under the breed's lock,
@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from domain import artifacts
-from domain.model import Breed, Generation
+from domain.model import Breed, Generation, Winner
 from domain.rules import morph_marker, refusal
-from storage import BreedStore
+from storage.breeds import BreedStateStore
+from storage.posts import PostStore
 
 log = logging.getLogger(__name__)
 
@@ -29,32 +30,52 @@ class Files:
     missing: tuple[str, ...]
 
 
+async def read_files(names: Sequence[str], read: Callable[[str], Awaitable[bytes | None]],
+                     max_bytes: int | None = None) -> Files:
+    """Files read by name, in order; missing or too-large ones are named."""
+    found: list[tuple[str, bytes]] = []
+    missing: list[str] = []
+    for name in names:
+        data = await read(name)
+        if data is None or (max_bytes is not None and len(data) > max_bytes):
+            missing.append(name)
+        else:
+            found.append((name, data))
+    return Files(tuple(found), tuple(missing))
+
+
 @dataclass(frozen=True)
 class PostParts:
     """The parts of one post (of `kind`, for a generation) sent so far: a retried post goes on from there
     instead of sending them again (a reaction failed after the clips went out)."""
 
-    store: BreedStore
+    posts: PostStore
     breed_id: str
     number: int
     kind: str = "generation"
 
     async def sent(self, part: str) -> str | None:
         """What the part left when it was sent (a message id), or None if it was not sent."""
-        return await self.store.post_part(self.breed_id, self.number, self.kind, part)
+        return await self.posts.post_part(self.breed_id, self.number, self.kind, part)
 
     async def record(self, part: str, value: str) -> None:
-        await self.store.record_post_part(self.breed_id, self.number, self.kind, part, value)
+        await self.posts.record_post_part(self.breed_id, self.number, self.kind, part, value)
 
 
 class WorkerResults:
-    """The worker's results: mixed into BreedingService."""
+    """The worker's results for every breed: `lock` is the breed's lock, `deadline(breed)` when a vote that
+    opens now closes, `keep_winner(breed, generation, index)` puts a finished breed's winner in the gallery."""
 
-    # Provided by BreedingService.
-    store: BreedStore
-    lock: Callable[[str], contextlib.AbstractAsyncContextManager[None]]
-    deadline: Callable[[Breed], float]
-
+    def __init__(
+        self, breeds: BreedStateStore, posts: PostStore,
+        lock: Callable[[str], contextlib.AbstractAsyncContextManager[None]], deadline: Callable[[Breed], float],
+        keep_winner: Callable[[Breed, int, int], Awaitable[Winner]],
+    ) -> None:
+        self.breeds = breeds
+        self.posts = posts
+        self.lock = lock
+        self.deadline = deadline
+        self.keep_winner = keep_winner
 
     async def generation_ready(
         self, breed_id: str, number: int, post: Callable[[Breed, Generation, float], Awaitable[int | None]],
@@ -66,12 +87,12 @@ class WorkerResults:
         same. Returns the breed now voting, or None when there was nothing to do.
         """
         async with self.lock(breed_id):
-            breed = await self.store.get_breed(breed_id)
+            breed = await self.breeds.get(breed_id)
             if breed is None or refusal(breed, "post") is not None or number != breed.generation:
                 log.info("breed %s gen %d: not opening a vote (%s)", breed_id, number,
                          "unknown breed" if breed is None else f"status {breed.status}, newest {breed.generation}")
                 return None
-            generation = await self.store.get_generation(breed_id, number)
+            generation = await self.breeds.get_generation(breed_id, number)
             if generation is None:
                 log.error("breed %s gen %d: generation_ready, but the generation is missing", breed_id, number)
                 return None
@@ -84,10 +105,10 @@ class WorkerResults:
                     log.warning("breed %s gen %d: posted before a restart; opening its vote", breed_id, number)
             changes: dict[str, object] = {"status": "voting", "vote_deadline": deadline}
             if vote_message_id is not None:
-                await self.store.link_message(vote_message_id, breed_id, number)
+                await self.breeds.link_message(vote_message_id, breed_id, number)
                 # While people vote, the breed's progress message is the vote message itself.
                 changes["progress_message_id"] = vote_message_id
-            opened = await self.store.update_breed(breed_id, **changes)
+            opened = await self.breeds.update(breed_id, **changes)
             log.info("breed %s gen %d: voting open until %.0f", breed_id, number, deadline)
             return opened
 
@@ -99,7 +120,7 @@ class WorkerResults:
         Returns the finished breed, or None when no finish was in progress.
         """
         async with self.lock(breed_id):
-            breed = await self.store.get_breed(breed_id)
+            breed = await self.breeds.get(breed_id)
             if breed is None or refusal(breed, "winner") is not None:
                 log.info("breed %s gen %d: finished event, but no finish in progress", breed_id, number)
                 return None
@@ -108,7 +129,7 @@ class WorkerResults:
                 if first:
                     await post(breed, number, breed.winner)
             await self.keep_winner(breed, number, breed.winner)
-            return await self.store.update_breed(breed_id, status="finished")
+            return await self.breeds.update(breed_id, status="finished")
 
     async def morph_ready(
         self, breed_id: str, number: int, a: int, b: int, post: Callable[[Breed], Awaitable[None]], *,
@@ -116,7 +137,7 @@ class WorkerResults:
     ) -> bool:
         """A morph (or its failure) is shown once per pair and generation; it changes nothing in the breed."""
         async with self.lock(breed_id):
-            breed = await self.store.get_breed(breed_id)
+            breed = await self.breeds.get(breed_id)
             if breed is None:
                 return False
             async with self.first_post(breed_id, number, morph_marker(a, b, failed=failed)) as first:
@@ -137,7 +158,7 @@ class WorkerResults:
         step the breed waits for is undone, not a morph, a job of a newer version or an older step.
         """
         async with self.lock(breed_id):
-            breed = await self.store.get_breed(breed_id)
+            breed = await self.breeds.get(breed_id)
             if breed is None or breed.status not in ("starting", "evolving"):
                 return None
             if job is not None and not _is_awaited(breed, job, generation):
@@ -145,15 +166,15 @@ class WorkerResults:
                          breed_id, breed.generation, job)
                 return None
             if breed.generation < 0:
-                changed = await self.store.update_breed(breed_id, status="failed", vote_deadline=None)
+                changed = await self.breeds.update(breed_id, status="failed", vote_deadline=None)
             else:
-                changed = await self.store.update_breed(breed_id, status="voting", winner=None, vote_deadline=None)
+                changed = await self.breeds.update(breed_id, status="voting", winner=None, vote_deadline=None)
             await post(breed, changed)
             return changed
 
     def post_parts(self, breed_id: str, number: int, kind: str = "generation") -> PostParts:
         """What a front end sent so far of a post, to go on from there when the post is retried."""
-        return PostParts(self.store, breed_id, number, kind)
+        return PostParts(self.posts, breed_id, number, kind)
 
     @contextlib.asynccontextmanager
     async def first_post(self, breed_id: str, number: int, kind: str = "generation") -> AsyncIterator[bool]:
@@ -161,27 +182,20 @@ class WorkerResults:
 
         If the post fails, the mark is taken back, so that the redelivered event tries again.
         """
-        first = await self.store.mark_posted(breed_id, number, kind)
+        first = await self.posts.mark_posted(breed_id, number, kind)
         try:
             yield first
         except BaseException:
             if first:
-                await self.store.unmark_posted(breed_id, number, kind)
+                await self.posts.unmark_posted(breed_id, number, kind)
             raise
 
     async def files(self, breed_id: str, number: int, names: Sequence[str], max_bytes: int | None = None) -> Files:
         """Read artifacts of a generation for a post, in order; missing or too-large ones are named."""
-        found: list[tuple[str, bytes]] = []
-        missing: list[str] = []
-        for name in names:
-            data = await self.store.get_artifact(breed_id, number, name)
-            if data is None or (max_bytes is not None and len(data) > max_bytes):
-                missing.append(name)
-            else:
-                found.append((name, data))
-        if missing:
-            log.warning("breed %s gen %d: artifacts missing or too large: %s", breed_id, number, missing)
-        return Files(tuple(found), tuple(missing))
+        read = await read_files(names, lambda name: self.breeds.get_artifact(breed_id, number, name), max_bytes)
+        if read.missing:
+            log.warning("breed %s gen %d: artifacts missing or too large: %s", breed_id, number, list(read.missing))
+        return read
 
     async def winner_files(self, breed_id: str, number: int, max_bytes: int | None = None) -> Files:
         return await self.files(breed_id, number, artifacts.WINNER_FILES, max_bytes)

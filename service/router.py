@@ -9,13 +9,15 @@ re-armed on start-up and retried here, for the front ends that keep them.
 
 Adding a new kind of worker result:
 1. the worker publishes an `Event` (storage.codec) with a new `type`; `kind_of` names its kind;
-2. the breeding service gets a method that takes the step under the breed's lock and calls a
-   `post` callback once (see `morph_ready`, guarded by a "posted" marker);
+2. the breeding service (the collaborator of its concept, e.g. `service.results`) gets a method that
+   takes the step under the breed's lock and calls a `post` callback once (see
+   `WorkerResults.morph_ready`, guarded by a "posted" marker);
 3. `FrontEnd` gets a `show_<kind>` method, `EventRouter.handle` calls the service with it, and each
    front end implements it (a front end that does not show it says so in a one-line no-op).
 
-Adding a new request (a command, a button, an API route): add a method on the breeding service
-that checks and changes state (and enqueues the job); the front end calls it and shows its result.
+Adding a new request (a command, a button, an API route): add a method on the breeding service, or
+on the collaborator whose concept it is, that checks and changes state (and enqueues the job); the
+front end calls it and shows its result.
 A front end never imports `storage` or `engine` (tests/test_layers.py fails if it does): what it
 needs to read comes from the service too (service.reads).
 """
@@ -141,7 +143,7 @@ class EventRouter:
             options["max_deliveries"] = max_deliveries
         if block_ms is not None:
             options["block_ms"] = block_ms
-        self.events = EventConsumer(service.store, self.handle, consumer, external_wait=external_wait,
+        self.events = EventConsumer(service.store.streams, self.handle, consumer, external_wait=external_wait,
                                     front=reader, **options)
 
     # --- running -------------------------------------------------------------------------------
@@ -166,7 +168,7 @@ class EventRouter:
         armed = 0
         if not self.keeps_deadlines:
             return armed
-        for breed in await self.service.open_breeds():
+        for breed in await self.service.reads.open_breeds():
             if self.front_end.shows(breed) and self._arm(breed):
                 armed += 1
         log.info("re-armed %d vote deadlines", armed)
@@ -207,7 +209,7 @@ class EventRouter:
         if kind == "tune":
             await self._tune(event)
             return
-        breed = await self.service.lookup(event.breed_id)
+        breed = await self.service.reads.lookup(event.breed_id)
         if breed is None:
             log.warning("breed %s gen %d: %s event for an unknown breed", event.breed_id, event.generation, event.type)
             return
@@ -231,14 +233,14 @@ class EventRouter:
             await self.front_end.show_progress(breed, event.generation, event.stage)
 
     async def _generation(self, breed: Breed, event: Event) -> None:
-        opened = await self.service.generation_ready(breed.breed_id, event.generation,
+        opened = await self.service.results.generation_ready(breed.breed_id, event.generation,
                                                      self.front_end.show_generation)
         if opened is not None:
             self._arm(opened)
             await self.front_end.voting_opened(opened)
 
     async def _winner(self, breed: Breed, event: Event) -> None:
-        finished = await self.service.winner_ready(breed.breed_id, event.generation, self.front_end.show_winner)
+        finished = await self.service.results.winner_ready(breed.breed_id, event.generation, self.front_end.show_winner)
         if finished is not None:
             await self.front_end.winner_shown(finished)
 
@@ -258,7 +260,7 @@ class EventRouter:
             await self.front_end.show_morph(shown, morph)
 
         # Shown once per pair and generation, whatever the breed does meanwhile: it is about that generation.
-        await self.service.morph_ready(breed.breed_id, event.generation, morph.start, morph.end, post,
+        await self.service.results.morph_ready(breed.breed_id, event.generation, morph.start, morph.end, post,
                                        failed=failure is not None)
 
     async def _tree(self, breed: Breed, event: Event) -> None:
@@ -270,7 +272,7 @@ class EventRouter:
         async def post(shown: Breed) -> None:
             await self.front_end.show_tree(shown, tree)
 
-        await self.service.tree_ready(breed.breed_id, event.generation, tree.index, post,
+        await self.service.melodies.tree_ready(breed.breed_id, event.generation, tree.index, post,
                                       failed=tree.failure is not None)
 
     async def _failure(self, breed: Breed, event: Event) -> None:
@@ -280,10 +282,10 @@ class EventRouter:
             await self.front_end.show_failure(before, after, message)
 
         # Only the step the breed waits for is undone: not a newer version's job, nor an older step's.
-        await self.service.step_failed(breed.breed_id, post, job=event.job, generation=event.generation)
+        await self.service.results.step_failed(breed.breed_id, post, job=event.job, generation=event.generation)
 
     async def _composition(self, event: Event) -> None:
-        composition = await self.service.composition(event.composition_id)
+        composition = await self.service.compositions.get(event.composition_id)
         if composition is None:
             log.warning("composition %s: %s event, but its request is gone", event.composition_id, event.type)
             return
@@ -294,10 +296,10 @@ class EventRouter:
         async def post(shown: Composition, files: tuple[tuple[str, bytes], ...]) -> None:
             await self.front_end.show_composition(shown, files, failure)
 
-        await self.service.composed(composition.composition_id, post)
+        await self.service.compositions.composed(composition.composition_id, post)
 
     async def _tune(self, event: Event) -> None:
-        tune = await self.service.tune_request(event.breed_id)
+        tune = await self.service.tunes.lookup(event.breed_id)
         if tune is None:
             log.warning("tune %s: %s event, but its request is gone", event.breed_id, event.type)
             return
@@ -308,4 +310,4 @@ class EventRouter:
         async def post(shown: TuneRequest, files: Files) -> None:
             await self.front_end.show_tune(shown, files, failure)
 
-        await self.service.tune_ready(tune.tune_id, post)
+        await self.service.tunes.ready(tune.tune_id, post)

@@ -1,4 +1,4 @@
-"""Whole tunes from any melody id (`/breed tune`): a part of the breeding service (BreedingService mixes it in).
+"""Whole tunes from any melody id (`/breed tune`): `service.tunes`, a collaborator of the breeding service.
 
 A tune is asked for from a melody of the server, with a length and a backing; a worker builds
 and renders it, and the front end that asked shows it once, like a composition.
@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from domain import artifacts
 from domain.errors import BreedError, ParamsError, UnknownBreedError
 from domain.ids import MelodyRef
 from domain.model import FRONTS, TuneRequest, check_tune
-from service.results import Files
-from storage import BreedStore
+from service.melodies import FindMelody
+from service.results import Files, read_files
+from service.spacing import RequestSpacing
 from storage.codec import Job
-
-if TYPE_CHECKING:
-    from domain.model import Breed
+from storage.requests import RequestStore
+from storage.streams import MessageStreams
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +27,18 @@ PostTune = Callable[[TuneRequest, Files], Awaitable[None]]
 
 
 class Tunes:
-    """The tune request and its result: mixed into BreedingService (which gives `melody` and `_wait_between`)."""
+    """Every tune: `melody` finds a melody id's candidate, `new_id` names a tune, `clock()` is the time."""
 
-    store: BreedStore
-    clock: Callable[[], float]
-    melody: Callable[[str | MelodyRef, int | None], Awaitable[tuple[MelodyRef, Breed]]]
-    _wait_between: Callable[[str, int | None, str], Awaitable[None]]
+    def __init__(self, tunes: RequestStore[TuneRequest], streams: MessageStreams, melody: FindMelody,
+                 spacing: RequestSpacing, new_id: Callable[[], str], clock: Callable[[], float]) -> None:
+        self.tunes = tunes
+        self.streams = streams
+        self.melody = melody
+        self.spacing = spacing
+        self.new_id = new_id
+        self.clock = clock
 
-    async def request_tune(
+    async def request(
         self, text: str | MelodyRef, guild_id: int | None, channel_id: int | None, requester_id: int, *,
         bars: int | None = None, backing: str | None = None, front: str = "discord",
     ) -> TuneRequest:
@@ -52,55 +55,47 @@ class Tunes:
             check_tune(bars, backing)
         except ParamsError as error:
             raise BreedError(f"Cannot make a tune: {error}.") from None
-        await self._wait_between("tune", requester_id, "tune")
+        await self.spacing("tune", requester_id, "tune")
         tune = TuneRequest(
-            tune_id=self.store.new_breed_id(), melody=str(ref), breed_id=ref.breed_id, bars=bars, backing=backing,
+            tune_id=self.new_id(), melody=str(ref), breed_id=ref.breed_id, bars=bars, backing=backing,
             guild_id=guild_id, channel_id=channel_id, requester_id=requester_id, front=front,
             created_at=self.clock(),
         )
-        await self.store.create_tune(tune)
-        await self.store.enqueue_job(Job("tune", tune.tune_id, ref.generation, source=tune.melody, bars=bars,
-                                         backing=backing))
+        await self.tunes.create(tune)
+        await self.streams.enqueue_job(Job("tune", tune.tune_id, ref.generation, source=tune.melody, bars=bars,
+                                           backing=backing))
         log.info("breed %s gen %d: tune %s of %s asked for (%d bars, backing %s)", ref.breed_id, ref.generation,
                  tune.tune_id, tune.melody, bars, backing)
         return tune
 
-    async def tune(self, tune_id: str, front: str) -> TuneRequest:
+    async def get(self, tune_id: str, front: str) -> TuneRequest:
         """A tune asked for on `front`; BreedError when there is none (or it is another front end's)."""
-        tune = await self.store.get_tune(tune_id)
+        tune = await self.tunes.get(tune_id)
         if tune is None or tune.front != front:
             # Unknown like a breed id that names nothing here (a page answers 404).
             raise UnknownBreedError(f"There is no tune `{tune_id}` (tunes are kept for a while only).")
         return tune
 
-    async def tune_files(self, tune_id: str, max_bytes: int | None = None) -> Files:
-        """A requested tune's files, in order; missing (not made yet, or expired) or too-large ones are named."""
-        found: list[tuple[str, bytes]] = []
-        missing: list[str] = []
-        for name in artifacts.TUNE_FILES:
-            data = await self.store.tune_file(tune_id, name)
-            if data is None or (max_bytes is not None and len(data) > max_bytes):
-                missing.append(name)
-            else:
-                found.append((name, data))
-        return Files(tuple(found), tuple(missing))
-
-    async def tune_request(self, tune_id: str) -> TuneRequest | None:
+    async def lookup(self, tune_id: str) -> TuneRequest | None:
         """A tune's request, or None (never asked for, or expired)."""
-        return await self.store.get_tune(tune_id)
+        return await self.tunes.get(tune_id)
 
-    async def tune_ready(self, tune_id: str, post: PostTune, max_bytes: int | None = None) -> bool:
+    async def files(self, tune_id: str, max_bytes: int | None = None) -> Files:
+        """A requested tune's files, in order; missing (not made yet, or expired) or too-large ones are named."""
+        return await read_files(artifacts.TUNE_FILES, lambda name: self.tunes.file(tune_id, name), max_bytes)
+
+    async def ready(self, tune_id: str, post: PostTune, max_bytes: int | None = None) -> bool:
         """A tune the worker made (or failed to make) is shown once (the router asks the front end that shows it)."""
-        tune = await self.store.get_tune(tune_id)
+        tune = await self.tunes.get(tune_id)
         if tune is None:
             log.warning("tune %s: ready, but its request is gone", tune_id)
             return False
-        if not await self.store.mark_tune_posted(tune_id):
+        if not await self.tunes.mark_posted(tune_id):
             log.info("tune %s: shown already", tune_id)
             return False
         try:
-            await post(tune, await self.tune_files(tune_id, max_bytes))
+            await post(tune, await self.files(tune_id, max_bytes))
         except BaseException:
-            await self.store.unmark_tune_posted(tune_id)
+            await self.tunes.unmark_posted(tune_id)
             raise
         return True

@@ -1,12 +1,15 @@
-"""The port to Redis: key names, the codec of stored values and messages, and the breed store.
+"""The port to Redis: the breed store and its concepts (each naming its own keys), and the codec of
+stored values and messages.
 
 Nothing else knows Redis keys.
 """
 
 from redis import exceptions as redis_errors
 
+from storage.breeds import BreedExistsError
 from storage.client import connect
-from storage.store import BreedExistsError, BreedStore, new_breed_id
+from storage.locks import LockTimeout
+from storage.store import BreedStore, new_breed_id
 from storage.streams import Delivery
 
 # What Redis raises while it is away, restarting or loading its data: wait and try again.
@@ -14,4 +17,4 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.BusyLoadingError,
 )
 
-__all__ = ["UNAVAILABLE", "BreedExistsError", "BreedStore", "Delivery", "connect", "new_breed_id"]
+__all__ = ["UNAVAILABLE", "BreedExistsError", "BreedStore", "Delivery", "LockTimeout", "connect", "new_breed_id"]

@@ -20,10 +20,42 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from storage import keys
 from storage.codec import Event, Job, dump, load_event, load_job
+from storage.keys import PREFIX
 
 log = logging.getLogger(__name__)
+
+# --- keys: the streams and their consumer groups (group names live inside a stream, so they need no prefix)
+
+JOBS = f"{PREFIX}jobs"
+EVENTS = f"{PREFIX}events"
+DEAD_LETTERS = f"{PREFIX}dead-letters"
+WORKERS_GROUP = "workers"
+BOTS_GROUP = "bots"
+# Each front end that reads worker events has its own group on the events stream: each sees every
+# event, and handles those of its own breeds.
+WEB_GROUP = "web"
+EVENT_GROUPS = {"discord": BOTS_GROUP, "web": WEB_GROUP}
+# A terminal session reads the events stream in a group of its own, made when it starts and removed
+# when it ends: sessions on one Redis must not take each other's events.
+SESSION_READER_PREFIX = "terminal:"
+# Bot processes that split the shards (SHARD_IDS) each read every event in a group of their shards and
+# handle those of their own servers; processes that run every shard share BOTS_GROUP.
+SHARDS_GROUP_PREFIX = f"{BOTS_GROUP}-shards-"
+
+
+def session_reader(session_id: str) -> str:
+    """The reader name (and group) of one terminal session on the events stream."""
+    return f"{SESSION_READER_PREFIX}{session_id}"
+
+
+def event_group(reader: str) -> str:
+    """The events stream's consumer group of `reader`: a front end ("discord", "web"), the bot processes of
+    some shards, or a terminal session."""
+    if reader.startswith((SESSION_READER_PREFIX, SHARDS_GROUP_PREFIX)):
+        return reader
+    return EVENT_GROUPS[reader]
+
 
 PAYLOAD_FIELD = b"payload"
 # Approximate trimming (MAXLEN ~) keeps XADD cheap; acked history beyond this is not needed.
@@ -59,7 +91,7 @@ class JobLease:
 
     async def renew(self) -> bool:
         """Reset the job's idle time if this consumer still holds it; False (and `lost`) when it does not."""
-        held = bool(await self._redis.eval(_RENEW_IF_MINE, 1, keys.JOBS, keys.WORKERS_GROUP, self.consumer,
+        held = bool(await self._redis.eval(_RENEW_IF_MINE, 1, JOBS, WORKERS_GROUP, self.consumer,
                                            self.message_id))
         if not held:
             self.lost = True
@@ -120,12 +152,12 @@ def _deliveries(messages: list[Any], loader: Callable[[bytes], Job | Event]) -> 
 
 
 def shards_front(shard_ids: list[int]) -> str:
-    """The `front` to read events as for bot processes running exactly `shard_ids`: their own group."""
-    return keys.shards_group(shard_ids)
+    """The `front` to read events as for bot processes running exactly `shard_ids`: their own events group."""
+    return SHARDS_GROUP_PREFIX + "-".join(str(shard) for shard in sorted(shard_ids))
 
 
 class MessageStreams:
-    """The stream half of the store: enqueue, read, reclaim, ack and dead-letter."""
+    """The job and event streams of the store: enqueue, read, reclaim, ack and dead-letter."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
@@ -134,14 +166,14 @@ class MessageStreams:
     def events_group(self, front: str) -> str:
         """The events group a reader reads: "discord", "web", a shards group (made by ensure_groups from
         then on) or a terminal session's."""
-        if front.startswith(keys.SHARDS_GROUP_PREFIX):
+        if front.startswith(SHARDS_GROUP_PREFIX):
             self._shard_groups.add(front)
-        return keys.event_group(front)
+        return event_group(front)
 
     async def ensure_groups(self) -> None:
         """Create the streams and their consumer groups if missing (safe to call on every start)."""
-        groups = [*keys.EVENT_GROUPS.values(), *sorted(self._shard_groups)]
-        pairs = [(keys.JOBS, keys.WORKERS_GROUP), *((keys.EVENTS, group) for group in groups)]
+        groups = [*EVENT_GROUPS.values(), *sorted(self._shard_groups)]
+        pairs = [(JOBS, WORKERS_GROUP), *((EVENTS, group) for group in groups)]
         for stream, group in pairs:
             try:
                 # From id 0: messages added before the group existed are still delivered.
@@ -154,19 +186,19 @@ class MessageStreams:
 
     async def enqueue_job(self, job: Job) -> str:
         """Append a job for the workers; returns its message id."""
-        return await self._add(keys.JOBS, dump(job))
+        return await self._add(JOBS, dump(job))
 
-    def _queue_job(self, pipe: Any, job: Job) -> None:
-        """Queue the XADD of a job on a transaction's pipeline."""
-        pipe.xadd(keys.JOBS, {PAYLOAD_FIELD: dump(job)}, maxlen=STREAM_MAXLEN, approximate=True)
+    def queue_job(self, pipe: Any, job: Job) -> None:
+        """Queue the XADD of a job on a transaction's pipeline (a state change and its job happen together)."""
+        pipe.xadd(JOBS, {PAYLOAD_FIELD: dump(job)}, maxlen=STREAM_MAXLEN, approximate=True)
 
     async def read_jobs(self, consumer: str, count: int = 1, block_ms: int | None = 1000) -> list[Delivery]:
         """New jobs for `consumer`, waiting up to block_ms (None: no wait) when there are none."""
-        return await self._read(keys.JOBS, keys.WORKERS_GROUP, consumer, count, block_ms, load_job)
+        return await self._read(JOBS, WORKERS_GROUP, consumer, count, block_ms, load_job)
 
     async def claim_stale_jobs(self, consumer: str, min_idle_ms: int, count: int = 10) -> list[Delivery]:
         """Take over jobs that another consumer read but has not acked for min_idle_ms."""
-        return await self._claim(keys.JOBS, keys.WORKERS_GROUP, consumer, min_idle_ms, count, load_job)
+        return await self._claim(JOBS, WORKERS_GROUP, consumer, min_idle_ms, count, load_job)
 
     @contextlib.asynccontextmanager
     async def job_lease(self, message_id: str, consumer: str, timeout_ms: int) -> AsyncIterator[JobLease]:
@@ -182,24 +214,24 @@ class MessageStreams:
 
     async def ack_job(self, message_id: str) -> bool:
         """Mark a job done; True if it was pending."""
-        return bool(await self._redis.xack(keys.JOBS, keys.WORKERS_GROUP, message_id))
+        return bool(await self._redis.xack(JOBS, WORKERS_GROUP, message_id))
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Record a job that cannot be done (with the reason) and ack it, in one transaction."""
-        await self._dead_letter(keys.JOBS, keys.WORKERS_GROUP, delivery, reason)
+        await self._dead_letter(JOBS, WORKERS_GROUP, delivery, reason)
 
     async def _dead_letter(self, stream: str, group: str, delivery: Delivery, reason: str) -> None:
         record = {"id": delivery.message_id, "stream": stream, "raw": delivery.raw, "reason": reason,
                   "deliveries": str(delivery.deliveries), "time": repr(time.time())}
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.DEAD_LETTERS, record, maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.xadd(DEAD_LETTERS, record, maxlen=STREAM_MAXLEN, approximate=True)
             pipe.xack(stream, group, delivery.message_id)
             await pipe.execute()
         log.warning("%s message %s dead-lettered: %s", stream, delivery.message_id, reason)
 
     async def dead_letters(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest dead-letter records first: {id, raw, reason, time}."""
-        entries = await self._redis.xrevrange(keys.DEAD_LETTERS, count=limit)
+        entries = await self._redis.xrevrange(DEAD_LETTERS, count=limit)
         records = []
         for _entry_id, fields in entries:
             record: dict[str, Any] = {_text(name): _text(value) for name, value in fields.items()}
@@ -211,7 +243,7 @@ class MessageStreams:
 
     async def publish_event(self, event: Event) -> str:
         """Append an event for the bots; returns its message id."""
-        return await self._add(keys.EVENTS, dump(event))
+        return await self._add(EVENTS, dump(event))
 
     async def read_events(self, consumer: str, count: int = 10, block_ms: int | None = 1000,
                           front: str = "discord", *, own_pending: bool = False) -> list[Delivery]:
@@ -219,36 +251,36 @@ class MessageStreams:
 
         `own_pending`: instead, the events this consumer read before and has not acknowledged (a restart).
         """
-        return await self._read(keys.EVENTS, self.events_group(front), consumer, count, block_ms, load_event,
+        return await self._read(EVENTS, self.events_group(front), consumer, count, block_ms, load_event,
                                 start="0" if own_pending else ">")
 
     async def claim_stale_events(self, consumer: str, min_idle_ms: int, count: int = 10,
                                  front: str = "discord") -> list[Delivery]:
         """Take over events that another consumer of `front` read but has not acked for min_idle_ms."""
-        return await self._claim(keys.EVENTS, self.events_group(front), consumer, min_idle_ms, count, load_event)
+        return await self._claim(EVENTS, self.events_group(front), consumer, min_idle_ms, count, load_event)
 
     async def ack_event(self, message_id: str, front: str = "discord") -> bool:
         """Mark an event handled by `front`; True if it was pending."""
-        return bool(await self._redis.xack(keys.EVENTS, self.events_group(front), message_id))
+        return bool(await self._redis.xack(EVENTS, self.events_group(front), message_id))
 
     async def dead_letter_event(self, delivery: Delivery, reason: str, front: str = "discord") -> None:
         """Record an event `front` gave up on (with the reason) and ack it, in one transaction."""
-        await self._dead_letter(keys.EVENTS, self.events_group(front), delivery, reason)
+        await self._dead_letter(EVENTS, self.events_group(front), delivery, reason)
 
     async def add_session_group(self, session_id: str) -> str:
         """Give a terminal session its own group of the events stream, reading only events added from
         now on; returns the reader name that read_events and the others take as `front`."""
-        reader = keys.session_reader(session_id)
+        reader = session_reader(session_id)
         # From the server's clock rather than "$": the group's last id then says when it was made.
         seconds, microseconds = await self._redis.time()
         start = f"{seconds * 1000 + microseconds // 1000}-0"
-        await self._redis.xgroup_create(keys.EVENTS, keys.event_group(reader), id=start, mkstream=True)
+        await self._redis.xgroup_create(EVENTS, event_group(reader), id=start, mkstream=True)
         return reader
 
     async def session_groups(self) -> dict[str, float]:
         """Session id -> seconds since its group of the events stream was made or last read (server time)."""
         try:
-            groups = await self._redis.xinfo_groups(keys.EVENTS)
+            groups = await self._redis.xinfo_groups(EVENTS)
         except ResponseError:  # no stream yet
             return {}
         seconds, microseconds = await self._redis.time()
@@ -256,14 +288,14 @@ class MessageStreams:
         found = {}
         for group in groups:
             name = _text(group["name"])
-            if name.startswith(keys.SESSION_READER_PREFIX):
+            if name.startswith(SESSION_READER_PREFIX):
                 last_ms = int(_text(group["last-delivered-id"]).partition("-")[0])
-                found[name.removeprefix(keys.SESSION_READER_PREFIX)] = max(0, now_ms - last_ms) / 1000
+                found[name.removeprefix(SESSION_READER_PREFIX)] = max(0, now_ms - last_ms) / 1000
         return found
 
     async def remove_session_group(self, session_id: str) -> None:
         """Remove a terminal session's group of the events stream (its pending events go with it)."""
-        await self._redis.xgroup_destroy(keys.EVENTS, keys.event_group(keys.session_reader(session_id)))
+        await self._redis.xgroup_destroy(EVENTS, event_group(session_reader(session_id)))
 
     # --- internals ---------------------------------------------------------------------------
 

@@ -95,7 +95,7 @@ class Session:
         """Start the breed: from a MIDI file, around a melody of an earlier breed (`source`), or at random."""
         self.breed_id = self.service.new_breed_id()
         # Reading events starts before the breed does, so that none of its events is missed.
-        reader = await self.service.open_session_events(self.breed_id)
+        reader = await self.service.sessions.open(self.breed_id)
         self._router = EventRouter(self.service, self, self.tasks, "terminal", reader=reader, deadlines=False,
                                    block_ms=EVENTS_BLOCK_MS)
         self._events = self.tasks.spawn(self._router.run(), name=f"events of breed {self.breed_id}")
@@ -118,7 +118,7 @@ class Session:
         if self._events is not None:
             await asyncio.wait({self._events}, timeout=self._router.stop_within_s)
         await self.tasks.cancel_all()
-        await self.service.close_session_events(self.breed_id)
+        await self.service.sessions.close(self.breed_id)
         self._router = None
 
     async def breed(self) -> Breed:
@@ -243,7 +243,7 @@ class Session:
                 print(f"      {line}")
 
     async def _write(self, folder: Path, number: int, names: tuple[str, ...] | list[str]) -> None:
-        files = await self.service.files(self.breed_id, number, names)
+        files = await self.service.results.files(self.breed_id, number, names)
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in files.found:
             (folder / name).write_bytes(data)
@@ -276,11 +276,11 @@ class Session:
             return True
         if command.kind == "nudge":
             assert command.attribute is not None and command.amount is not None
-            nudged = await self.service.nudge(self.breed_id, LOCAL_USER, command.attribute, command.amount)
+            nudged = await self.service.nudges.add(self.breed_id, LOCAL_USER, command.attribute, command.amount)
             print(f"nudged: {nudged.words}; the next generation moves that way ({nudged.summary})")
             return True
         breed = await self.breed()
-        fitness = await self.service.cast_ballot(self.breed_id, breed.generation, LOCAL_USER, command.votes)
+        fitness = await self.service.votes.cast_ballot(self.breed_id, breed.generation, LOCAL_USER, command.votes)
         closed = await self.service.close_voting(self.breed_id, LOCAL_ACTOR)
         self.voted_generation = breed.generation
         if closed.rerolled:
@@ -310,7 +310,7 @@ class Session:
         """Make a tune from a melody id (None: this breed's winner); show_tune writes its files."""
         if melody is None and self.winner is None:
             raise CommandError("finish first, or name a melody: `tune ab12cd34-g3-5`")
-        tune = await self.service.request_tune(melody or str(self.winner), None, None, LOCAL_USER, bars=bars,
+        tune = await self.service.tunes.request(melody or str(self.winner), None, None, LOCAL_USER, bars=bars,
                                                backing=backing, front="terminal")
         self._asked_tunes.add(tune.tune_id)
         await self._wait(lambda: tune.tune_id in self._shown_tunes, "the tune")

@@ -44,7 +44,7 @@ async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
 async def store(redis_client: Redis) -> BreedStore:
     """A BreedStore over the emptied session server, with its stream groups created."""
     breed_store = BreedStore(redis_client)
-    await breed_store.ensure_groups()
+    await breed_store.streams.ensure_groups()
     return breed_store
 
 

@@ -209,7 +209,7 @@ def test_the_contract_keeps_front_ends_off_the_store_and_the_engine(tmp_path: Pa
 
 def test_a_reach_into_the_services_store_is_caught(tmp_path: Path) -> None:
     root = _tree(tmp_path, {
-        "web/app.py": "async def state(service):\n    return await service.store.get_breed('b1')\n",
-        "service/reads.py": "async def lookup(self):\n    return await self.store.get_breed('b1')\n",
+        "web/app.py": "async def state(service):\n    return await service.store.breeds.get('b1')\n",
+        "service/reads.py": "async def lookup(self):\n    return await self.store.breeds.get('b1')\n",
     })
     assert store_reach_ins(root) == ["web.app:2"]

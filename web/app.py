@@ -31,7 +31,7 @@ from domain.strategies import DESCRIPTIONS
 from domain.tune import BACKINGS, TUNE_BARS
 from service.breeding import BreedingService
 from service.errors import UNAVAILABLE
-from service.gallery import OTHER_SERVER
+from service.melodies import OTHER_SERVER
 from web.front import FRONT, GOODBYE, LOCAL_USER, WebFront
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def actor(request: web.Request) -> Actor:
 async def _source(service: BreedingService, text: str) -> tuple[MelodyRef, Breed]:
     """The melody a branch starts from: one bred on this page or in the terminal (no Discord server's)."""
     with not_discords():
-        return await service.melody(text, None)
+        return await service.melodies.melody(text, None)
 
 
 @contextlib.contextmanager
@@ -233,7 +233,7 @@ def not_discords() -> Iterator[None]:
 
 async def open_breeds(request: web.Request) -> web.StreamResponse:
     """The web page's breeds that are still going, newest first, to come back to."""
-    breeds = await request.app[SERVICE_KEY].open_breeds(FRONT)
+    breeds = await request.app[SERVICE_KEY].reads.open_breeds(FRONT)
     return web.json_response([{"breed_id": b.breed_id, "generation": b.generation, "status": b.status,
                                "url": f"/b/{b.breed_id}"} for b in reversed(breeds)])
 
@@ -241,7 +241,7 @@ async def open_breeds(request: web.Request) -> web.StreamResponse:
 async def _breed(request: web.Request) -> Breed:
     """The breed of the URL, if it is one of the web page's (another front end's breed does not exist here)."""
     breed_id = request.match_info["breed_id"].strip().lower()
-    breed = await request.app[SERVICE_KEY].lookup(breed_id)
+    breed = await request.app[SERVICE_KEY].reads.lookup(breed_id)
     if breed is None or breed.front != FRONT:
         raise UnknownBreedError(f"There is no breed `{breed_id}`.")
     return breed
@@ -251,9 +251,9 @@ async def state(request: web.Request) -> web.StreamResponse:
     """Everything the breed's page shows, in one JSON: the breed, its newest generation, the votes."""
     service = request.app[SERVICE_KEY]
     breed = await _breed(request)
-    generation = await service.generation(breed.breed_id, breed.generation) if breed.generation >= 0 else None
-    tally = await service.tally(breed) if generation is not None else ()
-    ballot = await service.ballot(breed, client_id(request)) if generation else ()
+    generation = await service.reads.generation(breed.breed_id, breed.generation) if breed.generation >= 0 else None
+    tally = await service.votes.tally(breed) if generation is not None else ()
+    ballot = await service.votes.ballot(breed, client_id(request)) if generation else ()
     shown: dict[str, Any] = {
         "breed_id": breed.breed_id, "status": breed.status, "generation": breed.generation,
         "winner": breed.winner, "params": {
@@ -267,7 +267,7 @@ async def state(request: web.Request) -> web.StreamResponse:
         "nudge_limits": [nudges.AMOUNT.low, nudges.AMOUNT.high],
     }
     if generation is not None:
-        shown["nudges"] = (await service.generation_nudges(breed))[1]
+        shown["nudges"] = (await service.nudges.combined(breed))[1]
         shown["rerolled"] = generation.rerolled
         shown["candidates"] = [
             {"index": c.index, "id": c.candidate_id, "melody_id": melody_id(breed.breed_id, breed.generation, c.index),
@@ -279,7 +279,7 @@ async def state(request: web.Request) -> web.StreamResponse:
         shown["morphs"] = await _morphs(service, breed)
     if breed.status == "finished" and breed.winner is not None:
         number = breed.generation  # the page finishes with a candidate of the generation shown
-        files = await service.winner_files(breed.breed_id, number)
+        files = await service.results.winner_files(breed.breed_id, number)
         shown["winner_generation"] = number
         shown["winner_melody_id"] = melody_id(breed.breed_id, number, breed.winner)
         shown["winner_files"] = [name for name, _ in files.found]
@@ -290,7 +290,7 @@ async def _morphs(service: BreedingService, breed: Breed) -> list[dict[str, obje
     """The morphs of the newest generation that were made (their files are there)."""
     return [
         {"start": a, "end": b, "audio": artifacts.morph_name(a, b, "ogg"), "midi": artifacts.morph_name(a, b, "mid")}
-        for a, b in await service.made_morphs(breed)
+        for a, b in await service.reads.made_morphs(breed)
     ]
 
 
@@ -354,7 +354,7 @@ async def vote(request: web.Request) -> web.StreamResponse:
     if len(picks) > 10 * limits.MAX_CANDIDATES:
         raise PageError("That is more votes than a ballot may hold.")
     assert generation is not None
-    tally = await request.app[SERVICE_KEY].cast_ballot(breed.breed_id, generation, client_id(request), picks)
+    tally = await request.app[SERVICE_KEY].votes.cast_ballot(breed.breed_id, generation, client_id(request), picks)
     return web.json_response({"tally": list(tally)})
 
 
@@ -374,7 +374,7 @@ async def nudge(request: web.Request) -> web.StreamResponse:
         raise PageError(f"`attribute` must be one of {', '.join(nudges.ATTRIBUTES)}.")
     if not isinstance(amount, int | float) or isinstance(amount, bool):
         raise PageError(f"`amount` must be a number {nudges.AMOUNT.describe()}.")
-    nudged = await request.app[SERVICE_KEY].nudge(breed.breed_id, client_id(request), attribute, float(amount),
+    nudged = await request.app[SERVICE_KEY].nudges.add(breed.breed_id, client_id(request), attribute, float(amount),
                                                   generation)
     return web.json_response({"nudged": nudged.words, "nudges": nudged.summary})
 
@@ -426,7 +426,7 @@ async def file(request: web.Request) -> web.StreamResponse:
         raise PageError("No such file.", 404) from None
     if not FILE_NAME.match(name) or not 0 <= number <= breed.generation:
         raise PageError("No such file.", 404)
-    data = await request.app[SERVICE_KEY].artifact(breed.breed_id, number, name)
+    data = await request.app[SERVICE_KEY].reads.artifact(breed.breed_id, number, name)
     if data is None:
         raise PageError("That file is not there (or no longer: clips are kept for a while only).", 404)
     suffix = name[name.rindex("."):]

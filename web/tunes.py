@@ -43,7 +43,7 @@ async def request_tune(request: web.Request) -> web.StreamResponse:
         raise PageError("`backing` must be one of the backings' names.")
     bars = _integer(body, "bars", optional=True)
     with not_discords():
-        tune = await request.app[SERVICE_KEY].request_tune(melody, None, None, LOCAL_USER, bars=bars,
+        tune = await request.app[SERVICE_KEY].tunes.request(melody, None, None, LOCAL_USER, bars=bars,
                                                            backing=backing or None, front=FRONT)
     log.info("tune %s of %s asked for on the web page", tune.tune_id, tune.melody)
     return web.json_response(_shown(tune, []), status=202)
@@ -52,23 +52,23 @@ async def request_tune(request: web.Request) -> web.StreamResponse:
 async def tune_state(request: web.Request) -> web.StreamResponse:
     """A tune and the files made so far (none until the worker is done)."""
     service = request.app[SERVICE_KEY]
-    tune = await service.tune(request.match_info["tune_id"], FRONT)
-    files = await service.tune_files(tune.tune_id)
+    tune = await service.tunes.get(request.match_info["tune_id"], FRONT)
+    files = await service.tunes.files(tune.tune_id)
     return web.json_response(_shown(tune, [name for name, _data in files.found]))
 
 
 async def tune_updates(request: web.Request) -> web.StreamResponse:
-    tune = await request.app[SERVICE_KEY].tune(request.match_info["tune_id"], FRONT)
+    tune = await request.app[SERVICE_KEY].tunes.get(request.match_info["tune_id"], FRONT)
     return await stream_updates(request, tune.tune_id)
 
 
 async def tune_file(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE_KEY]
-    tune = await service.tune(request.match_info["tune_id"], FRONT)
+    tune = await service.tunes.get(request.match_info["tune_id"], FRONT)
     name = request.match_info["name"]
     if name not in artifacts.TUNE_FILES:
         raise PageError("No such file.", 404)
-    found = dict((await service.tune_files(tune.tune_id)).found)
+    found = dict((await service.tunes.files(tune.tune_id)).found)
     if name not in found:
         raise PageError("That file is not there (or no longer: tunes are kept for a while only).", 404)
     headers = {"Content-Disposition": f'inline; filename="{tune.melody}-{name}"'}

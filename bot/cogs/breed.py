@@ -95,7 +95,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         channel = interaction.channel
         if not isinstance(channel, discord.TextChannel):
             raise BreedError("Start a breed in a server's text channel (not in a thread): it gets its own thread.")
-        source = await self.bot.service.melody(from_, interaction.guild_id) if from_ else None
+        source = await self.bot.service.melodies.melody(from_, interaction.guild_id) if from_ else None
         params = self.bot.service.params(
             like=source[1] if source else None, population=population, sigma=mutation, foreign=foreign,
             vote_minutes=vote_minutes, tempo=tempo, instrument=instrument.value if instrument else None,
@@ -196,14 +196,14 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         await interaction.response.defer(ephemeral=True, thinking=True)
         service = self.bot.service
         ref = await service.pick(candidate, interaction.channel_id, interaction.guild_id)
-        ref, breed = await service.request_tree(ref, interaction.guild_id, interaction.user.id)
+        ref, breed = await service.melodies.request_tree(ref, interaction.guild_id, interaction.user.id)
         await interaction.followup.send(tree_requested_text(str(ref), breed), ephemeral=True)
 
     @app_commands.command(description="This server's finished winners, newest first")
     @app_commands.describe(page="Which page (10 winners a page)")
     async def gallery(self, interaction: discord.Interaction, page: Range[int, 1, 10_000] = 1) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        shown = await self.bot.service.gallery(interaction.guild_id, page)
+        shown = await self.bot.service.gallery.page(interaction.guild_id, page)
         await interaction.followup.send(gallery_text(shown.winners, shown.page, shown.pages, shown.total),
                                         ephemeral=True)
 
@@ -211,7 +211,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     @app_commands.describe(melody=MELODY_OPTION)
     async def play(self, interaction: discord.Interaction, melody: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        kept = await self.bot.service.play(melody, interaction.guild_id)
+        kept = await self.bot.service.gallery.play(melody, interaction.guild_id)
         if interaction.channel is None:
             raise BreedError("Use this command in a server's channel.")
         await self.bot.controller.gallery.play(interaction.channel, kept, interaction.user.id)
@@ -221,7 +221,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     @app_commands.describe(melody=MELODY_OPTION)
     async def remove(self, interaction: discord.Interaction, melody: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        winner = await self.bot.service.remove_from_gallery(melody, interaction.guild_id, actor_of(interaction))
+        winner = await self.bot.service.gallery.remove(melody, interaction.guild_id, actor_of(interaction))
         await interaction.followup.send(f"`{winner.melody_id}` is no longer in the gallery.", ephemeral=True)
 
     @app_commands.command(description="Join bred 2-bar phrases into one piece, e.g. A A B A")
@@ -232,7 +232,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     )
     async def compose(self, interaction: discord.Interaction, melodies: str, smooth: bool = False) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        composition = await self.bot.service.request_compose(
+        composition = await self.bot.service.compositions.request(
             melodies, interaction.guild_id, interaction.channel_id, interaction.user.id, smooth=smooth
         )
         await interaction.followup.send(composition_requested_text(composition), ephemeral=True)
@@ -250,7 +250,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         await interaction.response.defer(ephemeral=True, thinking=True)
         service = self.bot.service
         ref = await service.pick(melody, interaction.channel_id, interaction.guild_id)
-        tune = await service.request_tune(
+        tune = await service.tunes.request(
             ref, interaction.guild_id, interaction.channel_id, interaction.user.id,
             bars=bars.value if bars else None, backing=backing.value if backing else None,
         )

@@ -50,7 +50,7 @@ class Votes(commands.Cog):
         if index is None:
             return
         try:
-            changed = await self.bot.service.record_vote(payload.message_id, index, payload.user_id, added=added)
+            changed = await self.bot.service.votes.record(payload.message_id, index, payload.user_id, added=added)
         except UNAVAILABLE as error:
             self.outage.failed(error)
             return

@@ -5,27 +5,27 @@ from __future__ import annotations
 import discord
 
 from domain.model import Breed
-from storage import keys
 from storage.codec import Job, load_job
+from storage.streams import EVENTS, JOBS
 from tests.bot.simulation import DEFERRED_EPHEMERAL, World, answer_of
 
 
 async def jobs_of(world: World, breed_id: str, job_type: str) -> list[Job]:
     """The jobs the bot sent the workers for a breed (the stream keeps acknowledged ones too)."""
-    entries = await world.store.redis.xrange(keys.JOBS)
+    entries = await world.store.redis.xrange(JOBS)
     jobs = [load_job(fields[b"payload"]) for _id, fields in entries]
     return [job for job in jobs if job.breed_id == breed_id and job.type == job_type]
 
 
 async def start_breed(world: World, **options: object) -> Breed:
     """`/breed start` by the starter in the channel; waits until generation 1 is up for votes."""
-    known = {breed.breed_id for breed in await world.store.open_breeds()}
+    known = {breed.breed_id for breed in await world.store.breeds.open_breeds()}
     channel = options.pop("channel", world.channel)
     starter = options.pop("starter", world.starter)
     mark = world.mark()
     result = await starter.slash(channel, "breed start", **options)  # type: ignore[union-attr]
     assert world.callbacks_since(mark) == [DEFERRED_EPHEMERAL] and result.ephemeral
-    [breed] = [breed for breed in await world.store.open_breeds() if breed.breed_id not in known]
+    [breed] = [breed for breed in await world.store.breeds.open_breeds() if breed.breed_id not in known]
     assert answer_of(result) == f"Breed `{breed.breed_id}` started in <#{breed.thread_id}>."
     return await world.wait_for_status(breed.breed_id, "voting", 0)
 
@@ -43,6 +43,6 @@ def has_buttons(message: discord.Message) -> bool:
 
 async def event_handled(world: World, event_id: str) -> bool:
     """Whether the bots' group has read the event `event_id` and acknowledged everything it read."""
-    [group] = [g for g in await world.store.redis.xinfo_groups(keys.EVENTS) if g["name"] == b"bots"]
+    [group] = [g for g in await world.store.redis.xinfo_groups(EVENTS) if g["name"] == b"bots"]
     delivered = tuple(int(part) for part in group["last-delivered-id"].decode().split("-"))
     return delivered >= tuple(int(part) for part in event_id.split("-")) and group["pending"] == 0

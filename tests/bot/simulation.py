@@ -79,7 +79,7 @@ class World:
         found: list[Breed] = []
 
         async def reached() -> bool:
-            breed = await self.store.get_breed(breed_id)
+            breed = await self.store.breeds.get(breed_id)
             found[:] = [breed] if breed is not None else []
             return breed is not None and breed.status == status and generation in (None, breed.generation)
 

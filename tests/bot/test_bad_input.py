@@ -41,8 +41,8 @@ async def test_reactions_on_an_older_generation_count_for_nothing(world: World, 
 
     await world.voters[0].react(first, NUMBER_EMOJI[2])  # generation 1's message, voting long closed
 
-    assert await world.store.tally(breed.breed_id, 0, 4) == [0, 0, 0, 0]
-    assert await world.store.tally(breed.breed_id, 1, 4) == [0, 0, 0, 0]
+    assert await world.store.votes.tally(breed.breed_id, 0, 4) == [0, 0, 0, 0]
+    assert await world.store.votes.tally(breed.breed_id, 1, 4) == [0, 0, 0, 0]
 
 
 async def test_a_deleted_vote_message_falls_back_to_the_votes_mirrored_before(world: World, worker) -> None:

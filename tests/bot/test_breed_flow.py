@@ -50,7 +50,7 @@ async def test_a_breed_goes_from_start_through_votes_and_next_to_a_finished_winn
     await dot.unreact(first, NUMBER_EMOJI[2])
     await world.other_bot.react(first, NUMBER_EMOJI[0])
     await cy.react(first, THUMBS_UP)
-    assert await world.store.tally(breed.breed_id, 0, population) == [0, 2, 0, 1]
+    assert await world.store.votes.tally(breed.breed_id, 0, population) == [0, 2, 0, 1]
 
     answer = answer_of(await world.starter.click(first, label="Next"))
     assert answer == texts.closed_answer(0, (0, 2, 0, 1))
@@ -61,7 +61,7 @@ async def test_a_breed_goes_from_start_through_votes_and_next_to_a_finished_winn
 
     # Generation 2 comes from those votes, behind one progress message edited in place.
     breed = await world.wait_for_status(breed.breed_id, "voting", 1)
-    second_generation = await world.store.get_generation(breed.breed_id, 1)
+    second_generation = await world.store.breeds.get_generation(breed.breed_id, 1)
     assert second_generation.fitness == (0, 2, 0, 1) and not second_generation.rerolled
     history = world.thread_of(breed).history()
     second = vote_message(world, breed, 1)
@@ -104,7 +104,7 @@ async def test_nobody_voting_rerolls_the_generation_and_says_so_in_the_thread(wo
     contents = [m.content for m in world.thread_of(breed).history()]
     assert texts.reroll_text(0) in contents
     breed = await world.wait_for_status(breed.breed_id, "voting", 1)
-    assert (await world.store.get_generation(breed.breed_id, 1)).rerolled
+    assert (await world.store.breeds.get_generation(breed.breed_id, 1)).rerolled
     assert "fresh random melodies" in vote_message(world, breed, 1).content
 
 
@@ -114,7 +114,7 @@ async def test_the_vote_deadline_closes_voting_with_the_reactions_as_fitness(wor
     await world.voters[0].react(first, NUMBER_EMOJI[3])
 
     await world.env.advance_time(110)
-    assert (await world.store.get_breed(breed.breed_id)).status == "voting"
+    assert (await world.store.breeds.get(breed.breed_id)).status == "voting"
     await world.env.advance_time(15)
 
     [evolve] = await jobs_of(world, breed.breed_id, "evolve")

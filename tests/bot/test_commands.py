@@ -15,6 +15,7 @@ from domain.model import Note
 from domain.rules import STEER_REFUSAL as REFUSAL
 from engine.midi import melody_to_midi
 from storage import keys
+from storage.streams import JOBS
 from tests.bot.flows import has_buttons, jobs_of, start_breed, vote_message
 from tests.bot.simulation import DEFERRED_EPHEMERAL, World, answer_of, make_bot
 
@@ -25,8 +26,8 @@ TUNE = [Note(60, 0, 4), Note(62, 4, 8), Note(64, 8, 12), Note(67, 12, 16), Note(
 
 async def nothing_written(world: World) -> None:
     """No breed, no job, no upload in Redis; no message and no thread on Discord."""
-    assert await world.store.open_breeds() == []
-    assert await world.store.redis.xlen(keys.JOBS) == 0
+    assert await world.store.breeds.open_breeds() == []
+    assert await world.store.redis.xlen(JOBS) == 0
     assert await world.store.redis.keys(f"{keys.PREFIX}upload:*") == []
     assert world.channel.history() == [] and world.threads() == []
 
@@ -45,7 +46,7 @@ async def test_someone_else_pressing_a_button_is_refused_privately_and_nothing_c
     result = await world.voters[0].click(first, label=button)
 
     assert result.ephemeral and answer_of(result) == REFUSAL
-    assert await world.store.get_breed(breed.breed_id) == breed
+    assert await world.store.breeds.get(breed.breed_id) == breed
     assert await jobs_of(world, breed.breed_id, "evolve") == await jobs_of(world, breed.breed_id, "finish") == []
     assert has_buttons(vote_message(world, breed, 0))
 
@@ -61,7 +62,7 @@ async def test_someone_else_using_a_steering_command_is_refused_privately(
 
     assert result.ephemeral and answer_of(result) == REFUSAL
     assert world.refusals() == [REFUSAL]
-    assert await world.store.get_breed(breed.breed_id) == breed
+    assert await world.store.breeds.get(breed.breed_id) == breed
 
 
 async def test_a_member_with_manage_messages_may_press_next_on_someone_elses_breed(world: World, worker) -> None:
@@ -111,7 +112,7 @@ async def test_without_permission_to_make_threads_start_says_what_is_missing_and
     assert "Create Public Threads" in answer_of(result) and result.ephemeral
     assert len(world.refusals()) == 1
     assert locked.history() == [] and locked.threads == []
-    assert await world.store.open_breeds() == [] and await world.store.redis.xlen(keys.JOBS) == 0
+    assert await world.store.breeds.open_breeds() == [] and await world.store.redis.xlen(JOBS) == 0
 
 
 @pytest.mark.parametrize("option, value", [("population", 11), ("population", 1), ("mutation", 1.5),
@@ -130,7 +131,7 @@ async def test_starting_inside_a_thread_is_refused(world: World, worker) -> None
     result = await world.voters[0].slash(world.thread_of(breed), "breed start")
 
     assert answer_of(result).startswith("Start a breed in a server's text channel")
-    assert world.refusals() and len(await world.store.open_breeds()) == 1
+    assert world.refusals() and len(await world.store.breeds.open_breeds()) == 1
 
 
 async def test_start_takes_its_options_and_a_midi_file_with_a_melody_to_start_from(world: World, worker) -> None:
@@ -142,8 +143,8 @@ async def test_start_takes_its_options_and_a_midi_file_with_a_melody_to_start_fr
     assert (params.population, params.sigma, params.foreign, params.vote_minutes, params.tempo,
             params.instrument, params.strategy) == (5, 0.25, 2, 10.0, 90, 73, "elitist")
     [start] = await jobs_of(world, breed.breed_id, "start")
-    assert start.seed_midi_key is not None and await world.store.load_upload(start.seed_midi_key) == tune
-    first = await world.store.get_generation(breed.breed_id, 0)
+    assert start.seed_midi_key is not None and await world.store.breeds.load_upload(start.seed_midi_key) == tune
+    first = await world.store.breeds.get_generation(breed.breed_id, 0)
     assert first.candidates[0].operators == ("seed",) and len(first.candidates) == 5
     assert "my tune.mid" in world.channel.history()[0].content
     assert len(vote_message(world, breed, 0).reactions) == 5
@@ -159,8 +160,8 @@ async def test_commands_in_a_thread_act_on_that_threads_breed_among_several(worl
 
     result = await world.voters[0].slash(world.thread_of(second), "breed mutation", sigma=0.2)
     assert answer_of(result) == texts.sigma_answer(second.breed_id, 0.2)
-    assert (await world.store.get_breed(second.breed_id)).params.sigma == 0.2
-    assert (await world.store.get_breed(first.breed_id)).params.sigma == 0.5
+    assert (await world.store.breeds.get(second.breed_id)).params.sigma == 0.2
+    assert (await world.store.breeds.get(first.breed_id)).params.sigma == 0.5
 
     status = answer_of(await world.voters[1].slash(world.thread_of(first), "breed status"))
     assert status.startswith(f"Breed `{first.breed_id}`")
@@ -191,7 +192,7 @@ async def test_stop_ends_the_breed_its_buttons_and_its_deadline(world: World, wo
     result = await world.starter.slash(world.thread_of(breed), "breed stop")
 
     assert answer_of(result) == texts.stopped_answer(breed.breed_id)
-    assert (await world.store.get_breed(breed.breed_id)).status == "stopped"
+    assert (await world.store.breeds.get(breed.breed_id)).status == "stopped"
     assert not has_buttons(vote_message(world, breed, 0))
     assert not world.bot.controller.router.armed(breed.breed_id)
     later = await world.starter.slash(world.thread_of(breed), "breed next")
@@ -217,7 +218,7 @@ async def test_finish_without_votes_or_a_candidate_asks_for_one(world: World, wo
     result = await world.starter.click(vote_message(world, breed, 0), label="Finish")
 
     assert answer_of(result).startswith("Nobody has voted yet")
-    assert (await world.store.get_breed(breed.breed_id)).status == "voting"
+    assert (await world.store.breeds.get(breed.breed_id)).status == "voting"
 
 
 # --- syncing ---------------------------------------------------------------------------------
@@ -292,7 +293,7 @@ async def test_when_discord_fails_midway_the_user_gets_one_line_and_the_breed_is
     assert answer_of(result) == "Something went wrong on my side; the details are in the bot's log."
     assert "interaction breed next by user" in caplog.text and "failed" in caplog.text
     assert len(world.new_errors()) == 1
-    assert await world.store.get_breed(breed.breed_id) == breed
+    assert await world.store.breeds.get(breed.breed_id) == breed
     assert await jobs_of(world, breed.breed_id, "evolve") == []
     assert has_buttons(vote_message(world, breed, 0)) and first.content == vote_message(world, breed, 0).content
     again = await world.starter.click(first, label="Next")

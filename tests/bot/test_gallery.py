@@ -15,6 +15,7 @@ from domain.ids import melody_id
 from domain.model import Breed
 from engine.midi import midi_to_notes
 from storage import keys
+from storage.streams import JOBS
 from tests.bot.flows import jobs_of, start_breed, vote_message
 from tests.bot.simulation import World, answer_of
 
@@ -58,17 +59,17 @@ async def test_a_winner_branches_into_a_new_breed_and_both_reach_the_gallery_and
     assert buttons == [("Branch", f"breed:branch:{winner_id}")]
 
     # Branch: a new breed in the same channel, from the winner's melody, linked in its start post.
-    known = {breed.breed_id for breed in await world.store.open_breeds()}
+    known = {breed.breed_id for breed in await world.store.breeds.open_breeds()}
     pressed = await cy.click(winner_post, label="Branch")
-    [second] = [breed for breed in await world.store.open_breeds() if breed.breed_id not in known]
+    [second] = [breed for breed in await world.store.breeds.open_breeds() if breed.breed_id not in known]
     assert answer_of(pressed) == (f"Breed `{second.breed_id}` started in <#{second.thread_id}>, "
                                   f"from `{winner_id}`.")
     assert (second.owner_id, second.source, second.channel_id) == (cy.id, winner_id, world.channel.id)
     second = await world.wait_for_status(second.breed_id, "voting", 0)
     [start_post] = [m for m in bot_posts(world, world.channel, "🎼") if second.breed_id in m.content]
     assert f"Branched from `{winner_id}` of breed `{first.breed_id}` (<#{first.thread_id}>)" in start_post.content
-    source_melody = (await world.store.get_generation(first.breed_id, 0)).melodies[1]
-    seeded = await world.store.get_generation(second.breed_id, 0)
+    source_melody = (await world.store.breeds.get_generation(first.breed_id, 0)).melodies[1]
+    seeded = await world.store.breeds.get_generation(second.breed_id, 0)
     assert seeded.melodies[0] == source_melody
     assert seeded.candidates[0].operators == ("seed",) and seeded.candidates[0].parents == (winner_id,)
     assert all(c.parents == (winner_id,) for c in seeded.candidates if "seed" in c.operators)
@@ -112,7 +113,7 @@ async def test_a_winner_branches_into_a_new_breed_and_both_reach_the_gallery_and
     assert names(posted) == ["composition.ogg", "composition.mid"]
     assert posted.attachments[0].content_type == "audio/ogg"
     notes = midi_to_notes(await posted.attachments[1].read())
-    second_melody = (await world.store.get_generation(second.breed_id, 0)).melodies[0]
+    second_melody = (await world.store.breeds.get_generation(second.breed_id, 0)).melodies[0]
     shifted = [(n.pitch, n.start - 64, n.end - 64) for n in notes if 64 <= n.start < 96]
     assert [n for n in notes if n.start < 32] == list(source_melody)
     assert shifted == [(n.pitch, n.start, n.end) for n in second_melody]
@@ -156,7 +157,7 @@ async def test_nobody_elses_winner_can_be_removed_but_the_starters_and_moderator
 
     removed = await world.moderator.slash(world.channel, "breed remove", melody=winner_id)
     assert answer_of(removed) == f"`{winner_id}` is no longer in the gallery."
-    assert await world.store.gallery_size(world.guild.id) == 0
+    assert await world.store.gallery.size(world.guild.id) == 0
     assert await world.store.redis.keys(f"{keys.PREFIX}winner:*") == []
     listing = answer_of(await world.voters[0].slash(world.channel, "breed gallery"))
     assert listing == "This server's gallery is empty: the winner of every finished breed goes there."
@@ -182,7 +183,7 @@ async def test_melody_ids_of_another_server_are_refused_in_one_private_line(worl
     assert other_channel.history() == []
     assert await jobs_of(world, breed.breed_id, "tree") == []
     assert await world.store.redis.keys(f"{keys.PREFIX}tune:*") == []
-    assert await world.store.gallery_size(world.guild.id) == 1
+    assert await world.store.gallery.size(world.guild.id) == 1
 
 
 @pytest.mark.parametrize("command, options, refusal", [
@@ -212,14 +213,14 @@ async def test_bad_ids_counts_and_pages_are_refused_privately_and_nothing_is_ask
     where = world.thread_of(breed) if options.pop("in_thread", False) else world.channel
     options = {name: str(value).replace("{breed}", breed.breed_id) if isinstance(value, str) else value
                for name, value in options.items()}
-    jobs = await world.store.redis.xlen(keys.JOBS)
+    jobs = await world.store.redis.xlen(JOBS)
 
     result = await world.voters[0].slash(where, command, **options)
 
     expected = refusal.replace("{breed}", breed.breed_id)
     assert result.ephemeral and answer_of(result) == expected
     assert world.refusals() == [expected]
-    assert await world.store.redis.xlen(keys.JOBS) == jobs
+    assert await world.store.redis.xlen(JOBS) == jobs
     assert [m for m in world.channel.history() if m.author.bot and breed.breed_id not in m.content] == []
 
 

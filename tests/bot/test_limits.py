@@ -8,7 +8,7 @@ import pytest
 
 from bot import texts
 from runtime.settings import BotSettings
-from storage import keys
+from storage.streams import JOBS, WORKERS_GROUP
 from tests.bot.flows import start_breed
 from tests.bot.simulation import GUILD_ID, World, answer_of
 
@@ -25,12 +25,12 @@ def bot_settings(tmp_path: Path) -> BotSettings:
 
 
 async def refused_start(world: World, member, expected: str) -> None:
-    jobs_before = await world.store.redis.xlen(keys.JOBS)
+    jobs_before = await world.store.redis.xlen(JOBS)
     threads_before = len(world.threads())
     result = await member.slash(world.channel, "breed start")
     assert result.ephemeral and answer_of(result) == expected
     assert world.refusals() == [expected]
-    assert await world.store.redis.xlen(keys.JOBS) == jobs_before and len(world.threads()) == threads_before
+    assert await world.store.redis.xlen(JOBS) == jobs_before and len(world.threads()) == threads_before
 
 
 async def test_a_member_may_have_two_open_breeds_and_a_server_three(world: World, worker) -> None:
@@ -60,7 +60,7 @@ async def test_a_member_waits_between_two_morphs_and_others_do_not(world: World,
 
 
 async def _morphs_done(world: World) -> bool:
-    return (await world.store.redis.xpending(keys.JOBS, keys.WORKERS_GROUP))["pending"] == 0
+    return (await world.store.redis.xpending(JOBS, WORKERS_GROUP))["pending"] == 0
 
 
 async def test_a_start_cooldown_refuses_a_second_start_at_once(world: World, worker) -> None:

@@ -39,7 +39,7 @@ async def test_nudges_from_the_command_and_the_menu_reach_the_next_generation(wo
     [evolve] = await jobs_of(world, breed.breed_id, "evolve")
     assert evolve.nudges == (("density", -1.5), ("register", 1.0))
     await world.wait_for_status(breed.breed_id, "voting", 1)
-    second = await world.store.get_generation(breed.breed_id, 1)
+    second = await world.store.breeds.get_generation(breed.breed_id, 1)
     assert second.nudges == (("density", -1.5), ("register", 1.0))
     assert [c for c in second.candidates if "nudged" in c.operators]  # the family tree draws the operator
 
@@ -65,4 +65,4 @@ async def test_a_nudge_where_it_cannot_count_is_refused_in_one_line_and_changes_
     assert world.refusals() == ["This breed was stopped."]
     await world.voters[0].slash(world.channel, "breed nudge", attribute="density", amount=1.0)
     assert world.refusals() == ["Use this command in a breed's thread, or give the breed's id."]
-    assert await world.store.nudges(breed.breed_id, 0) == []
+    assert await world.store.nudges.read(breed.breed_id, 0) == []

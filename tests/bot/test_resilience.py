@@ -10,8 +10,8 @@ import pytest
 from bot import texts
 from bot.client import MelodyBot
 from bot.voting import NUMBER_EMOJI
-from storage import keys
 from storage.codec import Event
+from storage.streams import EVENTS
 from tests.bot.flows import event_handled, has_buttons, jobs_of, start_breed, vote_message
 from tests.bot.simulation import World, answer_of
 
@@ -25,16 +25,16 @@ async def test_votes_cast_while_the_bot_was_down_count_when_the_deadline_passed_
     first = vote_message(world, breed, 0)
     bea, cy, dot = world.voters
     await bea.react(first, NUMBER_EMOJI[0])
-    assert await world.store.tally(breed.breed_id, 0, 4) == [1, 0, 0, 0]
+    assert await world.store.votes.tally(breed.breed_id, 0, 4) == [1, 0, 0, 0]
 
     # The bot goes offline: it no longer sees reactions...
     await world.bot.unload_extension("bot.cogs.votes")
     await cy.react(first, NUMBER_EMOJI[2])
     await dot.react(first, NUMBER_EMOJI[2])
     await bea.unreact(first, NUMBER_EMOJI[0])
-    assert await world.store.tally(breed.breed_id, 0, 4) == [1, 0, 0, 0]
+    assert await world.store.votes.tally(breed.breed_id, 0, 4) == [1, 0, 0, 0]
     # ...and stays away longer than the vote window.
-    await world.store.update_breed(breed.breed_id, vote_deadline=world.env.now().timestamp() - 1)
+    await world.store.breeds.update(breed.breed_id, vote_deadline=world.env.now().timestamp() - 1)
 
     await world.restart()
 
@@ -84,10 +84,10 @@ async def test_a_generation_finished_while_the_bot_was_down_is_posted_once_after
 
         async def setup_hook(self) -> None:
             deadline = time.monotonic() + 60
-            while await store.get_generation(breed.breed_id, 1) is None:
+            while await store.breeds.get_generation(breed.breed_id, 1) is None:
                 assert time.monotonic() < deadline, "the worker never made generation 2"
                 await asyncio.sleep(0.05)
-            ready = await store.redis.xrange(keys.EVENTS)
+            ready = await store.redis.xrange(EVENTS)
             seen_while_down.append(any(b'"generation_ready"' in f[b"payload"] and b'"generation":1' in f[b"payload"]
                                        for _id, f in ready))
             await super().setup_hook()
@@ -99,10 +99,10 @@ async def test_a_generation_finished_while_the_bot_was_down_is_posted_once_after
     second = vote_message(world, breed, 1)
 
     # At-least-once delivery: the same event again changes nothing.
-    repeated = await world.store.publish_event(Event("generation_ready", breed.breed_id, 1))
+    repeated = await world.store.streams.publish_event(Event("generation_ready", breed.breed_id, 1))
     await world.wait_for(lambda: event_handled(world, repeated), "the repeated event to be handled")
     assert vote_message(world, breed, 1).id == second.id
-    assert (await world.store.get_breed(breed.breed_id)).progress_message_id == second.id
+    assert (await world.store.breeds.get(breed.breed_id)).progress_message_id == second.id
 
 
 async def test_a_worker_failure_is_reported_and_voting_reopens_with_the_votes_kept(world: World, worker) -> None:
@@ -113,7 +113,7 @@ async def test_a_worker_failure_is_reported_and_voting_reopens_with_the_votes_ke
     await world.starter.click(first, label="Next")
 
     # As the worker reports a failed evolve job: about the generation the job read.
-    await world.store.publish_event(Event("error", breed.breed_id, 0, message="The decoder ran out of memory."))
+    await world.store.streams.publish_event(Event("error", breed.breed_id, 0, message="The decoder ran out of memory."))
     breed = await world.wait_for_status(breed.breed_id, "voting", 0)
     thread = world.thread_of(breed).history()
     assert thread[-2].content == texts.failed_text(1, "The decoder ran out of memory.")

@@ -65,5 +65,5 @@ async def test_another_servers_commands_never_reach_a_breed(world: World, worker
         result = await stranger.slash(other_channel, command, breed=breed.breed_id, **options)
         assert result.ephemeral and answer_of(result) == refused, command
         assert world.refusals() == [refused]
-    assert await world.store.get_breed(breed.breed_id) == breed
+    assert await world.store.breeds.get(breed.breed_id) == breed
     assert await jobs_of(world, breed.breed_id, "evolve") == await jobs_of(world, breed.breed_id, "morph") == []

@@ -7,8 +7,8 @@ import pytest
 
 from domain.ids import melody_id
 from engine.midi import midi_to_notes, read_midi, step_seconds
-from storage import keys
 from storage.codec import load_job
+from storage.streams import JOBS
 from tests.bot.flows import start_breed
 from tests.bot.simulation import World, answer_of
 from tests.bot.test_gallery import bot_posts, finish_with, names
@@ -26,8 +26,8 @@ async def test_a_band_breed_of_16_bars_backs_every_clip_and_finishes_with_its_tu
     breed = await start_breed(world, backing="band", bars=16, tempo=100)
     assert (breed.params.backing, breed.params.bars) == ("band", 16)
     assert "band backing · 16-bar tune" in world.channel.history()[0].content
-    generation = await world.store.get_generation(breed.breed_id, 0)
-    clip = await world.store.get_artifact(breed.breed_id, 0, "clip-2.mid")
+    generation = await world.store.breeds.get_generation(breed.breed_id, 0)
+    clip = await world.store.breeds.get_artifact(breed.breed_id, 0, "clip-2.mid")
     assert has_drums(clip) and midi_to_notes(clip) == list(generation.melodies[1])
 
     post = await finish_with(world, breed, 2)
@@ -62,7 +62,7 @@ async def test_breed_tune_makes_a_tune_from_a_gallery_winner_and_from_any_candid
     [from_candidate] = bot_posts(world, world.thread_of(breed), "🎶")
     assert names(from_winner) == TUNE_FILES and names(from_candidate) == TUNE_FILES
     assert f"<@{bea.id}>" in from_winner.content and f"`{candidate_id}`" in from_candidate.content
-    melodies = (await world.store.get_generation(breed.breed_id, 0)).melodies
+    melodies = (await world.store.breeds.get_generation(breed.breed_id, 0)).melodies
     first = midi_to_notes(await from_winner.attachments[0].read())
     second = midi_to_notes(await from_candidate.attachments[0].read())
     assert [n for n in first if n.start < 32] == list(melodies[0])
@@ -74,6 +74,6 @@ async def test_breed_tune_makes_a_tune_from_a_gallery_winner_and_from_any_candid
 
 async def tune_jobs(world: World) -> list[tuple[str | None, int, str | None]]:
     """(melody, bars, backing) of every tune job sent to the workers, in order."""
-    entries = await world.store.redis.xrange(keys.JOBS)
+    entries = await world.store.redis.xrange(JOBS)
     jobs = [load_job(fields[b"payload"]) for _id, fields in entries]
     return [(job.source, job.bars, job.backing) for job in jobs if job.type == "tune"]

@@ -16,7 +16,7 @@ async def third_generation(redis_url, store, out, script: str):
     result = local(redis_url, out, "--votes", script)
     assert result.returncode == 0, result.stdout + result.stderr
     [breed_dir] = [p for p in out.iterdir() if p.is_dir() and p.name != "data"]
-    generation = await store.get_generation(breed_dir.name, 2)
+    generation = await store.breeds.get_generation(breed_dir.name, 2)
     nudged = [m for c, m in zip(generation.candidates, generation.melodies, strict=True) if "nudged" in c.operators]
     assert len(nudged) >= 3  # half of the bred candidates; the family tree draws their operator
     return result.stdout, generation, measure_all(nudged)

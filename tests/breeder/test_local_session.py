@@ -29,10 +29,10 @@ async def test_scripted_votes_breed_to_the_chosen_candidates_midi(redis_url, sto
                    "--votes", "1 3 3; ; sigma 0.2; 2 2 4; finish 2")
     assert result.returncode == 0, result.stdout + result.stderr
     [breed_dir] = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "data"]
-    breed = await store.get_breed(breed_dir.name)
+    breed = await store.breeds.get(breed_dir.name)
     assert breed is not None and breed.status == "finished" and breed.winner == 1
     assert breed.generation == 3 and breed.params.sigma == 0.2
-    rerolled = await store.get_generation(breed.breed_id, 2)
+    rerolled = await store.breeds.get_generation(breed.breed_id, 2)
     assert rerolled.rerolled  # the empty round had no votes
     assert "fresh random" in result.stdout
     for number in range(4):
@@ -42,7 +42,7 @@ async def test_scripted_votes_breed_to_the_chosen_candidates_midi(redis_url, sto
             clip = folder / artifacts.clip_name(i)
             assert clip.stat().st_size > 1000 and str(clip) in result.stdout
     winner = midi_to_notes((breed_dir / "winner" / artifacts.WINNER_MID).read_bytes())
-    chosen = (await store.get_generation(breed.breed_id, 3)).melodies[1]
+    chosen = (await store.breeds.get_generation(breed.breed_id, 3)).melodies[1]
     assert [(n.pitch, n.start, n.end) for n in winner] == [(n.pitch, n.start, n.end) for n in chosen]
     assert str(breed_dir / "winner" / artifacts.WINNER_MID) in result.stdout
 
@@ -102,7 +102,7 @@ async def _status(redis_url: str, breed_id: str) -> str:
 
     store = BreedStore(connect(redis_url))
     try:
-        breed = await store.get_breed(breed_id)
+        breed = await store.breeds.get(breed_id)
         return breed.status if breed is not None else "missing"
     finally:
         await store.close()
@@ -170,12 +170,12 @@ async def test_a_winner_has_its_family_tree_and_a_second_session_branches_from_i
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"Branched from {winner_id}" in second.stdout
     [branch_dir] = [p for p in (tmp_path / "two").iterdir() if p.is_dir() and p.name != "data"]
-    branch = await store.get_breed(branch_dir.name)
+    branch = await store.breeds.get(branch_dir.name)
     assert branch.source == winner_id
     winner = midi_to_notes((breed_dir / "winner" / artifacts.WINNER_MID).read_bytes())
     assert midi_to_notes((branch_dir / "gen-01" / artifacts.midi_name(0)).read_bytes()) == winner
     assert (branch_dir / "winner" / artifacts.LINEAGE_PNG).exists()
-    assert [w.melody_id for w in await store.gallery(None, 0, 10)] == [f"{branch_dir.name}-g1-1", winner_id]
+    assert [w.melody_id for w in await store.gallery.winners(None, 0, 10)] == [f"{branch_dir.name}-g1-1", winner_id]
 
 
 def test_branching_from_a_melody_that_is_not_there_is_refused_in_one_line(redis_url, tmp_path):
@@ -190,8 +190,8 @@ async def test_a_breed_left_at_the_end_of_the_input_is_closed_not_left_open(redi
     result = local(redis_url, tmp_path, "--population", "2", "--votes", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     [breed_dir] = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "data"]
-    breed = await store.get_breed(breed_dir.name)
-    assert breed.status == "stopped" and breed.breed_id not in {b.breed_id for b in await store.open_breeds()}
+    breed = await store.breeds.get(breed_dir.name)
+    assert breed.status == "stopped" and breed.breed_id not in {b.breed_id for b in await store.breeds.open_breeds()}
     assert 0 < await store.redis.ttl(f"mb:breed:{breed.breed_id}")  # and it expires with the retention
 
 
@@ -200,13 +200,13 @@ async def test_a_band_breed_writes_its_tune_at_the_finish_and_tune_makes_more(re
                   "--bars", "16", "--votes", "1 2; finish 2; tune 8 none")
     assert first.returncode == 0, first.stdout + first.stderr
     [breed_dir] = [p for p in (tmp_path / "first").iterdir() if p.is_dir() and p.name != "data"]
-    breed = await store.get_breed(breed_dir.name)
+    breed = await store.breeds.get(breed_dir.name)
     assert (breed.params.backing, breed.params.bars) == ("band", 16)
     clip = (breed_dir / "gen-01" / artifacts.midi_name(0)).read_bytes()
     assert any(track.is_drum for track in read_midi(clip).instruments)
     tune = breed_dir / "winner" / artifacts.TUNE_MID
     assert f"{breed_dir / 'winner' / artifacts.TUNE_AUDIO}  (16 bars, backing: band)" in first.stdout
-    winner = (await store.get_generation(breed.breed_id, 1)).melodies[1]
+    winner = (await store.breeds.get_generation(breed.breed_id, 1)).melodies[1]
     assert [n for n in midi_to_notes(tune.read_bytes()) if n.start < 32] == list(winner)
     again = breed_dir / f"tune-{breed.breed_id}-g2-2-8-none"
     assert len(read_midi((again / artifacts.TUNE_MID).read_bytes()).instruments) == 1
@@ -217,7 +217,7 @@ async def test_a_band_breed_writes_its_tune_at_the_finish_and_tune_makes_more(re
                    "--votes", f"tune {breed.breed_id}-g1-3 chords")
     assert second.returncode == 0, second.stdout + second.stderr
     [made] = (tmp_path / "second").glob(f"*/tune-{breed.breed_id}-g1-3-16-chords")
-    candidate = (await store.get_generation(breed.breed_id, 0)).melodies[2]
+    candidate = (await store.breeds.get_generation(breed.breed_id, 0)).melodies[2]
     assert [n for n in midi_to_notes((made / artifacts.TUNE_MID).read_bytes()) if n.start < 32] == list(candidate)
 
 

@@ -32,8 +32,8 @@ class SlowModel:
 
 async def started_job(store, consumer: str):
     breed = Breed(store.new_breed_id(), owner_id=1, params=BreedParams(population=8), created_at=time.time())
-    await store.create_breed(breed, Job("start", breed.breed_id))
-    deliveries = await store.read_jobs(consumer, count=1, block_ms=1000)
+    await store.breeds.create(breed, Job("start", breed.breed_id))
+    deliveries = await store.streams.read_jobs(consumer, count=1, block_ms=1000)
     return breed, deliveries[0]
 
 
@@ -44,12 +44,12 @@ async def test_a_job_slower_than_the_timeout_is_not_taken_over_while_its_worker_
     running = asyncio.create_task(worker.handle(delivery))
     taken = []
     while not running.done():
-        taken += await store.claim_stale_jobs("other", round(TIMEOUT_S * 1000), count=1)
+        taken += await store.streams.claim_stale_jobs("other", round(TIMEOUT_S * 1000), count=1)
         await asyncio.sleep(0.02)
     await running
     assert time.monotonic() - began > 3 * TIMEOUT_S, "the job must outlast the timeout for this test to mean much"
     assert taken == []
-    assert await store.get_generation(breed.breed_id, 0) is not None
+    assert await store.breeds.get_generation(breed.breed_id, 0) is not None
     assert (await store.redis.xpending("mb:jobs", "workers"))["pending"] == 0
 
 
@@ -59,9 +59,9 @@ async def test_a_result_for_a_job_no_longer_held_is_dropped(store, melody_model,
     running = asyncio.create_task(worker.handle(delivery))
     await asyncio.sleep(0.05)
     # Given up on while it ran (as after too many hand-outs): the breed went on without it.
-    await store.dead_letter(delivery, "handed out too often")
+    await store.streams.dead_letter(delivery, "handed out too often")
     await running
-    assert await store.get_generation(breed.breed_id, 0) is None
-    assert (await store.get_breed(breed.breed_id)).generation == -1
-    events = await store.read_events("test-bot", count=100, block_ms=None)
+    assert await store.breeds.get_generation(breed.breed_id, 0) is None
+    assert (await store.breeds.get(breed.breed_id)).generation == -1
+    events = await store.streams.read_events("test-bot", count=100, block_ms=None)
     assert [e.payload.type for e in events if e.payload.type != "progress"] == []

@@ -34,14 +34,14 @@ def test_a_nudged_melodys_edge_is_drawn_as_the_nudged_operator() -> None:
 
 async def test_the_family_walk_names_the_nudges_that_moved_a_melody(store: BreedStore) -> None:
     breed = Breed("b1", 1, BreedParams(population=2), status="voting", generation=1)
-    await store.create_breed(breed)
+    await store.breeds.create(breed)
     first = Generation("b1", 0, (Candidate("g0-1", 0, ("foreign",), ()), Candidate("g0-2", 1, ("foreign",), ())),
                        (TUNE, TUNE))
     second = Generation("b1", 1, (Candidate("g1-1", 0, ("kept",), ("g0-1",)),
                                   Candidate("g1-2", 1, ("preference", "nudged"), ("g0-1",))),
                         (TUNE, TUNE), fitness=(1, 0), nudges=(("density", -2.0), ("register", 1.0)))
     for generation in (first, second):
-        await store.write_generation(generation, np.zeros((2, 4), np.float32), {})
+        await store.breeds.write_generation(generation, np.zeros((2, 4), np.float32), {})
     nodes = {node.node_id: node for node in await family_nodes(store, MelodyRef("b1", 1, 1))}
     assert nodes[str(MelodyRef("b1", 1, 1))].nudges == "fewer notes 2, higher"
     assert nodes[str(MelodyRef("b1", 0, 0))].nudges == ""

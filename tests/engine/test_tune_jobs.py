@@ -12,7 +12,7 @@ from domain import artifacts
 from domain.model import TuneRequest
 from engine.midi import midi_to_notes, read_midi, step_seconds
 from engine.tune_jobs import runner_up
-from storage import keys
+from storage.breeds import generation_key, latents_key
 from storage.codec import Job
 from tests.engine.test_worker import do_next_job, events_of, started_breed
 
@@ -39,16 +39,16 @@ async def test_every_clip_of_a_generation_has_the_breeds_backing_under_the_melod
     store, worker, backing: str, drums: bool,
 ) -> None:
     breed = await started(store, worker, backing=backing, instrument=73, tempo=100)
-    generation = await store.get_generation(breed.breed_id, 0)
+    generation = await store.breeds.get_generation(breed.breed_id, 0)
     for index, melody in enumerate(generation.melodies):
-        data = await store.get_artifact(breed.breed_id, 0, artifacts.midi_name(index))
+        data = await store.breeds.get_artifact(breed.breed_id, 0, artifacts.midi_name(index))
         tracks = parts(data)
         if melody:
             assert tracks[0] == (False, 73)
             assert midi_to_notes(data) == list(melody)
         assert len(tracks) >= 2
         assert any(is_drum for is_drum, _program in tracks) == drums
-        audio, rate = soundfile.read(io.BytesIO(await store.get_artifact(breed.breed_id, 0,
+        audio, rate = soundfile.read(io.BytesIO(await store.breeds.get_artifact(breed.breed_id, 0,
                                                                          artifacts.clip_name(index))))
         assert 32 * step_seconds(100) <= len(audio) / rate <= 32 * step_seconds(100) + 2.0
         assert np.sqrt(np.mean(np.square(audio))) > 0.01
@@ -56,70 +56,70 @@ async def test_every_clip_of_a_generation_has_the_breeds_backing_under_the_melod
 
 async def test_without_backing_a_clip_is_the_melody_alone(store, worker) -> None:
     breed = await started(store, worker, backing="none")
-    data = await store.get_artifact(breed.breed_id, 0, artifacts.midi_name(0))
+    data = await store.breeds.get_artifact(breed.breed_id, 0, artifacts.midi_name(0))
     assert len(read_midi(data).instruments) == 1
 
 
 @pytest.mark.parametrize("bars", [8, 16])
 async def test_a_finish_writes_a_tune_that_opens_with_the_winner(store, worker, bars: int) -> None:
     breed = await started(store, worker, bars=bars, backing="band", tempo=120)
-    await store.add_vote(breed.breed_id, 0, 1, 20)
-    await store.enqueue_job(Job("finish", breed.breed_id, 0, candidate=2))
+    await store.votes.add(breed.breed_id, 0, 1, 20)
+    await store.streams.enqueue_job(Job("finish", breed.breed_id, 0, candidate=2))
     await do_next_job(store, worker)
-    winner = (await store.get_generation(breed.breed_id, 0)).melodies[2]
-    tune = await store.get_artifact(breed.breed_id, 0, artifacts.TUNE_MID)
+    winner = (await store.breeds.get_generation(breed.breed_id, 0)).melodies[2]
+    tune = await store.breeds.get_artifact(breed.breed_id, 0, artifacts.TUNE_MID)
     notes = midi_to_notes(tune)
     assert [n for n in notes if n.start < 32] == list(winner)
     assert max(n.end for n in notes) <= bars * 16
     assert read_midi(tune).get_end_time() >= (bars - 1) * 16 * step_seconds(120)
     assert any(is_drum for is_drum, _program in parts(tune))
-    audio, rate = soundfile.read(io.BytesIO(await store.get_artifact(breed.breed_id, 0, artifacts.TUNE_AUDIO)))
+    audio, rate = soundfile.read(io.BytesIO(await store.breeds.get_artifact(breed.breed_id, 0, artifacts.TUNE_AUDIO)))
     assert len(audio) / rate >= (bars - 1) * 16 * step_seconds(120)
-    assert (await store.get_artifact(breed.breed_id, 0, artifacts.TUNE_PNG)).startswith(b"\x89PNG")
+    assert (await store.breeds.get_artifact(breed.breed_id, 0, artifacts.TUNE_PNG)).startswith(b"\x89PNG")
     assert "finished" in [e.type for e in await events_of(store, breed.breed_id)]
 
 
 async def test_a_tune_job_makes_a_tune_from_any_candidate_once(store, worker) -> None:
     breed = await started(store, worker, tempo=90, instrument=40)
     melody = f"{breed.breed_id}-g1-3"
-    await store.create_tune(TuneRequest("tune1", melody, breed.breed_id, 16, "chords"))
+    await store.tunes.create(TuneRequest("tune1", melody, breed.breed_id, 16, "chords"))
     for _ in range(2):
-        await store.enqueue_job(Job("tune", "tune1", 0, source=melody, bars=16, backing="chords"))
+        await store.streams.enqueue_job(Job("tune", "tune1", 0, source=melody, bars=16, backing="chords"))
         await do_next_job(store, worker)
-    data = await store.tune_file("tune1", artifacts.TUNE_MID)
-    candidate = (await store.get_generation(breed.breed_id, 0)).melodies[2]
+    data = await store.tunes.file("tune1", artifacts.TUNE_MID)
+    candidate = (await store.breeds.get_generation(breed.breed_id, 0)).melodies[2]
     assert [n for n in midi_to_notes(data) if n.start < 32] == list(candidate)
     assert parts(data)[0] == (False, 40)
     assert not any(is_drum for is_drum, _program in parts(data))
     assert read_midi(data).get_end_time() >= 15 * 16 * step_seconds(90)
-    assert await store.tune_file("tune1", artifacts.TUNE_AUDIO)
-    assert (await store.tune_file("tune1", artifacts.TUNE_PNG)).startswith(b"\x89PNG")
+    assert await store.tunes.file("tune1", artifacts.TUNE_AUDIO)
+    assert (await store.tunes.file("tune1", artifacts.TUNE_PNG)).startswith(b"\x89PNG")
     assert [e.type for e in await events_of(store, "tune1")] == ["tune_ready", "tune_ready"]
 
 
 async def test_a_gallery_winner_makes_a_tune_after_its_breeds_latents_expired(store, worker) -> None:
     breed = await started(store, worker)
-    await store.enqueue_job(Job("finish", breed.breed_id, 0, candidate=0))
+    await store.streams.enqueue_job(Job("finish", breed.breed_id, 0, candidate=0))
     await do_next_job(store, worker)
     from domain.model import Winner
 
     melody = f"{breed.breed_id}-g1-1"
-    winner_mid = await store.get_artifact(breed.breed_id, 0, artifacts.WINNER_MID)
-    await store.keep_winner(Winner(melody, breed.breed_id, None, 1, 0, 0, 1.0))  # its files are the breed's own
-    await store.redis.delete(keys.latents(breed.breed_id, 0), keys.generation(breed.breed_id, 0))
-    await store.enqueue_job(Job("tune", "tune2", 0, source=melody, bars=8, backing="none"))
+    winner_mid = await store.breeds.get_artifact(breed.breed_id, 0, artifacts.WINNER_MID)
+    await store.gallery.keep(Winner(melody, breed.breed_id, None, 1, 0, 0, 1.0))  # its files are the breed's own
+    await store.redis.delete(latents_key(breed.breed_id, 0), generation_key(breed.breed_id, 0))
+    await store.streams.enqueue_job(Job("tune", "tune2", 0, source=melody, bars=8, backing="none"))
     await do_next_job(store, worker)
     # Its kept MIDI file gives the theme's notes, and the model's reading of them the latent.
-    data = await store.tune_file("tune2", artifacts.TUNE_MID)
+    data = await store.tunes.file("tune2", artifacts.TUNE_MID)
     assert [n for n in midi_to_notes(data) if n.start < 32] == midi_to_notes(winner_mid)
     assert len(read_midi(data).instruments) == 1
     assert [e.type for e in await events_of(store, "tune2")] == ["tune_ready"]
 
 
 async def test_a_tune_of_a_melody_that_is_gone_fails_with_its_reason(store, worker) -> None:
-    await store.enqueue_job(Job("tune", "tune3", 0, source="gone0000-g1-1", bars=8, backing="band"))
+    await store.streams.enqueue_job(Job("tune", "tune3", 0, source="gone0000-g1-1", bars=8, backing="band"))
     await do_next_job(store, worker)
     [error] = await events_of(store, "tune3")
     assert (error.type, error.job, error.message) == (
         "error", "tune", "The melody `gone0000-g1-1` is not stored any more.")
-    assert await store.tune_file("tune3", artifacts.TUNE_MID) is None
+    assert await store.tunes.file("tune3", artifacts.TUNE_MID) is None

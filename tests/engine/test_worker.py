@@ -21,51 +21,52 @@ from domain.model import Breed, BreedParams
 from engine.midi import midi_to_notes, step_seconds
 from engine.render import RELEASE_S
 from engine.worker import Worker, morph_steps
-from storage import codec, keys
+from storage import codec
 from storage.codec import Event, Job
+from storage.streams import JOBS, WORKERS_GROUP
 
 pytestmark = pytest.mark.slow
 
 
 async def new_breed(store, **params) -> Breed:
     breed = Breed(store.new_breed_id(), owner_id=1, params=BreedParams(**params), created_at=time.time())
-    await store.create_breed(breed)
+    await store.breeds.create(breed)
     return breed
 
 
 async def do_next_job(store, worker: Worker) -> None:
-    deliveries = await store.read_jobs(worker.consumer, count=1, block_ms=1000)
+    deliveries = await store.streams.read_jobs(worker.consumer, count=1, block_ms=1000)
     assert deliveries, "no job was waiting"
     await worker.handle(deliveries[0])
 
 
 async def events_of(store, breed_id: str) -> list[codec.Event]:
-    deliveries = await store.read_events("test-bot", count=100, block_ms=None)
+    deliveries = await store.streams.read_events("test-bot", count=100, block_ms=None)
     return [d.payload for d in deliveries if d.payload is not None and d.payload.breed_id == breed_id]
 
 
 async def pending_jobs(redis_client) -> int:
-    return (await redis_client.xpending(keys.JOBS, keys.WORKERS_GROUP))["pending"]
+    return (await redis_client.xpending(JOBS, WORKERS_GROUP))["pending"]
 
 
 async def test_start_and_evolve_round_trip(store, worker, redis_client):
     breed = await new_breed(store, population=6, foreign=1)
-    await store.enqueue_job(Job("start", breed.breed_id))
+    await store.streams.enqueue_job(Job("start", breed.breed_id))
     await do_next_job(store, worker)
-    first = await store.get_generation(breed.breed_id, 0)
+    first = await store.breeds.get_generation(breed.breed_id, 0)
     assert first is not None and len(first.candidates) == 6 and len(first.melodies) == 6
     for i in range(6):
         assert artifacts.clip_name(i) in first.artifacts and artifacts.midi_name(i) in first.artifacts
     assert artifacts.ROLL_PNG in first.artifacts
 
-    await store.enqueue_job(Job("evolve", breed.breed_id, 0, fitness=(3, 0, 1, 0, 0, 0), sigma=0.4))
+    await store.streams.enqueue_job(Job("evolve", breed.breed_id, 0, fitness=(3, 0, 1, 0, 0, 0), sigma=0.4))
     await do_next_job(store, worker)
-    second = await store.get_generation(breed.breed_id, 1)
+    second = await store.breeds.get_generation(breed.breed_id, 1)
     assert second is not None and second.fitness == (3, 0, 1, 0, 0, 0) and second.sigma == 0.4
     voted_ids = {first.candidates[0].candidate_id, first.candidates[2].candidate_id}
     for candidate in second.candidates:
         assert set(candidate.parents) <= voted_ids
-    assert (await store.get_breed(breed.breed_id)).generation == 1
+    assert (await store.breeds.get(breed.breed_id)).generation == 1
     ready = [(e.type, e.generation) for e in await events_of(store, breed.breed_id) if e.type != "progress"]
     assert ready == [("generation_ready", 0), ("generation_ready", 1)]
     assert await pending_jobs(redis_client) == 0
@@ -73,31 +74,31 @@ async def test_start_and_evolve_round_trip(store, worker, redis_client):
 
 async def test_a_job_delivered_twice_makes_one_generation(store, worker):
     breed = await new_breed(store)
-    await store.enqueue_job(Job("start", breed.breed_id))
+    await store.streams.enqueue_job(Job("start", breed.breed_id))
     await do_next_job(store, worker)
     job = Job("evolve", breed.breed_id, 0, fitness=(1, 2, 0, 0, 0, 0, 0, 1), sigma=0.5)
-    await store.enqueue_job(job)
+    await store.streams.enqueue_job(job)
     await do_next_job(store, worker)
-    latents = await store.get_latents(breed.breed_id, 1)
-    generation = await store.get_generation(breed.breed_id, 1)
-    await store.enqueue_job(job)
+    latents = await store.breeds.get_latents(breed.breed_id, 1)
+    generation = await store.breeds.get_generation(breed.breed_id, 1)
+    await store.streams.enqueue_job(job)
     await do_next_job(store, worker)
-    assert np.array_equal(await store.get_latents(breed.breed_id, 1), latents)
-    assert await store.get_generation(breed.breed_id, 1) == generation
-    assert await store.get_generation(breed.breed_id, 2) is None
+    assert np.array_equal(await store.breeds.get_latents(breed.breed_id, 1), latents)
+    assert await store.breeds.get_generation(breed.breed_id, 1) == generation
+    assert await store.breeds.get_generation(breed.breed_id, 2) is None
 
 
 async def test_malformed_and_impossible_jobs_go_to_dead_letters_with_an_error_event(store, worker, redis_client):
-    await redis_client.xadd(keys.JOBS, {"payload": b'{"v": 1, "type": "evolve", "breed_id": "abc", "fitness": [-1]}'})
-    await redis_client.xadd(keys.JOBS, {"payload": b"not json at all"})
-    await store.enqueue_job(Job("evolve", "no-such-breed", 0, fitness=(1, 0)))
+    await redis_client.xadd(JOBS, {"payload": b'{"v": 1, "type": "evolve", "breed_id": "abc", "fitness": [-1]}'})
+    await redis_client.xadd(JOBS, {"payload": b"not json at all"})
+    await store.streams.enqueue_job(Job("evolve", "no-such-breed", 0, fitness=(1, 0)))
     for _ in range(3):
         await do_next_job(store, worker)
-    letters = await store.dead_letters()
+    letters = await store.streams.dead_letters()
     reasons = " | ".join(letter["reason"] for letter in letters)
     assert len(letters) == 3
     assert "non-negative" in reasons and "JSON" in reasons and "Unknown breed" in reasons
-    deliveries = await store.read_events("test-bot", count=100, block_ms=None)
+    deliveries = await store.streams.read_events("test-bot", count=100, block_ms=None)
     errors = {d.payload.breed_id: d.payload.message for d in deliveries if d.payload.type == "error"}
     assert "Unknown breed" in errors["no-such-breed"]
     assert "could not read" in errors["abc"]  # the bot can tell the breed's thread
@@ -106,17 +107,18 @@ async def test_malformed_and_impossible_jobs_go_to_dead_letters_with_an_error_ev
 
 async def test_audio_is_audible_and_as_long_as_the_melody_and_midi_parses_back(store, worker):
     breed = await new_breed(store, population=4, tempo=100, instrument=73)
-    await store.enqueue_job(Job("start", breed.breed_id))
+    await store.streams.enqueue_job(Job("start", breed.breed_id))
     await do_next_job(store, worker)
-    generation = await store.get_generation(breed.breed_id, 0)
+    generation = await store.breeds.get_generation(breed.breed_id, 0)
     sixteenth = 60.0 / 100 / 4
     for i, melody in enumerate(generation.melodies):
-        audio, rate = soundfile.read(io.BytesIO(await store.get_artifact(breed.breed_id, 0, artifacts.clip_name(i))))
+        clip = await store.breeds.get_artifact(breed.breed_id, 0, artifacts.clip_name(i))
+        audio, rate = soundfile.read(io.BytesIO(clip))
         seconds = len(audio) / rate
         assert 32 * sixteenth <= seconds <= 32 * sixteenth + 1.5
         if melody:
             assert np.sqrt(np.mean(np.square(audio))) > 0.01
-        data = await store.get_artifact(breed.breed_id, 0, artifacts.midi_name(i))
+        data = await store.breeds.get_artifact(breed.breed_id, 0, artifacts.midi_name(i))
         assert [(n.pitch, n.start, n.end) for n in midi_to_notes(data)] == [
             (n.pitch, n.start, n.end) for n in melody
         ]
@@ -124,64 +126,64 @@ async def test_audio_is_audible_and_as_long_as_the_melody_and_midi_parses_back(s
 
 async def test_finish_writes_the_winners_midi_audio_and_roll(store, worker):
     breed = await new_breed(store, population=3, foreign=0)
-    await store.enqueue_job(Job("start", breed.breed_id))
+    await store.streams.enqueue_job(Job("start", breed.breed_id))
     await do_next_job(store, worker)
-    await store.enqueue_job(Job("finish", breed.breed_id, 0, candidate=2))
+    await store.streams.enqueue_job(Job("finish", breed.breed_id, 0, candidate=2))
     await do_next_job(store, worker)
-    generation = await store.get_generation(breed.breed_id, 0)
-    winner = midi_to_notes(await store.get_artifact(breed.breed_id, 0, artifacts.WINNER_MID))
+    generation = await store.breeds.get_generation(breed.breed_id, 0)
+    winner = midi_to_notes(await store.breeds.get_artifact(breed.breed_id, 0, artifacts.WINNER_MID))
     assert [(n.pitch, n.start, n.end) for n in winner] == [(n.pitch, n.start, n.end) for n in generation.melodies[2]]
-    assert await store.get_artifact(breed.breed_id, 0, artifacts.WINNER_AUDIO)
-    assert (await store.get_artifact(breed.breed_id, 0, artifacts.WINNER_PNG)).startswith(b"\x89PNG")
+    assert await store.breeds.get_artifact(breed.breed_id, 0, artifacts.WINNER_AUDIO)
+    assert (await store.breeds.get_artifact(breed.breed_id, 0, artifacts.WINNER_PNG)).startswith(b"\x89PNG")
     assert "finished" in [e.type for e in await events_of(store, breed.breed_id)]
 
 
 async def started_breed(store, worker: Worker, **params) -> Breed:
     """A breed whose generation 0 is written."""
     breed = await new_breed(store, **params)
-    await store.enqueue_job(Job("start", breed.breed_id))
+    await store.streams.enqueue_job(Job("start", breed.breed_id))
     await do_next_job(store, worker)
     return breed
 
 
 async def test_a_morph_plays_the_path_from_one_candidate_to_the_other_in_one_midi_and_clip(store, worker):
     breed = await started_breed(store, worker, population=4, tempo=100)
-    generation = await store.get_generation(breed.breed_id, 0)
+    generation = await store.breeds.get_generation(breed.breed_id, 0)
     await events_of(store, breed.breed_id)
 
-    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=1, other=3, steps=4))
+    await store.streams.enqueue_job(Job("morph", breed.breed_id, 0, candidate=1, other=3, steps=4))
     await do_next_job(store, worker)
 
-    notes = midi_to_notes(await store.get_artifact(breed.breed_id, 0, artifacts.morph_name(1, 3, "mid")))
+    notes = midi_to_notes(await store.breeds.get_artifact(breed.breed_id, 0, artifacts.morph_name(1, 3, "mid")))
     assert [n for n in notes if n.start < 32] == list(generation.melodies[1])
     last = [model.Note(n.pitch, n.start - 3 * 32, n.end - 3 * 32) for n in notes if n.start >= 3 * 32]
     assert last == list(generation.melodies[3])
     assert all(n.end <= 4 * 32 for n in notes)
-    clip = await store.get_artifact(breed.breed_id, 0, artifacts.morph_name(1, 3, "ogg"))
+    clip = await store.breeds.get_artifact(breed.breed_id, 0, artifacts.morph_name(1, 3, "ogg"))
     audio, rate = soundfile.read(io.BytesIO(clip))
     assert len(audio) / rate == pytest.approx(4 * 32 * step_seconds(100) + RELEASE_S, abs=0.1)
     assert await events_of(store, breed.breed_id) == [
         Event("morph_ready", breed.breed_id, 0, candidate=1, other=3, steps=4)
     ]
-    assert await store.dead_letters() == []
+    assert await store.streams.dead_letters() == []
 
 
 async def test_a_morph_delivered_again_is_not_rendered_again_and_each_pair_has_its_own_files(store, worker):
     breed = await started_breed(store, worker, population=3, foreign=0)
-    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0, other=2, steps=3))
+    await store.streams.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0, other=2, steps=3))
     await do_next_job(store, worker)
     files = [artifacts.morph_name(0, 2, "mid"), artifacts.morph_name(0, 2, "ogg")]
-    first = [await store.get_artifact(breed.breed_id, 0, name) for name in files]
+    first = [await store.breeds.get_artifact(breed.breed_id, 0, name) for name in files]
     await events_of(store, breed.breed_id)
 
-    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0, other=2, steps=7))
+    await store.streams.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0, other=2, steps=7))
     await do_next_job(store, worker)
-    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=2, other=0))
+    await store.streams.enqueue_job(Job("morph", breed.breed_id, 0, candidate=2, other=0))
     await do_next_job(store, worker)
 
-    assert [await store.get_artifact(breed.breed_id, 0, name) for name in files] == first
-    generation = await store.get_generation(breed.breed_id, 0)
-    reverse = midi_to_notes(await store.get_artifact(breed.breed_id, 0, artifacts.morph_name(2, 0, "mid")))
+    assert [await store.breeds.get_artifact(breed.breed_id, 0, name) for name in files] == first
+    generation = await store.breeds.get_generation(breed.breed_id, 0)
+    reverse = midi_to_notes(await store.breeds.get_artifact(breed.breed_id, 0, artifacts.morph_name(2, 0, "mid")))
     last = [model.Note(n.pitch, n.start - 4 * 32, n.end - 4 * 32) for n in reverse if n.start >= 4 * 32]
     assert last == list(generation.melodies[0])  # the default: 5 melodies, candidate 1 the fifth
     ready = [(e.candidate, e.other, e.steps) for e in await events_of(store, breed.breed_id)]
@@ -198,13 +200,13 @@ async def test_a_morph_of_one_candidate_with_itself_or_of_a_missing_one_is_dead_
 ):
     breed = await started_breed(store, worker, population=4)
     await events_of(store, breed.breed_id)
-    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=2, other=2))
-    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0, other=4))
-    await store.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0))
+    await store.streams.enqueue_job(Job("morph", breed.breed_id, 0, candidate=2, other=2))
+    await store.streams.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0, other=4))
+    await store.streams.enqueue_job(Job("morph", breed.breed_id, 0, candidate=0))
     for _ in range(3):
         await do_next_job(store, worker)
 
-    reasons = [letter["reason"] for letter in reversed(await store.dead_letters())]
+    reasons = [letter["reason"] for letter in reversed(await store.streams.dead_letters())]
     assert reasons == [
         "A morph needs two different candidates, not candidate 3 twice.",
         "There is no candidate 5 in this generation.",
@@ -214,7 +216,7 @@ async def test_a_morph_of_one_candidate_with_itself_or_of_a_missing_one_is_dead_
     assert errors == [("error", "morph", 2, 2, reasons[0]), ("error", "morph", 0, 4, reasons[1]),
                       ("error", "morph", 0, None, reasons[2])]
     assert await pending_jobs(redis_client) == 0
-    assert await store.get_artifact(breed.breed_id, 0, artifacts.morph_name(2, 2, "ogg")) is None
+    assert await store.breeds.get_artifact(breed.breed_id, 0, artifacts.morph_name(2, 2, "ogg")) is None
 
 
 def worker_process(redis_url: str, consumer: str, **env: str) -> subprocess.Popen:
@@ -231,7 +233,7 @@ async def test_a_job_of_a_killed_worker_is_completed_exactly_once_by_another(
     breed = await new_breed(store)
     process = worker_process(redis_url, "doomed")
     try:
-        await store.enqueue_job(Job("start", breed.breed_id))
+        await store.streams.enqueue_job(Job("start", breed.breed_id))
         deadline = time.monotonic() + 120
         while (await pending_jobs(redis_client)) == 0:  # the doomed worker holds the job, not yet acked
             assert time.monotonic() < deadline and process.poll() is None, "the worker never took the job"
@@ -249,7 +251,7 @@ async def test_a_job_of_a_killed_worker_is_completed_exactly_once_by_another(
     async with running(worker):
         await wait_for(lambda: generation_and_no_pending(store, breed.breed_id, 0, redis_client), timeout=60)
     assert await pending_jobs(redis_client) == 0
-    assert await store.dead_letters() == []
+    assert await store.streams.dead_letters() == []
     ready = [e for e in await events_of(store, breed.breed_id) if e.type == "generation_ready"]
     assert len(ready) == 1
 
@@ -274,20 +276,20 @@ async def wait_for(check, timeout: float) -> None:
 
 
 async def generation_and_no_pending(store, breed_id: str, number: int, redis_client) -> bool:
-    return await store.get_generation(breed_id, number) is not None and await pending_jobs(redis_client) == 0
+    return await store.breeds.get_generation(breed_id, number) is not None and await pending_jobs(redis_client) == 0
 
 
 async def test_a_job_that_killed_its_workers_too_often_is_dead_lettered_and_told_once(store, worker, redis_client):
     breed = await new_breed(store)
-    await store.enqueue_job(Job("start", breed.breed_id))
-    await store.read_jobs("crashed-1", count=1, block_ms=None)
+    await store.streams.enqueue_job(Job("start", breed.breed_id))
+    await store.streams.read_jobs("crashed-1", count=1, block_ms=None)
     for consumer in ("crashed-2", "crashed-3"):  # each reclaimed it and died on it
-        [delivery] = await store.claim_stale_jobs(consumer, 0, count=1)
+        [delivery] = await store.streams.claim_stale_jobs(consumer, 0, count=1)
     assert delivery.deliveries == 3
     async with running(worker):
         await wait_for(lambda: _pending_is(redis_client, 0), timeout=30)
-    assert await store.get_generation(breed.breed_id, 0) is None  # never handled a 4th time
-    [letter] = await store.dead_letters()
+    assert await store.breeds.get_generation(breed.breed_id, 0) is None  # never handled a 4th time
+    [letter] = await store.streams.dead_letters()
     assert "stopped 3 times" in letter["reason"] and letter["deliveries"] == "4"
     errors = [e for e in await events_of(store, breed.breed_id) if e.type == "error"]
     assert len(errors) == 1 and errors[0].job == "start" and "stopped 3 times" in errors[0].message
@@ -303,8 +305,8 @@ async def test_the_job_in_hand_when_redis_went_away_is_finished_when_it_is_back(
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     breed = await new_breed(store)
-    await store.enqueue_job(Job("start", breed.breed_id))
-    write = store.write_generation
+    await store.streams.enqueue_job(Job("start", breed.breed_id))
+    write = store.breeds.write_generation
     failures = [RedisConnectionError("Connection refused"), RedisConnectionError("Connection refused")]
 
     async def flaky_write(*args, **kwargs):
@@ -312,12 +314,12 @@ async def test_the_job_in_hand_when_redis_went_away_is_finished_when_it_is_back(
             raise failures.pop()
         return await write(*args, **kwargs)
 
-    monkeypatch.setattr(store, "write_generation", flaky_write)
+    monkeypatch.setattr(store.breeds, "write_generation", flaky_write)
     worker.outage.min_s = 0.05
     async with running(worker) as task:
         await wait_for(lambda: generation_and_no_pending(store, breed.breed_id, 0, redis_client), timeout=60)
         assert not task.done()
-    assert await store.dead_letters() == []  # an outage is no job failure
+    assert await store.streams.dead_letters() == []  # an outage is no job failure
     assert caplog.text.count("Redis is unreachable") == 1 and "Redis is back" in caplog.text
 
 
@@ -337,9 +339,9 @@ async def test_a_worker_process_outlives_a_redis_restart_and_finishes_breeds_aft
         )
     store = BreedStore(connect(server.url))
     try:
-        await store.ensure_groups()
+        await store.streams.ensure_groups()
         first = await new_breed(store)
-        await store.enqueue_job(Job("start", first.breed_id))
+        await store.streams.enqueue_job(Job("start", first.breed_id))
         await wait_for(lambda: _has_generation(store, first.breed_id, 0), timeout=120)
 
         server.stop()
@@ -348,8 +350,8 @@ async def test_a_worker_process_outlives_a_redis_restart_and_finishes_breeds_aft
         redis_server_factory(data_dir, port=port, appendonly=True)
         await wait_for(lambda: _up(store), timeout=30)
         second = await new_breed(store)
-        await store.enqueue_job(Job("start", second.breed_id))
-        await store.enqueue_job(Job("evolve", first.breed_id, 0, fitness=(1, 0, 0, 0, 0, 0, 0, 0)))
+        await store.streams.enqueue_job(Job("start", second.breed_id))
+        await store.streams.enqueue_job(Job("evolve", first.breed_id, 0, fitness=(1, 0, 0, 0, 0, 0, 0, 0)))
         await wait_for(lambda: _has_generation(store, second.breed_id, 0), timeout=60)
         await wait_for(lambda: _has_generation(store, first.breed_id, 1), timeout=60)
         assert process.poll() is None
@@ -366,7 +368,7 @@ async def test_a_worker_process_outlives_a_redis_restart_and_finishes_breeds_aft
 
 
 async def _has_generation(store, breed_id: str, number: int) -> bool:
-    return await store.get_generation(breed_id, number) is not None
+    return await store.breeds.get_generation(breed_id, number) is not None
 
 
 async def _up(store) -> bool:
@@ -410,16 +412,16 @@ def test_worker_refuses_to_start_without_a_soundfont(redis_url):
 async def test_the_default_strategy_learns_from_the_votes_of_every_earlier_generation(store, worker):
     breed = await new_breed(store, population=4)
     assert breed.params.strategy == "preference"
-    await store.enqueue_job(Job("start", breed.breed_id))
+    await store.streams.enqueue_job(Job("start", breed.breed_id))
     await do_next_job(store, worker)
     votes = [(0, 2, 0, 1), (1, 0, 0, 3), (0, 0, 2, 0)]
     for number, fitness in enumerate(votes):
-        await store.enqueue_job(Job("evolve", breed.breed_id, number, fitness=fitness, sigma=0.4))
+        await store.streams.enqueue_job(Job("evolve", breed.breed_id, number, fitness=fitness, sigma=0.4))
         await do_next_job(store, worker)
     history = await worker._history(breed.breed_id, 3)
     assert [tuple(fitness) for _latents, fitness in history] == votes
     for number, (latents, _fitness) in enumerate(history):
-        assert np.array_equal(latents, await store.get_latents(breed.breed_id, number))
-    made = await store.get_generation(breed.breed_id, 3)
+        assert np.array_equal(latents, await store.breeds.get_latents(breed.breed_id, number))
+    made = await store.breeds.get_generation(breed.breed_id, 3)
     assert made.candidates[0].operators == ("kept",) and made.candidates[0].parents == ("g2-3",)
     assert all(c.operators[0] in ("preference", "foreign") for c in made.candidates[1:])

@@ -16,7 +16,7 @@ from domain.errors import BreedError
 from domain.model import BreedParams, Note
 from engine.midi import melody_to_midi
 from service.breeding import BreedingService
-from storage import BreedStore, keys
+from storage import BreedStore, connect, keys
 from storage.codec import SchemaError, dump, load_event, load_job
 
 NOW = 1_800_000_000.0
@@ -35,7 +35,7 @@ RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @RELAXED
 @given(st.dictionaries(st.sampled_from(OPTIONS), VALUES, max_size=len(OPTIONS)))
 def test_any_options_give_valid_params_or_one_line_refusal(choices: dict[str, object]) -> None:
-    service = BreedingService(None, lambda: NOW)  # type: ignore[arg-type]  # options need no store
+    service = BreedingService(BreedStore(connect("redis://unused")), lambda: NOW)  # options never reach Redis
     try:
         params = service.params(**choices)
     except BreedError as error:
@@ -118,7 +118,7 @@ async def test_refused_commands_change_nothing_in_redis(service: BreedingService
         service.set_sigma("b1", Actor(2), 0.3),  # not the starter
         service.set_sigma("b1", Actor(1), 7.0),
         service.request_morph("b1", 1, 9, 5),
-        service.cast_ballot("b1", 0, 1, [0]),
+        service.votes.cast_ballot("b1", 0, 1, [0]),
         service.close_voting("nope", Actor(1)),
         service.finish("b1", Actor(1), 1, generation=5),
     ]

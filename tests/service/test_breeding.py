@@ -8,8 +8,10 @@ from domain.errors import BreedError, UnknownBreedError
 from domain.model import Breed, BreedParams, Candidate, Generation
 from domain.rules import STEER_REFUSAL, Actor, morph_marker
 from service.breeding import BreedingService, Place
-from storage import BreedStore, keys
+from storage import BreedStore
 from storage.codec import Job, load_job
+from storage.locks import lock_key
+from storage.streams import JOBS
 
 NOW = 1_800_000_000.0
 VOTE_MESSAGE = 5001
@@ -33,25 +35,25 @@ async def write_generation(store: BreedStore, number: int, population: int = 4) 
 
     candidates = tuple(Candidate(f"g{number}-{i + 1}", i, ("foreign",), ()) for i in range(population))
     generation = Generation("b1", number, candidates, tuple(() for _ in range(population)))
-    await store.write_generation(generation, np.zeros((population, 4), np.float32), {})
+    await store.breeds.write_generation(generation, np.zeros((population, 4), np.float32), {})
 
 
 async def voting_breed(service: BreedingService, generation: int = 0, **params: object) -> Breed:
     await new_breed(service, **params)
     for number in range(generation + 1):
         await write_generation(service.store, number)
-    breed = await service.store.update_breed("b1", status="evolving") if generation else await service.get("b1")
+    breed = await service.store.breeds.update("b1", status="evolving") if generation else await service.get("b1")
 
     async def post(breed: Breed, shown: Generation, deadline: float) -> int:
         return VOTE_MESSAGE
 
-    opened = await service.generation_ready(breed.breed_id, generation, post)
+    opened = await service.results.generation_ready(breed.breed_id, generation, post)
     assert opened is not None
     return opened
 
 
 async def jobs(store: BreedStore) -> list[Job]:
-    return [load_job(fields[b"payload"]) for _id, fields in await store.redis.xrange(keys.JOBS)]
+    return [load_job(fields[b"payload"]) for _id, fields in await store.redis.xrange(JOBS)]
 
 
 def test_options_are_the_defaults_with_the_choices_or_one_line_why_not(service) -> None:
@@ -65,25 +67,25 @@ async def test_starting_a_breed_stores_it_and_asks_for_the_first_generation(serv
         breed_id="b1", owner_id=1, params=BreedParams(population=4),
         place=Place(guild_id=9, channel_id=8, thread_id=7, progress_message_id=6), seed=b"MThd-seed",
     )
-    assert await store.get_breed("b1") == breed
+    assert await store.breeds.get("b1") == breed
     assert (breed.status, breed.generation, breed.created_at) == ("starting", -1, NOW)
-    assert await store.breed_for_thread(7) == "b1"
+    assert await store.breeds.for_thread(7) == "b1"
     [start] = await jobs(store)
     assert (start.type, start.generation) == ("start", -1)
-    assert await store.load_upload(start.seed_midi_key) == b"MThd-seed"
+    assert await store.breeds.load_upload(start.seed_midi_key) == b"MThd-seed"
 
 
 async def test_a_ready_generation_is_posted_once_and_opens_the_vote(service, store) -> None:
     breed = await voting_breed(service, vote_minutes=2.5)
     assert (breed.status, breed.vote_deadline, breed.progress_message_id) == ("voting", NOW + 150, VOTE_MESSAGE)
-    assert await store.message_target(VOTE_MESSAGE) == ("b1", 0)
+    assert await store.breeds.message_target(VOTE_MESSAGE) == ("b1", 0)
     posts = []
 
     async def post(breed: Breed, shown: Generation, deadline: float) -> int:
         posts.append(shown.number)
         return 1
 
-    assert await service.generation_ready("b1", 0, post) is None  # voting already: nothing to post
+    assert await service.results.generation_ready("b1", 0, post) is None  # voting already: nothing to post
     assert posts == []
 
 
@@ -95,9 +97,9 @@ async def test_a_post_that_fails_is_tried_again_by_the_next_delivery(service, st
         raise RuntimeError("Discord is down")
 
     with pytest.raises(RuntimeError):
-        await service.generation_ready("b1", 0, failing)
+        await service.results.generation_ready("b1", 0, failing)
     assert (await service.get("b1")).status == "starting"
-    assert not await store.is_posted("b1", 0)
+    assert not await store.posts.is_posted("b1", 0)
 
 
 async def test_closing_a_vote_sends_the_votes_as_fitness_with_the_current_sigma(service, store) -> None:
@@ -153,33 +155,33 @@ async def test_a_deadline_closes_only_the_vote_it_was_set_for(service) -> None:
 
 async def test_a_ballot_replaces_that_persons_votes_and_repeats_count(service) -> None:
     breed = await voting_breed(service)
-    assert await service.cast_ballot("b1", 0, 0, [1, 1, 3]) == (0, 2, 0, 1)
-    assert await service.cast_ballot("b1", 0, 5, [1]) == (0, 3, 0, 1)
-    assert await service.cast_ballot("b1", 0, 0, [0]) == (1, 1, 0, 0)
+    assert await service.votes.cast_ballot("b1", 0, 0, [1, 1, 3]) == (0, 2, 0, 1)
+    assert await service.votes.cast_ballot("b1", 0, 5, [1]) == (0, 3, 0, 1)
+    assert await service.votes.cast_ballot("b1", 0, 0, [0]) == (1, 1, 0, 0)
     with pytest.raises(BreedError, match="Cannot vote: no candidate 5: candidates are 1 to 4."):
-        await service.cast_ballot("b1", 0, 0, [4])
+        await service.votes.cast_ballot("b1", 0, 0, [4])
     with pytest.raises(BreedError, match="Generation 2 is not up for votes"):
-        await service.cast_ballot("b1", 1, 0, [0])
-    assert await service.tally(breed) == (1, 1, 0, 0)
+        await service.votes.cast_ballot("b1", 1, 0, [0])
+    assert await service.votes.tally(breed) == (1, 1, 0, 0)
 
 
 async def test_reactions_are_mirrored_only_for_the_open_vote_of_the_current_generation(service, store) -> None:
     breed = await voting_breed(service, generation=1)
-    await store.link_message(4000, "b1", 0)  # generation 1's old vote message
+    await store.breeds.link_message(4000, "b1", 0)  # generation 1's old vote message
 
-    assert await service.record_vote(VOTE_MESSAGE, 1, 10, added=True)
-    assert not await service.record_vote(VOTE_MESSAGE, 1, 10, added=True)  # one vote per person and candidate
-    assert await service.record_vote(VOTE_MESSAGE, 0, 10, added=True)
-    assert not await service.record_vote(VOTE_MESSAGE, 4, 11, added=True)  # only 4 candidates
-    assert not await service.record_vote(4000, 2, 11, added=True)
-    assert not await service.record_vote(9999, 2, 11, added=True)
-    assert await service.tally(breed) == (1, 1, 0, 0)
+    assert await service.votes.record(VOTE_MESSAGE, 1, 10, added=True)
+    assert not await service.votes.record(VOTE_MESSAGE, 1, 10, added=True)  # one vote per person and candidate
+    assert await service.votes.record(VOTE_MESSAGE, 0, 10, added=True)
+    assert not await service.votes.record(VOTE_MESSAGE, 4, 11, added=True)  # only 4 candidates
+    assert not await service.votes.record(4000, 2, 11, added=True)
+    assert not await service.votes.record(9999, 2, 11, added=True)
+    assert await service.votes.tally(breed) == (1, 1, 0, 0)
 
-    assert await service.record_vote(VOTE_MESSAGE, 0, 10, added=False)
-    assert await service.tally(breed) == (0, 1, 0, 0)
+    assert await service.votes.record(VOTE_MESSAGE, 0, 10, added=False)
+    assert await service.votes.tally(breed) == (0, 1, 0, 0)
 
     await service.close_voting("b1", OWNER)
-    assert not await service.record_vote(VOTE_MESSAGE, 2, 12, added=True)
+    assert not await service.votes.record(VOTE_MESSAGE, 2, 12, added=True)
 
 
 async def test_the_winner_is_the_named_candidate_or_the_top_voted(service, store) -> None:
@@ -188,7 +190,7 @@ async def test_the_winner_is_the_named_candidate_or_the_top_voted(service, store
         await service.finish("b1", OWNER, 5)
     with pytest.raises(BreedError, match="Nobody has voted yet"):
         await service.finish("b1", OWNER)
-    await service.cast_ballot("b1", 0, 3, [2, 2, 1])
+    await service.votes.cast_ballot("b1", 0, 3, [2, 2, 1])
     finishing = await service.finish("b1", OWNER)
     assert finishing.winner == 2 and (finishing.breed.status, finishing.breed.winner) == ("evolving", 2)
     finish = (await jobs(store))[-1]
@@ -197,10 +199,10 @@ async def test_the_winner_is_the_named_candidate_or_the_top_voted(service, store
 
 async def test_a_finish_may_name_an_earlier_generation_whose_votes_then_count(service, store) -> None:
     await voting_breed(service)
-    await service.cast_ballot("b1", 0, 0, [3])
+    await service.votes.cast_ballot("b1", 0, 0, [3])
     await service.close_voting("b1", OWNER)
     await write_generation(store, 1)
-    await service.generation_ready("b1", 1, _no_post)
+    await service.results.generation_ready("b1", 1, _no_post)
     finishing = await service.finish("b1", OWNER, generation=0)
     assert finishing.winner == 3
     assert ((await jobs(store))[-1].generation, (await jobs(store))[-1].candidate) == (0, 3)
@@ -218,10 +220,10 @@ async def test_finishing_posts_the_winner_once_then_ends_the_breed(service, stor
     async def post(breed: Breed, number: int, winner: int) -> None:
         posted.append((number, winner))
 
-    assert await service.winner_ready("b1", 0, post)
-    assert not await service.winner_ready("b1", 0, post)
+    assert await service.results.winner_ready("b1", 0, post)
+    assert not await service.results.winner_ready("b1", 0, post)
     assert posted == [(0, 2)]
-    assert (await service.get("b1")).status == "finished" and await store.open_breeds() == []
+    assert (await service.get("b1")).status == "finished" and await store.breeds.open_breeds() == []
 
 
 async def test_a_morph_request_sends_a_morph_job_of_the_generation_up_for_votes(service, store) -> None:
@@ -229,7 +231,7 @@ async def test_a_morph_request_sends_a_morph_job_of_the_generation_up_for_votes(
     assert await service.request_morph("b1", 4, 1, 6) == (3, 0)
     morph = (await jobs(store))[-1]
     assert (morph.type, morph.generation, morph.candidate, morph.other, morph.steps) == ("morph", 2, 3, 0, 6)
-    assert await store.get_breed("b1") == breed
+    assert await store.breeds.get("b1") == breed
 
 
 @pytest.mark.parametrize("start, end, steps, message", [
@@ -250,12 +252,12 @@ async def test_a_morph_between_candidates_that_do_not_make_one_is_refused(
 
 async def test_a_posted_morph_is_not_asked_for_again_but_a_failed_one_is(service, store) -> None:
     await voting_breed(service)
-    await store.mark_posted("b1", 0, morph_marker(0, 2))
+    await store.posts.mark_posted("b1", 0, morph_marker(0, 2))
     with pytest.raises(BreedError, match="The morph from candidate 1 to candidate 3 of generation 1 is in the thread"):
         await service.request_morph("b1", 1, 3, 5)
-    await store.mark_posted("b1", 0, morph_marker(2, 0, failed=True))
+    await store.posts.mark_posted("b1", 0, morph_marker(2, 0, failed=True))
     await service.request_morph("b1", 3, 1, 5)
-    assert not await store.is_posted("b1", 0, morph_marker(2, 0, failed=True))  # its failure may be told again
+    assert not await store.posts.is_posted("b1", 0, morph_marker(2, 0, failed=True))  # its failure may be told again
     assert [(job.type, job.candidate, job.other) for job in await jobs(store)][1:] == [("morph", 2, 0)]
 
 
@@ -267,12 +269,12 @@ async def test_a_failed_step_reopens_voting_and_a_failed_start_fails_the_breed(s
     async def post(before: Breed, after: Breed) -> None:
         told.append((before.status, after.status))
 
-    reopened = await service.step_failed("b1", post)
+    reopened = await service.results.step_failed("b1", post)
     assert reopened is not None and (reopened.status, reopened.winner, reopened.vote_deadline) == (
         "voting", None, None)
-    assert await service.step_failed("b1", post) is None  # voting again: not a failed step
-    await store.create_breed(Breed("b2", 1, BreedParams(), status="starting"))
-    failed = await service.step_failed("b2", post)
+    assert await service.results.step_failed("b1", post) is None  # voting again: not a failed step
+    await store.breeds.create(Breed("b2", 1, BreedParams(), status="starting"))
+    failed = await service.results.step_failed("b2", post)
     assert failed is not None and failed.status == "failed"
     assert told == [("evolving", "voting"), ("starting", "failed")]
 
@@ -302,8 +304,8 @@ async def test_a_breed_is_found_by_id_or_by_its_thread(service) -> None:
 
 async def test_files_come_in_order_with_the_missing_and_too_large_named(service, store) -> None:
     await new_breed(service)
-    await store.add_artifacts("b1", 0, {"a": b"1", "b": b"12345"})
-    files = await service.files("b1", 0, ["a", "b", "c"], max_bytes=4)
+    await store.breeds.add_artifacts("b1", 0, {"a": b"1", "b": b"12345"})
+    files = await service.results.files("b1", 0, ["a", "b", "c"], max_bytes=4)
     assert files.found == (("a", b"1"),) and files.missing == ("b", "c")
 
 
@@ -346,10 +348,10 @@ async def test_two_processes_closing_one_vote_announce_and_enqueue_it_once(servi
     assert len(announced) == 1
     assert sorted(type(result).__name__ for result in results) == ["BreedError", "Transition"]
     assert [job.type for job in await jobs(store)] == ["start", "evolve"]
-    assert await store.redis.exists(keys.lock("b1")) == 0  # released by its holder
+    assert await store.redis.exists(lock_key("b1")) == 0  # released by its holder
 
 
 async def test_a_lock_left_by_a_dead_process_frees_itself_when_its_lease_ends(store) -> None:
-    await store.redis.set(keys.lock("b9"), b"dead-holder", px=200)
-    async with store.breed_lock("b9", wait_s=5):
-        assert await store.redis.get(keys.lock("b9")) != b"dead-holder"
+    await store.redis.set(lock_key("b9"), b"dead-holder", px=200)
+    async with store.locks.breed_lock("b9", wait_s=5):
+        assert await store.redis.get(lock_key("b9")) != b"dead-holder"

@@ -11,7 +11,8 @@ from domain.limits import ServerLimits
 from domain.model import Breed, BreedParams
 from domain.rules import Actor, tree_marker
 from service.breeding import BreedingService, Place
-from service.gallery import OTHER_SERVER, REMOVE_REFUSAL
+from service.gallery import REMOVE_REFUSAL
+from service.melodies import OTHER_SERVER
 from storage import BreedStore
 from tests.service.test_breeding import NOW, OWNER, jobs, voting_breed
 
@@ -26,15 +27,16 @@ def service(store: BreedStore) -> BreedingService:
 async def finished_breed(service: BreedingService, candidate: int = 2) -> Breed:
     """b1, finished with `candidate` (1-based) of generation 1, its winner's files written."""
     await voting_breed(service)
-    await service.store.add_vote("b1", 0, 0, 20)
-    await service.store.add_vote("b1", 0, 1, 21)
+    await service.store.votes.add("b1", 0, 0, 20)
+    await service.store.votes.add("b1", 0, 1, 21)
     await service.finish("b1", OWNER, candidate)
-    await service.store.add_artifacts("b1", 0, {name: name.encode() for name in artifacts.WINNER_FILES}, keep=True)
+    files = {name: name.encode() for name in artifacts.WINNER_FILES}
+    await service.store.breeds.add_artifacts("b1", 0, files, keep=True)
 
     async def post(breed: Breed, number: int, winner: int) -> None:
         return None
 
-    assert await service.winner_ready("b1", 0, post)
+    assert await service.results.winner_ready("b1", 0, post)
     return await service.get("b1")
 
 
@@ -47,22 +49,22 @@ async def finished_breed(service: BreedingService, candidate: int = 2) -> Breed:
 ])
 async def test_a_melody_id_names_a_candidate_that_exists(service, text: str, refusal: str) -> None:
     await voting_breed(service)
-    assert await service.melody("b1-g1-4", GUILD) == (MelodyRef("b1", 0, 3), await service.get("b1"))
+    assert await service.melodies.melody("b1-g1-4", GUILD) == (MelodyRef("b1", 0, 3), await service.get("b1"))
     with pytest.raises(BreedError) as refused:
-        await service.melody(text, GUILD)
+        await service.melodies.melody(text, GUILD)
     assert str(refused.value) == refusal
 
 
 async def test_another_servers_melody_is_refused_for_every_use(service) -> None:
     await finished_breed(service)
     attempts = [
-        service.melody("b1-g1-1", 1),
+        service.melodies.melody("b1-g1-1", 1),
         service.start(owner_id=2, params=BreedParams(population=4), place=Place(guild_id=1),
                       source=MelodyRef("b1", 0, 1)),
-        service.request_tree("b1-g1-1", 1),
-        service.request_compose("b1-g1-1 b1-g1-2", 1, 3, 2),
-        service.play("b1-g1-2", 1),
-        service.remove_from_gallery("b1-g1-2", 1, Actor(1, manage_messages=True)),
+        service.melodies.request_tree("b1-g1-1", 1),
+        service.compositions.request("b1-g1-1 b1-g1-2", 1, 3, 2),
+        service.gallery.play("b1-g1-2", 1),
+        service.gallery.remove("b1-g1-2", 1, Actor(1, manage_messages=True)),
     ]
     for attempt in attempts:
         with pytest.raises(BreedError, match=f"^{OTHER_SERVER}$"):
@@ -75,7 +77,7 @@ async def test_a_branch_starts_around_the_melody_and_records_where_it_came_from(
     branch = await service.start(owner_id=2, params=service.params(like=source), place=Place(guild_id=GUILD),
                                  source=MelodyRef("b1", 0, 1))
     assert branch.source == "b1-g1-2"
-    assert (await store.get_breed(branch.breed_id)).source == "b1-g1-2"
+    assert (await store.breeds.get(branch.breed_id)).source == "b1-g1-2"
     start = (await jobs(store))[-1]
     assert (start.type, start.breed_id, start.source, start.seed_midi_key) == ("start", branch.breed_id,
                                                                             "b1-g1-2", None)
@@ -92,23 +94,23 @@ async def test_a_breed_starts_from_a_midi_file_or_a_melody_not_both(service, sto
     with pytest.raises(BreedError, match="^Start from a MIDI file or from a melody id, not from both.$"):
         await service.start(owner_id=2, params=BreedParams(), place=Place(guild_id=GUILD), seed=b"MThd",
                             source=MelodyRef("b1", 0, 0))
-    assert len(await store.open_breeds()) == 1
+    assert len(await store.breeds.open_breeds()) == 1
 
 
 async def test_a_tree_is_asked_for_once_per_candidate_and_posted_once(service, store) -> None:
     await voting_breed(service)
-    ref, _breed = await service.request_tree("b1-g1-3", GUILD)
+    ref, _breed = await service.melodies.request_tree("b1-g1-3", GUILD)
     assert (await jobs(store))[-1].type == "tree" and (await jobs(store))[-1].candidate == 2
     posted = []
 
     async def post(breed: Breed) -> None:
         posted.append(breed.breed_id)
 
-    assert await service.tree_ready("b1", 0, 2, post)
-    assert not await service.tree_ready("b1", 0, 2, post)
-    assert posted == ["b1"] and await store.is_posted("b1", 0, tree_marker(2))
+    assert await service.melodies.tree_ready("b1", 0, 2, post)
+    assert not await service.melodies.tree_ready("b1", 0, 2, post)
+    assert posted == ["b1"] and await store.posts.is_posted("b1", 0, tree_marker(2))
     with pytest.raises(BreedError, match=r"^The family tree of `b1-g1-3` is in the breed's thread already.$"):
-        await service.request_tree(ref, GUILD)
+        await service.melodies.request_tree(ref, GUILD)
 
 
 async def test_a_candidate_is_picked_by_number_in_its_thread_or_by_id(service) -> None:
@@ -121,64 +123,64 @@ async def test_a_candidate_is_picked_by_number_in_its_thread_or_by_id(service) -
 
 async def test_a_finished_winner_is_kept_with_its_files_and_everyone_who_took_part(service, store) -> None:
     await finished_breed(service)
-    page = await service.gallery(GUILD)
+    page = await service.gallery.page(GUILD)
     [winner] = page.winners
     assert (page.page, page.pages, page.total) == (1, 1, 1)
     assert (winner.melody_id, winner.owner_id, winner.people, winner.finished_at) == ("b1-g1-2", 1, (1, 20, 21), NOW)
-    kept = await service.play("b1-g1-2", GUILD)
+    kept = await service.gallery.play("b1-g1-2", GUILD)
     assert [name for name, _data in kept.files] == list(artifacts.WINNER_FILES)
 
 
 async def test_gallery_pages_start_at_1_and_end_at_the_last(service) -> None:
-    assert (await service.gallery(GUILD, 1)).total == 0
+    assert (await service.gallery.page(GUILD, 1)).total == 0
     with pytest.raises(BreedError, match="^Gallery pages start at 1.$"):
-        await service.gallery(GUILD, 0)
+        await service.gallery.page(GUILD, 0)
     with pytest.raises(BreedError, match="^The gallery has 1 page; there is no page 2.$"):
-        await service.gallery(GUILD, 2)
+        await service.gallery.page(GUILD, 2)
 
 
 async def test_only_the_starter_or_a_message_manager_may_remove_a_winner(service, store) -> None:
     await finished_breed(service)
     with pytest.raises(BreedError, match=f"^{REMOVE_REFUSAL}$"):
-        await service.remove_from_gallery("b1-g1-2", GUILD, Actor(20))
-    await service.remove_from_gallery("b1-g1-2", GUILD, OWNER)
-    assert (await service.gallery(GUILD)).total == 0
+        await service.gallery.remove("b1-g1-2", GUILD, Actor(20))
+    await service.gallery.remove("b1-g1-2", GUILD, OWNER)
+    assert (await service.gallery.page(GUILD)).total == 0
     with pytest.raises(BreedError, match=r"^`b1-g1-2` is not in this server's gallery"):
-        await service.play("b1-g1-2", GUILD)
+        await service.gallery.play("b1-g1-2", GUILD)
 
 
 @pytest.mark.parametrize("count", [1, 9])
 async def test_a_composition_joins_2_to_8_melodies(service, count: int) -> None:
     await voting_breed(service)
     with pytest.raises(BreedError, match=f"^A composition joins 2 to 8 melody ids, not {count}.$"):
-        await service.request_compose(" ".join(["b1-g1-1"] * count), GUILD, 3, 2)
+        await service.compositions.request(" ".join(["b1-g1-1"] * count), GUILD, 3, 2)
 
 
 async def test_a_composition_is_asked_for_then_posted_once_where_it_was_asked(service, store) -> None:
     await voting_breed(service)
-    piece = await service.request_compose("b1-g1-1 b1-g1-1 b1-g1-2 b1-g1-1", GUILD, 3, 2, smooth=True)
+    piece = await service.compositions.request("b1-g1-1 b1-g1-1 b1-g1-2 b1-g1-1", GUILD, 3, 2, smooth=True)
     job = (await jobs(store))[-1]
     assert (job.type, job.composition_id, job.melodies, job.smooth) == (
         "compose", piece.composition_id, ("b1-g1-1", "b1-g1-1", "b1-g1-2", "b1-g1-1"), True)
     with pytest.raises(ValueError, match="about a breed"):
         (await jobs(store))[0].composition_id  # noqa: B018 - a breed's job names no composition
-    await store.add_composition_files(piece.composition_id, {artifacts.COMPOSITION_MID: b"M"})
+    await store.compositions.add_files(piece.composition_id, {artifacts.COMPOSITION_MID: b"M"})
     posted = []
 
     async def post(composition, files) -> None:
         posted.append((composition.channel_id, [name for name, _data in files]))
 
-    assert await service.composed(piece.composition_id, post)
-    assert not await service.composed(piece.composition_id, post)
+    assert await service.compositions.composed(piece.composition_id, post)
+    assert not await service.compositions.composed(piece.composition_id, post)
     assert posted == [(3, [artifacts.COMPOSITION_MID])]
 
 
 async def test_trees_and_compositions_are_spaced_like_morphs(store) -> None:
     service = BreedingService(store, lambda: NOW, limits=ServerLimits(morph_cooldown_s=60))
     await voting_breed(service)
-    await service.request_compose("b1-g1-1 b1-g1-2", GUILD, 3, 2)
+    await service.compositions.request("b1-g1-1 b1-g1-2", GUILD, 3, 2)
     with pytest.raises(BreedError, match="^Slow down: you can ask for another piece in 60 s.$"):
-        await service.request_compose("b1-g1-1 b1-g1-2", GUILD, 3, 2)
-    await service.request_tree("b1-g1-1", GUILD, 2)
+        await service.compositions.request("b1-g1-1 b1-g1-2", GUILD, 3, 2)
+    await service.melodies.request_tree("b1-g1-1", GUILD, 2)
     with pytest.raises(BreedError, match="^Slow down: you can ask for another family tree in 60 s.$"):
-        await service.request_tree("b1-g1-2", GUILD, 2)
+        await service.melodies.request_tree("b1-g1-2", GUILD, 2)

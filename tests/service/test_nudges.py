@@ -22,10 +22,10 @@ def service(store: BreedStore) -> BreedingService:
 
 async def test_a_generations_nudges_are_combined_into_its_evolve_job(service) -> None:
     await voting_breed(service)
-    await service.nudge("b1", 1, "density", -2)
-    await service.nudge("b1", 2, "density", "-1")
-    await service.nudge("b1", 3, "register", "+1.5")
-    counted = await service.nudge("b1", 2, "density", -2)  # a member's latest nudge replaces their earlier one
+    await service.nudges.add("b1", 1, "density", -2)
+    await service.nudges.add("b1", 2, "density", "-1")
+    await service.nudges.add("b1", 3, "register", "+1.5")
+    counted = await service.nudges.add("b1", 2, "density", -2)  # a member's latest nudge replaces their earlier one
     assert counted.combined == {"density": -2.0, "register": 1.5}
     assert counted.summary == "fewer notes 2 ×2, higher 1.5"
     closed = await service.close_voting("b1", OWNER)
@@ -53,33 +53,33 @@ async def test_a_vote_closed_without_nudges_asks_for_none(service) -> None:
 async def test_bad_nudges_get_one_line_and_change_nothing(service, attribute, amount, message) -> None:
     await voting_breed(service)
     with pytest.raises(BreedError, match=message):
-        await service.nudge("b1", 2, attribute, amount)
-    assert await service.store.nudges("b1", 0) == []
+        await service.nudges.add("b1", 2, attribute, amount)
+    assert await service.store.nudges.read("b1", 0) == []
 
 
 async def test_a_nudge_on_a_finished_or_closed_breed_is_refused(service) -> None:
     await voting_breed(service)
     await service.close_voting("b1", OWNER)
     with pytest.raises(BreedError, match="^The next generation is on its way; nudge once it is posted.$"):
-        await service.nudge("b1", 2, "density", 1)
-    await service.store.update_breed("b1", status="finished")
+        await service.nudges.add("b1", 2, "density", 1)
+    await service.store.breeds.update("b1", status="finished")
     with pytest.raises(BreedError, match="^This breed is finished.$"):
-        await service.nudge("b1", 2, "density", 1)
-    assert await service.store.nudges("b1", 0) == []
+        await service.nudges.add("b1", 2, "density", 1)
+    assert await service.store.nudges.read("b1", 0) == []
 
 
 async def test_a_nudge_for_a_generation_not_up_for_votes_is_refused(service) -> None:
     await voting_breed(service, generation=1)
     with pytest.raises(BreedError, match="^Generation 1 is not up for votes; generation 2 is.$"):
-        await service.nudge("b1", 2, "density", 1, generation=0)
+        await service.nudges.add("b1", 2, "density", 1, generation=0)
 
 
 async def test_nudges_survive_a_new_connection_and_service(service, redis_url) -> None:
     await voting_breed(service)
-    await service.nudge("b1", 4, "leaps", -1)
+    await service.nudges.add("b1", 4, "leaps", -1)
     restarted = BreedingService(BreedStore(connect(redis_url)), lambda: NOW)
     try:
-        combined, words = await restarted.generation_nudges(await restarted.get("b1"))
+        combined, words = await restarted.nudges.combined(await restarted.get("b1"))
         assert combined == {"leaps": -1.0}
         assert words == "smoother"
     finally:

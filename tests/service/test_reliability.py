@@ -12,8 +12,9 @@ from domain.model import Breed, BreedParams
 from domain.rules import Actor
 from service.breeding import BreedingService, Place
 from service.events import EventConsumer, EventHandler
-from storage import BreedStore, keys
+from storage import BreedStore
 from storage.codec import Event
+from storage.streams import BOTS_GROUP, EVENTS
 from tests.service.test_breeding import NOW, voting_breed
 
 OWNER = Actor(1)
@@ -36,7 +37,7 @@ async def test_an_announce_that_outlasts_the_locks_lease_keeps_the_breed_locked(
 
     await asyncio.gather(first.close_voting("b1", OWNER, announce=slow_announce), stop_meanwhile())
     assert order == ["announced", "stopped"]
-    assert (await store.get_breed("b1")).status == "stopped"
+    assert (await store.breeds.get("b1")).status == "stopped"
 
 
 async def test_concurrent_starts_cannot_pass_the_servers_limit(store: BreedStore) -> None:
@@ -56,7 +57,7 @@ async def test_concurrent_starts_cannot_pass_the_servers_limit(store: BreedStore
     outcomes = await asyncio.gather(start(1), start(2), start(3))
     started = [outcome for outcome in outcomes if isinstance(outcome, Breed)]
     assert len(started) == 1
-    assert len(await store.open_breeds()) == 1
+    assert len(await store.breeds.open_breeds()) == 1
     assert sorted(o for o in outcomes if isinstance(o, str)) == [
         "This server has 1 open breeds, the most it may have at once: finish or stop one first."] * 2
 
@@ -83,29 +84,29 @@ async def run_consumer_for(consumer: EventConsumer, seconds: float) -> None:
 
 
 async def test_a_second_bot_process_leaves_the_events_another_one_is_handling(store: BreedStore) -> None:
-    await store.publish_event(Event("progress", "b1", 0, stage="evolving"))
-    assert len(await store.read_events("bot-a", block_ms=None)) == 1  # bot a is handling it now
+    await store.streams.publish_event(Event("progress", "b1", 0, stage="evolving"))
+    assert len(await store.streams.read_events("bot-a", block_ms=None)) == 1  # bot a is handling it now
     seen: list[Event] = []
-    second = EventConsumer(store, _record(seen), "bot-b", block_ms=50, retry_idle_ms=5_000)
+    second = EventConsumer(store.streams, _record(seen), "bot-b", block_ms=50, retry_idle_ms=5_000)
     await run_consumer_for(second, 0.5)
     assert seen == []
-    pending = await store.redis.xpending_range(keys.EVENTS, keys.BOTS_GROUP, "-", "+", 10)
+    pending = await store.redis.xpending_range(EVENTS, BOTS_GROUP, "-", "+", 10)
     assert [entry["consumer"] for entry in pending] == [b"bot-a"]
 
 
 async def test_the_events_of_a_bot_process_that_died_are_taken_over_once_idle(store: BreedStore) -> None:
-    await store.publish_event(Event("progress", "b1", 0, stage="evolving"))
-    await store.read_events("bot-a", block_ms=None)  # and then bot a died
+    await store.streams.publish_event(Event("progress", "b1", 0, stage="evolving"))
+    await store.streams.read_events("bot-a", block_ms=None)  # and then bot a died
     seen: list[Event] = []
-    await run_consumer_for(EventConsumer(store, _record(seen), "bot-b", block_ms=50, retry_idle_ms=300), 1.0)
+    await run_consumer_for(EventConsumer(store.streams, _record(seen), "bot-b", block_ms=50, retry_idle_ms=300), 1.0)
     assert [(event.type, event.stage) for event in seen] == [("progress", "evolving")]
 
 
 async def test_a_bot_restarted_under_its_name_handles_what_it_had_read_at_once(store: BreedStore) -> None:
-    await store.publish_event(Event("progress", "b1", 0, stage="evolving"))
-    await store.read_events("bot-a", block_ms=None)
+    await store.streams.publish_event(Event("progress", "b1", 0, stage="evolving"))
+    await store.streams.read_events("bot-a", block_ms=None)
     seen: list[Event] = []
-    await run_consumer_for(EventConsumer(store, _record(seen), "bot-a", block_ms=50, retry_idle_ms=60_000), 0.3)
+    await run_consumer_for(EventConsumer(store.streams, _record(seen), "bot-a", block_ms=50, retry_idle_ms=60_000), 0.3)
     assert len(seen) == 1
 
 
@@ -127,7 +128,7 @@ async def test_only_a_failed_step_of_the_breeds_state_reverts_it(store: BreedSto
 
     others = (("remix", 0), ("morph", 0), ("tree", 0), ("compose", -1), ("finish", 0), ("start", -1), ("evolve", 3))
     for job, generation in others:
-        assert await service.step_failed("b1", post, job=job, generation=generation) is None, job
-    assert told == [] and (await store.get_breed("b1")).status == "evolving"
-    after = await service.step_failed("b1", post, job="evolve", generation=0)
+        assert await service.results.step_failed("b1", post, job=job, generation=generation) is None, job
+    assert told == [] and (await store.breeds.get("b1")).status == "evolving"
+    after = await service.results.step_failed("b1", post, job="evolve", generation=0)
     assert after is not None and after.status == "voting" and told == ["voting"]

@@ -14,6 +14,8 @@ from domain.model import Breed
 from domain.rules import Actor, morph_marker
 from service.breeding import BreedingService
 from storage import BreedStore, keys
+from storage.breeds import breed_key
+from storage.gallery import gallery_key, winner_key
 from tests.service.test_breeding import NOW, VOTE_MESSAGE, voting_breed, write_generation
 from tests.service.test_gallery import GUILD, finished_breed
 
@@ -34,28 +36,28 @@ async def test_a_finished_breed_leaves_only_its_gallery_winner_once_its_retentio
     store = service.store
     await voting_breed(service)
     await write_generation(store, 1)  # a second generation, with its own vote message and a morph
-    await store.link_message(VOTE_MESSAGE + 1, "b1", 1)
-    await store.add_vote("b1", 1, 0, 20)
-    await store.mark_posted("b1", 1, morph_marker(0, 1))
-    await store.add_artifacts("b1", 1, {"clip-1.ogg": b"C"})
+    await store.breeds.link_message(VOTE_MESSAGE + 1, "b1", 1)
+    await store.votes.add("b1", 1, 0, 20)
+    await store.posts.mark_posted("b1", 1, morph_marker(0, 1))
+    await store.breeds.add_artifacts("b1", 1, {"clip-1.ogg": b"C"})
     await service.finish("b1", Actor(1), 2)
-    await store.add_artifacts("b1", 1, {name: name.encode() for name in artifacts.WINNER_FILES}, keep=True)
+    await store.breeds.add_artifacts("b1", 1, {name: name.encode() for name in artifacts.WINNER_FILES}, keep=True)
 
     async def post(breed: Breed, number: int, winner: int) -> None:
-        await store.link_message(VOTE_MESSAGE + 2, "b1", 1)
+        await store.breeds.link_message(VOTE_MESSAGE + 2, "b1", 1)
 
-    assert await service.winner_ready("b1", 1, post)
+    assert await service.results.winner_ready("b1", 1, post)
     breed = await service.get("b1")
     await asyncio.sleep(RETENTION_S + 0.5)
 
     winner = str(MelodyRef("b1", 1, breed.winner))
     assert await keys_without_ttl(store.redis) == {
-        keys.gallery(GUILD), keys.gallery_winner(winner),
+        gallery_key(GUILD), winner_key(winner),
         # The winner's files, once: the gallery plays the breed's own copy.
         *(keys.artifact("b1", 1, name) for name in artifacts.WINNER_FILES),
     }
-    assert await store.message_target(VOTE_MESSAGE) is None and await store.breed_for_thread(7) is None
-    kept = await service.play(winner, GUILD)
+    assert await store.breeds.message_target(VOTE_MESSAGE) is None and await store.breeds.for_thread(7) is None
+    kept = await service.gallery.play(winner, GUILD)
     assert [name for name, _ in kept.files] == list(artifacts.WINNER_FILES)
 
 
@@ -70,7 +72,7 @@ async def test_an_expired_breeds_melodies_answer_one_clear_line(service) -> None
                "longer kept.",
     }
     for ref, line in expected.items():
-        for attempt in (service.melody(str(ref), GUILD), service.request_tree(str(ref), GUILD, 5)):
+        for attempt in (service.melodies.melody(str(ref), GUILD), service.melodies.request_tree(str(ref), GUILD, 5)):
             with pytest.raises(BreedError) as refused:
                 await attempt
             assert str(refused.value) == line
@@ -78,8 +80,8 @@ async def test_an_expired_breeds_melodies_answer_one_clear_line(service) -> None
 
 async def test_an_open_breed_does_not_expire(service) -> None:
     await finished_breed(service)
-    await service.store.update_breed("b1", status="voting")  # as if it were still going
+    await service.store.breeds.update("b1", status="voting")  # as if it were still going
     await asyncio.sleep(RETENTION_S + 0.5)
-    assert await service.store.get_breed("b1") is not None
+    assert await service.store.breeds.get("b1") is not None
     await service.stop("b1", Actor(1))
-    assert 0 < await service.store.redis.pttl(keys.breed("b1")) <= RETENTION_S * 1000
+    assert 0 < await service.store.redis.pttl(breed_key("b1")) <= RETENTION_S * 1000

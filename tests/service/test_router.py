@@ -94,7 +94,7 @@ async def started(service: BreedingService, breed_id: str = "b1", front: str = "
 
 async def write_generation(store: BreedStore, breed_id: str, number: int) -> None:
     candidates = tuple(Candidate(f"{breed_id}-{number}-{i}", i, ("foreign",), ()) for i in range(3))
-    await store.write_generation(Generation(breed_id, number, candidates, ((), (), ())),
+    await store.breeds.write_generation(Generation(breed_id, number, candidates, ((), (), ())),
                                  np.zeros((3, 4), np.float32), {})
 
 
@@ -173,7 +173,7 @@ async def test_resume_re_arms_passed_deadlines_which_close_at_once_and_retry_whe
     await started(service)
     await write_generation(service.store, "b1", 0)
     await router_for(service, Recorder(), tasks, deadlines=False).handle(Event("generation_ready", "b1", 0))
-    await service.store.update_breed("b1", vote_deadline=time.time() - 60)  # passed while no front end ran
+    await service.store.breeds.update("b1", vote_deadline=time.time() - 60)  # passed while no front end ran
 
     router = router_for(service, front, tasks)
     assert await router.resume() == 1
@@ -214,7 +214,7 @@ async def test_a_composition_goes_to_the_front_end_that_shows_compositions_once(
             return isinstance(subject, Composition)
 
     piece = Composition("c1", guild_id=9, channel_id=8, requester_id=1, melodies=("b1-g1-1", "b1-g1-2"))
-    await service.store.create_composition(piece)
+    await service.store.compositions.create(piece)
     page, bot = Recorder(), Discordish()
 
     for front in (page, bot, bot):
@@ -228,10 +228,10 @@ async def test_a_tune_is_shown_once_by_the_front_end_that_asked_for_it_and_its_f
     routers = [router_for(service, web, tasks), router_for(service, discord, tasks)]
     await started(service)
     await write_generation(service.store, "b1", 0)
-    await service.store.update_breed("b1", generation=0)
-    tune = await service.request_tune("b1-g1-2", None, None, 0, front="web")
-    failing = await service.request_tune("b1-g1-3", None, None, 0, front="web")
-    await service.store.add_tune_files(tune.tune_id, {"tune.mid": b"M", "tune.ogg": b"O", "tune.png": b"P"})
+    await service.store.breeds.update("b1", generation=0)
+    tune = await service.tunes.request("b1-g1-2", None, None, 0, front="web")
+    failing = await service.tunes.request("b1-g1-3", None, None, 0, front="web")
+    await service.store.tunes.add_files(tune.tune_id, {"tune.mid": b"M", "tune.ogg": b"O", "tune.png": b"P"})
 
     for router in routers:
         for _ in range(2):

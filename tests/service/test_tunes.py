@@ -8,7 +8,7 @@ from domain import artifacts
 from domain.errors import BreedError
 from domain.limits import ServerLimits
 from service.breeding import BreedingService
-from service.gallery import OTHER_SERVER
+from service.melodies import OTHER_SERVER
 from storage import BreedStore
 from tests.service.test_breeding import NOW, jobs, voting_breed
 from tests.service.test_gallery import GUILD, finished_breed
@@ -21,9 +21,9 @@ def service(store: BreedStore) -> BreedingService:
 
 async def test_a_tune_of_a_gallery_winner_is_asked_for_with_its_breeds_options(service, store) -> None:
     await finished_breed(service)
-    assert (await service.gallery(GUILD)).winners[0].melody_id == "b1-g1-2"
-    tune = await service.request_tune("b1-g1-2", GUILD, 3, 2)
-    assert await store.get_tune(tune.tune_id) == tune
+    assert (await service.gallery.page(GUILD)).winners[0].melody_id == "b1-g1-2"
+    tune = await service.tunes.request("b1-g1-2", GUILD, 3, 2)
+    assert await store.tunes.get(tune.tune_id) == tune
     assert (tune.melody, tune.breed_id, tune.bars, tune.backing, tune.channel_id, tune.front) == (
         "b1-g1-2", "b1", 8, (await service.get("b1")).params.backing, 3, "discord")
     job = (await jobs(store))[-1]
@@ -33,7 +33,7 @@ async def test_a_tune_of_a_gallery_winner_is_asked_for_with_its_breeds_options(s
 
 async def test_a_tune_of_any_candidate_takes_the_options_given(service, store) -> None:
     await voting_breed(service)
-    tune = await service.request_tune("b1-g1-4", GUILD, 3, 2, bars=16, backing=" Band ", front="web")
+    tune = await service.tunes.request("b1-g1-4", GUILD, 3, 2, bars=16, backing=" Band ", front="web")
     job = (await jobs(store))[-1]
     assert (job.type, job.source, job.bars, job.backing, tune.front) == ("tune", "b1-g1-4", 16, "band", "web")
 
@@ -53,7 +53,7 @@ async def test_a_bad_tune_request_gets_one_line_and_changes_nothing(
     await voting_breed(service)
     before = await jobs(store)
     with pytest.raises(BreedError) as refused:
-        await service.request_tune(melody, guild, 3, 2, **options)
+        await service.tunes.request(melody, guild, 3, 2, **options)
     assert str(refused.value) == refusal
     assert await jobs(store) == before
     assert not [key async for key in store.redis.scan_iter("mb:tune:*")]
@@ -61,41 +61,41 @@ async def test_a_bad_tune_request_gets_one_line_and_changes_nothing(
 
 async def test_a_tune_is_shown_once_with_its_files_and_names_those_missing(service, store) -> None:
     await voting_breed(service)
-    tune = await service.request_tune("b1-g1-1", GUILD, 3, 2)
-    assert await service.tune_request(tune.tune_id) == tune
-    await store.add_tune_files(tune.tune_id, {artifacts.TUNE_MID: b"M", artifacts.TUNE_AUDIO: b"O"})
+    tune = await service.tunes.request("b1-g1-1", GUILD, 3, 2)
+    assert await service.tunes.lookup(tune.tune_id) == tune
+    await store.tunes.add_files(tune.tune_id, {artifacts.TUNE_MID: b"M", artifacts.TUNE_AUDIO: b"O"})
     shown = []
 
     async def post(request, files) -> None:
         shown.append((request.channel_id, [name for name, _data in files.found], files.missing))
 
-    assert await service.tune_ready(tune.tune_id, post)
-    assert not await service.tune_ready(tune.tune_id, post)
-    assert not await service.tune_ready("nothing1", post)
+    assert await service.tunes.ready(tune.tune_id, post)
+    assert not await service.tunes.ready(tune.tune_id, post)
+    assert not await service.tunes.ready("nothing1", post)
     assert shown == [(3, [artifacts.TUNE_MID, artifacts.TUNE_AUDIO], (artifacts.TUNE_PNG,))]
 
 
 async def test_a_tune_whose_post_failed_is_shown_when_its_event_comes_again(service, store) -> None:
     await voting_breed(service)
-    tune = await service.request_tune("b1-g1-1", GUILD, 3, 2)
+    tune = await service.tunes.request("b1-g1-1", GUILD, 3, 2)
 
     async def broken(request, files) -> None:
         raise RuntimeError("Discord is down")
 
     with pytest.raises(RuntimeError):
-        await service.tune_ready(tune.tune_id, broken)
+        await service.tunes.ready(tune.tune_id, broken)
     shown = []
 
     async def post(request, files) -> None:
         shown.append(request.tune_id)
 
-    assert await service.tune_ready(tune.tune_id, post)
+    assert await service.tunes.ready(tune.tune_id, post)
     assert shown == [tune.tune_id]
 
 
 async def test_tunes_are_spaced_like_morphs(store) -> None:
     service = BreedingService(store, lambda: NOW, limits=ServerLimits(morph_cooldown_s=60))
     await voting_breed(service)
-    await service.request_tune("b1-g1-1", GUILD, 3, 2)
+    await service.tunes.request("b1-g1-1", GUILD, 3, 2)
     with pytest.raises(BreedError, match="^Slow down: you can ask for another tune in 60 s.$"):
-        await service.request_tune("b1-g1-2", GUILD, 3, 2)
+        await service.tunes.request("b1-g1-2", GUILD, 3, 2)

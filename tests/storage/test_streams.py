@@ -9,8 +9,9 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from storage import BreedStore, Delivery, keys, streams
+from storage import BreedStore, Delivery, streams
 from storage.codec import Event, Job, dump
+from storage.streams import BOTS_GROUP, EVENTS, JOBS, WORKERS_GROUP
 
 
 async def _pending(redis_client: Redis, stream: str, group: str) -> int:
@@ -21,38 +22,38 @@ async def test_enqueued_job_is_read_once_and_pending_until_acked(
     store: BreedStore, redis_client: Redis
 ) -> None:
     job = Job(type="evolve", breed_id="b1", generation=2, fitness=(1, 0, 3), sigma=0.4)
-    message_id = await store.enqueue_job(job)
+    message_id = await store.streams.enqueue_job(job)
 
-    [delivery] = await store.read_jobs("w1", block_ms=None)
+    [delivery] = await store.streams.read_jobs("w1", block_ms=None)
     assert delivery == Delivery(message_id=message_id, raw=dump(job), payload=job, error=None)
-    assert await store.read_jobs("w1", block_ms=None) == []
-    assert await _pending(redis_client, keys.JOBS, keys.WORKERS_GROUP) == 1
+    assert await store.streams.read_jobs("w1", block_ms=None) == []
+    assert await _pending(redis_client, JOBS, WORKERS_GROUP) == 1
 
-    assert await store.ack_job(message_id) is True
-    assert await store.ack_job(message_id) is False
-    assert await _pending(redis_client, keys.JOBS, keys.WORKERS_GROUP) == 0
+    assert await store.streams.ack_job(message_id) is True
+    assert await store.streams.ack_job(message_id) is False
+    assert await _pending(redis_client, JOBS, WORKERS_GROUP) == 0
 
 
 async def test_consumers_of_the_group_share_the_jobs_without_overlap(store: BreedStore) -> None:
-    ids = [await store.enqueue_job(Job(type="start", breed_id=f"b{i}")) for i in range(4)]
-    first = await store.read_jobs("w1", count=2, block_ms=None)
-    second = await store.read_jobs("w2", count=10, block_ms=None)
+    ids = [await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}")) for i in range(4)]
+    first = await store.streams.read_jobs("w1", count=2, block_ms=None)
+    second = await store.streams.read_jobs("w2", count=10, block_ms=None)
     assert [d.message_id for d in first + second] == ids
 
 
 async def test_read_waits_for_a_job_enqueued_while_blocking(store: BreedStore, redis_client: Redis) -> None:
-    reader = asyncio.create_task(store.read_jobs("w1", block_ms=5000))
+    reader = asyncio.create_task(store.streams.read_jobs("w1", block_ms=5000))
     # The read is blocked in Redis (a client in XREADGROUP with the blocked flag) before the job exists.
     await _until_blocked(redis_client, "xreadgroup")
     assert not reader.done()
-    await store.enqueue_job(Job(type="start", breed_id="late"))
+    await store.streams.enqueue_job(Job(type="start", breed_id="late"))
     [delivery] = await asyncio.wait_for(reader, timeout=5)
     assert isinstance(delivery.payload, Job) and delivery.payload.breed_id == "late"
 
 
 async def test_read_with_nothing_there_returns_empty_after_the_block(store: BreedStore) -> None:
     started = time.monotonic()
-    assert await store.read_jobs("w1", block_ms=100) == []
+    assert await store.streams.read_jobs("w1", block_ms=100) == []
     assert time.monotonic() - started >= 0.09
 
 
@@ -67,12 +68,12 @@ async def test_malformed_messages_are_delivered_with_an_error_not_raised(
         "bytes": b"\xff\xfe",
     }
     for raw in bad.values():
-        await redis_client.xadd(keys.JOBS, {"payload": raw})
-    await redis_client.xadd(keys.JOBS, {"other": b"x"})
+        await redis_client.xadd(JOBS, {"payload": raw})
+    await redis_client.xadd(JOBS, {"other": b"x"})
     good = Job(type="start", breed_id="b1")
-    await store.enqueue_job(good)
+    await store.streams.enqueue_job(good)
 
-    deliveries = await store.read_jobs("w1", count=10, block_ms=None)
+    deliveries = await store.streams.read_jobs("w1", count=10, block_ms=None)
     assert len(deliveries) == len(bad) + 2
     for delivery in deliveries[:-1]:
         assert delivery.payload is None
@@ -85,75 +86,75 @@ async def test_malformed_messages_are_delivered_with_an_error_not_raised(
 async def test_dead_letter_records_the_reason_and_acks_the_job(
     store: BreedStore, redis_client: Redis
 ) -> None:
-    await redis_client.xadd(keys.JOBS, {"payload": b"garbage"})
-    [delivery] = await store.read_jobs("w1", block_ms=None)
+    await redis_client.xadd(JOBS, {"payload": b"garbage"})
+    [delivery] = await store.streams.read_jobs("w1", block_ms=None)
     before = time.time()
 
-    await store.dead_letter(delivery, f"bad payload: {delivery.error}")
+    await store.streams.dead_letter(delivery, f"bad payload: {delivery.error}")
 
-    [record] = await store.dead_letters()
+    [record] = await store.streams.dead_letters()
     assert record["id"] == delivery.message_id
     assert record["raw"] == "garbage"
     assert record["reason"].startswith("bad payload: not JSON")
     assert before - 1 <= record["time"] <= time.time() + 1
-    assert await _pending(redis_client, keys.JOBS, keys.WORKERS_GROUP) == 0
+    assert await _pending(redis_client, JOBS, WORKERS_GROUP) == 0
 
 
 async def test_dead_letters_come_newest_first_and_are_limited(store: BreedStore) -> None:
     for i in range(5):
-        await store.enqueue_job(Job(type="start", breed_id=f"b{i}"))
-    for delivery in await store.read_jobs("w1", count=5, block_ms=None):
-        await store.dead_letter(delivery, f"reason {delivery.payload.breed_id}")  # type: ignore[union-attr]
-    assert [r["reason"] for r in await store.dead_letters(limit=2)] == ["reason b4", "reason b3"]
+        await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+    for delivery in await store.streams.read_jobs("w1", count=5, block_ms=None):
+        await store.streams.dead_letter(delivery, f"reason {delivery.payload.breed_id}")  # type: ignore[union-attr]
+    assert [r["reason"] for r in await store.streams.dead_letters(limit=2)] == ["reason b4", "reason b3"]
 
 
 async def test_unacked_job_is_reclaimed_by_another_worker_after_min_idle(
     store: BreedStore, redis_client: Redis
 ) -> None:
-    message_id = await store.enqueue_job(Job(type="evolve", breed_id="b1", generation=0, fitness=(1, 2)))
-    [taken] = await store.read_jobs("crashed", block_ms=None)
+    message_id = await store.streams.enqueue_job(Job(type="evolve", breed_id="b1", generation=0, fitness=(1, 2)))
+    [taken] = await store.streams.read_jobs("crashed", block_ms=None)
 
-    assert await store.claim_stale_jobs("rescuer", min_idle_ms=60_000) == []
+    assert await store.streams.claim_stale_jobs("rescuer", min_idle_ms=60_000) == []
     await asyncio.sleep(0.15)
-    [reclaimed] = await store.claim_stale_jobs("rescuer", min_idle_ms=100)
+    [reclaimed] = await store.streams.claim_stale_jobs("rescuer", min_idle_ms=100)
 
     assert reclaimed == dataclasses.replace(taken, deliveries=2) and reclaimed.message_id == message_id
-    [entry] = await redis_client.xpending_range(keys.JOBS, keys.WORKERS_GROUP, "-", "+", 10)
+    [entry] = await redis_client.xpending_range(JOBS, WORKERS_GROUP, "-", "+", 10)
     assert entry["consumer"] == b"rescuer" and entry["times_delivered"] == 2
-    await store.ack_job(reclaimed.message_id)
+    await store.streams.ack_job(reclaimed.message_id)
     await asyncio.sleep(0.15)
-    assert await store.claim_stale_jobs("rescuer", min_idle_ms=100) == []
+    assert await store.streams.claim_stale_jobs("rescuer", min_idle_ms=100) == []
 
 
 async def test_claim_respects_count_and_a_later_claim_takes_the_rest(store: BreedStore) -> None:
     for i in range(6):
-        await store.enqueue_job(Job(type="start", breed_id=f"b{i}"))
-    await store.read_jobs("crashed", count=6, block_ms=None)
+        await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+    await store.streams.read_jobs("crashed", count=6, block_ms=None)
     await asyncio.sleep(0.15)
-    first = await store.claim_stale_jobs("rescuer", min_idle_ms=100, count=4)
-    rest = await store.claim_stale_jobs("other", min_idle_ms=100, count=4)
+    first = await store.streams.claim_stale_jobs("rescuer", min_idle_ms=100, count=4)
+    rest = await store.streams.claim_stale_jobs("other", min_idle_ms=100, count=4)
     assert len(first) == 4 and len(rest) == 2
     assert {d.payload.breed_id for d in first + rest} == {f"b{i}" for i in range(6)}  # type: ignore[union-attr]
 
 
 async def test_events_flow_to_the_bots_group_only(store: BreedStore, redis_client: Redis) -> None:
     event = Event(type="generation_ready", breed_id="b1", generation=3)
-    message_id = await store.publish_event(event)
-    assert await store.read_jobs("w1", block_ms=None) == []
+    message_id = await store.streams.publish_event(event)
+    assert await store.streams.read_jobs("w1", block_ms=None) == []
 
-    [delivery] = await store.read_events("bot1", block_ms=None)
+    [delivery] = await store.streams.read_events("bot1", block_ms=None)
     assert delivery.payload == event and delivery.message_id == message_id
-    assert await store.ack_event(message_id) is True
-    assert await _pending(redis_client, keys.EVENTS, keys.BOTS_GROUP) == 0
+    assert await store.streams.ack_event(message_id) is True
+    assert await _pending(redis_client, EVENTS, BOTS_GROUP) == 0
 
 
 async def test_a_morph_event_names_its_pair_and_an_event_of_an_older_worker_still_loads(
     store: BreedStore, redis_client: Redis
 ) -> None:
     morph = Event(type="morph_ready", breed_id="b1", generation=2, candidate=0, other=3, steps=5)
-    await store.publish_event(morph)
-    await redis_client.xadd(keys.EVENTS, {"payload": b'{"v":1,"type":"error","breed_id":"b1","message":"x"}'})
-    [first, second] = await store.read_events("bot1", block_ms=None)
+    await store.streams.publish_event(morph)
+    await redis_client.xadd(EVENTS, {"payload": b'{"v":1,"type":"error","breed_id":"b1","message":"x"}'})
+    [first, second] = await store.streams.read_events("bot1", block_ms=None)
     assert first.payload == morph
     assert second.payload == Event(type="error", breed_id="b1", message="x")
     assert (second.payload.candidate, second.payload.other, second.payload.steps, second.payload.job) == (
@@ -161,42 +162,42 @@ async def test_a_morph_event_names_its_pair_and_an_event_of_an_older_worker_stil
 
 
 async def test_unacked_event_is_reclaimed_after_min_idle(store: BreedStore) -> None:
-    await store.publish_event(Event(type="progress", breed_id="b1", generation=0, stage="render"))
-    await store.read_events("old-bot", block_ms=None)
+    await store.streams.publish_event(Event(type="progress", breed_id="b1", generation=0, stage="render"))
+    await store.streams.read_events("old-bot", block_ms=None)
     await asyncio.sleep(0.15)
-    [reclaimed] = await store.claim_stale_events("new-bot", min_idle_ms=100)
+    [reclaimed] = await store.streams.claim_stale_events("new-bot", min_idle_ms=100)
     assert isinstance(reclaimed.payload, Event) and reclaimed.payload.stage == "render"
 
 
 async def test_malformed_event_is_delivered_with_an_error(store: BreedStore, redis_client: Redis) -> None:
-    await redis_client.xadd(keys.EVENTS, {"payload": b'{"v":1,"type":"start","breed_id":"b1"}'})
-    [delivery] = await store.read_events("bot1", block_ms=None)
+    await redis_client.xadd(EVENTS, {"payload": b'{"v":1,"type":"start","breed_id":"b1"}'})
+    [delivery] = await store.streams.read_events("bot1", block_ms=None)
     assert delivery.payload is None and "unknown event type" in (delivery.error or "")
 
 
 async def test_ensure_groups_is_repeatable_and_keeps_pending_messages(
     store: BreedStore, redis_client: Redis
 ) -> None:
-    await store.enqueue_job(Job(type="start", breed_id="b1"))
-    await store.read_jobs("w1", block_ms=None)
-    await store.ensure_groups()
-    assert await _pending(redis_client, keys.JOBS, keys.WORKERS_GROUP) == 1
+    await store.streams.enqueue_job(Job(type="start", breed_id="b1"))
+    await store.streams.read_jobs("w1", block_ms=None)
+    await store.streams.ensure_groups()
+    assert await _pending(redis_client, JOBS, WORKERS_GROUP) == 1
 
 
 async def test_jobs_enqueued_before_the_groups_exist_are_delivered(redis_client: Redis) -> None:
     store = BreedStore(redis_client)
-    await store.enqueue_job(Job(type="start", breed_id="early"))
-    await store.ensure_groups()
-    [delivery] = await store.read_jobs("w1", block_ms=None)
+    await store.streams.enqueue_job(Job(type="start", breed_id="early"))
+    await store.streams.ensure_groups()
+    [delivery] = await store.streams.read_jobs("w1", block_ms=None)
     assert delivery.payload == Job(type="start", breed_id="early")
 
 
 async def test_reading_recreates_groups_lost_with_the_data(store: BreedStore, redis_client: Redis) -> None:
     await redis_client.flushall()
-    assert await store.read_jobs("w1", block_ms=None) == []
-    assert await store.claim_stale_events("bot1", min_idle_ms=0) == []
-    await store.enqueue_job(Job(type="start", breed_id="b1"))
-    assert len(await store.read_jobs("w1", block_ms=None)) == 1
+    assert await store.streams.read_jobs("w1", block_ms=None) == []
+    assert await store.streams.claim_stale_events("bot1", min_idle_ms=0) == []
+    await store.streams.enqueue_job(Job(type="start", breed_id="b1"))
+    assert len(await store.streams.read_jobs("w1", block_ms=None)) == 1
 
 
 async def test_streams_are_trimmed_to_about_maxlen(
@@ -204,11 +205,11 @@ async def test_streams_are_trimmed_to_about_maxlen(
 ) -> None:
     monkeypatch.setattr(streams, "STREAM_MAXLEN", 10)
     for i in range(350):
-        await store.enqueue_job(Job(type="start", breed_id=f"b{i}"))
-        await store.publish_event(Event(type="progress", breed_id=f"b{i}"))
+        await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+        await store.streams.publish_event(Event(type="progress", breed_id=f"b{i}"))
     # Approximate trimming drops whole stream nodes (100 entries each), never below MAXLEN.
-    assert 10 <= await redis_client.xlen(keys.JOBS) <= 150
-    assert 10 <= await redis_client.xlen(keys.EVENTS) <= 150
+    assert 10 <= await redis_client.xlen(JOBS) <= 150
+    assert 10 <= await redis_client.xlen(EVENTS) <= 150
 
 
 def test_delivery_is_frozen() -> None:

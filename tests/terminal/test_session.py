@@ -13,7 +13,8 @@ import pytest
 from domain.model import BreedParams, Candidate, Generation, Note
 from service.breeding import BreedingService
 from service.events import Event
-from storage import BreedStore, keys
+from storage import BreedStore
+from storage.streams import EVENTS
 from terminal.commands import Command
 from terminal.session import Session
 
@@ -22,14 +23,15 @@ async def play_generation(store: BreedStore, breed_id: str, number: int) -> None
     """What a worker does for a generation: write it, then say so on the events stream."""
     candidates = tuple(Candidate(f"{breed_id}-{number}-{i}", i, ("foreign",), ()) for i in range(2))
     melodies = ((Note(60, 0, 4),), (Note(64 + number, 0, 8),))
-    await store.write_generation(Generation(breed_id, number, candidates, melodies), np.zeros((2, 4), np.float32), {})
-    await store.publish_event(Event("generation_ready", breed_id, number))
+    generation = Generation(breed_id, number, candidates, melodies)
+    await store.breeds.write_generation(generation, np.zeros((2, 4), np.float32), {})
+    await store.streams.publish_event(Event("generation_ready", breed_id, number))
 
 
 async def started(session: Session, store: BreedStore) -> None:
     """Start the session's breed while playing the worker's first generation."""
     starting = asyncio.create_task(session.start(None))
-    while not session.breed_id or await store.get_breed(session.breed_id) is None:
+    while not session.breed_id or await store.breeds.get(session.breed_id) is None:
         await asyncio.sleep(0.01)
     await play_generation(store, session.breed_id, 0)
     await asyncio.wait_for(starting, 10)
@@ -41,7 +43,7 @@ def new_session(store: BreedStore, tmp_path: Path) -> Session:
 
 
 async def groups(store: BreedStore) -> set[str]:
-    return {group["name"].decode() for group in await store.redis.xinfo_groups(keys.EVENTS)}
+    return {group["name"].decode() for group in await store.redis.xinfo_groups(EVENTS)}
 
 
 async def test_two_sessions_on_one_redis_each_see_their_own_breed_and_leave_no_group(
@@ -54,7 +56,7 @@ async def test_two_sessions_on_one_redis_each_see_their_own_breed_and_leave_no_g
         assert {f"terminal:{first.breed_id}", f"terminal:{second.breed_id}"} <= await groups(store)
 
         voting = asyncio.create_task(first.step(Command("votes", (1,))))
-        while (await store.get_breed(first.breed_id)).status != "evolving":
+        while (await store.breeds.get(first.breed_id)).status != "evolving":
             await asyncio.sleep(0.01)
         await play_generation(store, first.breed_id, 1)
         assert await asyncio.wait_for(voting, 10)
@@ -66,7 +68,7 @@ async def test_two_sessions_on_one_redis_each_see_their_own_breed_and_leave_no_g
     assert shown.count("Generation 1 ") == 2 and shown.count("Generation 2 ") == 1
     assert (tmp_path / "one" / first.breed_id / "gen-02").is_dir()
     assert not (tmp_path / "two" / second.breed_id / "gen-02").exists()
-    assert (await store.get_breed(second.breed_id)).status == "voting"  # the other session's event left it be
+    assert (await store.breeds.get(second.breed_id)).status == "voting"  # the other session's event left it be
     assert not any(name.startswith("terminal:") for name in await groups(store))
 
 
@@ -75,22 +77,23 @@ async def test_a_failed_step_ends_the_wait_with_the_workers_message(store: Breed
     try:
         await started(session, store)
         voting = asyncio.create_task(session.step(Command("votes", (0,))))
-        while (await store.get_breed(session.breed_id)).status != "evolving":
+        while (await store.breeds.get(session.breed_id)).status != "evolving":
             await asyncio.sleep(0.01)
-        await store.publish_event(Event("error", session.breed_id, 0, message="The model is away.", job="evolve"))
+        failed = Event("error", session.breed_id, 0, message="The model is away.", job="evolve")
+        await store.streams.publish_event(failed)
         with pytest.raises(RuntimeError, match="^the worker failed: The model is away.$"):
             await asyncio.wait_for(voting, 10)
     finally:
         await session.close()
-    assert (await store.get_breed(session.breed_id)).status == "voting"  # the vote is open again
+    assert (await store.breeds.get(session.breed_id)).status == "voting"  # the vote is open again
 
 
 async def test_a_killed_sessions_group_goes_when_the_next_session_starts_and_a_live_one_stays(
     store: BreedStore, tmp_path: Path,
 ) -> None:
     # A session killed long ago, before it could remove its group; and one starting its breed right now.
-    await store.redis.xgroup_create(keys.EVENTS, "terminal:gone1234", id="1-0", mkstream=True)
-    await store.add_session_group("starting")
+    await store.redis.xgroup_create(EVENTS, "terminal:gone1234", id="1-0", mkstream=True)
+    await store.streams.add_session_group("starting")
     live = new_session(store, tmp_path / "live")
     later = new_session(store, tmp_path / "later")
     try:

@@ -8,7 +8,8 @@ import aiohttp
 import pytest
 
 from domain.model import Breed, BreedParams
-from storage import BreedStore, keys
+from storage import BreedStore
+from storage.streams import JOBS
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +19,7 @@ async def started(session: aiohttp.ClientSession, url: str, store: BreedStore, *
         assert response.status == 201, await response.text()
         breed_id = (await response.json())["breed_id"]
     deadline = time.monotonic() + 60
-    while (await store.get_breed(breed_id)).status != "voting":
+    while (await store.breeds.get(breed_id)).status != "voting":
         assert time.monotonic() < deadline, "generation 1 never came"
         await _pause()
     return breed_id
@@ -46,10 +47,10 @@ async def test_bad_requests_get_one_line_and_change_nothing(web_server, store: B
         async with session.post(f"{url}/api/breeds", data=form) as response:
             answer = await response.json()
             assert response.status == 400 and answer["error"].startswith("`broken.mid` cannot be used: ")
-        assert await store.open_breeds() == [] and await store.redis.xlen(keys.JOBS) == 0
+        assert await store.breeds.open_breeds() == [] and await store.redis.xlen(JOBS) == 0
 
         breed_id = await started(session, url, store)
-        before = await store.get_breed(breed_id)
+        before = await store.breeds.get(breed_id)
         api = f"{url}/api/breeds/{breed_id}"
         for path, body, status, error in (
             ("/votes", {"generation": 0, "picks": [9]}, 400, "Cannot vote: no candidate 10: candidates are 1 to 4."),
@@ -64,13 +65,13 @@ async def test_bad_requests_get_one_line_and_change_nothing(web_server, store: B
                 assert (response.status, await response.json()) == (status, {"error": error}), path
         async with session.post(f"{api}/votes", data=b"{not json", headers={"Content-Type": "application/json"}) as r:
             assert r.status == 400 and (await r.json()) == {"error": "The request is not JSON."}
-        assert await store.get_breed(breed_id) == before
-        assert await store.tally(breed_id, 0, 4) == [0, 0, 0, 0]
+        assert await store.breeds.get(breed_id) == before
+        assert await store.votes.tally(breed_id, 0, 4) == [0, 0, 0, 0]
 
 
 async def test_the_page_serves_only_its_own_breeds_and_their_files(web_server, store: BreedStore) -> None:
-    await store.create_breed(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0))
-    await store.add_artifacts("discord1", 0, {"clip-1.ogg": b"OggS"})
+    await store.breeds.create(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0))
+    await store.breeds.add_artifacts("discord1", 0, {"clip-1.ogg": b"OggS"})
     async with aiohttp.ClientSession() as session:
         for path in ("/api/breeds/discord1", "/api/breeds/discord1/files/0/clip-1.ogg", "/b/discord1"):
             async with session.get(f"{web_server.url}{path}") as response:
@@ -121,14 +122,14 @@ async def test_a_morph_asked_on_the_page_is_pushed_to_it_and_served(web_server, 
 async def test_a_breed_starts_around_a_melody_of_the_page_never_around_a_discord_one(
     web_server, store: BreedStore
 ) -> None:
-    await store.create_breed(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0))
+    await store.breeds.create(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0))
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{web_server.url}/api/breeds", data={"from": "discord1-g1-1"}) as response:
             assert response.status == 400
             assert (await response.json())["error"].startswith("That melody was bred on Discord")
         async with session.post(f"{web_server.url}/api/breeds", data={"from": "nonsense"}) as response:
             assert response.status == 400 and "is not a melody id" in (await response.json())["error"]
-        assert [b.breed_id for b in await store.open_breeds()] == ["discord1"]
+        assert [b.breed_id for b in await store.breeds.open_breeds()] == ["discord1"]
 
         first = await started(session, web_server.url, store, tempo="90", instrument="73")
         async with session.get(f"{web_server.url}/api/options", params={"from": f"{first}-g1-2"}) as response:
@@ -148,7 +149,7 @@ async def test_stopping_the_page_ends_the_open_pages_streams_at_once(redis_url: 
     from service.connection import open_service
     from web.server import WebServer
 
-    await store.create_breed(Breed("webpage1", 0, BreedParams(), front="web"))
+    await store.breeds.create(Breed("webpage1", 0, BreedParams(), front="web"))
     service = open_service(redis_url, time.time, BreedParams())
     server = WebServer(service, "127.0.0.1", 0, consumer="web-stop-test")
     await server.start()

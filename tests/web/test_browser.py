@@ -52,7 +52,7 @@ async def test_a_person_breeds_in_the_browser_from_generation_one_to_a_downloade
     await page.keyboard.press("3")
     await page.keyboard.press("3")
     await page.locator(".card").nth(2).locator(".votes", has_text="2 votes").wait_for(timeout=WAIT_MS)
-    assert await store.tally(breed_id, 0, 4) == [0, 1, 2, 0]
+    assert await store.votes.tally(breed_id, 0, 4) == [0, 1, 2, 0]
 
     # Next: generation 2 appears without a reload (server-sent events), bred from those votes.
     navigations: list[str] = []
@@ -60,7 +60,7 @@ async def test_a_person_breeds_in_the_browser_from_generation_one_to_a_downloade
     await page.get_by_role("button", name="Next generation").click()
     await page.get_by_role("heading", name=f"Breed {breed_id}: generation 2").wait_for(timeout=WAIT_MS)
     assert navigations == []
-    assert (await store.get_generation(breed_id, 1)).fitness == (0, 1, 2, 0)
+    assert (await store.breeds.get_generation(breed_id, 1)).fitness == (0, 1, 2, 0)
     screenshot = tmp_path / "generation.png"
     await page.set_viewport_size({"width": 1200, "height": 900})
     await page.screenshot(path=str(screenshot), full_page=True)
@@ -79,9 +79,9 @@ async def test_a_person_breeds_in_the_browser_from_generation_one_to_a_downloade
     saved = tmp_path / "winner.mid"
     await download.save_as(str(saved))
     winner = midi_to_notes(saved.read_bytes())
-    expected = (await store.get_generation(breed_id, 1)).melodies[3]
+    expected = (await store.breeds.get_generation(breed_id, 1)).melodies[3]
     assert [(n.pitch, n.start, n.end) for n in winner] == [(n.pitch, n.start, n.end) for n in expected]
-    assert (await store.get_breed(breed_id)).status == "finished"
+    assert (await store.breeds.get(breed_id)).status == "finished"
     assert await page.locator(".card.winner").get_attribute("aria-label") == "Candidate 4, the winner"
     assert await page.get_by_role("link", name="start a new breed around it").get_attribute("href") == (
         f"/?from={breed_id}-g2-4")
@@ -101,7 +101,7 @@ async def test_a_refusal_is_one_line_on_the_page_and_a_reload_finds_the_breed(
     alert = page.get_by_role("alert")
     await alert.wait_for(timeout=WAIT_MS)
     assert await alert.inner_text() == "Cannot start: foreign count must be at least 0 and below the population."
-    assert await store.open_breeds() == []
+    assert await store.breeds.open_breeds() == []
 
     await page.get_by_label("Candidates per generation").fill("4")
     await page.get_by_label("Fresh random candidates").fill("1")
@@ -109,7 +109,7 @@ async def test_a_refusal_is_one_line_on_the_page_and_a_reload_finds_the_breed(
     await melody_file.set_input_files(files=[{"name": "broken.mid", "mimeType": "audio/midi", "buffer": b"MThd\x00"}])
     await page.get_by_role("button", name="Start breeding").click()
     await page.get_by_role("alert").filter(has_text="`broken.mid` cannot be used").wait_for(timeout=WAIT_MS)
-    assert await store.open_breeds() == []
+    assert await store.breeds.open_breeds() == []
 
     # A good upload: candidate 1 is that melody.
     seed = [Note(60, 0, 4), Note(64, 4, 8), Note(67, 8, 16), Note(72, 16, 32)]
@@ -130,7 +130,7 @@ async def test_a_refusal_is_one_line_on_the_page_and_a_reload_finds_the_breed(
     page.once("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("button", name="Stop this breed").click()
     await page.get_by_role("status").filter(has_text="This breed is stopped.").wait_for(timeout=WAIT_MS)
-    assert (await store.get_breed(page.url.rsplit("/", 1)[1])).status == "stopped"
+    assert (await store.breeds.get(page.url.rsplit("/", 1)[1])).status == "stopped"
 
 
 async def test_the_finish_plays_the_tune_with_its_files_and_makes_another_from_a_melody_id(
@@ -146,7 +146,7 @@ async def test_the_finish_plays_the_tune_with_its_files_and_makes_another_from_a
     await page.wait_for_url("**/b/*", timeout=WAIT_MS)
     breed_id = page.url.rsplit("/", 1)[1]
     await page.get_by_role("heading", name=f"Breed {breed_id}: generation 1").wait_for(timeout=WAIT_MS)
-    assert ((await store.get_breed(breed_id)).params.backing, (await store.get_breed(breed_id)).params.bars) == (
+    assert ((await store.breeds.get(breed_id)).params.backing, (await store.breeds.get(breed_id)).params.bars) == (
         "band", 16)
 
     await page.get_by_label("Finish with").select_option("2")

@@ -42,7 +42,7 @@ async def test_four_starts_in_a_row_stop_at_the_clients_limit(capped: WebServer,
     assert [status for status, _ in answers] == [201, 201, 400, 400]
     assert answers[2][1] == {"error": "You have 2 open breeds, the most one member may have at once: "
                                       "finish or stop one first."}
-    assert len(await store.open_breeds()) == 2
+    assert len(await store.breeds.open_breeds()) == 2
 
 
 async def test_the_page_as_a_whole_has_a_cap_on_open_breeds(capped: WebServer, store: BreedStore) -> None:
@@ -51,7 +51,7 @@ async def test_the_page_as_a_whole_has_a_cap_on_open_breeds(capped: WebServer, s
     async with aiohttp.ClientSession() as session:
         status, answer = await post_start(session, capped.url, data={})
     assert status == 400 and answer["error"].startswith("This page has 3 open breeds, the most it may have at once")
-    assert len(await store.open_breeds()) == 3
+    assert len(await store.breeds.open_breeds()) == 3
 
 
 async def test_a_client_waits_between_two_starts(cooled: WebServer, store: BreedStore) -> None:
@@ -66,9 +66,9 @@ async def test_a_json_body_is_read_and_another_body_is_refused(cooled: WebServer
     async with aiohttp.ClientSession() as session:
         status, answer = await post_start(session, cooled.url, json={"population": 5, "tempo": 90})
         assert status == 201
-        breed = await store.get_breed(answer["breed_id"])
+        breed = await store.breeds.get(answer["breed_id"])
         assert (breed.params.population, breed.params.tempo) == (5, 90)
         status, answer = await post_start(session, cooled.url, data=b"population=5",
                                           headers={"Content-Type": "text/plain"})
     assert status == 415 and answer == {"error": "Send the options as a form or as JSON."}
-    assert len(await store.open_breeds()) == 1
+    assert len(await store.breeds.open_breeds()) == 1

@@ -6,8 +6,9 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from storage import BreedStore, keys
+from storage import BreedStore
 from storage.codec import load_job
+from storage.streams import JOBS
 from tests.web.test_api import started
 from tests.web.test_browser import WAIT_MS
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 async def evolve_jobs(store: BreedStore, breed_id: str):
-    jobs = [load_job(fields[b"payload"]) for _id, fields in await store.redis.xrange(keys.JOBS)]
+    jobs = [load_job(fields[b"payload"]) for _id, fields in await store.redis.xrange(JOBS)]
     return [job for job in jobs if job.breed_id == breed_id and job.type == "evolve"]
 
 
@@ -35,7 +36,7 @@ async def test_the_api_counts_nudges_and_the_next_generation_gets_them(web_serve
         ):
             async with session.post(f"{api}/nudges", json=body) as response:
                 assert response.status == 400 and await response.json() == {"error": error}
-        assert await store.nudges(breed_id, 0) == []
+        assert await store.nudges.read(breed_id, 0) == []
 
         async with session.post(f"{api}/nudges", json={"generation": 0, "attribute": "register", "amount": 1.5}) as r:
             assert await r.json() == {"nudged": "higher 1.5", "nudges": "higher 1.5"}
@@ -61,10 +62,10 @@ async def test_a_person_nudges_with_the_pages_controls(web_server, browser, stor
     await page.get_by_label("density amount").fill("-2")
     await page.locator("#nudge-density-go").click()
     await page.locator("#nudges-so-far", has_text="Nudges so far: fewer notes 2.").wait_for(timeout=WAIT_MS)
-    [nudge] = await store.nudges(breed_id, 0)
+    [nudge] = await store.nudges.read(breed_id, 0)
     assert (nudge.attribute, nudge.amount) == ("density", -2.0)
     await page.get_by_label("range amount").fill("7")
     await page.locator("#nudge-range-go").click()
     await page.locator("#message", has_text="A nudge's amount must be between -2 and 2, not 7.").wait_for(
         timeout=WAIT_MS)
-    assert len(await store.nudges(breed_id, 0)) == 1
+    assert len(await store.nudges.read(breed_id, 0)) == 1

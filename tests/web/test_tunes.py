@@ -12,6 +12,7 @@ import pytest
 from domain.model import Breed, BreedParams
 from engine.midi import midi_to_notes, read_midi
 from storage import BreedStore, keys
+from storage.streams import JOBS
 from tests.web.test_api import started
 
 pytestmark = pytest.mark.slow
@@ -34,14 +35,14 @@ async def test_the_start_form_offers_bars_and_backing_and_a_band_breed_finishes_
             assert any(track.is_drum for track in read_midi(await response.read()).instruments)
         async with session.post(f"{api}/finish", json={"candidate": 2}) as response:
             assert response.status == 200
-        while (await store.get_breed(breed_id)).status != "finished":
+        while (await store.breeds.get(breed_id)).status != "finished":
             await asyncio.sleep(0.05)
         async with session.get(api) as response:
             state = await response.json()
         assert state["winner_files"][-3:] == ["tune.mid", "tune.ogg", "tune.png"]
         async with session.get(f"{api}/files/0/tune.mid") as response:
             tune = midi_to_notes(await response.read())
-        winner = (await store.get_generation(breed_id, 0)).melodies[1]
+        winner = (await store.breeds.get_generation(breed_id, 0)).melodies[1]
         assert [n for n in tune if n.start < 32] == list(winner)
         async with session.get(f"{api}/files/0/tune.ogg") as response:
             assert response.content_type == "audio/ogg" and (await response.read()).startswith(b"OggS")
@@ -70,18 +71,18 @@ async def test_a_tune_asked_for_on_the_page_is_pushed_to_it_and_served(web_serve
             assert (await response.json())["files"] == ["tune.mid", "tune.ogg", "tune.png"]
         async with session.get(f"{url}{tune['url']}/files/tune.mid") as response:
             notes = midi_to_notes(await response.read())
-        candidate = (await store.get_generation(breed_id, 0)).melodies[2]
+        candidate = (await store.breeds.get_generation(breed_id, 0)).melodies[2]
         assert [n for n in notes if n.start < 32] == list(candidate)
         async with session.get(f"{url}{tune['url']}/files/tune.png") as response:
             assert response.content_type == "image/png"
 
 
 async def test_a_bad_tune_request_gets_one_line_and_changes_nothing(web_server, store: BreedStore) -> None:
-    await store.create_breed(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0))
+    await store.breeds.create(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0))
     url = web_server.url
     async with aiohttp.ClientSession() as session:
         breed_id = await started(session, url, store)
-        jobs = await store.redis.xlen(keys.JOBS)
+        jobs = await store.redis.xlen(JOBS)
         for body, error in (
             ({"melody": "zzzzzzzz-g1-1"}, "There is no melody `zzzzzzzz-g1-1`: breed `zzzzzzzz` does not exist, "
                                           "or ended over 90 days ago and is no longer kept."),
@@ -96,5 +97,5 @@ async def test_a_bad_tune_request_gets_one_line_and_changes_nothing(web_server, 
                 assert (response.status, await response.json()) == (400, {"error": error}), body
         async with session.get(f"{url}/api/tunes/nothing1") as response:
             assert response.status == 404
-        assert await store.redis.xlen(keys.JOBS) == jobs
+        assert await store.redis.xlen(JOBS) == jobs
         assert await store.redis.keys(f"{keys.PREFIX}tune:*") == []

@@ -1,0 +1,85 @@
+"""Compositions (`service.compositions`, a collaborator of the breeding service): pieces of 2-8
+phrases, each a melody id of the server, played one after the other; a worker renders them and
+the front end that asked shows each once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from domain import artifacts, limits
+from domain.errors import BreedError
+from domain.ids import parse_melody_id, parse_melody_ids
+from domain.model import Composition
+from service.melodies import FindMelody
+from service.spacing import RequestSpacing
+from storage.codec import Job
+from storage.requests import RequestStore
+from storage.streams import MessageStreams
+
+log = logging.getLogger(__name__)
+
+
+class Compositions:
+    """Every composition: `melody` finds a melody id's candidate, `new_id` names a piece, `clock()` is the time."""
+
+    def __init__(self, compositions: RequestStore[Composition], streams: MessageStreams, melody: FindMelody,
+                 spacing: RequestSpacing, new_id: Callable[[], str], clock: Callable[[], float]) -> None:
+        self.compositions = compositions
+        self.streams = streams
+        self.melody = melody
+        self.spacing = spacing
+        self.new_id = new_id
+        self.clock = clock
+
+    async def request(
+        self, text: str | Sequence[str], guild_id: int | None, channel_id: int | None, requester_id: int, *,
+        smooth: bool = False,
+    ) -> Composition:
+        """Ask for a piece of 2-8 phrases (melody ids, repeats allowed), played one after the other."""
+        refs = parse_melody_ids(text) if isinstance(text, str) else [parse_melody_id(word) for word in text]
+        low, high = int(limits.COMPOSE_PHRASES.low), int(limits.COMPOSE_PHRASES.high)
+        if not low <= len(refs) <= high:
+            raise BreedError(f"A composition joins {low} to {high} melody ids, not {len(refs)}.")
+        for ref in dict.fromkeys(refs):
+            await self.melody(ref, guild_id)
+        await self.spacing("compose", requester_id, "piece")
+        composition = Composition(
+            composition_id=self.new_id(), guild_id=guild_id, channel_id=channel_id,
+            requester_id=requester_id, melodies=tuple(str(ref) for ref in refs), smooth=smooth,
+            created_at=self.clock(),
+        )
+        await self.compositions.create(composition)
+        await self.streams.enqueue_job(
+            Job("compose", composition.composition_id, melodies=composition.melodies, smooth=smooth)
+        )
+        log.info("composition %s of %s asked for (smooth: %s)", composition.composition_id,
+                 " ".join(composition.melodies), smooth)
+        return composition
+
+    async def get(self, composition_id: str) -> Composition | None:
+        """A composition's request, or None (never asked for, or expired)."""
+        return await self.compositions.get(composition_id)
+
+    async def composed(
+        self, composition_id: str, post: Callable[[Composition, tuple[tuple[str, bytes], ...]], Awaitable[None]],
+    ) -> bool:
+        """A composition the worker rendered is posted once, where it was asked for."""
+        composition = await self.compositions.get(composition_id)
+        if composition is None:
+            log.warning("composition %s: ready, but its request is gone", composition_id)
+            return False
+        if not await self.compositions.mark_posted(composition_id):
+            return False
+        try:
+            files = []
+            for name in artifacts.COMPOSITION_FILES:
+                data = await self.compositions.file(composition_id, name)
+                if data is not None:
+                    files.append((name, data))
+            await post(composition, tuple(files))
+        except BaseException:
+            await self.compositions.unmark_posted(composition_id)
+            raise
+        return True
