@@ -150,7 +150,7 @@ UNREADABLE_GAP = 3.0  # an attribute a melody lacks (no notes to measure) counts
 
 
 class NudgingPanel:
-    """Voters each wanting a profile of the nudgeable attributes (panel n), who also nudge.
+    """Voters each wanting a profile of the nudgeable attributes (panels n and f), who also nudge.
 
     `wanted` (voters, attributes) are standardised attribute values (by `mean` and `sd` over
     melodies of the prior); a voter's utility is minus the root mean square distance of a melody's
