@@ -18,16 +18,18 @@ the median number of generations until a candidate reaches the threshold (simila
 a-c and w: about the best of 88 random melodies, the level classic reaches in most breeds
 within 12 generations; utility 2.5 for d, likewise), `>G` when most trials never do, with the
 share that do.
-Panel n (voters who want an attribute profile, `bench.voters.NudgingPanel`) runs every GA
-strategy twice on paired trials, without and with the voters' nudges (S and S+nudges), and
-prints the paired gain of the nudges at generation 8 in sd of random candidates' utility.
+Panels n and f (voters who want an attribute profile, `bench.voters.NudgingPanel`; in f the group
+wants fewer notes than the model makes and agrees more) run every GA strategy twice on paired
+trials, without and with the voters' nudges (S and S+nudges), and print the paired gain of the
+nudges at generation 8 in sd of random candidates' utility.
 
 Last line, for panel b: RESULT default_sim8 classic_sim8 random_sim8 (median best similarity at
 generation 8) and default_gens classic_gens random_gens (median generations to the threshold,
 generations + 1 when most trials never reach it); for panel n, nudge_gain8 (the default
 strategy with nudges minus without, paired mean at generation 8, sd), its 95 % interval, and
 nudge_headroom8 (the panel's ceiling, `bench.voters.NudgingPanel.best_possible`, minus the default
-strategy's best at generation 8 without nudges: the most any gain could be, on the mean).
+strategy's best at generation 8 without nudges: the most any gain could be, on the mean); for
+panel f the same fields, prefixed f_.
 """
 
 from __future__ import annotations
@@ -51,9 +53,11 @@ if TYPE_CHECKING:
     from engine.sampling import LatentModel
 
 CHECKPOINTS = (0, 4, 8, 12)
-THRESHOLDS = {"a": 0.35, "b": 0.35, "c": 0.35, "d": 2.5, "w": 0.35, "n": 2.5}
-ALL_PANELS = ("a", "b", "c", "d", "w", "n")
-UTILITY_PANELS = ("d", "n")  # scored in sd of random candidates' utility, not similarity
+THRESHOLDS = {"a": 0.35, "b": 0.35, "c": 0.35, "d": 2.5, "w": 0.35, "n": 2.5, "f": 2.5}
+ALL_PANELS = ("a", "b", "c", "d", "w", "n", "f")
+UTILITY_PANELS = ("d", "n", "f")  # scored in sd of random candidates' utility, not similarity
+NUDGING_PANELS = ("n", "f")  # run with and without the voters' nudges
+SPARSE_DRAWS = 32  # panel f draws melodies of the prior this many at a time until one is sparse
 NUDGED = "+nudges"
 MIN_NOTES = 4
 RANDOM = "random"
@@ -112,14 +116,17 @@ def run(args: argparse.Namespace) -> int:
           f"default strategy {ga.DEFAULT_STRATEGY!r}")
     checkpoints = [g for g in CHECKPOINTS if g <= args.generations]
     results: dict[str, dict[str, NDArray[np.float64]]] = {}
-    ceilings: list[float] = []  # panel n: the best score each trial's panel could give
+    ceilings: dict[str, NDArray[np.float64]] = {}  # nudging panels: the best score each trial's panel could give
     for panel_name in args.panels:
-        runs = [*strategies, *(s + NUDGED for s in strategies if s != RANDOM)] if panel_name == "n" else strategies
+        nudging_panel_runs = panel_name in NUDGING_PANELS
+        runs = [*strategies, *(s + NUDGED for s in strategies if s != RANDOM)] if nudging_panel_runs else strategies
         bests = {strategy: [] for strategy in runs}
+        panel_ceilings, prior_bests = [], []
         for trial in range(args.trials):
             panel = make_panel(panel_name, model, targets, trial, args.seed)
-            if panel_name == "n":
-                ceilings.append(panel.best_possible())
+            if nudging_panel_runs:
+                panel_ceilings.append(panel.best_possible())
+                prior_bests.append(float(panel.score(_prior_melodies(model, args.seed)).group.max()))
             first = ga.random_population(args.population, model.latent_size, np.random.default_rng([args.seed, trial]))
             for strategy in runs:
                 nudging = vectors if strategy.endswith(NUDGED) else None
@@ -127,12 +134,14 @@ def run(args: argparse.Namespace) -> int:
                                                 subspace, nudging))
         results[panel_name] = {strategy: np.stack(rows) for strategy, rows in bests.items()}
         report(panel_name, results[panel_name], checkpoints, args)
-        if panel_name == "n":
-            print_headroom(results[panel_name], np.array(ceilings), args.generations)
+        if nudging_panel_runs:
+            ceilings[panel_name] = np.array(panel_ceilings)
+            print_headroom(results[panel_name], ceilings[panel_name], np.array(prior_bests), args.generations)
     print(f"({time.monotonic() - started:.0f} s)")
     fields = [result_line(results["b"], args.generations, ga.DEFAULT_STRATEGY)] if "b" in results else []
-    if "n" in results:
-        fields.append(nudge_result(results["n"], np.array(ceilings), args.generations, ga.DEFAULT_STRATEGY))
+    for panel_name in (p for p in NUDGING_PANELS if p in results):
+        fields.append(nudge_result(results[panel_name], ceilings[panel_name], args.generations, ga.DEFAULT_STRATEGY,
+                                   prefix="" if panel_name == "n" else f"{panel_name}_"))
     if fields:
         print("RESULT " + " ".join(fields))
     model.close()
@@ -162,6 +171,8 @@ def make_panel(name: str, model: LatentModel, targets: Targets | None, trial: in
     rng = np.random.default_rng([seed, trial, 3])
     if name == "n":
         return nudging_panel(model, rng, seed)
+    if name == "f":
+        return sparse_panel(model, rng, seed)
     if name == "d" or targets is None:
         return taste_panel(model, rng, seed)
     tune = targets.reachable[trial % len(targets.reachable)]
@@ -191,6 +202,25 @@ def nudging_panel(model: LatentModel, rng: np.random.Generator, seed: int) -> vo
     unscaled = voters.NudgingPanel(voters.wanted_profiles(5, (wanted - mean) / sd, rng), mean, sd)
     group = unscaled.utilities(_prior_melodies(model, seed)).mean(axis=0)
     return voters.NudgingPanel(unscaled.wanted, mean, sd, float(group.mean()), float(group.std()))
+
+
+def sparse_panel(model: LatentModel, rng: np.random.Generator, seed: int) -> voters.NudgingPanel:
+    """Panel f: close wanted profiles (0.2 sd apart) around that of a melody of the prior with at most
+    `voters.FOLK_DENSITY` notes a bar, drawn with `rng`; attributes standardised as for panel n."""
+    from engine import ga
+    from engine.attributes import measure_all
+
+    values = measure_all(_prior_melodies(model, seed))
+    mean, sd = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    while True:
+        drawn = measure_all(model.decode(ga.random_population(SPARSE_DRAWS, model.latent_size, rng)))
+        index = voters.first_sparse(drawn)
+        if index is not None:
+            break
+    wanted = voters.wanted_profiles(5, (drawn[index] - mean) / sd, rng, spread=voters.CLOSE_VOTERS)
+    unscaled = voters.NudgingPanel(wanted, mean, sd)
+    group = unscaled.utilities(_prior_melodies(model, seed)).mean(axis=0)
+    return voters.NudgingPanel(wanted, mean, sd, float(group.mean()), float(group.std()))
 
 
 def taste_panel(model: LatentModel, rng: np.random.Generator, seed: int) -> voters.TastePanel:
@@ -316,22 +346,25 @@ def report(panel: str, results: dict[str, NDArray[np.float64]], checkpoints: Seq
 
 
 def nudge_result(results: dict[str, NDArray[np.float64]], ceilings: NDArray[np.float64], generations: int,
-                 default: str) -> str:
-    """RESULT fields of panel n: the paired gain of the default strategy's nudges at generation 8, and the
-    headroom (how far below the panel's ceiling the default strategy is there without nudges)."""
+                 default: str, prefix: str = "") -> str:
+    """RESULT fields of a nudging panel: the paired gain of the default strategy's nudges at generation 8,
+    and the headroom (how far below the panel's ceiling the default strategy is there without nudges)."""
     at = min(8, generations)
     gain = results[default + NUDGED][:, at] - results[default][:, at]
     low, high = bootstrap(gain, np.mean)
     headroom = np.mean(ceilings - results[default][:, at])
-    return (f"nudge_gain{at}={np.mean(gain):.2f} nudge_gain{at}_low={low:.2f} nudge_gain{at}_high={high:.2f} "
-            f"nudge_headroom{at}={headroom:.2f}")
+    key = f"{prefix}nudge_gain{at}"
+    return (f"{key}={np.mean(gain):.2f} {key}_low={low:.2f} {key}_high={high:.2f} "
+            f"{prefix}nudge_headroom{at}={headroom:.2f}")
 
 
-def print_headroom(results: dict[str, NDArray[np.float64]], ceilings: NDArray[np.float64], generations: int) -> None:
-    """Panel n: how far below the panel's ceiling each strategy's best is, in the mean over trials."""
+def print_headroom(results: dict[str, NDArray[np.float64]], ceilings: NDArray[np.float64],
+                   prior_bests: NDArray[np.float64], generations: int) -> None:
+    """A nudging panel: how far below the panel's ceiling each strategy's best is, in the mean over trials."""
     at = min(8, generations)
     print(f"  ceiling (a melody with the profile best for the panel; none need exist): mean {ceilings.mean():.3f}; "
-          f"mean distance below it at g{at}:")
+          f"the best of the 256 prior melodies: mean {prior_bests.mean():.3f}; mean distance below the ceiling "
+          f"at g{at}:")
     for strategy, best in results.items():
         print(f"    {strategy:18} {np.mean(ceilings - best[:, at]):.3f} sd")
 

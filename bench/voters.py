@@ -14,7 +14,10 @@ Panels:
      one note merged into the note before it); noise sd 0.05. The group's score is the mean
      similarity to the 5 variants.
   n  5 voters who want a profile of the nudgeable attributes and nudge as well as vote
-     (NudgingPanel, below).
+     (NudgingPanel, below): the profile of a typical melody of the prior, 0.5 sd apart.
+  f  as n, but the group wants fewer notes than the model makes: the profile of a melody of the
+     prior with at most FOLK_DENSITY notes a bar (about 1 in 12 of them), and its voters agree
+     within 0.2 sd.
   d  5 voters with tastes rather than tunes: a voter's utility is a weighted sum of melodic
      features (stepwise motion, register, syncopation, minor mode, density, range; see
      `engine.similarity.melodic_features`), each standardised by its mean and sd over melodies
@@ -33,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from domain.model import Note
+from domain.nudges import ATTRIBUTES
 from engine import similarity
 from engine.attributes import measure_all
 
@@ -45,7 +49,12 @@ PANELS = {
     "c": "5 voters, variants of one tune",
     "d": "5 voters, tastes (melodic features)",
     "n": "5 voters, wanted attribute profiles; they also nudge",
+    "f": "5 voters who want fewer notes (a sparse melody's profile), close together; they also nudge",
 }
+# Panel f's notes a bar: about 8 notes in 2 bars, as in a large folk song collection, against about 15
+# in the model's melodies (and its training corpus).
+FOLK_DENSITY = 4.0
+CLOSE_VOTERS = 0.2  # panel f: each voter's own variation around the shared profile, in sd
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,7 @@ UNREADABLE_GAP = 3.0  # an attribute a melody lacks (no notes to measure) counts
 
 
 class NudgingPanel:
-    """Voters each wanting a profile of the nudgeable attributes (panel n), who also nudge.
+    """Voters each wanting a profile of the nudgeable attributes (panels n and f), who also nudge.
 
     `wanted` (voters, attributes) are standardised attribute values (by `mean` and `sd` over
     melodies of the prior); a voter's utility is minus the root mean square distance of a melody's
@@ -198,7 +207,15 @@ class NudgingPanel:
         return given
 
 
-def wanted_profiles(voters: int, melody: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.float64]:
+def wanted_profiles(voters: int, melody: NDArray[np.float64], rng: np.random.Generator,
+                    spread: float = 0.5) -> NDArray[np.float64]:
     """(voters, attributes) wanted standardised values: those of a melody (so that they go together as in
-    melodies the model makes), shared by the panel, plus each voter's own variation of 0.5 sd."""
-    return melody[None] + 0.5 * rng.standard_normal((voters, len(melody)))
+    melodies the model makes), shared by the panel, plus each voter's own variation of `spread` sd."""
+    return melody[None] + spread * rng.standard_normal((voters, len(melody)))
+
+
+def first_sparse(values: NDArray[np.float64], density: float = FOLK_DENSITY) -> int | None:
+    """The index of the first melody (by its attributes (n, attributes)) with every attribute
+    measurable and at most `density` notes a bar; None when there is none."""
+    sparse = np.isfinite(values).all(axis=1) & (values[:, ATTRIBUTES.index("density")] <= density)
+    return int(np.argmax(sparse)) if sparse.any() else None

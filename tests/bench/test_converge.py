@@ -156,3 +156,65 @@ def test_a_tiny_nudging_run_reports_a_gain_no_larger_than_the_headroom(melody_mo
     assert list(figures) == ["nudge_gain2", "nudge_gain2_low", "nudge_gain2_high", "nudge_headroom2"]
     assert figures["nudge_gain2_low"] <= figures["nudge_gain2"] <= figures["nudge_gain2_high"]
     assert figures["nudge_gain2"] <= figures["nudge_headroom2"] + 0.01  # rounding to 2 decimals
+
+
+def test_the_first_sparse_melody_has_every_attribute_and_few_enough_notes():
+    from domain.nudges import ATTRIBUTES
+
+    density = ATTRIBUTES.index("density")
+    values = np.ones((4, len(ATTRIBUTES)))
+    values[:, density] = [8.0, 3.0, 4.0, 2.5]
+    values[1, ATTRIBUTES.index("leaps")] = np.nan  # too few notes to measure: not a profile to want
+    assert voters.first_sparse(values) == 2
+    assert voters.first_sparse(values, density=2.5) == 3
+    assert voters.first_sparse(values[:2]) is None
+
+
+def test_close_voters_spread_less_and_panel_n_keeps_its_draws():
+    shared = np.array([-1.5, 0.0, 0.2, 0.1, -0.9])
+    close = voters.wanted_profiles(2000, shared, np.random.default_rng(0), spread=voters.CLOSE_VOTERS)
+    assert np.allclose(close.mean(axis=0), shared, atol=0.02)
+    assert np.allclose(close.std(axis=0), voters.CLOSE_VOTERS, atol=0.02)
+    assert np.array_equal(voters.wanted_profiles(5, shared, np.random.default_rng(1)),
+                          voters.wanted_profiles(5, shared, np.random.default_rng(1), spread=0.5))
+
+
+@pytest.mark.slow
+def test_the_sparse_panel_wants_fewer_notes_and_its_ceiling_is_above_random_melodies(melody_model):
+    from domain.nudges import ATTRIBUTES
+    from engine.attributes import measure_all
+
+    density = ATTRIBUTES.index("density")
+    prior = converge._prior_melodies(melody_model, 0)
+    prior_density = measure_all(prior)[:, density]
+    for trial in range(3):
+        panel = converge.make_panel("f", melody_model, None, trial, 0)
+        wanted_notes = panel.wanted[:, density] * panel.sd[density] + panel.mean[density]
+        assert np.median(wanted_notes) <= voters.FOLK_DENSITY + 0.5 < np.median(prior_density)
+        scores = panel.score(prior).group
+        assert scores.mean() == pytest.approx(0.0, abs=1e-9) and scores.std() == pytest.approx(1.0)
+        # The group likes sparse melodies of the prior better than dense ones, and none as much as its ceiling.
+        sparse = prior_density <= np.median(prior_density)
+        assert scores[sparse].mean() > scores[~sparse].mean() + 0.5
+        assert scores.max() < panel.best_possible()
+
+
+@pytest.mark.slow
+def test_a_tiny_sparse_panel_run_pairs_its_trials_and_reports_its_own_fields(melody_model, capsys):
+    from engine import ga
+
+    parser = argparse.ArgumentParser()
+    converge.add_arguments(parser)
+    args = parser.parse_args(["--trials", "2", "--generations", "2", "--panels", "f",
+                              "--strategies", ga.DEFAULT_STRATEGY])
+    assert converge.run(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    # Without and with nudges the breeds start from the same first generation, heard by the same panel.
+    starts = {line.split()[0]: line.split()[2] for line in lines if line.split()[1:2] == ["g0"]}
+    assert set(starts) == {ga.DEFAULT_STRATEGY, ga.DEFAULT_STRATEGY + converge.NUDGED}
+    assert len(set(starts.values())) == 1
+    figures = {key: float(value) for key, value in (field.split("=") for field in lines[-1].split()[1:])}
+    assert list(figures) == ["f_nudge_gain2", "f_nudge_gain2_low", "f_nudge_gain2_high", "f_nudge_headroom2"]
+    assert figures["f_nudge_gain2_low"] <= figures["f_nudge_gain2"] <= figures["f_nudge_gain2_high"]
+    assert figures["f_nudge_gain2"] <= figures["f_nudge_headroom2"] + 0.01
+    assert figures["f_nudge_headroom2"] > 0
