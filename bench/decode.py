@@ -37,13 +37,12 @@ started = time.perf_counter()
 import json, sys
 import numpy as np
 if sys.argv[3] == "numpy":
-    from threadpoolctl import threadpool_limits
-    from engine.musicvae import MelodyVAE as Model
-    threadpool_limits(1, user_api="blas")
+    from engine.musicvae import for_worker as load
 else:
-    from engine.decoder import MelodyModel as Model
+    from engine.decoder import MelodyModel
+    load = MelodyModel.load
 imported = time.perf_counter()
-model = Model.load(sys.argv[1], sys.argv[2] if sys.argv[2] else None)
+model = load(sys.argv[1], sys.argv[2] if sys.argv[2] else None)
 loaded = time.perf_counter()
 model.decode(np.zeros((8, model.latent_size), np.float32))
 decoded = time.perf_counter()
@@ -65,17 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timed decodes with cat-mel_2bar_big (default 10; 0 skips it)")
 
 
-def _model_class(implementation: str):
+def _loader(implementation: str):
     if implementation == "numpy":
-        from threadpoolctl import threadpool_limits
+        from engine.musicvae import for_worker
 
-        from engine.musicvae import MelodyVAE
-
-        threadpool_limits(1, user_api="blas")  # as a worker runs it
-        return MelodyVAE
+        return for_worker  # as a worker runs it
     from engine.decoder import MelodyModel
 
-    return MelodyModel
+    return MelodyModel.load
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.errors import ModelError
 
-    model_class = _model_class(args.implementation)
+    load = _loader(args.implementation)
     try:
-        model = model_class.load(args.config, args.checkpoint)
+        model = load(args.config, args.checkpoint)
     except ModelError as error:
         print(f"breeder bench decode: {error}")
         return CONFIG_ERROR
@@ -106,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         from engine.training.export import random_checkpoint
 
         with tempfile.TemporaryDirectory() as folder:
-            big_model = model_class.load("cat-mel_2bar_big", random_checkpoint("cat-mel_2bar_big", Path(folder)))
+            big_model = load("cat-mel_2bar_big", random_checkpoint("cat-mel_2bar_big", Path(folder)))
             big = decode_seconds(big_model, args.big_repeats)
             big_model.close()
         print(f"cat-mel_2bar_big (random weights), decode 8 latents: median {big * 1000:.1f} ms "

@@ -48,9 +48,9 @@ def _median(samples: list[float]) -> float:
 
 
 async def _bench(args: argparse.Namespace, settings) -> int:
-    from breeder.worker_cmd import load_model
     from domain.model import Breed, BreedParams
     from engine import ga, midi, pianoroll
+    from engine.musicvae import for_worker
     from engine.render import Renderer
     from engine.subspace import load as load_subspace
     from engine.worker import Worker
@@ -59,7 +59,7 @@ async def _bench(args: argparse.Namespace, settings) -> int:
     from storage.codec import Job
     from storage.store import BreedStore
 
-    model = load_model(settings)  # as `breeder worker` runs it
+    model = for_worker(settings.musicvae_config, settings.musicvae_checkpoint)  # as `breeder worker` runs it
     renderer = Renderer(settings.soundfont)
     renderer.check()
     subspace = load_subspace()

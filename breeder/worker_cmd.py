@@ -3,8 +3,6 @@
 The model runs in numpy (`engine.musicvae`), read straight from its checkpoint: a worker never
 imports TensorFlow. The SoundFont loads meanwhile on another thread (FluidSynth lets go of the
 GIL), and note_seq is imported without the notebook libraries it pulls in but a worker never calls.
-BLAS runs on one thread: the model's matrices are small, and a worker's cores are busy rendering
-audio and running other jobs, where BLAS threads waiting for each other cost more than they save.
 """
 
 from __future__ import annotations
@@ -93,14 +91,11 @@ async def serve(settings: WorkerSettings, consumer: str) -> int:
 
 
 def load_model(settings: WorkerSettings) -> MelodyVAE:
-    """The model as a worker runs it, with BLAS on one thread; ModelError when it cannot be loaded."""
+    """The model as a worker runs it (`engine.musicvae.for_worker`); ModelError when it cannot be loaded."""
     _skip_unused_imports()
-    from threadpoolctl import threadpool_limits
+    from engine.musicvae import for_worker
 
-    from engine.musicvae import MelodyVAE
-
-    threadpool_limits(1, user_api="blas")
-    return MelodyVAE.load(settings.musicvae_config, settings.musicvae_checkpoint)
+    return for_worker(settings.musicvae_config, settings.musicvae_checkpoint)
 
 
 def _skip_unused_imports() -> None:

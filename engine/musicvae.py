@@ -210,6 +210,16 @@ class MelodyVAE:
         return rows
 
 
+def for_worker(config_name: str, checkpoint: Path | str | None = None) -> MelodyVAE:
+    """The model as a worker runs it, with BLAS on one thread for the whole process: the model's
+    matrices are small, and a worker's cores are busy rendering audio and running other jobs, where
+    BLAS threads waiting for each other cost more than they save. ModelError when it cannot be loaded."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+    return MelodyVAE.load(config_name, checkpoint)
+
+
 def _pad(rows: NDArray[np.generic]) -> NDArray[np.generic]:
     """`rows` filled up with zero rows to a whole block."""
     if len(rows) == BLOCK:
