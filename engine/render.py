@@ -133,10 +133,15 @@ class Renderer:
 
     def render_midi(self, data: bytes) -> bytes:
         """A whole MIDI file (any General MIDI file: tracks, drums) as one clip, to its last event plus the release."""
-        synth = self.synth()
-        length = read_midi(data).get_end_time() + RELEASE_S
-        (clip,) = self._render(synth, [(data, round(length * self.sample_rate))])
+        (clip,) = self.render_midis([data])
         return clip
+
+    def render_midis(self, files: Sequence[bytes]) -> list[bytes]:
+        """`render_midi` of each file; each is levelled and encoded while the next one plays."""
+        synth = self.synth()
+        lengths = [read_midi(data).get_end_time() + RELEASE_S for data in files]
+        return self._render(synth, [(data, round(length * self.sample_rate))
+                                    for data, length in zip(files, lengths, strict=True)])
 
     def _render(self, synth: Synth, renders: Sequence[tuple[bytes, int]]) -> list[bytes]:
         """Synthesise each (MIDI file, frames) in turn; each is levelled and encoded while the next one plays."""

@@ -76,11 +76,10 @@ class TuneJobs(KeepsakeJobs):
         """A generation's clips and MIDI files with the breed's backing, and its numbered piano roll."""
         from engine import pianoroll
 
-        files: dict[str, bytes] = {}
-        for index, melody in enumerate(melodies):
-            data = self.backed_midi(melody, params)
-            files[artifacts.midi_name(index)] = data
-            files[artifacts.clip_name(index)] = self.renderer.render_midi(data)
+        backed = [self.backed_midi(melody, params) for melody in melodies]
+        files = {artifacts.midi_name(index): data for index, data in enumerate(backed)}
+        for index, clip in enumerate(self.renderer.render_midis(backed)):
+            files[artifacts.clip_name(index)] = clip
         files[artifacts.ROLL_PNG] = pianoroll.generation_png(melodies, [str(i + 1) for i in range(len(melodies))])
         return files
 
