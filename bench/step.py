@@ -5,8 +5,9 @@ strategy at generation 10, with its whole history, in the melody subspace), deco
 backing (chords fitted to each melody, its MIDI file), render the audio (FluidSynth in-process with
 the SoundFont the product uses, levelling and OGG encoding), the piano roll, and the Redis write.
 The floor is decoding plus synthesis alone (of the backed clips), what no worker can avoid.
-Throughput is measured with 20 breeds evolving at once, served by 1 and then 2 `breeder worker` processes; cold start is the time from starting `breeder worker` to its
-"waiting for jobs" line (and the CPU time it took, which a busy machine inflates less).
+Throughput is measured with 20 breeds evolving at once, served by 1 and then 2 `breeder worker`
+processes; cold start is the time from starting `breeder worker` to its "waiting for jobs" line
+(and the CPU time it took, which a busy machine inflates less).
 """
 
 from __future__ import annotations
