@@ -1,7 +1,8 @@
 """MusicVAE (Magenta): latent vectors to 2-bar melodies and back.
 
-The only runtime module that imports TensorFlow and Magenta. A worker loads the model once and
-keeps the `MelodyModel`; loading builds a TF1 graph and restores a checkpoint (seconds).
+The only module that imports TensorFlow and Magenta: Magenta's own graph of the model, for
+training, export and the attribute vectors; loading builds a TF1 graph and restores a checkpoint
+(seconds). A worker runs the same network in numpy (`engine.musicvae`), with the same results.
 
 Decoding is deterministic per latent. The graph has a fixed batch size, so a call of any size
 is padded and chunked; each row is computed on its own, so a latent gives the same melody
@@ -25,7 +26,7 @@ import contextlib  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
-from collections.abc import Iterator, Sequence  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -35,8 +36,7 @@ from numpy.typing import NDArray  # noqa: E402
 from engine import melody  # noqa: E402
 from engine.checkpoint import DEFAULT_CONFIG, resolve_checkpoint  # noqa: E402
 from engine.errors import ModelError  # noqa: E402
-from engine.sampling import gumbel_noise, slerp  # noqa: E402
-from storage.codec import Note  # noqa: E402
+from engine.sampling import LatentModel, gumbel_noise  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -204,7 +204,7 @@ class _Graph:
             )
 
 
-class MelodyModel:
+class MelodyModel(LatentModel):
     """A loaded MusicVAE melody model. Create it with `load()` (or `random()`), once per process."""
 
     def __init__(self, graph: _Graph, config_name: str, checkpoint: Path | None) -> None:
@@ -280,17 +280,11 @@ class MelodyModel:
             out[begin : begin + len(chunk)] = graph.session.run(graph.tokens, feed)[: len(chunk)]
         return out
 
-    def decode(self, latents: NDArray[np.floating], temperature: float = 0.0) -> list[list[Note]]:
-        """The melody (notes in steps, within `steps`) of each latent; see the module doc for temperature."""
-        return [melody.tokens_to_notes(row) for row in self.decode_tokens(latents, temperature)]
-
     # --- melodies to latents -------------------------------------------------------------------
 
     def encode_tokens(self, tokens: NDArray[np.integer]) -> NDArray[np.float32]:
         """The posterior means (n, latent_size) of token rows (n, steps): deterministic, no sampling."""
-        tokens = np.asarray(tokens)
-        if tokens.ndim != 2 or tokens.shape[1] != self.steps:
-            raise ValueError(f"token rows must have shape (n, {self.steps}), not {tokens.shape}")
+        tokens = self._token_rows(tokens)
         graph = self._graph
         out = np.empty((len(tokens), self.latent_size), dtype=np.float32)
         lengths = np.full(graph.batch_size, self.steps, dtype=np.int32)
@@ -299,38 +293,6 @@ class MelodyModel:
             feed = {graph.inputs: _pad(chunk, graph.batch_size), graph.lengths: lengths}
             out[begin : begin + len(chunk)] = graph.session.run(graph.mean, feed)[: len(chunk)]
         return out
-
-    def encode(self, melodies: Sequence[Sequence[Note]]) -> NDArray[np.float32]:
-        """The latents (n, latent_size) of 2-bar melodies: notes past `steps` are ignored."""
-        return self.encode_tokens(
-            np.stack([melody.notes_to_tokens(notes, self.steps) for notes in melodies])
-            if melodies
-            else np.empty((0, self.steps), np.int64)
-        )
-
-    def encode_midi(self, data: bytes) -> NDArray[np.float32]:
-        """The latent (1, latent_size) of the first 2 bars of a MIDI file's melody; ValueError if it has none."""
-        from engine.midi import midi_to_notes
-
-        notes = melody.first_bars(midi_to_notes(data), self.steps // melody.STEPS_PER_BAR)
-        if not notes:
-            raise melody.MelodyError("the MIDI file has no melody to start from (no notes outside drum tracks)")
-        return self.encode([notes])
-
-    def interpolate(self, a: NDArray[np.floating], b: NDArray[np.floating], steps: int) -> NDArray[np.float32]:
-        """`steps` latents from `a` to `b` by spherical interpolation (both ends included)."""
-        return slerp(a, b, steps)
-
-    def _latent_rows(self, latents: NDArray[np.floating]) -> NDArray[np.float32]:
-        rows = np.asarray(latents, dtype=np.float32)
-        if rows.ndim == 1:
-            rows = rows[None]
-        if rows.ndim != 2 or rows.shape[1] != self.latent_size:
-            raise ValueError(f"latents must have shape (n, {self.latent_size}), not {np.shape(latents)}")
-        if not np.all(np.isfinite(rows)):
-            raise ValueError("latents must be finite")
-        return rows
-
 
 def _pad(rows: NDArray[Any], size: int) -> NDArray[Any]:
     """`rows` filled up with zero rows to `size` (the graph's fixed batch)."""

@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from engine import melody
-from engine.checkpoint import CHECKPOINT_HINT, SHIPPED_CHECKPOINT, CheckpointError, read, resolve_checkpoint
+from engine.checkpoint import CHECKPOINT_HINT, CheckpointError, read, resolve_checkpoint
 from engine.errors import ModelError
-from engine.sampling import gumbel_noise, slerp
-from storage.codec import Note
+from engine.sampling import LatentModel, gumbel_noise
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +57,8 @@ class _Cell:
         return c, _sigmoid(o) * np.tanh(c)
 
 
-class MelodyVAE:
-    """A MusicVAE melody model read from a checkpoint; the same methods as `engine.decoder.MelodyModel`."""
+class MelodyVAE(LatentModel):
+    """A MusicVAE melody model read from a checkpoint: the same results as `engine.decoder.MelodyModel`."""
 
     def __init__(self, weights: dict[str, NDArray[np.generic]], config_name: str, checkpoint: Path) -> None:
         def tensor(name: str) -> NDArray[np.float32]:
@@ -103,13 +101,6 @@ class MelodyVAE:
         log.info("MusicVAE %s read from %s", config_name, prefix)
         return model
 
-    @classmethod
-    def shipped(cls) -> MelodyVAE:
-        return cls.load("cat-mel_2bar_small", SHIPPED_CHECKPOINT)
-
-    def close(self) -> None:
-        """Nothing to release (the TensorFlow model's counterpart closes its session)."""
-
     # --- latents to melodies -------------------------------------------------------------------
 
     def decode_tokens(self, latents: NDArray[np.floating], temperature: float = 0.0) -> NDArray[np.int64]:
@@ -151,17 +142,11 @@ class MelodyVAE:
             out[:, t] = previous
         return out
 
-    def decode(self, latents: NDArray[np.floating], temperature: float = 0.0) -> list[list[Note]]:
-        """The melody (notes in steps, within `steps`) of each latent."""
-        return [melody.tokens_to_notes(row) for row in self.decode_tokens(latents, temperature)]
-
     # --- melodies to latents -------------------------------------------------------------------
 
     def encode_tokens(self, tokens: NDArray[np.integer]) -> NDArray[np.float32]:
         """The posterior means (n, latent_size) of token rows (n, steps): deterministic, no sampling."""
-        tokens = np.asarray(tokens)
-        if tokens.ndim != 2 or tokens.shape[1] != self.steps:
-            raise ValueError(f"token rows must have shape (n, {self.steps}), not {tokens.shape}")
+        tokens = self._token_rows(tokens)
         out = np.empty((len(tokens), self.latent_size), np.float32)
         for begin in range(0, len(tokens), BLOCK):
             rows = tokens[begin : begin + BLOCK]
@@ -177,38 +162,6 @@ class MelodyVAE:
                 c, h = cell.step(cell.kernel[tokens[:, t]] + cell.bias, c, h)
             finals.append(h)
         return (np.concatenate(finals, axis=1) @ self.mu[0] + self.mu[1]).astype(np.float32)
-
-    def encode(self, melodies: Sequence[Sequence[Note]]) -> NDArray[np.float32]:
-        """The latents (n, latent_size) of 2-bar melodies: notes past `steps` are ignored."""
-        return self.encode_tokens(
-            np.stack([melody.notes_to_tokens(notes, self.steps) for notes in melodies])
-            if melodies
-            else np.empty((0, self.steps), np.int64)
-        )
-
-    def encode_midi(self, data: bytes) -> NDArray[np.float32]:
-        """The latent (1, latent_size) of the first 2 bars of a MIDI file's melody; MelodyError if it has none."""
-        from engine.midi import midi_to_notes
-
-        notes = melody.first_bars(midi_to_notes(data), self.steps // melody.STEPS_PER_BAR)
-        if not notes:
-            raise melody.MelodyError("the MIDI file has no melody to start from (no notes outside drum tracks)")
-        return self.encode([notes])
-
-    def interpolate(self, a: NDArray[np.floating], b: NDArray[np.floating], steps: int) -> NDArray[np.float32]:
-        """`steps` latents from `a` to `b` by spherical interpolation (both ends included)."""
-        return slerp(a, b, steps)
-
-    def _latent_rows(self, latents: NDArray[np.floating]) -> NDArray[np.float32]:
-        rows = np.asarray(latents, dtype=np.float32)
-        if rows.ndim == 1:
-            rows = rows[None]
-        if rows.ndim != 2 or rows.shape[1] != self.latent_size:
-            raise ValueError(f"latents must have shape (n, {self.latent_size}), not {np.shape(latents)}")
-        if not np.all(np.isfinite(rows)):
-            raise ValueError("latents must be finite")
-        return rows
-
 
 def for_worker(config_name: str, checkpoint: Path | str | None = None) -> MelodyVAE:
     """The model as a worker runs it, with BLAS on one thread for the whole process: the model's

@@ -3,10 +3,10 @@ their interface, latent paths and sampling noise."""
 
 from __future__ import annotations
 
+import abc
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,27 +15,65 @@ from domain.model import Note
 from engine import melody
 
 
-class LatentModel(Protocol):
-    """A MusicVAE melody model: latents to melodies and back."""
+class LatentModel(abc.ABC):
+    """A MusicVAE melody model: latents to melodies and back. Subclasses compute the token rows."""
 
     config_name: str
     checkpoint: Path | None
     latent_size: int
     steps: int
 
-    def decode_tokens(self, latents: NDArray[np.floating], temperature: float = 0.0) -> NDArray[np.int64]: ...
+    @abc.abstractmethod
+    def decode_tokens(self, latents: NDArray[np.floating], temperature: float = 0.0) -> NDArray[np.int64]:
+        """Token rows (n, steps) of the melodies of `latents` (n, latent_size)."""
 
-    def decode(self, latents: NDArray[np.floating], temperature: float = 0.0) -> list[list[Note]]: ...
+    @abc.abstractmethod
+    def encode_tokens(self, tokens: NDArray[np.integer]) -> NDArray[np.float32]:
+        """The posterior means (n, latent_size) of token rows (n, steps): deterministic, no sampling."""
 
-    def encode_tokens(self, tokens: NDArray[np.integer]) -> NDArray[np.float32]: ...
+    def close(self) -> None:  # noqa: B027 (a model with nothing to release need not override it)
+        """Release what the model holds (nothing by default)."""
 
-    def encode(self, melodies: Sequence[Sequence[Note]]) -> NDArray[np.float32]: ...
+    def decode(self, latents: NDArray[np.floating], temperature: float = 0.0) -> list[list[Note]]:
+        """The melody (notes in steps, within `steps`) of each latent; see engine.decoder on temperature."""
+        return [melody.tokens_to_notes(row) for row in self.decode_tokens(latents, temperature)]
 
-    def encode_midi(self, data: bytes) -> NDArray[np.float32]: ...
+    def encode(self, melodies: Sequence[Sequence[Note]]) -> NDArray[np.float32]:
+        """The latents (n, latent_size) of 2-bar melodies: notes past `steps` are ignored."""
+        return self.encode_tokens(
+            np.stack([melody.notes_to_tokens(notes, self.steps) for notes in melodies])
+            if melodies
+            else np.empty((0, self.steps), np.int64)
+        )
 
-    def interpolate(self, a: NDArray[np.floating], b: NDArray[np.floating], steps: int) -> NDArray[np.float32]: ...
+    def encode_midi(self, data: bytes) -> NDArray[np.float32]:
+        """The latent (1, latent_size) of the first 2 bars of a MIDI file's melody; MelodyError if it has none."""
+        from engine.midi import midi_to_notes
 
-    def close(self) -> None: ...
+        notes = melody.first_bars(midi_to_notes(data), self.steps // melody.STEPS_PER_BAR)
+        if not notes:
+            raise melody.MelodyError("the MIDI file has no melody to start from (no notes outside drum tracks)")
+        return self.encode([notes])
+
+    def interpolate(self, a: NDArray[np.floating], b: NDArray[np.floating], steps: int) -> NDArray[np.float32]:
+        """`steps` latents from `a` to `b` by spherical interpolation (both ends included)."""
+        return slerp(a, b, steps)
+
+    def _latent_rows(self, latents: NDArray[np.floating]) -> NDArray[np.float32]:
+        rows = np.asarray(latents, dtype=np.float32)
+        if rows.ndim == 1:
+            rows = rows[None]
+        if rows.ndim != 2 or rows.shape[1] != self.latent_size:
+            raise ValueError(f"latents must have shape (n, {self.latent_size}), not {np.shape(latents)}")
+        if not np.all(np.isfinite(rows)):
+            raise ValueError("latents must be finite")
+        return rows
+
+    def _token_rows(self, tokens: NDArray[np.integer]) -> NDArray[np.integer]:
+        tokens = np.asarray(tokens)
+        if tokens.ndim != 2 or tokens.shape[1] != self.steps:
+            raise ValueError(f"token rows must have shape (n, {self.steps}), not {tokens.shape}")
+        return tokens
 
 
 def slerp(a: NDArray[np.floating], b: NDArray[np.floating], steps: int) -> NDArray[np.float32]:

@@ -73,9 +73,9 @@ def melody_model() -> MelodyVAE:
 
     The same as tests/engine's fixture.
     """
-    from engine.musicvae import MelodyVAE
+    from engine.musicvae import for_worker
 
-    return MelodyVAE.load("cat-mel_2bar_small", os.environ.get("MUSICVAE_CHECKPOINT") or None)
+    return for_worker("cat-mel_2bar_small", os.environ.get("MUSICVAE_CHECKPOINT") or None)
 
 
 @pytest.fixture(scope="session")

@@ -31,9 +31,9 @@ def melody_model() -> MelodyVAE:
 
     MUSICVAE_CHECKPOINT, when set, replaces it: a way to test an export before shipping it.
     """
-    from engine.musicvae import MelodyVAE
+    from engine.musicvae import for_worker
 
-    return MelodyVAE.load("cat-mel_2bar_small", os.environ.get("MUSICVAE_CHECKPOINT") or None)
+    return for_worker("cat-mel_2bar_small", os.environ.get("MUSICVAE_CHECKPOINT") or None)
 
 
 @pytest.fixture(scope="session")
