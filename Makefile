@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: apt-get install python3.11 python3.11-venv"; exit 1; }
 	@test -x $(BIN)/python || { echo "Creating the virtualenv in $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[bot,engine,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[bot,engine,training,dev]'
 	# Magenta pins TensorFlow 2.9 (no Python 3.11 wheel); its real needs are in the engine extra.
 	$(BIN)/pip install -q --no-deps magenta==2.1.4
 	@touch $(STAMP)

@@ -14,7 +14,7 @@ import importlib.util
 import io
 import sys
 
-from runtime.exits import INTERRUPTED
+from runtime.exits import CONFIG_ERROR, INTERRUPTED
 
 # (name, module, help). `bench` has its own subcommands below.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -28,6 +28,10 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("export", "engine.training.export", "write an inference-only checkpoint from a training run"),
     ("redis", "breeder.redis_cmd", "run the embedded Redis server in the foreground"),
 )
+# Commands that build Magenta's TensorFlow graph: they need the `training` extra and Magenta.
+TRAINING = ("train", "attributes", "export")
+TRAINING_HINT = ("install the `training` extra and Magenta: pip install '.[engine,training]' and "
+                 "pip install --no-deps magenta==2.1.4 (`make` does both)")
 # Benchmarks live in the top-level `bench/` package of a source checkout: the wheel and the images
 # do not ship it, so `breeder bench` exists only where that folder does.
 BENCHMARKS: tuple[tuple[str, str, str], ...] = (
@@ -86,8 +90,16 @@ def quiet_synth_binding() -> None:
         importlib.import_module("fluidsynth")
 
 
+def missing_training() -> list[str]:
+    """The packages of the `training` extra (and Magenta) that are not installed."""
+    return [name for name in ("tensorflow", "magenta") if importlib.util.find_spec(name) is None]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in TRAINING and (missing := missing_training()):
+        print(f"breeder {args.command}: needs {' and '.join(missing)}, which this install leaves out; {TRAINING_HINT}")
+        return CONFIG_ERROR
     quiet_synth_binding()
     try:
         return int(args.handler(args) or 0)

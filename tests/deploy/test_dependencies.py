@@ -48,3 +48,26 @@ def test_every_third_party_import_of_the_product_is_a_declared_dependency() -> N
         if not names & (declared() | INSTALLED_APART):
             undeclared[root] = sorted(names)
     assert undeclared == {}
+
+
+def test_what_a_worker_imports_is_in_the_engine_extra_without_tensorflow() -> None:
+    """The worker image installs `.[engine]` only: TensorFlow and Magenta are for training and export."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["engine"]
+    engine = {_name(requirement) for requirement in requirements}
+    assert not {"tensorflow", "tf-keras", "magenta"} & engine
+    roots: set[str] = set()
+    for package in ("domain", "runtime", "storage", "engine"):
+        for path in (ROOT / package).rglob("*.py"):
+            if path.name == "decoder.py" or "training" in path.relative_to(ROOT).parts:
+                continue  # TensorFlow's side: training, export and the attribute vectors
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    roots |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    roots.add(node.module.split(".")[0])
+    distributions = importlib.metadata.packages_distributions()
+    missing = {root: sorted(distributions.get(root, [root])) for root in sorted(roots)
+               if root not in sys.stdlib_module_names and root not in PRODUCT and root != "__future__"
+               and not {_name(name) for name in distributions.get(root, [root])} & engine}
+    assert missing == {}

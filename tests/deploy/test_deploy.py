@@ -52,7 +52,9 @@ def test_images_install_the_project_with_its_extras_instead_of_copying_files():
     bot = (ROOT / "deploy" / "bot.Dockerfile").read_text()
     worker = (ROOT / "deploy" / "worker.Dockerfile").read_text()
     assert "'/src[bot]'" in bot and "engine]" not in bot and "magenta" not in bot
-    assert "'/src[engine]'" in worker and "magenta==2.1.4" in worker and "fluidsynth" in worker
+    assert "'/src[engine]'" in worker and "fluidsynth" in worker
+    # The worker runs the model in numpy: no TensorFlow, no Magenta, no training extra in its image.
+    assert "magenta" not in worker and "training" not in worker.split("FROM", 1)[1]
     for dockerfile in (bot, worker):
         copies = [line for line in dockerfile.splitlines() if line.startswith("COPY")]
         assert copies == ["COPY . /src"]  # no file picked by hand: the packaging decides what is installed

@@ -285,3 +285,16 @@ def _training_checkpoint(source: Path, prefix: Path) -> None:
         with tf.Session(graph=graph) as session:
             session.run(tf.variables_initializer(variables))
             saver.save(session, str(prefix))
+
+
+def test_a_training_command_without_tensorflow_says_what_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    from breeder import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    assert cli.main(["export", "--run-dir", "nowhere"]) == 2
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("breeder export: needs tensorflow, which this install leaves out; install the `training`")
+    assert "\n" not in out
