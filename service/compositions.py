@@ -12,26 +12,14 @@ from domain import artifacts, limits
 from domain.errors import BreedError
 from domain.ids import parse_melody_id, parse_melody_ids
 from domain.model import Composition
-from service.melodies import FindMelody
-from service.spacing import RequestSpacing
+from service.spacing import Requests
 from storage.codec import Job
-from storage.requests import RequestStore
-from storage.streams import MessageStreams
 
 log = logging.getLogger(__name__)
 
 
-class Compositions:
-    """Every composition: `melody` finds a melody id's candidate, `new_id` names a piece, `clock()` is the time."""
-
-    def __init__(self, compositions: RequestStore[Composition], streams: MessageStreams, melody: FindMelody,
-                 spacing: RequestSpacing, new_id: Callable[[], str], clock: Callable[[], float]) -> None:
-        self.compositions = compositions
-        self.streams = streams
-        self.melody = melody
-        self.spacing = spacing
-        self.new_id = new_id
-        self.clock = clock
+class Compositions(Requests[Composition]):
+    """Every composition: pieces of melody ids played one after the other."""
 
     async def request(
         self, text: str | Sequence[str], guild_id: int | None, channel_id: int | None, requester_id: int, *,
@@ -50,7 +38,7 @@ class Compositions:
             requester_id=requester_id, melodies=tuple(str(ref) for ref in refs), smooth=smooth,
             created_at=self.clock(),
         )
-        await self.compositions.create(composition)
+        await self.requests.create(composition)
         await self.streams.enqueue_job(
             Job("compose", composition.composition_id, melodies=composition.melodies, smooth=smooth)
         )
@@ -60,26 +48,26 @@ class Compositions:
 
     async def get(self, composition_id: str) -> Composition | None:
         """A composition's request, or None (never asked for, or expired)."""
-        return await self.compositions.get(composition_id)
+        return await self.requests.get(composition_id)
 
     async def composed(
         self, composition_id: str, post: Callable[[Composition, tuple[tuple[str, bytes], ...]], Awaitable[None]],
     ) -> bool:
         """A composition the worker rendered is posted once, where it was asked for."""
-        composition = await self.compositions.get(composition_id)
+        composition = await self.requests.get(composition_id)
         if composition is None:
             log.warning("composition %s: ready, but its request is gone", composition_id)
             return False
-        if not await self.compositions.mark_posted(composition_id):
+        if not await self.requests.mark_posted(composition_id):
             return False
         try:
             files = []
             for name in artifacts.COMPOSITION_FILES:
-                data = await self.compositions.file(composition_id, name)
+                data = await self.requests.file(composition_id, name)
                 if data is not None:
                     files.append((name, data))
             await post(composition, tuple(files))
         except BaseException:
-            await self.compositions.unmark_posted(composition_id)
+            await self.requests.unmark_posted(composition_id)
             raise
         return True

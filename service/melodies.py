@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 OTHER_SERVER = "That melody belongs to another server."
 
 # The candidate a melody id names and its breed (Melodies.melody).
-FindMelody = Callable[[str | MelodyRef, int | None], Awaitable[tuple[MelodyRef, Breed]]]
 
 
 class Melodies:

@@ -1,12 +1,25 @@
-"""How far apart one member's requests for the worker must be (morphs, trees, pieces, tunes)."""
+"""Requests for the worker: how far apart one member's must be (morphs, trees, pieces, tunes), and
+what the collaborators that take pieces and tunes share."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from domain.errors import BreedError
+from domain.ids import MelodyRef
 from domain.limits import ServerLimits
 from storage.locks import LockStore
+
+if TYPE_CHECKING:
+    from domain.model import Breed
+    from storage.requests import RequestStore
+    from storage.streams import MessageStreams
+
+R = TypeVar("R")
+# Finds the candidate a melody id names on a server, and its breed (service.melodies).
+FindMelody = Callable[[str | MelodyRef, int | None], Awaitable[tuple[MelodyRef, "Breed"]]]
 
 
 class RequestSpacing:
@@ -23,3 +36,17 @@ class RequestSpacing:
         wait = await self.locks.take_cooldown(kind, user_id, self.limits.morph_cooldown_s)
         if wait:
             raise BreedError(f"Slow down: you can ask for another {what} in {math.ceil(wait)} s.")
+
+
+class Requests(Generic[R]):
+    """Requests of one kind for the worker: `requests` keeps them, `melody` finds a melody id's candidate,
+    `spacing` spaces a member's, `new_id` names one, `clock()` is the time."""
+
+    def __init__(self, requests: RequestStore[R], streams: MessageStreams, melody: FindMelody,
+                 spacing: RequestSpacing, new_id: Callable[[], str], clock: Callable[[], float]) -> None:
+        self.requests = requests
+        self.streams = streams
+        self.melody = melody
+        self.spacing = spacing
+        self.new_id = new_id
+        self.clock = clock

@@ -13,12 +13,9 @@ from domain import artifacts
 from domain.errors import BreedError, ParamsError, UnknownBreedError
 from domain.ids import MelodyRef
 from domain.model import FRONTS, TuneRequest, check_tune
-from service.melodies import FindMelody
 from service.results import Files, read_files
-from service.spacing import RequestSpacing
+from service.spacing import Requests
 from storage.codec import Job
-from storage.requests import RequestStore
-from storage.streams import MessageStreams
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +23,8 @@ log = logging.getLogger(__name__)
 PostTune = Callable[[TuneRequest, Files], Awaitable[None]]
 
 
-class Tunes:
-    """Every tune: `melody` finds a melody id's candidate, `new_id` names a tune, `clock()` is the time."""
-
-    def __init__(self, tunes: RequestStore[TuneRequest], streams: MessageStreams, melody: FindMelody,
-                 spacing: RequestSpacing, new_id: Callable[[], str], clock: Callable[[], float]) -> None:
-        self.tunes = tunes
-        self.streams = streams
-        self.melody = melody
-        self.spacing = spacing
-        self.new_id = new_id
-        self.clock = clock
+class Tunes(Requests[TuneRequest]):
+    """Every tune asked for from a melody id."""
 
     async def request(
         self, text: str | MelodyRef, guild_id: int | None, channel_id: int | None, requester_id: int, *,
@@ -61,7 +49,7 @@ class Tunes:
             guild_id=guild_id, channel_id=channel_id, requester_id=requester_id, front=front,
             created_at=self.clock(),
         )
-        await self.tunes.create(tune)
+        await self.requests.create(tune)
         await self.streams.enqueue_job(Job("tune", tune.tune_id, ref.generation, source=tune.melody, bars=bars,
                                            backing=backing))
         log.info("breed %s gen %d: tune %s of %s asked for (%d bars, backing %s)", ref.breed_id, ref.generation,
@@ -70,7 +58,7 @@ class Tunes:
 
     async def get(self, tune_id: str, front: str) -> TuneRequest:
         """A tune asked for on `front`; BreedError when there is none (or it is another front end's)."""
-        tune = await self.tunes.get(tune_id)
+        tune = await self.requests.get(tune_id)
         if tune is None or tune.front != front:
             # Unknown like a breed id that names nothing here (a page answers 404).
             raise UnknownBreedError(f"There is no tune `{tune_id}` (tunes are kept for a while only).")
@@ -78,24 +66,24 @@ class Tunes:
 
     async def lookup(self, tune_id: str) -> TuneRequest | None:
         """A tune's request, or None (never asked for, or expired)."""
-        return await self.tunes.get(tune_id)
+        return await self.requests.get(tune_id)
 
     async def files(self, tune_id: str, max_bytes: int | None = None) -> Files:
         """A requested tune's files, in order; missing (not made yet, or expired) or too-large ones are named."""
-        return await read_files(artifacts.TUNE_FILES, lambda name: self.tunes.file(tune_id, name), max_bytes)
+        return await read_files(artifacts.TUNE_FILES, lambda name: self.requests.file(tune_id, name), max_bytes)
 
     async def ready(self, tune_id: str, post: PostTune, max_bytes: int | None = None) -> bool:
         """A tune the worker made (or failed to make) is shown once (the router asks the front end that shows it)."""
-        tune = await self.tunes.get(tune_id)
+        tune = await self.requests.get(tune_id)
         if tune is None:
             log.warning("tune %s: ready, but its request is gone", tune_id)
             return False
-        if not await self.tunes.mark_posted(tune_id):
+        if not await self.requests.mark_posted(tune_id):
             log.info("tune %s: shown already", tune_id)
             return False
         try:
             await post(tune, await self.files(tune_id, max_bytes))
         except BaseException:
-            await self.tunes.unmark_posted(tune_id)
+            await self.requests.unmark_posted(tune_id)
             raise
         return True
