@@ -310,4 +310,4 @@ class EventRouter:
         async def post(shown: TuneRequest, files: Files) -> None:
             await self.front_end.show_tune(shown, files, failure)
 
-        await self.service.tunes.ready(tune.tune_id, post)
+        await self.service.tunes.ready(tune.tune_id, post, failure=failure)

@@ -72,12 +72,20 @@ class Tunes(Requests[TuneRequest]):
         """A requested tune's files, in order; missing (not made yet, or expired) or too-large ones are named."""
         return await read_files(artifacts.TUNE_FILES, lambda name: self.requests.file(tune_id, name), max_bytes)
 
-    async def ready(self, tune_id: str, post: PostTune, max_bytes: int | None = None) -> bool:
-        """A tune the worker made (or failed to make) is shown once (the router asks the front end that shows it)."""
+    async def failure(self, tune_id: str) -> str | None:
+        """Why the worker could not make the tune, or None (made, or not yet)."""
+        return await self.requests.failure(tune_id)
+
+    async def ready(self, tune_id: str, post: PostTune, max_bytes: int | None = None,
+                    failure: str | None = None) -> bool:
+        """A tune the worker made (or failed to make: `failure`) is shown once (the router asks the front end
+        that shows it); a failure is kept too, for a page that asks after it was shown."""
         tune = await self.requests.get(tune_id)
         if tune is None:
             log.warning("tune %s: ready, but its request is gone", tune_id)
             return False
+        if failure is not None:
+            await self.requests.mark_failed(tune_id, failure)
         if not await self.requests.mark_posted(tune_id):
             log.info("tune %s: shown already", tune_id)
             return False

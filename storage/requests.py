@@ -40,6 +40,11 @@ def posted_key(kind: str, request_id: str) -> str:
     return f"{request_key(kind, request_id)}:posted"
 
 
+def failed_key(kind: str, request_id: str) -> str:
+    """Why the worker could not do the request, once it failed."""
+    return f"{request_key(kind, request_id)}:failed"
+
+
 class RequestStore(Generic[R]):
     """Requests of one kind in Redis, each kept for `artifact_ttl_s`; `id_of` names a request."""
 
@@ -74,6 +79,15 @@ class RequestStore(Generic[R]):
 
     async def unmark_posted(self, request_id: str) -> None:
         await self._redis.delete(posted_key(self._kind, request_id))
+
+    async def mark_failed(self, request_id: str, message: str) -> None:
+        """Keep why the request failed, for a front end that reads it later (as long as the request)."""
+        await self._redis.set(failed_key(self._kind, request_id), message.encode(), px=self._ttl_ms)
+
+    async def failure(self, request_id: str) -> str | None:
+        """Why the request failed, or None."""
+        raw = await self._redis.get(failed_key(self._kind, request_id))
+        return raw.decode() if raw is not None else None
 
 
 def composition_store(redis: Redis, artifact_ttl_s: float) -> RequestStore[Composition]:

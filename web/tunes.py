@@ -27,9 +27,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/tunes/{tune_id}/files/{name}", tune_file)
 
 
-def _shown(tune: TuneRequest, files: list[str]) -> dict[str, Any]:
+def _shown(tune: TuneRequest, files: list[str], failed: str | None = None) -> dict[str, Any]:
+    """A tune as the page reads it; `failed`: why the worker could not make it (None: made, or not yet)."""
     return {"tune_id": tune.tune_id, "melody": tune.melody, "bars": tune.bars, "backing": tune.backing,
-            "files": files, "url": f"/api/tunes/{tune.tune_id}"}
+            "files": files, "failed": failed, "url": f"/api/tunes/{tune.tune_id}"}
 
 
 async def request_tune(request: web.Request) -> web.StreamResponse:
@@ -54,7 +55,8 @@ async def tune_state(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE_KEY]
     tune = await service.tunes.get(request.match_info["tune_id"], FRONT)
     files = await service.tunes.files(tune.tune_id)
-    return web.json_response(_shown(tune, [name for name, _data in files.found]))
+    failed = await service.tunes.failure(tune.tune_id)
+    return web.json_response(_shown(tune, [name for name, _data in files.found], failed))
 
 
 async def tune_updates(request: web.Request) -> web.StreamResponse:

@@ -35,9 +35,10 @@ def test_every_key_is_named_as_redis_holds_it() -> None:
         "mb:gallery:local", "mb:gallery:7", "mb:winner:m", "mb:winner:m:file:f"]
     assert [requests.request_key(requests.COMPOSITION, "c"), requests.file_key(requests.COMPOSITION, "c", "f"),
             requests.posted_key(requests.COMPOSITION, "c"), requests.request_key(requests.TUNE, "t"),
-            requests.file_key(requests.TUNE, "t", "f"), requests.posted_key(requests.TUNE, "t")] == [
+            requests.file_key(requests.TUNE, "t", "f"), requests.posted_key(requests.TUNE, "t"),
+            requests.failed_key(requests.TUNE, "t")] == [
         "mb:composition:c", "mb:composition:c:file:f", "mb:composition:c:posted", "mb:tune:t", "mb:tune:t:file:f",
-        "mb:tune:t:posted"]
+        "mb:tune:t:posted", "mb:tune:t:failed"]
 
 
 def test_a_concept_of_the_store_uses_its_own_keys_and_the_shared_ones_only() -> None:

@@ -99,3 +99,25 @@ async def test_a_bad_tune_request_gets_one_line_and_changes_nothing(web_server, 
             assert response.status == 404
         assert await store.redis.xlen(JOBS) == jobs
         assert await store.redis.keys(f"{keys.PREFIX}tune:*") == []
+
+
+async def test_a_tune_that_failed_before_the_page_listened_reads_as_failed(web_server, store: BreedStore) -> None:
+    from storage.breeds import latents_key
+
+    url = web_server.url
+    async with aiohttp.ClientSession() as session:
+        breed_id = await started(session, url, store, backing="none")
+        await store.redis.delete(latents_key(breed_id, 0))  # the melody is no longer stored: the worker fails
+        async with session.post(f"{url}/api/tunes", json={"melody": f"{breed_id}-g1-2"}) as response:
+            assert response.status == 202
+            tune = await response.json()
+        assert tune["failed"] is None
+        shown: dict = {}
+        for _ in range(400):  # nobody listens to the tune's events: the page reads it later
+            async with session.get(f"{url}{tune['url']}") as response:
+                shown = await response.json()
+            if shown["failed"]:
+                break
+            await asyncio.sleep(0.05)
+    assert shown["failed"] == f"The melody `{breed_id}-g1-2` is not stored any more."
+    assert shown["files"] == []

@@ -266,6 +266,7 @@ async function makeTune(event) {
   const show = async (failure) => {
     if (failure) { updates.close(); caption.textContent = `The tune from ${tune.melody} failed: ${failure}`; return; }
     const made = await (await fetch(tune.url)).json();
+    if (made.failed) { show(made.failed); return; }  // it failed before this page listened
     if (!made.files || !made.files.includes("tune.ogg")) return;  // not made yet: the next update tells
     updates.close();
     caption.textContent = `Tune from ${tune.melody}, ${tune.bars} bars with ${backingWords(tune.backing)}`;
