@@ -50,6 +50,10 @@ from runtime.exits import CONFIG_ERROR, FAILURE, OK
 log = logging.getLogger(__name__)
 
 GUILD_ID = 424242424242424242
+# How long SimCord waits for a bot to settle while time advances. While Redis is stopped and starting
+# again, a bot's Redis calls (a connection, redis-py's own retries) wait on the outside world for a few
+# seconds, longer than SimCord's default of 5 s; a bot that truly hangs still fails, after this.
+SETTLE_TIMEOUT_S = 30.0
 __all__ = ["POPULATION", "RESTARTING", "Report", "soak"]
 
 
@@ -288,7 +292,7 @@ async def drive_bot(shard: int, settings: Any, url: str, store: Any | None, work
     store = store if store is not None else BreedStore(connect(url))
     bot = MelodyBot(settings, url, consumer=f"soak-bot-{shard}")
     # Refusals and "restarting" answers are expected here: the check at the end reads the outcome.
-    env = simcord.Env(bot, check_errors=False)
+    env = simcord.Env(bot, check_errors=False, settle_timeout=SETTLE_TIMEOUT_S)
     # Message ids come from each Discord's clock: a month apart, no two Discords share one.
     env.backend.clock.advance(shard * 30 * 86400)
     # The bot's events loop blocks on Redis: SimCord must know that this wait is for outside input.
