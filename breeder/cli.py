@@ -8,10 +8,8 @@ never pulls in TensorFlow.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import importlib.util
-import io
 import sys
 
 from runtime.exits import CONFIG_ERROR, INTERRUPTED
@@ -81,15 +79,6 @@ def _attach(parser: argparse.ArgumentParser, module_name: str) -> None:
     parser.set_defaults(handler=module.run)
 
 
-def quiet_synth_binding() -> None:
-    """Import pyfluidsynth with its stdout captured: it announces where it found libfluidsynth when the
-    environment sets CI, and pretty_midi imports it on the way to any MIDI work; stdout is ours."""
-    if importlib.util.find_spec("fluidsynth") is None:
-        return
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(ImportError, OSError):
-        importlib.import_module("fluidsynth")
-
-
 def missing_training() -> list[str]:
     """The packages of the `training` extra (and Magenta) that are not installed."""
     return [name for name in ("tensorflow", "magenta") if importlib.util.find_spec(name) is None]
@@ -100,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in TRAINING and (missing := missing_training()):
         print(f"breeder {args.command}: needs {' and '.join(missing)}, which this install leaves out; {TRAINING_HINT}")
         return CONFIG_ERROR
-    quiet_synth_binding()
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

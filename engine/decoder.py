@@ -36,7 +36,7 @@ from numpy.typing import NDArray  # noqa: E402
 from engine import melody  # noqa: E402
 from engine.checkpoint import DEFAULT_CONFIG, resolve_checkpoint  # noqa: E402
 from engine.errors import ModelError  # noqa: E402
-from engine.sampling import LatentModel, gumbel_noise  # noqa: E402
+from engine.sampling import LatentModel, gumbel_noise, pad  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -271,10 +271,10 @@ class MelodyModel(LatentModel):
         out = np.empty((len(rows), self.steps), dtype=np.int64)
         for begin in range(0, len(rows), graph.batch_size):
             chunk = rows[begin : begin + graph.batch_size]
-            feed: dict[Any, Any] = {graph.latents: _pad(chunk, graph.batch_size), graph.temperature: temperature}
+            feed: dict[Any, Any] = {graph.latents: pad(chunk, graph.batch_size), graph.temperature: temperature}
             if temperature > 0:
                 noise = np.stack([gumbel_noise(row, self.steps) for row in chunk])
-                feed[graph.noise] = _pad(noise, graph.batch_size)
+                feed[graph.noise] = pad(noise, graph.batch_size)
             else:
                 feed[graph.noise] = np.zeros(graph.noise.shape.as_list(), np.float32)
             out[begin : begin + len(chunk)] = graph.session.run(graph.tokens, feed)[: len(chunk)]
@@ -290,13 +290,6 @@ class MelodyModel(LatentModel):
         lengths = np.full(graph.batch_size, self.steps, dtype=np.int32)
         for begin in range(0, len(tokens), graph.batch_size):
             chunk = melody.one_hot(tokens[begin : begin + graph.batch_size])
-            feed = {graph.inputs: _pad(chunk, graph.batch_size), graph.lengths: lengths}
+            feed = {graph.inputs: pad(chunk, graph.batch_size), graph.lengths: lengths}
             out[begin : begin + len(chunk)] = graph.session.run(graph.mean, feed)[: len(chunk)]
         return out
-
-def _pad(rows: NDArray[Any], size: int) -> NDArray[Any]:
-    """`rows` filled up with zero rows to `size` (the graph's fixed batch)."""
-    if len(rows) == size:
-        return rows
-    padding = np.zeros((size - len(rows), *rows.shape[1:]), dtype=rows.dtype)
-    return np.concatenate([rows, padding])

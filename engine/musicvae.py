@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from engine import melody
 from engine.checkpoint import CHECKPOINT_HINT, CheckpointError, read, resolve_checkpoint
 from engine.errors import ModelError
-from engine.sampling import LatentModel, gumbel_noise
+from engine.sampling import LatentModel, gumbel_noise, pad
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,8 @@ class MelodyVAE(LatentModel):
         out = np.empty((len(z), self.steps), np.int64)
         for begin in range(0, len(z), BLOCK):
             rows = z[begin : begin + BLOCK]
-            noise = np.stack([gumbel_noise(row, self.steps) for row in rows]) if temperature > 0 else None
-            out[begin : begin + len(rows)] = self._decode_block(_pad(rows), temperature,
-                                                                None if noise is None else _pad(noise))[: len(rows)]
+            noise = pad(np.stack([gumbel_noise(row, self.steps) for row in rows]), BLOCK) if temperature > 0 else None
+            out[begin : begin + len(rows)] = self._decode_block(pad(rows, BLOCK), temperature, noise)[: len(rows)]
         return out
 
     def _decode_block(self, z: NDArray[np.float32], temperature: float,
@@ -150,7 +149,7 @@ class MelodyVAE(LatentModel):
         out = np.empty((len(tokens), self.latent_size), np.float32)
         for begin in range(0, len(tokens), BLOCK):
             rows = tokens[begin : begin + BLOCK]
-            out[begin : begin + len(rows)] = self._encode_block(_pad(rows))[: len(rows)]
+            out[begin : begin + len(rows)] = self._encode_block(pad(rows, BLOCK))[: len(rows)]
         return out
 
     def _encode_block(self, tokens: NDArray[np.integer]) -> NDArray[np.float32]:
@@ -163,6 +162,7 @@ class MelodyVAE(LatentModel):
             finals.append(h)
         return (np.concatenate(finals, axis=1) @ self.mu[0] + self.mu[1]).astype(np.float32)
 
+
 def for_worker(config_name: str, checkpoint: Path | str | None = None) -> MelodyVAE:
     """The model as a worker runs it, with BLAS on one thread for the whole process: the model's
     matrices are small, and a worker's cores are busy rendering audio and running other jobs, where
@@ -171,10 +171,3 @@ def for_worker(config_name: str, checkpoint: Path | str | None = None) -> Melody
 
     threadpool_limits(1, user_api="blas")
     return MelodyVAE.load(config_name, checkpoint)
-
-
-def _pad(rows: NDArray[np.generic]) -> NDArray[np.generic]:
-    """`rows` filled up with zero rows to a whole block."""
-    if len(rows) == BLOCK:
-        return rows
-    return np.concatenate([rows, np.zeros((BLOCK - len(rows), *rows.shape[1:]), rows.dtype)])

@@ -7,6 +7,7 @@ import abc
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -74,6 +75,14 @@ class LatentModel(abc.ABC):
         if tokens.ndim != 2 or tokens.shape[1] != self.steps:
             raise ValueError(f"token rows must have shape (n, {self.steps}), not {tokens.shape}")
         return tokens
+
+
+def pad(rows: NDArray[Any], size: int) -> NDArray[Any]:
+    """`rows` filled up with zero rows to `size`: a block of fixed shape, so that a row's result does not
+    depend on what shares its call (a graph's fixed batch; BLAS, which sums differently by shape)."""
+    if len(rows) == size:
+        return rows
+    return np.concatenate([rows, np.zeros((size - len(rows), *rows.shape[1:]), dtype=rows.dtype)])
 
 
 def slerp(a: NDArray[np.floating], b: NDArray[np.floating], steps: int) -> NDArray[np.float32]:

@@ -9,9 +9,7 @@ changes), timed by the samples written, so rendering runs as fast as the CPU all
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import io
 import logging
 import threading
 from pathlib import Path
@@ -90,9 +88,7 @@ class Synth:
 def _library() -> Any:
     """The pyfluidsynth module, or RenderUnavailable when libfluidsynth (or the binding) is missing."""
     try:
-        # The binding prints where it found the library when CI is set; our stdout is the product's.
-        with contextlib.redirect_stdout(io.StringIO()):
-            import fluidsynth
+        import fluidsynth  # quietly imported once already (engine/__init__.py)
     except ImportError:
         raise RenderUnavailable(INSTALL) from None
     return fluidsynth

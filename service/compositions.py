@@ -12,6 +12,7 @@ from domain import artifacts, limits
 from domain.errors import BreedError
 from domain.ids import parse_melody_id, parse_melody_ids
 from domain.model import Composition
+from service.results import read_files
 from service.spacing import Requests
 from storage.codec import Job
 
@@ -54,20 +55,8 @@ class Compositions(Requests[Composition]):
         self, composition_id: str, post: Callable[[Composition, tuple[tuple[str, bytes], ...]], Awaitable[None]],
     ) -> bool:
         """A composition the worker rendered is posted once, where it was asked for."""
-        composition = await self.requests.get(composition_id)
-        if composition is None:
-            log.warning("composition %s: ready, but its request is gone", composition_id)
-            return False
-        if not await self.requests.mark_posted(composition_id):
-            return False
-        try:
-            files = []
-            for name in artifacts.COMPOSITION_FILES:
-                data = await self.requests.file(composition_id, name)
-                if data is not None:
-                    files.append((name, data))
-            await post(composition, tuple(files))
-        except BaseException:
-            await self.requests.unmark_posted(composition_id)
-            raise
-        return True
+        async def show(composition: Composition) -> None:
+            files = await read_files(artifacts.COMPOSITION_FILES, lambda name: self.requests.file(composition_id, name))
+            await post(composition, files.found)
+
+        return await self.post_once(composition_id, "composition", show)

@@ -3,6 +3,7 @@ what the collaborators that take pieces and tunes share."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from domain.model import Breed
     from storage.requests import RequestStore
     from storage.streams import MessageStreams
+
+log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 # Finds the candidate a melody id names on a server, and its breed (service.melodies).
@@ -50,3 +53,20 @@ class Requests(Generic[R]):
         self.spacing = spacing
         self.new_id = new_id
         self.clock = clock
+
+    async def post_once(self, request_id: str, noun: str, show: Callable[[R], Awaitable[None]]) -> bool:
+        """Show a request the worker is done with, once: False when it is gone or was shown already.
+        A show that fails is taken back, so the event's next delivery shows it."""
+        request = await self.requests.get(request_id)
+        if request is None:
+            log.warning("%s %s: ready, but its request is gone", noun, request_id)
+            return False
+        if not await self.requests.mark_posted(request_id):
+            log.info("%s %s: shown already", noun, request_id)
+            return False
+        try:
+            await show(request)
+        except BaseException:
+            await self.requests.unmark_posted(request_id)
+            raise
+        return True

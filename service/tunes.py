@@ -80,18 +80,9 @@ class Tunes(Requests[TuneRequest]):
                     failure: str | None = None) -> bool:
         """A tune the worker made (or failed to make: `failure`) is shown once (the router asks the front end
         that shows it); a failure is kept too, for a page that asks after it was shown."""
-        tune = await self.requests.get(tune_id)
-        if tune is None:
-            log.warning("tune %s: ready, but its request is gone", tune_id)
-            return False
-        if failure is not None:
-            await self.requests.mark_failed(tune_id, failure)
-        if not await self.requests.mark_posted(tune_id):
-            log.info("tune %s: shown already", tune_id)
-            return False
-        try:
+        async def show(tune: TuneRequest) -> None:
+            if failure is not None:
+                await self.requests.mark_failed(tune_id, failure)
             await post(tune, await self.files(tune_id, max_bytes))
-        except BaseException:
-            await self.requests.unmark_posted(tune_id)
-            raise
-        return True
+
+        return await self.post_once(tune_id, "tune", show)

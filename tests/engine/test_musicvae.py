@@ -88,8 +88,6 @@ def test_a_config_that_is_not_a_2_bar_melody_model_is_refused():
 def test_a_worker_loads_the_model_without_importing_tensorflow():
     code = (
         "import sys\n"
-        "from breeder.cli import quiet_synth_binding\n"
-        "quiet_synth_binding()  # as `breeder worker` starts\n"
         "from breeder.worker_cmd import _skip_unused_imports\n"
         "_skip_unused_imports()\n"
         "from engine.musicvae import MelodyVAE\n"
