@@ -102,10 +102,18 @@ class JobLease:
         if self.lost or not await self.renew():
             raise LeaseLost(f"job {self.message_id} is no longer held by {self.consumer}")
 
-    async def keep_alive(self, interval_s: float) -> None:
-        """Renew every `interval_s` until cancelled or lost; a Redis outage only skips a beat."""
+    async def keep_alive(self, interval_s: float, done: asyncio.Event) -> None:
+        """Renew every `interval_s` until `done` is set or the job is lost; a Redis outage only skips a beat.
+
+        It ends cooperatively, never cancelled: cancelling a task inside a redis-py call can leave
+        the awaiting task hanging (see service.events), and a renewal in flight takes milliseconds.
+        """
         while not self.lost:
-            await asyncio.sleep(interval_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval_s):
+                    await done.wait()
+            if done.is_set():
+                return
             try:
                 if not await self.renew():
                     log.warning("job %s was taken from %s while it ran", self.message_id, self.consumer)
@@ -204,13 +212,13 @@ class MessageStreams:
     async def job_lease(self, message_id: str, consumer: str, timeout_ms: int) -> AsyncIterator[JobLease]:
         """Hold a job while it runs: its lease is renewed three times per `timeout_ms`, the reclaim timeout."""
         lease = JobLease(self._redis, message_id, consumer)
-        beat = asyncio.create_task(lease.keep_alive(timeout_ms / 3000), name=f"lease {message_id}")
+        done = asyncio.Event()
+        beat = asyncio.create_task(lease.keep_alive(timeout_ms / 3000, done), name=f"lease {message_id}")
         try:
             yield lease
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            done.set()
+            await beat
 
     async def ack_job(self, message_id: str) -> bool:
         """Mark a job done; True if it was pending."""
