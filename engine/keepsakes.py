@@ -60,6 +60,36 @@ class KeepsakeJobs:
             raise JobError(f"The melody `{ref}` is not stored any more.")
         return latents[ref.index]
 
+    async def _melody_of(self, ref: MelodyRef) -> tuple[NDArray[np.float32], list[Note], model.BreedParams]:
+        """A melody's latent, its notes and the options it sounds with (tempo, instrument).
+
+        A gallery winner outlives its breed (BREED_RETENTION_DAYS): then its kept MIDI file gives
+        the notes, the model's reading of them the latent, and the gallery's record the options.
+        """
+        breed = await self.store.breeds.get(ref.breed_id)
+        winner = await self.store.gallery.winner(str(ref))
+        if breed is not None:
+            params = breed.params
+        elif winner is not None:
+            params = model.BreedParams(tempo=winner.tempo, instrument=winner.instrument)
+        else:
+            raise JobError(f"The melody `{ref}` is not stored any more.")
+        generation = await self.store.breeds.get_generation(ref.breed_id, ref.generation)
+        try:
+            if generation is None or not 0 <= ref.index < len(generation.melodies):
+                raise JobError(f"The melody `{ref}` is not stored any more.")
+            return await self._latent_of(ref), list(generation.melodies[ref.index]), params
+        except JobError:
+            data = await self.store.gallery.file(winner, artifacts.WINNER_MID) if winner is not None else None
+            if data is None:
+                raise
+        return await asyncio.to_thread(self._read_winner, data) + (params,)
+
+    def _read_winner(self, data: bytes) -> tuple[NDArray[np.float32], list[Note]]:
+        from engine.midi import midi_to_notes
+
+        return self.model.encode_midi(data)[0], midi_to_notes(data)
+
     async def _family_tree(self, leaf: MelodyRef, title: str) -> bytes:
         from engine.family import family_nodes
         from engine.lineage import tree_png
@@ -88,17 +118,14 @@ class KeepsakeJobs:
                     refs.append(parse_melody_id(melody))
                 except BreedError as error:
                     raise JobError(str(error)) from None
-            phrases, latents = [], []
+            phrases, latents, params = [], [], None
             for ref in refs:
-                generation = await self.store.breeds.get_generation(ref.breed_id, ref.generation)
-                if generation is None or not 0 <= ref.index < len(generation.melodies):
-                    raise JobError(f"The melody `{ref}` is not stored any more.")
-                phrases.append(generation.melodies[ref.index])
-                latents.append(await self._latent_of(ref))
-            first = await self.store.breeds.get(refs[0].breed_id)
-            if first is None:
-                raise JobError(f"The melody `{refs[0]}` is not stored any more.")
-            audio, data = await asyncio.to_thread(self._render_composition, phrases, latents, job.smooth, first.params)
+                latent, notes, sounding = await self._melody_of(ref)
+                phrases.append(notes)
+                latents.append(latent)
+                params = params or sounding  # the first phrase's tempo and instrument
+            assert params is not None
+            audio, data = await asyncio.to_thread(self._render_composition, phrases, latents, job.smooth, params)
             await self.store.compositions.add_files(
                 composition_id, {artifacts.COMPOSITION_AUDIO: audio, artifacts.COMPOSITION_MID: data}
             )

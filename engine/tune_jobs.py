@@ -137,40 +137,10 @@ class TuneJobs(KeepsakeJobs):
             except (BreedError, ParamsError) as error:
                 raise JobError(f"Cannot make that tune: {error}") from None
             assert job.backing is not None
-            theme, notes, params = await self._theme(ref)
+            theme, notes, params = await self._melody_of(ref)
             files = await asyncio.to_thread(self.make_tune, theme, notes, None, job.bars, job.backing, params,
                                             tune_id)
             await self.store.tunes.add_files(tune_id, files)
             log.info("breed %s gen %d: tune %s of %s written (%d bars, backing %s)", ref.breed_id, ref.generation,
                      tune_id, ref, job.bars, job.backing)
         await self.store.streams.publish_event(Event("tune_ready", tune_id, job.generation))
-
-    async def _theme(self, ref: MelodyRef) -> tuple[NDArray[np.float32], list[Note], model.BreedParams]:
-        """A melody's latent, its notes and the options it sounds with (tempo, instrument).
-
-        A gallery winner outlives its breed's latents and generations: then its kept MIDI file gives
-        the notes, and the model's reading of them the latent.
-        """
-        breed = await self.store.breeds.get(ref.breed_id)
-        winner = await self.store.gallery.winner(str(ref))
-        if breed is not None:
-            params = breed.params
-        elif winner is not None:
-            params = model.BreedParams(tempo=winner.tempo, instrument=winner.instrument)
-        else:
-            raise JobError(f"The melody `{ref}` is not stored any more.")
-        generation = await self.store.breeds.get_generation(ref.breed_id, ref.generation)
-        try:
-            if generation is None or not 0 <= ref.index < len(generation.melodies):
-                raise JobError(f"The melody `{ref}` is not stored any more.")
-            return await self._latent_of(ref), list(generation.melodies[ref.index]), params
-        except JobError:
-            data = await self.store.gallery.file(winner, artifacts.WINNER_MID) if winner is not None else None
-            if data is None:
-                raise
-        return await asyncio.to_thread(self._read_winner, data) + (params,)
-
-    def _read_winner(self, data: bytes) -> tuple[NDArray[np.float32], list[Note]]:
-        from engine.midi import midi_to_notes
-
-        return self.model.encode_midi(data)[0], midi_to_notes(data)

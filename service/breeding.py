@@ -122,9 +122,9 @@ class BreedingService:
         self.nudges = Nudges(store.breeds, store.nudges, self.lock)
         self.melodies = Melodies(store.breeds, store.gallery, store.posts, store.streams, self.spacing)
         self.gallery = Gallery(store.breeds, store.gallery, store.votes, clock)
-        self.compositions = Compositions(store.compositions, store.streams, self.melodies.melody, self.spacing,
+        self.compositions = Compositions(store.compositions, store.streams, self.melodies.sounding, self.spacing,
                                          store.new_breed_id, clock)
-        self.tunes = Tunes(store.tunes, store.streams, self.melodies.melody, self.spacing, store.new_breed_id, clock)
+        self.tunes = Tunes(store.tunes, store.streams, self.melodies.sounding, self.spacing, store.new_breed_id, clock)
         self.results = WorkerResults(store.breeds, store.posts, self.lock, self.deadline, self.gallery.keep)
         self.reads = Reads(store.breeds, store.posts)
         self.sessions = SessionGroups(store.streams, store.breeds)

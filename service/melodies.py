@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from domain.errors import BreedError
 from domain.ids import MelodyRef, parse_melody_id
-from domain.model import Breed
+from domain.model import Breed, BreedParams
 from domain.rules import tree_marker
 from service.spacing import RequestSpacing
 from storage.breeds import BreedStateStore
@@ -54,13 +54,29 @@ class Melodies:
                              f"{breed.params.population}.")
         return ref, breed
 
+    async def sounding(self, text: str | MelodyRef, guild_id: int | None) -> tuple[MelodyRef, BreedParams]:
+        """The candidate a melody id names and the options it sounds with, for a tune or a piece.
+
+        Those are its breed's; a gallery winner outlives its breed, and then sounds with its kept
+        tempo and instrument (and the default length and backing). BreedError as `melody`.
+        """
+        ref = parse_melody_id(text) if isinstance(text, str) else text
+        try:
+            ref, breed = await self.melody(ref, guild_id)
+        except BreedError:
+            winner = await self.gallery.winner(str(ref))
+            if winner is None or winner.guild_id != guild_id or await self.breeds.get(ref.breed_id) is not None:
+                raise
+            return ref, BreedParams(tempo=winner.tempo, instrument=winner.instrument)
+        return ref, breed.params
+
     async def _gone(self, ref: MelodyRef, guild_id: int | None) -> str:
         """Why a melody whose breed is not stored cannot be used: it never was, or its retention passed."""
         days = round(self.breeds.retention_s / 86400)
         winner = await self.gallery.winner(str(ref))
         if winner is not None and winner.guild_id == guild_id:
             return (f"`{ref}` is in the gallery, but its breed ended over {days} days ago and is no longer kept: "
-                    "it can be played, not branched from or drawn.")
+                    "it can be played, made a tune of or composed with, not branched from or drawn.")
         return (f"There is no melody `{ref}`: breed `{ref.breed_id}` does not exist, or ended over {days} days "
                 "ago and is no longer kept.")
 

@@ -14,15 +14,15 @@ from domain.limits import ServerLimits
 from storage.locks import LockStore
 
 if TYPE_CHECKING:
-    from domain.model import Breed
+    from domain.model import BreedParams
     from storage.requests import RequestStore
     from storage.streams import MessageStreams
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
-# Finds the candidate a melody id names on a server, and its breed (service.melodies).
-FindMelody = Callable[[str | MelodyRef, int | None], Awaitable[tuple[MelodyRef, "Breed"]]]
+# Finds the candidate a melody id names on a server, and the options it sounds with (service.melodies).
+FindMelody = Callable[[str | MelodyRef, int | None], Awaitable[tuple[MelodyRef, "BreedParams"]]]
 
 
 class RequestSpacing:

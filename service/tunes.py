@@ -36,9 +36,9 @@ class Tunes(Requests[TuneRequest]):
         """
         if front not in FRONTS:
             raise ValueError(f"unknown front end {front!r}")
-        ref, breed = await self.melody(text, guild_id)
-        bars = breed.params.bars if bars is None else bars
-        backing = breed.params.backing if backing is None else backing.strip().lower()
+        ref, params = await self.melody(text, guild_id)
+        bars = params.bars if bars is None else bars
+        backing = params.backing if backing is None else backing.strip().lower()
         try:
             check_tune(bars, backing)
         except ParamsError as error:

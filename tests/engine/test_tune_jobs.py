@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from domain import artifacts
 from domain.model import TuneRequest
 from engine.midi import midi_to_notes, read_midi, step_seconds
 from engine.tune_jobs import runner_up
-from storage.breeds import generation_key, latents_key
+from storage.breeds import breed_key, generation_key, latents_key
 from storage.codec import Job
 from tests.engine.test_worker import do_next_job, events_of, started_breed
 
@@ -114,6 +115,35 @@ async def test_a_gallery_winner_makes_a_tune_after_its_breeds_latents_expired(st
     assert [n for n in midi_to_notes(data) if n.start < 32] == midi_to_notes(winner_mid)
     assert len(read_midi(data).instruments) == 1
     assert [e.type for e in await events_of(store, "tune2")] == ["tune_ready"]
+
+
+async def test_a_gallery_winner_whose_breed_expired_makes_tunes_and_pieces_in_its_own_sound(store, worker) -> None:
+    from domain.model import Winner
+
+    breed = await started(store, worker)  # tempo 120, piano
+    await store.streams.enqueue_job(Job("finish", breed.breed_id, 0, candidate=0))
+    await do_next_job(store, worker)
+    melody = f"{breed.breed_id}-g1-1"
+    winner_mid = await store.breeds.get_artifact(breed.breed_id, 0, artifacts.WINNER_MID)
+    await store.gallery.keep(Winner(melody, breed.breed_id, None, 1, 0, 0, 1.0, tempo=90, instrument=40))
+    # Its breed's retention passed: state, generations and latents are gone, the winner's files kept.
+    await store.redis.delete(breed_key(breed.breed_id), latents_key(breed.breed_id, 0),
+                             generation_key(breed.breed_id, 0))
+    await store.streams.enqueue_job(Job("tune", "tune4", 0, source=melody, bars=8, backing="chords"))
+    await do_next_job(store, worker)
+    await store.streams.enqueue_job(Job("compose", "piece4", melodies=(melody, melody), smooth=True))
+    await do_next_job(store, worker)
+
+    tune = read_midi(await store.tunes.file("tune4", artifacts.TUNE_MID))
+    piece = read_midi(await store.compositions.file("piece4", artifacts.COMPOSITION_MID))
+    for made in (tune, piece):  # the gallery's tempo and instrument
+        assert round(made.get_tempo_changes()[1][0]) == 90
+        assert made.instruments[0].program == 40
+    opening = [n for n in midi_to_notes(await store.tunes.file("tune4", artifacts.TUNE_MID)) if n.start < 32]
+    assert opening == midi_to_notes(winner_mid)
+    theme = midi_to_notes(winner_mid)
+    assert midi_to_notes(await store.compositions.file("piece4", artifacts.COMPOSITION_MID)) == [
+        *theme, *(replace(n, start=n.start + 32, end=n.end + 32) for n in theme)]
 
 
 async def test_a_tune_of_a_melody_that_is_gone_fails_with_its_reason(store, worker) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from redis.asyncio import Redis
@@ -10,12 +11,14 @@ from redis.asyncio import Redis
 from domain import artifacts
 from domain.errors import BreedError
 from domain.ids import MelodyRef
-from domain.model import Breed
+from domain.model import Breed, BreedParams
 from domain.rules import Actor, morph_marker
+from domain.tune import DEFAULT_BACKING, DEFAULT_TUNE_BARS
 from service.breeding import BreedingService
 from storage import BreedStore, keys
 from storage.breeds import breed_key
 from storage.gallery import gallery_key, winner_key
+from storage.streams import JOBS
 from tests.service.test_breeding import NOW, VOTE_MESSAGE, voting_breed, write_generation
 from tests.service.test_gallery import GUILD, finished_breed
 
@@ -67,7 +70,7 @@ async def test_an_expired_breeds_melodies_answer_one_clear_line(service) -> None
     winner, other = MelodyRef("b1", 0, breed.winner), MelodyRef("b1", 0, 0)
     expected = {
         winner: f"`{winner}` is in the gallery, but its breed ended over 0 days ago and is no longer kept: "
-                "it can be played, not branched from or drawn.",
+                "it can be played, made a tune of or composed with, not branched from or drawn.",
         other: f"There is no melody `{other}`: breed `b1` does not exist, or ended over 0 days ago and is no "
                "longer kept.",
     }
@@ -76,6 +79,33 @@ async def test_an_expired_breeds_melodies_answer_one_clear_line(service) -> None
             with pytest.raises(BreedError) as refused:
                 await attempt
             assert str(refused.value) == line
+
+
+async def test_a_gallery_winner_outlives_its_breed_for_tunes_and_pieces_with_its_own_sound(service) -> None:
+    breed = await finished_breed(service)
+    store = service.store
+    await store.gallery.keep(replace(await store.gallery.winner(str(MelodyRef("b1", 0, breed.winner))),
+                                     tempo=90, instrument=40))
+    await asyncio.sleep(RETENTION_S + 0.5)
+    winner, other = str(MelodyRef("b1", 0, breed.winner)), str(MelodyRef("b1", 0, 0))
+    assert await store.breeds.get("b1") is None
+
+    tune = await service.tunes.request(winner, GUILD, 7, 5)
+    # The default length and backing; the worker reads the gallery's tempo and instrument.
+    assert (tune.melody, tune.bars, tune.backing) == (winner, DEFAULT_TUNE_BARS, DEFAULT_BACKING)
+    piece = await service.compositions.request(f"{winner} {winner}", GUILD, 7, 5)
+    assert piece.melodies == (winner, winner)
+    assert await service.melodies.sounding(winner, GUILD) == (MelodyRef("b1", 0, breed.winner),
+                                                               BreedParams(tempo=90, instrument=40))
+
+    # Only the gallery's own winner, and only on its server.
+    jobs = await store.redis.xlen(JOBS)
+    for text, server in ((other, GUILD), (winner, GUILD + 1)):
+        with pytest.raises(BreedError):
+            await service.tunes.request(text, server, 7, 6)
+        with pytest.raises(BreedError):
+            await service.compositions.request(f"{text} {text}", server, 7, 6)
+    assert await store.redis.xlen(JOBS) == jobs
 
 
 async def test_an_open_breed_does_not_expire(service) -> None:
