@@ -16,7 +16,7 @@ from domain.model import Composition, TuneRequest
 from storage.breeds import BreedStateStore
 from storage.gallery import GalleryStore
 from storage.locks import LockStore
-from storage.nudges import NudgeStore
+from storage.nudges import NudgeStore, nudges_key
 from storage.posts import PostStore
 from storage.requests import RequestStore, composition_store, tune_store
 from storage.streams import MessageStreams
@@ -51,7 +51,7 @@ class BreedStore:
         self._redis = redis
         self.streams = MessageStreams(redis)
         self.breeds = BreedStateStore(redis, self.streams.queue_job, artifact_ttl_s=artifact_ttl_s,
-                                      retention_s=retention_s, expiring=(votes_key,))
+                                      retention_s=retention_s, expiring=(votes_key, nudges_key))
         self.votes = VoteStore(redis)
         self.nudges = NudgeStore(redis)
         self.posts = PostStore(redis, retention_s)

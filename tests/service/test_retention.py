@@ -17,6 +17,7 @@ from domain.tune import DEFAULT_BACKING, DEFAULT_TUNE_BARS
 from service.breeding import BreedingService
 from storage import BreedStore, keys
 from storage.breeds import breed_key
+from storage.codec import Nudge
 from storage.gallery import gallery_key, winner_key
 from storage.streams import JOBS
 from tests.service.test_breeding import NOW, VOTE_MESSAGE, voting_breed, write_generation
@@ -41,6 +42,8 @@ async def test_a_finished_breed_leaves_only_its_gallery_winner_once_its_retentio
     await write_generation(store, 1)  # a second generation, with its own vote message and a morph
     await store.breeds.link_message(VOTE_MESSAGE + 1, "b1", 1)
     await store.votes.add("b1", 1, 0, 20)
+    await store.nudges.add("b1", 0, Nudge(20, "density", -1))
+    await store.nudges.add("b1", 1, Nudge(21, "register", 1))
     await store.posts.mark_posted("b1", 1, morph_marker(0, 1))
     await store.breeds.add_artifacts("b1", 1, {"clip-1.ogg": b"C"})
     await service.finish("b1", Actor(1), 2)
