@@ -68,13 +68,13 @@ class LockStore:
         lock = self._redis.lock(key, timeout=lease_s, sleep=0.02, blocking_timeout=wait_s, thread_local=False)
         if not await lock.acquire():
             raise LockTimeout(f"{what} stayed locked for {wait_s:.0f} s")
-        renewal = asyncio.create_task(_keep_lock(lock, what, lease_s / 3), name=f"lock {key}")
+        done = asyncio.Event()
+        renewal = asyncio.create_task(_keep_lock(lock, what, lease_s / 3, done), name=f"lock {key}")
         try:
             yield
         finally:
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+            done.set()  # ends the renewal cooperatively: a task cancelled inside redis-py can hang its awaiter
+            await renewal
             with contextlib.suppress(LockError):
                 await lock.release()
 
@@ -93,10 +93,15 @@ class LockStore:
         await self._redis.delete(cooldown_key(kind, user_id))
 
 
-async def _keep_lock(lock: Lock, what: str, interval_s: float) -> None:
-    """Renew a held lock's lease every `interval_s`; stop when it was lost (logged: it should not be)."""
+async def _keep_lock(lock: Lock, what: str, interval_s: float, done: asyncio.Event) -> None:
+    """Renew a held lock's lease every `interval_s` until `done` is set; stop when it was lost (logged: it
+    should not be)."""
     while True:
-        await asyncio.sleep(interval_s)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval_s):
+                await done.wait()
+        if done.is_set():
+            return
         try:
             await lock.reacquire()
         except LockError:
