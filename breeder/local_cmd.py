@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,11 +84,33 @@ def run(args: argparse.Namespace) -> int:
             print(f"breeder local: {error}", file=sys.stderr)
             return CONFIG_ERROR
     args.out = args.out or str(settings.data_dir / "local")
-    return asyncio.run(_main(args, settings, params, seed))
+    ended_by: list[int] = []
+    try:
+        return asyncio.run(_main(args, settings, params, seed, ended_by))
+    except asyncio.CancelledError:
+        if not ended_by:
+            raise
+        return 128 + ended_by[0]  # the shell's status of a process a signal ended
 
 
-async def _main(args: argparse.Namespace, settings: CommonSettings, params: BreedParams, seed: bytes | None) -> int:
+# Signals that end a session like Ctrl-C does (the breed is stopped, the worker too): a kill and a
+# terminal window closed.
+END_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+async def _main(args: argparse.Namespace, settings: CommonSettings, params: BreedParams, seed: bytes | None,
+                ended_by: list[int]) -> int:
     import time
+
+    main = asyncio.current_task()
+    assert main is not None
+
+    def end(signum: int) -> None:
+        ended_by.append(signum)
+        main.cancel()
+
+    for signum in END_SIGNALS:
+        asyncio.get_running_loop().add_signal_handler(signum, end, signum)
 
     from runtime.processes import Child
     from runtime.redis_server import embedded_or_configured

@@ -127,7 +127,8 @@ class BreedingService:
         self.tunes = Tunes(store.tunes, store.streams, self.melodies.sounding, self.spacing, store.new_breed_id, clock)
         self.results = WorkerResults(store.breeds, store.posts, self.lock, self.deadline, self.gallery.keep)
         self.reads = Reads(store.breeds, store.posts)
-        self.sessions = SessionGroups(store.streams, store.breeds)
+        self.sessions = SessionGroups(store.streams, store.breeds,
+                                      lambda breed: self.stop(breed.breed_id, Actor(breed.owner_id)))
 
     async def prepare(self) -> None:
         """Create the streams and their groups if missing (safe on every start; needs Redis up)."""

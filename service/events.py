@@ -15,7 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-from domain.model import OPEN_STATUSES
+from domain.errors import BreedError
+from domain.model import OPEN_STATUSES, Breed
 from runtime.backoff import Outage
 from storage import UNAVAILABLE, Delivery
 from storage.breeds import BreedStateStore
@@ -32,8 +33,9 @@ BLOCK_MS = 2000
 RETRY_IDLE_MS = 30_000
 MAX_DELIVERIES = 3
 # A session's group of the events stream made or read this long ago, whose breed is not going, is a
-# killed session's.
+# killed session's; a running session says it is alive for this long, every SESSION_BEAT_S.
 STALE_SESSION_S = 60.0
+SESSION_BEAT_S = 15.0
 
 EventHandler = Callable[[Event], Awaitable[None]]
 
@@ -176,24 +178,53 @@ class EventConsumer:
 
 class SessionGroups:
     """The terminal sessions' own groups of the events stream (`service.sessions`): each session sees
-    every event added while it runs, and no other session takes them."""
+    every event added while it runs, and no other session takes them.
 
-    def __init__(self, streams: MessageStreams, breeds: BreedStateStore) -> None:
+    A running session says every SESSION_BEAT_S that it is alive. Nobody can come back to a terminal
+    breed, so one whose session stopped saying so (killed, closed terminal, crash) is stopped when the
+    next session opens, and then expires like any breed that ended.
+    """
+
+    def __init__(self, streams: MessageStreams, breeds: BreedStateStore,
+                 stop: Callable[[Breed], Awaitable[object]]) -> None:
         self.streams = streams
         self.breeds = breeds
+        self.stop = stop
 
     async def open(self, session_id: str) -> str:
         """Give a terminal session its own group of the events stream, from now on; returns its reader
         name (for service.router.EventRouter).
 
-        Groups left by sessions that were killed (their breed is over, or never started) go first;
-        one younger than a minute may be a session's that is starting its breed right now.
+        Breeds of sessions that were killed are stopped first, and their groups go (and those whose
+        breed never started); a group younger than a minute may be a session's that is starting its
+        breed right now.
         """
+        await self.beat(session_id)
+        await self.stop_abandoned()
         for other, idle_s in (await self.streams.session_groups()).items():
             breed = await self.breeds.get(other)
             if idle_s > STALE_SESSION_S and (breed is None or breed.status not in OPEN_STATUSES):
                 await self.streams.remove_session_group(other)
         return await self.streams.add_session_group(session_id)
+
+    async def beat(self, session_id: str) -> None:
+        """A running session is alive for STALE_SESSION_S more."""
+        await self.streams.mark_session_alive(session_id, STALE_SESSION_S)
+
+    async def stop_abandoned(self) -> list[str]:
+        """Stop the open terminal breeds whose session no longer runs; their ids."""
+        stopped = []
+        for breed in await self.breeds.open_breeds():
+            if breed.front != "terminal" or await self.streams.session_alive(breed.breed_id):
+                continue
+            try:
+                await self.stop(breed)
+            except BreedError as error:  # it ended meanwhile
+                log.info("breed %s: abandoned in a terminal, not stopped (%s)", breed.breed_id, error)
+                continue
+            log.warning("breed %s gen %d: its terminal session is gone; stopped", breed.breed_id, breed.generation)
+            stopped.append(breed.breed_id)
+        return stopped
 
     async def close(self, session_id: str) -> None:
         """Remove a terminal session's group of the events stream."""

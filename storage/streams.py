@@ -49,6 +49,11 @@ def session_reader(session_id: str) -> str:
     return f"{SESSION_READER_PREFIX}{session_id}"
 
 
+def session_alive_key(session_id: str) -> str:
+    """Set, with a short expiry, while a terminal session runs: a session that was killed stops renewing it."""
+    return f"{PREFIX}session:{session_id}:alive"
+
+
 def event_group(reader: str) -> str:
     """The events stream's consumer group of `reader`: a front end ("discord", "web"), the bot processes of
     some shards, or a terminal session."""
@@ -302,8 +307,18 @@ class MessageStreams:
         return found
 
     async def remove_session_group(self, session_id: str) -> None:
-        """Remove a terminal session's group of the events stream (its pending events go with it)."""
+        """Remove a terminal session's group of the events stream (its pending events go with it) and its
+        mark of being alive."""
         await self._redis.xgroup_destroy(EVENTS, event_group(session_reader(session_id)))
+        await self._redis.delete(session_alive_key(session_id))
+
+    async def mark_session_alive(self, session_id: str, for_s: float) -> None:
+        """Say that a terminal session runs, for the next `for_s` seconds."""
+        await self._redis.set(session_alive_key(session_id), b"1", px=max(1, int(for_s * 1000)))
+
+    async def session_alive(self, session_id: str) -> bool:
+        """Whether a terminal session said it runs, and not longer ago than it said."""
+        return bool(await self._redis.exists(session_alive_key(session_id)))
 
     # --- internals ---------------------------------------------------------------------------
 

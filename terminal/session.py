@@ -30,6 +30,7 @@ from domain.rules import Actor, refusal
 from domain.strategies import DEFAULT_STRATEGY
 from runtime.exits import CONFIG_ERROR
 from service.breeding import BreedingService
+from service.events import SESSION_BEAT_S
 from service.pianoroll import terminal_roll
 from service.results import Files
 from service.router import EventRouter, Morph, Tree
@@ -84,6 +85,8 @@ class Session:
         self.tasks = BackgroundTasks()
         self._router: EventRouter | None = None
         self._events: asyncio.Task[None] | None = None
+        self._beating: asyncio.Task[None] | None = None
+        self._ending = asyncio.Event()
         # What the worker's results have done so far, and a wake-up for the wait on them.
         self._open_generation = -1
         self._finished = False
@@ -99,6 +102,7 @@ class Session:
         self._router = EventRouter(self.service, self, self.tasks, "terminal", reader=reader, deadlines=False,
                                    block_ms=EVENTS_BLOCK_MS)
         self._events = self.tasks.spawn(self._router.run(), name=f"events of breed {self.breed_id}")
+        self._beating = self.tasks.spawn(self._beat(), name=f"session of breed {self.breed_id} alive")
         breed = await self.service.start(breed_id=self.breed_id, owner_id=LOCAL_USER, params=self.params,
                                          seed=seed_midi, source=source, front="terminal")
         self.out_dir = self.out_dir / self.breed_id
@@ -115,14 +119,29 @@ class Session:
         if self._router is None:
             return
         self._router.stop()
-        if self._events is not None:
-            await asyncio.wait({self._events}, timeout=self._router.stop_within_s)
+        self._ending.set()  # both loops end by themselves: a task cancelled inside redis-py can hang
+        running = {task for task in (self._events, self._beating) if task is not None}
+        if running:
+            await asyncio.wait(running, timeout=self._router.stop_within_s)
         await self.tasks.cancel_all()
         await self.service.sessions.close(self.breed_id)
         self._router = None
 
     async def breed(self) -> Breed:
         return await self.service.get(self.breed_id)
+
+    async def _beat(self) -> None:
+        """Say that the session runs until it ends: a breed whose session was killed is stopped by the next."""
+        while not self._ending.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SESSION_BEAT_S):
+                    await self._ending.wait()
+            if self._ending.is_set():
+                return
+            try:
+                await self.service.sessions.beat(self.breed_id)
+            except Exception as error:  # noqa: BLE001 - Redis away: the next beat tries again
+                log.info("breed %s: the session's beat was not stored (%s)", self.breed_id, error)
 
     async def _wait(self, done: Callable[[], bool], what: str) -> None:
         """Wait until the worker's results make `done()` true, with a status line of how long it takes.

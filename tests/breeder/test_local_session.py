@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -75,9 +76,12 @@ def test_a_worker_that_cannot_start_ends_the_session_at_once_with_its_reason(red
     assert (tmp_path / "data" / "logs" / "worker.log").exists()
 
 
-def test_ctrl_c_while_waiting_for_a_line_stops_the_session_and_its_worker(redis_url, tmp_path):
-    import signal
-
+@pytest.mark.parametrize("signum, status", [
+    (signal.SIGINT, 130),  # Ctrl-C
+    (signal.SIGTERM, 128 + signal.SIGTERM),  # kill
+    (signal.SIGHUP, 128 + signal.SIGHUP),  # the terminal window closed
+])
+def test_a_signal_while_waiting_for_a_line_stops_the_session_and_its_worker(redis_url, tmp_path, signum, status):
     env = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "DATA_DIR": str(tmp_path / "data")}
     session = subprocess.Popen(
         [sys.executable, "-m", "breeder.cli", "local", "--out", str(tmp_path), "--population", "2"],
@@ -86,13 +90,13 @@ def test_ctrl_c_while_waiting_for_a_line_stops_the_session_and_its_worker(redis_
     try:
         output = read_until(session, "> ", timeout=120)  # the prompt: it waits for a line now
         assert "clip-2.ogg" in output
-        session.send_signal(signal.SIGINT)
-        assert session.wait(timeout=30) == 130  # stdin stays open: nothing but the signal ends it
+        session.send_signal(signum)
+        assert session.wait(timeout=30) == status  # stdin stays open: nothing but the signal ends it
     finally:
         session.kill()
     worker_log = (tmp_path / "data" / "logs" / "worker.log").read_text()
     assert "Traceback" not in worker_log
-    # Nobody can come back to a terminal breed: the one left with Ctrl-C is stopped, so that it expires.
+    # Nobody can come back to a terminal breed: the one left this way is stopped, so that it expires.
     [breed_id] = re.findall(r"^Breed (\w+):", output, re.MULTILINE)
     assert asyncio.run(_status(redis_url, breed_id)) == "stopped"
 

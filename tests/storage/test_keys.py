@@ -18,6 +18,7 @@ def test_every_key_is_named_as_redis_holds_it() -> None:
         "mb:jobs", "mb:events", "mb:dead-letters", "workers"]
     assert [streams.event_group("discord"), streams.event_group("web"), streams.shards_front([3, 1]),
             streams.event_group(streams.session_reader("s1"))] == ["bots", "web", "bots-shards-1-3", "terminal:s1"]
+    assert streams.session_alive_key("s1") == "mb:session:s1:alive"
     assert [breeds.OPEN_BREEDS, breeds.THREADS, breeds.MESSAGES] == ["mb:breeds:open", "mb:threads", "mb:messages"]
     assert [breeds.breed_key("b"), breeds.generation_key("b", 2), breeds.latents_key("b", 2),
             breeds.thread_key(5), breeds.message_key(6), breeds.upload_key("u")] == [

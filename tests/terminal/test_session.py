@@ -104,3 +104,33 @@ async def test_a_killed_sessions_group_goes_when_the_next_session_starts_and_a_l
     finally:
         await live.close()
         await later.close()
+
+
+async def test_a_breed_whose_session_was_killed_is_stopped_when_the_next_session_opens(
+    store: BreedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import service.events
+    import terminal.session
+    from storage.breeds import breed_key
+
+    # A session says it is alive for 0.6 s, every 0.2 s (instead of 60 s, every 15 s).
+    monkeypatch.setattr(service.events, "STALE_SESSION_S", 0.6)
+    monkeypatch.setattr(terminal.session, "SESSION_BEAT_S", 0.2)
+    running, killed = new_session(store, tmp_path / "running"), new_session(store, tmp_path / "killed")
+    discord = await BreedingService(store, time.time).start(owner_id=5, params=BreedParams(population=2, foreign=0))
+    try:
+        await started(running, store)
+        await started(killed, store)
+        # Killed: its process is gone without a word, so its beat stops (its tasks simply end here).
+        killed._ending.set()
+        await asyncio.sleep(1.2)  # longer than its last beat lasts; the running session beats on
+
+        later = new_session(store, tmp_path / "later")
+        await started(later, store)
+        assert (await store.breeds.get(killed.breed_id)).status == "stopped"
+        assert 0 < await store.redis.pttl(breed_key(killed.breed_id))  # it expires like any breed that ended
+        assert (await store.breeds.get(running.breed_id)).status == "voting"
+        assert (await store.breeds.get(discord.breed_id)).status == discord.status  # only terminal breeds
+    finally:
+        for session in (running, killed, later):
+            await session.close()
