@@ -19,8 +19,10 @@ Figures: jobs retried (reclaimed from a dead worker, from the workers' logs), du
 posted" (p50, p95), the peak memory of every process, and Redis bytes per finished breed: now, once
 the files' TTL passed, and once the breeds' retention passed (what the gallery keeps for good).
 
-`--bots 2`: two bot processes, each running one shard of the bot with a server on it (the second in a
-thread with its own event loop, simulated Discord and Redis connections), on the one Redis and workers.
+`--bots 2`: two bot processes, each running one shard of the bot with a server on it and a simulated
+Discord of its own, on the one Redis and workers. The first runs in this process (the faults hit it);
+each other one is a process of its own (`bench.soak_bot`), reading events under its own consumer name
+(`bot-<host>-<pid>`), and reports what its Discord shows.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import re
@@ -37,7 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +109,11 @@ class Report:
     bot_restarts: list[bool] = field(default_factory=list)
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    # The other bot processes (--bots): their pids and consumer names, errors they logged, and how often
+    # they found an event handled already (by themselves or another process).
+    bot_processes: list[tuple[int, str]] = field(default_factory=list)
+    bot_errors: list[str] = field(default_factory=list)
+    bot_suppressed: int = 0
 
     @property
     def clean(self) -> bool:
@@ -168,7 +176,6 @@ async def soak(breeds: int, voters: int, generations: int, worker_count: int, se
                keep_logs: Path | None = None, bots: int = 1) -> Report:
     """Run the scenario; the report of what Discord and Redis show at the end (the workers' logs go to `keep_logs`)."""
     from runtime.redis_server import RedisServer, free_port
-    from runtime.settings import BotSettings
     from storage import BreedStore, connect
 
     report = Report(breeds, bots, generations + 1)
@@ -181,12 +188,7 @@ async def soak(breeds: int, voters: int, generations: int, worker_count: int, se
         workers = Workers(url, folder, worker_count)
         store = BreedStore(connect(url))
         # Each bot process runs one shard of the bot, and its server is on that shard.
-        settings = [BotSettings(
-            _env_file=None, discord_token="soak", sync_commands=True, dev_guild_id=guild_of(shard, bots),
-            population=POPULATION, foreign=1, vote_minutes=60.0, data_dir=folder,
-            max_open_breeds_per_server=10_000, max_open_breeds_per_member=10_000, start_cooldown_s=0,
-            morph_cooldown_s=0, shard_count=bots, shard_ids=[shard] if bots > 1 else None,
-        ) for shard in range(bots)]
+        settings = [bot_settings(shard, bots, folder) for shard in range(bots)]
         faults = Faults(redis, workers, store, settings[0], url, report, total_steps=breeds * (generations + 3))
         try:
             await breed_through_the_bot(settings, url, store, workers, faults, report, voters, generations,
@@ -200,6 +202,18 @@ async def soak(breeds: int, voters: int, generations: int, worker_count: int, se
                 redis.stop()
     report.seconds = time.monotonic() - started
     return report
+
+
+def bot_settings(shard: int, bots: int, folder: Path) -> Any:
+    """The settings of the bot process that runs `shard` of `bots` (one shard each when there are several)."""
+    from runtime.settings import BotSettings
+
+    return BotSettings(
+        _env_file=None, discord_token="soak", sync_commands=True, dev_guild_id=guild_of(shard, bots),
+        population=POPULATION, foreign=1, vote_minutes=60.0, data_dir=folder,
+        max_open_breeds_per_server=10_000, max_open_breeds_per_member=10_000, start_cooldown_s=0,
+        morph_cooldown_s=0, shard_count=bots, shard_ids=[shard] if bots > 1 else None,
+    )
 
 
 @contextlib.contextmanager
@@ -253,36 +267,68 @@ async def breed_through_the_bot(settings: list[Any], url: str, store: Any, worke
                                 timeout_s: float) -> None:
     """The bots on SimCord, every breed driven to its winner while the faults come; then the check.
 
-    Each bot process runs one shard, with a simulated Discord of its own (SimCord runs one per event loop:
-    the second bot runs in a thread with its own loop and Redis connections, as a process would) and a
-    server on its shard; the breeds alternate between them. They share Redis and the workers. The faults
-    hit the first bot (its restart) and everything (a worker, Redis).
+    Each bot process runs one shard, with a simulated Discord of its own and a server on its shard; the
+    breeds are shared out between them. The first bot runs here; each other one is a process of its own
+    (`bench.soak_bot`). They share Redis and the workers. The faults hit the first bot (its restart) and
+    everything (a worker, Redis).
     """
     shares = [len(range(shard, report.breeds, len(settings))) for shard in range(len(settings))]
     faults.total_steps = shares[0] * (generations + 3)
-    parts = [Report(share) for share in shares[1:]]
     seeds = [rng.randrange(1 << 30) for _ in settings]
-    others = [asyncio.to_thread(asyncio.run, drive_bot(shard, settings[shard], url, None, None, None, parts[shard - 1],
-                                                       shares[shard], voters, generations, random.Random(seeds[shard]),
-                                                       timeout_s))
-              for shard in range(1, len(settings))]
-    await asyncio.gather(drive_bot(0, settings[0], url, store, workers, faults, report, shares[0], voters, generations,
-                                   random.Random(seeds[0]), timeout_s), *others)
+    others = [bot_process(shard, len(settings), Path(settings[0].data_dir), url, shares[shard], voters, generations,
+                          seeds[shard], timeout_s) for shard in range(1, len(settings))]
+    _, *parts = await asyncio.gather(
+        drive_bot(0, settings[0], url, store, workers, faults, report, shares[0], voters, generations,
+                  random.Random(seeds[0]), timeout_s, consumer="soak-bot-0"), *others)
     for part in parts:
-        report.finished += part.finished
-        report.lost_generations += part.lost_generations
-        report.duplicate_generations += part.duplicate_generations
-        report.lost_votes += part.lost_votes
-        report.restarting_answers += part.restarting_answers
-        report.close_to_post_s += part.close_to_post_s
-        report.problems += part.problems
+        report.finished += part["finished"]
+        report.lost_generations += part["lost_generations"]
+        report.duplicate_generations += part["duplicate_generations"]
+        report.lost_votes += part["lost_votes"]
+        report.restarting_answers += part["restarting_answers"]
+        report.close_to_post_s += part["close_to_post_s"]
+        report.problems += part["problems"]
+        report.bot_processes.append((part["pid"], part["consumer"]))
+        report.bot_errors += part["errors"]
+        report.bot_suppressed += part["suppressed"]
     report.redis = await redis_bytes(store, report.finished)
+
+
+async def bot_process(shard: int, bots: int, folder: Path, url: str, breeds: int, voters: int, generations: int,
+                      seed: int, timeout_s: float) -> dict[str, Any]:
+    """Run the bot of `shard` as a process of its own (bench.soak_bot) and read what it reports."""
+    config = folder / f"bot{shard}.json"
+    result = folder / f"bot{shard}-report.json"
+    config.write_text(json.dumps({
+        "shard": shard, "bots": bots, "folder": str(folder), "url": url, "breeds": breeds, "voters": voters,
+        "generations": generations, "seed": seed, "timeout_s": timeout_s, "result": str(result),
+    }))
+    log_path = folder / f"bot{shard}.log"
+    with log_path.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.soak_bot", str(config),
+                                                       stdout=output, stderr=asyncio.subprocess.STDOUT)
+        try:
+            status = await asyncio.wait_for(process.wait(), timeout_s + 60)
+        except BaseException:
+            process.kill()
+            await process.wait()
+            raise
+    if status != 0 or not result.exists():
+        tail = log_path.read_text(errors="replace")[-1500:]
+        return {"finished": 0, "lost_generations": 0, "duplicate_generations": 0, "lost_votes": 0,
+                "restarting_answers": 0, "close_to_post_s": [], "pid": process.pid, "consumer": "?",
+                "problems": [f"bot process {shard} ended with status {status}: {tail}"], "errors": [],
+                "suppressed": 0}
+    part: dict[str, Any] = json.loads(result.read_text())
+    return part
 
 
 async def drive_bot(shard: int, settings: Any, url: str, store: Any | None, workers: Workers | None,
                     faults: Faults | None, report: Report, breeds: int, voters: int, generations: int,
-                    rng: random.Random, timeout_s: float) -> None:
-    """One bot process on its own simulated Discord, its `breeds` breeds driven to their winners."""
+                    rng: random.Random, timeout_s: float, consumer: str | None = None,
+                    on_start: Callable[[str], object] | None = None) -> None:
+    """One bot process on its own simulated Discord, its `breeds` breeds driven to their winners; it reads
+    events as `consumer` (None: its own name, bot-<host>-<pid>), which `on_start` is told."""
     import simcord
 
     from bot.client import MelodyBot
@@ -290,7 +336,9 @@ async def drive_bot(shard: int, settings: Any, url: str, store: Any | None, work
 
     own_store = store is None
     store = store if store is not None else BreedStore(connect(url))
-    bot = MelodyBot(settings, url, consumer=f"soak-bot-{shard}")
+    bot = MelodyBot(settings, url, consumer=consumer)
+    if on_start is not None:
+        on_start(bot.consumer)
     # Refusals and "restarting" answers are expected here: the check at the end reads the outcome.
     env = simcord.Env(bot, check_errors=False, settle_timeout=SETTLE_TIMEOUT_S)
     # Message ids come from each Discord's clock: a month apart, no two Discords share one.
@@ -360,8 +408,9 @@ async def tally_figures(report: Report, workers: Workers, faults: Faults, counte
         for path in workers.folder.glob("w*.log"):
             shutil.copy(path, keep_logs / path.name)
     report.jobs_retried = len(re.findall(r"reclaimed mb:jobs message", logs))
-    report.duplicates_suppressed = counter.suppressed + len(re.findall(r"exists already; nothing written", logs))
-    errors = counter.errors + re.findall(r" (?:ERROR|CRITICAL) .*", logs)
+    report.duplicates_suppressed = (counter.suppressed + report.bot_suppressed
+                                    + len(re.findall(r"exists already; nothing written", logs)))
+    errors = counter.errors + report.bot_errors + re.findall(r" (?:ERROR|CRITICAL) .*", logs)
     report.errors_logged = len(errors)
     report.problems += [f"error logged: {line[:200]}" for line in errors[:5]]
     try:

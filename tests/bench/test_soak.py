@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 
 import pytest
@@ -34,6 +35,11 @@ async def test_two_bot_processes_on_one_redis_take_no_event_twice_and_lose_none(
     assert report.problems == []
     assert (report.finished, report.lost_generations, report.duplicate_generations, report.lost_votes) == (4, 0, 0, 0)
     assert report.dead_letters == 0
+    # The second bot was a process of its own, reading events under its own name; it never found an event
+    # handled already (none was taken twice) and logged no error.
+    [(pid, consumer)] = report.bot_processes
+    assert pid != os.getpid() and consumer.startswith("bot-") and consumer.endswith(f"-{pid}")
+    assert report.bot_suppressed == 0 and report.bot_errors == []
     # What a finished breed leaves in Redis shrinks as its files, then the breed itself, expire; the gallery stays.
     assert report.redis is not None
     assert report.redis.now > report.redis.after_files > report.redis.after_retention > 0
