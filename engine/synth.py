@@ -40,7 +40,8 @@ class RenderError(RuntimeError):
 class Synth:
     """One FluidSynth synthesiser with its SoundFont loaded; renders one MIDI file at a time."""
 
-    def __init__(self, soundfont: Path, sample_rate: int, gain: float) -> None:
+    def __init__(self, soundfont: Path, sample_rate: int, gain: float, reverb: bool = True) -> None:
+        """`reverb`: FluidSynth's small room (REVERB); False renders dry."""
         library = _library()
         self._library = library
         self._add_mem = _add_mem(library)
@@ -48,7 +49,8 @@ class Synth:
         self._lock = threading.Lock()
         self._synth = library.Synth(
             gain=gain, samplerate=sample_rate,
-            **{"player.timing-source": "sample", "synth.lock-memory": 0, "synth.chorus.active": 0, **REVERB},
+            **{"player.timing-source": "sample", "synth.lock-memory": 0, "synth.chorus.active": 0, **REVERB,
+               "synth.reverb.active": int(reverb)},
         )
         if self._synth.sfload(str(soundfont)) < 0:
             self._synth.delete()

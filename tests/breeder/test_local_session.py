@@ -212,6 +212,8 @@ async def test_a_band_breed_writes_its_tune_at_the_finish_and_tune_makes_more(re
     assert f"{breed_dir / 'winner' / artifacts.TUNE_AUDIO}  (16 bars, backing: band)" in first.stdout
     winner = (await store.breeds.get_generation(breed.breed_id, 1)).melodies[1]
     assert [n for n in midi_to_notes(tune.read_bytes()) if n.start < 32] == list(winner)
+    assert (breed_dir / "winner" / artifacts.TUNE_AUDIO).stat().st_size > 1000
+    assert (breed_dir / "winner" / artifacts.TUNE_PNG).read_bytes().startswith(b"\x89PNG")
     again = breed_dir / f"tune-{breed.breed_id}-g2-2-8-none"
     assert len(read_midi((again / artifacts.TUNE_MID).read_bytes()).instruments) == 1
     assert (again / artifacts.TUNE_AUDIO).stat().st_size > 1000 and str(again / artifacts.TUNE_AUDIO) in first.stdout

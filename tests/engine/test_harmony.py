@@ -48,6 +48,21 @@ def test_a_melody_that_ends_on_the_tonic_ends_on_the_tonic_chord(key: Key, melod
     assert chords[-1].is_tonic and chords[-1].root == key.tonic
 
 
+@pytest.mark.parametrize(("key", "ends_on_tonic", "melody"), [
+    (C_MAJOR, True, run_of([64, 62, 65, 67, 71, 74, 72, 72])),
+    (Key(7, "major"), True, run_of([71, 69, 72, 74, 66, 69, 67, 67])),
+    (A_MINOR, True, run_of([69, 72, 76, 74, 71, 68, 69, 69])),
+    (C_MAJOR, False, run_of([64, 62, 65, 67, 72, 74, 71, 74])),  # ends on the fifth: on the dominant
+    (Key(7, "major"), False, run_of([71, 69, 72, 74, 67, 69, 66, 69])),
+])
+def test_a_2_bar_phrase_ends_on_the_tonic_chord_when_its_melody_ends_on_the_tonic(key, ends_on_tonic, melody):
+    # A breed's 2-bar clip is a fragment: its last chord is not forced, the melody decides it.
+    chords = fit_chords(melody, key, 32)
+    assert chords[-1].is_tonic == ends_on_tonic
+    if not ends_on_tonic:
+        assert chords[-1].root == (key.tonic + 7) % 12
+
+
 def test_a_cadence_puts_the_dominant_before_the_final_tonic():
     melody = [*run_of([64, 67, 72, 67, 65, 69, 72, 69, 67, 71, 74, 71]), Note(72, 48, 64)]  # C F G | C
     chords = merge_repeats(fit_chords(melody, C_MAJOR, 64))

@@ -177,6 +177,17 @@ def test_without_a_full_soundfont_the_one_pretty_midi_ships_is_used(tmp_path: Pa
     assert loudness(samples, rate) == pytest.approx(LOUDNESS_LUFS, abs=1.0)
 
 
+def test_the_soundfont_setting_chooses_the_soundfont_a_worker_renders_with(renderer, monkeypatch):
+    from runtime.settings import WorkerSettings
+
+    monkeypatch.setenv("SOUNDFONT", str(shipped_soundfont()))
+    chosen = Renderer(WorkerSettings(_env_file=None).soundfont)  # as breeder worker makes its renderer
+    assert chosen.soundfont == shipped_soundfont() != renderer.soundfont
+    ours, default = (np.asarray(soundfile.read(io.BytesIO(r.render_clips([SCALE], 120, 0)[0]))[0])
+                     for r in (chosen, renderer))
+    assert ours.shape == default.shape and not np.allclose(ours, default, atol=1e-3)  # another piano
+
+
 def test_missing_soundfont_is_reported_with_its_path(tmp_path: Path):
     missing = tmp_path / "nowhere.sf2"
     renderer = Renderer(missing)
@@ -244,6 +255,28 @@ def band_midi() -> bytes:
     buffer = io.BytesIO()
     song.write(buffer)
     return buffer.getvalue()
+
+
+def test_a_little_reverb_rings_on_after_a_short_note(renderer):
+    from engine.synth import Synth
+
+    rate = renderer.sample_rate
+    data = midi.melody_to_midi([Note(72, 0, 1)], 120, 0, TWO_BARS)  # one sixteenth: 0.125 s
+
+    def levels(reverb: bool) -> tuple[float, float]:
+        """dB of the note, and of its tail 0.5-1 s after it started (past the piano's own release)."""
+        synth = Synth(renderer.soundfont, rate, 0.5, reverb=reverb)
+        try:
+            audio = synth.render(data, rate * 2)
+        finally:
+            synth.close()
+        note, tail = audio[: rate // 8], audio[rate // 2: rate]
+        return tuple(20 * np.log10(np.sqrt(np.mean(part ** 2)) + 1e-12) for part in (note, tail))
+
+    (note, wet), (dry_note, dry) = levels(True), levels(False)  # the renderer's synthesiser has the reverb on
+    assert abs(note - dry_note) < 1
+    assert wet > dry + 10  # the room rings on where the dry piano has stopped
+    assert wet < note - 30  # a little: a small room, not a hall
 
 
 def test_render_midi_plays_a_multitrack_general_midi_file_with_drums(renderer):
