@@ -8,8 +8,9 @@ and chosen by score (see docs/tune.md):
 - B, B': contrast, toward the runner-up (spherical interpolation, a little past it too) and far
   moves in the subspace, at similarity near CONTRAST_TARGET, in key, in the theme's register;
   B' is a variation of B;
-- C: the closing phrase, a variation near the theme that ends on the tonic (its last note then
-  held to the end); when none does, the best one with its last note moved to the nearest tonic.
+- C: the closing phrase, a variation near the theme with a tonic on a strong beat of its last
+  bar, cut there and held to the end; else one whose last note is the tonic (held to the end);
+  else the best one with its last note moved to the nearest tonic.
 Forms: 8 bars A A' B A when the theme ends on the tonic (the theme closes the tune), else
 A B A C; 16 bars A A' B A | B' A' A'' A, or A A' B A | B' A' A C. The theme therefore opens
 the tune exactly and comes back as written at least once.
