@@ -62,6 +62,9 @@ def event_group(reader: str) -> str:
     return EVENT_GROUPS[reader]
 
 
+# A consumer that holds no message and has been idle this long is forgotten (ensure_groups).
+FORGET_CONSUMER_MS = 86_400_000
+
 PAYLOAD_FIELD = b"payload"
 # Approximate trimming (MAXLEN ~) keeps XADD cheap; acked history beyond this is not needed.
 STREAM_MAXLEN = 10_000
@@ -183,8 +186,13 @@ class MessageStreams:
             self._shard_groups.add(front)
         return event_group(front)
 
-    async def ensure_groups(self) -> None:
-        """Create the streams and their consumer groups if missing (safe to call on every start)."""
+    async def ensure_groups(self, forget_idle_ms: int = FORGET_CONSUMER_MS) -> None:
+        """Create the streams and their consumer groups if missing (safe to call on every start).
+
+        Consumers that hold nothing and were idle for `forget_idle_ms` go: each bot process reads as
+        bot-<host>-<pid>, so every restart would leave one more behind. One still alive but idle is
+        made again by its next read, as any new consumer is.
+        """
         groups = [*EVENT_GROUPS.values(), *sorted(self._shard_groups)]
         pairs = [(JOBS, WORKERS_GROUP), *((EVENTS, group) for group in groups)]
         for stream, group in pairs:
@@ -194,6 +202,9 @@ class MessageStreams:
             except ResponseError as error:
                 if "BUSYGROUP" not in str(error):
                     raise
+            for consumer in await self._redis.xinfo_consumers(stream, group):
+                if int(consumer["pending"]) == 0 and int(consumer["idle"]) >= forget_idle_ms:
+                    await self._redis.xgroup_delconsumer(stream, group, consumer["name"])
 
     # --- jobs --------------------------------------------------------------------------------
 

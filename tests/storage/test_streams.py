@@ -184,6 +184,28 @@ async def test_ensure_groups_is_repeatable_and_keeps_pending_messages(
     assert await _pending(redis_client, JOBS, WORKERS_GROUP) == 1
 
 
+async def test_consumers_that_hold_nothing_and_are_long_idle_are_forgotten_at_start(
+    store: BreedStore, redis_client: Redis
+) -> None:
+    # Three bot processes that came and went: one left an event unhandled, two handled all they read.
+    for consumer in ("bot-h-1", "bot-h-2", "bot-h-3"):
+        await store.streams.publish_event(Event("generation_ready", "b1", 0))
+        [delivery] = await store.streams.read_events(consumer, block_ms=None)
+        if consumer != "bot-h-2":
+            await store.streams.ack_event(delivery.message_id)
+    await asyncio.sleep(0.3)
+    await store.streams.publish_event(Event("generation_ready", "b1", 1))
+    [delivery] = await store.streams.read_events("bot-h-4", block_ms=None)  # a live one, just now
+    await store.streams.ack_event(delivery.message_id)
+    await store.streams.ensure_groups(forget_idle_ms=200)
+
+    names = {c["name"].decode() for c in await redis_client.xinfo_consumers(EVENTS, BOTS_GROUP)}
+    assert names == {"bot-h-2", "bot-h-4"}  # the unhandled event waits for a claim under its reader
+    assert await _pending(redis_client, EVENTS, BOTS_GROUP) == 1
+    await store.streams.ensure_groups()  # by default only consumers idle for a day go
+    assert len(await redis_client.xinfo_consumers(EVENTS, BOTS_GROUP)) == 2
+
+
 async def test_jobs_enqueued_before_the_groups_exist_are_delivered(redis_client: Redis) -> None:
     store = BreedStore(redis_client)
     await store.streams.enqueue_job(Job(type="start", breed_id="early"))
