@@ -65,3 +65,18 @@ async def test_a_result_for_a_job_no_longer_held_is_dropped(store, melody_model,
     assert (await store.breeds.get(breed.breed_id)).generation == -1
     events = await store.streams.read_events("test-bot", count=100, block_ms=None)
     assert [e.payload.type for e in events if e.payload.type != "progress"] == []
+
+
+async def test_a_result_for_a_job_another_worker_took_over_is_dropped(store, melody_model, renderer):
+    # A worker that stalled past the timeout (its machine froze): another worker took its job over.
+    worker = Worker(store, SlowModel(melody_model), renderer, "stalled", job_timeout_s=TIMEOUT_S)
+    breed, delivery = await started_job(store, "stalled")
+    running = asyncio.create_task(worker.handle(delivery))
+    await asyncio.sleep(0.05)
+    [taken] = await store.streams.claim_stale_jobs("other", 0, count=1)  # what XAUTOCLAIM does once it is idle
+    assert taken.message_id == delivery.message_id
+    await running
+    # The stalled worker wrote nothing and acknowledged nothing: the job is the other worker's to do.
+    assert await store.breeds.get_generation(breed.breed_id, 0) is None
+    pending = await store.redis.xpending_range("mb:jobs", "workers", min="-", max="+", count=10)
+    assert [(p["message_id"].decode(), p["consumer"].decode()) for p in pending] == [(delivery.message_id, "other")]
