@@ -157,7 +157,7 @@ class Report:
 class CountLines(logging.Handler):
     """Counts this process's log lines that say a duplicate was suppressed, and its errors."""
 
-    PATTERNS = ("posted before a restart", "shown already", "not opening a vote", "exists already")
+    PATTERNS = ("begun before a restart", "shown already", "not opening a vote", "exists already")
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)

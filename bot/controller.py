@@ -281,11 +281,17 @@ class BreedController:
         # The winner's files and its tune's fit one message; more (a future file) go first, in order.
         chunks = texts.plan_messages([name for name, _ in files.found], MAX_FILES_PER_MESSAGE) or [[]]
         data_of = dict(files.found)
-        for chunk in chunks[:-1]:
-            await thread.send(files=[_file(name, data_of[name]) for name in chunk])
-        await thread.send(texts.winner_text(breed, winner, number) + _missing(files),
-                          files=[_file(name, data_of[name]) for name in chunks[-1]],
-                          view=winner_controls(str(MelodyRef(breed.breed_id, number, winner))))
+        # A retry (the bot restarted half-way) goes on from what was sent: nothing is sent twice.
+        parts = self.service.results.post_parts(breed.breed_id, number, "winner")
+        for part, chunk in enumerate(chunks[:-1]):
+            if await parts.sent(f"files-{part}") is None:
+                sent = await thread.send(files=[_file(name, data_of[name]) for name in chunk])
+                await parts.record(f"files-{part}", str(sent.id))
+        if await parts.sent("winner") is None:
+            sent = await thread.send(texts.winner_text(breed, winner, number) + _missing(files),
+                                     files=[_file(name, data_of[name]) for name in chunks[-1]],
+                                     view=winner_controls(str(MelodyRef(breed.breed_id, number, winner))))
+            await parts.record("winner", str(sent.id))
         log.info("breed %s gen %d: winner %d posted", breed.breed_id, number, winner)
 
     async def show_morph(self, breed: Breed, morph: Morph) -> None:

@@ -83,8 +83,10 @@ class WorkerResults:
         """Starting/evolving -> voting on the generation a worker wrote: `post` shows it, once.
 
         `post(breed, generation, deadline)` returns the vote message's id (None if the front end has
-        none). A generation posted before a restart is not posted again; voting opens on it all the
-        same. Returns the breed now voting, or None when there was nothing to do.
+        none). It must go on from what it sent when called again (a process that died half-way through
+        the post leaves its mark): a generation posted before a restart is not posted again, one posted
+        half-way is completed, and voting opens on it. Returns the breed now voting, or None when there
+        was nothing to do.
         """
         async with self.lock(breed_id):
             breed = await self.breeds.get(breed_id)
@@ -99,10 +101,12 @@ class WorkerResults:
             deadline = self.deadline(breed)
             vote_message_id: int | None = None
             async with self.first_post(breed_id, number) as first:
-                if first:
-                    vote_message_id = await post(breed, generation, deadline)
-                else:
-                    log.warning("breed %s gen %d: posted before a restart; opening its vote", breed_id, number)
+                if not first:
+                    # Begun by a process that died before it opened the vote (or half-way through the post):
+                    # the front end goes on from what it sent (PostParts), which is nothing when all was.
+                    log.warning("breed %s gen %d: its post was begun before a restart; going on from what was "
+                                "sent", breed_id, number)
+                vote_message_id = await post(breed, generation, deadline)
             changes: dict[str, object] = {"status": "voting", "vote_deadline": deadline}
             if vote_message_id is not None:
                 await self.breeds.link_message(vote_message_id, breed_id, number)
@@ -115,7 +119,8 @@ class WorkerResults:
     async def winner_ready(
         self, breed_id: str, number: int, post: Callable[[Breed, int, int], Awaitable[None]],
     ) -> Breed | None:
-        """Evolving -> finished when the winner's files are written: `post(breed, generation, winner)`, once.
+        """Evolving -> finished when the winner's files are written: `post(breed, generation, winner)`, once
+        (called again after a restart, it goes on from what it sent).
 
         Returns the finished breed, or None when no finish was in progress.
         """
@@ -126,8 +131,10 @@ class WorkerResults:
                 return None
             assert breed.winner is not None
             async with self.first_post(breed_id, number, "winner") as first:
-                if first:
-                    await post(breed, number, breed.winner)
+                if not first:
+                    log.warning("breed %s gen %d: the winner's post was begun before a restart; going on from "
+                                "what was sent", breed_id, number)
+                await post(breed, number, breed.winner)
             await self.keep_winner(breed, number, breed.winner)
             return await self.breeds.update(breed_id, status="finished")
 
