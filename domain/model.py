@@ -74,6 +74,8 @@ class Breed:
 
     `source`: the melody id (domain.ids) of the candidate it was branched from, if any.
     `front`: the front end that shows it (one of FRONTS); only that front end handles its worker events.
+    `opened`: the newest generation whose vote was opened (-1: none yet); a late, repeated "generation
+    ready" of a generation voted on already must not open its vote again.
     """
 
     breed_id: str
@@ -90,6 +92,7 @@ class Breed:
     winner: int | None = None
     source: str | None = None
     front: str = "discord"
+    opened: int = -1
 
 
 @dataclass(frozen=True)

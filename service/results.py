@@ -90,9 +90,11 @@ class WorkerResults:
         """
         async with self.lock(breed_id):
             breed = await self.breeds.get(breed_id)
-            if breed is None or refusal(breed, "post") is not None or number != breed.generation:
+            if breed is None or refusal(breed, "post") is not None or number != breed.generation \
+                    or number <= breed.opened:
                 log.info("breed %s gen %d: not opening a vote (%s)", breed_id, number,
-                         "unknown breed" if breed is None else f"status {breed.status}, newest {breed.generation}")
+                         "unknown breed" if breed is None else
+                         f"status {breed.status}, newest {breed.generation}, opened {breed.opened}")
                 return None
             generation = await self.breeds.get_generation(breed_id, number)
             if generation is None:
@@ -107,7 +109,7 @@ class WorkerResults:
                     log.warning("breed %s gen %d: its post was begun before a restart; going on from what was "
                                 "sent", breed_id, number)
                 vote_message_id = await post(breed, generation, deadline)
-            changes: dict[str, object] = {"status": "voting", "vote_deadline": deadline}
+            changes: dict[str, object] = {"status": "voting", "vote_deadline": deadline, "opened": number}
             if vote_message_id is not None:
                 await self.breeds.link_message(vote_message_id, breed_id, number)
                 # While people vote, the breed's progress message is the vote message itself.

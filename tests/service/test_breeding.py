@@ -89,6 +89,23 @@ async def test_a_ready_generation_is_posted_once_and_opens_the_vote(service, sto
     assert posts == []
 
 
+async def test_a_late_repeat_of_a_generation_voted_on_already_does_not_open_its_vote_again(service, store) -> None:
+    await voting_breed(service)
+    await service.close_voting("b1", OWNER)  # Next: the worker makes generation 2 meanwhile
+    posts = []
+
+    async def post(breed: Breed, shown: Generation, deadline: float) -> int:
+        posts.append(shown.number)
+        return 1
+
+    # The first "generation 1 ready" again, delivered late (a restart, a lost acknowledgement).
+    assert await service.results.generation_ready("b1", 0, post) is None
+    assert posts == [] and (await service.get("b1")).status == "evolving"
+    await write_generation(store, 1)
+    assert (await service.results.generation_ready("b1", 1, post)).status == "voting"  # the one it waits for
+    assert posts == [1]
+
+
 async def test_a_post_that_fails_is_tried_again_by_the_next_delivery(service, store) -> None:
     await new_breed(service)
     await write_generation(store, 0)
