@@ -36,11 +36,12 @@ import random
 import re
 import resource
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,10 +78,22 @@ def run(args: argparse.Namespace) -> int:
         print("breeder bench soak: need at least 1 breed, voter, generation and bot, and 2 workers", file=sys.stderr)
         return CONFIG_ERROR
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    report = asyncio.run(soak(args.breeds, args.voters, args.generations, args.workers, args.seed, args.timeout,
-                              keep_logs=args.logs, bots=args.bots))
+    report = asyncio.run(_with_task_dump(soak(args.breeds, args.voters, args.generations, args.workers, args.seed,
+                                              args.timeout, keep_logs=args.logs, bots=args.bots)))
     print(report.text())
     return OK if report.clean else FAILURE
+
+
+async def _with_task_dump(run: Awaitable[Report]) -> Report:
+    """Run the soak; SIGUSR1 prints where every task of this process waits (a run that seems stuck)."""
+    def dump() -> None:
+        for task in asyncio.all_tasks():
+            print(f"--- {task.get_name()}: {task.get_coro()!r}", file=sys.stderr)
+            task.print_stack(limit=12, file=sys.stderr)
+        sys.stderr.flush()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
+    return await run
 
 
 @dataclass
