@@ -8,6 +8,7 @@ once more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -66,23 +67,18 @@ class KeepsakeJobs:
         A gallery winner outlives its breed (BREED_RETENTION_DAYS): then its kept MIDI file gives
         the notes, the model's reading of them the latent, and the gallery's record the options.
         """
+        gone = JobError(f"The melody `{ref}` is not stored any more.")
         breed = await self.store.breeds.get(ref.breed_id)
+        generation = await self.store.breeds.get_generation(ref.breed_id, ref.generation) if breed else None
+        if breed is not None and generation is not None and 0 <= ref.index < len(generation.melodies):
+            with contextlib.suppress(JobError):  # its latents expired: the gallery's copy, below
+                return await self._latent_of(ref), list(generation.melodies[ref.index]), breed.params
         winner = await self.store.gallery.winner(str(ref))
-        if breed is not None:
-            params = breed.params
-        elif winner is not None:
-            params = model.BreedParams(tempo=winner.tempo, instrument=winner.instrument)
-        else:
-            raise JobError(f"The melody `{ref}` is not stored any more.")
-        generation = await self.store.breeds.get_generation(ref.breed_id, ref.generation)
-        try:
-            if generation is None or not 0 <= ref.index < len(generation.melodies):
-                raise JobError(f"The melody `{ref}` is not stored any more.")
-            return await self._latent_of(ref), list(generation.melodies[ref.index]), params
-        except JobError:
-            data = await self.store.gallery.file(winner, artifacts.WINNER_MID) if winner is not None else None
-            if data is None:
-                raise
+        data = await self.store.gallery.file(winner, artifacts.WINNER_MID) if winner is not None else None
+        if winner is None or data is None:
+            raise gone
+        params = breed.params if breed is not None else model.BreedParams(tempo=winner.tempo,
+                                                                           instrument=winner.instrument)
         return await asyncio.to_thread(self._read_winner, data) + (params,)
 
     def _read_winner(self, data: bytes) -> tuple[NDArray[np.float32], list[Note]]:

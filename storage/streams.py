@@ -20,6 +20,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from runtime.signals import sleep_or_stop
 from storage.codec import Event, Job, dump, load_event, load_job
 from storage.keys import PREFIX
 
@@ -117,9 +118,7 @@ class JobLease:
         the awaiting task hanging (see service.events), and a renewal in flight takes milliseconds.
         """
         while not self.lost:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval_s):
-                    await done.wait()
+            await sleep_or_stop(done, interval_s)
             if done.is_set():
                 return
             try:

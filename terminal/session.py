@@ -29,6 +29,7 @@ from domain.model import Breed, BreedParams, Composition, Generation, TuneReques
 from domain.rules import Actor, refusal
 from domain.strategies import DEFAULT_STRATEGY
 from runtime.exits import CONFIG_ERROR
+from runtime.signals import sleep_or_stop
 from service.breeding import BreedingService
 from service.events import SESSION_BEAT_S
 from service.pianoroll import terminal_roll
@@ -133,9 +134,7 @@ class Session:
     async def _beat(self) -> None:
         """Say that the session runs until it ends: a breed whose session was killed is stopped by the next."""
         while not self._ending.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(SESSION_BEAT_S):
-                    await self._ending.wait()
+            await sleep_or_stop(self._ending, SESSION_BEAT_S)
             if self._ending.is_set():
                 return
             try:
