@@ -143,16 +143,21 @@ def test_the_nudging_panels_ceiling_is_the_best_profile_and_no_melody_passes_it(
 
 
 @pytest.mark.slow
-def test_a_tiny_nudging_run_reports_a_gain_no_larger_than_the_headroom(melody_model, capsys):
+def tiny_run(panel: str, capsys) -> tuple[list[str], dict[str, float]]:
+    """The lines a 2-trial, 2-generation run of the default strategy on `panel` prints, and its RESULT figures."""
     from engine import ga
 
     parser = argparse.ArgumentParser()
     converge.add_arguments(parser)
-    args = parser.parse_args(["--trials", "2", "--generations", "2", "--panels", "n",
+    args = parser.parse_args(["--trials", "2", "--generations", "2", "--panels", panel,
                               "--strategies", ga.DEFAULT_STRATEGY])
     assert converge.run(args) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    figures = {key: float(value) for key, value in (field.split("=") for field in last.split()[1:])}
+    lines = capsys.readouterr().out.strip().splitlines()
+    return lines, {key: float(value) for key, value in (field.split("=") for field in lines[-1].split()[1:])}
+
+
+def test_a_tiny_nudging_run_reports_a_gain_no_larger_than_the_headroom(melody_model, capsys):
+    _, figures = tiny_run("n", capsys)
     assert list(figures) == ["nudge_gain2", "nudge_gain2_low", "nudge_gain2_high", "nudge_headroom2"]
     assert figures["nudge_gain2_low"] <= figures["nudge_gain2"] <= figures["nudge_gain2_high"]
     assert figures["nudge_gain2"] <= figures["nudge_headroom2"] + 0.01  # rounding to 2 decimals
@@ -203,17 +208,11 @@ def test_the_sparse_panel_wants_fewer_notes_and_its_ceiling_is_above_random_melo
 def test_a_tiny_sparse_panel_run_pairs_its_trials_and_reports_its_own_fields(melody_model, capsys):
     from engine import ga
 
-    parser = argparse.ArgumentParser()
-    converge.add_arguments(parser)
-    args = parser.parse_args(["--trials", "2", "--generations", "2", "--panels", "f",
-                              "--strategies", ga.DEFAULT_STRATEGY])
-    assert converge.run(args) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines, figures = tiny_run("f", capsys)
     # Without and with nudges the breeds start from the same first generation, heard by the same panel.
     starts = {line.split()[0]: line.split()[2] for line in lines if line.split()[1:2] == ["g0"]}
     assert set(starts) == {ga.DEFAULT_STRATEGY, ga.DEFAULT_STRATEGY + converge.NUDGED}
     assert len(set(starts.values())) == 1
-    figures = {key: float(value) for key, value in (field.split("=") for field in lines[-1].split()[1:])}
     assert list(figures) == ["f_nudge_gain2", "f_nudge_gain2_low", "f_nudge_gain2_high", "f_nudge_headroom2"]
     assert figures["f_nudge_gain2_low"] <= figures["f_nudge_gain2"] <= figures["f_nudge_gain2_high"]
     assert figures["f_nudge_gain2"] <= figures["f_nudge_headroom2"] + 0.01
