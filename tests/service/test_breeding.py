@@ -5,55 +5,17 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import BreedError, UnknownBreedError
-from domain.model import Breed, BreedParams, Candidate, Generation
+from domain.model import Breed, BreedParams, Generation
 from domain.rules import STEER_REFUSAL, Actor, morph_marker
 from service.breeding import BreedingService, Place
 from storage import BreedStore
-from storage.codec import Job, load_job
 from storage.locks import lock_key
-from storage.streams import JOBS
-
-NOW = 1_800_000_000.0
-VOTE_MESSAGE = 5001
-OWNER = Actor(1)
+from tests.support.service import NOW, OWNER, VOTE_MESSAGE, jobs, new_breed, voting_breed, write_generation
 
 
 @pytest.fixture
 def service(store: BreedStore) -> BreedingService:
     return BreedingService(store, lambda: NOW)
-
-
-async def new_breed(service: BreedingService, **params: object) -> Breed:
-    return await service.start(
-        breed_id="b1", owner_id=1, params=BreedParams(population=4, **params),  # type: ignore[arg-type]
-        place=Place(guild_id=9, channel_id=8, thread_id=7, progress_message_id=6),
-    )
-
-
-async def write_generation(store: BreedStore, number: int, population: int = 4) -> None:
-    import numpy as np
-
-    candidates = tuple(Candidate(f"g{number}-{i + 1}", i, ("foreign",), ()) for i in range(population))
-    generation = Generation("b1", number, candidates, tuple(() for _ in range(population)))
-    await store.breeds.write_generation(generation, np.zeros((population, 4), np.float32), {})
-
-
-async def voting_breed(service: BreedingService, generation: int = 0, **params: object) -> Breed:
-    await new_breed(service, **params)
-    for number in range(generation + 1):
-        await write_generation(service.store, number)
-    breed = await service.store.breeds.update("b1", status="evolving") if generation else await service.get("b1")
-
-    async def post(breed: Breed, shown: Generation, deadline: float) -> int:
-        return VOTE_MESSAGE
-
-    opened = await service.results.generation_ready(breed.breed_id, generation, post)
-    assert opened is not None
-    return opened
-
-
-async def jobs(store: BreedStore) -> list[Job]:
-    return [load_job(fields[b"payload"]) for _id, fields in await store.redis.xrange(JOBS)]
 
 
 def test_options_are_the_defaults_with_the_choices_or_one_line_why_not(service) -> None:

@@ -14,30 +14,13 @@ from service.breeding import BreedingService, Place
 from service.gallery import REMOVE_REFUSAL
 from service.melodies import OTHER_SERVER
 from storage import BreedStore
-from tests.service.test_breeding import NOW, OWNER, jobs, voting_breed
-
-GUILD = 9  # the guild of voting_breed's breed "b1"
+from tests.support.service import GUILD, NOW, OWNER, finished_breed, jobs, voting_breed
 
 
 @pytest.fixture
 def service(store: BreedStore) -> BreedingService:
     return BreedingService(store, lambda: NOW)
 
-
-async def finished_breed(service: BreedingService, candidate: int = 2) -> Breed:
-    """b1, finished with `candidate` (1-based) of generation 1, its winner's files written."""
-    await voting_breed(service)
-    await service.store.votes.add("b1", 0, 0, 20)
-    await service.store.votes.add("b1", 0, 1, 21)
-    await service.finish("b1", OWNER, candidate)
-    files = {name: name.encode() for name in artifacts.WINNER_FILES}
-    await service.store.breeds.add_artifacts("b1", 0, files, keep=True)
-
-    async def post(breed: Breed, number: int, winner: int) -> None:
-        return None
-
-    assert await service.results.winner_ready("b1", 0, post)
-    return await service.get("b1")
 
 
 @pytest.mark.parametrize("text, refusal", [

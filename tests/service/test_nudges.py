@@ -10,7 +10,7 @@ from domain.errors import BreedError
 from domain.rules import Actor
 from service.breeding import BreedingService
 from storage import BreedStore, connect
-from tests.service.test_breeding import NOW, jobs, voting_breed
+from tests.support.service import NOW, jobs, voting_breed
 
 OWNER = Actor(1)
 

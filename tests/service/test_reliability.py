@@ -9,15 +9,12 @@ import pytest
 from domain.errors import BreedError
 from domain.limits import ServerLimits
 from domain.model import Breed, BreedParams
-from domain.rules import Actor
 from service.breeding import BreedingService, Place
 from service.events import EventConsumer, EventHandler
 from storage import BreedStore
 from storage.codec import Event
 from storage.streams import BOTS_GROUP, EVENTS
-from tests.service.test_breeding import NOW, voting_breed
-
-OWNER = Actor(1)
+from tests.support.service import NOW, OWNER, voting_breed
 
 
 async def test_an_announce_that_outlasts_the_locks_lease_keeps_the_breed_locked(store: BreedStore) -> None:

@@ -20,8 +20,7 @@ from storage.breeds import breed_key
 from storage.codec import Nudge
 from storage.gallery import gallery_key, winner_key
 from storage.streams import JOBS
-from tests.service.test_breeding import NOW, VOTE_MESSAGE, voting_breed, write_generation
-from tests.service.test_gallery import GUILD, finished_breed
+from tests.support.service import GUILD, NOW, VOTE_MESSAGE, finished_breed, voting_breed, write_generation
 
 RETENTION_S = 1.0
 

@@ -10,8 +10,7 @@ from domain.limits import ServerLimits
 from service.breeding import BreedingService
 from service.melodies import OTHER_SERVER
 from storage import BreedStore
-from tests.service.test_breeding import NOW, jobs, voting_breed
-from tests.service.test_gallery import GUILD, finished_breed
+from tests.support.service import GUILD, NOW, finished_breed, jobs, voting_breed
 
 
 @pytest.fixture
