@@ -12,7 +12,7 @@ from types import FrameType
 
 from runtime.exits import FAILURE, OK
 from runtime.logs import configure
-from runtime.redis_server import RedisServer, RedisServerError
+from runtime.redis_server import PASSWORD_NAME, RedisServer, RedisServerError, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the embedded server in the foreground until Ctrl-C or SIGTERM."""
-    configure("INFO")
-    data_dir: Path | None = args.data_dir
-    if data_dir is None:
-        from runtime.settings import CommonSettings, load
+    """Run the embedded server in the foreground until Ctrl-C or SIGTERM, with REDIS_PASSWORD (unset: the
+    password kept in its data folder) and REDIS_MAXMEMORY."""
+    from runtime.settings import CommonSettings, load
 
-        data_dir = load(CommonSettings).data_dir / "redis"
+    configure("INFO")
+    settings = load(CommonSettings)
+    data_dir: Path = args.data_dir if args.data_dir is not None else settings.data_dir / "redis"
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -38,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, request_stop)
     try:
-        with RedisServer(data_dir, port=args.port) as server:
-            print(f"Redis running at {server.url} (data in {data_dir}); Ctrl-C stops it", flush=True)
+        with RedisServer(data_dir, port=args.port, password=password, maxmemory=settings.redis_maxmemory) as server:
+            where = "REDIS_PASSWORD" if password else data_dir / PASSWORD_NAME
+            print(f"Redis running at {safe_url(server.url)} (data in {data_dir}; password: {where}); "
+                  "Ctrl-C stops it", flush=True)
             while not stop_requested.is_set():
                 code = server.wait(timeout=0.5)
                 if code is not None:

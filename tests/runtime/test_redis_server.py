@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from pydantic import ValidationError
 
 from runtime.redis_server import (
     RedisServer,
@@ -57,16 +58,98 @@ def test_started_server_is_local_with_aof_in_its_data_dir(
     redis_server_factory: RedisServerFactory, tmp_path: Path
 ) -> None:
     server = redis_server_factory(tmp_path / "data")
-    assert server.url.startswith("redis://127.0.0.1:") and server.port != 6379
+    assert server.url.startswith(f"redis://:{server.password}@127.0.0.1:") and server.port != 6379
     assert server.pid is not None and server.running
     client = redis.Redis.from_url(server.url)
     try:
-        assert client.config_get("bind")["bind"] == "127.0.0.1"
-        assert client.config_get("appendonly")["appendonly"] == "yes"
-        assert Path(client.config_get("dir")["dir"]) == (tmp_path / "data").resolve()
+        assert client.info("persistence")["aof_enabled"] == 1
+        assert Path(client.info("server")["config_file"]) == (tmp_path / "data" / "redis.conf").resolve()
+        assert (tmp_path / "data" / "appendonlydir").is_dir() or (tmp_path / "data" / "appendonly.aof").is_file()
     finally:
         client.close()
-    assert (tmp_path / "data" / "redis.conf").is_file()
+    config = (tmp_path / "data" / "redis.conf").read_text()
+    assert "bind 127.0.0.1\n" in config and "protected-mode yes" in config
+    assert (tmp_path / "data" / "redis.conf").stat().st_mode & 0o077 == 0
+
+
+def test_a_client_without_the_password_is_refused(redis_server_factory: RedisServerFactory) -> None:
+    server = redis_server_factory()
+    assert server.password and f":{server.password}@" in server.url
+    client = redis.Redis(host="127.0.0.1", port=server.port)
+    try:
+        with pytest.raises(redis.AuthenticationError):
+            client.set("mb:probe", b"1")
+    finally:
+        client.close()
+    wrong = redis.Redis(host="127.0.0.1", port=server.port, password="not-the-password")
+    try:
+        with pytest.raises(redis.AuthenticationError):
+            wrong.ping()
+    finally:
+        wrong.close()
+
+
+def test_without_a_password_one_is_generated_into_the_data_dir_and_kept(tmp_path: Path) -> None:
+    with RedisServer(tmp_path, appendonly=False) as server:
+        first = server.password
+    stored = tmp_path / "password"
+    assert stored.read_text().strip() == first and len(first) >= 32
+    assert stored.stat().st_mode & 0o777 == 0o600
+    with RedisServer(tmp_path, appendonly=False) as again:
+        assert again.password == first
+        assert redis.Redis.from_url(again.url).ping()
+    assert first not in (tmp_path / "redis.log").read_text()
+
+
+def test_a_password_cannot_add_a_line_to_the_config(tmp_path: Path) -> None:
+    password = 'pa ss"\nrename-command GET ""\n\\'
+    with RedisServer(tmp_path, appendonly=False, password=password) as server:
+        client = redis.Redis(host="127.0.0.1", port=server.port, password=password)
+        try:
+            client.set("mb:probe", b"1")
+            assert client.get("mb:probe") == b"1"
+        finally:
+            client.close()
+
+
+def test_config_debug_and_module_are_refused(redis_server_factory: RedisServerFactory, tmp_path: Path) -> None:
+    server = redis_server_factory()
+    client = redis.Redis.from_url(server.url)
+    try:
+        for command in (("CONFIG", "SET", "dir", str(tmp_path)), ("CONFIG", "GET", "dir"),
+                        ("DEBUG", "SLEEP", "0"), ("MODULE", "LIST")):
+            with pytest.raises(redis.ResponseError, match="unknown command"):
+                client.execute_command(*command)
+        assert client.ping()
+    finally:
+        client.close()
+
+
+def test_memory_is_bounded_and_nothing_is_evicted(redis_server_factory: RedisServerFactory) -> None:
+    default = redis_server_factory()
+    small = redis_server_factory(maxmemory="3mb", appendonly=False)
+    for server, expected in ((default, 2 * 1024**3), (small, 3 * 1024**2)):
+        client = redis.Redis.from_url(server.url)
+        try:
+            memory = client.info("memory")
+            assert memory["maxmemory"] == expected and memory["maxmemory_policy"] == "noeviction"
+        finally:
+            client.close()
+    client = redis.Redis.from_url(small.url)
+    try:
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            for number in range(1000):
+                client.set(f"mb:fill:{number}", b"x" * 20_000)
+        assert client.get("mb:fill:0") == b"x" * 20_000  # the first ones are all still there
+        assert client.info("stats")["evicted_keys"] == 0
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("amount", ["", "2 gb", "lots", "0", "-1mb", "2tb"])
+def test_a_maxmemory_that_is_not_an_amount_is_refused_in_one_line(amount: str) -> None:
+    with pytest.raises(ValidationError, match="not an amount of memory"):
+        CommonSettings(_env_file=None, redis_maxmemory=amount)
 
 
 def test_stop_ends_the_process_and_is_repeatable(redis_server_factory: RedisServerFactory) -> None:
@@ -132,8 +215,10 @@ def test_breeder_redis_runs_in_the_foreground_until_sigterm(tmp_path: Path) -> N
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        url = line.split()[3]
-        assert url.startswith("redis://127.0.0.1:"), line
+        shown = line.split()[3]
+        password = (tmp_path / "fg" / "password").read_text().strip()
+        assert shown.startswith("redis://:***@127.0.0.1:") and password not in line, line
+        url = shown.replace("***", password)
         assert redis.Redis.from_url(url).ping()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
@@ -143,3 +228,36 @@ def test_breeder_redis_runs_in_the_foreground_until_sigterm(tmp_path: Path) -> N
             process.wait()
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(url).ping()
+
+
+def test_breeder_redis_honours_redis_password_and_maxmemory(tmp_path: Path) -> None:
+    password = "the-operators-own-password-42"
+    env = {**os.environ, "REDIS_PASSWORD": password, "REDIS_MAXMEMORY": "64mb"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "breeder.cli", "redis", "--data-dir", str(tmp_path / "fg")],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "password: REDIS_PASSWORD" in line and password not in line, line
+        url = line.split()[3].replace("***", password)
+        client = redis.Redis.from_url(url)
+        assert client.info("memory")["maxmemory"] == 64 * 1024**2
+        client.close()
+        assert not (tmp_path / "fg" / "password").exists()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        assert process.stderr is not None and password not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_embedded_or_configured_bounds_the_embedded_server_by_redis_maxmemory(tmp_path: Path) -> None:
+    settings = CommonSettings(_env_file=None, redis_url=None, data_dir=tmp_path, redis_maxmemory="100mb")
+    with embedded_or_configured(settings) as url:
+        client = redis.Redis.from_url(url)
+        assert client.info("memory")["maxmemory"] == 100 * 1024**2
+        client.close()
