@@ -4,6 +4,11 @@ Bot -> worker jobs go to the `mb:jobs` stream (group "workers"), worker -> bot e
 `mb:events` (group "bots"). Each message has one field, "payload", holding codec.dump JSON.
 A consumer acks a message only after its result is written; a message whose consumer died is
 reclaimed with XAUTOCLAIM once it has been idle long enough.
+
+Neither stream is trimmed by length (`MAXLEN` drops entries nobody has read): every `TRIM_EVERY`
+messages added or acknowledged, a stream is trimmed (`XTRIM MINID`) up to the oldest entry some
+group has not acknowledged or not read yet. The jobs stream is bounded instead by the service,
+which refuses new work while `queued_jobs()` is over its bound (backpressure).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from runtime.signals import sleep_or_stop
 from storage.codec import Event, Job, dump, load_event, load_job
@@ -55,6 +61,16 @@ def session_alive_key(session_id: str) -> str:
     return f"{PREFIX}session:{session_id}:alive"
 
 
+def pending_job_key(raw: str) -> str:
+    """Set while a job with exactly this payload (breed, kind, arguments) is queued or running."""
+    return f"{PREFIX}job-pending:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+
+
+def watchdog_key(breed_id: str, generation: int, status: str) -> str:
+    """When the watchdog first found a breed's step without its job ("seen"), and whether it told ("told")."""
+    return f"{PREFIX}watchdog:{breed_id}:{generation}:{status}"
+
+
 def event_group(reader: str) -> str:
     """The events stream's consumer group of `reader`: a front end ("discord", "web"), the bot processes of
     some shards, or a terminal session."""
@@ -67,8 +83,17 @@ def event_group(reader: str) -> str:
 FORGET_CONSUMER_MS = 86_400_000
 
 PAYLOAD_FIELD = b"payload"
-# Approximate trimming (MAXLEN ~) keeps XADD cheap; acked history beyond this is not needed.
-STREAM_MAXLEN = 10_000
+# The dead letters are a record nobody reads in a group: only they are trimmed by length.
+DEAD_LETTERS_MAXLEN = 10_000
+# A stream is trimmed up to what every group has acknowledged once per this many adds and acks.
+TRIM_EVERY = 100
+# A queued or running job's mark that refuses the same job again (pending_job_key). It goes when the job
+# is acknowledged or dead-lettered; the expiry only tidies up after a lost Redis write.
+PENDING_JOB_TTL_MS = 3_600_000
+# A breed the watchdog found without its job keeps its marks this long.
+WATCHDOG_TTL_MS = 86_400_000
+# At most this many entries are read when listing the jobs in flight (far above any queue bound).
+_MAX_IN_FLIGHT = 100_000
 # XAUTOCLAIM scans a bounded slice of the pending list per call; this bounds the calls per claim.
 _MAX_CLAIM_SCANS = 10
 
@@ -83,6 +108,22 @@ end
 redis.call("XCLAIM", KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], "JUSTID")
 return 1
 """
+
+
+# Adds a job unless the same one is queued or running: its mark is set with the job, in one step.
+_ADD_UNLESS_PENDING = """
+if not redis.call("SET", KEYS[2], "1", "NX", "PX", ARGV[2]) then
+    return false
+end
+local id = redis.call("XADD", KEYS[1], "*", ARGV[3], ARGV[1])
+redis.call("SET", KEYS[2], id, "PX", ARGV[2])
+return id
+"""
+
+
+def _stream_id(text: str) -> tuple[int, int]:
+    milliseconds, _, sequence = text.partition("-")
+    return int(milliseconds), int(sequence or 0)
 
 
 class LeaseLost(RuntimeError):
@@ -177,6 +218,8 @@ class MessageStreams:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._shard_groups: set[str] = set()
+        # Adds and acks per stream since it was last trimmed (by this process).
+        self._since_trim: dict[str, int] = {JOBS: 0, EVENTS: 0}
 
     def events_group(self, front: str) -> str:
         """The events group a reader reads: "discord", "web", a shards group (made by ensure_groups from
@@ -211,9 +254,60 @@ class MessageStreams:
         """Append a job for the workers; returns its message id."""
         return await self._add(JOBS, dump(job))
 
+    async def enqueue_unique_job(self, job: Job) -> str | None:
+        """Append a job unless the same job (breed, kind, arguments) is queued or running; its message id,
+        or None when it is there already."""
+        raw = dump(job)
+        added = await self._redis.eval(_ADD_UNLESS_PENDING, 2, JOBS, pending_job_key(raw), raw,
+                                       PENDING_JOB_TTL_MS, PAYLOAD_FIELD)
+        if added is None:
+            return None
+        await self._count(JOBS)
+        return _text(added)
+
     def queue_job(self, pipe: Any, job: Job) -> None:
         """Queue the XADD of a job on a transaction's pipeline (a state change and its job happen together)."""
-        pipe.xadd(JOBS, {PAYLOAD_FIELD: dump(job)}, maxlen=STREAM_MAXLEN, approximate=True)
+        pipe.xadd(JOBS, {PAYLOAD_FIELD: dump(job)})
+
+    async def queued_jobs(self) -> int:
+        """Jobs not done yet: waiting for a worker (the group's lag) and held by one (pending)."""
+        try:
+            groups = await self._redis.xinfo_groups(JOBS)
+        except ResponseError:  # no stream yet
+            return 0
+        for group in groups:
+            if _text(group["name"]) != WORKERS_GROUP:
+                continue
+            lag = group.get("lag")
+            if lag is None:
+                # Redis cannot tell the lag (an entry was deleted in the unread range): count the unread.
+                unread = await self._redis.xrange(JOBS, min=f"({_text(group['last-delivered-id'])}", max="+",
+                                                  count=_MAX_IN_FLIGHT)
+                lag = len(unread)
+            return int(lag) + int(group["pending"])
+        return int(await self._redis.xlen(JOBS))
+
+    async def jobs_in_flight(self) -> list[Job]:
+        """The jobs waiting for a worker or held by one (those that decode), oldest first."""
+        try:
+            groups = {_text(group["name"]): group for group in await self._redis.xinfo_groups(JOBS)}
+        except ResponseError:
+            return []
+        group = groups.get(WORKERS_GROUP)
+        if group is None:
+            return []
+        last_read = _stream_id(_text(group["last-delivered-id"]))
+        held = {_text(entry["message_id"]) for entry in await self._redis.xpending_range(
+            JOBS, WORKERS_GROUP, min="-", max="+", count=_MAX_IN_FLIGHT)}
+        jobs = []
+        for message_id, fields in await self._redis.xrange(JOBS, count=_MAX_IN_FLIGHT):
+            mid = _text(message_id)
+            if mid not in held and _stream_id(mid) <= last_read:
+                continue  # done: acknowledged, not trimmed yet
+            delivery = _delivery(mid, fields, load_job)
+            if isinstance(delivery.payload, Job):
+                jobs.append(delivery.payload)
+        return jobs
 
     async def read_jobs(self, consumer: str, count: int = 1, block_ms: int | None = 1000) -> list[Delivery]:
         """New jobs for `consumer`, waiting up to block_ms (None: no wait) when there are none."""
@@ -235,9 +329,15 @@ class MessageStreams:
             done.set()
             await beat
 
-    async def ack_job(self, message_id: str) -> bool:
-        """Mark a job done; True if it was pending."""
-        return bool(await self._redis.xack(JOBS, WORKERS_GROUP, message_id))
+    async def ack_job(self, message_id: str, raw: str = "") -> bool:
+        """Mark a job done; True if it was pending. `raw`: its payload, so that the same job may be asked again."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(JOBS, WORKERS_GROUP, message_id)
+            if raw:
+                pipe.delete(pending_job_key(raw))
+            acked = (await pipe.execute())[0]
+        await self._count(JOBS)
+        return bool(acked)
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Record a job that cannot be done (with the reason) and ack it, in one transaction."""
@@ -247,9 +347,12 @@ class MessageStreams:
         record = {"id": delivery.message_id, "stream": stream, "raw": delivery.raw, "reason": reason,
                   "deliveries": str(delivery.deliveries), "time": repr(time.time())}
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(DEAD_LETTERS, record, maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.xadd(DEAD_LETTERS, record, maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
             pipe.xack(stream, group, delivery.message_id)
+            if stream == JOBS and delivery.raw:
+                pipe.delete(pending_job_key(delivery.raw))
             await pipe.execute()
+        await self._count(stream)
         log.warning("%s message %s dead-lettered: %s", stream, delivery.message_id, reason)
 
     async def dead_letters(self, limit: int = 50) -> list[dict[str, Any]]:
@@ -284,7 +387,9 @@ class MessageStreams:
 
     async def ack_event(self, message_id: str, front: str = "discord") -> bool:
         """Mark an event handled by `front`; True if it was pending."""
-        return bool(await self._redis.xack(EVENTS, self.events_group(front), message_id))
+        acked = bool(await self._redis.xack(EVENTS, self.events_group(front), message_id))
+        await self._count(EVENTS)
+        return acked
 
     async def dead_letter_event(self, delivery: Delivery, reason: str, front: str = "discord") -> None:
         """Record an event `front` gave up on (with the reason) and ack it, in one transaction."""
@@ -332,10 +437,70 @@ class MessageStreams:
 
     # --- internals ---------------------------------------------------------------------------
 
+    # --- the watchdog's marks ------------------------------------------------------------------
+
+    async def missing_since(self, breed_id: str, generation: int, status: str, now: float) -> float:
+        """When a breed's step was first found without its job (`now` if this is the first time)."""
+        key = watchdog_key(breed_id, generation, status)
+        await self._redis.hsetnx(key, "seen", repr(now))
+        await self._redis.pexpire(key, WATCHDOG_TTL_MS)
+        return float(_text(await self._redis.hget(key, "seen") or repr(now)))
+
+    async def found_again(self, breed_id: str, generation: int, status: str) -> None:
+        """The step's job (or its result) is there after all: forget that it was missing, unless told."""
+        key = watchdog_key(breed_id, generation, status)
+        if not await self._redis.hexists(key, "told"):
+            await self._redis.delete(key)
+
+    async def tell_once(self, breed_id: str, generation: int, status: str) -> bool:
+        """True the first time only: the watchdog tells a stuck step once, whichever worker finds it."""
+        key = watchdog_key(breed_id, generation, status)
+        told = bool(await self._redis.hsetnx(key, "told", b"1"))
+        await self._redis.pexpire(key, WATCHDOG_TTL_MS)
+        return told
+
+    # --- trimming ------------------------------------------------------------------------------
+
+    async def trim(self, stream: str) -> int:
+        """Remove the entries every group that holds the stream back has acknowledged; how many went.
+
+        On the jobs stream that is the workers' group; on the events stream every group with a consumer
+        or a pending event (a front end that never ran here, or was gone a day, holds nothing back).
+        """
+        try:
+            groups = await self._redis.xinfo_groups(stream)
+        except ResponseError:  # no stream yet
+            return 0
+        bound: tuple[int, int] | None = None
+        for group in groups:
+            pending = int(group["pending"])
+            if stream == EVENTS and not pending and not int(group["consumers"]):
+                continue
+            if pending:
+                oldest = _text((await self._redis.xpending(stream, group["name"]))["min"])
+            else:
+                oldest = _text(group["last-delivered-id"])  # kept itself: one acked entry more is harmless
+            bound = min(bound or _stream_id(oldest), _stream_id(oldest))
+        if bound is None or bound == (0, 0):
+            return 0
+        return int(await self._redis.xtrim(stream, minid=f"{bound[0]}-{bound[1]}", approximate=False))
+
+    async def _count(self, stream: str) -> None:
+        """Count an add or ack; trim the stream every TRIM_EVERY of them (a failed trim waits for the next)."""
+        self._since_trim[stream] += 1
+        if self._since_trim[stream] < TRIM_EVERY:
+            return
+        self._since_trim[stream] = 0
+        try:
+            removed = await self.trim(stream)
+        except RedisError as error:
+            log.info("%s not trimmed (%s)", stream, error)
+            return
+        log.debug("%s trimmed by %d entries", stream, removed)
+
     async def _add(self, stream: str, payload: str) -> str:
-        message_id = await self._redis.xadd(
-            stream, {PAYLOAD_FIELD: payload}, maxlen=STREAM_MAXLEN, approximate=True
-        )
+        message_id = await self._redis.xadd(stream, {PAYLOAD_FIELD: payload})
+        await self._count(stream)
         return _text(message_id)
 
     async def _read(self, stream: str, group: str, consumer: str, count: int, block_ms: int | None,

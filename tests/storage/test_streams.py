@@ -222,16 +222,82 @@ async def test_reading_recreates_groups_lost_with_the_data(store: BreedStore, re
     assert len(await store.streams.read_jobs("w1", block_ms=None)) == 1
 
 
-async def test_streams_are_trimmed_to_about_maxlen(
+async def test_a_flood_of_jobs_never_trims_one_nobody_has_acknowledged(
     store: BreedStore, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(streams, "STREAM_MAXLEN", 10)
-    for i in range(350):
-        await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+    monkeypatch.setattr(streams, "TRIM_EVERY", 10)
+    ids = [await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}")) for i in range(300)]
+    held = await store.streams.read_jobs("w1", count=150, block_ms=None)
+    for delivery in held[:100]:
+        await store.streams.ack_job(delivery.message_id)
+    # Trimmed up to the oldest job still held: the 100 acknowledged went, the held and the unread stay.
+    assert await store.streams.trim(JOBS) == 0
+    assert await redis_client.xlen(JOBS) == 200
+    unread = await store.streams.read_jobs("w1", count=1000, block_ms=None)
+    assert [d.message_id for d in unread] == ids[150:]
+    reclaimed = await store.streams.claim_stale_jobs("w2", min_idle_ms=0, count=300)
+    assert [d.message_id for d in reclaimed] == ids[100:]
+    assert all(isinstance(d.payload, Job) for d in reclaimed)
+
+
+async def test_events_are_trimmed_up_to_the_slowest_group_that_reads_them(
+    store: BreedStore, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams, "TRIM_EVERY", 1_000_000)  # trimmed here, by hand only
+    await store.streams.ensure_groups()
+    for i in range(50):
         await store.streams.publish_event(Event(type="progress", breed_id=f"b{i}"))
-    # Approximate trimming drops whole stream nodes (100 entries each), never below MAXLEN.
-    assert 10 <= await redis_client.xlen(JOBS) <= 150
-    assert 10 <= await redis_client.xlen(EVENTS) <= 150
+    for delivery in await store.streams.read_events("bot1", count=100, block_ms=None):
+        await store.streams.ack_event(delivery.message_id)
+    # The web page never read here (its group has no consumer): it holds nothing back.
+    assert await store.streams.trim(EVENTS) == 49
+    [seen] = await store.streams.read_events("web1", count=5, block_ms=None, front="web")
+    await store.streams.ack_event(seen.message_id, front="web")
+    for i in range(20):
+        await store.streams.publish_event(Event(type="progress", breed_id=f"c{i}"))
+    web = await store.streams.read_events("web1", count=10, block_ms=None, front="web")
+    for delivery in web[:5]:
+        await store.streams.ack_event(delivery.message_id, front="web")
+    # The web page holds the five it read and did not acknowledge, and the ten it has not read.
+    for delivery in await store.streams.read_events("bot1", count=100, block_ms=None):
+        await store.streams.ack_event(delivery.message_id)
+    assert await store.streams.trim(EVENTS) == 1 + 5
+    assert await redis_client.xlen(EVENTS) == 15
+    assert len(await store.streams.read_events("web1", count=100, block_ms=None, front="web")) == 10
+
+
+async def test_queued_jobs_counts_the_waiting_and_the_held(store: BreedStore) -> None:
+    assert await store.streams.queued_jobs() == 0
+    for i in range(5):
+        await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+    first, _second = await store.streams.read_jobs("w1", count=2, block_ms=None)
+    await store.streams.ack_job(first.message_id)
+    assert await store.streams.queued_jobs() == 4
+
+
+async def test_the_same_job_is_queued_once_until_it_is_done(store: BreedStore) -> None:
+    morph = Job(type="morph", breed_id="b1", generation=0, candidate=0, other=1, steps=5)
+    message_id = await store.streams.enqueue_unique_job(morph)
+    assert message_id is not None
+    assert await store.streams.enqueue_unique_job(morph) is None
+    other_pair = dataclasses.replace(morph, other=2)
+    assert await store.streams.enqueue_unique_job(other_pair) is not None
+    [delivery, second] = await store.streams.read_jobs("w1", count=2, block_ms=None)
+    assert await store.streams.enqueue_unique_job(morph) is None  # held by a worker: still pending
+    await store.streams.ack_job(delivery.message_id, delivery.raw)
+    assert await store.streams.enqueue_unique_job(morph) is not None
+    await store.streams.dead_letter(second, "failed")
+    assert await store.streams.enqueue_unique_job(other_pair) is not None
+
+
+async def test_jobs_in_flight_are_the_waiting_and_the_held(store: BreedStore) -> None:
+    jobs = [Job(type="start", breed_id=f"b{i}") for i in range(4)]
+    for job in jobs:
+        await store.streams.enqueue_job(job)
+    done, held = await store.streams.read_jobs("w1", count=2, block_ms=None)
+    await store.streams.ack_job(done.message_id)
+    assert held.payload == jobs[1]
+    assert await store.streams.jobs_in_flight() == jobs[1:]
 
 
 def test_delivery_is_frozen() -> None:
