@@ -1,7 +1,12 @@
 # The Discord process: the project installed with its `bot` extra. No TensorFlow: a small image.
+# ffmpeg streams the clips into a voice channel (/breed listen); Opus clips pass through uncoded.
 FROM python:3.11-slim-bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN pip install --no-cache-dir -c /src/constraints.txt '/src[bot]' && rm -rf /src
 WORKDIR /app
-USER nobody
+# A user of its own, without a login or a home, owning nothing in the image.
+RUN useradd --system --no-create-home --shell /usr/sbin/nologin breeder
+USER breeder
 CMD ["breeder", "bot"]

@@ -9,5 +9,7 @@ COPY . /src
 RUN pip install --no-cache-dir -c /src/constraints.txt '/src[engine]' \
     && rm -rf /src
 WORKDIR /app
-USER nobody
+# A user of its own, without a login or a home, owning nothing in the image.
+RUN useradd --system --no-create-home --shell /usr/sbin/nologin breeder
+USER breeder
 CMD ["breeder", "worker"]

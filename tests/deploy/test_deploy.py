@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -117,3 +118,80 @@ def test_redis_is_password_protected_and_not_exposed_and_the_images_run_as_a_use
         dockerfile = (ROOT / "deploy" / f"{name}.Dockerfile").read_text().splitlines()
         users = [line for line in dockerfile if line.startswith("USER ")]
         assert users and users[-1] != "USER root"
+
+
+def test_the_discord_token_reaches_the_bot_only():
+    services = COMPOSE["services"]
+    assert "DISCORD_TOKEN" not in services["bot"].get("environment", {})
+    for name, service in services.items():
+        if name != "bot" and "env_file" in service:
+            # environment overrides env_file: the token from .env is blanked in this container.
+            assert service["environment"]["DISCORD_TOKEN"] == "", name
+    worker_unit = (ROOT / "deploy" / "systemd" / "melody-breeder-worker@.service").read_text()
+    assert "UnsetEnvironment=DISCORD_TOKEN" in worker_unit.splitlines()
+
+
+def _compose_redis(port: int, data: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Compose's Redis command as its container's shell runs it (compose turns $$ into $), on a test port."""
+    script = COMPOSE["services"]["redis"]["command"][2].replace("$$", "$")
+    script = script.replace("exec redis-server", f"exec redis-server --port {port} --bind 127.0.0.1 --dir {data}")
+    return subprocess.Popen(["sh", "-c", script], env={"PATH": os.environ["PATH"], **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_compose_redis_refuses_to_start_with_an_empty_password(tmp_path: Path) -> None:
+    from runtime.redis_server import free_port
+
+    for env in ({}, {"REDIS_PASSWORD": ""}):
+        process = _compose_redis(free_port(), tmp_path, env)
+        _out, err = process.communicate(timeout=30)
+        assert process.returncode == 2 and err.strip() == "REDIS_PASSWORD is empty: set it in .env"
+
+
+def test_compose_redis_wants_the_password_bounds_memory_and_has_no_config(tmp_path: Path) -> None:
+    import redis
+
+    from runtime.redis_server import free_port
+
+    port, password = free_port(), "compose-password-9"
+    process = _compose_redis(port, tmp_path, {"REDIS_PASSWORD": password, "REDIS_MAXMEMORY": "32mb"})
+    client = redis.Redis(host="127.0.0.1", port=port, password=password)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr
+                time.sleep(0.05)
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=port).set("mb:probe", b"1")
+        memory = client.info("memory")
+        assert memory["maxmemory"] == 32 * 1024**2 and memory["maxmemory_policy"] == "noeviction"
+        for command in (("CONFIG", "SET", "dir", "/tmp"), ("DEBUG", "SLEEP", "0"), ("MODULE", "LIST")):
+            with pytest.raises(redis.ResponseError, match="unknown command"):
+                client.execute_command(*command)
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.mark.parametrize("unit", ["melody-breeder-bot.service", "melody-breeder-worker@.service"])
+def test_systemd_units_run_hardened_as_a_dedicated_user(unit: str) -> None:
+    lines = (ROOT / "deploy" / "systemd" / unit).read_text().splitlines()
+    service = dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    assert service["User"] == service["Group"] == "breeder"
+    assert service["NoNewPrivileges"] == "yes" and service["ProtectSystem"] == "strict"
+    assert service["ProtectHome"] == "yes" and service["PrivateTmp"] == "yes"
+    assert service["ReadWritePaths"] == "/opt/melody-breeder/data" and service["CapabilityBoundingSet"] == ""
+
+
+def test_images_run_as_a_user_of_their_own_and_the_readme_never_asks_for_root():
+    for name in ("bot", "worker"):
+        dockerfile = (ROOT / "deploy" / f"{name}.Dockerfile").read_text().splitlines()
+        assert [line for line in dockerfile if line.startswith("USER ")][-1] == "USER breeder"
+        assert any(line.startswith("RUN useradd --system") and line.endswith(" breeder") for line in dockerfile)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "as root" not in readme
