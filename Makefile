@@ -6,8 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # FluidSynth renders the audio with the full General MIDI SoundFont FluidR3_GM (fluid-soundfont-gm);
-# chromium runs the web page's browser tests.
-SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm chromium
+# chromium runs the web page's browser tests; ffmpeg streams the clips into a voice channel (/breed listen).
+SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm chromium ffmpeg
 
 .PHONY: run test lint system venv clean
 

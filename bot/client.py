@@ -23,7 +23,8 @@ from service.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.cogs.breed", "bot.cogs.votes")
+# listen after breed: it adds /breed listen to the breed group.
+EXTENSIONS = ("bot.cogs.breed", "bot.cogs.votes", "bot.cogs.listen")
 
 
 def consumer_name() -> str:
@@ -37,10 +38,12 @@ def utc_now() -> float:
 
 
 def bot_intents() -> discord.Intents:
-    """Guilds (channels, threads, permissions) and guild reactions (the votes); nothing privileged."""
+    """Guilds (channels, threads, permissions), guild reactions (the votes) and voice states (who is in the
+    channel /breed listen plays in; joining voice needs them too); nothing privileged."""
     intents = discord.Intents.none()
     intents.guilds = True
     intents.guild_reactions = True
+    intents.voice_states = True
     return intents
 
 

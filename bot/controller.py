@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from typing import Protocol
 
 import discord
 
@@ -26,7 +27,7 @@ from domain.ids import MelodyRef
 from domain.model import Breed, BreedParams, Composition, Generation, TuneRequest
 from domain.rules import Actor
 from domain.votes import top_candidate
-from service.breeding import BreedingService, Place
+from service.breeding import BreedingService, Ending, Place
 from service.events import ExternalWait, wait_plainly
 from service.results import Files
 from service.router import EventRouter, Morph, Tree
@@ -37,6 +38,14 @@ log = logging.getLogger(__name__)
 FRONT = "discord"
 MAX_FILES_PER_MESSAGE = 10
 MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+class BreedWatcher(Protocol):
+    """Something beside the thread that follows a breed (the voice channel of /breed listen)."""
+
+    async def breed_changed(self, breed: Breed) -> None:
+        """A new generation is up for votes, the winner was posted, or the breed was stopped."""
+        ...
 
 
 class BreedController:
@@ -52,6 +61,7 @@ class BreedController:
         self.router = EventRouter(service, self, tasks, consumer, reader=reader, external_wait=external_wait,
                                   max_deliveries=max_deliveries)
         self.gallery = GalleryPosts(client, service)
+        self.watchers: list[BreedWatcher] = []
 
     def _thread(self, breed: Breed) -> discord.PartialMessageable:
         if breed.thread_id is None:
@@ -81,13 +91,16 @@ class BreedController:
         """Post the start message, open the breed's thread and ask for generation 1 (around `source`, if given)."""
         ref, source_breed = source if source is not None else (None, None)
         source_id = str(ref) if ref is not None else None
+        shown: list[discord.Message | discord.Thread] = []
 
         async def announce(breed_id: str) -> Place:
             message: discord.Message | None = None
             try:
                 message = await channel.send(
                     texts.start_text(owner.id, breed_id, params, seed_name, source_breed, source_id))
+                shown.append(message)
                 thread = await message.create_thread(name=texts.thread_name(breed_id), auto_archive_duration=1440)
+                shown.append(thread)
                 progress = await thread.send(texts.progress_text(0, "queued"))
             except discord.Forbidden:
                 log.warning("breed %s gen -1: missing permissions in channel %d", breed_id, channel.id)
@@ -100,8 +113,15 @@ class BreedController:
                 ) from None
             return Place(channel.guild.id, channel.id, thread.id, progress.id)
 
-        return await self.service.start(owner_id=owner.id, params=params, place=Place(guild_id=channel.guild.id),
-                                        seed=seed, source=ref, announce=announce)
+        try:
+            return await self.service.start(owner_id=owner.id, params=params, place=Place(guild_id=channel.guild.id),
+                                            seed=seed, source=ref, announce=announce)
+        except BaseException:
+            # The breed was not stored (e.g. Redis is full): its post and thread would lead nowhere.
+            for posted in reversed(shown):
+                with contextlib.suppress(discord.HTTPException):
+                    await posted.delete()
+            raise
 
     async def branch(self, interaction: discord.Interaction, melody_id: str) -> str:
         """The Branch button: a new breed around a winner, in the channel its breed was started in."""
@@ -122,10 +142,20 @@ class BreedController:
                 await thread.send(texts.reroll_text(breed.generation))
             return (await thread.send(texts.progress_text(breed.generation + 1, "queued"))).id
 
+        async def announce_end(breed: Breed, ending: Ending) -> int:
+            thread = self._thread(breed)
+            await thread.send(texts.ended_text(ending.line, ending.winner, ending.generation))
+            return (await thread.send(texts.finishing_text(ending.winner, ending.generation))).id
+
         done = await self.service.close_voting(breed_id, actor, generation=generation,
-                                               read_votes=self._votes_on_discord, announce=announce)
+                                               read_votes=self._votes_on_discord, announce=announce,
+                                               announce_end=announce_end)
         self.router.voting_closed(breed_id)
         before = done.before
+        if done.ended:
+            assert done.winner is not None and done.breed.winner_generation is not None
+            await self._end_vote_message(before, texts.vote_ended_text(before.generation, done.fitness))
+            return texts.ended_answer(done.ended, done.winner, done.breed.winner_generation)
         nudged = texts.nudges_text(done.nudges)
         await self._end_vote_message(before, texts.closed_text(before.generation, done.fitness) + nudged)
         return texts.closed_answer(before.generation, done.fitness) + nudged
@@ -151,6 +181,7 @@ class BreedController:
         before = done.before
         await self._end_vote_message(before, texts.vote_stopped_text(before.generation))
         await self._thread(before).send(texts.stopped_text(actor.user_id))
+        await self._tell_watchers(done.breed)
         return texts.stopped_answer(breed_id)
 
     async def set_sigma(self, breed_id: str, actor: Actor, sigma: float) -> str:
@@ -221,10 +252,20 @@ class BreedController:
         await self._edit_progress(breed, texts.progress_text(generation, stage))
 
     async def voting_opened(self, breed: Breed) -> None:
-        """Nothing more to show: the vote message was posted before voting opened."""
+        """The vote message was posted before voting opened; only the watchers hear of it."""
+        await self._tell_watchers(breed)
 
     async def winner_shown(self, breed: Breed) -> None:
-        """Nothing more to show: the winner was posted before the breed finished."""
+        """The winner was posted before the breed finished; only the watchers hear of it."""
+        await self._tell_watchers(breed)
+
+    async def _tell_watchers(self, breed: Breed) -> None:
+        # A watcher's failure is logged, never the step's: the thread already shows the change.
+        for watcher in list(self.watchers):
+            try:
+                await watcher.breed_changed(breed)
+            except Exception:
+                log.exception("breed %s gen %d: a watcher failed", breed.breed_id, breed.generation)
 
     async def show_tree(self, breed: Breed, tree: Tree) -> None:
         await self.gallery.show_tree(breed, tree)

@@ -80,6 +80,22 @@ def finishing_text(candidate: int, generation: int) -> str:
     return f"🏁 Rendering the winner, candidate {shown(candidate)} of generation {shown(generation)}…"
 
 
+def ended_text(line: str, candidate: int, generation: int) -> str:
+    """What the thread is told when the breed ends by itself: why (domain.rules.end_line), and what wins."""
+    return f"⏹️ {line} Its best melody so far wins: candidate {shown(candidate)} of generation {shown(generation)}."
+
+
+def vote_ended_text(generation: int, fitness: Sequence[int]) -> str:
+    """What a vote message says once the breed ended by itself as its vote closed."""
+    return f"{closed_text(generation, fitness)} The breed ended by itself."
+
+
+def ended_answer(line: str, candidate: int, generation: int) -> str:
+    """The answer to whoever closed the vote that ended the breed."""
+    return (f"{line} Finishing with candidate {shown(candidate)} of generation {shown(generation)}: "
+            "its files will be posted in the thread.")
+
+
 def failed_text(generation: int, message: str) -> str:
     return f"⚠️ Generation {shown(generation)} failed: {message}"
 
@@ -101,6 +117,8 @@ def generation_text(breed: Breed, generation: int, deadline: float, *, rerolled:
     first = melody_id(breed.breed_id, generation, 0)
     last = melody_id(breed.breed_id, generation, breed.params.population - 1)
     lines.append(f"Melody ids: `{first}` … `{last}` (for /breed tree, /breed start from:, /breed compose).")
+    if generation + 1 >= breed.params.max_generations:
+        lines.append("This is the breed's last generation: when voting closes, it ends with its favourite.")
     lines.append(f"Voting closes {timestamp(deadline)}.")
     return "\n".join(lines)
 
@@ -270,7 +288,8 @@ def status_text(breed: Breed, fitness: Sequence[int]) -> str:
     elif breed.status == "evolving":
         where = f"working on the step after generation {shown(breed.generation)}"
     elif breed.status == "finished" and breed.winner is not None:
-        where = f"finished: the winner is candidate {shown(breed.winner)} of generation {shown(breed.generation)}"
+        number = breed.generation if breed.winner_generation is None else breed.winner_generation
+        where = f"finished: the winner is candidate {shown(breed.winner)} of generation {shown(number)}"
     else:
         where = f"{breed.status} at generation {shown(breed.generation)}"
     return f"{head}: {where}. {describe_params(breed.params)}."
@@ -281,3 +300,31 @@ def plan_messages(names: Sequence[str], per_message: int = 10) -> list[list[str]
     if per_message < 1:
         raise ValueError("per_message must be at least 1")
     return [list(names[i:i + per_message]) for i in range(0, len(names), per_message)]
+
+
+# --- /breed listen -------------------------------------------------------------------------
+
+def listen_playing_text(channel_id: int, what: str, position: int, count: int) -> str:
+    """The listen message while a clip plays: `what` is "Generation 2" or "The winner"; `position` counts from 1."""
+    return f"🔊 In <#{channel_id}> · {what}: ▶ {position} of {count}"
+
+
+def listen_done_text(channel_id: int, what: str, count: int) -> str:
+    return f"🔊 In <#{channel_id}> · {what}: all {count} played; the next generation plays when it is posted."
+
+
+def listen_waiting_text(channel_id: int) -> str:
+    return f"🔊 In <#{channel_id}>: the first generation plays when it is posted."
+
+
+def listen_left_text(channel_id: int, why: str) -> str:
+    return f"🔇 Left <#{channel_id}>: {why}."
+
+
+def listen_started_answer(channel_id: int, breed_id: str) -> str:
+    return f"Playing breed `{breed_id}` in <#{channel_id}>; `/breed listen action:stop` makes me leave."
+
+
+def listen_busy_text(breed_id: str, channel_id: int) -> str:
+    return (f"I am playing breed `{breed_id}` in <#{channel_id}> on this server already (one voice channel per "
+            "server); `/breed listen action:stop` there frees me.")

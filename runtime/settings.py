@@ -68,17 +68,29 @@ class CommonSettings(BaseSettings):
     web_max_open_breeds: int = Field(10, ge=1, description="Open breeds an exposed web page may have at once")
     web_max_open_breeds_per_client: int = Field(2, ge=1, description="Open breeds per client of an exposed page")
     web_start_cooldown_s: float = Field(30.0, ge=0, description="A client's wait between starts (exposed page)")
+    web_access_token: SecretStr | None = Field(
+        None, description="The web page's shared login (at least 16 characters); needed off loopback; never logged"
+    )
+    web_trusted_proxy: str | None = Field(
+        None, description="Address of the reverse proxy whose X-Forwarded-For names the client; set: a login is needed"
+    )
+    # NoDecode: "a.example,b.example" is read as written, not as JSON.
+    web_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Host names the page answers at besides its address and localhost"
+    )
+    web_max_streams_per_client: int = Field(20, ge=1, description="Open pages (streams of updates) per client")
     max_deliveries: int = Field(
         3, ge=1, le=100, description="A job or event handed out more often than this goes to the dead letters"
     )
 
     def web_limits(self, host: str) -> limits.ServerLimits | None:
-        """The limits of a page listening on `host`: none on loopback (one person), else per client and in all."""
+        """The limits of a page listening on `host`: none on loopback (one person) unless a proxy forwards
+        to it, else per client and in all."""
         try:
-            if ipaddress.ip_address(host).is_loopback:
+            if ipaddress.ip_address(host).is_loopback and self.web_trusted_proxy is None:
                 return None
         except ValueError:
-            if host == "localhost":
+            if host == "localhost" and self.web_trusted_proxy is None:
                 return None
         return limits.ServerLimits(open_per_server=self.web_max_open_breeds,
                                    open_per_member=self.web_max_open_breeds_per_client,
@@ -112,6 +124,23 @@ class CommonSettings(BaseSettings):
         from runtime.redis_server import check_maxmemory
 
         return check_maxmemory(value)
+
+    @field_validator("web_trusted_proxy")
+    @classmethod
+    def _proxy_address(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError("must be the proxy's IP address, e.g. 127.0.0.1") from None
+
+    @field_validator("web_allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip().lower() for name in value.split(",") if name.strip()]
+        return value
 
     @field_validator("strategy")
     @classmethod
