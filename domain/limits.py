@@ -36,12 +36,17 @@ POPULATION = Limit(2, 10)
 SIGMA = Limit(0.0, 1.0)
 # Foreign candidates: at least 0 and below the population (checked against it), so at most 9.
 FOREIGN = Limit(0, POPULATION.high - 1)
-VOTE_MINUTES = Limit(0.0, 1440.0, low_open=True)
-# Discord's option: half a minute at least, so that people have time to listen.
-VOTE_MINUTES_OPTION_LOW = 0.5
+# Half a minute at least, so that people have time to listen: on every front end, and in the settings.
+VOTE_MINUTES = Limit(0.5, 1440.0)
+# Discord's option and the page's form show the same floor.
+VOTE_MINUTES_OPTION_LOW = VOTE_MINUTES.low
 TEMPO = Limit(40, 240)
 INSTRUMENT = Limit(0, 127)
 TEMPERATURE = Limit(0.0, 2.0)
+# A breed ends by itself after this many vote closes in a row without a vote (BREED_MAX_IDLE_ROUNDS),
+# and when the vote on this generation closes (BREED_MAX_GENERATIONS): a forgotten breed does not run forever.
+MAX_IDLE_ROUNDS = Limit(1, 100)
+MAX_GENERATIONS = Limit(1, 1000)
 
 # A morph's number of melodies, both ends included.
 MORPH_STEPS = Limit(2, 8)

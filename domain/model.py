@@ -18,7 +18,11 @@ FRONTS: tuple[str, ...] = ("discord", "terminal", "web")
 
 @dataclass(frozen=True)
 class BreedParams:
-    """What the starter chose; sigma changes between steps through `/breed mutation`."""
+    """What the starter chose; sigma changes between steps through `/breed mutation`.
+
+    `max_idle_rounds` and `max_generations` come from the settings (BREED_MAX_IDLE_ROUNDS,
+    BREED_MAX_GENERATIONS), not from people: a breed keeps those it was started with.
+    """
 
     population: int = 8
     sigma: float = 0.5
@@ -29,6 +33,8 @@ class BreedParams:
     strategy: str = DEFAULT_STRATEGY
     bars: int = DEFAULT_TUNE_BARS  # the length of the tune made at the finish
     backing: str = DEFAULT_BACKING  # what plays under every clip and the tune
+    max_idle_rounds: int = 3  # vote closes in a row without a vote, after which the breed ends by itself
+    max_generations: int = 100  # the breed ends by itself when the vote on this generation closes
 
     def validate(self) -> None:
         """ParamsError naming the first option outside its limits."""
@@ -47,6 +53,16 @@ class BreedParams:
         if self.strategy not in STRATEGIES:
             raise ParamsError(f"strategy must be one of {', '.join(STRATEGIES)}")
         check_tune(self.bars, self.backing)
+        if not _whole(self.max_idle_rounds) or self.max_idle_rounds not in limits.MAX_IDLE_ROUNDS:
+            raise ParamsError(f"rounds without a vote before a breed ends must be a whole number "
+                              f"{limits.MAX_IDLE_ROUNDS.describe()}")
+        if not _whole(self.max_generations) or self.max_generations not in limits.MAX_GENERATIONS:
+            raise ParamsError(f"generations before a breed ends must be a whole number "
+                              f"{limits.MAX_GENERATIONS.describe()}")
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_tune(bars: object, backing: object) -> None:
@@ -76,6 +92,9 @@ class Breed:
     `front`: the front end that shows it (one of FRONTS); only that front end handles its worker events.
     `opened`: the newest generation whose vote was opened (-1: none yet); a late, repeated "generation
     ready" of a generation voted on already must not open its vote again.
+    `idle_rounds`: vote closes in a row without a vote (a vote with votes sets it back to 0).
+    `ended`: why the breed ended by itself (domain.rules.EndReason), None while people lead it.
+    `winner_generation`: the generation of `winner` (an earlier one than `generation` when a finish named it).
     """
 
     breed_id: str
@@ -93,6 +112,9 @@ class Breed:
     source: str | None = None
     front: str = "discord"
     opened: int = -1
+    idle_rounds: int = 0
+    ended: str | None = None
+    winner_generation: int | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ without anything running.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from domain.model import OPEN_STATUSES, Breed
 
@@ -71,6 +72,35 @@ def refusal(breed: Breed, action: str) -> str | None:
     if action == "winner":
         return None if status == "evolving" and breed.winner is not None else "no finish in progress"
     raise ValueError(f"unknown action {action!r}")
+
+
+class EndReason(StrEnum):
+    """Why a breed ended by itself: nobody voted for `max_idle_rounds` closes, or it reached `max_generations`."""
+
+    IDLE = "idle"
+    GENERATIONS = "generations"
+
+
+def ends_by_itself(breed: Breed, idle_rounds: int) -> EndReason | None:
+    """Why the breed ends instead of breeding on as its vote closes now, or None when it goes on.
+
+    `idle_rounds`: the closes in a row without a vote, this one included.
+    """
+    if idle_rounds >= breed.params.max_idle_rounds:
+        return EndReason.IDLE
+    if breed.generation + 1 >= breed.params.max_generations:
+        return EndReason.GENERATIONS
+    return None
+
+
+def end_line(breed: Breed) -> str | None:
+    """The one line that says why a breed ended by itself, or None when it did not."""
+    if breed.ended == EndReason.IDLE:
+        rounds = breed.idle_rounds
+        return f"This breed ended by itself after {rounds} round{'' if rounds == 1 else 's'} without a vote."
+    if breed.ended == EndReason.GENERATIONS:
+        return f"This breed ended by itself: it reached generation {breed.generation + 1}."
+    return None
 
 
 def morph_marker(start: int, end: int, *, failed: bool = False) -> str:

@@ -29,13 +29,14 @@ from domain.errors import BreedError, ParamsError, UnknownBreedError
 from domain.ids import MelodyRef
 from domain.limits import ServerLimits
 from domain.model import FRONTS, Breed, BreedParams, choose
-from domain.rules import STEER_REFUSAL, Actor, may_steer, morph_marker, refusal
+from domain.rules import STEER_REFUSAL, Actor, EndReason, end_line, ends_by_itself, may_steer, morph_marker, refusal
 from domain.votes import top_candidate
 from service.compositions import Compositions
 from service.events import SessionGroups
 from service.gallery import Gallery
 from service.melodies import Melodies
 from service.nudges import Nudges
+from service.queue import DEFAULT_MAX_QUEUED_JOBS, JobQueue
 from service.reads import Reads
 from service.results import WorkerResults
 from service.spacing import RequestSpacing
@@ -49,6 +50,21 @@ log = logging.getLogger(__name__)
 # Shows that voting closed (or that the winner is coming) before the state changes; returns the id
 # of the message that shows the step's progress from now on, if the front end has one.
 Announce = Callable[[Breed, tuple[int, ...]], Awaitable[int | None]]
+
+
+@dataclass(frozen=True)
+class Ending:
+    """A breed that ends by itself as its vote closes: why, in one line, and the melody it keeps (0-based)."""
+
+    reason: EndReason
+    line: str
+    generation: int
+    winner: int
+
+
+# Shows that the breed ends by itself (before the state changes, like Announce); returns the id of the
+# message that shows the winner's progress from now on, if the front end has one.
+AnnounceEnd = Callable[[Breed, Ending], Awaitable[int | None]]
 
 
 @dataclass(frozen=True)
@@ -70,11 +86,12 @@ class Transition:
     fitness: tuple[int, ...] = ()
     winner: int | None = None
     nudges: str = ""  # the closed generation's combined nudges in words ("fewer notes ×3")
+    ended: str = ""  # why the breed ended by itself as its vote closed, in one line ("" when it goes on)
 
     @property
     def rerolled(self) -> bool:
-        """Nobody voted: the next generation is a fresh random one."""
-        return not any(self.fitness)
+        """Nobody voted and the breed goes on: the next generation is a fresh random one."""
+        return self.winner is None and not any(self.fitness)
 
 
 def require(breed: Breed, action: str) -> None:
@@ -110,21 +127,23 @@ class BreedingService:
 
     def __init__(
         self, store: BreedStore, clock: Callable[[], float], defaults: BreedParams | None = None, *,
-        limits: ServerLimits | None = None,
+        limits: ServerLimits | None = None, max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
     ) -> None:
         self.store = store
         self.clock = clock
         self.defaults = defaults or BreedParams()
         self.limits = limits or ServerLimits()
+        # New work is refused while the workers' queue holds max_queued_jobs (MAX_QUEUED_JOBS) or more.
+        self.queue = JobQueue(store.streams, max_queued_jobs)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.spacing = RequestSpacing(store.locks, self.limits)
         self.votes = Votes(store.votes, store.breeds, self.get, self.lock)
         self.nudges = Nudges(store.breeds, store.nudges, self.lock)
-        self.melodies = Melodies(store.breeds, store.gallery, store.posts, store.streams, self.spacing)
+        self.melodies = Melodies(store.breeds, store.gallery, store.posts, self.queue, self.spacing)
         self.gallery = Gallery(store.breeds, store.gallery, store.votes, clock)
-        self.compositions = Compositions(store.compositions, store.streams, self.melodies.sounding, self.spacing,
+        self.compositions = Compositions(store.compositions, self.queue, self.melodies.sounding, self.spacing,
                                          store.new_breed_id, clock)
-        self.tunes = Tunes(store.tunes, store.streams, self.melodies.sounding, self.spacing, store.new_breed_id, clock)
+        self.tunes = Tunes(store.tunes, self.queue, self.melodies.sounding, self.spacing, store.new_breed_id, clock)
         self.results = WorkerResults(store.breeds, store.posts, self.lock, self.deadline, self.gallery.keep)
         self.reads = Reads(store.breeds, store.posts)
         self.sessions = SessionGroups(store.streams, store.breeds,
@@ -155,7 +174,10 @@ class BreedingService:
 
     @staticmethod
     def check_seed(name: str, data: bytes) -> None:
-        """BreedError unless `data` is a MIDI file with a melody (parsing takes a moment: call it off the loop)."""
+        """BreedError unless `data` is a MIDI file with a melody, within the bounds of a seed (engine.midi).
+
+        `start` calls it once the limits and the cooldown let the member start; it takes a moment (call it
+        off the loop)."""
         from engine.midi import MidiError, validate_upload
 
         if not name.lower().endswith(limits.MIDI_SUFFIXES):
@@ -232,14 +254,17 @@ class BreedingService:
         self, *, owner_id: int, params: BreedParams, breed_id: str | None = None, place: Place = Place(),
         seed: bytes | None = None, source: MelodyRef | None = None,
         announce: Callable[[str], Awaitable[Place]] | None = None, front: str = "discord",
+        seed_name: str = "the MIDI file",
     ) -> Breed:
         """Store a new breed and ask a worker for its first generation: from the seed MIDI, or around the
         melody `source` (a branch: only from a melody of the breed's server), or random.
 
-        The origin and the server's limits are checked first (open breeds, the member's cooldown): a
-        refusal changes nothing. `announce(breed_id)`, if given, shows the breed (Discord: the start
-        post and its thread) and returns where it lives, before the breed is stored. `front`: the
-        front end that shows the breed and handles its worker events.
+        The origin, the workers' queue and the server's limits are checked first (open breeds, the member's
+        cooldown): a refusal changes nothing. Only then is the seed MIDI (named `seed_name`) parsed, with
+        bounds; a file refused then keeps the cooldown it took, so each try at a crafted file costs a wait.
+        `announce(breed_id)`, if given, shows the breed (Discord: the start post and its thread) and returns
+        where it lives, before the breed is stored. `front`: the front end that shows the breed and handles
+        its worker events.
         """
         params.validate()
         if front not in FRONTS:
@@ -247,7 +272,8 @@ class BreedingService:
         check_origin(seed, source)
         if source is not None:
             await self.melodies.melody(source, place.guild_id)
-        async with self._start_slot(owner_id, place.guild_id, front):
+        await self.queue.check()
+        async with self._start_slot(owner_id, place.guild_id, front, seed_name, seed):
             breed_id = breed_id or self.new_breed_id()
             if announce is not None:
                 place = await announce(breed_id)
@@ -265,13 +291,16 @@ class BreedingService:
         return breed
 
     @contextlib.asynccontextmanager
-    async def _start_slot(self, owner_id: int, guild_id: int | None, front: str) -> AsyncIterator[None]:
-        """The limits checked and the breed stored as one step (a lock per server), and the cooldown
-        given back when the start fails after the check."""
+    async def _start_slot(self, owner_id: int, guild_id: int | None, front: str, seed_name: str,
+                          seed: bytes | None) -> AsyncIterator[None]:
+        """The limits checked, then the seed, and the breed stored as one step (a lock per server), and the
+        cooldown given back when the start fails after the seed's check."""
         try:
             scope = guild_id if guild_id is not None else front
             async with self.store.locks.start_lock(scope, lease_s=self.lock_lease_s):
                 await self.check_start(owner_id, guild_id, front)
+                if seed is not None:
+                    await asyncio.to_thread(self.check_seed, seed_name, seed)
                 try:
                     yield
                 except BaseException:
@@ -305,11 +334,16 @@ class BreedingService:
     async def close_voting(
         self, breed_id: str, actor: Actor | None, *, generation: int | None = None,
         read_votes: ReadVotes | None = None, announce: Announce | None = None,
+        announce_end: AnnounceEnd | None = None,
     ) -> Transition:
         """Voting -> evolving: the votes become the fitness of an evolve job.
 
         `actor` None is the deadline: then `generation` names the vote it closes, and a vote closed
         already is refused quietly ("That vote was closed already.").
+        A breed whose vote closes without a vote for the `max_idle_rounds`th time in a row, or on its
+        `max_generations`th generation, ends by itself instead (domain.rules.ends_by_itself): it finishes
+        as a finish would, with its best melody so far (`best_so_far`), and `announce_end` shows why
+        before the state changes; the transition's `winner` and `ended` say so.
         """
         async with self.lock(breed_id):
             breed = await self.get(breed_id)
@@ -318,17 +352,64 @@ class BreedingService:
             check_steer(breed, actor)
             require(breed, "close")
             fitness = await self.votes.fitness(breed, read_votes)
+            idle_rounds = 0 if any(fitness) else breed.idle_rounds + 1
+            reason = ends_by_itself(breed, idle_rounds)
+            if reason is not None:
+                return await self._end_by_itself(breed, fitness, idle_rounds, reason, announce_end)
             progress = await announce(breed, fitness) if announce is not None else None
-            changes: dict[str, object] = {"status": "evolving", "vote_deadline": None}
+            changes: dict[str, object] = {"status": "evolving", "vote_deadline": None, "idle_rounds": idle_rounds}
             if progress is not None:
                 changes["progress_message_id"] = progress
             combined, words = await self.nudges.combined(breed)
             job = Job("evolve", breed_id, breed.generation, fitness=fitness, sigma=breed.params.sigma,
                       nudges=tuple(sorted(combined.items())))
             changed = await self.store.breeds.update(breed_id, job=job, **changes)
-            log.info("breed %s gen %d: voting closed, fitness %s, nudges %s", breed_id, breed.generation, fitness,
-                     combined)
+            log.info("breed %s gen %d: voting closed, fitness %s, nudges %s, rounds without a vote %d", breed_id,
+                     breed.generation, fitness, combined, idle_rounds)
             return Transition(breed, changed, fitness, nudges=words)
+
+    async def _end_by_itself(
+        self, breed: Breed, fitness: tuple[int, ...], idle_rounds: int, reason: EndReason,
+        announce_end: AnnounceEnd | None,
+    ) -> Transition:
+        """The finish of a breed that ends by itself (under its lock, its vote closing with `fitness`)."""
+        number, winner = await self.best_so_far(breed, fitness)
+        ended = dataclasses.replace(breed, idle_rounds=idle_rounds, ended=reason)
+        line = end_line(ended)
+        assert line is not None
+        progress = await announce_end(breed, Ending(reason, line, number, winner)) if announce_end else None
+        changed = await self._finishing(breed, number, winner, progress, idle_rounds=idle_rounds, ended=reason)
+        log.info("breed %s gen %d: ended by itself (%s), finishing with candidate %d of generation %d",
+                 breed.breed_id, breed.generation, reason, winner, number)
+        return Transition(breed, changed, fitness, winner, ended=line)
+
+    async def best_so_far(self, breed: Breed, fitness: tuple[int, ...]) -> tuple[int, int]:
+        """The melody a breed that ends by itself keeps: (generation, candidate), 0-based.
+
+        What a finish without a pick chooses: the top-voted candidate (the lowest on a tie) of the
+        newest generation anyone voted on, `fitness` being the votes of the one up for votes. The
+        generations after it were bred from those votes or re-rolled without any, so it is the group's
+        latest favourite. Nobody ever voted: candidate 1 of generation 1, the breed's own melody when it
+        started from a MIDI file or a melody id, and as good as any other when it started at random.
+        """
+        for number in range(breed.generation, -1, -1):
+            tally = fitness if number == breed.generation else await self.votes.tally(breed, number)
+            top = top_candidate(tally)
+            if top is not None:
+                return number, top
+        return 0, 0
+
+    async def _finishing(
+        self, breed: Breed, number: int, winner: int, progress: int | None, **extra: object,
+    ) -> Breed:
+        """Voting -> evolving with a winner (candidate `winner` of generation `number`): the finish job, stored
+        with the state change; `extra` are more fields to change."""
+        changes: dict[str, object] = {"status": "evolving", "vote_deadline": None, "winner": winner,
+                                      "winner_generation": number, **extra}
+        if progress is not None:
+            changes["progress_message_id"] = progress
+        return await self.store.breeds.update(breed.breed_id, job=Job("finish", breed.breed_id, number,
+                                                                      candidate=winner), **changes)
 
     async def finish(
         self, breed_id: str, actor: Actor | None, candidate: int | None = None, *, generation: int | None = None,
@@ -362,11 +443,7 @@ class BreedingService:
                     raise BreedError("Nobody has voted yet: vote first, or name the candidate you like.")
                 winner = top
             progress = await announce(breed, fitness) if announce is not None else None
-            changes: dict[str, object] = {"status": "evolving", "vote_deadline": None, "winner": winner}
-            if progress is not None:
-                changes["progress_message_id"] = progress
-            changed = await self.store.breeds.update(breed_id, job=Job("finish", breed_id, number, candidate=winner),
-                                                    **changes)
+            changed = await self._finishing(breed, number, winner, progress)
             log.info("breed %s gen %d: finishing with candidate %d", breed_id, number, winner)
             return Transition(breed, changed, fitness, winner)
 
@@ -420,9 +497,10 @@ class BreedingService:
                     f"The morph from candidate {start} to candidate {end} of generation {number + 1} "
                     "is in the thread already."
                 )
-            if actor is not None:
-                await self.spacing("morph", actor.user_id, "morph")
-            await self.store.posts.unmark_posted(breed_id, number, morph_marker(a, b, failed=True))
-            await self.store.streams.enqueue_job(Job("morph", breed_id, number, candidate=a, other=b, steps=steps))
+            await self.queue.check()
+            async with self.spacing.taken("morph", actor.user_id if actor is not None else None, "morph"):
+                await self.store.posts.unmark_posted(breed_id, number, morph_marker(a, b, failed=True))
+                await self.queue.add(Job("morph", breed_id, number, candidate=a, other=b, steps=steps),
+                                     f"The morph from candidate {start} to candidate {end} is being made already.")
             log.info("breed %s gen %d: morph %d -> %d in %d steps asked for", breed_id, number, a, b, steps)
             return a, b

@@ -177,7 +177,9 @@ class WorkerResults:
             if breed.generation < 0:
                 changed = await self.breeds.update(breed_id, status="failed", vote_deadline=None)
             else:
-                changed = await self.breeds.update(breed_id, status="voting", winner=None, vote_deadline=None)
+                # A finish that failed (one the breed began by itself too) is undone: the breed goes on.
+                changed = await self.breeds.update(breed_id, status="voting", winner=None, winner_generation=None,
+                                                   ended=None, vote_deadline=None)
             await post(breed, changed)
             return changed
 

@@ -22,7 +22,7 @@ def test_options_not_given_keep_the_defaults() -> None:
 @pytest.mark.parametrize("choices, message", [
     ({"population": 3, "foreign": 3}, "foreign count must be at least 0 and below the population"),
     ({"population": 11}, "population must be between 2 and 10"),
-    ({"vote_minutes": 0.0}, "vote window must be above 0 and at most 1440 minutes"),
+    ({"vote_minutes": 0.0001}, "vote window must be between 0.5 and 1440 minutes"),
     ({"instrument": 128}, "instrument must be a General MIDI program 0-127"),
     ({"tempo": "fast"}, "tempo must be between 40 and 240 BPM"),
     ({"strategy": "greedy"}, f"strategy must be one of {', '.join(STRATEGIES)}"),
