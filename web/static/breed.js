@@ -89,7 +89,7 @@ function render() {
   $("sigma").value = state.params.sigma;
   $("sigma-shown").textContent = state.params.sigma;
   if (state.status === "starting") status("Making generation 1…");
-  else if (state.status === "evolving" && state.winner !== null) status("Rendering the winner…");
+  else if (state.status === "evolving" && state.winner !== null) status(`${ended()}Rendering the winner…`);
   else if (state.status === "evolving") {
     status(`Making generation ${number + 2}…` + (state.nudges ? ` Nudges: ${state.nudges}.` : ""));
   }
@@ -104,7 +104,7 @@ function render() {
   list.replaceChildren();
   for (const candidate of state.candidates) {
     const card = document.createElement("li");
-    const won = state.status === "finished" && candidate.index === state.winner;
+    const won = state.status === "finished" && state.winner_generation === number && candidate.index === state.winner;
     card.className = won ? "card winner" : "card";
     card.tabIndex = 0;
     card.dataset.index = candidate.index;
@@ -201,8 +201,13 @@ function render() {
       item.append(link);
       return item;
     }));
-    status(`Finished with candidate ${state.winner + 1} of generation ${at + 1}.`);
+    status(`${ended()}Finished with candidate ${state.winner + 1} of generation ${at + 1}.`);
   }
+}
+
+function ended() {
+  // Why the breed ended by itself (too many rounds without a vote, or its last generation), if it did.
+  return state.ended ? `${state.ended} ` : "";
 }
 
 function showNudges() {
