@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 
 from domain.errors import BreedError
-from service.errors import UNAVAILABLE
+from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT, UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ def user_message(error: BaseException) -> str:
         return one_line(str(error))
     if isinstance(error, UNAVAILABLE):
         return RESTARTING
+    if isinstance(error, STORAGE_FULL):
+        return STORAGE_FULL_TEXT
     if isinstance(error, app_commands.NoPrivateMessage):
         return "The /breed commands work in a server's text channels."
     if isinstance(error, app_commands.CommandOnCooldown):
@@ -46,6 +48,9 @@ def one_line(text: str) -> str:
 def _is_expected(error: BaseException) -> bool:
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     expected = (BreedError, app_commands.CheckFailure, app_commands.TransformerError, *UNAVAILABLE)
+    if isinstance(original, STORAGE_FULL):
+        log.error("Redis refused a write: it holds REDIS_MAXMEMORY already (%s)", original)
+        return True
     return isinstance(original, expected)
 
 

@@ -147,9 +147,13 @@ async def session(
     term = Session(service, Path(args.out), params, interactive=not scripted and sys.stdin.isatty(), worker=worker)
     lines = [part.strip() for part in args.votes.split(";")] if scripted else None
     from domain.errors import BreedError
+    from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT
 
     try:
         return await run_session(term, seed, lines, source=args.source)
     except BreedError as error:  # refused before anything started, e.g. --from a melody that is not there
         print(f"breeder local: {error}", file=sys.stderr)
         return CONFIG_ERROR
+    except STORAGE_FULL:
+        print(f"breeder local: {STORAGE_FULL_TEXT}", file=sys.stderr)
+        return FAILURE

@@ -16,5 +16,9 @@ from storage.streams import Delivery
 UNAVAILABLE: tuple[type[Exception], ...] = (
     redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.BusyLoadingError,
 )
+# What Redis raises for a write beyond its maxmemory: that write (a whole transaction) did not happen.
+FULL: tuple[type[Exception], ...] = (redis_errors.OutOfMemoryError,)
 
-__all__ = ["UNAVAILABLE", "BreedExistsError", "BreedStore", "Delivery", "LockTimeout", "connect", "new_breed_id"]
+__all__ = [
+    "FULL", "UNAVAILABLE", "BreedExistsError", "BreedStore", "Delivery", "LockTimeout", "connect", "new_breed_id",
+]

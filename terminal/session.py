@@ -31,6 +31,7 @@ from domain.strategies import DEFAULT_STRATEGY
 from runtime.exits import CONFIG_ERROR
 from runtime.signals import sleep_or_stop
 from service.breeding import BreedingService
+from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT
 from service.events import SESSION_BEAT_S
 from service.pianoroll import terminal_roll
 from service.results import Files
@@ -381,7 +382,7 @@ async def _drive(session: Session, lines: list[str] | None, terminal: TerminalIn
         try:
             if not await session.step(parse_command(line)):
                 return 0
-        except (CommandError, BreedError) as error:
-            print(f"  {error}")
+        except (CommandError, BreedError, *STORAGE_FULL) as error:
+            print(f"  {STORAGE_FULL_TEXT if isinstance(error, STORAGE_FULL) else error}")
             if lines is not None:
                 return CONFIG_ERROR

@@ -30,7 +30,7 @@ from domain.rules import Actor
 from domain.strategies import DESCRIPTIONS
 from domain.tune import BACKINGS, TUNE_BARS
 from service.breeding import BreedingService
-from service.errors import UNAVAILABLE
+from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT, UNAVAILABLE
 from service.melodies import OTHER_SERVER
 from web.front import FRONT, GOODBYE, LOCAL_USER, WebFront
 
@@ -104,6 +104,9 @@ async def _one_line_errors(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response({"error": str(error)}, status=error.status)
     except UNAVAILABLE:
         return web.json_response({"error": RESTARTING}, status=503)
+    except STORAGE_FULL:
+        log.error("%s %s: Redis refused a write, it holds REDIS_MAXMEMORY already", request.method, request.path)
+        return web.json_response({"error": STORAGE_FULL_TEXT}, status=507)
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return web.json_response({"error": "Something went wrong on our side; the details are in the log."},
