@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,51 @@ class Synth:
                 # Every voice and the reverb's tail stop here, so the next file starts from silence.
                 library.fluid_synth_system_reset(synth)
         return samples[:frames]
+
+    def play(self, channel: int, setup: Sequence[tuple[int, int]], program: int,
+             events: Sequence[tuple[int, int, int]], tail_db: float, max_tail_frames: int) -> NDArray[np.float32]:
+        """Mono samples of notes played straight into the synthesiser, from silence until their sound dies away.
+
+        `setup`: (controller, value) sent first, then the `program`; `events`: (frame, pitch,
+        velocity) in order, each frame a multiple of FLUID_BLOCK (where FluidSynth's player starts
+        its events too), velocity 0 for a note-off. The sound ends where a block of BLOCK_FRAMES
+        stays `tail_db` under its peak, or `max_tail_frames` after the last event.
+        """
+        library, synth = self._library, self._synth.synth
+        last = events[-1][0] if events else 0
+        samples = np.zeros((last + max_tail_frames + BLOCK_FRAMES, 2), dtype=np.float32)
+        address = samples.ctypes.data
+        written = 0
+
+        def write(until: int) -> None:
+            nonlocal written
+            while written < until:
+                count = min(BLOCK_FRAMES, until - written)
+                self._write_float(synth, count, address, 2 * written, 2, address, 2 * written + 1, 2)
+                written += count
+
+        with self._lock:
+            try:
+                for control, value in setup:
+                    library.fluid_synth_cc(synth, channel, control, value)
+                library.fluid_synth_program_change(synth, channel, program)
+                for frame, pitch, velocity in events:
+                    write(frame)
+                    if velocity:
+                        library.fluid_synth_noteon(synth, channel, pitch, velocity)
+                    else:
+                        library.fluid_synth_noteoff(synth, channel, pitch)
+                peak = 0.0
+                while written < len(samples) - BLOCK_FRAMES:
+                    start = written
+                    write(start + BLOCK_FRAMES)
+                    level = float(np.abs(samples[start:written]).max())
+                    peak = max(peak, level)
+                    if written > last + BLOCK_FRAMES and level <= peak * 10 ** (tail_db / 20):
+                        break
+            finally:
+                library.fluid_synth_system_reset(synth)
+        return (samples[:written, 0] + samples[:written, 1]) * np.float32(0.5)
 
     def close(self) -> None:
         self._synth.delete()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -81,6 +81,9 @@ class CommonSettings(BaseSettings):
     web_max_streams_per_client: int = Field(20, ge=1, description="Open pages (streams of updates) per client")
     max_deliveries: int = Field(
         3, ge=1, le=100, description="A job or event handed out more often than this goes to the dead letters"
+    )
+    max_queued_jobs: int = Field(
+        1000, ge=1, description="New work (starts, morphs, trees, pieces, tunes) is refused while this many jobs wait"
     )
 
     def web_limits(self, host: str) -> limits.ServerLimits | None:
@@ -160,8 +163,18 @@ class WorkerSettings(CommonSettings):
     soundfont: Path | None = Field(
         None, description="General MIDI .sf2 or .sf3; unset: FluidR3_GM.sf2 if installed, else TimGM6mb.sf2"
     )
+    render_mode: Literal["cache", "fluidsynth"] = Field(
+        "cache", description="cache: clips mixed from notes FluidSynth rendered once; fluidsynth: every clip whole"
+    )
+    render_cache_mb: float = Field(200.0, ge=0, description="Samples of rendered notes a worker keeps (cache mode)")
+    render_warm_s: float = Field(
+        2.0, ge=0, le=30, description="Seconds a starting worker spends rendering the default instruments' notes"
+    )
     temperature: float = Field(0.0, **_range(limits.TEMPERATURE), description="Decoding temperature; 0 = argmax")
     job_timeout_s: float = Field(60.0, gt=0, description="A job unacknowledged this long is reclaimed")
+    job_deadline_s: float = Field(
+        120.0, gt=0, description="A job running this long is given up (its render ended) and its breed told"
+    )
     job_batch: int = Field(4, ge=1, le=32, description="Waiting jobs a worker takes at once, decoded in one call")
     artifact_ttl_days: float = Field(14.0, gt=0, description="How long rendered audio/images stay in Redis")
 
