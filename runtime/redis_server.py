@@ -24,11 +24,29 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING
+from typing import IO, Protocol
 from urllib.parse import quote
 
-if TYPE_CHECKING:
-    from runtime.settings import CommonSettings
+
+class RedisSettings(Protocol):
+    """What `embedded_or_configured` reads of the settings (runtime.settings.CommonSettings, which imports
+    this module to check REDIS_MAXMEMORY)."""
+
+    @property
+    def redis_url(self) -> str | None: ...
+
+    @property
+    def redis_password(self) -> SecretLike | None: ...
+
+    @property
+    def redis_maxmemory(self) -> str: ...
+
+    @property
+    def data_dir(self) -> Path: ...
+
+
+class SecretLike(Protocol):
+    def get_secret_value(self) -> str: ...
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +351,7 @@ def _last_log_lines(log_path: Path, offset: int, count: int = 2) -> str:
 
 
 @contextlib.contextmanager
-def embedded_or_configured(settings: CommonSettings) -> Iterator[str]:
+def embedded_or_configured(settings: RedisSettings) -> Iterator[str]:
     """The Redis URL to use: settings.redis_url if set, else that of an embedded server in data_dir/redis.
 
     REDIS_PASSWORD, if set, goes into a configured URL that has none, and protects the embedded server
