@@ -13,6 +13,7 @@ import asyncio
 import logging
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
@@ -20,6 +21,9 @@ from runtime.exits import CONFIG_ERROR, FAILURE
 from runtime.processes import Child
 from runtime.settings import CommonSettings
 from runtime.signals import sleep_or_stop, stop_event
+
+if TYPE_CHECKING:
+    from web.access import Access
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
@@ -89,6 +93,14 @@ async def _main(args: argparse.Namespace, settings: RunSettings) -> int:
     stop = stop_event()
     local = args.local
     web = not local and (args.web or settings.discord_token is None)
+    access = None
+    if web:
+        from breeder.web_cmd import page_access
+
+        access = page_access(settings, settings.web_host)
+        if isinstance(access, str):  # refused before Redis or a worker starts
+            print(f"breeder: {access}", file=sys.stderr)
+            return CONFIG_ERROR
     if web or local:
         # What the person reads is the URL (or the terminal session): INFO lines would bury it.
         logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
@@ -104,16 +116,17 @@ async def _main(args: argparse.Namespace, settings: RunSettings) -> int:
                   logs / f"worker-{i + 1}.log" if logs else None)
             for i in range(max(args.workers, 1))
         ]
-        if web:
-            return await _web(children, stop, url, settings)
+        if access is not None:
+            return await _web(children, stop, url, settings, access)
         if not local:
             children.append(Child("bot", [python, "-m", "breeder.cli", "bot"], env))
             return await supervise(children, stop)
         return await _local(children, stop, url, settings)
 
 
-async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: RunSettings) -> int:
-    """The web page in this process, the workers as children; the URL is the first line printed."""
+async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: RunSettings, access: Access) -> int:
+    """The web page in this process (`access`: who may use it), the workers as children; the URL is the first
+    line printed."""
     import time
 
     from service.connection import open_service
@@ -121,7 +134,7 @@ async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: R
 
     service = open_service(url, time.time, settings.default_params(),
                            limits=settings.web_limits(settings.web_host), retention_s=settings.retention_s)
-    server = WebServer(service, settings.web_host, settings.web_port, consumer="web")
+    server = WebServer(service, settings.web_host, settings.web_port, consumer="web", access=access)
     try:
         address = await server.start()
     except OSError as error:

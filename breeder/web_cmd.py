@@ -12,6 +12,7 @@ from runtime.exits import CONFIG_ERROR, FAILURE, OK
 
 if TYPE_CHECKING:
     from runtime.settings import CommonSettings
+    from web.access import Access
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,18 +29,37 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(serve(settings, args.host or settings.web_host, args.port or settings.web_port))
 
 
+def page_access(settings: CommonSettings, host: str) -> Access | str:
+    """Who may use a page on `host` (the login, the proxy, the host names), or why it may not start (one line)."""
+    import ipaddress
+
+    from web.access import Access, login_needed
+
+    token = settings.web_access_token.get_secret_value() if settings.web_access_token else None
+    problem = login_needed(host, token, settings.web_trusted_proxy)
+    if problem is not None:
+        return problem
+    proxy = ipaddress.ip_address(settings.web_trusted_proxy) if settings.web_trusted_proxy else None
+    return Access(host, token=token, trusted_proxy=proxy, allowed_hosts=frozenset(settings.web_allowed_hosts),
+                  max_streams_per_client=settings.web_max_streams_per_client)
+
+
 async def serve(settings: CommonSettings, host: str, port: int) -> int:
     from runtime.redis_server import RedisServerError, embedded_or_configured
     from runtime.signals import stop_event
     from service.connection import open_service
     from web.server import WebServer, listen_error
 
+    access = page_access(settings, host)
+    if isinstance(access, str):
+        print(f"breeder web: {access}", file=sys.stderr)
+        return CONFIG_ERROR
     stop = stop_event()
     try:
         with embedded_or_configured(settings) as url:
             service = open_service(url, time.time, settings.default_params(), limits=settings.web_limits(host),
-                                   retention_s=settings.retention_s)
-            server = WebServer(service, host, port, consumer=f"web-{port}")
+                                   retention_s=settings.retention_s, max_queued_jobs=settings.max_queued_jobs)
+            server = WebServer(service, host, port, consumer=f"web-{port}", access=access)
             try:
                 address = await server.start()
             except OSError as error:

@@ -4,7 +4,8 @@ generation with words.
 A nudge counts on the generation up for votes, like a vote: it is checked (domain.nudges: a
 known attribute, an amount from -2 to 2 other than 0; the breed's state, domain.rules), stored
 beside the votes, and when voting closes the generation's nudges are combined (each member's
-latest amount per attribute, averaged over the members) into the evolve job.
+latest amount per attribute, averaged over the members) into the evolve job. Every nudge is kept,
+so a generation takes a bounded number: per member, and from everyone together.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ from storage.codec import Nudge
 from storage.nudges import NudgeStore
 
 log = logging.getLogger(__name__)
+
+# Nudges a generation keeps: each member's (five attributes, changed a few times each), and all together.
+MAX_NUDGES_PER_MEMBER = 25
+MAX_NUDGES_PER_GENERATION = 500
+
+
+class TooManyNudges(BreedError):
+    """A nudge past a generation's cap (a front end answers it as "too many requests")."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,13 @@ class Nudges:
             if generation is not None and generation != breed.generation:
                 raise BreedError(f"Generation {generation + 1} is not up for votes; generation "
                                  f"{breed.generation + 1} is.")
+            given = await self.nudges.read(breed_id, breed.generation)
+            if sum(1 for n in given if n.user_id == user_id) >= MAX_NUDGES_PER_MEMBER:
+                raise TooManyNudges(f"You have nudged generation {breed.generation + 1} {MAX_NUDGES_PER_MEMBER} "
+                                    "times, the most one member may: vote, or wait for the next generation.")
+            if len(given) >= MAX_NUDGES_PER_GENERATION:
+                raise TooManyNudges(f"Generation {breed.generation + 1} has {MAX_NUDGES_PER_GENERATION} nudges, "
+                                    "the most it takes: vote, or wait for the next generation.")
             await self.nudges.add(breed_id, breed.generation, Nudge(user_id, name, value))
             combined, summary = await self.combined(breed)
         return Nudged(breed_id, breed.generation, name, value, combined, summary)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
+import math
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from importlib import resources
 from typing import Any
@@ -26,17 +27,19 @@ from domain.errors import BreedError, UnknownBreedError
 from domain.ids import MelodyRef, melody_id
 from domain.instruments import INSTRUMENTS
 from domain.model import Breed
-from domain.rules import Actor
+from domain.rules import Actor, end_line
 from domain.strategies import DESCRIPTIONS
 from domain.tune import BACKINGS, TUNE_BARS
 from service.breeding import BreedingService
-from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT, UNAVAILABLE
+from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT, UNAVAILABLE, QueueFull
 from service.melodies import OTHER_SERVER
-from web.front import FRONT, GOODBYE, LOCAL_USER, WebFront
+from service.nudges import TooManyNudges
+from web.access import ACCESS_KEY, MAX_FORM_BYTES, MAX_JSON_BYTES, Access, log_in, middlewares, security_headers
+from web.front import FRONT, GOODBYE, WebFront
 
 log = logging.getLogger(__name__)
 
-FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+FORM_TYPE = "multipart/form-data"
 RESTARTING = "The breeding service is restarting, try again in a minute."
 KEEPALIVE_S = 15.0
 # Files a page may ask for: the names the worker gives them (domain.artifacts), nothing else.
@@ -47,18 +50,31 @@ OPTION_TYPES: dict[str, Callable[[str], object]] = {
     "population": int, "sigma": float, "foreign": int, "vote_minutes": float, "tempo": int, "instrument": int,
     "strategy": str, "bars": int, "backing": str,
 }
+# Ids as the service makes them (breeds, tunes): anything else names nothing (404) before any lookup.
+ID = re.compile(r"[a-z0-9]{1,32}")
+GENERATION_NUMBER = re.compile(r"[0-9]{1,6}")
+# Whole numbers in a request: more digits than this are out of every range (400), before any parsing.
+MAX_DIGITS = 15
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FRONT_KEY = web.AppKey("front", WebFront)
 SERVICE_KEY = web.AppKey("service", BreedingService)
+STREAMS_KEY = web.AppKey("streams", Counter[int])
 
 
-def make_app(service: BreedingService, front: WebFront) -> web.Application:
-    """The page and its API over `service`; `front` pushes the worker's results to open pages."""
-    app = web.Application(middlewares=[_one_line_errors], client_max_size=limits.MAX_SEED_BYTES + 64 * 1024)
+def make_app(service: BreedingService, front: WebFront, access: Access | None = None) -> web.Application:
+    """The page and its API over `service`; `front` pushes the worker's results to open pages; `access`:
+    who may use it (default: loopback, no login)."""
+    access = access or Access("127.0.0.1")
+    app = web.Application(middlewares=[*middlewares(access), _one_line_errors], client_max_size=MAX_JSON_BYTES)
     app[SERVICE_KEY] = service
     app[FRONT_KEY] = front
+    app[ACCESS_KEY] = access
+    app[STREAMS_KEY] = Counter()
+    app.on_response_prepare.append(security_headers)
     static = resources.files("web") / "static"
+    app.router.add_get("/login", _page("login.html"))
+    app.router.add_post("/login", log_in)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/b/{breed_id}", _page("breed.html"))
     app.router.add_static("/static", str(static), append_version=True)
@@ -82,7 +98,7 @@ def make_app(service: BreedingService, front: WebFront) -> web.Application:
 
 
 class PageError(Exception):
-    """A request the page cannot be answered: one line, and the HTTP status."""
+    """A request the page cannot answer: one line, and the HTTP status."""
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
@@ -94,11 +110,16 @@ async def _one_line_errors(request: web.Request, handler: Handler) -> web.Stream
     """Every refusal as {"error": one line}; details of anything unexpected go to the log only."""
     try:
         return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        most = MAX_FORM_BYTES if request.method == "POST" and request.path == "/api/breeds" else MAX_JSON_BYTES
+        return web.json_response({"error": f"The request is too large (at most {most // 1024} KiB)."}, status=413)
     except web.HTTPException:
         raise
     except BreedError as error:
         message = " ".join(str(error).split())
-        status = 404 if isinstance(error, UnknownBreedError) else 400
+        status = 404 if isinstance(error, UnknownBreedError) else 429 if isinstance(error, TooManyNudges) else 400
+        if isinstance(error, QueueFull):
+            status = 503
         return web.json_response({"error": message}, status=status)
     except PageError as error:
         return web.json_response({"error": str(error)}, status=error.status)
@@ -170,46 +191,47 @@ async def start(request: web.Request) -> web.StreamResponse:
         raw = form.get(name)
         if raw is None or isinstance(raw, web.FileField) or not str(raw).strip():
             continue
-        try:
-            choices[name] = convert(str(raw).strip())
-        except ValueError:
-            raise PageError(f"Cannot start: {name.replace('_', ' ')} must be a number, not `{raw}`.") from None
+        choices[name] = _option(name, str(raw).strip(), convert)
     params = service.params(like, **choices)
     melody = form.get("melody")
     if isinstance(melody, web.FileField) and melody.filename:
         seed_name = melody.filename
         seed = melody.file.read(limits.MAX_SEED_BYTES + 1)
-        await asyncio.to_thread(BreedingService.check_seed, seed_name, seed)
-    breed = await service.start(owner_id=client_id(request), params=params, seed=seed, source=source, front=FRONT)
+    # The file is parsed by start, once the page's limits and the client's cooldown let it start.
+    breed = await service.start(owner_id=client_id(request), params=params, seed=seed, seed_name=seed_name,
+                                source=source, front=FRONT)
     log.info("breed %s started on the web page", breed.breed_id)
     return web.json_response({"breed_id": breed.breed_id, "url": f"/b/{breed.breed_id}"}, status=201)
 
 
+def _option(name: str, text: str, convert: Callable[[str], object]) -> object:
+    """A start option typed in the form: a number in its type, or one line (400)."""
+    shown = name.replace("_", " ")
+    if len(text) > MAX_DIGITS + 2:
+        raise PageError(f"Cannot start: {shown} is out of range.")
+    try:
+        value = convert(text)
+    except ValueError:
+        raise PageError(f"Cannot start: {shown} must be a number, not `{text}`.") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PageError(f"Cannot start: {shown} must be a number, not `{text}`.")
+    return value
+
+
 async def _start_form(request: web.Request) -> Mapping[str, object]:
-    """The start options: a form (the page's), a JSON object, or nothing; another body is refused (415)."""
-    if not request.body_exists or request.content_type in FORM_TYPES:
+    """The start options: the page's form (multipart), a JSON object, or nothing; another body is refused (415)."""
+    if not request.body_exists or request.content_type == FORM_TYPE:
         return await request.post()
     if request.content_type == "application/json":
-        try:
-            options = await request.json()
-        except ValueError:
-            raise PageError("The JSON body does not parse.") from None
-        if not isinstance(options, dict):
-            raise PageError("The JSON body must be an object of options.")
+        options = await _json(request)
         return {name: str(value) for name, value in options.items() if value is not None}
-    raise PageError("Send the options as a form or as JSON.", status=415)
+    raise PageError("Send the options as the page's form or as JSON.", status=415)
 
 
 def client_id(request: web.Request) -> int:
-    """Who asks, for the limits and the right to steer: the client's address (loopback: the local user).
-
-    Behind a reverse proxy every client has the proxy's address: the limits then hold for all together.
-    """
-    try:
-        address = ipaddress.ip_address(request.remote or "")
-    except ValueError:
-        return LOCAL_USER
-    return LOCAL_USER if address.is_loopback else int(address)
+    """Who asks, for the limits and the right to steer: the client's address (loopback: the local user);
+    through WEB_TRUSTED_PROXY, the address it forwards (web.access)."""
+    return request.app[ACCESS_KEY].client(request)
 
 
 def actor(request: web.Request) -> Actor:
@@ -244,6 +266,8 @@ async def open_breeds(request: web.Request) -> web.StreamResponse:
 async def _breed(request: web.Request) -> Breed:
     """The breed of the URL, if it is one of the web page's (another front end's breed does not exist here)."""
     breed_id = request.match_info["breed_id"].strip().lower()
+    if not ID.fullmatch(breed_id):
+        raise PageError("There is no such breed.", 404)
     breed = await request.app[SERVICE_KEY].reads.lookup(breed_id)
     if breed is None or breed.front != FRONT:
         raise UnknownBreedError(f"There is no breed `{breed_id}`.")
@@ -265,7 +289,7 @@ async def state(request: web.Request) -> web.StreamResponse:
             "bars": breed.params.bars, "backing": breed.params.backing,
         },
         "tally": list(tally), "ballot": list(ballot), "candidates": [], "morphs": [], "winner_files": [],
-        "vote_deadline": breed.vote_deadline, "now": service.clock(), "source": breed.source,
+        "vote_deadline": breed.vote_deadline, "now": service.clock(), "source": breed.source, "ended": end_line(breed),
         "attributes": [{"name": name, "words": list(nudges.WORDS[name])} for name in nudges.ATTRIBUTES],
         "nudge_limits": [nudges.AMOUNT.low, nudges.AMOUNT.high],
     }
@@ -281,7 +305,8 @@ async def state(request: web.Request) -> web.StreamResponse:
         ]
         shown["morphs"] = await _morphs(service, breed)
     if breed.status == "finished" and breed.winner is not None:
-        number = breed.generation  # the page finishes with a candidate of the generation shown
+        # The page finishes with a candidate of the generation shown; a breed that ended by itself, maybe earlier.
+        number = breed.generation if breed.winner_generation is None else breed.winner_generation
         files = await service.results.winner_files(breed.breed_id, number)
         shown["winner_generation"] = number
         shown["winner_melody_id"] = melody_id(breed.breed_id, number, breed.winner)
@@ -299,8 +324,29 @@ async def _morphs(service: BreedingService, breed: Breed) -> list[dict[str, obje
 
 async def updates(request: web.Request) -> web.StreamResponse:
     """Server-sent events: one message whenever the worker's result for this breed is in."""
-    breed = await _breed(request)
-    return await stream_updates(request, breed.breed_id)
+    with stream_slot(request):
+        breed = await _breed(request)
+        return await stream_updates(request, breed.breed_id)
+
+
+@contextlib.contextmanager
+def stream_slot(request: web.Request) -> Iterator[None]:
+    """One of the client's open streams of updates, taken before any lookup; 429 past the client's cap or
+    past all clients' together."""
+    access, streams = request.app[ACCESS_KEY], request.app[STREAMS_KEY]
+    client = client_id(request)
+    if streams[client] >= access.max_streams_per_client:
+        raise PageError(f"Too many open pages: you have {streams[client]} streams of updates open, the most one "
+                        "client may have; close some pages first.", 429)
+    if streams.total() >= access.max_streams:
+        raise PageError("Too many open pages on this page's server: try again later.", 429)
+    streams[client] += 1
+    try:
+        yield
+    finally:
+        streams[client] -= 1
+        if streams[client] <= 0:
+            del streams[client]
 
 
 async def stream_updates(request: web.Request, subject: str) -> web.StreamResponse:
@@ -327,10 +373,37 @@ async def stream_updates(request: web.Request, subject: str) -> web.StreamRespon
     return response
 
 
+class _OutOfRange(ValueError):
+    """A number in a JSON request beyond every range (or not finite)."""
+
+
+def _whole(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise _OutOfRange
+    return int(text)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or abs(value) > 10.0 ** MAX_DIGITS:
+        raise _OutOfRange
+    return value
+
+
+def _not_a_number(text: str) -> float:
+    raise _OutOfRange
+
+
 async def _json(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object; numbers beyond every range (a 5,000-digit one, NaN, 1e999) are refused (400)
+    before they are made."""
+    if request.content_type != "application/json":
+        raise PageError("Send the request as JSON.", 415)
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json.loads(await request.text(), parse_int=_whole, parse_float=_finite, parse_constant=_not_a_number)
+    except _OutOfRange:
+        raise PageError("A number in the request is out of range.") from None
+    except (ValueError, UnicodeDecodeError):
         raise PageError("The request is not JSON.") from None
     if not isinstance(body, dict):
         raise PageError("The request must be a JSON object.")
@@ -364,7 +437,8 @@ async def vote(request: web.Request) -> web.StreamResponse:
 async def next_generation(request: web.Request) -> web.StreamResponse:
     breed = await _breed(request)
     closed = await request.app[FRONT_KEY].close_voting(breed.breed_id, actor(request))
-    return web.json_response({"fitness": list(closed.fitness), "rerolled": closed.rerolled, "nudges": closed.nudges})
+    return web.json_response({"fitness": list(closed.fitness), "rerolled": closed.rerolled, "nudges": closed.nudges,
+                              "ended": closed.ended or None, "winner": closed.winner})
 
 
 async def nudge(request: web.Request) -> web.StreamResponse:
@@ -415,18 +489,17 @@ async def morph(request: web.Request) -> web.StreamResponse:
     start_at, end_at = _integer(body, "start"), _integer(body, "end")
     steps = _integer(body, "steps", optional=True) or limits.MORPH_DEFAULT_STEPS
     assert start_at is not None and end_at is not None
-    a, b = await request.app[SERVICE_KEY].request_morph(breed.breed_id, start_at, end_at, steps)
+    a, b = await request.app[SERVICE_KEY].request_morph(breed.breed_id, start_at, end_at, steps, actor(request))
     return web.json_response({"start": a, "end": b}, status=202)
 
 
 async def file(request: web.Request) -> web.StreamResponse:
     """A rendered file of one of the web page's breeds: clips, MIDI, piano rolls, the winner's files."""
     breed = await _breed(request)
-    name = request.match_info["name"]
-    try:
-        number = int(request.match_info["number"])
-    except ValueError:
-        raise PageError("No such file.", 404) from None
+    name, number_text = request.match_info["name"], request.match_info["number"]
+    if not GENERATION_NUMBER.fullmatch(number_text):
+        raise PageError("No such file.", 404)
+    number = int(number_text)
     if not FILE_NAME.match(name) or not 0 <= number <= breed.generation:
         raise PageError("No such file.", 404)
     data = await request.app[SERVICE_KEY].reads.artifact(breed.breed_id, number, name)

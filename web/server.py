@@ -9,6 +9,7 @@ import os
 from aiohttp import web
 
 from service.breeding import BreedingService
+from web.access import Access
 from web.app import make_app
 from web.front import WebFront
 from web.tunes import add_routes as add_tune_routes
@@ -24,10 +25,13 @@ def listen_error(error: OSError) -> str:
 
 
 class WebServer:
-    """The page on http://host:port over the breeding service; `url` once started."""
+    """The page on http://host:port over the breeding service; `url` once started. `access`: who may use
+    it (default: no login, which only a loopback `host` may have: ValueError otherwise)."""
 
-    def __init__(self, service: BreedingService, host: str, port: int, consumer: str) -> None:
+    def __init__(self, service: BreedingService, host: str, port: int, consumer: str,
+                 access: Access | None = None) -> None:
         self.service = service
+        self.access = access or Access(host)
         self.front = WebFront(self.service, consumer)
         self.host = host
         self.port = port
@@ -42,7 +46,7 @@ class WebServer:
     async def start(self) -> str:
         """Listen (OSError when the port is taken), re-arm the deadlines, read the worker's events."""
         await self.service.prepare()
-        app = make_app(self.service, self.front)
+        app = make_app(self.service, self.front, self.access)
         add_tune_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_S)
         await self._runner.setup()

@@ -14,8 +14,19 @@ from aiohttp import web
 
 from domain import artifacts
 from domain.model import TuneRequest
-from web.app import CONTENT_TYPES, SERVICE_KEY, PageError, _integer, _json, not_discords, stream_updates
-from web.front import FRONT, LOCAL_USER
+from web.app import (
+    CONTENT_TYPES,
+    ID,
+    SERVICE_KEY,
+    PageError,
+    _integer,
+    _json,
+    client_id,
+    not_discords,
+    stream_slot,
+    stream_updates,
+)
+from web.front import FRONT
 
 log = logging.getLogger(__name__)
 
@@ -44,29 +55,38 @@ async def request_tune(request: web.Request) -> web.StreamResponse:
         raise PageError("`backing` must be one of the backings' names.")
     bars = _integer(body, "bars", optional=True)
     with not_discords():
-        tune = await request.app[SERVICE_KEY].tunes.request(melody, None, None, LOCAL_USER, bars=bars,
+        tune = await request.app[SERVICE_KEY].tunes.request(melody, None, None, client_id(request), bars=bars,
                                                            backing=backing or None, front=FRONT)
     log.info("tune %s of %s asked for on the web page", tune.tune_id, tune.melody)
     return web.json_response(_shown(tune, []), status=202)
 
 
+async def _tune(request: web.Request) -> TuneRequest:
+    """The tune of the URL, if it was asked for on the page (an id not in the ids' format names nothing)."""
+    tune_id = request.match_info["tune_id"]
+    if not ID.fullmatch(tune_id):
+        raise PageError("There is no such tune.", 404)
+    return await request.app[SERVICE_KEY].tunes.get(tune_id, FRONT)
+
+
 async def tune_state(request: web.Request) -> web.StreamResponse:
     """A tune and the files made so far (none until the worker is done)."""
     service = request.app[SERVICE_KEY]
-    tune = await service.tunes.get(request.match_info["tune_id"], FRONT)
+    tune = await _tune(request)
     files = await service.tunes.files(tune.tune_id)
     failed = await service.tunes.failure(tune.tune_id)
     return web.json_response(_shown(tune, [name for name, _data in files.found], failed))
 
 
 async def tune_updates(request: web.Request) -> web.StreamResponse:
-    tune = await request.app[SERVICE_KEY].tunes.get(request.match_info["tune_id"], FRONT)
-    return await stream_updates(request, tune.tune_id)
+    with stream_slot(request):
+        tune = await _tune(request)
+        return await stream_updates(request, tune.tune_id)
 
 
 async def tune_file(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE_KEY]
-    tune = await service.tunes.get(request.match_info["tune_id"], FRONT)
+    tune = await _tune(request)
     name = request.match_info["name"]
     if name not in artifacts.TUNE_FILES:
         raise PageError("No such file.", 404)

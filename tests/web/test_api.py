@@ -10,25 +10,9 @@ import pytest
 from domain.model import Breed, BreedParams
 from storage import BreedStore
 from storage.streams import JOBS
+from tests.support.web import started
 
 pytestmark = pytest.mark.slow
-
-
-async def started(session: aiohttp.ClientSession, url: str, store: BreedStore, **options: str) -> str:
-    async with session.post(f"{url}/api/breeds", data=options) as response:
-        assert response.status == 201, await response.text()
-        breed_id = (await response.json())["breed_id"]
-    deadline = time.monotonic() + 60
-    while (await store.breeds.get(breed_id)).status != "voting":
-        assert time.monotonic() < deadline, "generation 1 never came"
-        await _pause()
-    return breed_id
-
-
-async def _pause() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.05)
 
 
 async def test_bad_requests_get_one_line_and_change_nothing(web_server, store: BreedStore) -> None:
@@ -40,7 +24,7 @@ async def test_bad_requests_get_one_line_and_change_nothing(web_server, store: B
             ({"population": "3", "foreign": "3"},
              "Cannot start: foreign count must be at least 0 and below the population."),
         ):
-            async with session.post(f"{url}/api/breeds", data=options) as response:
+            async with session.post(f"{url}/api/breeds", json=options) as response:
                 assert response.status == 400 and (await response.json()) == {"error": error}
         form = aiohttp.FormData()
         form.add_field("melody", b"MThd\x00\x00\x00\x06\x00", filename="broken.mid")
@@ -124,10 +108,10 @@ async def test_a_breed_starts_around_a_melody_of_the_page_never_around_a_discord
 ) -> None:
     await store.breeds.create(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0))
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{web_server.url}/api/breeds", data={"from": "discord1-g1-1"}) as response:
+        async with session.post(f"{web_server.url}/api/breeds", json={"from": "discord1-g1-1"}) as response:
             assert response.status == 400
             assert (await response.json())["error"].startswith("That melody was bred on Discord")
-        async with session.post(f"{web_server.url}/api/breeds", data={"from": "nonsense"}) as response:
+        async with session.post(f"{web_server.url}/api/breeds", json={"from": "nonsense"}) as response:
             assert response.status == 400 and "is not a melody id" in (await response.json())["error"]
         assert [b.breed_id for b in await store.breeds.open_breeds()] == ["discord1"]
 

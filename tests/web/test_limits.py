@@ -70,5 +70,5 @@ async def test_a_json_body_is_read_and_another_body_is_refused(cooled: WebServer
         assert (breed.params.population, breed.params.tempo) == (5, 90)
         status, answer = await post_start(session, cooled.url, data=b"population=5",
                                           headers={"Content-Type": "text/plain"})
-    assert status == 415 and answer == {"error": "Send the options as a form or as JSON."}
+    assert status == 415 and answer == {"error": "Send the request as JSON (or with the page's own form)."}
     assert len(await store.breeds.open_breeds()) == 1
