@@ -11,13 +11,8 @@ import pytest
 from engine.subspace import load as load_subspace
 from engine.worker import Worker
 from storage.codec import Job
-from tests.engine.test_worker import (
-    new_breed,
-    pending_jobs,
-    running,
-    wait_for,
-    worker_process,
-)
+from tests.support.waiting import wait_for
+from tests.support.worker_jobs import new_breed, pending_jobs, running, worker_process
 
 pytestmark = pytest.mark.slow
 

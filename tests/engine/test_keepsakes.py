@@ -8,7 +8,7 @@ import pytest
 from domain import artifacts
 from domain.model import Composition
 from storage.codec import Job
-from tests.engine.test_worker import do_next_job, events_of, new_breed
+from tests.support.worker_jobs import do_next_job, events_of, new_breed
 
 pytestmark = pytest.mark.slow
 

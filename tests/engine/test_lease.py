@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -10,14 +11,16 @@ import pytest
 from domain.model import Breed, BreedParams
 from engine.worker import Worker
 from storage.codec import Job
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT_S = 0.2
+# A job's timeout: its lease is renewed every third of it, so a loaded machine has a second to spare.
+TIMEOUT_S = 1.5
 
 
 class SlowModel:
-    """The real model, taking a second per decode: a job several times longer than the timeout."""
+    """The real model, with each decode longer than twice the timeout: a job that outlasts its timeout."""
 
     def __init__(self, model) -> None:
         self.model = model
@@ -26,7 +29,21 @@ class SlowModel:
         return getattr(self.model, name)
 
     def decode(self, latents, temperature: float = 0.0):
-        time.sleep(1.0)  # called on a worker thread, as the decoding of a big batch would be
+        time.sleep(2 * TIMEOUT_S + 0.5)  # called on a worker thread, as the decoding of a big batch would be
+        return self.model.decode(latents, temperature)
+
+
+class HeldModel(SlowModel):
+    """The real model, whose decode waits (on its worker thread) until the test lets it go on."""
+
+    def __init__(self, model) -> None:
+        super().__init__(model)
+        self.decoding = threading.Event()
+        self.go_on = threading.Event()
+
+    def decode(self, latents, temperature: float = 0.0):
+        self.decoding.set()
+        assert self.go_on.wait(120), "the test never let the decode go on"
         return self.model.decode(latents, temperature)
 
 
@@ -43,23 +60,27 @@ async def test_a_job_slower_than_the_timeout_is_not_taken_over_while_its_worker_
     began = time.monotonic()
     running = asyncio.create_task(worker.handle(delivery))
     taken = []
+    deadline = time.monotonic() + 120
     while not running.done():
+        assert time.monotonic() < deadline, "the job never ended"
         taken += await store.streams.claim_stale_jobs("other", round(TIMEOUT_S * 1000), count=1)
         await asyncio.sleep(0.02)
     await running
-    assert time.monotonic() - began > 3 * TIMEOUT_S, "the job must outlast the timeout for this test to mean much"
+    assert time.monotonic() - began > 2 * TIMEOUT_S, "the job must outlast the timeout for this test to mean much"
     assert taken == []
     assert await store.breeds.get_generation(breed.breed_id, 0) is not None
     assert (await store.redis.xpending("mb:jobs", "workers"))["pending"] == 0
 
 
 async def test_a_result_for_a_job_no_longer_held_is_dropped(store, melody_model, renderer):
-    worker = Worker(store, melody_model, renderer, "late", job_timeout_s=TIMEOUT_S)
+    model = HeldModel(melody_model)
+    worker = Worker(store, model, renderer, "late", job_timeout_s=TIMEOUT_S)
     breed, delivery = await started_job(store, "late")
     running = asyncio.create_task(worker.handle(delivery))
-    await asyncio.sleep(0.05)
+    await wait_for(model.decoding.is_set, timeout=60, what="the job to be under way")
     # Given up on while it ran (as after too many hand-outs): the breed went on without it.
     await store.streams.dead_letter(delivery, "handed out too often")
+    model.go_on.set()
     await running
     assert await store.breeds.get_generation(breed.breed_id, 0) is None
     assert (await store.breeds.get(breed.breed_id)).generation == -1
@@ -69,12 +90,14 @@ async def test_a_result_for_a_job_no_longer_held_is_dropped(store, melody_model,
 
 async def test_a_result_for_a_job_another_worker_took_over_is_dropped(store, melody_model, renderer):
     # A worker that stalled past the timeout (its machine froze): another worker took its job over.
-    worker = Worker(store, SlowModel(melody_model), renderer, "stalled", job_timeout_s=TIMEOUT_S)
+    model = HeldModel(melody_model)
+    worker = Worker(store, model, renderer, "stalled", job_timeout_s=TIMEOUT_S)
     breed, delivery = await started_job(store, "stalled")
     running = asyncio.create_task(worker.handle(delivery))
-    await asyncio.sleep(0.05)
+    await wait_for(model.decoding.is_set, timeout=60, what="the job to be under way")
     [taken] = await store.streams.claim_stale_jobs("other", 0, count=1)  # what XAUTOCLAIM does once it is idle
     assert taken.message_id == delivery.message_id
+    model.go_on.set()
     await running
     # The stalled worker wrote nothing and acknowledged nothing: the job is the other worker's to do.
     assert await store.breeds.get_generation(breed.breed_id, 0) is None

@@ -15,7 +15,7 @@ from engine.midi import midi_to_notes, read_midi, step_seconds
 from engine.tune_jobs import runner_up
 from storage.breeds import breed_key, generation_key, latents_key
 from storage.codec import Job
-from tests.engine.test_worker import do_next_job, events_of, started_breed
+from tests.support.worker_jobs import do_next_job, events_of, started_breed
 
 pytestmark = pytest.mark.slow
 

@@ -3,50 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 import soundfile
 
 from domain import artifacts, limits, model
-from domain.model import Breed, BreedParams
 from engine.midi import midi_to_notes, step_seconds
 from engine.render import RELEASE_S
-from engine.worker import Worker, morph_steps
-from storage import codec
+from engine.worker import morph_steps
 from storage.codec import Event, Job
-from storage.streams import JOBS, WORKERS_GROUP
+from storage.streams import JOBS
+from tests.support.waiting import wait_for
+from tests.support.worker_jobs import (
+    do_next_job,
+    events_of,
+    new_breed,
+    pending_jobs,
+    running,
+    started_breed,
+    worker_process,
+)
 
 pytestmark = pytest.mark.slow
-
-
-async def new_breed(store, **params) -> Breed:
-    breed = Breed(store.new_breed_id(), owner_id=1, params=BreedParams(**params), created_at=time.time())
-    await store.breeds.create(breed)
-    return breed
-
-
-async def do_next_job(store, worker: Worker) -> None:
-    deliveries = await store.streams.read_jobs(worker.consumer, count=1, block_ms=1000)
-    assert deliveries, "no job was waiting"
-    await worker.handle(deliveries[0])
-
-
-async def events_of(store, breed_id: str) -> list[codec.Event]:
-    deliveries = await store.streams.read_events("test-bot", count=100, block_ms=None)
-    return [d.payload for d in deliveries if d.payload is not None and d.payload.breed_id == breed_id]
-
-
-async def pending_jobs(redis_client) -> int:
-    return (await redis_client.xpending(JOBS, WORKERS_GROUP))["pending"]
 
 
 async def test_start_and_evolve_round_trip(store, worker, redis_client):
@@ -138,14 +123,6 @@ async def test_finish_writes_the_winners_midi_audio_and_roll(store, worker):
     assert "finished" in [e.type for e in await events_of(store, breed.breed_id)]
 
 
-async def started_breed(store, worker: Worker, **params) -> Breed:
-    """A breed whose generation 0 is written."""
-    breed = await new_breed(store, **params)
-    await store.streams.enqueue_job(Job("start", breed.breed_id))
-    await do_next_job(store, worker)
-    return breed
-
-
 async def test_a_morph_plays_the_path_from_one_candidate_to_the_other_in_one_midi_and_clip(store, worker):
     breed = await started_breed(store, worker, population=4, tempo=100)
     generation = await store.breeds.get_generation(breed.breed_id, 0)
@@ -219,14 +196,6 @@ async def test_a_morph_of_one_candidate_with_itself_or_of_a_missing_one_is_dead_
     assert await store.breeds.get_artifact(breed.breed_id, 0, artifacts.morph_name(2, 2, "ogg")) is None
 
 
-def worker_process(redis_url: str, consumer: str, **env: str) -> subprocess.Popen:
-    environment = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", **env}
-    return subprocess.Popen(
-        [sys.executable, "-m", "breeder.cli", "worker", "--consumer", consumer],
-        env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-
-
 async def test_a_job_of_a_killed_worker_is_completed_exactly_once_by_another(
     store, worker, redis_client, redis_url
 ):
@@ -254,25 +223,6 @@ async def test_a_job_of_a_killed_worker_is_completed_exactly_once_by_another(
     assert await store.streams.dead_letters() == []
     ready = [e for e in await events_of(store, breed.breed_id) if e.type == "generation_ready"]
     assert len(ready) == 1
-
-
-@contextlib.asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[asyncio.Task[None]]:
-    """`worker.run` as a task, stopped (and awaited, bounded) afterwards."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        yield task
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-
-
-async def wait_for(check, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def generation_and_no_pending(store, breed_id: str, number: int, redis_client) -> bool:
@@ -338,22 +288,27 @@ async def test_a_worker_process_outlives_a_redis_restart_and_finishes_breeds_aft
             stderr=subprocess.STDOUT,
         )
     store = BreedStore(connect(server.url))
+
+    async def written(breed_id: str, number: int) -> bool:
+        assert process.poll() is None, f"the worker ended: {log_path.read_text()[-2000:]}"
+        return await _has_generation(store, breed_id, number)
+
     try:
         await store.streams.ensure_groups()
         first = await new_breed(store)
         await store.streams.enqueue_job(Job("start", first.breed_id))
-        await wait_for(lambda: _has_generation(store, first.breed_id, 0), timeout=120)
+        await wait_for(lambda: written(first.breed_id, 0), timeout=120, what="generation 1 of the first breed")
 
         server.stop()
-        await asyncio.sleep(1.5)  # the worker's reads fail meanwhile
+        await wait_for(lambda: "Redis is unreachable" in log_path.read_text(), timeout=60)  # its reads fail
         assert process.poll() is None
         redis_server_factory(data_dir, port=port, appendonly=True)
         await wait_for(lambda: _up(store), timeout=30)
         second = await new_breed(store)
         await store.streams.enqueue_job(Job("start", second.breed_id))
         await store.streams.enqueue_job(Job("evolve", first.breed_id, 0, fitness=(1, 0, 0, 0, 0, 0, 0, 0)))
-        await wait_for(lambda: _has_generation(store, second.breed_id, 0), timeout=60)
-        await wait_for(lambda: _has_generation(store, first.breed_id, 1), timeout=60)
+        await wait_for(lambda: written(second.breed_id, 0), timeout=120, what="generation 1 of the second breed")
+        await wait_for(lambda: written(first.breed_id, 1), timeout=120, what="generation 2 of the first breed")
         assert process.poll() is None
     finally:
         process.send_signal(signal.SIGTERM)
@@ -380,11 +335,13 @@ async def _up(store) -> bool:
 
 async def test_sigterm_stops_the_worker_cleanly(redis_url):
     process = worker_process(redis_url, "polite")
-    deadline = time.monotonic() + 120
+
+    async def ready() -> bool:
+        assert process.poll() is None, "the worker ended before it waited for jobs"
+        return await _blocked_reading(redis_url)
+
     # Ready: blocked in its read of the jobs stream (Redis lists a consumer only once it has read a job).
-    while not await _blocked_reading(redis_url):
-        assert time.monotonic() < deadline and process.poll() is None, "the worker never waited for jobs"
-        await asyncio.sleep(0.2)
+    await wait_for(ready, timeout=120, what="the worker to wait for jobs")
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
 

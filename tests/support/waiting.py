@@ -35,3 +35,12 @@ def wait_for_sync(check: Callable[[], bool], timeout: float = 60.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+async def let_pass(seconds: float) -> None:
+    """Let at least `seconds` of clock time pass, for what Redis times (a TTL, a message's idle time).
+
+    Only for such clocks: there, waiting longer on a loaded machine changes no outcome. A test waiting for
+    something to happen uses `wait_for`.
+    """
+    await asyncio.sleep(seconds)

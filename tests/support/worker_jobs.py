@@ -1,0 +1,66 @@
+"""The worker's tests' set-ups: breeds in the store, jobs handed to a worker one by one, worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+
+from domain.model import Breed, BreedParams
+from engine.worker import Worker
+from storage import codec
+from storage.codec import Job
+from storage.streams import JOBS, WORKERS_GROUP
+
+
+async def new_breed(store, **params) -> Breed:
+    breed = Breed(store.new_breed_id(), owner_id=1, params=BreedParams(**params), created_at=time.time())
+    await store.breeds.create(breed)
+    return breed
+
+
+async def do_next_job(store, worker: Worker) -> None:
+    deliveries = await store.streams.read_jobs(worker.consumer, count=1, block_ms=1000)
+    assert deliveries, "no job was waiting"
+    await worker.handle(deliveries[0])
+
+
+async def events_of(store, breed_id: str) -> list[codec.Event]:
+    deliveries = await store.streams.read_events("test-bot", count=100, block_ms=None)
+    return [d.payload for d in deliveries if d.payload is not None and d.payload.breed_id == breed_id]
+
+
+async def pending_jobs(redis_client) -> int:
+    return (await redis_client.xpending(JOBS, WORKERS_GROUP))["pending"]
+
+
+async def started_breed(store, worker: Worker, **params) -> Breed:
+    """A breed whose generation 0 is written."""
+    breed = await new_breed(store, **params)
+    await store.streams.enqueue_job(Job("start", breed.breed_id))
+    await do_next_job(store, worker)
+    return breed
+
+
+def worker_process(redis_url: str, consumer: str, **env: str) -> subprocess.Popen:
+    environment = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "breeder.cli", "worker", "--consumer", consumer],
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[asyncio.Task[None]]:
+    """`worker.run` as a task, stopped (and awaited, bounded) afterwards."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield task
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
