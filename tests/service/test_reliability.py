@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -13,8 +14,9 @@ from service.breeding import BreedingService, Place
 from service.events import EventConsumer, EventHandler
 from storage import BreedStore
 from storage.codec import Event
-from storage.streams import BOTS_GROUP, EVENTS
+from storage.streams import BOTS_GROUP, EVENTS, MessageStreams
 from tests.support.service import NOW, OWNER, voting_breed
+from tests.support.waiting import wait_for
 
 
 async def test_an_announce_that_outlasts_the_locks_lease_keeps_the_breed_locked(store: BreedStore) -> None:
@@ -23,12 +25,15 @@ async def test_an_announce_that_outlasts_the_locks_lease_keeps_the_breed_locked(
     await voting_breed(first)
     order: list[str] = []
 
+    announcing = asyncio.Event()
+
     async def slow_announce(breed: Breed, fitness: tuple[int, ...]) -> None:
+        announcing.set()
         await asyncio.sleep(1.0)  # uploads under a rate limit: longer than the lease
         order.append("announced")
 
     async def stop_meanwhile() -> None:
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(announcing.wait(), 60)  # the first holds the breed's lock now
         await second.stop("b1", OWNER)  # another process (its own in-process lock)
         order.append("stopped")
 
@@ -73,19 +78,39 @@ async def test_a_start_whose_announce_failed_does_not_spend_the_cooldown(store: 
         await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9))
 
 
-async def run_consumer_for(consumer: EventConsumer, seconds: float) -> None:
+async def run_consumer_until(consumer: EventConsumer, check: Callable[[], bool], what: str) -> None:
+    """Run the consumer until `check()` holds (failing after a minute), then stop it."""
     task = asyncio.create_task(consumer.run())
-    await asyncio.sleep(seconds)
-    consumer.stop()
-    await task
+    try:
+        await wait_for(lambda: task.done() or check(), timeout=60, what=what)
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, 60)
 
 
-async def test_a_second_bot_process_leaves_the_events_another_one_is_handling(store: BreedStore) -> None:
+def counting_reads(streams: MessageStreams, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one each time `streams` reads events: how often a consumer has looked."""
+    reads: list[int] = []
+    read_events = streams.read_events
+
+    async def counted(*args, **kwargs):
+        reads.append(1)
+        return await read_events(*args, **kwargs)
+
+    monkeypatch.setattr(streams, "read_events", counted)
+    return reads
+
+
+async def test_a_second_bot_process_leaves_the_events_another_one_is_handling(
+    store: BreedStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     await store.streams.publish_event(Event("progress", "b1", 0, stage="evolving"))
     assert len(await store.streams.read_events("bot-a", block_ms=None)) == 1  # bot a is handling it now
     seen: list[Event] = []
+    reads = counting_reads(store.streams, monkeypatch)
     second = EventConsumer(store.streams, _record(seen), "bot-b", block_ms=50, retry_idle_ms=5_000)
-    await run_consumer_for(second, 0.5)
+    # Its own pending events, its claim of idle ones, then blocking reads of new ones: it had its chances.
+    await run_consumer_until(second, lambda: len(reads) >= 4, "the second bot to read events a few times")
     assert seen == []
     pending = await store.redis.xpending_range(EVENTS, BOTS_GROUP, "-", "+", 10)
     assert [entry["consumer"] for entry in pending] == [b"bot-a"]
@@ -95,7 +120,8 @@ async def test_the_events_of_a_bot_process_that_died_are_taken_over_once_idle(st
     await store.streams.publish_event(Event("progress", "b1", 0, stage="evolving"))
     await store.streams.read_events("bot-a", block_ms=None)  # and then bot a died
     seen: list[Event] = []
-    await run_consumer_for(EventConsumer(store.streams, _record(seen), "bot-b", block_ms=50, retry_idle_ms=300), 1.0)
+    consumer = EventConsumer(store.streams, _record(seen), "bot-b", block_ms=50, retry_idle_ms=300)
+    await run_consumer_until(consumer, lambda: bool(seen), "the event to be taken over")
     assert [(event.type, event.stage) for event in seen] == [("progress", "evolving")]
 
 
@@ -103,7 +129,8 @@ async def test_a_bot_restarted_under_its_name_handles_what_it_had_read_at_once(s
     await store.streams.publish_event(Event("progress", "b1", 0, stage="evolving"))
     await store.streams.read_events("bot-a", block_ms=None)
     seen: list[Event] = []
-    await run_consumer_for(EventConsumer(store.streams, _record(seen), "bot-a", block_ms=50, retry_idle_ms=60_000), 0.3)
+    consumer = EventConsumer(store.streams, _record(seen), "bot-a", block_ms=50, retry_idle_ms=60_000)
+    await run_consumer_until(consumer, lambda: bool(seen), "the event it had read")
     assert len(seen) == 1
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
 import pytest
@@ -21,6 +20,7 @@ from storage.codec import Nudge
 from storage.gallery import gallery_key, winner_key
 from storage.streams import JOBS
 from tests.support.service import GUILD, NOW, VOTE_MESSAGE, finished_breed, voting_breed, write_generation
+from tests.support.waiting import let_pass
 
 RETENTION_S = 1.0
 
@@ -53,7 +53,7 @@ async def test_a_finished_breed_leaves_only_its_gallery_winner_once_its_retentio
 
     assert await service.results.winner_ready("b1", 1, post)
     breed = await service.get("b1")
-    await asyncio.sleep(RETENTION_S + 0.5)
+    await let_pass(RETENTION_S + 0.5)
 
     winner = str(MelodyRef("b1", 1, breed.winner))
     assert await keys_without_ttl(store.redis) == {
@@ -68,7 +68,7 @@ async def test_a_finished_breed_leaves_only_its_gallery_winner_once_its_retentio
 
 async def test_an_expired_breeds_melodies_answer_one_clear_line(service) -> None:
     breed = await finished_breed(service)
-    await asyncio.sleep(RETENTION_S + 0.5)
+    await let_pass(RETENTION_S + 0.5)
     winner, other = MelodyRef("b1", 0, breed.winner), MelodyRef("b1", 0, 0)
     expected = {
         winner: f"`{winner}` is in the gallery, but its breed ended over 0 days ago and is no longer kept: "
@@ -88,7 +88,7 @@ async def test_a_gallery_winner_outlives_its_breed_for_tunes_and_pieces_with_its
     store = service.store
     await store.gallery.keep(replace(await store.gallery.winner(str(MelodyRef("b1", 0, breed.winner))),
                                      tempo=90, instrument=40))
-    await asyncio.sleep(RETENTION_S + 0.5)
+    await let_pass(RETENTION_S + 0.5)
     winner, other = str(MelodyRef("b1", 0, breed.winner)), str(MelodyRef("b1", 0, 0))
     assert await store.breeds.get("b1") is None
 
@@ -113,7 +113,7 @@ async def test_a_gallery_winner_outlives_its_breed_for_tunes_and_pieces_with_its
 async def test_an_open_breed_does_not_expire(service) -> None:
     await finished_breed(service)
     await service.store.breeds.update("b1", status="voting")  # as if it were still going
-    await asyncio.sleep(RETENTION_S + 0.5)
+    await let_pass(RETENTION_S + 0.5)
     assert await service.store.breeds.get("b1") is not None
     await service.stop("b1", Actor(1))
     assert 0 < await service.store.redis.pttl(breed_key("b1")) <= RETENTION_S * 1000

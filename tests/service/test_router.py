@@ -16,6 +16,7 @@ from service.events import Event
 from service.router import EventRouter, Morph, Tree, kind_of
 from service.tasks import BackgroundTasks
 from storage import BreedStore
+from tests.support.waiting import wait_for
 
 
 class Recorder:
@@ -179,10 +180,7 @@ async def test_resume_re_arms_passed_deadlines_which_close_at_once_and_retry_whe
     assert await router.resume() == 1
     await asyncio.wait_for(front.closings.wait(), 5)
     # The first closing failed: the deadline comes back shortly and closes then.
-    for _ in range(100):
-        if ("deadline", 0) in front.shown:
-            break
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: ("deadline", 0) in front.shown, timeout=60, what="the deadline to close the vote")
     assert front.shown == [("deadline", 0)]
 
 
@@ -203,9 +201,8 @@ async def test_a_deadline_that_finds_the_vote_closed_is_not_retried(service, tas
     front = Closed()
     router = router_for(service, front, tasks)
     router.timers.arm("b1", 0, time.time())
-    await asyncio.wait_for(front.closings.wait(), 5)
-    await asyncio.sleep(0.05)
-    assert not router.armed("b1")
+    await asyncio.wait_for(front.closings.wait(), 60)
+    await wait_for(lambda: not router.armed("b1"), timeout=60, what="the deadline's timer to end, not re-armed")
 
 
 async def test_a_composition_goes_to_the_front_end_that_shows_compositions_once(service, tasks) -> None:

@@ -13,6 +13,7 @@ from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
 from storage import BreedStore, keys
 from storage.breeds import generation_key, latents_key, upload_key
 from tests.storage.factories import make_breed, make_generation, make_latents
+from tests.support.waiting import let_pass
 
 
 @pytest.fixture
@@ -130,7 +131,7 @@ async def test_default_artifact_ttl_is_fourteen_days(breed_store: BreedStore, re
 async def test_an_artifact_is_gone_after_its_ttl(redis_client: Redis) -> None:
     store = BreedStore(redis_client, artifact_ttl_s=0.05)
     await store.breeds.add_artifacts("b1", 0, {"roll.png": b"png"})
-    await asyncio.sleep(0.2)
+    await let_pass(0.2)
     assert await store.breeds.get_artifact("b1", 0, "roll.png") is None
 
 
@@ -150,7 +151,7 @@ async def test_upload_round_trips_and_expires(store: BreedStore, redis_client: R
     assert await store.breeds.save_upload(midi) != token
 
     short = await store.breeds.save_upload(b"MThd", ttl_s=0.05)
-    await asyncio.sleep(0.2)
+    await let_pass(0.2)
     assert await store.breeds.load_upload(short) is None
     assert await store.breeds.load_upload("no-such-token") is None
 

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from storage import BreedStore, Delivery, streams
 from storage.codec import Event, Job, dump
 from storage.streams import BOTS_GROUP, EVENTS, JOBS, WORKERS_GROUP
+from tests.support.waiting import let_pass
 
 
 async def _pending(redis_client: Redis, stream: str, group: str) -> int:
@@ -115,14 +116,14 @@ async def test_unacked_job_is_reclaimed_by_another_worker_after_min_idle(
     [taken] = await store.streams.read_jobs("crashed", block_ms=None)
 
     assert await store.streams.claim_stale_jobs("rescuer", min_idle_ms=60_000) == []
-    await asyncio.sleep(0.15)
+    await let_pass(0.15)
     [reclaimed] = await store.streams.claim_stale_jobs("rescuer", min_idle_ms=100)
 
     assert reclaimed == dataclasses.replace(taken, deliveries=2) and reclaimed.message_id == message_id
     [entry] = await redis_client.xpending_range(JOBS, WORKERS_GROUP, "-", "+", 10)
     assert entry["consumer"] == b"rescuer" and entry["times_delivered"] == 2
     await store.streams.ack_job(reclaimed.message_id)
-    await asyncio.sleep(0.15)
+    await let_pass(0.15)
     assert await store.streams.claim_stale_jobs("rescuer", min_idle_ms=100) == []
 
 
@@ -130,7 +131,7 @@ async def test_claim_respects_count_and_a_later_claim_takes_the_rest(store: Bree
     for i in range(6):
         await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}"))
     await store.streams.read_jobs("crashed", count=6, block_ms=None)
-    await asyncio.sleep(0.15)
+    await let_pass(0.15)
     first = await store.streams.claim_stale_jobs("rescuer", min_idle_ms=100, count=4)
     rest = await store.streams.claim_stale_jobs("other", min_idle_ms=100, count=4)
     assert len(first) == 4 and len(rest) == 2
@@ -164,7 +165,7 @@ async def test_a_morph_event_names_its_pair_and_an_event_of_an_older_worker_stil
 async def test_unacked_event_is_reclaimed_after_min_idle(store: BreedStore) -> None:
     await store.streams.publish_event(Event(type="progress", breed_id="b1", generation=0, stage="render"))
     await store.streams.read_events("old-bot", block_ms=None)
-    await asyncio.sleep(0.15)
+    await let_pass(0.15)
     [reclaimed] = await store.streams.claim_stale_events("new-bot", min_idle_ms=100)
     assert isinstance(reclaimed.payload, Event) and reclaimed.payload.stage == "render"
 
@@ -193,7 +194,7 @@ async def test_consumers_that_hold_nothing_and_are_long_idle_are_forgotten_at_st
         [delivery] = await store.streams.read_events(consumer, block_ms=None)
         if consumer != "bot-h-2":
             await store.streams.ack_event(delivery.message_id)
-    await asyncio.sleep(0.3)
+    await let_pass(0.3)
     await store.streams.publish_event(Event("generation_ready", "b1", 1))
     [delivery] = await store.streams.read_events("bot-h-4", block_ms=None)  # a live one, just now
     await store.streams.ack_event(delivery.message_id)

@@ -17,6 +17,7 @@ from storage import BreedStore
 from storage.streams import EVENTS
 from terminal.commands import Command
 from terminal.session import Session
+from tests.support.waiting import wait_for
 
 
 async def play_generation(store: BreedStore, breed_id: str, number: int) -> None:
@@ -31,15 +32,27 @@ async def play_generation(store: BreedStore, breed_id: str, number: int) -> None
 async def started(session: Session, store: BreedStore) -> None:
     """Start the session's breed while playing the worker's first generation."""
     starting = asyncio.create_task(session.start(None))
-    while not session.breed_id or await store.breeds.get(session.breed_id) is None:
-        await asyncio.sleep(0.01)
+
+    async def stored() -> bool:
+        return bool(session.breed_id) and await store.breeds.get(session.breed_id) is not None
+
+    await wait_for(stored, timeout=60, what="the session's breed")
     await play_generation(store, session.breed_id, 0)
-    await asyncio.wait_for(starting, 10)
+    await asyncio.wait_for(starting, 60)
 
 
 def new_session(store: BreedStore, tmp_path: Path) -> Session:
     service = BreedingService(store, time.time)
     return Session(service, tmp_path, BreedParams(population=2, foreign=0), interactive=False, timeout_s=20)
+
+
+async def evolving(store: BreedStore, breed_id: str) -> None:
+    """Wait until the breed's vote has closed and its next generation is asked of the worker."""
+
+    async def closed() -> bool:
+        return (await store.breeds.get(breed_id)).status == "evolving"
+
+    await wait_for(closed, timeout=60, what=f"breed {breed_id} to evolve")
 
 
 async def groups(store: BreedStore) -> set[str]:
@@ -56,10 +69,9 @@ async def test_two_sessions_on_one_redis_each_see_their_own_breed_and_leave_no_g
         assert {f"terminal:{first.breed_id}", f"terminal:{second.breed_id}"} <= await groups(store)
 
         voting = asyncio.create_task(first.step(Command("votes", (1,))))
-        while (await store.breeds.get(first.breed_id)).status != "evolving":
-            await asyncio.sleep(0.01)
+        await evolving(store, first.breed_id)
         await play_generation(store, first.breed_id, 1)
-        assert await asyncio.wait_for(voting, 10)
+        assert await asyncio.wait_for(voting, 60)
     finally:
         await first.close()
         await second.close()
@@ -77,12 +89,11 @@ async def test_a_failed_step_ends_the_wait_with_the_workers_message(store: Breed
     try:
         await started(session, store)
         voting = asyncio.create_task(session.step(Command("votes", (0,))))
-        while (await store.breeds.get(session.breed_id)).status != "evolving":
-            await asyncio.sleep(0.01)
+        await evolving(store, session.breed_id)
         failed = Event("error", session.breed_id, 0, message="The model is away.", job="evolve")
         await store.streams.publish_event(failed)
         with pytest.raises(RuntimeError, match="^the worker failed: The model is away.$"):
-            await asyncio.wait_for(voting, 10)
+            await asyncio.wait_for(voting, 60)
     finally:
         await session.close()
     assert (await store.breeds.get(session.breed_id)).status == "voting"  # the vote is open again
@@ -113,8 +124,9 @@ async def test_a_breed_whose_session_was_killed_is_stopped_when_the_next_session
     import terminal.session
     from storage.breeds import breed_key
 
-    # A session says it is alive for 0.6 s, every 0.2 s (instead of 60 s, every 15 s).
-    monkeypatch.setattr(service.events, "STALE_SESSION_S", 0.6)
+    # A session says it is alive for 3 s, every 0.2 s (instead of 60 s, every 15 s): a running session's
+    # beat comes in time even on a loaded machine.
+    monkeypatch.setattr(service.events, "STALE_SESSION_S", 3.0)
     monkeypatch.setattr(terminal.session, "SESSION_BEAT_S", 0.2)
     running, killed = new_session(store, tmp_path / "running"), new_session(store, tmp_path / "killed")
     discord = await BreedingService(store, time.time).start(owner_id=5, params=BreedParams(population=2, foreign=0))
@@ -123,7 +135,8 @@ async def test_a_breed_whose_session_was_killed_is_stopped_when_the_next_session
         await started(killed, store)
         # Killed: its process is gone without a word, so its beat stops (its tasks simply end here).
         killed._ending.set()
-        await asyncio.sleep(1.2)  # longer than its last beat lasts; the running session beats on
+        # Its last beat lasts its time out; the running session beats on.
+        await wait_for(lambda: _not_alive(store, killed.breed_id), timeout=60, what="the killed session's last beat")
 
         later = new_session(store, tmp_path / "later")
         await started(later, store)
@@ -134,3 +147,7 @@ async def test_a_breed_whose_session_was_killed_is_stopped_when_the_next_session
     finally:
         for session in (running, killed, later):
             await session.close()
+
+
+async def _not_alive(store: BreedStore, session_id: str) -> bool:
+    return not await store.streams.session_alive(session_id)
