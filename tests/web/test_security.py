@@ -134,6 +134,24 @@ def test_a_short_token_is_refused_and_a_login_is_enough_off_loopback() -> None:
     Access("0.0.0.0", token=TOKEN)
 
 
+def test_the_settings_make_the_pages_access_and_a_proxied_page_has_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from breeder.web_cmd import page_access
+    from runtime.settings import CommonSettings
+
+    for name, value in (("WEB_ACCESS_TOKEN", TOKEN), ("WEB_TRUSTED_PROXY", "127.0.0.1"),
+                        ("WEB_ALLOWED_HOSTS", "Melodies.example, other.example"), ("WEB_MAX_STREAMS_PER_CLIENT", "5")):
+        monkeypatch.setenv(name, value)
+    settings = CommonSettings(_env_file=None)
+    access = page_access(settings, "127.0.0.1")
+    assert isinstance(access, Access)
+    assert (access.token, access.trusted_proxy, access.max_streams_per_client) == (TOKEN, LOOPBACK, 5)
+    assert access.answers_at("melodies.example") and not access.answers_at("melodies.example.evil")
+    assert settings.web_limits("127.0.0.1") is not None  # behind a proxy, the limits hold
+    assert TOKEN not in repr(settings)
+    monkeypatch.delenv("WEB_ACCESS_TOKEN")
+    assert "needs a login" in str(page_access(CommonSettings(_env_file=None), "127.0.0.1"))
+
+
 async def test_the_access_token_once_then_the_cookie_keeps_the_login(logged: WebServer, store: BreedStore) -> None:
     url = logged.url
     async with browser_like() as session:
