@@ -12,7 +12,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.controller import BreedController
-from bot.errors import answer_error
+from bot.errors import answer_error, too_long_option
+from domain.errors import BreedError
 from runtime.backoff import Outage
 from runtime.settings import BotSettings
 from service.breeding import BreedingService
@@ -53,6 +54,15 @@ class BreedTree(app_commands.CommandTree):
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         await answer_error(interaction, error)
 
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Refuse, in one line, a text option longer than its command declares (Discord's client never
+        sends one; an answer echoing it could exceed Discord's limit and never arrive)."""
+        refusal = too_long_option(interaction)
+        if refusal is None:
+            return True
+        await answer_error(interaction, BreedError(refusal))
+        return False
+
 
 class MelodyBot(commands.AutoShardedBot):
     """Melody Breeder on Discord. `external_wait` wraps the blocking Redis read of the events loop."""
@@ -83,7 +93,8 @@ class MelodyBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         self.service = open_service(self.redis_url, utc_now, self.settings.default_params(),
-                                    limits=self.settings.server_limits(), retention_s=self.settings.retention_s)
+                                    limits=self.settings.server_limits(), retention_s=self.settings.retention_s,
+                                    max_queued_jobs=self.settings.max_queued_jobs)
         self.controller = BreedController(self, self.service, self.tasks, self.consumer,
                                           external_wait=self.external_wait,
                                           max_deliveries=self.settings.max_deliveries,
@@ -134,6 +145,22 @@ class MelodyBot(commands.AutoShardedBot):
     async def on_ready(self) -> None:
         log.info("connected as %s (%d) to %d servers", self.user, self.user.id if self.user else 0,
                  len(self.guilds))
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """The bot left a server (removed, banned, or the server deleted): forget its gallery and who took part."""
+        log.info("removed from server %d; forgetting its gallery and breeds", guild.id)
+        self.tasks.spawn(self.forget_server(guild.id), name=f"forget server {guild.id}")
+
+    async def forget_server(self, guild_id: int) -> None:
+        """Forget a server's gallery, breeds and requests, waiting for Redis if it is away."""
+        outage = Outage(log, f"forgetting server {guild_id}")
+        while True:
+            try:
+                await self.service.gallery.forget_server(guild_id)
+                outage.recovered()
+                return
+            except UNAVAILABLE as error:
+                await self.external_wait(asyncio.sleep(outage.failed(error)), reason="waiting for Redis")
 
     async def stop_events(self) -> None:
         """Stop reading worker events once the read in hand ends: a task cancelled inside redis-py's

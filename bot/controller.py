@@ -22,7 +22,7 @@ from bot import texts, voting
 from bot.gallery import GalleryPosts
 from bot.views import breed_controls, winner_controls
 from domain import artifacts
-from domain.errors import BreedError
+from domain.errors import BreedError, UnknownBreedError
 from domain.ids import MelodyRef
 from domain.model import Breed, BreedParams, Composition, Generation, TuneRequest
 from domain.rules import Actor
@@ -115,7 +115,7 @@ class BreedController:
 
         try:
             return await self.service.start(owner_id=owner.id, params=params, place=Place(guild_id=channel.guild.id),
-                                            seed=seed, source=ref, announce=announce)
+                                            seed=seed, seed_name=seed_name or "seed.mid", source=ref, announce=announce)
         except BaseException:
             # The breed was not stored (e.g. Redis is full): its post and thread would lead nowhere.
             for posted in reversed(shown):
@@ -198,6 +198,12 @@ class BreedController:
         """Ask a worker for the morph between two candidates (1-based); anyone may."""
         a, b = await self.service.request_morph(breed_id, start, end, steps, actor)
         return texts.morph_requested_text(a, b)
+
+    async def find(self, breed_id: str, guild_id: int | None) -> Breed:
+        """The breed a button names, only in the server it was pressed in: elsewhere there is no such breed."""
+        if guild_id is None:
+            raise UnknownBreedError(f"There is no breed `{breed_id}`.")
+        return await self.service.find(breed_id, None, guild_id)
 
     async def status(self, breed: Breed) -> str:
         fitness = await self.service.votes.tally(breed) if breed.status == "voting" else ()

@@ -1,19 +1,16 @@
 """A MIDI file that someone attaches to /breed start, to seed the breed with their melody.
 
-Everything is checked before anything is written: name and size before downloading, then the
-content by the breeding service (the same check as the terminal and the web page). Each
-refusal is a BreedError.
+Everything is checked before anything is written: name and size before downloading; the content
+is parsed by the breeding service's start, once the server's limits and the member's cooldown let
+them start (the same check as the terminal and the web page). Each refusal is a BreedError.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 import discord
 
 from domain.errors import BreedError
 from domain.limits import MAX_SEED_BYTES, MIDI_SUFFIXES
-from service.breeding import BreedingService
 
 
 def check_attachment(filename: str, size: int) -> None:
@@ -25,12 +22,12 @@ def check_attachment(filename: str, size: int) -> None:
 
 
 async def read_seed(attachment: discord.Attachment) -> bytes:
-    """Download and check an attached seed MIDI file; BreedError when it cannot be used."""
+    """Download an attached seed MIDI file named and sized like one; BreedError when it cannot be."""
     check_attachment(attachment.filename, attachment.size)
     try:
         data = await attachment.read()
     except discord.HTTPException as error:
         raise BreedError(f"Could not download `{attachment.filename}` ({error.status}); try again.") from None
-    # Parsing a large file takes a moment: keep the event loop free meanwhile.
-    await asyncio.to_thread(BreedingService.check_seed, attachment.filename, data)
+    if len(data) > MAX_SEED_BYTES:  # the attachment's stated size was not its size
+        raise BreedError(f"`{attachment.filename}` is over 1 MiB; a seed MIDI file may be 1 MiB at most.")
     return data

@@ -123,7 +123,8 @@ async def _main(args: argparse.Namespace, settings: CommonSettings, params: Bree
                            settings.data_dir / "logs" / "worker.log")
             worker.start()
             print(f"Worker log: {worker.log_path}")
-        service = open_service(url, time.time, settings.default_params(), retention_s=settings.retention_s)
+        service = open_service(url, time.time, settings.default_params(), retention_s=settings.retention_s,
+                               max_queued_jobs=settings.max_queued_jobs)
         try:
             await service.prepare()
             return await session(service, args, params, seed, worker)

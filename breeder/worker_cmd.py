@@ -3,12 +3,14 @@
 The model runs in numpy (`engine.musicvae`), read straight from its checkpoint: a worker never
 imports TensorFlow. The SoundFont loads meanwhile on another thread (FluidSynth lets go of the
 GIL), and note_seq is imported without the notebook libraries it pulls in but a worker never calls.
+The renderer runs in a child process (`engine.render_process`), ended when a job passes its deadline.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import sys
 import types
@@ -23,7 +25,7 @@ from runtime.signals import stop_event
 
 if TYPE_CHECKING:
     from engine.musicvae import MelodyVAE
-    from engine.render import Renderer
+    from engine.render_process import RenderProcess
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(settings: WorkerSettings, consumer: str) -> int:
-    from engine.render import Renderer, RenderError, RenderUnavailable
+    from engine.render import Renderer
+    from engine.render_process import RenderProcess
 
-    renderer = Renderer(settings.soundfont)
+    renderer = RenderProcess(functools.partial(
+        Renderer, settings.soundfont, mode=settings.render_mode, cache_mb=settings.render_cache_mb,
+        warm_s=settings.render_warm_s))
+    try:
+        return await _serve(settings, consumer, renderer)
+    finally:
+        renderer.close()
+
+
+async def _serve(settings: WorkerSettings, consumer: str, renderer: RenderProcess) -> int:
+    from engine.render import RenderError, RenderUnavailable
+
     with ThreadPoolExecutor(1, thread_name_prefix="soundfont") as loader:
         soundfont = loader.submit(renderer.check)
         from engine.errors import ModelError
@@ -80,7 +94,7 @@ async def serve(settings: WorkerSettings, consumer: str) -> int:
         worker = Worker(store, model, renderer, consumer,
                         job_timeout_s=settings.job_timeout_s, temperature=settings.temperature,
                         max_deliveries=settings.max_deliveries, subspace=subspace,
-                        attributes=attributes, batch=settings.job_batch)
+                        attributes=attributes, batch=settings.job_batch, job_deadline_s=settings.job_deadline_s)
         log.info("worker %s: model %s, Redis %s", consumer, settings.musicvae_config, safe_url(url))
         try:
             await worker.run(stop)
@@ -111,7 +125,7 @@ def _skip_unused_imports() -> None:
         sys.modules.setdefault("note_seq.notebook_utils", notebook)
 
 
-def _warm_up(model: MelodyVAE, renderer: Renderer) -> None:
+def _warm_up(model: MelodyVAE, renderer: RenderProcess) -> None:
     """Decode and render once, so the first job does not pay for first runs (imports, the synthesiser's buffers)."""
     import numpy as np
 

@@ -18,6 +18,13 @@ from domain.model import Note
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 1 << 20
+# What an uploaded file may hold, checked on its bytes before mido and pretty_midi build anything: a
+# crafted 1 MiB file of running-status events costs seconds of CPU and hundreds of MB once parsed.
+MAX_TRACKS = 64
+MAX_EVENTS = 20_000
+MAX_NOTES = 10_000
+MAX_BEATS = 2_000  # about 17 minutes at 120 BPM
+MAX_TICKS = 1 << 20  # pretty_midi keeps 8 bytes per tick of the longest track
 STEPS_PER_BEAT = 4
 TICKS_PER_BEAT = 480  # a sixteenth is 120 ticks: every step lands on a whole tick
 VELOCITY = 100
@@ -133,11 +140,95 @@ def skyline(notes: Sequence[Note]) -> list[Note]:
 
 
 def validate_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> None:
-    """Refuse with MidiError anything that is not a usable melody: too big, not MIDI, corrupt, no notes."""
+    """Refuse with MidiError anything that is not a usable melody: too big, too many tracks, events or notes,
+    too long, not MIDI, corrupt, no notes. The bounds are checked on the bytes, before parsing."""
     if len(data) > max_bytes:
         raise MidiError(f"the file is too big ({_size(len(data))}; at most {_size(max_bytes)})")
+    check_bounds(data)
     if not midi_to_notes(data):
         raise MidiError("the MIDI file has no notes (drum tracks do not count)")
+
+
+def check_bounds(data: bytes) -> None:
+    """MidiError when a Standard MIDI File holds more tracks, events or notes than allowed, or lasts longer.
+
+    It walks the bytes without building anything, and stops at the first bound passed; a file whose
+    structure it cannot follow is left to the parser, whose error names the damage.
+    """
+    if len(data) < 14 or not data.startswith(b"MThd"):
+        return
+    header_length = int.from_bytes(data[4:8], "big")
+    division = int.from_bytes(data[12:14], "big")
+    tracks = 0  # counted as found: a damaged header's count is the parser's to report
+    # SMPTE timing (the top bit) counts ticks per frame, not per beat: only the tick bound applies.
+    ticks_per_beat = division if division and not division & 0x8000 else 0
+    counts = [0, 0]  # events, notes
+    position = 8 + header_length
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position + 4:position + 8], "big")
+        body = data[position + 8:position + 8 + length]
+        if data[position:position + 4] == b"MTrk":
+            tracks += 1
+            if tracks > MAX_TRACKS:
+                raise MidiError(f"the file has more than {MAX_TRACKS} tracks; a seed may have that many at most")
+            ticks = _walk_track(body, counts)
+            if ticks > MAX_TICKS or (ticks_per_beat and ticks / ticks_per_beat > MAX_BEATS):
+                raise MidiError(f"the file is too long; a seed may last {MAX_BEATS:,} beats at most")
+        position += 8 + length
+
+
+def _walk_track(track: bytes, counts: list[int]) -> int:
+    """Count one track's events and notes into `counts` (MidiError past a bound); its length in ticks."""
+    position, ticks, running = 0, 0, 0
+    end = len(track)
+    while position < end:
+        delta = 0
+        for _ in range(4):
+            if position >= end:
+                return ticks
+            byte = track[position]
+            position += 1
+            delta = (delta << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        ticks += delta
+        if ticks > MAX_TICKS:
+            return ticks
+        if position >= end:
+            return ticks
+        status = track[position]
+        if status & 0x80:
+            position += 1
+        elif not running:
+            return ticks  # data without a status: damaged, the parser says so
+        else:
+            status = running
+        if status in (0xFF, 0xF0, 0xF7):
+            if status == 0xFF:
+                position += 1  # the meta type
+            length = 0
+            for _ in range(4):
+                if position >= end:
+                    return ticks
+                byte = track[position]
+                position += 1
+                length = (length << 7) | (byte & 0x7F)
+                if not byte & 0x80:
+                    break
+            position += length
+            running = 0
+        else:
+            running = status
+            size = 1 if status & 0xF0 in (0xC0, 0xD0) else 2
+            if status & 0xF0 == 0x90 and position + 1 < end and track[position + 1]:
+                counts[1] += 1
+                if counts[1] > MAX_NOTES:
+                    raise MidiError(f"the file has more than {MAX_NOTES:,} notes; a seed may have that many at most")
+            position += size
+        counts[0] += 1
+        if counts[0] > MAX_EVENTS:
+            raise MidiError(f"the file has more than {MAX_EVENTS:,} events; a seed may have that many at most")
+    return ticks
 
 
 def _size(count: int) -> str:

@@ -6,6 +6,9 @@ generator of a step is seeded from the breed id and the generation number, and a
 written again (the event is simply published once more).
 Jobs whose worker died are reclaimed after `job_timeout_s` (XAUTOCLAIM). A bad job goes to
 the dead-letter record with its reason, and an error event tells the bot; the loop goes on.
+Every job has a hard deadline (`job_deadline_s`): past it, the job is abandoned like a bad one,
+and a render still running for it is ended (`engine.render_process`). The watchdog
+(`engine.watchdog`) tells a breed whose step's job is nowhere.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,7 +32,9 @@ from domain.model import Candidate, Generation, Note, candidate_id
 from engine import batching
 from engine.errors import JobError
 from engine.lease import confirm_held, holding
+from engine.render_process import render_owner
 from engine.tune_jobs import NO_BACKING, TuneJobs
+from engine.watchdog import Watchdog
 from runtime.backoff import Outage
 from runtime.signals import sleep_or_stop
 from storage import UNAVAILABLE
@@ -78,11 +84,13 @@ class Worker(TuneJobs):
         subspace: Subspace | None = None,
         attributes: AttributeVectors | None = None,
         batch: int = 1,
+        job_deadline_s: float = 120.0,
     ) -> None:
         """`subspace`: where the model's melodies live (`engine.subspace.load()` for the shipped model), for
         the strategies that search there; None: the whole latent space. `attributes`: the model's attribute
         vectors (`engine.attributes.load()`), that nudges move along; None: nudges are not applied.
-        `batch`: how many waiting jobs are taken at once (`engine.batching`)."""
+        `batch`: how many waiting jobs are taken at once (`engine.batching`). `job_deadline_s`: how long
+        one job may run before it is abandoned."""
         self.store = store
         self.model = model
         self.subspace = subspace
@@ -90,6 +98,11 @@ class Worker(TuneJobs):
         self.renderer = renderer
         self.consumer = consumer
         self.job_timeout_ms = int(job_timeout_s * 1000)
+        self.job_deadline_s = job_deadline_s
+        # A breed whose step's job is nowhere for longer than any job is retried is told (engine.watchdog).
+        self.watchdog = Watchdog(store, after_s=job_timeout_s * max_deliveries)
+        self.watch_every_s = min(job_timeout_s, 60.0)
+        self._next_watch = 0.0
         self.temperature = temperature
         self.block_ms = block_ms
         self.max_deliveries = max_deliveries
@@ -122,6 +135,7 @@ class Worker(TuneJobs):
                     ready = True
                     log.info("worker %s waiting for jobs", self.consumer)
                 await self.step()
+                await self._watch()
                 self.outage.recovered()
             except UNAVAILABLE as error:
                 ready = False
@@ -141,6 +155,18 @@ class Worker(TuneJobs):
             self._in_hand = []
             return
         await self._handle_together(self._in_hand)
+
+    async def _watch(self) -> None:
+        """Let the watchdog look, every `watch_every_s`; only Redis being away stops the loop meanwhile."""
+        if time.monotonic() < self._next_watch:
+            return
+        self._next_watch = time.monotonic() + self.watch_every_s
+        try:
+            await self.watchdog.check()
+        except UNAVAILABLE:
+            raise
+        except Exception:  # the loop must never die on the watchdog
+            log.exception("worker %s: the watchdog failed", self.consumer)
 
     async def _handle_together(self, deliveries: list[Delivery]) -> None:
         """Handle jobs of several breeds at once, decoding their populations together (`engine.batching`)."""
@@ -185,10 +211,19 @@ class Worker(TuneJobs):
                 breed_id, generation, rest = about
                 await self._publish_error(breed_id, generation, f"The worker could not read a job: {reason}", **rest)
             return
+        deadline = asyncio.timeout(self.job_deadline_s)
+        owner = render_owner.set(delivery.message_id)
         try:
-            # The lease is renewed while the job runs: only a dead worker's job is taken over.
-            async with holding(self.store, delivery.message_id, self.consumer, self.job_timeout_ms):
-                await self.handlers[job.type](job)
+            async with deadline:
+                # The lease is renewed while the job runs: only a dead worker's job is taken over.
+                async with holding(self.store, delivery.message_id, self.consumer, self.job_timeout_ms):
+                    await self.handlers[job.type](job)
+        except TimeoutError:
+            if not deadline.expired():
+                log.exception("breed %s gen %d: %s job failed", job.breed_id, job.generation, job.type)
+                await self._fail(delivery, job, "Something went wrong in the worker (TimeoutError).")
+            else:
+                await self._abandon(delivery, job)
         except LeaseLost as lost:
             log.warning("breed %s gen %d: %s job result dropped: %s", job.breed_id, job.generation, job.type, lost)
         except UNAVAILABLE:
@@ -199,7 +234,19 @@ class Worker(TuneJobs):
             log.exception("breed %s gen %d: %s job failed", job.breed_id, job.generation, job.type)
             await self._fail(delivery, job, f"Something went wrong in the worker ({type(error).__name__}).")
         else:
-            await self.store.streams.ack_job(delivery.message_id)
+            await self.store.streams.ack_job(delivery.message_id, delivery.raw)
+        finally:
+            render_owner.reset(owner)
+
+    async def _abandon(self, delivery: Delivery, job: Job) -> None:
+        """A job past its deadline: end its render if one runs, dead-letter it and tell its breed."""
+        log.error("breed %s gen %d: %s job passed its deadline of %g s: abandoned", job.breed_id, job.generation,
+                  job.type, self.job_deadline_s)
+        abandon = getattr(self.renderer, "abandon", None)
+        if abandon is not None:
+            abandon(delivery.message_id)
+        await self._fail(delivery, job, f"This took longer than {self.job_deadline_s:g} s and was given up; "
+                                        "try again.")
 
     async def _poisoned(self, delivery: Delivery) -> None:
         """A job handed out more than max_deliveries times: its workers died on it. Never again."""

@@ -140,7 +140,8 @@ class BreedingService:
         self.votes = Votes(store.votes, store.breeds, self.get, self.lock)
         self.nudges = Nudges(store.breeds, store.nudges, self.lock)
         self.melodies = Melodies(store.breeds, store.gallery, store.posts, self.queue, self.spacing)
-        self.gallery = Gallery(store.breeds, store.gallery, store.votes, clock)
+        self.gallery = Gallery(store.breeds, store.gallery, store.votes, clock, servers=store.servers,
+                               spacing=self.spacing)
         self.compositions = Compositions(store.compositions, self.queue, self.melodies.sounding, self.spacing,
                                          store.new_breed_id, clock)
         self.tunes = Tunes(store.tunes, self.queue, self.melodies.sounding, self.spacing, store.new_breed_id, clock)
@@ -254,7 +255,7 @@ class BreedingService:
         self, *, owner_id: int, params: BreedParams, breed_id: str | None = None, place: Place = Place(),
         seed: bytes | None = None, source: MelodyRef | None = None,
         announce: Callable[[str], Awaitable[Place]] | None = None, front: str = "discord",
-        seed_name: str = "the MIDI file",
+        seed_name: str = "seed.mid",
     ) -> Breed:
         """Store a new breed and ask a worker for its first generation: from the seed MIDI, or around the
         melody `source` (a branch: only from a melody of the breed's server), or random.

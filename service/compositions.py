@@ -33,16 +33,16 @@ class Compositions(Requests[Composition]):
             raise BreedError(f"A composition joins {low} to {high} melody ids, not {len(refs)}.")
         for ref in dict.fromkeys(refs):
             await self.melody(ref, guild_id)
-        await self.spacing("compose", requester_id, "piece")
-        composition = Composition(
-            composition_id=self.new_id(), guild_id=guild_id, channel_id=channel_id,
-            requester_id=requester_id, melodies=tuple(str(ref) for ref in refs), smooth=smooth,
-            created_at=self.clock(),
-        )
-        await self.requests.create(composition)
-        await self.streams.enqueue_job(
-            Job("compose", composition.composition_id, melodies=composition.melodies, smooth=smooth)
-        )
+        await self.queue.check()
+        async with self.spacing.taken("compose", requester_id, "piece"):
+            composition = Composition(
+                composition_id=self.new_id(), guild_id=guild_id, channel_id=channel_id,
+                requester_id=requester_id, melodies=tuple(str(ref) for ref in refs), smooth=smooth,
+                created_at=self.clock(),
+            )
+            await self.requests.create(composition)
+            await self.queue.add(Job("compose", composition.composition_id, melodies=composition.melodies,
+                                     smooth=smooth), "That piece is being made already.")
         log.info("composition %s of %s asked for (smooth: %s)", composition.composition_id,
                  " ".join(composition.melodies), smooth)
         return composition

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from domain.limits import ServerLimits
 from domain.model import BreedParams
 from service.breeding import BreedingService
+from service.queue import DEFAULT_MAX_QUEUED_JOBS
 from storage import BreedStore, connect
 from storage.store import DEFAULT_RETENTION_S
 
@@ -14,9 +15,12 @@ from storage.store import DEFAULT_RETENTION_S
 def open_service(
     redis_url: str, clock: Callable[[], float], defaults: BreedParams | None = None, *,
     limits: ServerLimits | None = None, retention_s: float = DEFAULT_RETENTION_S,
+    max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
 ) -> BreedingService:
     """The breeding service over a new connection to `redis_url` (made on first use); `close()` it.
 
-    `retention_s`: how long a breed that ended is kept (BREED_RETENTION_DAYS).
+    `retention_s`: how long a breed that ended is kept (BREED_RETENTION_DAYS); `max_queued_jobs`: the
+    workers' queue's bound for new work (MAX_QUEUED_JOBS).
     """
-    return BreedingService(BreedStore(connect(redis_url), retention_s=retention_s), clock, defaults, limits=limits)
+    return BreedingService(BreedStore(connect(redis_url), retention_s=retention_s), clock, defaults, limits=limits,
+                           max_queued_jobs=max_queued_jobs)

@@ -13,12 +13,12 @@ from domain.errors import BreedError
 from domain.ids import MelodyRef, parse_melody_id
 from domain.model import Breed, BreedParams
 from domain.rules import tree_marker
+from service.queue import JobQueue
 from service.spacing import RequestSpacing
 from storage.breeds import BreedStateStore
 from storage.codec import Job
 from storage.gallery import GalleryStore
 from storage.posts import PostStore
-from storage.streams import MessageStreams
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,12 @@ OTHER_SERVER = "That melody belongs to another server."
 class Melodies:
     """Melody ids of every breed, and their family trees."""
 
-    def __init__(self, breeds: BreedStateStore, gallery: GalleryStore, posts: PostStore, streams: MessageStreams,
+    def __init__(self, breeds: BreedStateStore, gallery: GalleryStore, posts: PostStore, queue: JobQueue,
                  spacing: RequestSpacing) -> None:
         self.breeds = breeds
         self.gallery = gallery
         self.posts = posts
-        self.streams = streams
+        self.queue = queue
         self.spacing = spacing
 
     async def melody(self, text: str | MelodyRef, guild_id: int | None) -> tuple[MelodyRef, Breed]:
@@ -90,9 +90,11 @@ class Melodies:
         marker = tree_marker(ref.index)
         if await self.posts.is_posted(ref.breed_id, ref.generation, marker):
             raise BreedError(f"The family tree of `{ref}` is in the breed's thread already.")
-        await self.spacing("tree", user_id, "family tree")
-        await self.posts.unmark_posted(ref.breed_id, ref.generation, tree_marker(ref.index, failed=True))
-        await self.streams.enqueue_job(Job("tree", ref.breed_id, ref.generation, candidate=ref.index))
+        await self.queue.check()
+        async with self.spacing.taken("tree", user_id, "family tree"):
+            await self.posts.unmark_posted(ref.breed_id, ref.generation, tree_marker(ref.index, failed=True))
+            await self.queue.add(Job("tree", ref.breed_id, ref.generation, candidate=ref.index),
+                                 f"The family tree of `{ref}` is being drawn already.")
         log.info("breed %s gen %d: family tree of candidate %d asked for", ref.breed_id, ref.generation, ref.index)
         return ref, breed
 

@@ -3,9 +3,10 @@ what the collaborators that take pieces and tunes share."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from domain.errors import BreedError
@@ -15,8 +16,8 @@ from storage.locks import LockStore
 
 if TYPE_CHECKING:
     from domain.model import BreedParams
+    from service.queue import JobQueue
     from storage.requests import RequestStore
-    from storage.streams import MessageStreams
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,30 @@ class RequestSpacing:
         if wait:
             raise BreedError(f"Slow down: you can ask for another {what} in {math.ceil(wait)} s.")
 
+    async def give_back(self, kind: str, user_id: int | None) -> None:
+        """End `user_id`'s wait for a `kind`: what it was taken for was refused after all."""
+        if user_id is not None:
+            await self.locks.give_back_cooldown(kind, user_id)
+
+    @contextlib.asynccontextmanager
+    async def taken(self, kind: str, user_id: int | None, what: str) -> AsyncIterator[None]:
+        """Take `user_id`'s wait for a `kind` for the block, and give it back if the block fails."""
+        await self(kind, user_id, what)
+        try:
+            yield
+        except BaseException:
+            await self.give_back(kind, user_id)
+            raise
+
 
 class Requests(Generic[R]):
-    """Requests of one kind for the worker: `requests` keeps them, `melody` finds a melody id's candidate,
-    `spacing` spaces a member's, `new_id` names one, `clock()` is the time."""
+    """Requests of one kind for the worker: `requests` keeps them, `queue` takes their jobs, `melody` finds
+    a melody id's candidate, `spacing` spaces a member's, `new_id` names one, `clock()` is the time."""
 
-    def __init__(self, requests: RequestStore[R], streams: MessageStreams, melody: FindMelody,
+    def __init__(self, requests: RequestStore[R], queue: JobQueue, melody: FindMelody,
                  spacing: RequestSpacing, new_id: Callable[[], str], clock: Callable[[], float]) -> None:
         self.requests = requests
-        self.streams = streams
+        self.queue = queue
         self.melody = melody
         self.spacing = spacing
         self.new_id = new_id

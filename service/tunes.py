@@ -32,7 +32,8 @@ class Tunes(Requests[TuneRequest]):
     ) -> TuneRequest:
         """Ask for a tune made from a melody of this server; the options default to its breed's.
 
-        Every check comes first (the id, the server, the options, the member's cooldown): a refusal changes nothing.
+        Every check comes first (the id, the server, the options, the queue's bound, the member's cooldown): a
+        refusal changes nothing.
         """
         if front not in FRONTS:
             raise ValueError(f"unknown front end {front!r}")
@@ -43,15 +44,16 @@ class Tunes(Requests[TuneRequest]):
             check_tune(bars, backing)
         except ParamsError as error:
             raise BreedError(f"Cannot make a tune: {error}.") from None
-        await self.spacing("tune", requester_id, "tune")
-        tune = TuneRequest(
-            tune_id=self.new_id(), melody=str(ref), breed_id=ref.breed_id, bars=bars, backing=backing,
-            guild_id=guild_id, channel_id=channel_id, requester_id=requester_id, front=front,
-            created_at=self.clock(),
-        )
-        await self.requests.create(tune)
-        await self.streams.enqueue_job(Job("tune", tune.tune_id, ref.generation, source=tune.melody, bars=bars,
-                                           backing=backing))
+        await self.queue.check()
+        async with self.spacing.taken("tune", requester_id, "tune"):
+            tune = TuneRequest(
+                tune_id=self.new_id(), melody=str(ref), breed_id=ref.breed_id, bars=bars, backing=backing,
+                guild_id=guild_id, channel_id=channel_id, requester_id=requester_id, front=front,
+                created_at=self.clock(),
+            )
+            await self.requests.create(tune)
+            await self.queue.add(Job("tune", tune.tune_id, ref.generation, source=tune.melody, bars=bars,
+                                     backing=backing), "That tune is being made already.")
         log.info("breed %s gen %d: tune %s of %s asked for (%d bars, backing %s)", ref.breed_id, ref.generation,
                  tune.tune_id, tune.melody, bars, backing)
         return tune

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import BreedError, UnknownBreedError
-from domain.model import Breed, BreedParams, Generation
+from domain.model import Breed, BreedParams, Generation, Note
 from domain.rules import STEER_REFUSAL, Actor, morph_marker
+from engine.midi import melody_to_midi
 from service.breeding import BreedingService, Place
 from storage import BreedStore
 from storage.locks import lock_key
@@ -25,16 +26,17 @@ def test_options_are_the_defaults_with_the_choices_or_one_line_why_not(service) 
 
 
 async def test_starting_a_breed_stores_it_and_asks_for_the_first_generation(service, store) -> None:
+    seed = melody_to_midi([Note(60, 0, 4)], 120, 0)
     breed = await service.start(
         breed_id="b1", owner_id=1, params=BreedParams(population=4),
-        place=Place(guild_id=9, channel_id=8, thread_id=7, progress_message_id=6), seed=b"MThd-seed",
+        place=Place(guild_id=9, channel_id=8, thread_id=7, progress_message_id=6), seed=seed,
     )
     assert await store.breeds.get("b1") == breed
     assert (breed.status, breed.generation, breed.created_at) == ("starting", -1, NOW)
     assert await store.breeds.for_thread(7) == "b1"
     [start] = await jobs(store)
     assert (start.type, start.generation) == ("start", -1)
-    assert await store.breeds.load_upload(start.seed_midi_key) == b"MThd-seed"
+    assert await store.breeds.load_upload(start.seed_midi_key) == seed
 
 
 async def test_a_ready_generation_is_posted_once_and_opens_the_vote(service, store) -> None:
