@@ -44,7 +44,7 @@ ALL_SOUND_OFF, ALL_NOTES_OFF = 120, 123
 # General MIDI's exclusive classes of the drum kit: a note of one cuts the one of the same class sounding.
 EXCLUSIVE = {42: 1, 44: 1, 46: 1, 71: 2, 72: 2, 73: 3, 74: 3, 78: 4, 79: 4, 80: 5, 81: 5}
 CHAIN_GAP_S = 4.0  # hits of one class further apart than this never meet: each is a sound of its own
-TAIL_DB = -90.0  # a sound is kept until it stays this far under its peak (after levelling: inaudible)
+TAIL_DB = -80.0  # a sound is kept until it stays this far under its peak (after levelling: inaudible)
 MAX_TAIL_S = 8.0
 MAX_VOICES = 96  # more notes at once than this, and FluidSynth's polyphony may steal voices: synthesise whole
 

@@ -183,12 +183,15 @@ class Renderer:
         synth = self.synth()
         return self._render(synth, [(data, None) for data in files])
 
-    def render_samples(self, files: Sequence[bytes]) -> list[NDArray[np.float32]]:
-        """The levelled mono samples of each whole MIDI file as `render_midis` encodes them (to compare modes)."""
+    def render_samples(self, files: Sequence[bytes], levelled: bool = True) -> list[NDArray[np.float32]]:
+        """The mono samples of each whole MIDI file as `render_midis` encodes them (to compare modes);
+        `levelled=False`: as mixed or synthesised, before the fade, levelling and limiter."""
         synth = self.synth()
+        jobs = [self._prepare(synth, data, None) for data in files]
+        if not levelled:
+            return [notecache.mix(job.sounds, job.frames) for job in jobs]
         pool = self._pool()
-        mixing = [pool.submit(self._levelled, job) for job in [self._prepare(synth, data, None) for data in files]]
-        return [future.result() for future in mixing]
+        return [future.result() for future in [pool.submit(self._levelled, job) for job in jobs]]
 
     def _render(self, synth: Synth, renders: Sequence[tuple[bytes, int | None]]) -> list[bytes]:
         """Each (MIDI file, frames; None: to its end plus the release) mixed or synthesised, levelled and encoded.

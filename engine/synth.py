@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 BLOCK_FRAMES = 4096  # frames written per call: large enough that the calls cost nothing
 FLUID_BLOCK = 64  # FluidSynth synthesises in blocks of this many frames
+SILENCE = 1e-5  # -100 dBFS: what may be left of a file when the next starts
+SILENCE_BLOCKS = 30  # at most 2.8 s of it at 44.1 kHz
 # A little reverb (FluidSynth's own, a small room), no chorus: the chorus only thickens a melody
 # and costs a fifth of the synthesis time. Each channel's send level is its MIDI CC 91.
 REVERB = {"synth.reverb.room-size": 0.4, "synth.reverb.damp": 0.4, "synth.reverb.width": 0.8,
@@ -80,8 +82,7 @@ class Synth:
             finally:
                 library.fluid_player_stop(player)
                 library.delete_fluid_player(player)
-                # Every voice and the reverb's tail stop here, so the next file starts from silence.
-                library.fluid_synth_system_reset(synth)
+                self._silence()
         return samples[:frames]
 
     def play(self, channel: int, setup: Sequence[tuple[int, int]], program: int,
@@ -126,8 +127,25 @@ class Synth:
                     if written > last + BLOCK_FRAMES and level <= peak * 10 ** (tail_db / 20):
                         break
             finally:
-                library.fluid_synth_system_reset(synth)
+                self._silence()
         return (samples[:written, 0] + samples[:written, 1]) * np.float32(0.5)
+
+    def _silence(self) -> None:
+        """Stop every voice (released ones too) and let the reverb ring out, so the next render starts from silence.
+
+        A reset alone left voices in their release, and the reverb's tail, in the start of the next
+        file; FluidSynth has no call that empties its reverb, so silence is played through it (with
+        no voice left, a second of it costs about a millisecond).
+        """
+        library, synth = self._library, self._synth.synth
+        scratch = np.zeros((BLOCK_FRAMES, 2), dtype=np.float32)
+        address = scratch.ctypes.data
+        library.fluid_synth_all_sounds_off(synth, -1)
+        library.fluid_synth_system_reset(synth)
+        for _ in range(SILENCE_BLOCKS):
+            self._write_float(synth, BLOCK_FRAMES, address, 0, 2, address, 1, 2)
+            if float(np.abs(scratch).max()) < SILENCE:
+                break
 
     def close(self) -> None:
         self._synth.delete()
