@@ -242,7 +242,8 @@ class Listen(commands.Cog):
             session.empty_timer = None
 
     async def _leave_when_empty(self, guild_id: int) -> None:
-        await asyncio.sleep(self.empty_s)
+        # A wait for the outside world (someone joining), declared as such: a host on virtual time moves it.
+        await self.bot.external_wait(asyncio.sleep(self.empty_s), reason="a voice channel stays empty")
         session = self.sessions.get(guild_id)
         if session is not None:
             session.empty_timer = None
