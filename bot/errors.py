@@ -17,6 +17,10 @@ from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT, UNAVAILABLE
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong on my side; the details are in the bot's log."
+# Discord refuses a message over 2,000 characters: an answer that echoes what someone typed is cut short.
+MAX_ANSWER = 1900
+# The longest text option a command takes when it declares no longest value of its own.
+MAX_TEXT_OPTION = 100
 RESTARTING = "The breeding service is restarting, try again in a minute."
 
 
@@ -42,7 +46,34 @@ def user_message(error: BaseException) -> str:
 
 
 def one_line(text: str) -> str:
-    return " ".join(text.split()) or UNEXPECTED
+    line = " ".join(text.split()) or UNEXPECTED
+    return line if len(line) <= MAX_ANSWER else line[:MAX_ANSWER - 1] + "…"
+
+
+def too_long_option(interaction: discord.Interaction) -> str | None:
+    """The one line refusing a command's text option longer than it declares (a client that ignores the
+    declared length), else None."""
+    command = interaction.command
+    if not isinstance(command, app_commands.Command) or not interaction.data:
+        return None
+    for name, value in _text_options(interaction.data.get("options", [])):  # type: ignore[arg-type]
+        parameter = command.get_parameter(name)
+        declared = parameter.max_value if parameter is not None else None
+        most = int(declared) if isinstance(declared, int | float) else MAX_TEXT_OPTION
+        if len(value) > most:
+            return f"`{name}` is too long ({len(value)} characters): it takes at most {most}."
+    return None
+
+
+def _text_options(options: list[dict[str, object]]) -> list[tuple[str, str]]:
+    found = []
+    for option in options:
+        nested = option.get("options")
+        if isinstance(nested, list):
+            found.extend(_text_options(nested))
+        elif option.get("type") == discord.AppCommandOptionType.string.value and isinstance(option.get("value"), str):
+            found.append((str(option["name"]), str(option["value"])))
+    return found
 
 
 def _is_expected(error: BaseException) -> bool:

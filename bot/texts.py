@@ -231,6 +231,16 @@ def play_text(winner: Winner, user_id: int) -> str:
             f"<@{winner.owner_id}> ({len(winner.people)} took part).")
 
 
+def forget_server_confirm_text(server_name: str) -> str:
+    return (f"This deletes this server's gallery, its breeds and everyone's votes for good. To go on, run "
+            f"`/breed forget-server` again with `confirm:` {server_name}")
+
+
+def server_forgotten_text(winners: int, breeds: int) -> str:
+    return (f"Forgotten: {winners} gallery winner{'s' if winners != 1 else ''} and {breeds} "
+            f"breed{'s' if breeds != 1 else ''} of this server, with their votes.")
+
+
 def composition_requested_text(composition: Composition) -> str:
     return f"Composing {len(composition.melodies)} phrases: the piece will be posted here."
 

@@ -2,7 +2,9 @@
 persistent across restarts.
 
 They are dynamic items: the custom id carries the breed id, so any bot process can answer
-a press on any old message without having kept a view object around.
+a press on any old message without having kept a view object around. A press counts only in the
+breed's own server (a message elsewhere carrying its custom id finds no breed), and who may steer
+is judged in the breed's thread.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from typing import Any, Protocol
 import discord
 
 from bot.errors import answer_error
-from bot.permissions import actor_of
+from bot.permissions import actor_in
 from domain import nudges
+from domain.model import Breed
 from domain.rules import Actor
 
 
 class Steering(Protocol):
     """What a press asks for (the bot's controller)."""
+
+    async def find(self, breed_id: str, guild_id: int | None) -> Breed: ...
 
     async def close_voting(self, breed_id: str, actor: Actor | None, generation: int | None = None) -> str: ...
 
@@ -120,6 +125,7 @@ class NudgeSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=rf"br
             await interaction.response.defer(ephemeral=True, thinking=True)
             attribute, _, amount = self.item.values[0].partition(":")
             controller: Steering = interaction.client.controller  # type: ignore[attr-defined]
+            await controller.find(self.breed_id, interaction.guild_id)
             answer = await controller.nudge(self.breed_id, interaction.user.id, attribute, float(amount))
             await interaction.followup.send(answer, ephemeral=True)
         except Exception as error:
@@ -146,7 +152,7 @@ async def _press(interaction: discord.Interaction, breed_id: str, action: str) -
     try:
         await interaction.response.defer(ephemeral=True, thinking=True)
         controller: Steering = interaction.client.controller  # type: ignore[attr-defined]
-        actor = actor_of(interaction)
+        actor = actor_in(interaction, await controller.find(breed_id, interaction.guild_id))
         if action == "next":
             answer = await controller.close_voting(breed_id, actor)
         else:

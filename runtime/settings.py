@@ -193,7 +193,7 @@ class BotSettings(CommonSettings):
     max_open_breeds_per_server: int = Field(10, ge=1, description="Open breeds one server may have at once")
     max_open_breeds_per_member: int = Field(2, ge=1, description="Open breeds one member may have started at once")
     start_cooldown_s: float = Field(30.0, ge=0, description="Seconds a member waits between two /breed start")
-    morph_cooldown_s: float = Field(10.0, ge=0, description="Seconds a member waits between two /breed morph")
+    morph_cooldown_s: float = Field(10.0, ge=0, description="Seconds a member waits between two /breed morph (or play)")
     listen_gap_s: float = Field(1.5, ge=0, le=30, description="Seconds of silence between two clips in voice")
     listen_empty_s: float = Field(60.0, gt=0, description="Seconds a voice channel may be empty before the bot leaves")
 

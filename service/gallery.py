@@ -1,7 +1,8 @@
 """What outlives a breed: the gallery of winners (`service.gallery`, a collaborator of the breeding service).
 
 A finished breed's winner is kept in its server's gallery with its files and who took part; it
-can be listed, played again and removed.
+can be listed, played again and removed. When the bot leaves a server (or its admins ask), the
+server's gallery and everything that names who took part there is forgotten.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from domain.ids import MelodyRef, parse_melody_id
 from domain.model import Breed, Winner
 from domain.rules import Actor, may_steer
 from service.melodies import OTHER_SERVER
+from service.spacing import RequestSpacing
 from storage.breeds import BreedStateStore
 from storage.gallery import GalleryStore
+from storage.servers import Forgotten, ServerStore
 from storage.votes import VoteStore
 
 log = logging.getLogger(__name__)
 
+REPLAY = "replay"  # the kind of request whose cooldown spaces a member's replays
 REMOVE_REFUSAL = "Only the breed's starter or members with Manage Messages can remove its winner from the gallery."
 
 
@@ -47,11 +51,22 @@ class Gallery:
     """The gallery of every server; `clock()` gives seconds since the epoch."""
 
     def __init__(self, breeds: BreedStateStore, gallery: GalleryStore, votes: VoteStore,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], *, servers: ServerStore | None = None,
+                 spacing: RequestSpacing | None = None) -> None:
+        """`spacing` spaces a member's replays (as their morphs); None: replays are not spaced."""
         self.breeds = breeds
         self.gallery = gallery
         self.votes = votes
         self.clock = clock
+        self.servers = servers
+        self.spacing = spacing
+
+    async def forget_server(self, guild_id: int) -> Forgotten:
+        """Delete a server's gallery and its breeds with their votes and nudges (who took part), and the
+        compositions and tunes asked for there: the bot left the server, or its admins asked."""
+        if self.servers is None:
+            raise RuntimeError("this gallery was built without the servers store")
+        return await self.servers.forget(guild_id)
 
     async def keep(self, breed: Breed, number: int, index: int) -> Winner:
         """Put a finished breed's winner in its server's gallery, with its files and who took part."""
@@ -91,15 +106,23 @@ class Gallery:
             raise BreedError(f"`{ref}` is not in this server's gallery: /breed gallery lists its winners.")
         return winner
 
-    async def play(self, text: str, guild_id: int | None) -> Kept:
-        """A gallery winner with its kept files, to post again."""
+    async def play(self, text: str, guild_id: int | None, user_id: int | None = None) -> Kept:
+        """A gallery winner with its kept files, to post again; BreedError when `user_id` asked for a
+        replay too recently (the member's wait starts here: `play_failed` gives it back)."""
         winner = await self.winner(text, guild_id)
+        if self.spacing is not None:
+            await self.spacing(REPLAY, user_id, "replay")
         files = []
         for name in artifacts.WINNER_FILES:
             data = await self.gallery.file(winner, name)
             if data is not None:
                 files.append((name, data))
         return Kept(winner, tuple(files))
+
+    async def play_failed(self, user_id: int | None) -> None:
+        """The replay could not be posted: the member need not wait for their next one."""
+        if self.spacing is not None:
+            await self.spacing.give_back(REPLAY, user_id)
 
     async def remove(self, text: str, guild_id: int | None, actor: Actor) -> Winner:
         """Take a winner out of the gallery: its breed's starter or a member with Manage Messages."""

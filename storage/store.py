@@ -2,7 +2,8 @@
 
 `BreedStore` opens nothing itself: it holds the client it is given and builds one object per
 concept on it (breeds, streams, votes, nudges, posting markers, locks, the gallery, compositions,
-tunes). Each concept names its own keys in its module; storage.keys has the few they share.
+tunes, and what a Discord server leaves: `servers`). Each concept names its own keys in its module;
+storage.keys has the few they share.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from storage.locks import LockStore
 from storage.nudges import NudgeStore, nudges_key
 from storage.posts import PostStore
 from storage.requests import RequestStore, composition_store, tune_store
+from storage.servers import ServerStore
 from storage.streams import MessageStreams
 from storage.votes import VoteStore, votes_key
 
@@ -57,6 +59,7 @@ class BreedStore:
         self.posts = PostStore(redis, retention_s)
         self.locks = LockStore(redis)
         self.gallery = GalleryStore(redis)
+        self.servers = ServerStore(redis)
         self.compositions: RequestStore[Composition] = composition_store(redis, artifact_ttl_s)
         self.tunes: RequestStore[TuneRequest] = tune_store(redis, artifact_ttl_s)
 

@@ -1,9 +1,11 @@
 """The /breed command group: start, next, mutation, nudge, finish, morph, status, stop; tree, gallery,
-play, remove, compose, tune.
+play, remove, compose, tune; forget-server.
 
 Every command defers (ephemerally) before anything else, so Discord's 3-second limit holds
 however slow Redis or an upload is; refusals are BreedErrors answered by the tree's handler.
-Commands other than start act on the breed of the thread they are used in, or on `breed:`.
+Commands other than start act on the breed of the thread they are used in, or on `breed:`; who may
+steer it is decided by their rights in the breed's thread, not where they typed the command. Every
+text option declares its longest value, so Discord's client refuses anything longer.
 """
 
 from __future__ import annotations
@@ -15,9 +17,16 @@ from discord import app_commands
 from discord.app_commands import Choice, Range
 from discord.ext import commands
 
-from bot.permissions import actor_of
+from bot.permissions import actor_in, actor_in_server
 from bot.seed import read_seed
-from bot.texts import composition_requested_text, gallery_text, tree_requested_text, tune_requested_text
+from bot.texts import (
+    composition_requested_text,
+    forget_server_confirm_text,
+    gallery_text,
+    server_forgotten_text,
+    tree_requested_text,
+    tune_requested_text,
+)
 from bot.views import BranchButton, FinishButton, NextButton, NudgeSelect
 from domain import limits, nudges
 from domain.errors import BreedError
@@ -33,6 +42,14 @@ BREED_OPTION = "The breed's id (default: the breed of this thread)"
 MELODY_OPTION = "A melody id, e.g. ab12cd34-g3-5 (/breed gallery lists the winners')"
 BARS_OPTION = "How long the tune made at the finish is, in bars"
 BACKING_OPTION = "What plays under the melody: none, chords, or a band (chords, bass and drums)"
+# The longest text each option takes: a breed id (as the buttons' custom ids allow), a melody id
+# (breed id, generation, candidate), several melody ids, a server's name.
+BREED_ID_LENGTH = 32
+MELODY_ID_LENGTH = 64
+MELODIES_LENGTH = int(limits.COMPOSE_PHRASES.high) * (MELODY_ID_LENGTH + 1)
+SERVER_NAME_LENGTH = 100
+BreedId = Range[str, 1, BREED_ID_LENGTH]
+MelodyId = Range[str, 1, MELODY_ID_LENGTH]
 BARS_CHOICES = [Choice(name=f"{bars} bars", value=bars) for bars in TUNE_BARS]
 BACKING_CHOICES = [Choice(name=backing, value=backing) for backing in BACKINGS]
 
@@ -87,7 +104,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         instrument: Choice[int] | None = None,
         melody: discord.Attachment | None = None,
         strategy: Choice[str] | None = None,
-        from_: str | None = None,
+        from_: MelodyId | None = None,
         bars: Choice[int] | None = None,
         backing: Choice[str] | None = None,
     ) -> None:
@@ -111,19 +128,19 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
 
     @app_commands.command(name="next", description="Close voting now and breed the next generation")
     @app_commands.describe(breed=BREED_OPTION)
-    async def next_generation(self, interaction: discord.Interaction, breed: str | None = None) -> None:
+    async def next_generation(self, interaction: discord.Interaction, breed: BreedId | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
-        answer = await self.bot.controller.close_voting(found.breed_id, actor_of(interaction))
+        answer = await self.bot.controller.close_voting(found.breed_id, actor_in(interaction, found))
         await interaction.followup.send(answer, ephemeral=True)
 
     @app_commands.command(description="Set the mutation σ used from the next step on")
     @app_commands.describe(sigma="Mutation σ (0-1): how far children stray from their parents", breed=BREED_OPTION)
     async def mutation(self, interaction: discord.Interaction, sigma: Range[float, _SIGMA.low, _SIGMA.high],
-                       breed: str | None = None) -> None:
+                       breed: BreedId | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
-        answer = await self.bot.controller.set_sigma(found.breed_id, actor_of(interaction), sigma)
+        answer = await self.bot.controller.set_sigma(found.breed_id, actor_in(interaction, found), sigma)
         await interaction.followup.send(answer, ephemeral=True)
 
     @app_commands.command(description="Steer the next generation with words: fewer notes, higher, smoother…")
@@ -136,7 +153,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         Choice(name=f"{name} ({' / '.join(nudges.WORDS[name])})", value=name) for name in nudges.ATTRIBUTES
     ])
     async def nudge(self, interaction: discord.Interaction, attribute: str,
-                    amount: Range[float, nudges.AMOUNT.low, nudges.AMOUNT.high], breed: str | None = None) -> None:
+                    amount: Range[float, nudges.AMOUNT.low, nudges.AMOUNT.high], breed: BreedId | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
         answer = await self.bot.controller.nudge(found.breed_id, interaction.user.id, attribute, amount)
@@ -146,11 +163,11 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     @app_commands.describe(candidate="The winner's number (default: the top-voted candidate)", breed=BREED_OPTION)
     async def finish(
         self, interaction: discord.Interaction, candidate: Range[int, 1, limits.MAX_CANDIDATES] | None = None,
-        breed: str | None = None,
+        breed: BreedId | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
-        answer = await self.bot.controller.finish(found.breed_id, actor_of(interaction), candidate)
+        answer = await self.bot.controller.finish(found.breed_id, actor_in(interaction, found), candidate)
         await interaction.followup.send(answer, ephemeral=True)
 
     @app_commands.command(description="Hear a morph from one candidate to another, through the latent space")
@@ -167,32 +184,32 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         start: Range[int, 1, limits.MAX_CANDIDATES],
         end: Range[int, 1, limits.MAX_CANDIDATES],
         steps: Range[int, _MORPH.low, _MORPH.high] = limits.MORPH_DEFAULT_STEPS,
-        breed: str | None = None,
+        breed: BreedId | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
-        answer = await self.bot.controller.morph(found.breed_id, start, end, steps, actor_of(interaction))
+        answer = await self.bot.controller.morph(found.breed_id, start, end, steps, actor_in(interaction, found))
         await interaction.followup.send(answer, ephemeral=True)
 
     @app_commands.command(description="Where a breed stands: generation, votes, deadline, settings")
     @app_commands.describe(breed=BREED_OPTION)
-    async def status(self, interaction: discord.Interaction, breed: str | None = None) -> None:
+    async def status(self, interaction: discord.Interaction, breed: BreedId | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
         await interaction.followup.send(await self.bot.controller.status(found), ephemeral=True)
 
     @app_commands.command(description="Stop a breed for good")
     @app_commands.describe(breed=BREED_OPTION)
-    async def stop(self, interaction: discord.Interaction, breed: str | None = None) -> None:
+    async def stop(self, interaction: discord.Interaction, breed: BreedId | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
-        answer = await self.bot.controller.stop(found.breed_id, actor_of(interaction))
+        answer = await self.bot.controller.stop(found.breed_id, actor_in(interaction, found))
         await interaction.followup.send(answer, ephemeral=True)
 
 
     @app_commands.command(description="Post a melody's family tree: its ancestors back to generation 1")
     @app_commands.describe(candidate="A melody id, or a candidate's number in this thread (default: the winner)")
-    async def tree(self, interaction: discord.Interaction, candidate: str | None = None) -> None:
+    async def tree(self, interaction: discord.Interaction, candidate: MelodyId | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         service = self.bot.service
         ref = await service.pick(candidate, interaction.channel_id, interaction.guild_id)
@@ -209,19 +226,24 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
 
     @app_commands.command(description="Post a winner from the gallery again, here")
     @app_commands.describe(melody=MELODY_OPTION)
-    async def play(self, interaction: discord.Interaction, melody: str) -> None:
+    async def play(self, interaction: discord.Interaction, melody: MelodyId) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        kept = await self.bot.service.gallery.play(melody, interaction.guild_id)
         if interaction.channel is None:
             raise BreedError("Use this command in a server's channel.")
-        await self.bot.controller.gallery.play(interaction.channel, kept, interaction.user.id)
+        gallery = self.bot.service.gallery
+        kept = await gallery.play(melody, interaction.guild_id, interaction.user.id)
+        try:
+            await self.bot.controller.gallery.play(interaction.channel, kept, interaction.user.id)
+        except BaseException:
+            await gallery.play_failed(interaction.user.id)
+            raise
         await interaction.followup.send(f"`{kept.winner.melody_id}` posted.", ephemeral=True)
 
     @app_commands.command(description="Take a winner out of the gallery (your breed's; any with Manage Messages)")
     @app_commands.describe(melody=MELODY_OPTION)
-    async def remove(self, interaction: discord.Interaction, melody: str) -> None:
+    async def remove(self, interaction: discord.Interaction, melody: MelodyId) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        winner = await self.bot.service.gallery.remove(melody, interaction.guild_id, actor_of(interaction))
+        winner = await self.bot.service.gallery.remove(melody, interaction.guild_id, actor_in_server(interaction))
         await interaction.followup.send(f"`{winner.melody_id}` is no longer in the gallery.", ephemeral=True)
 
     @app_commands.command(description="Join bred 2-bar phrases into one piece, e.g. A A B A")
@@ -230,7 +252,8 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
                  "separated by spaces; repeat one to hear it again",
         smooth="A short interpolated bar between different phrases",
     )
-    async def compose(self, interaction: discord.Interaction, melodies: str, smooth: bool = False) -> None:
+    async def compose(self, interaction: discord.Interaction, melodies: Range[str, 1, MELODIES_LENGTH],
+                      smooth: bool = False) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         composition = await self.bot.service.compositions.request(
             melodies, interaction.guild_id, interaction.channel_id, interaction.user.id, smooth=smooth
@@ -244,7 +267,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     )
     @app_commands.choices(bars=BARS_CHOICES, backing=BACKING_CHOICES)
     async def tune(
-        self, interaction: discord.Interaction, melody: str, bars: Choice[int] | None = None,
+        self, interaction: discord.Interaction, melody: MelodyId, bars: Choice[int] | None = None,
         backing: Choice[str] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -255,6 +278,23 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
             bars=bars.value if bars else None, backing=backing.value if backing else None,
         )
         await interaction.followup.send(tune_requested_text(tune), ephemeral=True)
+
+
+    @app_commands.command(name="forget-server",
+                          description="Delete this server's gallery, breeds and votes for good (Manage Server)")
+    @app_commands.describe(confirm="This server's name, exactly: deleting cannot be undone")
+    async def forget_server(self, interaction: discord.Interaction,
+                            confirm: Range[str, 1, SERVER_NAME_LENGTH] | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        guild = interaction.guild
+        member = interaction.user
+        if guild is None or not isinstance(member, discord.Member) or not member.guild_permissions.manage_guild:
+            raise BreedError("Only members with Manage Server can make me forget this server.")
+        if confirm != guild.name:
+            await interaction.followup.send(forget_server_confirm_text(guild.name), ephemeral=True)
+            return
+        forgotten = await self.bot.service.gallery.forget_server(guild.id)
+        await interaction.followup.send(server_forgotten_text(forgotten.winners, forgotten.breeds), ephemeral=True)
 
 
 async def setup(bot: MelodyBot) -> None:

@@ -1,0 +1,105 @@
+"""What a Discord server leaves in the store, and forgetting it when the bot leaves that server.
+
+A server's data is its gallery (winners, their records and files), its breeds with everything that
+hangs off them (generations, files, votes and nudges: who took part), the indexes that find those
+breeds (open breeds, threads), and the compositions and tunes asked for there. None of it has a key
+per server but the gallery, so the breeds and requests are found by scanning their records once: a
+rare step (the bot left, or an admin asked), which may be repeated until it finds nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from storage import keys
+from storage.breeds import OPEN_BREEDS, THREADS, breed_key, thread_key
+from storage.codec import load_breed, load_composition, load_tune
+from storage.gallery import gallery_key, winner_file_key, winner_key
+from storage.requests import COMPOSITION, TUNE, request_key
+
+log = logging.getLogger(__name__)
+
+SCAN_COUNT = 1000
+# A breed's or a request's own record: the prefix and an id, nothing after it.
+_RECORD_ID = re.compile(r"^[a-z0-9]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """How much of a server was deleted."""
+
+    winners: int = 0
+    breeds: int = 0
+    requests: int = 0
+
+
+class ServerStore:
+    """Finds and deletes everything the store keeps of one Discord server."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def forget(self, guild_id: int) -> Forgotten:
+        """Delete the server's gallery, its breeds (with their votes, nudges, files) and its requests."""
+        winners = await self._forget_gallery(guild_id)
+        breeds = await self._forget_breeds(guild_id)
+        requests = await self._forget_requests(guild_id)
+        forgotten = Forgotten(winners, breeds, requests)
+        log.info("server %d forgotten: %d gallery winners, %d breeds, %d compositions and tunes", guild_id,
+                 forgotten.winners, forgotten.breeds, forgotten.requests)
+        return forgotten
+
+    async def _forget_gallery(self, guild_id: int) -> int:
+        gallery = gallery_key(guild_id)
+        melody_ids = [raw.decode() for raw in await self._redis.zrange(gallery, 0, -1)]
+        for melody_id in melody_ids:
+            older_copies = [key async for key in self._redis.scan_iter(match=f"{winner_file_key(melody_id, '*')}",
+                                                                        count=SCAN_COUNT)]
+            await self._redis.delete(winner_key(melody_id), *older_copies)
+        await self._redis.delete(gallery)
+        return len(melody_ids)
+
+    async def _forget_breeds(self, guild_id: int) -> int:
+        prefix = keys.breed_prefix("")
+        forgotten = 0
+        async for raw_key in self._redis.scan_iter(match=f"{prefix}*", count=SCAN_COUNT):
+            breed_id = raw_key.decode()[len(prefix):]
+            if not _RECORD_ID.match(breed_id):
+                continue
+            raw = await self._redis.get(breed_key(breed_id))
+            if raw is None:
+                continue
+            breed = load_breed(raw)
+            if breed.guild_id != guild_id:
+                continue
+            parts = [key async for key in self._redis.scan_iter(match=f"{breed_key(breed_id)}:*", count=SCAN_COUNT)]
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(breed_key(breed_id), *parts)
+                pipe.srem(OPEN_BREEDS, breed_id)
+                if breed.thread_id is not None:
+                    pipe.delete(thread_key(breed.thread_id))
+                    pipe.hdel(THREADS, str(breed.thread_id))
+                await pipe.execute()
+            forgotten += 1
+        return forgotten
+
+    async def _forget_requests(self, guild_id: int) -> int:
+        forgotten = 0
+        for kind, load in ((COMPOSITION, load_composition), (TUNE, load_tune)):
+            prefix = request_key(kind, "")
+            async for raw_key in self._redis.scan_iter(match=f"{prefix}*", count=SCAN_COUNT):
+                request_id = raw_key.decode()[len(prefix):]
+                if not _RECORD_ID.match(request_id):
+                    continue
+                raw = await self._redis.get(request_key(kind, request_id))
+                if raw is None or load(raw).guild_id != guild_id:
+                    continue
+                parts = [key async for key in self._redis.scan_iter(match=f"{request_key(kind, request_id)}:*",
+                                                                     count=SCAN_COUNT)]
+                await self._redis.delete(request_key(kind, request_id), *parts)
+                forgotten += 1
+        return forgotten
