@@ -32,7 +32,8 @@ def main(argv: list[str]) -> int:
                               config["timeout_s"], on_start=consumers.append))
     figures = asdict(part)
     report = {name: figures[name] for name in ("finished", "lost_generations", "duplicate_generations",
-                                               "lost_votes", "restarting_answers", "close_to_post_s", "problems")}
+                                               "lost_votes", "restarting_answers", "close_to_post_s",
+                                               "start_to_first_s", "problems")}
     report.update(pid=os.getpid(), consumer=consumers[0] if consumers else "?", errors=counter.errors,
                   suppressed=counter.suppressed)
     Path(config["result"]).write_text(json.dumps(report))

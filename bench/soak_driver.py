@@ -32,6 +32,7 @@ class Report(Protocol):
     lost_votes: int
     restarting_answers: int
     close_to_post_s: list[float]
+    start_to_first_s: list[float]
     problems: list[str]
 
 
@@ -56,6 +57,7 @@ class Track:
     generation: int = 0  # the generation up for votes, 0-based
     voted: bool = False
     closed_at: float | None = None
+    started_at: float | None = None  # when /breed start was asked, until its first generation is posted
     finishing: bool = False
     done: bool = False
     votes: dict[int, tuple[int, ...]] = field(default_factory=dict)  # generation -> reactions per candidate
@@ -114,6 +116,9 @@ class Driver:
             if track.closed_at is not None and self.vote_message(track, track.generation) is not None:
                 self.report.close_to_post_s.append(time.monotonic() - track.closed_at)
                 track.closed_at = None
+            if track.started_at is not None and track.thread is not None and self.vote_message(track, 0) is not None:
+                self.report.start_to_first_s.append(time.monotonic() - track.started_at)
+                track.started_at = None
 
     async def round(self, between: Callable[[], Awaitable[None]]) -> bool:
         """One action for every breed that is ready for one; whether anything happened.
@@ -131,11 +136,13 @@ class Driver:
 
     async def step(self, track: Track) -> bool:
         if not track.breed_id:
+            asked = time.monotonic()
             answer = await self.interact(track.starter.slash(track.home.channel, "breed start"))
             match = re.match(r"Breed `([a-z0-9]+)` started in <#(\d+)>", answer)
             if match is None:
                 return False
             track.breed_id, track.thread = match.group(1), self.find_thread(track, int(match.group(2)))
+            track.started_at = asked
             self.steps_done += 1
             return True
         if track.finishing:
@@ -155,6 +162,10 @@ class Driver:
                 for index in self.rng.sample(range(POPULATION), 2):
                     try:
                         await person.react(message, NUMBER_EMOJI[index])
+                    except TimeoutError:
+                        # Made: SimCord adds the reaction, then waits for the bot, which a loaded machine slows.
+                        log.info("breed %s: the bot was slow to take a reaction; it takes it later", track.breed_id)
+                        counts[index] += 1
                     except Exception as error:  # noqa: BLE001 - not made, so not expected in the fitness
                         log.warning("breed %s: a reaction failed: %s", track.breed_id, error)
                     else:

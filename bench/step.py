@@ -2,9 +2,11 @@
 
 A step is what a worker does for one evolve job of population 8: GA (the default `preference`
 strategy at generation 10, with its whole history, in the melody subspace), decode, the default
-backing (chords fitted to each melody, its MIDI file), render the audio (FluidSynth in-process with
-the SoundFont the product uses, levelling and OGG encoding), the piano roll, and the Redis write.
-The floor is decoding plus synthesis alone (of the backed clips), what no worker can avoid.
+backing (chords fitted to each melody, its MIDI file), render the audio (as RENDER_MODE says: mixed
+from the note cache, or FluidSynth synthesising each clip whole; levelling and OGG encoding), the
+piano roll, and the Redis write. The floor is what no worker can avoid: decoding, plus the audio's
+own floor, FluidSynth's synthesis of the backed clips when it renders them whole, their encoding
+alone (in the renderer's pool, on every core) when they are mixed from the cache.
 Throughput is measured with 20 breeds evolving at once, served by 1 and then 2 `breeder worker`
 processes; cold start is the time from starting `breeder worker` to its "waiting for jobs" line
 (and the CPU time it took, which a busy machine inflates less).
@@ -62,23 +64,29 @@ async def _bench(args: argparse.Namespace, settings) -> int:
     from storage.store import BreedStore
 
     model = for_worker(settings.musicvae_config, settings.musicvae_checkpoint)  # as `breeder worker` runs it
-    renderer = Renderer(settings.soundfont)
+    renderer = Renderer(settings.soundfont, mode=settings.render_mode, cache_mb=settings.render_cache_mb,
+                        warm_s=settings.render_warm_s)
     renderer.check()
     subspace = load_subspace()
     population = args.population
     params = BreedParams(population=population)
     rng = np.random.default_rng(0)
     latents, history = _history(args.history, population, subspace, rng)
+    levelled = renderer.render_samples([arrange(melody, params.backing, params.tempo, params.instrument,
+                                                model.steps).midi for melody in model.decode(latents)])
     fitness = np.array([2, 0, 1, 0, 3, 0, 0, 1][:population] + [0] * max(0, population - 8))
     ids = [str(i) for i in range(population)]
     model.decode(latents)  # warm-up
     renderer.render_clips(model.decode(latents), params.tempo, params.instrument)
-    print(f"SoundFont: {renderer.soundfont}; load average {os.getloadavg()[0]:.1f} "
+    print(f"SoundFont: {renderer.soundfont}; render mode {renderer.mode}; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores (a shared machine makes every figure noisy)")
 
     backing = params.backing  # the product's default backing plays under every clip
     stages: dict[str, list[float]] = {f"ga (gen {args.history})": [], "decode": [], f"backing ({backing})": [],
-                                      "audio (render+encode)": [], "piano roll": [], "synthesis alone": []}
+                                      "audio (render+encode)": [], "piano roll": [], "synthesis alone": [],
+                                      "encoding alone": []}
+    misses = renderer.notes.misses
+    hits = renderer.notes.hits
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         offspring = ga.evolve(latents, fitness, ids, sigma=0.5, foreign=1, rng=rng, history=history,
@@ -96,8 +104,14 @@ async def _bench(args: argparse.Namespace, settings) -> int:
         for data in files:
             synth.render(data, round((midi.read_midi(data).get_end_time() + RELEASE_S) * renderer.sample_rate))
         t6 = time.perf_counter()
-        for name, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
+        _encode_all(renderer, levelled)
+        t7 = time.perf_counter()
+        for name, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6),
+                                 strict=True):
             stages[name].append(seconds)
+    sounds = (renderer.notes.hits - hits) + (renderer.notes.misses - misses)
+    print(f"Note cache: {renderer.notes.misses - misses} of {sounds} sounds rendered during the timed steps, "
+          f"{len(renderer.notes)} sounds kept ({renderer.notes.nbytes / 2**20:.0f} MB)")
 
     with tempfile.TemporaryDirectory() as folder, RedisServer(Path(folder)) as server:
         store = BreedStore(connect(server.url))
@@ -134,9 +148,15 @@ async def _bench(args: argparse.Namespace, settings) -> int:
     for name, samples in stages.items():
         print(f"  {name:<24} {_median(samples) * 1000:8.1f} ms")
     step_median = _median(steps)
-    floor = _median([d + s for d, s in zip(stages["decode"], stages["synthesis alone"], strict=True)])
+    audio_floor = "encoding alone" if renderer.mode == "cache" else "synthesis alone"
+    floor = _median([d + s for d, s in zip(stages["decode"], stages[audio_floor], strict=True)])
+    encode_ms = _median(_encode_each(renderer, levelled * 3)) * 1000
     print(f"  {'whole step (worker job)':<24} {step_median * 1000:8.1f} ms")
-    print(f"  {'floor (decode+synthesis)':<24} {floor * 1000:8.1f} ms; the whole step is {step_median / floor:.1f}x it")
+    print(f"  {'floor (decode+' + audio_floor.split()[0] + ')':<24} {floor * 1000:8.1f} ms; "
+          f"the whole step is {step_median / floor:.1f}x it")
+    print(f"Encoding: {encode_ms:.1f} ms a clip on one core; {population} clips take "
+          f"{_median(stages['encoding alone']) * 1000:.1f} ms on the renderer's pool, "
+          f"{_median(stages['encoding alone']) / step_median * 100:.0f} % of the step")
     for n, rate in throughput.items():
         print(f"{args.breeds} breeds at once, {n} worker(s): {rate:.1f} steps per minute")
     cold_start = _median([wall for wall, _ in starts])
@@ -145,8 +165,36 @@ async def _bench(args: argparse.Namespace, settings) -> int:
     print(f"RESULT step_median_s={step_median:.3f} steps_per_min_1w={throughput[1]:.1f} "
           f"steps_per_min_2w={throughput[2]:.1f} ga_ms={_median(stages[f'ga (gen {args.history})']) * 1000:.1f} "
           f"audio_ms={_median(stages['audio (render+encode)']) * 1000:.1f} cold_start_s={cold_start:.1f} "
-          f"floor_ms={floor * 1000:.1f} step_to_floor={step_median / floor:.1f}")
+          f"floor_ms={floor * 1000:.1f} step_to_floor={step_median / floor:.1f} "
+          f"synthesis_ms={_median(stages['synthesis alone']) * 1000:.1f} encode_ms_per_clip={encode_ms:.1f} "
+          f"render_mode={renderer.mode}")
     return 0
+
+
+def _encode(renderer, clip) -> bytes:
+    import io
+
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, clip, renderer.sample_rate, format=renderer.format.container,
+                    subtype=renderer.format.subtype)
+    return buffer.getvalue()
+
+
+def _encode_all(renderer, clips) -> None:
+    """Encode levelled clips as the renderer does, on its pool: what remains of the audio with nothing to synthesise."""
+    list(renderer._pool().map(lambda clip: _encode(renderer, clip), clips))
+
+
+def _encode_each(renderer, clips) -> list[float]:
+    """Seconds to encode each clip, one after the other on one core."""
+    seconds = []
+    for clip in clips:
+        started = time.perf_counter()
+        _encode(renderer, clip)
+        seconds.append(time.perf_counter() - started)
+    return seconds
 
 
 def _history(generations: int, population: int, subspace, rng: np.random.Generator):
