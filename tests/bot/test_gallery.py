@@ -12,33 +12,16 @@ import pytest
 
 from bot.voting import NUMBER_EMOJI
 from domain.ids import melody_id
-from domain.model import Breed
 from engine.midi import midi_to_notes
 from storage import keys
 from storage.streams import JOBS
 from tests.bot.flows import jobs_of, start_breed, vote_message
 from tests.bot.simulation import World, answer_of
+from tests.support.bot import bot_posts, finish_with, names
 
 pytestmark = pytest.mark.slow
 
 PNG = b"\x89PNG"
-
-
-def names(message: discord.Message) -> list[str]:
-    return [a.filename for a in message.attachments]
-
-
-def bot_posts(world: World, where, prefix: str) -> list[discord.Message]:
-    return [m for m in where.history() if m.author.bot and m.content.startswith(prefix)]
-
-
-async def finish_with(world: World, breed: Breed, candidate: int, by=None) -> discord.Message:
-    """/breed finish with a named candidate (1-based) by the starter; returns the winner's post once it is there."""
-    thread = world.thread_of(breed)
-    await (by or world.starter).slash(thread, "breed finish", candidate=candidate)
-    await world.wait_for_status(breed.breed_id, "finished")
-    [post] = bot_posts(world, thread, "🏆 The winner")
-    return post
 
 
 async def test_a_winner_branches_into_a_new_breed_and_both_reach_the_gallery_and_a_composition(

@@ -11,7 +11,7 @@ from storage.codec import load_job
 from storage.streams import JOBS
 from tests.bot.flows import start_breed
 from tests.bot.simulation import World, answer_of
-from tests.bot.test_gallery import bot_posts, finish_with, names
+from tests.support.bot import bot_posts, finish_with, names
 
 pytestmark = pytest.mark.slow
 

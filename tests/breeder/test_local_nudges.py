@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.attributes import measure_all
-from tests.breeder.test_local_session import local
+from tests.support.local import local
 
 pytestmark = pytest.mark.slow
 

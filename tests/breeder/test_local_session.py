@@ -13,16 +13,9 @@ import pytest
 
 from domain import artifacts
 from engine.midi import midi_to_notes, read_midi
+from tests.support.local import local
 
 pytestmark = pytest.mark.slow
-
-
-def local(redis_url: str, out, *arguments: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "DATA_DIR": str(out / "data")}
-    return subprocess.run(
-        [sys.executable, "-m", "breeder.cli", "local", "--out", str(out), *arguments],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
 
 
 async def test_scripted_votes_breed_to_the_chosen_candidates_midi(redis_url, store, tmp_path):

@@ -14,6 +14,7 @@ from service.timers import VoteTimers
 from storage import BreedStore, connect
 from storage.codec import Event
 from storage.streams import BOTS_GROUP, EVENTS
+from tests.support.waiting import wait_for
 
 
 class Closings:
@@ -43,7 +44,7 @@ async def test_a_timer_closes_voting_at_its_deadline_and_not_before(tasks) -> No
     deadline = time.time() + 0.2
     timers.arm("b1", 3, deadline)
     assert closings.closed == [] and timers.armed("b1")
-    await asyncio.wait_for(closings.fired.wait(), 2)
+    await asyncio.wait_for(closings.fired.wait(), 60)
     assert closings.fired_at >= deadline
     assert closings.closed == [("b1", 3)] and not timers.armed("b1")
 
@@ -51,7 +52,7 @@ async def test_a_timer_closes_voting_at_its_deadline_and_not_before(tasks) -> No
 async def test_a_deadline_that_passed_while_the_bot_was_down_fires_at_once(tasks) -> None:
     closings = Closings()
     VoteTimers(tasks, time.time, closings).arm("b1", 0, time.time() - 3600)
-    await asyncio.wait_for(closings.fired.wait(), 1)
+    await asyncio.wait_for(closings.fired.wait(), 60)
     assert closings.closed == [("b1", 0)]
 
 
@@ -63,9 +64,9 @@ async def test_re_arming_replaces_the_old_deadline_and_cancel_disarms(tasks) -> 
     timers.arm("b2", 0, time.time() + 0.05)
     timers.cancel("b2")
     # The replaced and the cancelled deadlines were earlier: had either survived, it would have fired first.
-    await asyncio.wait_for(closings.fired.wait(), 5)
+    await asyncio.wait_for(closings.fired.wait(), 60)
     assert closings.closed == [("b1", 1)] and not timers.armed("b1") and not timers.armed("b2")
-    await wait_until(lambda: _true(len(tasks) == 0), timeout=5)
+    await wait_for(lambda: len(tasks) == 0, what="the timers' tasks to end")
 
 
 async def test_a_timer_that_cancels_its_own_breed_while_closing_still_finishes(tasks) -> None:
@@ -78,7 +79,7 @@ async def test_a_timer_that_cancels_its_own_breed_while_closing_still_finishes(t
 
     timers = VoteTimers(tasks, time.time, close)
     timers.arm("b1", 0, time.time())
-    await asyncio.wait_for(finished.wait(), 1)
+    await asyncio.wait_for(finished.wait(), 60)
 
 
 async def test_a_failing_background_task_is_logged_not_lost(tasks, caplog: pytest.LogCaptureFixture) -> None:
@@ -111,13 +112,6 @@ async def pending(store: BreedStore) -> int:
     return (await store.redis.xpending(EVENTS, BOTS_GROUP))["pending"]
 
 
-async def wait_until(check, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 class Running:
     """An EventConsumer's loop as a task, stopped the way the bot stops it."""
 
@@ -127,7 +121,7 @@ class Running:
 
     async def stop(self) -> None:
         self.consumer.stop()
-        await asyncio.wait_for(self.task, 10)
+        await asyncio.wait_for(self.task, 60)
 
 
 async def test_events_are_handled_in_order_and_acknowledged(store: BreedStore) -> None:
@@ -140,7 +134,7 @@ async def test_events_are_handled_in_order_and_acknowledged(store: BreedStore) -
         async def all_seen() -> bool:
             return len(handler.seen) == 3 and await pending(store) == 0
 
-        await wait_until(all_seen)
+        await wait_for(all_seen)
         assert [event.generation for event in handler.seen] == [0, 1, 2]
     finally:
         await running.stop()
@@ -155,7 +149,7 @@ async def test_events_a_dead_bot_read_but_never_acknowledged_are_handled_on_star
         async def handled() -> bool:
             return len(handler.seen) == 1 and await pending(store) == 0
 
-        await wait_until(handled)
+        await wait_for(handled)
         assert handler.seen == [Event("finished", "b1", 4)]
     finally:
         await running.stop()
@@ -164,7 +158,7 @@ async def test_events_a_dead_bot_read_but_never_acknowledged_are_handled_on_star
 async def test_stopping_the_events_loop_ends_it_after_the_read_in_hand(store: BreedStore) -> None:
     running = Running(store, Handler())
     # Stop while the loop is blocked in its read, the case that must not wait for the block to end.
-    await wait_until(lambda: _blocked_in(store, "xreadgroup"))
+    await wait_for(lambda: _blocked_in(store, "xreadgroup"))
     started = time.monotonic()
     await running.stop()
     assert time.monotonic() - started < 2
@@ -221,24 +215,20 @@ async def test_the_events_loop_outlives_a_redis_restart(redis_server_factory, ca
     running = Running(store, handler)
     try:
         await store.streams.publish_event(Event("progress", "b1", 0, stage="evolving"))
-        await wait_until(lambda: _true(len(handler.seen) == 1))
+        await wait_for(lambda: len(handler.seen) == 1)
 
         server.stop()
-        await wait_until(lambda: _true("Redis is unreachable" in caplog.text))
+        await wait_for(lambda: "Redis is unreachable" in caplog.text)
         redis_server_factory(data_dir, port=port)
-        await wait_until(_publish_when_up(store))
-        await wait_until(lambda: _true(len(handler.seen) == 2), timeout=30)
+        await wait_for(_publish_when_up(store))
+        await wait_for(lambda: len(handler.seen) == 2)
         assert handler.seen[-1] == Event("progress", "b1", 1, stage="rendering")
         assert not running.task.done()
-        await wait_until(lambda: _true("Redis is back" in caplog.text))
+        await wait_for(lambda: "Redis is back" in caplog.text)
         assert caplog.text.count("Redis is unreachable") == 1  # once per outage, not once per retry
     finally:
         await running.stop()
         await store.close()
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def _blocked_in(store: BreedStore, command: str) -> bool:

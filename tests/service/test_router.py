@@ -178,7 +178,7 @@ async def test_resume_re_arms_passed_deadlines_which_close_at_once_and_retry_whe
 
     router = router_for(service, front, tasks)
     assert await router.resume() == 1
-    await asyncio.wait_for(front.closings.wait(), 5)
+    await asyncio.wait_for(front.closings.wait(), 60)
     # The first closing failed: the deadline comes back shortly and closes then.
     await wait_for(lambda: ("deadline", 0) in front.shown, timeout=60, what="the deadline to close the vote")
     assert front.shown == [("deadline", 0)]

@@ -48,7 +48,7 @@ async def test_read_waits_for_a_job_enqueued_while_blocking(store: BreedStore, r
     await _until_blocked(redis_client, "xreadgroup")
     assert not reader.done()
     await store.streams.enqueue_job(Job(type="start", breed_id="late"))
-    [delivery] = await asyncio.wait_for(reader, timeout=5)
+    [delivery] = await asyncio.wait_for(reader, timeout=60)
     assert isinstance(delivery.payload, Job) and delivery.payload.breed_id == "late"
 
 

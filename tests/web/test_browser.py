@@ -10,10 +10,9 @@ import pytest
 from domain.model import Note
 from engine.midi import melody_to_midi, midi_to_notes
 from storage import BreedStore
+from tests.support.web import WAIT_MS
 
 pytestmark = pytest.mark.slow
-
-WAIT_MS = 60_000
 
 
 async def test_a_person_breeds_in_the_browser_from_generation_one_to_a_downloaded_winner(

@@ -9,8 +9,7 @@ import pytest
 from storage import BreedStore
 from storage.codec import load_job
 from storage.streams import JOBS
-from tests.web.test_api import started
-from tests.web.test_browser import WAIT_MS
+from tests.support.web import WAIT_MS, started
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ from domain.model import Breed, BreedParams
 from engine.midi import midi_to_notes, read_midi
 from storage import BreedStore, keys
 from storage.streams import JOBS
-from tests.web.test_api import started
+from tests.support.waiting import wait_for
+from tests.support.web import started
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +36,11 @@ async def test_the_start_form_offers_bars_and_backing_and_a_band_breed_finishes_
             assert any(track.is_drum for track in read_midi(await response.read()).instruments)
         async with session.post(f"{api}/finish", json={"candidate": 2}) as response:
             assert response.status == 200
-        while (await store.breeds.get(breed_id)).status != "finished":
-            await asyncio.sleep(0.05)
+
+        async def finished() -> bool:
+            return (await store.breeds.get(breed_id)).status == "finished"
+
+        await wait_for(finished, timeout=120, what=f"breed {breed_id} to finish")
         async with session.get(api) as response:
             state = await response.json()
         assert state["winner_files"][-3:] == ["tune.mid", "tune.ogg", "tune.png"]
@@ -113,11 +117,12 @@ async def test_a_tune_that_failed_before_the_page_listened_reads_as_failed(web_s
             tune = await response.json()
         assert tune["failed"] is None
         shown: dict = {}
-        for _ in range(400):  # nobody listens to the tune's events: the page reads it later
+
+        async def failed() -> bool:  # nobody listens to the tune's events: the page reads it later
             async with session.get(f"{url}{tune['url']}") as response:
-                shown = await response.json()
-            if shown["failed"]:
-                break
-            await asyncio.sleep(0.05)
+                shown.update(await response.json())
+            return bool(shown["failed"])
+
+        await wait_for(failed, timeout=120, what="the tune to fail")
     assert shown["failed"] == f"The melody `{breed_id}-g1-2` is not stored any more."
     assert shown["files"] == []
