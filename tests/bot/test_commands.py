@@ -245,7 +245,8 @@ async def test_commands_are_not_synced_to_discord_unless_the_setting_says_so(red
 async def test_with_the_setting_the_commands_are_synced_to_the_dev_guild(world: World) -> None:
     assert set(world.starter.available_commands(world.channel)) == {
         "breed start", "breed next", "breed mutation", "breed finish", "breed morph", "breed status", "breed stop",
-        "breed tree", "breed gallery", "breed play", "breed remove", "breed compose", "breed tune", "breed nudge"}
+        "breed tree", "breed gallery", "breed play", "breed remove", "breed compose", "breed tune", "breed nudge",
+        "breed listen", "breed forget-server"}
 
 
 # --- answering -------------------------------------------------------------------------------
