@@ -32,13 +32,19 @@ class JobQueue:
             raise ValueError("max_queued must be at least 1")
         self._streams = streams
         self.max_queued = max_queued
+        self._refusing = False  # logged when refusing begins and ends, not once per refusal in a flood
 
     async def check(self) -> None:
         """QueueFull while the queue holds `max_queued` jobs or more."""
         queued = await self._streams.queued_jobs()
         if queued >= self.max_queued:
-            log.warning("new work refused: %d jobs queued (at most %d)", queued, self.max_queued)
+            if not self._refusing:
+                log.warning("new work refused from now on: %d jobs queued (at most %d)", queued, self.max_queued)
+                self._refusing = True
             raise QueueFull(QUEUE_FULL)
+        if self._refusing:
+            log.info("new work accepted again: %d jobs queued (at most %d)", queued, self.max_queued)
+            self._refusing = False
 
     async def add(self, job: Job, already: str) -> str:
         """Queue a job; BreedError(`already`) when the same job is waiting or running (nothing changes)."""
