@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import time
 
+import discord
 import pytest
+import simcord
 
-from bench.soak import soak
+from bench.soak import advance, soak
 
 pytestmark = pytest.mark.slow
 
@@ -45,3 +49,47 @@ async def test_two_bot_processes_on_one_redis_take_no_event_twice_and_lose_none(
     assert report.redis.now > report.redis.after_files > report.redis.after_retention > 0
     # For good: each winner's record and files (four, or more with a tune), and each server's gallery.
     assert report.redis.keys_kept >= 5 + 2 / 4
+
+
+class SlowBot(discord.Client):
+    """A bot whose answer to a message is `steps` pieces of real work of `seconds` each, posting after each."""
+
+    def __init__(self, steps: int, seconds: float) -> None:
+        super().__init__(intents=discord.Intents.default())
+        self.steps, self.seconds = steps, seconds
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot:
+            return
+        for step in range(self.steps):
+            await asyncio.get_running_loop().run_in_executor(None, time.sleep, self.seconds)
+            if self.steps > 1:
+                await message.channel.send(f"step {step + 1}")
+
+
+async def advance_after_a_message(bot: SlowBot, settle_timeout: float) -> list[str]:
+    """Send the bot a message, then let a moment of virtual time pass with `advance`; what the bot posted."""
+    env = simcord.Env(bot, settle_timeout=settle_timeout)
+    await env.start()
+    try:
+        guild = env.create_guild("Soak")
+        channel = guild.create_text_channel("melodies")
+        with pytest.raises(TimeoutError):  # SimCord waits for the answer no longer than its settle timeout
+            await guild.add_member(env.create_user("ada")).send(channel, "go")
+        await advance(env, 0.01)
+        return [message.content for message in channel.history() if message.author.bot]
+    finally:
+        await env.settle(timeout=60)  # the work in hand ends before the bot stops
+        await env.shutdown()
+
+
+async def test_the_soak_waits_for_a_bot_that_is_slower_than_the_settle_timeout_as_long_as_it_gets_on() -> None:
+    # Each step (0.4 s) well within SimCord's settle timeout (2 s); what is left of them (4.8 s) after the
+    # message's own settle gave up, beyond it: a bot on a loaded machine.
+    posted = await advance_after_a_message(SlowBot(steps=12, seconds=0.4), settle_timeout=2.0)
+    assert sorted(posted) == sorted(f"step {step}" for step in range(1, 13))
+
+
+async def test_the_soak_fails_on_a_bot_that_gets_nowhere_for_a_whole_settle_timeout() -> None:
+    with pytest.raises(TimeoutError, match="partial progress is committed"):
+        await advance_after_a_message(SlowBot(steps=1, seconds=2.0), settle_timeout=0.5)

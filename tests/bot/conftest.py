@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from runtime.settings import BotSettings
 from storage import BreedStore
 from storage.client import CONNECT_TIMEOUT_S
-from tests.bot.simulation import GUILD_ID, World, make_bot
+from tests.bot.simulation import GUILD_ID, World, make_bot, simulated_discord
 
 if TYPE_CHECKING:
     pass
@@ -49,9 +49,7 @@ def redis_without_read_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def simcord_env(redis_url: str, store: BreedStore, bot_settings: BotSettings) -> AsyncIterator[simcord.Env]:
     """SimCord running the bot; a fixture of its own so that SimCord's pytest plugin sees it."""
-    bot = make_bot(bot_settings, redis_url)
-    env = simcord.Env(bot)
-    bot.external_wait = env.external_wait
+    env = simulated_discord(make_bot(bot_settings, redis_url))
     await env.start()
     try:
         yield env

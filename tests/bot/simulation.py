@@ -18,6 +18,18 @@ from runtime.settings import BotSettings
 from storage import BreedStore
 
 GUILD_ID = 424242424242424242
+# How long SimCord waits for the bot's work to settle (SimCord's default is 5 s). The bot's handlers wait
+# on Redis and the worker shares the CPU: a loaded machine makes them slower, never wrong, so the tests
+# wait long; a bot that truly hangs still fails, after this.
+SETTLE_TIMEOUT_S = 120.0
+
+
+def simulated_discord(bot: MelodyBot) -> simcord.Env:
+    """SimCord around `bot`, waiting as long as a loaded machine needs for the bot to settle."""
+    env = simcord.Env(bot, settle_timeout=SETTLE_TIMEOUT_S)
+    # The events loop blocks on Redis; SimCord must know that this wait is for outside input.
+    bot.external_wait = env.external_wait
+    return env
 
 
 def make_bot(

@@ -17,7 +17,7 @@ from engine.midi import melody_to_midi
 from storage import keys
 from storage.streams import JOBS
 from tests.bot.flows import has_buttons, jobs_of, start_breed, vote_message
-from tests.bot.simulation import DEFERRED_EPHEMERAL, World, answer_of, make_bot
+from tests.bot.simulation import DEFERRED_EPHEMERAL, World, answer_of, make_bot, simulated_discord
 
 pytestmark = pytest.mark.slow
 
@@ -227,8 +227,7 @@ async def test_finish_without_votes_or_a_candidate_asks_for_one(world: World, wo
 async def test_commands_are_not_synced_to_discord_unless_the_setting_says_so(redis_url, store, bot_settings) -> None:
     quiet = bot_settings.model_copy(update={"sync_commands": False})
     bot = make_bot(quiet, redis_url)
-    env = simcord.Env(bot)
-    bot.external_wait = env.external_wait
+    env = simulated_discord(bot)
     await env.start()
     try:
         env.create_guild(id=bot_settings.dev_guild_id)
