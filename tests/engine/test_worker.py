@@ -382,3 +382,19 @@ async def test_the_default_strategy_learns_from_the_votes_of_every_earlier_gener
     made = await store.breeds.get_generation(breed.breed_id, 3)
     assert made.candidates[0].operators == ("kept",) and made.candidates[0].parents == ("g2-3",)
     assert all(c.operators[0] in ("preference", "foreign") for c in made.candidates[1:])
+
+
+async def test_a_job_the_worker_is_done_with_may_be_asked_again(store, worker):
+    breed = await started_breed(store, worker, population=4, foreign=1)
+    morph = Job("morph", breed.breed_id, 0, candidate=0, other=1, steps=3)
+    assert await store.streams.enqueue_unique_job(morph) is not None
+    assert await store.streams.enqueue_unique_job(morph) is None  # queued: the same job is not queued twice
+    await do_next_job(store, worker)
+    assert await store.streams.enqueue_unique_job(morph) is not None  # made and acknowledged
+    await do_next_job(store, worker)
+    impossible = Job("morph", breed.breed_id, 0, candidate=0, other=9, steps=3)
+    assert await store.streams.enqueue_unique_job(impossible) is not None
+    await do_next_job(store, worker)
+    assert [letter["reason"] for letter in await store.streams.dead_letters()] == [
+        "There is no candidate 10 in this generation."]
+    assert await store.streams.enqueue_unique_job(impossible) is not None  # dead-lettered: may be asked again
