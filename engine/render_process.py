@@ -42,8 +42,15 @@ class RenderAbandoned(RenderError):
     """The job passed its deadline: its renders were ended, and it starts no new one."""
 
 
-def _serve(factory: Callable[[], Renderer], connection: Connection) -> None:
+def _serve(factory: Callable[[], Renderer], connection: Connection, log_level: str) -> None:
     """The child: build the renderer, then answer calls (method name, arguments) until the parent goes."""
+    import signal
+
+    from runtime.logs import configure
+
+    # Ctrl-C reaches the whole process group: the worker ends its child itself (close, or EOF when it dies).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure(log_level)  # a spawned process starts with no logging of its own
     renderer = factory()
     while True:
         try:
@@ -165,7 +172,9 @@ class RenderProcess:
         if self._process is not None:
             self._lost_child_locked()
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=_serve, args=(self._factory, child), name="renderer", daemon=True)
+        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+        process = self._context.Process(target=_serve, args=(self._factory, child, level), name="renderer",
+                                        daemon=True)
         process.start()
         child.close()  # only the child holds its end: its death reads as EOF here
         self._process, self._connection = process, parent
