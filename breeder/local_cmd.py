@@ -115,6 +115,7 @@ async def _main(args: argparse.Namespace, settings: CommonSettings, params: Bree
     from runtime.processes import Child
     from runtime.redis_server import embedded_or_configured
     from service.connection import open_service
+    from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT
 
     with embedded_or_configured(settings) as url:
         worker = None
@@ -130,6 +131,9 @@ async def _main(args: argparse.Namespace, settings: CommonSettings, params: Bree
             return await session(service, args, params, seed, worker)
         except RuntimeError as error:
             print(f"\nbreeder local: {error}", file=sys.stderr)
+            return FAILURE
+        except STORAGE_FULL:
+            print(f"\nbreeder local: {STORAGE_FULL_TEXT}", file=sys.stderr)
             return FAILURE
         finally:
             await service.close()
@@ -148,13 +152,9 @@ async def session(
     term = Session(service, Path(args.out), params, interactive=not scripted and sys.stdin.isatty(), worker=worker)
     lines = [part.strip() for part in args.votes.split(";")] if scripted else None
     from domain.errors import BreedError
-    from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT
 
     try:
         return await run_session(term, seed, lines, source=args.source)
     except BreedError as error:  # refused before anything started, e.g. --from a melody that is not there
         print(f"breeder local: {error}", file=sys.stderr)
         return CONFIG_ERROR
-    except STORAGE_FULL:
-        print(f"breeder local: {STORAGE_FULL_TEXT}", file=sys.stderr)
-        return FAILURE

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
 from runtime.signals import sleep_or_stop
 from storage.codec import Event, Job, dump, load_event, load_job
@@ -241,12 +241,22 @@ class MessageStreams:
             try:
                 # From id 0: messages added before the group existed are still delivered.
                 await self._redis.xgroup_create(stream, group, id="0", mkstream=True)
+            except OutOfMemoryError:
+                # A full Redis refuses even a group that exists: a process still starts if it needs none.
+                if not await self._has_group(stream, group):
+                    raise
             except ResponseError as error:
                 if "BUSYGROUP" not in str(error):
                     raise
             for consumer in await self._redis.xinfo_consumers(stream, group):
                 if int(consumer["pending"]) == 0 and int(consumer["idle"]) >= forget_idle_ms:
                     await self._redis.xgroup_delconsumer(stream, group, consumer["name"])
+
+    async def _has_group(self, stream: str, group: str) -> bool:
+        try:
+            return any(_text(found["name"]) == group for found in await self._redis.xinfo_groups(stream))
+        except ResponseError:  # no stream
+            return False
 
     # --- jobs --------------------------------------------------------------------------------
 

@@ -3,12 +3,10 @@ nothing half-written, on Discord or in Redis."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
 import discord
 import pytest
-from redis.asyncio import Redis
 from redis.exceptions import OutOfMemoryError
 
 from domain.model import Breed
@@ -16,6 +14,7 @@ from service.errors import STORAGE_FULL_TEXT
 from storage.streams import JOBS
 from tests.bot.flows import start_breed, vote_message
 from tests.bot.simulation import World, answer_of
+from tests.support.storage_full import fill
 
 pytestmark = pytest.mark.slow
 
@@ -24,22 +23,6 @@ pytestmark = pytest.mark.slow
 def redis_url(redis_server_factory) -> Iterator[str]:
     """This module's Redis may hold 16 MB: a test fills it up."""
     yield redis_server_factory(maxmemory="16mb", appendonly=False).url
-
-
-async def fill(redis: Redis) -> None:
-    """Fill Redis well past its maxmemory: until a write is refused, then, in room made by deleting a
-    filler, one small command that makes a 4 MB value, so that memory stays over the bound however
-    the server's buffers come and go."""
-    with pytest.raises(OutOfMemoryError):
-        for number in range(10_000):
-            await redis.set(f"mb:test:filler:{number}", b"x" * 100_000)
-    for spare in range(number):
-        await redis.delete(f"mb:test:filler:{spare}")
-        with contextlib.suppress(OutOfMemoryError):
-            await redis.setrange("mb:test:over", 4_000_000, b"x")
-            break
-    with pytest.raises(OutOfMemoryError):
-        await redis.set("mb:test:probe", b"1")
 
 
 def storage_full_errors(world: World) -> int:
@@ -90,3 +73,19 @@ async def test_a_start_refused_for_memory_after_its_post_takes_its_post_and_thre
     assert [m for m in world.channel.history() if m.type == discord.MessageType.default] == []
     assert world.threads() == []
     assert await world.store.breeds.open_breeds() == [] and await world.store.redis.xlen(JOBS) == 0
+
+
+async def test_a_bot_started_over_a_full_store_comes_online_reads_and_refuses_writes_in_one_line(
+    world: World, worker
+) -> None:
+    breed = await start_breed(world)
+    await worker.stop()
+    await fill(world.store.redis)
+
+    await world.restart()
+    status = await world.starter.slash(world.thread_of(breed), "breed status")
+    start = await world.starter.slash(world.channel, "breed start")
+
+    assert breed.breed_id in answer_of(status)
+    assert answer_of(start) == STORAGE_FULL_TEXT
+    assert storage_full_errors(world) == 1
