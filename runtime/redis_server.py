@@ -206,6 +206,7 @@ class RedisServer:
             raise RedisServerError(f"redis-server already running at {self.url}")
         binary = self.binary or find_redis_server()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # the AOF, config and password: this user's only
         attempts = 1 if self.requested_port is not None else _FREE_PORT_ATTEMPTS
         for attempt in range(1, attempts + 1):
             port = self.requested_port if self.requested_port is not None else free_port()

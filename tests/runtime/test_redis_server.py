@@ -70,6 +70,7 @@ def test_started_server_is_local_with_aof_in_its_data_dir(
     config = (tmp_path / "data" / "redis.conf").read_text()
     assert "bind 127.0.0.1\n" in config and "protected-mode yes" in config
     assert (tmp_path / "data" / "redis.conf").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "data").stat().st_mode & 0o077 == 0
 
 
 def test_a_client_without_the_password_is_refused(redis_server_factory: RedisServerFactory) -> None:
