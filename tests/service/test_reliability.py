@@ -21,7 +21,8 @@ from tests.support.waiting import wait_for
 
 async def test_an_announce_that_outlasts_the_locks_lease_keeps_the_breed_locked(store: BreedStore) -> None:
     first, second = BreedingService(store, lambda: NOW), BreedingService(store, lambda: NOW)
-    first.lock_lease_s = second.lock_lease_s = 0.3
+    # The lease is renewed every third of it: a loaded machine has most of a second to spare.
+    first.lock_lease_s = second.lock_lease_s = 1.2
     await voting_breed(first)
     order: list[str] = []
 
@@ -29,7 +30,7 @@ async def test_an_announce_that_outlasts_the_locks_lease_keeps_the_breed_locked(
 
     async def slow_announce(breed: Breed, fitness: tuple[int, ...]) -> None:
         announcing.set()
-        await asyncio.sleep(1.0)  # uploads under a rate limit: longer than the lease
+        await asyncio.sleep(3.0)  # uploads under a rate limit: over twice as long as the lease
         order.append("announced")
 
     async def stop_meanwhile() -> None:
