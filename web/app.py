@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from importlib import resources
@@ -60,6 +61,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 FRONT_KEY = web.AppKey("front", WebFront)
 SERVICE_KEY = web.AppKey("service", BreedingService)
 STREAMS_KEY = web.AppKey("streams", Counter[int])
+# When each client last announced a Play all (listening along), for its cooldown.
+PLAYS_KEY = web.AppKey("plays", dict[int, float])
+PLAY_COOLDOWN_S = 2.0
 
 
 def make_app(service: BreedingService, front: WebFront, access: Access | None = None) -> web.Application:
@@ -71,6 +75,7 @@ def make_app(service: BreedingService, front: WebFront, access: Access | None = 
     app[FRONT_KEY] = front
     app[ACCESS_KEY] = access
     app[STREAMS_KEY] = Counter()
+    app[PLAYS_KEY] = {}
     app.on_response_prepare.append(security_headers)
     static = resources.files("web") / "static"
     app.router.add_get("/login", _page("login.html"))
@@ -90,6 +95,7 @@ def make_app(service: BreedingService, front: WebFront, access: Access | None = 
     app.router.add_post("/api/breeds/{breed_id}/finish", finish)
     app.router.add_post("/api/breeds/{breed_id}/morph", morph)
     app.router.add_post("/api/breeds/{breed_id}/stop", stop)
+    app.router.add_post("/api/breeds/{breed_id}/play", play)
     app.router.add_get("/api/breeds/{breed_id}/files/{number}/{name}", file)
     return app
 
@@ -480,6 +486,27 @@ async def stop(request: web.Request) -> web.StreamResponse:
     stopped = await request.app[SERVICE_KEY].stop(breed.breed_id, actor(request))
     request.app[FRONT_KEY].closed(breed.breed_id)
     return web.json_response({"status": stopped.breed.status})
+
+
+async def play(request: web.Request) -> web.StreamResponse:
+    """Play all was pressed on a page, {"generation": g, "page": "<the page's id>"}: every open page of the
+    breed hears of it, and those that play along start the round too. One a client per PLAY_COOLDOWN_S."""
+    breed = await _breed(request)
+    body = await _json(request)
+    generation, page = _integer(body, "generation"), body.get("page")
+    if not isinstance(page, str) or not ID.fullmatch(page):
+        raise PageError("`page` must be the page's id.")
+    if generation != breed.generation:
+        raise PageError("That generation is not the newest any more: reload the page.", 409)
+    plays, client, now = request.app[PLAYS_KEY], client_id(request), time.monotonic()
+    if now - plays.get(client, -PLAY_COOLDOWN_S) < PLAY_COOLDOWN_S:
+        raise PageError(f"Slow down: one Play all every {PLAY_COOLDOWN_S:g} s.", 429)
+    if len(plays) >= 1000:
+        for stale in [key for key, at in plays.items() if now - at >= PLAY_COOLDOWN_S]:
+            del plays[stale]
+    plays[client] = now
+    request.app[FRONT_KEY].notify(breed.breed_id, "play", generation=generation, page=page)
+    return web.json_response({"generation": generation}, status=202)
 
 
 async def morph(request: web.Request) -> web.StreamResponse:

@@ -12,6 +12,11 @@ const STAGES = { evolving: "breeding the next generation", decoding: "turning ve
 let state = null;
 let ballot = [];
 let deadlineTimer = null;
+// This page among the breed's open pages: a Play all it announces comes back to it, and is not followed.
+const pageId = Math.random().toString(36).slice(2, 14);
+const ROUND_GAP_MS = 600;  // silence between two clips of Play all
+// Play all while it plays: the generation, and the 0-based candidate playing (or about to, after the gap).
+let round = null;
 
 function say(text) {
   $("message").textContent = text || "";
@@ -100,6 +105,10 @@ function render() {
   showDeadline();
   showNudges();
 
+  const playing = round && round.generation === number ? { index: round.index, at: roundAudio()?.currentTime || 0 }
+                                                        : null;
+  stopRound();
+  $("playback").hidden = state.candidates.length === 0;
   const list = $("candidates");
   list.replaceChildren();
   for (const candidate of state.candidates) {
@@ -116,6 +125,11 @@ function render() {
     audio.preload = "metadata";
     audio.src = fileUrl(number, candidate.audio);
     audio.setAttribute("aria-label", `Play candidate ${candidate.index + 1}`);
+    audio.addEventListener("ended", () => clipEnded(candidate.index));
+    audio.addEventListener("play", () => {
+      // Another candidate played by hand ends the round.
+      if (round && round.index !== candidate.index) { roundAudio()?.pause(); stopRound(); }
+    });
     const about = document.createElement("p");
     about.className = "origin";
     about.textContent = origin(candidate);
@@ -148,6 +162,7 @@ function render() {
     list.append(card);
   }
   showVotes();
+  if (playing) playCard(playing.index, playing.at);  // a refresh of the same generation: the round goes on
 
   const choices = state.candidates.map((c) => new Option(`${c.index + 1}`, c.index + 1));
   $("morph-start").replaceChildren(...choices.map((o) => o.cloneNode(true)));
@@ -296,6 +311,61 @@ async function makeTune(event) {
   };
 }
 
+function cards() { return [...document.querySelectorAll("#candidates .card")]; }
+
+function roundAudio() {
+  const card = round ? cards()[round.index] : null;
+  return card ? card.querySelector("audio") : null;
+}
+
+function playAll(announce) {
+  // Candidates 1 to n in order, the card playing marked; `announce`: pages that play along follow.
+  if (!state || !state.candidates.length) return;
+  for (const audio of document.querySelectorAll("audio")) audio.pause();
+  round = { generation: state.generation, index: 0, timer: null };
+  playCard(0, 0);
+  // Quietly: pages that play along are a nicety, and this page plays whatever the answer.
+  if (announce) {
+    fetch(`${api}/play`, { method: "POST", headers: { "Content-Type": "application/json" },
+                           body: JSON.stringify({ generation: state.generation, page: pageId }) }).catch(() => {});
+  }
+}
+
+function playCard(index, at) {
+  const card = cards()[index];
+  if (!card) { stopRound(); return; }
+  round = round || { generation: state.generation, index, timer: null };
+  round.index = index;
+  for (const other of cards()) {
+    other.classList.toggle("playing", other === card);
+    if (other === card) other.setAttribute("aria-current", "true"); else other.removeAttribute("aria-current");
+  }
+  $("now-playing").textContent = `Playing candidate ${index + 1} of ${cards().length}.`;
+  const audio = card.querySelector("audio");
+  audio.currentTime = at;
+  audio.play().catch(() => { $("now-playing").textContent = "The browser did not let this page play: press Play all."; });
+}
+
+function clipEnded(index) {
+  if (!round || round.index !== index) return;
+  if (index + 1 >= cards().length) { stopRound(); $("now-playing").textContent = "Played them all."; return; }
+  round.timer = setTimeout(() => { if (round) playCard(index + 1, 0); }, ROUND_GAP_MS);
+}
+
+function stopRound() {
+  if (round) clearTimeout(round.timer);
+  round = null;
+  for (const card of cards()) { card.classList.remove("playing"); card.removeAttribute("aria-current"); }
+  $("now-playing").textContent = "";
+}
+
+function pauseOrPlayRound() {
+  // Space with no card in focus: pause the round, go on with it, or start it.
+  const audio = roundAudio();
+  if (!audio) { playAll(true); return; }
+  if (audio.paused) audio.play(); else audio.pause();
+}
+
 function showDeadline() {
   // The vote window closes by itself (the server keeps the deadline); this only counts down, it asks nothing.
   clearInterval(deadlineTimer);
@@ -357,6 +427,13 @@ function listen() {
       status(`Generation ${update.generation + 1}: ${STAGES[update.stage] || update.stage}…`);
       return;
     }
+    if (update.type === "play") {
+      if (update.page !== pageId && $("follow").checked) {
+        if (state && state.generation === update.generation) playAll(false);
+        else refresh().then(() => { if (state.generation === update.generation) playAll(false); });
+      }
+      return;
+    }
     if (update.type === "failed") say(`The worker failed: ${update.message}`);
     if (update.type === "morph" && update.failed) say(`The morph failed: ${update.message}`);
     refresh();
@@ -382,6 +459,7 @@ $("stop").addEventListener("click", async () => {
   if (await call("/stop")) refresh();
 });
 $("make-tune").addEventListener("submit", makeTune);
+$("play-all").addEventListener("click", () => playAll(true));
 $("sigma").addEventListener("input", () => { $("sigma-shown").textContent = $("sigma").value; });
 $("sigma").addEventListener("change", async () => {
   const answer = await call("/sigma", { sigma: Number($("sigma").value) });
@@ -403,6 +481,13 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
     const audio = target.querySelector("audio");
     if (audio.paused) audio.play(); else audio.pause();
+  } else if (event.key === " " && !(target instanceof HTMLButtonElement || target instanceof HTMLAudioElement
+                                    || target instanceof HTMLAnchorElement)) {
+    event.preventDefault();
+    pauseOrPlayRound();
+  } else if ((event.key === "n" || event.key === "N") && !event.altKey && !$("voting").hidden && !$("next").disabled) {
+    event.preventDefault();
+    $("next").click();
   }
 });
 
