@@ -25,6 +25,7 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot import texts
+from bot.cogs.breed import BREED_OPTION, BreedId
 from bot.voice import Clip, VoiceConnector, VoiceDropped, VoicePort, connect_discord
 from domain import artifacts
 from domain.errors import BreedError
@@ -179,7 +180,8 @@ class Listen(commands.Cog):
                 await self.leave(session.guild_id, "the voice connection was lost")
                 return
             if position < len(clips) and self.gap_s > 0:
-                await asyncio.sleep(self.gap_s)
+                # On the host's clock, declared: a host on virtual time (SimCord) moves it.
+                await self.bot.external_wait(asyncio.sleep(self.gap_s), reason="the gap between two clips")
         log.info("breed %s gen %d: played %d clips in voice", breed.breed_id, breed.generation, len(clips))
         if breed.status == "finished":
             await self.leave(session.guild_id, "the breed is finished")
@@ -242,7 +244,7 @@ class Listen(commands.Cog):
             session.empty_timer = None
 
     async def _leave_when_empty(self, guild_id: int) -> None:
-        # A wait for the outside world (someone joining), declared as such: a host on virtual time moves it.
+        # A wait for the outside world (someone joining), declared: a host on virtual time (SimCord) moves it.
         await self.bot.external_wait(asyncio.sleep(self.empty_s), reason="a voice channel stays empty")
         session = self.sessions.get(guild_id)
         if session is not None:
@@ -294,12 +296,12 @@ def listen_command(cog: Listen) -> app_commands.Command[None, ..., None]:
     @app_commands.describe(
         action="play (default): join and play each generation; stop: leave the voice channel",
         channel="The voice channel to play in (default: the one you are in)",
-        breed="The breed's id (default: the breed of this thread)",
+        breed=BREED_OPTION,
     )
     @app_commands.choices(action=[Choice(name="play", value="play"), Choice(name="stop", value="stop")])
     async def listen(
         interaction: discord.Interaction, action: Choice[str] | None = None,
-        channel: discord.VoiceChannel | discord.StageChannel | None = None, breed: str | None = None,
+        channel: discord.VoiceChannel | discord.StageChannel | None = None, breed: BreedId | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         stop = action is not None and action.value == "stop"

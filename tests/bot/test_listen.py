@@ -82,6 +82,19 @@ async def listening(world: World, voice: VoiceDouble, breed: Breed, room_name: s
     return bea, room
 
 
+async def test_a_gap_of_silence_separates_two_clips(world: World, worker, voice: VoiceDouble) -> None:
+    world.bot.settings.listen_gap_s = 5.0
+    breed = await start_breed(world)
+    await listening(world, voice, breed)
+    await voice.end_clip()
+
+    assert voice.playing() is None
+    await world.env.advance_time(4)
+    assert voice.playing() is None
+    await world.env.advance_time(1.5)
+    assert voice.playing().name == "clip-2.ogg"
+
+
 async def test_the_next_generation_stops_the_round_and_plays_from_its_first_clip(
     world: World, worker, voice: VoiceDouble
 ) -> None:
