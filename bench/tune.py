@@ -16,7 +16,9 @@ Figures, medians over tunes or shares of all of them:
 - chords_in_key: the share of chords (one per half bar) all of whose tones are in the key;
 - clip_strong_beat_chord_tones: the same share for the themes alone with the backing of a breed's
   2-bar clips (chords fitted to the clip in its own key);
-- build_s, render_s: median seconds to build a tune and to render its MIDI file to OGG.
+- build_s, render_s: median seconds to build a tune and to render its MIDI file to OGG (as --render-mode
+  says: mixed from the note cache, the default, or synthesised whole by FluidSynth);
+- encode_s: median seconds of the OGG encoding alone, the part of render_s no mode avoids.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="held-out TFRecord (default: data/corpus/heldout.tfrecord, built if missing)")
     parser.add_argument("--soundfont", type=Path, default=FLUID_R3 if FLUID_R3.is_file() else None,
                         help="SoundFont to render with (default: FluidR3_GM when installed)")
+    parser.add_argument("--render-mode", choices=("cache", "fluidsynth"), default="cache",
+                        help="mix clips from the note cache (default) or synthesise each whole")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--example", type=Path, default=None,
                         help="write the first tune's tune.mid, tune.ogg and tune.png into this folder")
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if args.melodies < 2:
         print("breeder bench tune: need at least 2 melodies")
         return CONFIG_ERROR
-    renderer = Renderer(soundfont=args.soundfont)
+    renderer = Renderer(soundfont=args.soundfont, mode=args.render_mode)
     try:
         renderer.check()
         model = MelodyVAE.load("cat-mel_2bar_small")  # the model as a worker runs it
@@ -107,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     figures: list[TuneFigures] = []
     build_times: list[float] = []
     render_times: list[float] = []
+    encode_times: list[float] = []
     forms: Counter[str] = Counter()
     closes: Counter[str] = Counter()
     for latent, notes in themes:
@@ -118,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         audio = renderer.render_midi(tune.midi)
         render_times.append(time.perf_counter() - started)
+        encode_times.append(encode_seconds(renderer, tune.midi))
         if args.example is not None and not figures:
             write_example(args.example, tune, audio)
         figures.append(measure(tune, args.backing))
@@ -128,8 +134,10 @@ def run(args: argparse.Namespace) -> int:
     summary = summarise(figures)
     summary["build_s"] = statistics.median(build_times)
     summary["render_s"] = statistics.median(render_times)
+    summary["encode_s"] = statistics.median(encode_times)
     print(f"{len(themes)} tunes of {args.bars} bars, backing {args.backing!r}: {priors} from prior samples, "
-          f"{len(themes) - priors} from held-out corpus windows; rendered with {renderer.soundfont.name}")
+          f"{len(themes) - priors} from held-out corpus windows; rendered with {renderer.soundfont.name} "
+          f"({renderer.mode})")
     print("forms: " + ", ".join(f"{form} x{count}" for form, count in forms.most_common()))
     print("closing phrases: " + (", ".join(f"{kind} x{count}" for kind, count in closes.most_common()) or "none"))
     for name, value in summary.items():
@@ -138,6 +146,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:28} {value:8.3f}{verdict}")
     print("RESULT " + " ".join(f"{name}={value:.3f}" for name, value in summary.items()))
     return 0
+
+
+def encode_seconds(renderer, midi: bytes) -> float:
+    """Seconds to encode a tune's levelled samples as the renderer does, alone."""
+    import io
+
+    import soundfile
+
+    (samples,) = renderer.render_samples([midi])
+    started = time.perf_counter()
+    soundfile.write(io.BytesIO(), samples, renderer.sample_rate, format=renderer.format.container,
+                    subtype=renderer.format.subtype)
+    return time.perf_counter() - started
 
 
 def write_example(folder: Path, tune: Tune, audio: bytes) -> None:

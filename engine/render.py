@@ -202,12 +202,22 @@ class Renderer:
         pool = self._pool()
         finishing = []
         for data, frames in renders:
-            clip = self._clips.get((data, frames or 0)) if self.mode == "cache" else None
+            clip = self._encoded_before((data, frames or 0))
             if clip is not None:
                 finishing.append(clip)
                 continue
             finishing.append(pool.submit(self._encoded, self._prepare(synth, data, frames), (data, frames or 0)))
         return [clip if isinstance(clip, bytes) else clip.result() for clip in finishing]
+
+    def _encoded_before(self, key: tuple[bytes, int]) -> bytes | None:
+        """The clip of the same MIDI file and length, if one was encoded lately (cache mode)."""
+        if self.mode != "cache":
+            return None
+        with self._loading:
+            clip = self._clips.get(key)
+            if clip is not None:
+                self._clips.move_to_end(key)
+            return clip
 
     def _prepare(self, synth: Synth, data: bytes, frames: int | None) -> _Clip:
         """A clip ready to mix: its sounds from the cache (the missing ones rendered now), or synthesised whole."""

@@ -168,7 +168,7 @@ class WorkerSettings(CommonSettings):
     )
     render_cache_mb: float = Field(200.0, ge=0, description="Samples of rendered notes a worker keeps (cache mode)")
     render_warm_s: float = Field(
-        2.0, ge=0, le=30, description="Seconds a starting worker spends rendering the default instruments' notes"
+        1.0, ge=0, le=30, description="Seconds a starting worker spends rendering the default instruments' notes"
     )
     temperature: float = Field(0.0, **_range(limits.TEMPERATURE), description="Decoding temperature; 0 = argmax")
     job_timeout_s: float = Field(60.0, gt=0, description="A job unacknowledged this long is reclaimed")
