@@ -15,6 +15,7 @@ from tests.support.bot import bot_posts, names
 
 pytestmark = pytest.mark.slow
 
+WINDOW_S = 3601
 WINNER_FILES = ["winner.mid", "winner.ogg", "winner.png", "lineage.png", "tune.mid", "tune.ogg", "tune.png"]
 
 
@@ -27,7 +28,9 @@ def bot_settings(bot_settings: BotSettings, request: pytest.FixtureRequest) -> B
 async def test_a_thread_left_without_votes_ends_by_itself_with_the_favourite_of_the_last_votes(
     world: World, worker,
 ) -> None:
-    breed = await start_breed(world, vote_minutes=0.5)
+    # Hour-long windows that only the test's clock runs out: a slow worker on a loaded machine lets no
+    # window run out by itself meanwhile.
+    breed = await start_breed(world, vote_minutes=60.0)
     first = vote_message(world, breed, 0)
     bea, cy, _dot = world.voters
     await bea.react(first, NUMBER_EMOJI[2])
@@ -37,10 +40,10 @@ async def test_a_thread_left_without_votes_ends_by_itself_with_the_favourite_of_
 
     # Then nobody comes back: each vote window runs out without a vote.
     for number in (1, 2):
-        await world.env.advance_time(31)
+        await world.env.advance_time(WINDOW_S)
         await world.wait_for_status(breed.breed_id, "voting", number + 1)
         assert texts.reroll_text(number) in [m.content for m in world.thread_of(breed).history()]
-    await world.env.advance_time(31)
+    await world.env.advance_time(WINDOW_S)
 
     breed = await world.wait_for_status(breed.breed_id, "finished")
     line = "This breed ended by itself after 3 rounds without a vote."
@@ -62,7 +65,7 @@ async def test_a_thread_left_without_votes_ends_by_itself_with_the_favourite_of_
 
 @pytest.mark.parametrize("bot_settings", [{"breed_max_generations": 2}], indirect=True)
 async def test_next_on_the_last_generation_ends_the_breed_with_its_favourite(world: World, worker) -> None:
-    breed = await start_breed(world)
+    breed = await start_breed(world, vote_minutes=60.0)
     await world.voters[0].react(vote_message(world, breed, 0), NUMBER_EMOJI[1])
     await world.starter.click(vote_message(world, breed, 0), label="Next")
     breed = await world.wait_for_status(breed.breed_id, "voting", 1)
