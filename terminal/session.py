@@ -2,7 +2,9 @@
 
 Each generation's clips, MIDI files and piano roll are written to a folder and listed with their
 paths; a compact piano roll is drawn in the terminal. Votes are typed as candidate numbers
-(`1 3 3 5` gives candidate 3 two votes; an empty line, no votes, re-rolls), `sigma 0.3` changes the
+(`1 3 3 5` gives candidate 3 two votes; an empty line, no votes, re-rolls, and BREED_MAX_IDLE_ROUNDS of them
+in a row, or the votes on generation BREED_MAX_GENERATIONS, end the breed with its best melody so far, as the
+bot's deadlines do), `sigma 0.3` changes the
 mutation, `finish n` writes the MIDI of candidate n of the generation shown (and the tune made from
 it), `finish` alone that of the favourite of the last votes; then `tune` makes another tune from the
 winner, `tune <melody id> [8|16] [none|chords|band]` from any melody. `--votes "1 3; 2 2; finish 2"`
@@ -30,7 +32,7 @@ from domain.rules import Actor, refusal
 from domain.strategies import DEFAULT_STRATEGY
 from runtime.exits import CONFIG_ERROR
 from runtime.signals import sleep_or_stop
-from service.breeding import BreedingService
+from service.breeding import BreedingService, Transition
 from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT
 from service.events import SESSION_BEAT_S
 from service.pianoroll import terminal_roll
@@ -302,6 +304,8 @@ class Session:
         fitness = await self.service.votes.cast_ballot(self.breed_id, breed.generation, LOCAL_USER, command.votes)
         closed = await self.service.close_voting(self.breed_id, LOCAL_ACTOR)
         self.voted_generation = breed.generation
+        if closed.ended:
+            return await self._ended(closed)
         if closed.rerolled:
             print("No votes: the next generation is a fresh random one.")
         elif closed.nudges:
@@ -309,6 +313,16 @@ class Session:
         log.debug("breed %s gen %d: fitness %s", self.breed_id, breed.generation, fitness)
         following = breed.generation + 1
         await self._wait(lambda: self._open_generation >= following, f"generation {following + 1}")
+        return True
+
+    async def _ended(self, closed: Transition) -> bool:
+        """The breed ended by itself as its vote closed (too many rounds without a vote, or its last
+        generation): say why, and write its best melody so far as `finish` would."""
+        number, winner = closed.breed.winner_generation, closed.winner
+        assert number is not None and winner is not None
+        print(f"{closed.ended} Its best melody so far wins: candidate {winner + 1} of generation {number + 1}.")
+        await self._wait(lambda: self._finished, "the winner")
+        self.winner = MelodyRef(self.breed_id, number, winner)
         return True
 
     async def finish(self, candidate: int | None) -> bool:
