@@ -41,8 +41,12 @@ class Compositions(Requests[Composition]):
                 created_at=self.clock(),
             )
             await self.requests.create(composition)
-            await self.queue.add(Job("compose", composition.composition_id, melodies=composition.melodies,
-                                     smooth=smooth), "That piece is being made already.")
+            try:
+                await self.queue.add(Job("compose", composition.composition_id, melodies=composition.melodies,
+                                         smooth=smooth), "That piece is being made already.")
+            except BreedError:
+                await self.requests.delete(composition.composition_id)  # being made already: keep nothing
+                raise
         log.info("composition %s of %s asked for (smooth: %s)", composition.composition_id,
                  " ".join(composition.melodies), smooth)
         return composition

@@ -52,8 +52,12 @@ class Tunes(Requests[TuneRequest]):
                 created_at=self.clock(),
             )
             await self.requests.create(tune)
-            await self.queue.add(Job("tune", tune.tune_id, ref.generation, source=tune.melody, bars=bars,
-                                     backing=backing), "That tune is being made already.")
+            try:
+                await self.queue.add(Job("tune", tune.tune_id, ref.generation, source=tune.melody, bars=bars,
+                                         backing=backing), "That tune is being made already.")
+            except BreedError:
+                await self.requests.delete(tune.tune_id)  # being made already: keep nothing
+                raise
         log.info("breed %s gen %d: tune %s of %s asked for (%d bars, backing %s)", ref.breed_id, ref.generation,
                  tune.tune_id, tune.melody, bars, backing)
         return tune

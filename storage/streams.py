@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -61,9 +62,26 @@ def session_alive_key(session_id: str) -> str:
     return f"{PREFIX}session:{session_id}:alive"
 
 
+# Jobs whose `breed_id` is the id of the new thing they make (a tune, a piece): the same job is the same
+# kind and arguments, whatever new id each request was given.
+_NEW_ID_KINDS = frozenset({"tune", "compose"})
+
+
+def job_identity(raw: str) -> str:
+    """What makes two jobs the same job: the payload, less the new id of a tune or a piece."""
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(payload, dict) and payload.get("type") in _NEW_ID_KINDS:
+        payload.pop("breed_id", None)
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return raw
+
+
 def pending_job_key(raw: str) -> str:
-    """Set while a job with exactly this payload (breed, kind, arguments) is queued or running."""
-    return f"{PREFIX}job-pending:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+    """Set while the same job (breed, kind, arguments: `job_identity`) is queued or running."""
+    return f"{PREFIX}job-pending:{hashlib.sha256(job_identity(raw).encode()).hexdigest()[:32]}"
 
 
 def watchdog_key(breed_id: str, generation: int, status: str) -> str:

@@ -69,6 +69,27 @@ async def test_the_same_morph_is_queued_once_until_a_worker_is_done_with_it(stor
     assert [job.type for job in await jobs(store)].count("morph") == 3
 
 
+async def test_the_same_tune_or_piece_is_made_once_while_pending_whoever_asks(store: BreedStore) -> None:
+    service = BreedingService(store, lambda: NOW)
+    await voting_breed(service)
+    tune = await service.tunes.request("b1-g1-2", GUILD, 3, 3, bars=8, backing="chords")
+    piece = await service.compositions.request("b1-g1-1 b1-g1-2", GUILD, 3, 3)
+    before = await jobs(store)
+    with pytest.raises(BreedError, match="That tune is being made already"):
+        await service.tunes.request("b1-g1-2", GUILD, 3, 4, bars=8, backing="chords")
+    with pytest.raises(BreedError, match="That piece is being made already"):
+        await service.compositions.request("b1-g1-1 b1-g1-2", GUILD, 3, 4)
+    assert await jobs(store) == before
+    # Nothing is kept of a refused request: only the first tune and piece are stored.
+    assert {key async for key in store.redis.scan_iter("mb:tune:*")} == {f"mb:tune:{tune.tune_id}".encode()}
+    assert {key async for key in store.redis.scan_iter("mb:composition:*")} == {
+        f"mb:composition:{piece.composition_id}".encode()}
+    # Other arguments are another job.
+    await service.tunes.request("b1-g1-2", GUILD, 3, 4, bars=16, backing="chords")
+    await service.compositions.request("b1-g1-2 b1-g1-1", GUILD, 3, 4)
+    assert len(await jobs(store)) == len(before) + 2
+
+
 async def test_a_refused_duplicate_gives_the_cooldown_back(store: BreedStore) -> None:
     service = BreedingService(store, lambda: NOW, limits=ServerLimits(morph_cooldown_s=60))
     await voting_breed(service)
