@@ -279,6 +279,19 @@ def test_a_little_reverb_rings_on_after_a_short_note(renderer):
     assert wet < note - 30  # a little: a small room, not a hall
 
 
+@pytest.mark.parametrize("mode", ["cache", "fluidsynth"])
+def test_a_render_starts_from_silence_whatever_rang_before(mode):
+    """A clip cut short leaves voices in their release and the reverb's tail: none of it reaches the next one."""
+    renderer = Renderer(mode=mode)
+    synth = renderer.synth()
+    synth.render(band_midi(), renderer.sample_rate)  # cut after one second, every part sounding
+    late = midi.melody_to_midi([Note(60, 16, 20)], 120, 0, TWO_BARS)  # silent for its first bar
+    before_the_note = synth.render(late, renderer.sample_rate)
+    assert np.max(np.abs(before_the_note)) < 1e-4  # -80 dBFS before levelling (it was -14 dBFS)
+    (clip,) = renderer.render_samples([late], levelled=False)
+    assert np.max(np.abs(clip[: renderer.sample_rate])) < 1e-4
+
+
 def test_render_midi_plays_a_multitrack_general_midi_file_with_drums(renderer):
     data = band_midi()
     samples, rate = decode(renderer.render_midi(data))
