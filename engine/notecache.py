@@ -47,6 +47,7 @@ CHAIN_GAP_S = 4.0  # hits of one class further apart than this never meet: each 
 TAIL_DB = -80.0  # a sound is kept until it stays this far under its peak (after levelling: inaudible)
 MAX_TAIL_S = 8.0
 MAX_VOICES = 96  # more notes at once than this, and FluidSynth's polyphony may steal voices: synthesise whole
+MAX_PLAN_S = 600.0  # a file longer than this (no clip or tune is) is left to FluidSynth whole
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ def plan(data: bytes, sample_rate: int) -> Plan | None:
                 end_tick = max(end_tick, tick)
     seconds_per_tick = tempo / 1e6 / midi.ticks_per_beat
     end_s = end_tick * seconds_per_tick
+    if end_s > MAX_PLAN_S:
+        return None
     blocks = _blocks(np.array([tick for tick, *_ in timed], dtype=np.int64), tempo / 1000 / midi.ticks_per_beat,
                      sample_rate)
     end_block = -(-round(end_s * sample_rate) // FLUID_BLOCK) + 1

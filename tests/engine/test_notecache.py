@@ -183,6 +183,14 @@ def test_a_second_generation_of_the_same_instruments_renders_no_note_again(cache
     assert cached.notes.misses == misses
 
 
+@pytest.mark.parametrize("tempo", [60, 75, 120, 133, 200])
+def test_a_plain_melody_clip_is_mixed_from_the_cache_at_any_tempo(cached, tempo):
+    data, frames = cached.clip_midi(melody(3), tempo, 0)
+    plan = notecache.plan(data, RATE)
+    assert plan is not None and len(plan.sounds) == len(melody(3))
+    assert all(0 <= first < frames for first, _ in plan.sounds)
+
+
 def test_an_unchanged_clip_is_encoded_once(cached):
     data = case_midi("band", seed=12)
     (clip,) = cached.render_midis([data])
