@@ -200,11 +200,12 @@ async def test_through_the_trusted_proxy_each_client_is_its_own(proxied: WebServ
         async with as_bob.post(f"{url}/api/breeds/{breed_id}/stop", json={}, headers=bob) as response:
             assert response.status == 400  # bob (the proxy's last hop, 203.0.113.9) does not own it
 
-        # Each client has its own tune cooldown.
+        # Each client has its own tune cooldown (bob asks for another length: the same tune is made once).
         melody = await _first_melody(store, breed_id)
         answers = []
-        for session, headers in ((as_alice, alice), (as_alice, alice), (as_bob, bob)):
-            async with session.post(f"{url}/api/tunes", json={"melody": melody}, headers=headers) as response:
+        for session, headers, bars in ((as_alice, alice, 8), (as_alice, alice, 16), (as_bob, bob, 16)):
+            async with session.post(f"{url}/api/tunes", json={"melody": melody, "bars": bars},
+                                    headers=headers) as response:
                 answers.append((response.status, (await response.json()).get("error", "")))
     assert [status for status, _ in answers] == [202, 400, 202]
     assert answers[1][1].startswith("Slow down: you can ask for another tune in")
