@@ -97,8 +97,12 @@ def event_group(reader: str) -> str:
     return EVENT_GROUPS[reader]
 
 
-# A consumer that holds no message and has been idle this long is forgotten (ensure_groups).
+# A consumer that holds no message and has been idle this long is forgotten (ensure_groups), unless it
+# is its group's last.
 FORGET_CONSUMER_MS = 86_400_000
+# A group of the events stream whose consumers have all been idle this long (a front end gone for good)
+# no longer keeps the events it has not read from being trimmed.
+ABANDONED_READER_MS = 7 * 86_400_000
 
 PAYLOAD_FIELD = b"payload"
 # The dead letters are a record nobody reads in a group: only they are trimmed by length.
@@ -266,7 +270,10 @@ class MessageStreams:
             except ResponseError as error:
                 if "BUSYGROUP" not in str(error):
                     raise
-            for consumer in await self._redis.xinfo_consumers(stream, group):
+            # The most recently active consumer stays: a group left without one would no longer hold the
+            # events it has not read against trimming (a bot down for a day, coming back).
+            consumers = sorted(await self._redis.xinfo_consumers(stream, group), key=lambda c: int(c["idle"]))
+            for consumer in consumers[1:]:
                 if int(consumer["pending"]) == 0 and int(consumer["idle"]) >= forget_idle_ms:
                     await self._redis.xgroup_delconsumer(stream, group, consumer["name"])
 
@@ -492,8 +499,9 @@ class MessageStreams:
     async def trim(self, stream: str) -> int:
         """Remove the entries every group that holds the stream back has acknowledged; how many went.
 
-        On the jobs stream that is the workers' group; on the events stream every group with a consumer
-        or a pending event (a front end that never ran here, or was gone a day, holds nothing back).
+        On the jobs stream that is the workers' group; on the events stream every group with a pending
+        event or a consumer active in the last `ABANDONED_READER_MS` (a front end that never ran here, or
+        has been gone that long, holds nothing back).
         """
         try:
             groups = await self._redis.xinfo_groups(stream)
@@ -502,7 +510,7 @@ class MessageStreams:
         bound: tuple[int, int] | None = None
         for group in groups:
             pending = int(group["pending"])
-            if stream == EVENTS and not pending and not int(group["consumers"]):
+            if stream == EVENTS and not pending and await self._abandoned(stream, group["name"]):
                 continue
             if pending:
                 oldest = _text((await self._redis.xpending(stream, group["name"]))["min"])
@@ -512,6 +520,11 @@ class MessageStreams:
         if bound is None or bound == (0, 0):
             return 0
         return int(await self._redis.xtrim(stream, minid=f"{bound[0]}-{bound[1]}", approximate=False))
+
+    async def _abandoned(self, stream: str, group: Any) -> bool:
+        """No consumer of the group ever read here, or none for `ABANDONED_READER_MS`."""
+        consumers = await self._redis.xinfo_consumers(stream, group)
+        return all(int(consumer["idle"]) >= ABANDONED_READER_MS for consumer in consumers)
 
     async def _count(self, stream: str) -> None:
         """Count an add or ack; trim the stream every TRIM_EVERY of them (a failed trim waits for the next)."""

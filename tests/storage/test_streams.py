@@ -267,6 +267,37 @@ async def test_events_are_trimmed_up_to_the_slowest_group_that_reads_them(
     assert len(await store.streams.read_events("web1", count=100, block_ms=None, front="web")) == 10
 
 
+async def test_a_bot_gone_for_days_finds_every_event_of_its_absence_after_others_started_and_trimmed(
+    store: BreedStore, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams, "TRIM_EVERY", 1_000_000)  # trimmed here, by hand only
+    await store.streams.ensure_groups()
+    await store.streams.publish_event(Event("generation_ready", "b1", 0))
+    [delivery] = await store.streams.read_events("bot-h-1", block_ms=None)
+    await store.streams.ack_event(delivery.message_id)
+    # The bot goes away; while it is gone the worker publishes, and another process starts and forgets
+    # consumers idle longer than its threshold.
+    await let_pass(0.3)
+    for generation in range(1, 6):
+        await store.streams.publish_event(Event("generation_ready", "b1", generation))
+    await store.streams.ensure_groups(forget_idle_ms=200)
+    for d in await store.streams.read_events("web1", count=10, block_ms=None, front="web"):
+        await store.streams.ack_event(d.message_id, front="web")  # another front end, up to date
+    assert await store.streams.trim(EVENTS) == 0
+    came_back = await store.streams.read_events("bot-h-2", count=10, block_ms=None)
+    assert [d.payload.generation for d in came_back] == [1, 2, 3, 4, 5]
+    # A front end gone for longer than ABANDONED_READER_MS holds nothing back any more.
+    for d in came_back:
+        await store.streams.ack_event(d.message_id)
+    await store.streams.publish_event(Event("generation_ready", "b1", 6))
+    monkeypatch.setattr(streams, "ABANDONED_READER_MS", 100)
+    await let_pass(0.2)
+    for d in await store.streams.read_events("web1", count=10, block_ms=None, front="web"):
+        await store.streams.ack_event(d.message_id, front="web")
+    assert await store.streams.trim(EVENTS) == 6
+    assert await redis_client.xlen(EVENTS) == 1
+
+
 async def test_queued_jobs_counts_the_waiting_and_the_held(store: BreedStore) -> None:
     assert await store.streams.queued_jobs() == 0
     for i in range(5):
