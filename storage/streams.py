@@ -512,10 +512,10 @@ class MessageStreams:
             pending = int(group["pending"])
             if stream == EVENTS and not pending and await self._abandoned(stream, group["name"]):
                 continue
-            if pending:
-                oldest = _text((await self._redis.xpending(stream, group["name"]))["min"])
-            else:
-                oldest = _text(group["last-delivered-id"])  # kept itself: one acked entry more is harmless
+            # The oldest pending entry; with none (or none left since XINFO: acknowledged meanwhile), the
+            # last delivered, kept itself: one acked entry more is harmless.
+            oldest_pending = (await self._redis.xpending(stream, group["name"]))["min"] if pending else None
+            oldest = _text(oldest_pending if oldest_pending is not None else group["last-delivered-id"])
             bound = min(bound or _stream_id(oldest), _stream_id(oldest))
         if bound is None or bound == (0, 0):
             return 0

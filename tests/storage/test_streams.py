@@ -223,6 +223,24 @@ async def test_reading_recreates_groups_lost_with_the_data(store: BreedStore, re
     assert len(await store.streams.read_jobs("w1", block_ms=None)) == 1
 
 
+async def test_a_trim_that_saw_a_job_pending_which_was_acknowledged_meanwhile_still_trims_safely(
+    store: BreedStore, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams, "TRIM_EVERY", 1_000_000)  # trimmed here, by hand only
+    for i in range(3):
+        await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+    [first] = await store.streams.read_jobs("w1", count=1, block_ms=None)
+    stale = await redis_client.xinfo_groups(JOBS)  # says one job is pending
+    await store.streams.ack_job(first.message_id, first.raw)
+
+    async def as_seen_before(stream: str) -> list:
+        return stale
+
+    monkeypatch.setattr(redis_client, "xinfo_groups", as_seen_before)
+    await store.streams.trim(JOBS)  # nothing pending any more: trimmed up to the last delivered
+    assert [d.payload.breed_id for d in await store.streams.read_jobs("w1", count=5, block_ms=None)] == ["b1", "b2"]
+
+
 async def test_a_flood_of_jobs_never_trims_one_nobody_has_acknowledged(
     store: BreedStore, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
