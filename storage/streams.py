@@ -537,6 +537,9 @@ class MessageStreams:
         except RedisError as error:
             log.info("%s not trimmed (%s)", stream, error)
             return
+        except Exception:  # housekeeping: it never fails the add or acknowledgement it follows
+            log.exception("%s not trimmed", stream)
+            return
         log.debug("%s trimmed by %d entries", stream, removed)
 
     async def _add(self, stream: str, payload: str) -> str:
