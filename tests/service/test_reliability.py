@@ -14,6 +14,7 @@ from service.breeding import BreedingService, Place
 from service.events import EventConsumer, EventHandler
 from storage import BreedStore
 from storage.codec import Event
+from storage.locks import lock_key
 from storage.streams import BOTS_GROUP, EVENTS, MessageStreams
 from tests.support.service import NOW, OWNER, voting_breed
 from tests.support.waiting import wait_for
@@ -29,8 +30,18 @@ async def test_an_announce_that_outlasts_the_locks_lease_keeps_the_breed_locked(
     announcing = asyncio.Event()
 
     async def slow_announce(breed: Breed, fitness: tuple[int, ...]) -> None:
+        # Uploads under a rate limit: the announce lasts until the lease was renewed four times, by then
+        # held past its first lease (renewals come every third of it), however slow the machine.
         announcing.set()
-        await asyncio.sleep(3.0)  # uploads under a rate limit: over twice as long as the lease
+        renewals, last_ttl = 0, await store.redis.pttl(lock_key("b1"))
+
+        async def renewed_four_times() -> bool:
+            nonlocal renewals, last_ttl
+            ttl = await store.redis.pttl(lock_key("b1"))
+            renewals, last_ttl = renewals + (ttl > last_ttl), ttl
+            return renewals >= 4
+
+        await wait_for(renewed_four_times, what="four renewals of the breed's lease", interval=0.02)
         order.append("announced")
 
     async def stop_meanwhile() -> None:
