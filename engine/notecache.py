@@ -31,9 +31,10 @@ import mido
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.synth import FLUID_BLOCK  # FluidSynth's player starts events at the start of a block of this many frames
+
 log = logging.getLogger(__name__)
 
-FLUID_BLOCK = 64  # FluidSynth's player starts events at the start of a block of this many frames
 DRUM_CHANNEL = 9
 DEFAULT_TEMPO_US = 500_000  # a MIDI file without a tempo plays at 120 bpm
 # Controllers a sound may carry, set before the channel's first note: bank select, volume, pan,
