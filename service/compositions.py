@@ -33,20 +33,17 @@ class Compositions(Requests[Composition]):
             raise BreedError(f"A composition joins {low} to {high} melody ids, not {len(refs)}.")
         for ref in dict.fromkeys(refs):
             await self.melody(ref, guild_id)
-        await self.queue.check()
-        async with self.spacing.taken("compose", requester_id, "piece"):
+
+        def make() -> tuple[Composition, Job]:
             composition = Composition(
                 composition_id=self.new_id(), guild_id=guild_id, channel_id=channel_id,
                 requester_id=requester_id, melodies=tuple(str(ref) for ref in refs), smooth=smooth,
                 created_at=self.clock(),
             )
-            await self.requests.create(composition)
-            try:
-                await self.queue.add(Job("compose", composition.composition_id, melodies=composition.melodies,
-                                         smooth=smooth), "That piece is being made already.")
-            except BreedError:
-                await self.requests.delete(composition.composition_id)  # being made already: keep nothing
-                raise
+            return composition, Job("compose", composition.composition_id, melodies=composition.melodies,
+                                    smooth=smooth)
+
+        composition = await self.submit("compose", requester_id, "piece", make, "That piece is being made already.")
         log.info("composition %s of %s asked for (smooth: %s)", composition.composition_id,
                  " ".join(composition.melodies), smooth)
         return composition

@@ -17,6 +17,7 @@ from storage.locks import LockStore
 if TYPE_CHECKING:
     from domain.model import BreedParams
     from service.queue import JobQueue
+    from storage.codec import Job
     from storage.requests import RequestStore
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,22 @@ class Requests(Generic[R]):
         self.spacing = spacing
         self.new_id = new_id
         self.clock = clock
+
+    async def submit(self, kind: str, requester_id: int, what: str, make: Callable[[], tuple[R, Job]],
+                     already: str) -> R:
+        """Keep the request `make()` builds and queue its job, once the queue's bound and the member's wait
+        for a `kind` allow it; BreedError(`already`) when the same job is waiting or running: a refusal keeps
+        nothing."""
+        await self.queue.check()
+        async with self.spacing.taken(kind, requester_id, what):
+            request, job = make()
+            await self.requests.create(request)
+            try:
+                await self.queue.add(job, already)
+            except BreedError:
+                await self.requests.delete(request)  # being made already: keep nothing
+                raise
+        return request
 
     async def post_once(self, request_id: str, noun: str, show: Callable[[R], Awaitable[None]]) -> bool:
         """Show a request the worker is done with, once: False when it is gone or was shown already.

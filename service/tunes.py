@@ -44,20 +44,16 @@ class Tunes(Requests[TuneRequest]):
             check_tune(bars, backing)
         except ParamsError as error:
             raise BreedError(f"Cannot make a tune: {error}.") from None
-        await self.queue.check()
-        async with self.spacing.taken("tune", requester_id, "tune"):
+
+        def make() -> tuple[TuneRequest, Job]:
             tune = TuneRequest(
                 tune_id=self.new_id(), melody=str(ref), breed_id=ref.breed_id, bars=bars, backing=backing,
                 guild_id=guild_id, channel_id=channel_id, requester_id=requester_id, front=front,
                 created_at=self.clock(),
             )
-            await self.requests.create(tune)
-            try:
-                await self.queue.add(Job("tune", tune.tune_id, ref.generation, source=tune.melody, bars=bars,
-                                         backing=backing), "That tune is being made already.")
-            except BreedError:
-                await self.requests.delete(tune.tune_id)  # being made already: keep nothing
-                raise
+            return tune, Job("tune", tune.tune_id, ref.generation, source=tune.melody, bars=bars, backing=backing)
+
+        tune = await self.submit("tune", requester_id, "tune", make, "That tune is being made already.")
         log.info("breed %s gen %d: tune %s of %s asked for (%d bars, backing %s)", ref.breed_id, ref.generation,
                  tune.tune_id, tune.melody, bars, backing)
         return tune

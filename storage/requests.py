@@ -60,9 +60,9 @@ class RequestStore(Generic[R]):
         """Store a request, for the artifacts' TTL."""
         await self._redis.set(request_key(self._kind, self._id_of(request)), dump(request), px=self._ttl_ms)
 
-    async def delete(self, request_id: str) -> None:
+    async def delete(self, request: R) -> None:
         """Take back a request that was refused before any worker saw it."""
-        await self._redis.delete(request_key(self._kind, request_id))
+        await self._redis.delete(request_key(self._kind, self._id_of(request)))
 
     async def get(self, request_id: str) -> R | None:
         raw = await self._redis.get(request_key(self._kind, request_id))
