@@ -177,20 +177,9 @@ async def _bench(args: argparse.Namespace, settings) -> int:
     return 0
 
 
-def _encode(renderer, clip) -> bytes:
-    import io
-
-    import soundfile
-
-    buffer = io.BytesIO()
-    soundfile.write(buffer, clip, renderer.sample_rate, format=renderer.format.container,
-                    subtype=renderer.format.subtype)
-    return buffer.getvalue()
-
-
 def _encode_all(renderer, clips) -> None:
     """Encode levelled clips as the renderer does, on its pool: what remains of the audio with nothing to synthesise."""
-    list(renderer._pool().map(lambda clip: _encode(renderer, clip), clips))
+    list(renderer._pool().map(renderer.encode, clips))
 
 
 def _encode_each(renderer, clips) -> list[float]:
@@ -198,7 +187,7 @@ def _encode_each(renderer, clips) -> list[float]:
     seconds = []
     for clip in clips:
         started = time.perf_counter()
-        _encode(renderer, clip)
+        renderer.encode(clip)
         seconds.append(time.perf_counter() - started)
     return seconds
 

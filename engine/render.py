@@ -253,12 +253,14 @@ class Renderer:
             clip[len(clip) - fade :] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)
         return level(clip, self.sample_rate)
 
-    def _encoded(self, job: _Clip, key: tuple[bytes, int]) -> bytes:
+    def encode(self, clip: NDArray[np.float32]) -> bytes:
+        """A levelled mono clip in the renderer's audio format."""
         buffer = io.BytesIO()
-        soundfile.write(
-            buffer, self._levelled(job), self.sample_rate, format=self.format.container, subtype=self.format.subtype
-        )
-        clip = buffer.getvalue()
+        soundfile.write(buffer, clip, self.sample_rate, format=self.format.container, subtype=self.format.subtype)
+        return buffer.getvalue()
+
+    def _encoded(self, job: _Clip, key: tuple[bytes, int]) -> bytes:
+        clip = self.encode(self._levelled(job))
         if self.mode == "cache":
             with self._loading:
                 self._clips[key] = clip
