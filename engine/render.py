@@ -132,12 +132,12 @@ class Renderer:
 
         deadline = time.monotonic() + budget_s
         synth, before = self.synth(), self.notes.misses
-        for data in warm_files():
-            plan = notecache.plan(data, self.sample_rate)
-            for _, key in plan.sounds if plan is not None else ():
-                if time.monotonic() > deadline:
-                    break
-                self.notes.get(key, lambda key: self._play(synth, key))
+        # Lazily: once the budget is spent, no further file is arranged or planned.
+        plans = (notecache.plan(data, self.sample_rate) for data in warm_files())
+        for key in (key for plan in plans if plan is not None for _, key in plan.sounds):
+            if time.monotonic() > deadline:
+                break
+            self.notes.get(key, lambda key: self._play(synth, key))
         rendered = self.notes.misses - before
         log.info("note cache: %d sounds rendered ahead (%.0f MB)", rendered, self.notes.nbytes / 2**20)
         return rendered
