@@ -182,15 +182,10 @@ def _walk_track(track: bytes, counts: list[int]) -> int:
     position, ticks, running = 0, 0, 0
     end = len(track)
     while position < end:
-        delta = 0
-        for _ in range(4):
-            if position >= end:
-                return ticks
-            byte = track[position]
-            position += 1
-            delta = (delta << 7) | (byte & 0x7F)
-            if not byte & 0x80:
-                break
+        read = _varint(track, position)
+        if read is None:
+            return ticks
+        delta, position = read
         ticks += delta
         if ticks > MAX_TICKS:
             return ticks
@@ -206,15 +201,10 @@ def _walk_track(track: bytes, counts: list[int]) -> int:
         if status in (0xFF, 0xF0, 0xF7):
             if status == 0xFF:
                 position += 1  # the meta type
-            length = 0
-            for _ in range(4):
-                if position >= end:
-                    return ticks
-                byte = track[position]
-                position += 1
-                length = (length << 7) | (byte & 0x7F)
-                if not byte & 0x80:
-                    break
+            read = _varint(track, position)
+            if read is None:
+                return ticks
+            length, position = read
             position += length
             running = 0
         else:
@@ -229,6 +219,20 @@ def _walk_track(track: bytes, counts: list[int]) -> int:
         if counts[0] > MAX_EVENTS:
             raise MidiError(f"the file has more than {MAX_EVENTS:,} events; a seed may have that many at most")
     return ticks
+
+
+def _varint(track: bytes, position: int) -> tuple[int, int] | None:
+    """The variable-length quantity (at most 4 bytes) at `position`, and the position after it; None if cut off."""
+    value = 0
+    for _ in range(4):
+        if position >= len(track):
+            return None
+        byte = track[position]
+        position += 1
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            break
+    return value, position
 
 
 def _size(count: int) -> str:
