@@ -202,11 +202,12 @@ class Renderer:
         pool = self._pool()
         finishing = []
         for data, frames in renders:
-            clip = self._encoded_before((data, frames or 0))
+            key = (data, frames or 0)
+            clip = self._encoded_before(key)
             if clip is not None:
                 finishing.append(clip)
                 continue
-            finishing.append(pool.submit(self._encoded, self._prepare(synth, data, frames), (data, frames or 0)))
+            finishing.append(pool.submit(self._encoded, self._prepare(synth, data, frames), key))
         return [clip if isinstance(clip, bytes) else clip.result() for clip in finishing]
 
     def _encoded_before(self, key: tuple[bytes, int]) -> bytes | None:
