@@ -16,8 +16,7 @@ import pytest
 from service.nudges import MAX_NUDGES_PER_MEMBER
 from storage import BreedStore
 from storage.streams import JOBS
-from tests.support.web import started
-from tests.web.conftest import running_page
+from tests.support.web import running_page, started
 from web.access import MAX_FORM_BYTES, MAX_JSON_BYTES
 from web.server import WebServer
 

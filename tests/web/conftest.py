@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from domain.model import BreedParams
-from service.connection import open_service
 from storage import BreedStore
-from web.access import Access
+from tests.support.web import running_page
 from web.server import WebServer
 
 CHROMIUM = shutil.which("chromium")
-
-
-async def running_page(redis_url: str, consumer: str, access: Access | None = None,
-                       **service_options: object) -> AsyncIterator[WebServer]:
-    """A web page on a free loopback port over its own service, small breeds (4 candidates); `access`: its
-    login, proxy and caps (default: none, as `make run` on loopback)."""
-    service = open_service(redis_url, time.time, BreedParams(population=4, foreign=1), **service_options)
-    server = WebServer(service, "127.0.0.1", 0, consumer=consumer, access=access)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-        await service.close()
 
 
 @pytest.fixture

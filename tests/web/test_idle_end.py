@@ -3,19 +3,17 @@ a breed at its last generation, finishes as Finish would and says why; no vote w
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import aiohttp
 import pytest
 
-from domain.model import BreedParams
 from engine.midi import midi_to_notes
-from service.connection import open_service
 from storage import BreedStore
 from storage.streams import JOBS
 from tests.support.waiting import wait_for
-from tests.support.web import started
+from tests.support.web import SMALL_BREEDS, running_page, started
 from web.server import WebServer
 
 pytestmark = pytest.mark.slow
@@ -24,14 +22,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 async def last_generation_page(redis_url: str, store: BreedStore, worker) -> AsyncIterator[WebServer]:
     """A page whose breeds end when the vote on their generation 2 closes (BREED_MAX_GENERATIONS=2)."""
-    service = open_service(redis_url, time.time, BreedParams(population=4, foreign=1, max_generations=2))
-    server = WebServer(service, "127.0.0.1", 0, consumer="web-test-end")
-    await server.start()
-    try:
+    async for server in running_page(redis_url, "web-test-end", params=replace(SMALL_BREEDS, max_generations=2)):
         yield server
-    finally:
-        await server.stop()
-        await service.close()
 
 
 async def post(session: aiohttp.ClientSession, url: str, body: dict) -> dict:

@@ -10,7 +10,7 @@ import pytest
 from domain.limits import ServerLimits
 from domain.model import BreedParams
 from storage import BreedStore
-from tests.web.conftest import running_page
+from tests.support.web import running_page
 from web.server import WebServer
 
 

@@ -17,8 +17,7 @@ from domain.limits import ServerLimits
 from storage import BreedStore
 from storage.streams import JOBS
 from tests.support.waiting import wait_for
-from tests.support.web import WAIT_MS, started
-from tests.web.conftest import running_page
+from tests.support.web import WAIT_MS, running_page, started
 from web.access import CONTENT_SECURITY_POLICY, SESSION_COOKIE, WRONG_TOKENS, Access
 from web.server import WebServer
 

@@ -11,7 +11,7 @@ from service.errors import STORAGE_FULL_TEXT
 from storage import BreedStore
 from storage.streams import JOBS
 from tests.support.storage_full import fill
-from tests.web.conftest import running_page
+from tests.support.web import running_page
 from web.server import WebServer
 
 
