@@ -168,9 +168,7 @@ def _notes(events: Sequence[tuple[int, mido.Message]], end_block: int) -> list[_
             programs[message.channel] = (tuple(sorted((c, v) for c, v in setup.items() if c in BANK_SELECT)),
                                          message.program)
         elif kind == "control_change":
-            if message.control in BANK_SELECT:
-                setups.setdefault(message.channel, {})[message.control] = message.value
-            elif message.control in NOTE_CONTROLS and message.channel not in played:
+            if message.control in BANK_SELECT or (message.control in NOTE_CONTROLS and message.channel not in played):
                 setups.setdefault(message.channel, {})[message.control] = message.value
             elif message.control in (ALL_SOUND_OFF, ALL_NOTES_OFF) and block >= end_block - 1:
                 continue  # at the very end: nothing is left to stop
