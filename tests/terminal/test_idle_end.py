@@ -4,9 +4,6 @@ bound a breed are refused in one line when out of range."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,20 +13,9 @@ from engine.midi import midi_to_notes
 from runtime.exits import CONFIG_ERROR
 from runtime.settings import CommonSettings, load
 from storage import BreedStore
+from tests.support.local import breed_folder, local
 
 pytestmark = pytest.mark.slow
-
-
-def local(redis_url: str, out: Path, *arguments: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    """`breeder local` as a person runs it, with `settings` in its environment."""
-    env = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "DATA_DIR": str(out / "data"), **settings}
-    return subprocess.run([sys.executable, "-m", "breeder.cli", "local", "--out", str(out), *arguments],
-                          env=env, capture_output=True, text=True, timeout=300)
-
-
-def breed_folder(out: Path) -> Path:
-    [folder] = [path for path in out.iterdir() if path.is_dir() and path.name != "data"]
-    return folder
 
 
 async def test_empty_lines_in_a_row_end_the_breed_with_the_favourite_of_the_last_votes(
