@@ -278,10 +278,15 @@ class MessageStreams:
                     await self._redis.xgroup_delconsumer(stream, group, consumer["name"])
 
     async def _has_group(self, stream: str, group: str) -> bool:
+        return await self._group(stream, group) is not None
+
+    async def _group(self, stream: str, group: str) -> dict[str, Any] | None:
+        """The stream's XINFO GROUPS entry of `group`; None when there is no such group (or no stream)."""
         try:
-            return any(_text(found["name"]) == group for found in await self._redis.xinfo_groups(stream))
+            groups = await self._redis.xinfo_groups(stream)
         except ResponseError:  # no stream
-            return False
+            return None
+        return next((found for found in groups if _text(found["name"]) == group), None)
 
     # --- jobs --------------------------------------------------------------------------------
 
@@ -306,29 +311,20 @@ class MessageStreams:
 
     async def queued_jobs(self) -> int:
         """Jobs not done yet: waiting for a worker (the group's lag) and held by one (pending)."""
-        try:
-            groups = await self._redis.xinfo_groups(JOBS)
-        except ResponseError:  # no stream yet
-            return 0
-        for group in groups:
-            if _text(group["name"]) != WORKERS_GROUP:
-                continue
-            lag = group.get("lag")
-            if lag is None:
-                # Redis cannot tell the lag (an entry was deleted in the unread range): count the unread.
-                unread = await self._redis.xrange(JOBS, min=f"({_text(group['last-delivered-id'])}", max="+",
-                                                  count=_MAX_IN_FLIGHT)
-                lag = len(unread)
-            return int(lag) + int(group["pending"])
-        return int(await self._redis.xlen(JOBS))
+        group = await self._group(JOBS, WORKERS_GROUP)
+        if group is None:
+            return int(await self._redis.xlen(JOBS))  # 0 without a stream
+        lag = group.get("lag")
+        if lag is None:
+            # Redis cannot tell the lag (an entry was deleted in the unread range): count the unread.
+            unread = await self._redis.xrange(JOBS, min=f"({_text(group['last-delivered-id'])}", max="+",
+                                              count=_MAX_IN_FLIGHT)
+            lag = len(unread)
+        return int(lag) + int(group["pending"])
 
     async def jobs_in_flight(self) -> list[Job]:
         """The jobs waiting for a worker or held by one (those that decode), oldest first."""
-        try:
-            groups = {_text(group["name"]): group for group in await self._redis.xinfo_groups(JOBS)}
-        except ResponseError:
-            return []
-        group = groups.get(WORKERS_GROUP)
+        group = await self._group(JOBS, WORKERS_GROUP)
         if group is None:
             return []
         last_read = _stream_id(_text(group["last-delivered-id"]))
@@ -515,8 +511,8 @@ class MessageStreams:
             # The oldest pending entry; with none (or none left since XINFO: acknowledged meanwhile), the
             # last delivered, kept itself: one acked entry more is harmless.
             oldest_pending = (await self._redis.xpending(stream, group["name"]))["min"] if pending else None
-            oldest = _text(oldest_pending if oldest_pending is not None else group["last-delivered-id"])
-            bound = min(bound or _stream_id(oldest), _stream_id(oldest))
+            oldest = _stream_id(_text(oldest_pending if oldest_pending is not None else group["last-delivered-id"]))
+            bound = oldest if bound is None else min(bound, oldest)
         if bound is None or bound == (0, 0):
             return 0
         return int(await self._redis.xtrim(stream, minid=f"{bound[0]}-{bound[1]}", approximate=False))
