@@ -35,7 +35,7 @@ from service.breeding import BreedingService
 from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT, UNAVAILABLE, QueueFull
 from service.melodies import OTHER_SERVER
 from service.nudges import TooManyNudges
-from web.access import ACCESS_KEY, MAX_FORM_BYTES, MAX_JSON_BYTES, Access, log_in, middlewares, security_headers
+from web.access import ACCESS_KEY, MAX_JSON_BYTES, Access, log_in, middlewares, security_headers
 from web.front import FRONT, GOODBYE, WebFront
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,8 @@ async def _one_line_errors(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
-        most = MAX_FORM_BYTES if request.method == "POST" and request.path == "/api/breeds" else MAX_JSON_BYTES
+        # The guard gave the request its bound (web.access): a form's, or the JSON one the app has.
+        most = request.client_max_size
         return web.json_response({"error": f"The request is too large (at most {most // 1024} KiB)."}, status=413)
     except web.HTTPException:
         raise
