@@ -51,9 +51,8 @@ class Gallery:
     """The gallery of every server; `clock()` gives seconds since the epoch."""
 
     def __init__(self, breeds: BreedStateStore, gallery: GalleryStore, votes: VoteStore,
-                 clock: Callable[[], float], *, servers: ServerStore | None = None,
-                 spacing: RequestSpacing | None = None) -> None:
-        """`spacing` spaces a member's replays (as their morphs); None: replays are not spaced."""
+                 clock: Callable[[], float], *, servers: ServerStore, spacing: RequestSpacing) -> None:
+        """`spacing` spaces a member's replays (as their morphs)."""
         self.breeds = breeds
         self.gallery = gallery
         self.votes = votes
@@ -64,8 +63,6 @@ class Gallery:
     async def forget_server(self, guild_id: int) -> Forgotten:
         """Delete a server's gallery and its breeds with their votes and nudges (who took part), and the
         compositions and tunes asked for there: the bot left the server, or its admins asked."""
-        if self.servers is None:
-            raise RuntimeError("this gallery was built without the servers store")
         return await self.servers.forget(guild_id)
 
     async def keep(self, breed: Breed, number: int, index: int) -> Winner:
@@ -110,8 +107,7 @@ class Gallery:
         """A gallery winner with its kept files, to post again; BreedError when `user_id` asked for a
         replay too recently (the member's wait starts here: `play_failed` gives it back)."""
         winner = await self.winner(text, guild_id)
-        if self.spacing is not None:
-            await self.spacing(REPLAY, user_id, "replay")
+        await self.spacing(REPLAY, user_id, "replay")
         files = []
         for name in artifacts.WINNER_FILES:
             data = await self.gallery.file(winner, name)
@@ -121,8 +117,7 @@ class Gallery:
 
     async def play_failed(self, user_id: int | None) -> None:
         """The replay could not be posted: the member need not wait for their next one."""
-        if self.spacing is not None:
-            await self.spacing.give_back(REPLAY, user_id)
+        await self.spacing.give_back(REPLAY, user_id)
 
     async def remove(self, text: str, guild_id: int | None, actor: Actor) -> Winner:
         """Take a winner out of the gallery: its breed's starter or a member with Manage Messages."""
