@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 MAX_CLIP_BYTES = 10 * 1024 * 1024
 RECONNECTS = 3  # tries to join again after a drop discord.py did not recover from, before leaving
-ENDED = ("finished", "stopped", "failed")
 
 
 @dataclass
