@@ -33,15 +33,15 @@ def page_access(settings: CommonSettings, host: str) -> Access | str:
     """Who may use a page on `host` (the login, the proxy, the host names), or why it may not start (one line)."""
     import ipaddress
 
-    from web.access import Access, login_needed
+    from web.access import Access
 
     token = settings.web_access_token.get_secret_value() if settings.web_access_token else None
-    problem = login_needed(host, token, settings.web_trusted_proxy)
-    if problem is not None:
-        return problem
     proxy = ipaddress.ip_address(settings.web_trusted_proxy) if settings.web_trusted_proxy else None
-    return Access(host, token=token, trusted_proxy=proxy, allowed_hosts=frozenset(settings.web_allowed_hosts),
-                  max_streams_per_client=settings.web_max_streams_per_client)
+    try:
+        return Access(host, token=token, trusted_proxy=proxy, allowed_hosts=frozenset(settings.web_allowed_hosts),
+                      max_streams_per_client=settings.web_max_streams_per_client)
+    except ValueError as refused:  # Access checks the login it needs (web.access.login_needed)
+        return str(refused)
 
 
 async def serve(settings: CommonSettings, host: str, port: int) -> int:
