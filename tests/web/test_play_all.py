@@ -29,6 +29,12 @@ async def open_page(browser, url: str, breed_id: str):
     return page, errors
 
 
+async def until_heard(page, number: int) -> None:
+    """Wait until candidate `number`'s card is marked as playing and its clip is heard."""
+    await page.wait_for_function(f"() => ({PLAYING})() === 'Candidate {number}'", timeout=WAIT_MS)
+    await page.wait_for_function(AUDIBLE, timeout=WAIT_MS)
+
+
 async def test_play_all_plays_the_candidates_in_order_marking_the_card_that_plays(
     web_server, browser, store: BreedStore
 ) -> None:
@@ -41,8 +47,7 @@ async def test_play_all_plays_the_candidates_in_order_marking_the_card_that_play
 
     heard = []
     for number in range(1, 5):
-        await page.wait_for_function(f"() => ({PLAYING})() === 'Candidate {number}'", timeout=WAIT_MS)
-        await page.wait_for_function(AUDIBLE, timeout=WAIT_MS)
+        await until_heard(page, number)
         heard.append(await page.evaluate(PLAYING))
         assert await page.locator(".card[aria-current=true]").count() == 1
         assert await page.locator("#now-playing").inner_text() == f"Playing candidate {number} of 4."
@@ -63,8 +68,7 @@ async def test_space_plays_and_pauses_the_round_digits_vote_and_n_asks_for_the_n
     await page.locator("body").click(position={"x": 5, "y": 5})  # nothing in focus
 
     await page.keyboard.press("Space")  # starts the round
-    await page.wait_for_function(f"() => ({PLAYING})() === 'Candidate 1'", timeout=WAIT_MS)
-    await page.wait_for_function(AUDIBLE, timeout=WAIT_MS)
+    await until_heard(page, 1)
     await page.keyboard.press("Space")  # pauses it, the card still marked
     await page.wait_for_function("() => document.querySelector('.card.playing audio').paused", timeout=WAIT_MS)
     assert await page.evaluate(PLAYING) == "Candidate 1"
@@ -109,8 +113,7 @@ async def test_pages_that_play_along_start_the_round_when_another_page_presses_p
 
     await presser.get_by_role("button", name="Play all").click()
 
-    await follower.wait_for_function(f"() => ({PLAYING})() === 'Candidate 1'", timeout=WAIT_MS)
-    await follower.wait_for_function(AUDIBLE, timeout=WAIT_MS)
+    await until_heard(follower, 1)
     await presser.wait_for_function(AUDIBLE, timeout=WAIT_MS)
     assert await bystander.evaluate(PLAYING) is None
     assert await bystander.evaluate("() => [...document.querySelectorAll('audio')].every(a => a.paused)")
