@@ -66,10 +66,9 @@ PLAYS_KEY = web.AppKey("plays", dict[int, float])
 PLAY_COOLDOWN_S = 2.0
 
 
-def make_app(service: BreedingService, front: WebFront, access: Access | None = None) -> web.Application:
+def make_app(service: BreedingService, front: WebFront, access: Access) -> web.Application:
     """The page and its API over `service`; `front` pushes the worker's results to open pages; `access`:
-    who may use it (default: loopback, no login)."""
-    access = access or Access("127.0.0.1")
+    who may use it."""
     app = web.Application(middlewares=[*middlewares(access), _one_line_errors], client_max_size=MAX_JSON_BYTES)
     app[SERVICE_KEY] = service
     app[FRONT_KEY] = front
