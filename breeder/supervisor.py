@@ -133,7 +133,8 @@ async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: R
     from web.server import WebServer, listen_error
 
     service = open_service(url, time.time, settings.default_params(),
-                           limits=settings.web_limits(settings.web_host), retention_s=settings.retention_s)
+                           limits=settings.web_limits(settings.web_host), retention_s=settings.retention_s,
+                           max_queued_jobs=settings.max_queued_jobs)
     server = WebServer(service, settings.web_host, settings.web_port, consumer="web", access=access)
     try:
         address = await server.start()
@@ -167,7 +168,8 @@ async def _local(children: list[Child], stop: asyncio.Event, url: str, settings:
     local_cmd.add_arguments(parser)
     args = parser.parse_args([])
     args.out = str(settings.data_dir / "local")
-    service = open_service(url, time.time, settings.default_params(), retention_s=settings.retention_s)
+    service = open_service(url, time.time, settings.default_params(), retention_s=settings.retention_s,
+                           max_queued_jobs=settings.max_queued_jobs)
     session = asyncio.create_task(local_cmd.session(service, args, settings.default_params(), None, None))
     try:
         await service.prepare()

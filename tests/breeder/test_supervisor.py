@@ -68,3 +68,30 @@ async def test_a_child_with_a_log_file_writes_there_and_its_last_lines_explain_a
     assert status == 2
     assert log_path.read_text() == "FluidSynth is not installed\n"
     assert "FluidSynth is not installed" in caplog.text and str(log_path) in caplog.text
+
+
+async def test_the_page_and_the_terminal_of_make_run_keep_max_queued_jobs(monkeypatch, tmp_path) -> None:
+    import pytest
+
+    import service.connection
+    from breeder import supervisor
+    from web.access import Access
+
+    asked: list[int] = []
+
+    class Opened(Exception):
+        pass
+
+    def open_service(*args: object, max_queued_jobs: int = 0, **kwargs: object) -> None:
+        asked.append(max_queued_jobs)
+        raise Opened
+
+    monkeypatch.setattr(service.connection, "open_service", open_service)
+    monkeypatch.setenv("MAX_QUEUED_JOBS", "7")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    settings = supervisor.RunSettings()
+    with pytest.raises(Opened):
+        await supervisor._web([], asyncio.Event(), "redis://unused", settings, Access("127.0.0.1"))
+    with pytest.raises(Opened):
+        await supervisor._local([], asyncio.Event(), "redis://unused", settings)
+    assert asked == [7, 7]
