@@ -54,6 +54,8 @@ SESSION_COOKIE = "breeder_session"
 SESSION_DAYS = 30
 WRONG_TOKENS = 10
 WRONG_TOKEN_WINDOW_S = 600.0
+# Past this many addresses with wrong tokens, those whose wait is over are forgotten.
+MAX_WRONG_TOKEN_CLIENTS = 10_000
 MIN_TOKEN_CHARS = 16
 
 LOGGED_IN = "in"
@@ -155,10 +157,16 @@ class Access:
     def may_try_token(self, client: int, now: float) -> float:
         """Seconds `client` waits before it may try another token (0: now)."""
         recent = [t for t in self._wrong.get(client, ()) if now - t < WRONG_TOKEN_WINDOW_S]
-        self._wrong[client] = recent
+        if recent:
+            self._wrong[client] = recent
+        else:
+            self._wrong.pop(client, None)
         return WRONG_TOKEN_WINDOW_S - (now - recent[0]) if len(recent) >= WRONG_TOKENS else 0.0
 
     def wrong_token(self, client: int, now: float) -> None:
+        if len(self._wrong) >= MAX_WRONG_TOKEN_CLIENTS:  # many addresses guessing: forget those whose wait is over
+            for stale in [c for c, times in self._wrong.items() if now - times[-1] >= WRONG_TOKEN_WINDOW_S]:
+                del self._wrong[stale]
         self._wrong.setdefault(client, []).append(now)
 
 

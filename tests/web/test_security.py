@@ -18,7 +18,8 @@ from storage import BreedStore
 from storage.streams import JOBS
 from tests.support.waiting import wait_for
 from tests.support.web import WAIT_MS, running_page, started
-from web.access import CONTENT_SECURITY_POLICY, SESSION_COOKIE, WRONG_TOKENS, Access
+from web import access as access_module
+from web.access import CONTENT_SECURITY_POLICY, SESSION_COOKIE, WRONG_TOKEN_WINDOW_S, WRONG_TOKENS, Access
 from web.server import WebServer
 
 pytestmark = pytest.mark.slow
@@ -174,6 +175,20 @@ async def test_wrong_tokens_in_a_row_make_a_client_wait(logged: WebServer) -> No
         answers = [await log_in(session, logged.url, f"guess-number-{i:04d}") for i in range(WRONG_TOKENS + 1)]
         assert answers == [401] * WRONG_TOKENS + [429]
         assert await log_in(session, logged.url) == 429  # even the right one, until the wait is over
+
+
+def test_the_wrong_tokens_of_many_addresses_are_forgotten_once_their_wait_is_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(access_module, "MAX_WRONG_TOKEN_CLIENTS", 3)
+    access = Access("127.0.0.1", token=TOKEN)
+    for client in range(3):
+        access.wrong_token(client, now=0.0)
+    access.wrong_token(3, now=WRONG_TOKEN_WINDOW_S + 1)  # the first three have waited long enough
+    assert access.may_try_token(3, now=WRONG_TOKEN_WINDOW_S + 1) == 0.0
+    assert sorted(access._wrong) == [3]
+    assert access.may_try_token(3, now=3 * WRONG_TOKEN_WINDOW_S) == 0.0
+    assert access._wrong == {}  # a client whose wait is over keeps no entry
 
 
 async def test_a_proxied_request_is_never_the_local_owner(web_server: WebServer, store: BreedStore) -> None:
