@@ -13,7 +13,11 @@ from dataclasses import dataclass
 
 from domain.errors import BreedError
 
-_MELODY_ID = re.compile(r"(?P<breed>[a-z0-9]{1,32})-g(?P<generation>[1-9][0-9]{0,5})-(?P<candidate>[1-9][0-9]?)")
+# Breed ids (and the ids of tunes and pieces) are lower-case letters and digits, this long at most.
+BREED_ID_LENGTH = 32
+_BREED_ID = rf"[a-z0-9]{{1,{BREED_ID_LENGTH}}}"
+BREED_ID = re.compile(_BREED_ID)
+_MELODY_ID = re.compile(f"(?P<breed>{_BREED_ID})" + r"-g(?P<generation>[1-9][0-9]{0,5})-(?P<candidate>[1-9][0-9]?)")
 _STORED_ID = re.compile(r"g(?P<generation>[0-9]{1,6})-(?P<candidate>[1-9][0-9]?)")
 EXAMPLE = "ab12cd34-g3-5"
 

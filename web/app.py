@@ -25,7 +25,7 @@ from aiohttp import web
 
 from domain import artifacts, limits, nudges
 from domain.errors import BreedError, UnknownBreedError
-from domain.ids import MelodyRef, melody_id
+from domain.ids import BREED_ID, MelodyRef, melody_id
 from domain.instruments import INSTRUMENTS
 from domain.model import Breed
 from domain.rules import Actor, end_line
@@ -52,7 +52,6 @@ OPTION_TYPES: dict[str, Callable[[str], object]] = {
     "strategy": str, "bars": int, "backing": str,
 }
 # Ids as the service makes them (breeds, tunes): anything else names nothing (404) before any lookup.
-ID = re.compile(r"[a-z0-9]{1,32}")
 GENERATION_NUMBER = re.compile(r"[0-9]{1,6}")
 # Whole numbers in a request: more digits than this are out of every range (400), before any parsing.
 MAX_DIGITS = 15
@@ -272,7 +271,7 @@ async def open_breeds(request: web.Request) -> web.StreamResponse:
 async def _breed(request: web.Request) -> Breed:
     """The breed of the URL, if it is one of the web page's (another front end's breed does not exist here)."""
     breed_id = request.match_info["breed_id"].strip().lower()
-    if not ID.fullmatch(breed_id):
+    if not BREED_ID.fullmatch(breed_id):
         raise PageError("There is no such breed.", 404)
     breed = await request.app[SERVICE_KEY].reads.lookup(breed_id)
     if breed is None or breed.front != FRONT:
@@ -494,7 +493,7 @@ async def play(request: web.Request) -> web.StreamResponse:
     breed = await _breed(request)
     body = await _json(request)
     generation, page = _integer(body, "generation"), body.get("page")
-    if not isinstance(page, str) or not ID.fullmatch(page):
+    if not isinstance(page, str) or not BREED_ID.fullmatch(page):
         raise PageError("`page` must be the page's id.")
     if generation != breed.generation:
         raise PageError("That generation is not the newest any more: reload the page.", 409)

@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from domain import artifacts
+from domain.ids import BREED_ID
 from domain.model import TuneRequest
 from web.app import (
     CONTENT_TYPES,
-    ID,
     SERVICE_KEY,
     PageError,
     _integer,
@@ -64,7 +64,7 @@ async def request_tune(request: web.Request) -> web.StreamResponse:
 async def _tune(request: web.Request) -> TuneRequest:
     """The tune of the URL, if it was asked for on the page (an id not in the ids' format names nothing)."""
     tune_id = request.match_info["tune_id"]
-    if not ID.fullmatch(tune_id):
+    if not BREED_ID.fullmatch(tune_id):
         raise PageError("There is no such tune.", 404)
     return await request.app[SERVICE_KEY].tunes.get(tune_id, FRONT)
 

@@ -30,6 +30,7 @@ from bot.texts import (
 from bot.views import BranchButton, FinishButton, NextButton, NudgeSelect
 from domain import limits, nudges
 from domain.errors import BreedError
+from domain.ids import BREED_ID_LENGTH
 from domain.instruments import INSTRUMENTS
 from domain.strategies import DESCRIPTIONS, STRATEGIES
 from domain.tune import BACKINGS, TUNE_BARS
@@ -44,7 +45,6 @@ BARS_OPTION = "How long the tune made at the finish is, in bars"
 BACKING_OPTION = "What plays under the melody: none, chords, or a band (chords, bass and drums)"
 # The longest text each option takes: a breed id (as the buttons' custom ids allow), a melody id
 # (breed id, generation, candidate), several melody ids, a server's name.
-BREED_ID_LENGTH = 32
 MELODY_ID_LENGTH = 64
 MELODIES_LENGTH = int(limits.COMPOSE_PHRASES.high) * (MELODY_ID_LENGTH + 1)
 SERVER_NAME_LENGTH = 100
