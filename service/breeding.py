@@ -40,10 +40,11 @@ from service.queue import DEFAULT_MAX_QUEUED_JOBS, JobQueue
 from service.reads import Reads
 from service.results import WorkerResults
 from service.spacing import RequestSpacing
+from service.stores import Store
 from service.tunes import Tunes
 from service.votes import ReadVotes, Votes
-from storage import BreedStore, LockTimeout
-from storage.codec import Job
+from storage import LockTimeout
+from domain.jobs import EvolveJob, FinishJob, MorphJob, StartJob
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class BreedingService:
     lock_lease_s = LOCK_LEASE_S
 
     def __init__(
-        self, store: BreedStore, clock: Callable[[], float], defaults: BreedParams | None = None, *,
+        self, store: Store, clock: Callable[[], float], defaults: BreedParams | None = None, *,
         limits: ServerLimits | None = None, max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
     ) -> None:
         self.store = store
@@ -286,7 +287,7 @@ class BreedingService:
                 front=front,
             )
             await self.store.breeds.create(
-                breed, Job("start", breed_id, -1, seed_midi_key=seed_key, source=breed.source))
+                breed, StartJob(breed_id, seed_midi_key=seed_key, source=breed.source))
         log.info("breed %s gen -1: started by user %d (seeded: %s, from %s)", breed_id, owner_id, seed is not None,
                  breed.source)
         return breed
@@ -362,8 +363,8 @@ class BreedingService:
             if progress is not None:
                 changes["progress_message_id"] = progress
             combined, words = await self.nudges.combined(breed)
-            job = Job("evolve", breed_id, breed.generation, fitness=fitness, sigma=breed.params.sigma,
-                      nudges=tuple(sorted(combined.items())))
+            job = EvolveJob(breed_id, breed.generation, fitness=fitness, sigma=breed.params.sigma,
+                            nudges=tuple(sorted(combined.items())))
             changed = await self.store.breeds.update(breed_id, job=job, **changes)
             log.info("breed %s gen %d: voting closed, fitness %s, nudges %s, rounds without a vote %d", breed_id,
                      breed.generation, fitness, combined, idle_rounds)
@@ -409,8 +410,8 @@ class BreedingService:
                                       "winner_generation": number, **extra}
         if progress is not None:
             changes["progress_message_id"] = progress
-        return await self.store.breeds.update(breed.breed_id, job=Job("finish", breed.breed_id, number,
-                                                                      candidate=winner), **changes)
+        job = FinishJob(breed.breed_id, number, candidate=winner)
+        return await self.store.breeds.update(breed.breed_id, job=job, **changes)
 
     async def finish(
         self, breed_id: str, actor: Actor | None, candidate: int | None = None, *, generation: int | None = None,
@@ -501,7 +502,7 @@ class BreedingService:
             await self.queue.check()
             async with self.spacing.taken("morph", actor.user_id if actor is not None else None, "morph"):
                 await self.store.posts.unmark_posted(breed_id, number, morph_marker(a, b, failed=True))
-                await self.queue.add(Job("morph", breed_id, number, candidate=a, other=b, steps=steps),
+                await self.queue.add(MorphJob(breed_id, number, candidate=a, other=b, steps=steps),
                                      f"The morph from candidate {start} to candidate {end} is being made already.")
             log.info("breed %s gen %d: morph %d -> %d in %d steps asked for", breed_id, number, a, b, steps)
             return a, b

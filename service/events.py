@@ -18,10 +18,10 @@ from typing import Protocol, TypeVar
 from domain.errors import BreedError
 from domain.model import OPEN_STATUSES, Breed
 from runtime.backoff import Outage
+from service.stores import BreedStates, EventStream, SessionStream
 from storage import UNAVAILABLE, Delivery
-from storage.breeds import BreedStateStore
 from storage.codec import Event
-from storage.streams import MessageStreams, shards_front
+from storage.streams import shards_front
 
 __all__ = ["Event", "EventConsumer", "ExternalWait", "SessionGroups", "discord_group", "wait_plainly"]
 
@@ -64,7 +64,7 @@ class EventConsumer:
 
     def __init__(
         self,
-        streams: MessageStreams,
+        streams: EventStream,
         handle: EventHandler,
         consumer: str,
         *,
@@ -185,7 +185,7 @@ class SessionGroups:
     next session opens, and then expires like any breed that ended.
     """
 
-    def __init__(self, streams: MessageStreams, breeds: BreedStateStore,
+    def __init__(self, streams: SessionStream, breeds: BreedStates,
                  stop: Callable[[Breed], Awaitable[object]]) -> None:
         self.streams = streams
         self.breeds = breeds

@@ -18,10 +18,8 @@ from domain.model import Breed, Winner
 from domain.rules import Actor, may_steer
 from service.melodies import OTHER_SERVER
 from service.spacing import RequestSpacing
-from storage.breeds import BreedStateStore
-from storage.gallery import GalleryStore
-from storage.servers import Forgotten, ServerStore
-from storage.votes import VoteStore
+from service.stores import BreedStates, GalleryRecords, ServerRecords, VoteRecords
+from storage.servers import Forgotten
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +48,8 @@ class Kept:
 class Gallery:
     """The gallery of every server; `clock()` gives seconds since the epoch."""
 
-    def __init__(self, breeds: BreedStateStore, gallery: GalleryStore, votes: VoteStore,
-                 clock: Callable[[], float], *, servers: ServerStore, spacing: RequestSpacing) -> None:
+    def __init__(self, breeds: BreedStates, gallery: GalleryRecords, votes: VoteRecords,
+                 clock: Callable[[], float], *, servers: ServerRecords, spacing: RequestSpacing) -> None:
         """`spacing` spaces a member's replays (as their morphs)."""
         self.breeds = breeds
         self.gallery = gallery

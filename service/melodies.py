@@ -15,10 +15,8 @@ from domain.model import Breed, BreedParams
 from domain.rules import tree_marker
 from service.queue import JobQueue
 from service.spacing import RequestSpacing
-from storage.breeds import BreedStateStore
-from storage.codec import Job
-from storage.gallery import GalleryStore
-from storage.posts import PostStore
+from service.stores import BreedStates, GalleryRecords, PostMarks
+from domain.jobs import TreeJob
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +28,7 @@ OTHER_SERVER = "That melody belongs to another server."
 class Melodies:
     """Melody ids of every breed, and their family trees."""
 
-    def __init__(self, breeds: BreedStateStore, gallery: GalleryStore, posts: PostStore, queue: JobQueue,
+    def __init__(self, breeds: BreedStates, gallery: GalleryRecords, posts: PostMarks, queue: JobQueue,
                  spacing: RequestSpacing) -> None:
         self.breeds = breeds
         self.gallery = gallery
@@ -93,7 +91,7 @@ class Melodies:
         await self.queue.check()
         async with self.spacing.taken("tree", user_id, "family tree"):
             await self.posts.unmark_posted(ref.breed_id, ref.generation, tree_marker(ref.index, failed=True))
-            await self.queue.add(Job("tree", ref.breed_id, ref.generation, candidate=ref.index),
+            await self.queue.add(TreeJob(ref.breed_id, ref.generation, candidate=ref.index),
                                  f"The family tree of `{ref}` is being drawn already.")
         log.info("breed %s gen %d: family tree of candidate %d asked for", ref.breed_id, ref.generation, ref.index)
         return ref, breed

@@ -19,9 +19,8 @@ from domain import nudges
 from domain.errors import BreedError, UnknownBreedError
 from domain.model import Breed
 from domain.rules import refusal
-from storage.breeds import BreedStateStore
+from service.stores import BreedStates, NudgeRecords
 from storage.codec import Nudge
-from storage.nudges import NudgeStore
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ class Nudged:
 class Nudges:
     """The nudges of every breed; `lock` is the breed's lock."""
 
-    def __init__(self, breeds: BreedStateStore, nudges: NudgeStore,
+    def __init__(self, breeds: BreedStates, nudges: NudgeRecords,
                  lock: Callable[[str], AbstractAsyncContextManager[None]]) -> None:
         self.breeds = breeds
         self.nudges = nudges

@@ -15,8 +15,8 @@ from domain.errors import BreedError
 from service.errors import QueueFull
 
 if TYPE_CHECKING:
-    from storage.codec import Job
-    from storage.streams import MessageStreams
+    from service.stores import JobStream
+    from domain.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ QUEUE_FULL = "The workers have too much to do right now; try again in a few minu
 class JobQueue:
     """The workers' queue as the service sees it: its bound, and the jobs waiting or running."""
 
-    def __init__(self, streams: MessageStreams, max_queued: int = DEFAULT_MAX_QUEUED_JOBS) -> None:
+    def __init__(self, streams: JobStream, max_queued: int = DEFAULT_MAX_QUEUED_JOBS) -> None:
         if max_queued < 1:
             raise ValueError("max_queued must be at least 1")
         self._streams = streams

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from domain.model import Breed, Generation
 from domain.rules import morph_marker
-from storage.breeds import BreedStateStore
-from storage.posts import PostStore
+from service.stores import BreedStates, PostMarks
 
 
 class Reads:
     """Lookups of breeds, their generations and files, for front ends."""
 
-    def __init__(self, breeds: BreedStateStore, posts: PostStore) -> None:
+    def __init__(self, breeds: BreedStates, posts: PostMarks) -> None:
         self.breeds = breeds
         self.posts = posts
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from domain import artifacts
 from domain.model import Breed, Generation, Winner
 from domain.rules import morph_marker, refusal
-from storage.breeds import BreedStateStore
-from storage.posts import PostStore
+from service.stores import BreedStates, PostMarks
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ class PostParts:
     """The parts of one post (of `kind`, for a generation) sent so far: a retried post goes on from there
     instead of sending them again (a reaction failed after the clips went out)."""
 
-    posts: PostStore
+    posts: PostMarks
     breed_id: str
     number: int
     kind: str = "generation"
@@ -67,7 +66,7 @@ class WorkerResults:
     opens now closes, `keep_winner(breed, generation, index)` puts a finished breed's winner in the gallery."""
 
     def __init__(
-        self, breeds: BreedStateStore, posts: PostStore,
+        self, breeds: BreedStates, posts: PostMarks,
         lock: Callable[[str], contextlib.AbstractAsyncContextManager[None]], deadline: Callable[[Breed], float],
         keep_winner: Callable[[Breed, int, int], Awaitable[Winner]],
     ) -> None:

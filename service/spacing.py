@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from domain.errors import BreedError
 from domain.ids import MelodyRef
 from domain.limits import ServerLimits
-from storage.locks import LockStore
 
 if TYPE_CHECKING:
     from domain.model import BreedParams
     from service.queue import JobQueue
-    from storage.codec import Job
-    from storage.requests import RequestStore
+    from service.stores import Locks, RequestRecords
+    from domain.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ FindMelody = Callable[[str | MelodyRef, int | None], Awaitable[tuple[MelodyRef, 
 class RequestSpacing:
     """A member's requests for the worker, each kind spaced by the server's `morph_cooldown_s`."""
 
-    def __init__(self, locks: LockStore, limits: ServerLimits) -> None:
+    def __init__(self, locks: Locks, limits: ServerLimits) -> None:
         self.locks = locks
         self.limits = limits
 
@@ -62,7 +61,7 @@ class Requests(Generic[R]):
     """Requests of one kind for the worker: `requests` keeps them, `queue` takes their jobs, `melody` finds
     a melody id's candidate, `spacing` spaces a member's, `new_id` names one, `clock()` is the time."""
 
-    def __init__(self, requests: RequestStore[R], queue: JobQueue, melody: FindMelody,
+    def __init__(self, requests: RequestRecords[R], queue: JobQueue, melody: FindMelody,
                  spacing: RequestSpacing, new_id: Callable[[], str], clock: Callable[[], float]) -> None:
         self.requests = requests
         self.queue = queue

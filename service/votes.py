@@ -13,8 +13,7 @@ from domain.errors import BreedError
 from domain.model import Breed
 from domain.rules import refusal
 from domain.votes import ballot_counts
-from storage.breeds import BreedStateStore
-from storage.votes import VoteStore
+from service.stores import BreedStates, VoteRecords
 
 # Reads the votes where people cast them (e.g. a Discord message's reactions): candidate index ->
 # voters, or None when they cannot be read (the mirrored votes in Redis then count).
@@ -25,7 +24,7 @@ class Votes:
     """The votes of every breed. `get` finds a breed (BreedError if none); `lock` is the breed's lock."""
 
     def __init__(
-        self, votes: VoteStore, breeds: BreedStateStore, get: Callable[[str], Awaitable[Breed]],
+        self, votes: VoteRecords, breeds: BreedStates, get: Callable[[str], Awaitable[Breed]],
         lock: Callable[[str], contextlib.AbstractAsyncContextManager[None]],
     ) -> None:
         self.votes = votes
