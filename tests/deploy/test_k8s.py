@@ -1,0 +1,438 @@
+"""The Kubernetes manifests (deploy/k8s), the Grafana dashboard and the operator's alerts agree with the
+Kubernetes API, KEDA's objects, the settings classes and the metrics and health contract.
+
+No cluster runs here: the kustomization is rendered in Python (the subset it uses), every built-in object is
+validated against the Kubernetes 1.30 schemas that kubernetes-validate ships (offline, strict: an unknown field
+fails), and the KEDA objects against the schemas in deploy/k8s/schemas. Redis runs from the manifest's own
+command line.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from runtime.redis_server import find_redis_server, free_port
+from runtime.settings import BotSettings, CommonSettings, WorkerSettings
+from storage.streams import JOBS, WORKERS_GROUP
+from tests.support.waiting import wait_for_sync
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.30"
+
+# The metrics and health contract: each process's port for /metrics, /healthz and /readyz.
+CONTRACT_PORTS = {"worker": 9101, "bot": 9102, "web": 8765}
+# The settings that name those ports and the address they are served on.
+METRICS_SETTINGS = {"METRICS_PORT", "METRICS_HOST"}
+SETTINGS_OF = {"bot": BotSettings, "worker": WorkerSettings, "web": CommonSettings}
+SETTING_KEYS = {name.upper() for cls in SETTINGS_OF.values() for name in cls.model_fields} | METRICS_SETTINGS
+# Containers that run someone else's image read their own variables: these and no others.
+OTHER_IMAGES_ENV = {"redis": {"REDIS_PASSWORD", "REDIS_MAXMEMORY"},
+                    "exporter": {"REDIS_ADDR", "REDIS_PASSWORD", "REDIS_EXPORTER_CONFIG_COMMAND"}}
+SECRET_KEYS = {"DISCORD_TOKEN", "REDIS_PASSWORD", "WEB_ACCESS_TOKEN"}
+
+
+# --- rendering: the subset of kustomize the kustomization uses ---------------------------------------------
+
+KUSTOMIZATION_KEYS = {"apiVersion", "kind", "namespace", "labels", "resources"}
+CLUSTER_SCOPED = {"Namespace", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
+                  "CustomResourceDefinition", "ClusterTriggerAuthentication"}
+WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+
+
+def render(folder: Path) -> list[dict[str, Any]]:
+    """The objects `kubectl kustomize folder` prints, for kustomizations made of local resource files, a
+    namespace and labels (on templates too, never on selectors); anything else is refused by name."""
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    unknown = set(kustomization) - KUSTOMIZATION_KEYS
+    if unknown:
+        raise ValueError(f"kustomization.yaml uses {sorted(unknown)}, which this renderer does not know")
+    objects: list[dict[str, Any]] = []
+    for name in kustomization["resources"]:
+        path = folder / name
+        if not path.is_file():
+            raise ValueError(f"resource {name} is not a file of {folder}")
+        objects += [document for document in yaml.safe_load_all(path.read_text()) if document]
+    namespace = kustomization.get("namespace")
+    for entry in kustomization.get("labels", []):
+        if set(entry) - {"pairs", "includeTemplates", "includeSelectors"} or entry.get("includeSelectors"):
+            raise ValueError(f"labels entry {entry} is not one this renderer knows")
+    for obj in objects:
+        if namespace and obj["kind"] not in CLUSTER_SCOPED:
+            obj["metadata"]["namespace"] = namespace
+        for entry in kustomization.get("labels", []):
+            obj["metadata"].setdefault("labels", {}).update(entry["pairs"])
+            if entry.get("includeTemplates") and obj["kind"] in WORKLOADS:
+                obj["spec"]["template"]["metadata"].setdefault("labels", {}).update(entry["pairs"])
+                for claim in obj["spec"].get("volumeClaimTemplates", []):
+                    claim["metadata"].setdefault("labels", {}).update(entry["pairs"])
+    return objects
+
+
+OBJECTS = render(K8S)
+KUSTOMIZATION = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+
+
+def the(kind: str, name: str) -> dict[str, Any]:
+    [found] = [obj for obj in OBJECTS if obj["kind"] == kind and obj["metadata"]["name"] == name]
+    return found
+
+
+def pod_specs() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    for obj in OBJECTS:
+        if obj["kind"] in WORKLOADS:
+            yield obj, obj["spec"]["template"]["spec"]
+
+
+def app_containers() -> Iterator[tuple[str, dict[str, Any]]]:
+    """(process, container) of every container that runs one of the project's images."""
+    for _obj, spec in pod_specs():
+        for container in spec["containers"]:
+            if container["image"].startswith("melody-breeder-"):
+                yield container["name"], container
+
+
+def settings_map() -> dict[str, str]:
+    return the("ConfigMap", "melody-breeder-settings")["data"]
+
+
+def secret_example() -> dict[str, Any]:
+    return yaml.safe_load((K8S / "secret.example.yaml").read_text())
+
+
+def environment(container: dict[str, Any]) -> dict[str, str]:
+    """What the container's process finds in its environment, the Secret's values taken from the example."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        assert source["configMapRef"]["name"] == "melody-breeder-settings"
+        env.update(settings_map())
+    placeholders = secret_example()["stringData"]
+    for variable in container.get("env", []):
+        if "value" in variable:
+            env[variable["name"]] = variable["value"]
+        elif "secretKeyRef" in variable["valueFrom"]:
+            env[variable["name"]] = placeholders[variable["valueFrom"]["secretKeyRef"]["key"]]
+        else:
+            env[variable["name"]] = settings_map()[variable["valueFrom"]["configMapKeyRef"]["key"]]
+    return env
+
+
+# --- Kubernetes' own schemas, and KEDA's -------------------------------------------------------------------
+
+def test_every_built_in_object_is_valid_kubernetes_1_30() -> None:
+    built_in = [obj for obj in OBJECTS if not obj["apiVersion"].startswith("keda.sh/")]
+    assert {obj["kind"] for obj in built_in} == {"Namespace", "ConfigMap", "Service", "Deployment", "StatefulSet"}
+    for obj in built_in:
+        assert kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True) == KUBERNETES_VERSION
+
+
+def test_the_kubernetes_validation_refuses_a_misspelt_field_and_a_wrong_type() -> None:
+    worker = the("Deployment", "worker")
+    misspelt = copy.deepcopy(worker)
+    misspelt["spec"]["template"]["spec"]["containers"][0]["resource"] = {}
+    wrong_type = copy.deepcopy(worker)
+    wrong_type["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "9101"
+    for broken in (misspelt, wrong_type):
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def keda_schema(kind: str) -> dict[str, Any]:
+    return json.loads((K8S / "schemas" / f"keda-{kind.lower()}.json").read_text())
+
+
+def test_the_keda_objects_match_their_schemas() -> None:
+    keda = [obj for obj in OBJECTS if obj["apiVersion"].startswith("keda.sh/")]
+    assert sorted(obj["kind"] for obj in keda) == ["ScaledObject", "TriggerAuthentication"]
+    for obj in keda:
+        schema = keda_schema(obj["kind"])
+        jsonschema.Draft202012Validator.check_schema(schema)
+        jsonschema.Draft202012Validator(schema).validate(obj)
+
+
+@pytest.mark.parametrize("breakage", [
+    "lag as a number", "no stream", "lag without activation", "misspelt field", "no address",
+])
+def test_the_scaledobject_schema_refuses_what_keda_would(breakage: str) -> None:
+    broken = copy.deepcopy(the("ScaledObject", "worker"))
+    metadata = broken["spec"]["triggers"][0]["metadata"]
+    if breakage == "lag as a number":
+        metadata["lagCount"] = 8
+    elif breakage == "no stream":
+        del metadata["stream"]
+    elif breakage == "lag without activation":
+        del metadata["activationLagCount"]
+    elif breakage == "misspelt field":
+        broken["spec"]["minReplicas"] = 1
+    else:
+        del metadata["address"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(keda_schema("ScaledObject")).validate(broken)
+
+
+def test_the_python_rendering_is_what_kubectl_kustomize_prints() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed here; the Python rendering is checked against it where it is")
+    printed = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=120,
+                             check=True).stdout
+    by_name = {(obj["kind"], obj["metadata"]["name"]): obj for obj in yaml.safe_load_all(printed)}
+    assert by_name == {(obj["kind"], obj["metadata"]["name"]): obj for obj in OBJECTS}
+
+
+def test_the_renderer_refuses_what_it_does_not_know(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources: [a.yaml]\nimages: [{name: x, newTag: '1'}]\n")
+    with pytest.raises(ValueError, match="images"):
+        render(tmp_path)
+
+
+# --- the processes ------------------------------------------------------------------------------------------
+
+def test_the_bot_and_the_web_page_run_once_and_are_recreated_not_rolled() -> None:
+    for name in ("bot", "web"):
+        deployment = the("Deployment", name)
+        assert deployment["spec"]["replicas"] == 1
+        assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    # The workers' count is KEDA's: a replicas field would reset it on every apply.
+    assert "replicas" not in the("Deployment", "worker")["spec"]
+
+
+def test_every_probe_and_scrape_follows_the_metrics_contract() -> None:
+    seen = set()
+    for _obj, spec in pod_specs():
+        for container in spec["containers"]:
+            process = container["name"]
+            if process not in CONTRACT_PORTS:
+                continue
+            seen.add(process)
+            port = CONTRACT_PORTS[process]
+            assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+            assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
+            assert port in [p["containerPort"] for p in container["ports"]]
+            env = environment(container)
+            assert int(env["WEB_PORT" if process == "web" else "METRICS_PORT"]) == port
+            if process != "web":
+                assert env["METRICS_HOST"] == "0.0.0.0"  # the kubelet and Prometheus reach it from outside the pod
+    assert seen == set(CONTRACT_PORTS)
+    for obj, _spec in pod_specs():
+        annotations = obj["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics"
+        ports = {p["containerPort"] for c in obj["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
+        assert int(annotations["prometheus.io/port"]) in ports
+
+
+def test_every_environment_variable_is_a_setting_of_the_project() -> None:
+    assert set(settings_map()) <= SETTING_KEYS
+    for process, container in app_containers():
+        assert {variable["name"] for variable in container.get("env", [])} <= SETTING_KEYS, process
+    for _obj, spec in pod_specs():
+        for container in spec["containers"]:
+            if not container["image"].startswith("melody-breeder-"):
+                assert {v["name"] for v in container.get("env", [])} <= OTHER_IMAGES_ENV[container["name"]]
+                assert "envFrom" not in container
+
+
+def test_each_process_accepts_the_settings_the_manifests_give_it() -> None:
+    """The settings class of each process, built from what its container's environment holds (Secret values
+    from the example): a value out of range or of the wrong form fails here, not in a crash-looping pod."""
+    from web.access import login_needed
+
+    for process, container in app_containers():
+        env = environment(container)
+        settings = SETTINGS_OF[process](_env_file=None, **{key.lower(): value for key, value in env.items()})
+        assert settings.redis_url == "redis://redis:6379/0"
+        assert settings.redis_password is not None
+        if process == "web":
+            token = settings.web_access_token.get_secret_value() if settings.web_access_token else None
+            assert settings.web_host == "0.0.0.0"
+            assert login_needed(settings.web_host, token, settings.web_trusted_proxy) is None
+            assert settings.web_allowed_hosts  # the name the Ingress serves; any other Host is refused
+
+
+def test_secrets_come_from_the_secret_and_reach_only_the_processes_that_need_them() -> None:
+    assert not SECRET_KEYS & set(settings_map())
+    readers: dict[str, set[str]] = {key: set() for key in SECRET_KEYS}
+    for _obj, spec in pod_specs():
+        for container in spec["containers"]:
+            for variable in container.get("env", []):
+                if variable["name"] in SECRET_KEYS:
+                    assert "value" not in variable, (container["name"], variable["name"])
+                    ref = variable["valueFrom"]["secretKeyRef"]
+                    assert ref == {"name": "melody-breeder", "key": variable["name"]}
+                    readers[variable["name"]].add(container["name"])
+    assert readers == {"DISCORD_TOKEN": {"bot"}, "WEB_ACCESS_TOKEN": {"web"},
+                       "REDIS_PASSWORD": {"bot", "worker", "web", "redis", "exporter"}}
+
+
+def test_the_secret_example_is_never_applied_and_names_every_key_the_manifests_read() -> None:
+    assert "secret.example.yaml" not in KUSTOMIZATION["resources"]
+    assert "Secret" not in {obj["kind"] for obj in OBJECTS}
+    example = secret_example()
+    assert example["kind"] == "Secret" and example["metadata"]["name"] == "melody-breeder"
+    assert set(example["stringData"]) == SECRET_KEYS
+    assert all(value.startswith("replace-with-") for value in example["stringData"].values())
+    assert kubernetes_validate.validate(example, KUBERNETES_VERSION, strict=True)
+    text = (K8S / "secret.example.yaml").read_text()
+    assert "kubectl -n melody-breeder create secret generic melody-breeder --from-env-file=" in text
+
+
+def _quantity(value: str) -> float:
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "": 1}
+    number, unit = re.fullmatch(r"([0-9.]+)(m|Ki|Mi|Gi|)", value).groups()
+    return float(number) * units[unit]
+
+
+def _redis_bytes(value: str) -> int:
+    number, unit = re.fullmatch(r"([0-9]+)(gb|mb|kb|g|m|k|)", value.lower()).groups()
+    return int(number) * {"gb": 2**30, "mb": 2**20, "kb": 2**10, "g": 10**9, "m": 10**6, "k": 10**3, "": 1}[unit]
+
+
+def test_every_container_requests_and_limits_cpu_and_memory() -> None:
+    for _obj, spec in pod_specs():
+        for container in spec["containers"]:
+            resources = container["resources"]
+            for resource in ("cpu", "memory"):
+                request, limit = resources["requests"][resource], resources["limits"][resource]
+                assert 0 < _quantity(request) <= _quantity(limit), (container["name"], resource)
+
+
+def test_a_worker_has_room_for_its_model_soundfont_and_note_cache_and_a_core() -> None:
+    [worker] = the("Deployment", "worker")["spec"]["template"]["spec"]["containers"]
+    cache_mb = float(environment(worker)["RENDER_CACHE_MB"])
+    model_mb, soundfont_mb = 200, 170  # docs/benchmarks.md (bench decode rss_mb=201), deploy/SCALING.md
+    assert _quantity(worker["resources"]["requests"]["memory"]) >= (model_mb + soundfont_mb + cache_mb) * 2**20
+    assert _quantity(worker["resources"]["requests"]["cpu"]) >= 1
+
+
+def test_redis_has_room_above_its_maxmemory_and_a_claim_for_its_aof() -> None:
+    redis = the("StatefulSet", "redis")
+    [container] = [c for c in redis["spec"]["template"]["spec"]["containers"] if c["name"] == "redis"]
+    maxmemory = _redis_bytes(settings_map()["REDIS_MAXMEMORY"])
+    assert _quantity(container["resources"]["limits"]["memory"]) >= 1.25 * maxmemory
+    [claim] = redis["spec"]["volumeClaimTemplates"]
+    assert _quantity(claim["spec"]["resources"]["requests"]["storage"]) >= 3 * maxmemory
+    assert {"name": claim["metadata"]["name"], "mountPath": "/data"} in container["volumeMounts"]
+
+
+def test_pods_run_as_a_user_without_capabilities_tokens_or_service_links() -> None:
+    for obj, spec in pod_specs():
+        context = spec["securityContext"]
+        assert context["runAsNonRoot"] is True and context["runAsUser"] > 0, obj["metadata"]["name"]
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert spec["automountServiceAccountToken"] is False
+        # Service links would put e.g. WEB_PORT=tcp://... into the environment the settings read.
+        assert spec["enableServiceLinks"] is False
+        for container in spec["containers"]:
+            assert container["securityContext"] == {"allowPrivilegeEscalation": False,
+                                                    "readOnlyRootFilesystem": True,
+                                                    "capabilities": {"drop": ["ALL"]}}
+    for service in (obj for obj in OBJECTS if obj["kind"] == "Service"):
+        name = service["metadata"]["name"].upper().replace("-", "_")
+        assert not {f"{name}_PORT", f"{name}_SERVICE_HOST"} & SETTING_KEYS
+
+
+def test_services_select_pods_and_name_their_ports() -> None:
+    for service in (obj for obj in OBJECTS if obj["kind"] == "Service"):
+        [workload] = [obj for obj, _spec in pod_specs()
+                      if service["spec"]["selector"].items() <= obj["spec"]["template"]["metadata"]["labels"].items()]
+        ports = {p["name"] for c in workload["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
+        assert {port["targetPort"] for port in service["spec"]["ports"]} <= ports
+    assert the("StatefulSet", "redis")["spec"]["serviceName"] == "redis"
+    assert settings_map()["REDIS_URL"] == "redis://redis:6379/0"
+
+
+def test_keda_scales_the_worker_deployment_on_the_lag_of_the_jobs_group() -> None:
+    scaled = the("ScaledObject", "worker")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == the("Deployment", "worker")["metadata"]["name"]
+    [trigger] = scaled["spec"]["triggers"]
+    metadata = trigger["metadata"]
+    assert trigger["type"] == "redis-streams"
+    assert (metadata["stream"], metadata["consumerGroup"]) == (JOBS, WORKERS_GROUP) == ("mb:jobs", "workers")
+    assert "lagCount" in metadata and "pendingEntriesCount" not in metadata
+    # KEDA's operator runs in its own namespace: the Service's full name.
+    namespace = KUSTOMIZATION["namespace"]
+    assert metadata["address"] == f"redis.{namespace}.svc.cluster.local:6379"
+    auth = the("TriggerAuthentication", trigger["authenticationRef"]["name"])
+    assert auth["spec"]["secretTargetRef"] == [{"parameter": "password", "name": "melody-breeder",
+                                                "key": "REDIS_PASSWORD"}]
+    assert 1 <= scaled["spec"]["minReplicaCount"] < scaled["spec"]["maxReplicaCount"]
+
+
+def test_the_namespace_object_is_the_kustomization_namespace() -> None:
+    assert the("Namespace", KUSTOMIZATION["namespace"])
+
+
+# --- Redis, run from the manifest's own command line ------------------------------------------------------
+
+def _redis_script(port: int, data: Path) -> tuple[str, str]:
+    """The container's command and its probe, pointed at a test port and folder and this machine's binaries."""
+    [container] = [c for c in the("StatefulSet", "redis")["spec"]["template"]["spec"]["containers"]
+                   if c["name"] == "redis"]
+    server = find_redis_server()
+    script = container["command"][2]
+    assert "exec redis-server --dir /data " in script
+    script = script.replace("exec redis-server --dir /data ",
+                            f"exec {server} --port {port} --bind 127.0.0.1 --dir {data} ")
+    probe = container["readinessProbe"]["exec"]["command"][2]
+    assert probe == container["livenessProbe"]["exec"]["command"][2] == container["startupProbe"]["exec"]["command"][2]
+    probe = probe.replace("redis-cli ping", f"{server.parent / 'redis-cli'} -p {port} ping")
+    return script, probe
+
+
+def test_the_manifest_redis_refuses_to_start_without_a_password(tmp_path: Path) -> None:
+    script, _probe = _redis_script(free_port(), tmp_path)
+    for env in ({"REDIS_MAXMEMORY": "32mb"}, {"REDIS_PASSWORD": "", "REDIS_MAXMEMORY": "32mb"}):
+        result = subprocess.run(["sh", "-c", script], env={"PATH": "/usr/bin:/bin", **env},
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2
+        assert result.stderr.strip() == "REDIS_PASSWORD is empty: create the Secret melody-breeder"
+
+
+def test_the_manifest_redis_wants_its_password_keeps_an_aof_and_never_evicts(tmp_path: Path) -> None:
+    import redis
+
+    port, password = free_port(), "k8s-password-7"
+    script, probe = _redis_script(port, tmp_path)
+    env = {"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": password, "REDIS_MAXMEMORY": "32mb"}
+    process = subprocess.Popen(["sh", "-c", script], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    client = redis.Redis(host="127.0.0.1", port=port, password=password)
+
+    def answers() -> bool:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    try:
+        wait_for_sync(answers, timeout=30, what="the manifest's Redis")
+        assert subprocess.run(["sh", "-c", probe], env=env, timeout=30).returncode == 0
+        wrong = {**env, "REDIS_PASSWORD": "not-the-password"}
+        assert subprocess.run(["sh", "-c", probe], env=wrong, capture_output=True, timeout=30).returncode != 0
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=port).set("mb:probe", b"1")
+        memory, persistence = client.info("memory"), client.info("persistence")
+        assert memory["maxmemory"] == 32 * 2**20 and memory["maxmemory_policy"] == "noeviction"
+        assert persistence["aof_enabled"] == 1
+        client.set("mb:probe", b"1")
+        wait_for_sync(lambda: any(tmp_path.rglob("*.aof*")), timeout=10, what="the AOF in the data folder")
+        with pytest.raises(redis.ResponseError, match="unknown command"):
+            client.execute_command("CONFIG", "GET", "dir")
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(timeout=20)
+        if process.stderr:
+            process.stderr.close()
