@@ -1,112 +1,13 @@
-"""Generations: the atomic, idempotent write; latents; artifacts and their TTL; uploads."""
+"""Generations in Redis: the TTLs Redis holds for files, generations and uploads (the behaviour both stores
+share: tests/contract)."""
 
 from __future__ import annotations
 
-import asyncio
-
-import numpy as np
-import pytest
 from redis.asyncio import Redis
 
-from domain.artifacts import clip_name
-from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
 from storage import BreedStore, keys
 from storage.breeds import generation_key, latents_key, upload_key
 from tests.storage.factories import make_breed, make_generation, make_latents
-from tests.support.waiting import let_pass
-
-
-@pytest.fixture
-async def breed_store(store: BreedStore) -> BreedStore:
-    await store.breeds.create(make_breed("b1"))
-    return store
-
-
-async def test_written_generation_reads_back_with_latents_and_artifacts(breed_store: BreedStore) -> None:
-    generation = make_generation("b1", 0, artifacts=(clip_name(0),))
-    latents = make_latents()
-    assert await breed_store.breeds.write_generation(generation, latents, {clip_name(0): b"OggS-0"}) is True
-
-    assert await breed_store.breeds.get_generation("b1", 0) == generation
-    read = await breed_store.breeds.get_latents("b1", 0)
-    assert read is not None and read.dtype == np.float32 and read.shape == latents.shape
-    assert read.tobytes() == latents.tobytes()
-    assert await breed_store.breeds.get_artifact("b1", 0, clip_name(0)) == b"OggS-0"
-
-
-async def test_latents_round_trip_bit_exact_including_special_values(breed_store: BreedStore) -> None:
-    latents = np.array([[0.1, -0.0, np.inf, -np.inf], [np.nan, 1e-45, 3.4028235e38, -7.25]], dtype=np.float32)
-    await breed_store.breeds.write_generation(make_generation("b1", 0, population=2), latents, {})
-    read = await breed_store.breeds.get_latents("b1", 0)
-    assert read is not None and read.shape == (2, 4)
-    assert read.tobytes() == latents.tobytes()
-    read[0, 0] = 5.0  # the caller owns the array it gets
-
-
-async def test_missing_generation_latents_and_artifact_read_as_none(breed_store: BreedStore) -> None:
-    assert await breed_store.breeds.get_generation("b1", 7) is None
-    assert await breed_store.breeds.get_latents("b1", 7) is None
-    assert await breed_store.breeds.get_artifact("b1", 7, "roll.png") is None
-
-
-async def test_writing_a_generation_raises_the_breed_generation_only_upwards(breed_store: BreedStore) -> None:
-    await breed_store.breeds.write_generation(make_generation("b1", 2), make_latents(), {})
-    assert (await breed_store.breeds.get("b1")).generation == 2  # type: ignore[union-attr]
-    await breed_store.breeds.write_generation(make_generation("b1", 1), make_latents(), {})
-    assert (await breed_store.breeds.get("b1")).generation == 2  # type: ignore[union-attr]
-
-
-async def test_second_write_of_a_generation_returns_false_and_changes_nothing(
-    breed_store: BreedStore,
-) -> None:
-    first = make_generation("b1", 0, sigma=0.5)
-    await breed_store.breeds.write_generation(first, make_latents(seed=1), {"roll.png": b"first"})
-
-    second = make_generation("b1", 0, sigma=0.9, rerolled=True)
-    artifacts = {"roll.png": b"second", "x": b"x"}
-    written = await breed_store.breeds.write_generation(second, make_latents(seed=2), artifacts)
-
-    assert written is False
-    assert await breed_store.breeds.get_generation("b1", 0) == first
-    assert (await breed_store.breeds.get_latents("b1", 0)).tobytes() == make_latents(seed=1).tobytes()  # type: ignore[union-attr]
-    assert await breed_store.breeds.get_artifact("b1", 0, "roll.png") == b"first"
-    assert await breed_store.breeds.get_artifact("b1", 0, "x") is None
-
-
-async def test_racing_writes_of_one_generation_write_exactly_one(breed_store: BreedStore) -> None:
-    writes = [
-        breed_store.breeds.write_generation(
-            make_generation("b1", 0, sigma=i / 10), make_latents(seed=i), {"n": str(i).encode()}
-        )
-        for i in range(8)
-    ]
-    results = await asyncio.gather(*writes)
-    assert sorted(results) == [False] * 7 + [True]
-
-    winner = results.index(True)
-    assert (await breed_store.breeds.get_generation("b1", 0)).sigma == winner / 10  # type: ignore[union-attr]
-    assert (await breed_store.breeds.get_latents("b1", 0)).tobytes() == make_latents(seed=winner).tobytes()  # type: ignore[union-attr]
-    assert await breed_store.breeds.get_artifact("b1", 0, "n") == str(winner).encode()
-
-
-async def test_generation_write_races_with_breed_updates_without_losing_either(
-    breed_store: BreedStore,
-) -> None:
-    await asyncio.gather(
-        breed_store.breeds.write_generation(make_generation("b1", 0), make_latents(), {}),
-        breed_store.breeds.update("b1", status="voting"),
-        breed_store.breeds.update("b1", vote_deadline=10.0),
-    )
-    breed = await breed_store.breeds.get("b1")
-    assert breed is not None
-    assert (breed.generation, breed.status, breed.vote_deadline) == (0, "voting", 10.0)
-
-
-async def test_writing_a_generation_of_a_missing_breed_raises_and_writes_nothing(store: BreedStore) -> None:
-    with pytest.raises(KeyError):
-        await store.breeds.write_generation(make_generation("ghost", 0), make_latents(), {"a": b"a"})
-    assert await store.breeds.get_generation("ghost", 0) is None
-    assert await store.breeds.get_artifact("ghost", 0, "a") is None
 
 
 async def test_artifacts_expire_but_generation_and_latents_do_not(redis_client: Redis) -> None:
@@ -122,48 +23,16 @@ async def test_artifacts_expire_but_generation_and_latents_do_not(redis_client: 
     assert await redis_client.ttl(latents_key("b1", 0)) == -1
 
 
-async def test_default_artifact_ttl_is_fourteen_days(breed_store: BreedStore, redis_client: Redis) -> None:
-    await breed_store.breeds.add_artifacts("b1", 0, {"clip-1.ogg": b"ogg"})
+async def test_default_artifact_ttl_is_fourteen_days_and_kept_files_have_none(
+    store: BreedStore, redis_client: Redis
+) -> None:
+    await store.breeds.add_artifacts("b1", 0, {"clip-1.ogg": b"ogg"})
+    await store.breeds.add_artifacts("b1", 0, {"winner.mid": b"MThd"}, keep=True)
     ttl = await redis_client.ttl(keys.artifact("b1", 0, "clip-1.ogg"))
     assert 14 * 86400 - 60 < ttl <= 14 * 86400
-
-
-async def test_an_artifact_is_gone_after_its_ttl(redis_client: Redis) -> None:
-    store = BreedStore(redis_client, artifact_ttl_s=0.05)
-    await store.breeds.add_artifacts("b1", 0, {"roll.png": b"png"})
-    await let_pass(0.2)
-    assert await store.breeds.get_artifact("b1", 0, "roll.png") is None
-
-
-async def test_add_artifacts_overwrites_and_adds(breed_store: BreedStore) -> None:
-    await breed_store.breeds.write_generation(make_generation("b1", 0), make_latents(), {"roll.png": b"old"})
-    await breed_store.breeds.add_artifacts("b1", 0, {"roll.png": b"new", "morph.ogg": b"ogg"})
-    await breed_store.breeds.add_artifacts("b1", 0, {"morph.ogg": b"ogg"})
-    assert await breed_store.breeds.get_artifact("b1", 0, "roll.png") == b"new"
-    assert await breed_store.breeds.get_artifact("b1", 0, "morph.ogg") == b"ogg"
-
-
-async def test_upload_round_trips_and_expires(store: BreedStore, redis_client: Redis) -> None:
-    midi = bytes(range(256)) * 4
-    token = await store.breeds.save_upload(midi)
-    assert await store.breeds.load_upload(token) == midi
-    assert 86000 < await redis_client.ttl(upload_key(token)) <= 86400
-    assert await store.breeds.save_upload(midi) != token
-
-    short = await store.breeds.save_upload(b"MThd", ttl_s=0.05)
-    await let_pass(0.2)
-    assert await store.breeds.load_upload(short) is None
-    assert await store.breeds.load_upload("no-such-token") is None
-
-
-async def test_kept_artifacts_never_expire_and_oversized_or_too_many_are_refused_whole(
-    breed_store: BreedStore, redis_client: Redis
-) -> None:
-    await breed_store.breeds.add_artifacts("b1", 0, {"winner.mid": b"MThd"}, keep=True)
     assert await redis_client.pttl(keys.artifact("b1", 0, "winner.mid")) == -1
-    with pytest.raises(ValueError, match="larger than 8 MiB"):
-        await breed_store.breeds.add_artifacts("b1", 0, {"small": b"x", "huge": b"x" * (MAX_ARTIFACT_BYTES + 1)})
-    with pytest.raises(ValueError, match="at most 64"):
-        too_many = {f"f{i}": b"x" for i in range(MAX_ARTIFACTS_PER_GENERATION + 1)}
-        await breed_store.breeds.add_artifacts("b1", 0, too_many)
-    assert await breed_store.breeds.get_artifact("b1", 0, "small") is None
+
+
+async def test_an_upload_is_kept_for_a_day(store: BreedStore, redis_client: Redis) -> None:
+    token = await store.breeds.save_upload(b"MThd")
+    assert 86000 < await redis_client.ttl(upload_key(token)) <= 86400
