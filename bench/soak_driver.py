@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.voting import NUMBER_EMOJI
+from service.errors import UNAVAILABLE_TEXT as RESTARTING
 
 log = logging.getLogger(__name__)
 
 POPULATION = 4
-RESTARTING = "The breeding service is restarting"
 
 
 class Report(Protocol):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 
 import discord
 from discord import app_commands
@@ -15,6 +13,7 @@ from bot.controller import BreedController
 from bot.errors import answer_error, too_long_option
 from domain.errors import BreedError
 from runtime.backoff import Outage
+from runtime.identity import consumer_name
 from runtime.settings import BotSettings
 from service.breeding import BreedingService
 from service.connection import open_service
@@ -26,11 +25,6 @@ log = logging.getLogger(__name__)
 
 # listen after breed: it adds /breed listen to the breed group.
 EXTENSIONS = ("bot.cogs.breed", "bot.cogs.votes", "bot.cogs.listen")
-
-
-def consumer_name() -> str:
-    """This process's name in the bots' consumer group: each bot process reads events as itself."""
-    return f"bot-{socket.gethostname()}-{os.getpid()}"
 
 
 def utc_now() -> float:
@@ -88,7 +82,7 @@ class MelodyBot(commands.AutoShardedBot):
         self.settings = settings
         self.redis_url = redis_url
         self.external_wait = external_wait
-        self.consumer = consumer or consumer_name()
+        self.consumer = consumer or consumer_name("bot")
         self.tasks = BackgroundTasks()
 
     async def setup_hook(self) -> None:

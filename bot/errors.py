@@ -1,4 +1,5 @@
-"""The one place that answers failed interactions.
+"""How interactions are answered: `answer` with the one line an action returns, and the one place that
+answers failed ones (`answer_error`).
 
 A BreedError is something the user can act on; its text is the one line they see. Anything
 else is a bug: the user gets a short apology and the details go to the log.
@@ -7,12 +8,13 @@ else is a bug: the user gets a short apology and the details go to the log.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import discord
 from discord import app_commands
 
 from domain.errors import BreedError
-from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT, UNAVAILABLE
+from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT, UNAVAILABLE, UNAVAILABLE_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,14 @@ UNEXPECTED = "Something went wrong on my side; the details are in the bot's log.
 MAX_ANSWER = 1900
 # The longest text option a command takes when it declares no longest value of its own.
 MAX_TEXT_OPTION = 100
-RESTARTING = "The breeding service is restarting, try again in a minute."
+
+
+async def answer(interaction: discord.Interaction, act: Callable[[], Awaitable[str]]) -> None:
+    """Defer the interaction at once (ephemerally, thinking: Discord's 3-second limit holds however slow
+    `act` is), then send the one line `act()` returns, ephemerally. What `act` raises goes up, to the
+    command tree's handler or a button's `answer_error`."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    await interaction.followup.send(await act(), ephemeral=True)
 
 
 def user_message(error: BaseException) -> str:
@@ -33,7 +42,7 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, BreedError):
         return one_line(str(error))
     if isinstance(error, UNAVAILABLE):
-        return RESTARTING
+        return UNAVAILABLE_TEXT
     if isinstance(error, STORAGE_FULL):
         return STORAGE_FULL_TEXT
     if isinstance(error, app_commands.NoPrivateMessage):

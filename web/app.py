@@ -32,7 +32,7 @@ from domain.rules import Actor, end_line
 from domain.strategies import DESCRIPTIONS
 from domain.tune import BACKINGS, TUNE_BARS
 from service.breeding import BreedingService
-from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT, UNAVAILABLE, QueueFull
+from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT, UNAVAILABLE, UNAVAILABLE_TEXT, QueueFull
 from service.melodies import OTHER_SERVER
 from service.nudges import TooManyNudges
 from web.access import ACCESS_KEY, MAX_JSON_BYTES, Access, log_in, middlewares, security_headers
@@ -41,7 +41,6 @@ from web.front import FRONT, GOODBYE, WebFront
 log = logging.getLogger(__name__)
 
 FORM_TYPE = "multipart/form-data"
-RESTARTING = "The breeding service is restarting, try again in a minute."
 KEEPALIVE_S = 15.0
 # Files a page may ask for: the names the worker gives them (domain.artifacts), nothing else.
 FILE_NAME = re.compile(r"^(clip-\d{1,2}\.(ogg|mid)|roll\.png|(winner|tune)\.(mid|ogg|png)|lineage\.png"
@@ -129,7 +128,7 @@ async def _one_line_errors(request: web.Request, handler: Handler) -> web.Stream
     except PageError as error:
         return web.json_response({"error": str(error)}, status=error.status)
     except UNAVAILABLE:
-        return web.json_response({"error": RESTARTING}, status=503)
+        return web.json_response({"error": UNAVAILABLE_TEXT}, status=503)
     except STORAGE_FULL:
         log.error("%s %s: Redis refused a write, it holds REDIS_MAXMEMORY already", request.method, request.path)
         return web.json_response({"error": STORAGE_FULL_TEXT}, status=507)

@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_two_bot_processes_read_events_under_different_consumer_names() -> None:
-    probe = "from bot.client import consumer_name; print(consumer_name())"
+    probe = ("from bot.client import MelodyBot; from runtime.settings import BotSettings; "
+             "print(MelodyBot(BotSettings(_env_file=None, discord_token='t'), 'redis://127.0.0.1:1').consumer)")
     names = [subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
                             check=True, timeout=120).stdout.strip() for _ in range(2)]
     assert names[0] != names[1]
