@@ -1,8 +1,9 @@
 """The /breed command group: start, next, mutation, nudge, finish, morph, status, stop; tree, gallery,
 play, remove, compose, tune; forget-server.
 
-Every command defers (ephemerally) before anything else, so Discord's 3-second limit holds
-however slow Redis or an upload is; refusals are BreedErrors answered by the tree's handler.
+Every command answers through `answer`: it defers (ephemerally) before anything else, so Discord's
+3-second limit holds however slow Redis or an upload is, then sends the one line the command's action
+returns; refusals are BreedErrors answered by the tree's handler.
 Commands other than start act on the breed of the thread they are used in, or on `breed:`; who may
 steer it is decided by their rights in the breed's thread, not where they typed the command. Every
 text option declares its longest value, so Discord's client refuses anything longer.
@@ -10,6 +11,7 @@ text option declares its longest value, so Discord's client refuses anything lon
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import discord
@@ -17,6 +19,7 @@ from discord import app_commands
 from discord.app_commands import Choice, Range
 from discord.ext import commands
 
+from bot.errors import answer
 from bot.permissions import actor_in, actor_in_server
 from bot.seed import read_seed
 from bot.texts import (
@@ -32,6 +35,7 @@ from domain import limits, nudges
 from domain.errors import BreedError
 from domain.ids import BREED_ID_LENGTH
 from domain.instruments import INSTRUMENTS
+from domain.model import Breed
 from domain.strategies import DESCRIPTIONS, STRATEGIES
 from domain.tune import BACKINGS, TUNE_BARS
 from service.breeding import check_origin
@@ -72,6 +76,14 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         self.bot = bot
         super().__init__()
 
+    async def on_breed(self, interaction: discord.Interaction, breed: str | None,
+                       act: Callable[[Breed], Awaitable[str]]) -> None:
+        """`answer` with what `act` returns for the breed named by `breed`, or else of this thread."""
+        async def find_and_act() -> str:
+            return await act(await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id))
+
+        await answer(interaction, find_and_act)
+
     @app_commands.command(description="Start a breed here; it gets its own thread")
     @app_commands.describe(
         population="Candidates per generation (2-10)",
@@ -108,40 +120,38 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         bars: Choice[int] | None = None,
         backing: Choice[str] | None = None,
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        channel = interaction.channel
-        if not isinstance(channel, discord.TextChannel):
-            raise BreedError("Start a breed in a server's text channel (not in a thread): it gets its own thread.")
-        source = await self.bot.service.melodies.melody(from_, interaction.guild_id) if from_ else None
-        params = self.bot.service.params(
-            like=source[1] if source else None, population=population, sigma=mutation, foreign=foreign,
-            vote_minutes=vote_minutes, tempo=tempo, instrument=instrument.value if instrument else None,
-            strategy=strategy.value if strategy else None, bars=bars.value if bars else None,
-            backing=backing.value if backing else None,
-        )
-        check_origin(b"" if melody is not None else None, source[0] if source else None)
-        seed = await read_seed(melody) if melody is not None else None
-        breed = await self.bot.controller.start(
-            channel, interaction.user, params, melody.filename if melody else None, seed, source
-        )
-        await interaction.followup.send(f"Breed `{breed.breed_id}` started in <#{breed.thread_id}>.", ephemeral=True)
+        async def start_here() -> str:
+            channel = interaction.channel
+            if not isinstance(channel, discord.TextChannel):
+                raise BreedError("Start a breed in a server's text channel (not in a thread): it gets its own thread.")
+            source = await self.bot.service.melodies.melody(from_, interaction.guild_id) if from_ else None
+            params = self.bot.service.params(
+                like=source[1] if source else None, population=population, sigma=mutation, foreign=foreign,
+                vote_minutes=vote_minutes, tempo=tempo, instrument=instrument.value if instrument else None,
+                strategy=strategy.value if strategy else None, bars=bars.value if bars else None,
+                backing=backing.value if backing else None,
+            )
+            check_origin(b"" if melody is not None else None, source[0] if source else None)
+            seed = await read_seed(melody) if melody is not None else None
+            breed = await self.bot.controller.start(
+                channel, interaction.user, params, melody.filename if melody else None, seed, source
+            )
+            return f"Breed `{breed.breed_id}` started in <#{breed.thread_id}>."
+
+        await answer(interaction, start_here)
 
     @app_commands.command(name="next", description="Close voting now and breed the next generation")
     @app_commands.describe(breed=BREED_OPTION)
     async def next_generation(self, interaction: discord.Interaction, breed: BreedId | None = None) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
-        answer = await self.bot.controller.close_voting(found.breed_id, actor_in(interaction, found))
-        await interaction.followup.send(answer, ephemeral=True)
+        await self.on_breed(interaction, breed, lambda found: self.bot.controller.close_voting(
+            found.breed_id, actor_in(interaction, found)))
 
     @app_commands.command(description="Set the mutation σ used from the next step on")
     @app_commands.describe(sigma="Mutation σ (0-1): how far children stray from their parents", breed=BREED_OPTION)
     async def mutation(self, interaction: discord.Interaction, sigma: Range[float, _SIGMA.low, _SIGMA.high],
                        breed: BreedId | None = None) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
-        answer = await self.bot.controller.set_sigma(found.breed_id, actor_in(interaction, found), sigma)
-        await interaction.followup.send(answer, ephemeral=True)
+        await self.on_breed(interaction, breed, lambda found: self.bot.controller.set_sigma(
+            found.breed_id, actor_in(interaction, found), sigma))
 
     @app_commands.command(description="Steer the next generation with words: fewer notes, higher, smoother…")
     @app_commands.describe(
@@ -154,10 +164,8 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     ])
     async def nudge(self, interaction: discord.Interaction, attribute: str,
                     amount: Range[float, nudges.AMOUNT.low, nudges.AMOUNT.high], breed: BreedId | None = None) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
-        answer = await self.bot.controller.nudge(found.breed_id, interaction.user.id, attribute, amount)
-        await interaction.followup.send(answer, ephemeral=True)
+        await self.on_breed(interaction, breed, lambda found: self.bot.controller.nudge(
+            found.breed_id, interaction.user.id, attribute, amount))
 
     @app_commands.command(description="Finish: post the winner's MIDI file, audio and piano roll")
     @app_commands.describe(candidate="The winner's number (default: the top-voted candidate)", breed=BREED_OPTION)
@@ -165,10 +173,8 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         self, interaction: discord.Interaction, candidate: Range[int, 1, limits.MAX_CANDIDATES] | None = None,
         breed: BreedId | None = None,
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
-        answer = await self.bot.controller.finish(found.breed_id, actor_in(interaction, found), candidate)
-        await interaction.followup.send(answer, ephemeral=True)
+        await self.on_breed(interaction, breed, lambda found: self.bot.controller.finish(
+            found.breed_id, actor_in(interaction, found), candidate))
 
     @app_commands.command(description="Hear a morph from one candidate to another, through the latent space")
     @app_commands.describe(
@@ -186,65 +192,65 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         steps: Range[int, _MORPH.low, _MORPH.high] = limits.MORPH_DEFAULT_STEPS,
         breed: BreedId | None = None,
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
-        answer = await self.bot.controller.morph(found.breed_id, start, end, steps, actor_in(interaction, found))
-        await interaction.followup.send(answer, ephemeral=True)
+        await self.on_breed(interaction, breed, lambda found: self.bot.controller.morph(
+            found.breed_id, start, end, steps, actor_in(interaction, found)))
 
     @app_commands.command(description="Where a breed stands: generation, votes, deadline, settings")
     @app_commands.describe(breed=BREED_OPTION)
     async def status(self, interaction: discord.Interaction, breed: BreedId | None = None) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
-        await interaction.followup.send(await self.bot.controller.status(found), ephemeral=True)
+        await self.on_breed(interaction, breed, self.bot.controller.status)
 
     @app_commands.command(description="Stop a breed for good")
     @app_commands.describe(breed=BREED_OPTION)
     async def stop(self, interaction: discord.Interaction, breed: BreedId | None = None) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.service.find(breed, interaction.channel_id, interaction.guild_id)
-        answer = await self.bot.controller.stop(found.breed_id, actor_in(interaction, found))
-        await interaction.followup.send(answer, ephemeral=True)
-
+        await self.on_breed(interaction, breed, lambda found: self.bot.controller.stop(
+            found.breed_id, actor_in(interaction, found)))
 
     @app_commands.command(description="Post a melody's family tree: its ancestors back to generation 1")
     @app_commands.describe(candidate="A melody id, or a candidate's number in this thread (default: the winner)")
     async def tree(self, interaction: discord.Interaction, candidate: MelodyId | None = None) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        service = self.bot.service
-        ref = await service.pick(candidate, interaction.channel_id, interaction.guild_id)
-        ref, breed = await service.melodies.request_tree(ref, interaction.guild_id, interaction.user.id)
-        await interaction.followup.send(tree_requested_text(str(ref), breed), ephemeral=True)
+        async def request_tree() -> str:
+            service = self.bot.service
+            ref = await service.pick(candidate, interaction.channel_id, interaction.guild_id)
+            ref, breed = await service.melodies.request_tree(ref, interaction.guild_id, interaction.user.id)
+            return tree_requested_text(str(ref), breed)
+
+        await answer(interaction, request_tree)
 
     @app_commands.command(description="This server's finished winners, newest first")
     @app_commands.describe(page="Which page (10 winners a page)")
     async def gallery(self, interaction: discord.Interaction, page: Range[int, 1, 10_000] = 1) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        shown = await self.bot.service.gallery.page(interaction.guild_id, page)
-        await interaction.followup.send(gallery_text(shown.winners, shown.page, shown.pages, shown.total),
-                                        ephemeral=True)
+        async def show_page() -> str:
+            shown = await self.bot.service.gallery.page(interaction.guild_id, page)
+            return gallery_text(shown.winners, shown.page, shown.pages, shown.total)
+
+        await answer(interaction, show_page)
 
     @app_commands.command(description="Post a winner from the gallery again, here")
     @app_commands.describe(melody=MELODY_OPTION)
     async def play(self, interaction: discord.Interaction, melody: MelodyId) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        if interaction.channel is None:
-            raise BreedError("Use this command in a server's channel.")
-        gallery = self.bot.service.gallery
-        kept = await gallery.play(melody, interaction.guild_id, interaction.user.id)
-        try:
-            await self.bot.controller.gallery.play(interaction.channel, kept, interaction.user.id)
-        except BaseException:
-            await gallery.play_failed(interaction.user.id)
-            raise
-        await interaction.followup.send(f"`{kept.winner.melody_id}` posted.", ephemeral=True)
+        async def post_again() -> str:
+            if interaction.channel is None:
+                raise BreedError("Use this command in a server's channel.")
+            gallery = self.bot.service.gallery
+            kept = await gallery.play(melody, interaction.guild_id, interaction.user.id)
+            try:
+                await self.bot.controller.gallery.play(interaction.channel, kept, interaction.user.id)
+            except BaseException:
+                await gallery.play_failed(interaction.user.id)
+                raise
+            return f"`{kept.winner.melody_id}` posted."
+
+        await answer(interaction, post_again)
 
     @app_commands.command(description="Take a winner out of the gallery (your breed's; any with Manage Messages)")
     @app_commands.describe(melody=MELODY_OPTION)
     async def remove(self, interaction: discord.Interaction, melody: MelodyId) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        winner = await self.bot.service.gallery.remove(melody, interaction.guild_id, actor_in_server(interaction))
-        await interaction.followup.send(f"`{winner.melody_id}` is no longer in the gallery.", ephemeral=True)
+        async def take_out() -> str:
+            winner = await self.bot.service.gallery.remove(melody, interaction.guild_id, actor_in_server(interaction))
+            return f"`{winner.melody_id}` is no longer in the gallery."
+
+        await answer(interaction, take_out)
 
     @app_commands.command(description="Join bred 2-bar phrases into one piece, e.g. A A B A")
     @app_commands.describe(
@@ -254,11 +260,13 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     )
     async def compose(self, interaction: discord.Interaction, melodies: Range[str, 1, MELODIES_LENGTH],
                       smooth: bool = False) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        composition = await self.bot.service.compositions.request(
-            melodies, interaction.guild_id, interaction.channel_id, interaction.user.id, smooth=smooth
-        )
-        await interaction.followup.send(composition_requested_text(composition), ephemeral=True)
+        async def request_piece() -> str:
+            composition = await self.bot.service.compositions.request(
+                melodies, interaction.guild_id, interaction.channel_id, interaction.user.id, smooth=smooth
+            )
+            return composition_requested_text(composition)
+
+        await answer(interaction, request_piece)
 
     @app_commands.command(description="Make a whole tune from a melody, with backing: it is posted here")
     @app_commands.describe(
@@ -270,31 +278,33 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         self, interaction: discord.Interaction, melody: MelodyId, bars: Choice[int] | None = None,
         backing: Choice[str] | None = None,
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        service = self.bot.service
-        ref = await service.pick(melody, interaction.channel_id, interaction.guild_id)
-        tune = await service.tunes.request(
-            ref, interaction.guild_id, interaction.channel_id, interaction.user.id,
-            bars=bars.value if bars else None, backing=backing.value if backing else None,
-        )
-        await interaction.followup.send(tune_requested_text(tune), ephemeral=True)
+        async def request_tune() -> str:
+            service = self.bot.service
+            ref = await service.pick(melody, interaction.channel_id, interaction.guild_id)
+            tune = await service.tunes.request(
+                ref, interaction.guild_id, interaction.channel_id, interaction.user.id,
+                bars=bars.value if bars else None, backing=backing.value if backing else None,
+            )
+            return tune_requested_text(tune)
 
+        await answer(interaction, request_tune)
 
     @app_commands.command(name="forget-server",
                           description="Delete this server's gallery, breeds and votes for good (Manage Server)")
     @app_commands.describe(confirm="This server's name, exactly: deleting cannot be undone")
     async def forget_server(self, interaction: discord.Interaction,
                             confirm: Range[str, 1, SERVER_NAME_LENGTH] | None = None) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        guild = interaction.guild
-        member = interaction.user
-        if guild is None or not isinstance(member, discord.Member) or not member.guild_permissions.manage_guild:
-            raise BreedError("Only members with Manage Server can make me forget this server.")
-        if confirm != guild.name:
-            await interaction.followup.send(forget_server_confirm_text(guild.name), ephemeral=True)
-            return
-        forgotten = await self.bot.service.gallery.forget_server(guild.id)
-        await interaction.followup.send(server_forgotten_text(forgotten.winners, forgotten.breeds), ephemeral=True)
+        async def forget() -> str:
+            guild = interaction.guild
+            member = interaction.user
+            if guild is None or not isinstance(member, discord.Member) or not member.guild_permissions.manage_guild:
+                raise BreedError("Only members with Manage Server can make me forget this server.")
+            if confirm != guild.name:
+                return forget_server_confirm_text(guild.name)
+            forgotten = await self.bot.service.gallery.forget_server(guild.id)
+            return server_forgotten_text(forgotten.winners, forgotten.breeds)
+
+        await answer(interaction, forget)
 
 
 async def setup(bot: MelodyBot) -> None:

@@ -26,6 +26,7 @@ from discord.ext import commands
 
 from bot import texts
 from bot.cogs.breed import BREED_OPTION, BreedId
+from bot.errors import answer
 from bot.voice import Clip, VoiceConnector, VoiceDropped, VoicePort, connect_discord
 from domain import artifacts
 from domain.errors import BreedError
@@ -302,10 +303,8 @@ def listen_command(cog: Listen) -> app_commands.Command[None, ..., None]:
         interaction: discord.Interaction, action: Choice[str] | None = None,
         channel: discord.VoiceChannel | discord.StageChannel | None = None, breed: BreedId | None = None,
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         stop = action is not None and action.value == "stop"
-        answer = await cog.listen(interaction, stop, breed, channel)
-        await interaction.followup.send(answer, ephemeral=True)
+        await answer(interaction, lambda: cog.listen(interaction, stop, breed, channel))
 
     return listen
 
