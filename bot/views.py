@@ -10,13 +10,14 @@ is judged in the breed's thread.
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import discord
 
-from bot.errors import answer_error
+from bot.errors import answer, answer_error
 from bot.permissions import actor_in
 from domain import nudges
+from domain.ids import BREED_ID
 from domain.model import Breed
 from domain.rules import Actor
 
@@ -34,73 +35,79 @@ class Steering(Protocol):
 
     async def nudge(self, breed_id: str, user_id: int, attribute: str, amount: float) -> str: ...
 
-_BREED_ID = r"(?P<breed_id>[a-z0-9]{1,32})"
-_MELODY_ID = r"(?P<melody_id>[a-z0-9]{1,32}-g[0-9]{1,6}-[0-9]{1,2})"
+
+_BREED_ID = rf"(?P<breed_id>{BREED_ID.pattern})"
+_MELODY_ID = rf"(?P<melody_id>{BREED_ID.pattern}-g[0-9]{{1,6}}-[0-9]{{1,2}})"
 
 
-class NextButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"breed:next:{_BREED_ID}"):
-    """Closes voting now."""
+class _Control:
+    """What every control below shares (each is also a DynamicItem): any bot process rebuilds it from
+    its custom id, whose one group (`_KEY`) is the breed or melody id; a press defers, then answers
+    with the one line `act` returns. Controls have no command tree around them: their errors go to
+    the same handler here."""
 
-    def __init__(self, breed_id: str) -> None:
-        super().__init__(discord.ui.Button(
-            label="Next", emoji="⏭️", style=discord.ButtonStyle.primary, custom_id=f"breed:next:{breed_id}"
-        ))
-        self.breed_id = breed_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> NextButton:
-        return cls(match["breed_id"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _press(interaction, self.breed_id, "next")
-
-
-class FinishButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"breed:finish:{_BREED_ID}"):
-    """Ends the breed with the top-voted candidate."""
-
-    def __init__(self, breed_id: str) -> None:
-        super().__init__(discord.ui.Button(
-            label="Finish", emoji="🏁", style=discord.ButtonStyle.success, custom_id=f"breed:finish:{breed_id}"
-        ))
-        self.breed_id = breed_id
+    _KEY = "breed_id"
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> FinishButton:
-        return cls(match["breed_id"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _press(interaction, self.breed_id, "finish")
-
-
-class BranchButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"breed:branch:{_MELODY_ID}"):
-    """Starts a new breed seeded from a winner, in the channel its breed was started in; anyone may."""
-
-    def __init__(self, melody_id: str) -> None:
-        super().__init__(discord.ui.Button(
-            label="Branch", emoji="🌱", style=discord.ButtonStyle.secondary, custom_id=f"breed:branch:{melody_id}"
-        ))
-        self.melody_id = melody_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> BranchButton:
-        return cls(match["melody_id"])
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: re.Match[str]) -> Self:
+        return cls(match[cls._KEY])  # type: ignore[call-arg]  # each control takes the id its custom id carries
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            await interaction.response.defer(ephemeral=True, thinking=True)
             controller: Steering = interaction.client.controller  # type: ignore[attr-defined]
-            await interaction.followup.send(await controller.branch(interaction, self.melody_id), ephemeral=True)
+            await answer(interaction, lambda: self.act(interaction, controller))
         except Exception as error:
             await answer_error(interaction, error)
 
+    async def act(self, interaction: discord.Interaction, controller: Steering) -> str:
+        raise NotImplementedError
 
-class NudgeSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=rf"breed:nudge:{_BREED_ID}"):
+
+def _button(action: str, key: str, label: str, emoji: str, style: discord.ButtonStyle) -> discord.ui.Button[Any]:
+    return discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=f"breed:{action}:{key}")
+
+
+class NextButton(_Control, discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"breed:next:{_BREED_ID}"):
+    """Closes voting now."""
+
+    def __init__(self, breed_id: str) -> None:
+        super().__init__(_button("next", breed_id, "Next", "⏭️", discord.ButtonStyle.primary))
+        self.breed_id = breed_id
+
+    async def act(self, interaction: discord.Interaction, controller: Steering) -> str:
+        actor = actor_in(interaction, await controller.find(self.breed_id, interaction.guild_id))
+        return await controller.close_voting(self.breed_id, actor)
+
+
+class FinishButton(_Control, discord.ui.DynamicItem[discord.ui.Button[Any]],
+                   template=rf"breed:finish:{_BREED_ID}"):
+    """Ends the breed with the top-voted candidate."""
+
+    def __init__(self, breed_id: str) -> None:
+        super().__init__(_button("finish", breed_id, "Finish", "🏁", discord.ButtonStyle.success))
+        self.breed_id = breed_id
+
+    async def act(self, interaction: discord.Interaction, controller: Steering) -> str:
+        actor = actor_in(interaction, await controller.find(self.breed_id, interaction.guild_id))
+        return await controller.finish(self.breed_id, actor)
+
+
+class BranchButton(_Control, discord.ui.DynamicItem[discord.ui.Button[Any]],
+                   template=rf"breed:branch:{_MELODY_ID}"):
+    """Starts a new breed seeded from a winner, in the channel its breed was started in; anyone may."""
+
+    _KEY = "melody_id"
+
+    def __init__(self, melody_id: str) -> None:
+        super().__init__(_button("branch", melody_id, "Branch", "🌱", discord.ButtonStyle.secondary))
+        self.melody_id = melody_id
+
+    async def act(self, interaction: discord.Interaction, controller: Steering) -> str:
+        return await controller.branch(interaction, self.melody_id)
+
+
+class NudgeSelect(_Control, discord.ui.DynamicItem[discord.ui.Select[Any]], template=rf"breed:nudge:{_BREED_ID}"):
     """Nudges the next generation by one unit of an attribute ("fewer notes", "higher"); anyone may."""
 
     def __init__(self, breed_id: str) -> None:
@@ -114,22 +121,10 @@ class NudgeSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=rf"br
         ))
         self.breed_id = breed_id
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Select[Any], match: re.Match[str]
-    ) -> NudgeSelect:
-        return cls(match["breed_id"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            attribute, _, amount = self.item.values[0].partition(":")
-            controller: Steering = interaction.client.controller  # type: ignore[attr-defined]
-            await controller.find(self.breed_id, interaction.guild_id)
-            answer = await controller.nudge(self.breed_id, interaction.user.id, attribute, float(amount))
-            await interaction.followup.send(answer, ephemeral=True)
-        except Exception as error:
-            await answer_error(interaction, error)
+    async def act(self, interaction: discord.Interaction, controller: Steering) -> str:
+        attribute, _, amount = self.item.values[0].partition(":")
+        await controller.find(self.breed_id, interaction.guild_id)
+        return await controller.nudge(self.breed_id, interaction.user.id, attribute, float(amount))
 
 
 def winner_controls(melody_id: str) -> discord.ui.View:
@@ -147,17 +142,3 @@ def breed_controls(breed_id: str) -> discord.ui.View:
     view.add_item(NudgeSelect(breed_id))
     return view
 
-
-async def _press(interaction: discord.Interaction, breed_id: str, action: str) -> None:
-    try:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        controller: Steering = interaction.client.controller  # type: ignore[attr-defined]
-        actor = actor_in(interaction, await controller.find(breed_id, interaction.guild_id))
-        if action == "next":
-            answer = await controller.close_voting(breed_id, actor)
-        else:
-            answer = await controller.finish(breed_id, actor)
-        await interaction.followup.send(answer, ephemeral=True)
-    # Buttons have no command tree around them: their errors go to the same handler here.
-    except Exception as error:
-        await answer_error(interaction, error)
