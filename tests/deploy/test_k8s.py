@@ -436,3 +436,135 @@ def test_the_manifest_redis_wants_its_password_keeps_an_aof_and_never_evicts(tmp
         process.wait(timeout=20)
         if process.stderr:
             process.stderr.close()
+
+
+# --- the Grafana dashboard and the alerts: only the contract's metrics, with their labels ------------------
+
+# Every metric of the contract: its labels, and the values a label may take where the contract fixes them.
+CONTRACT_METRICS: dict[str, set[str]] = {
+    "melody_jobs_total": {"kind", "outcome"},
+    "melody_job_seconds": {"kind"},
+    "melody_stage_seconds": {"stage"},
+    "melody_close_to_post_seconds": set(),
+    "melody_stream_length": {"stream"},
+    "melody_stream_pending": {"stream", "group"},
+    "melody_stream_lag": {"stream", "group"},
+    "melody_open_breeds": set(),
+    "melody_votes_total": set(),
+    "melody_discord_errors_total": {"kind"},
+    "melody_discord_ratelimit_wait_seconds_total": set(),
+    "melody_redis_roundtrip_seconds": set(),
+    "melody_media_store_bytes": set(),
+    "melody_media_rerenders_total": set(),
+}
+HISTOGRAMS = {"melody_job_seconds", "melody_stage_seconds", "melody_close_to_post_seconds",
+              "melody_redis_roundtrip_seconds"}
+LABEL_VALUES = {
+    "kind": {"start", "evolve", "finish", "morph", "tree", "compose", "tune", "render"},
+    "outcome": {"done", "failed", "abandoned", "dead_lettered"},
+    "stage": {"decode", "render", "write", "post"},
+    "stream": {"jobs", "events"},
+    "group": {"workers", "bots", "web"},
+}
+# Labels Prometheus adds to every series it scrapes (target labels), and the buckets' bound.
+SCRAPE_LABELS = {"job", "instance", "namespace", "pod", "container", "le"}
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless",
+                "offset", "inf", "nan"}
+DASHBOARD = ROOT / "deploy" / "grafana" / "melody-breeder.json"
+
+
+def _series(name: str) -> str | None:
+    """The contract metric a series name belongs to (a histogram's _bucket, _sum, _count), or None."""
+    if name in CONTRACT_METRICS:
+        return name
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and name.removesuffix(suffix) in HISTOGRAMS:
+            return name.removesuffix(suffix)
+    return None
+
+
+def promql_problems(expr: str, outside: frozenset[str] = frozenset()) -> list[str]:
+    """What in a PromQL expression is not the contract: an unknown metric (other than `outside`), a label the
+    metric does not have, a label value the contract does not know, a grouping label no metric has."""
+    problems: list[str] = []
+    text = re.sub(r"\$\{?\w+\}?", "", expr)  # Grafana's variables ($__rate_interval)
+    text = re.sub(r"\[[^\]]*\]", "", text)  # ranges
+    labels_seen: set[str] = set(SCRAPE_LABELS)
+    for name, matchers in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}", text):
+        metric = _series(name)
+        for label, op, value in re.findall(r"(\w+)\s*(=~|!~|!=|=)\s*\"([^\"]*)\"", matchers):
+            if metric is None:
+                continue
+            if label not in CONTRACT_METRICS[metric] | SCRAPE_LABELS:
+                problems.append(f"{name} has no label {label}")
+            elif label in LABEL_VALUES:
+                values = set(value.split("|")) if "~" in op else {value}
+                if not values <= LABEL_VALUES[label]:
+                    problems.append(f"{label} never takes {sorted(values - LABEL_VALUES[label])}")
+    text = re.sub(r"\{[^}]*\}", "", text)
+    grouping = r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)"
+    for words in re.findall(grouping, text):
+        labels_seen |= {word.strip() for word in words.split(",") if word.strip()}
+    text = re.sub(grouping, " ", text)
+    names = {token for token in re.findall(r"(?<![\w.\"])([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()", text)
+             if token.lower() not in PROMQL_WORDS and not re.fullmatch(r"\d+[smhdwy]", token)}
+    used_labels: set[str] = set(SCRAPE_LABELS)
+    for name in names:
+        metric = _series(name)
+        if metric is not None:
+            used_labels |= CONTRACT_METRICS[metric]
+        elif name not in outside:
+            problems.append(f"{name} is not a metric of the contract")
+    if names - outside:
+        problems += [f"no metric here has the label {label}" for label in sorted(labels_seen - used_labels)]
+    return problems
+
+
+def test_the_promql_check_catches_unknown_metrics_labels_and_values() -> None:
+    assert promql_problems('sum by (kind) (rate(melody_jobs_total{outcome="done"}[5m]))') == []
+    assert promql_problems("rate(melody_job_total[5m])") == ["melody_job_total is not a metric of the contract"]
+    assert promql_problems('melody_stream_lag{stream="mb:jobs", group="workers"}') == ["stream never takes ['mb:jobs']"]
+    assert promql_problems('melody_open_breeds{kind="start"}') == ["melody_open_breeds has no label kind"]
+    assert promql_problems("sum by (stage) (melody_jobs_total)") == ["no metric here has the label stage"]
+    assert promql_problems("histogram_quantile(0.95, sum by (le) (rate(melody_votes_total_bucket[5m])))") == [
+        "melody_votes_total_bucket is not a metric of the contract"]
+
+
+def dashboard_panels() -> list[dict[str, Any]]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = []
+    for panel in dashboard["panels"]:
+        panels += [panel, *panel.get("panels", [])]
+    return panels
+
+
+def test_the_dashboard_reads_prometheus_through_its_datasource_variable() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert 36 <= dashboard["schemaVersion"] <= 41 and dashboard["uid"] == "melody-breeder"
+    [variable] = [v for v in dashboard["templating"]["list"] if v["type"] == "datasource"]
+    assert variable["query"] == "prometheus"
+    panels = dashboard_panels()
+    assert len({panel["id"] for panel in panels}) == len(panels)
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24 and grid["h"] > 0, panel["title"]
+        if panel["type"] == "row":
+            continue
+        source = {"type": "prometheus", "uid": f"${{{variable['name']}}}"}
+        assert panel["datasource"] == source and panel["targets"], panel["title"]
+        assert all(target["datasource"] == source for target in panel["targets"])
+        assert len({target["refId"] for target in panel["targets"]}) == len(panel["targets"])
+
+
+def test_every_dashboard_expression_names_only_the_contract_and_the_panels_cover_it() -> None:
+    used: set[str] = set()
+    for panel in dashboard_panels():
+        for target in panel.get("targets", []):
+            assert promql_problems(target["expr"]) == [], (panel["title"], target["expr"])
+            used |= {_series(name) for name in re.findall(r"melody_\w+", target["expr"])}
+    assert used == set(CONTRACT_METRICS)
+    texts = " ".join(target["expr"] for panel in dashboard_panels() for target in panel.get("targets", []))
+    for needed in ('melody_stream_lag{stream="jobs", group="workers"}', "histogram_quantile(0.95",
+                   "melody_stage_seconds_bucket", "melody_close_to_post_seconds_bucket", "by (kind, outcome)",
+                   'outcome=~"failed|dead_lettered'):
+        assert needed in texts
