@@ -568,3 +568,121 @@ def test_every_dashboard_expression_names_only_the_contract_and_the_panels_cover
                    "melody_stage_seconds_bucket", "melody_close_to_post_seconds_bucket", "by (kind, outcome)",
                    'outcome=~"failed|dead_lettered'):
         assert needed in texts
+
+
+# --- docs/operations.md: its alerts, its restore pod, and its backup and restore run against a real Redis ---
+
+OPERATIONS = ROOT / "docs" / "operations.md"
+# Metrics of other exporters the alerts read: kube-state-metrics, and the redis_exporter beside Redis.
+EXPORTER_METRICS = frozenset({"kube_pod_container_status_ready", "redis_memory_used_bytes", "redis_memory_max_bytes"})
+
+
+def operations_blocks(language: str) -> list[str]:
+    """The fenced code blocks of docs/operations.md in `language`, without their list indentation."""
+    blocks = []
+    for indent, body in re.findall(rf"^( *)```{language}\n(.*?)^ *```", OPERATIONS.read_text(), re.M | re.S):
+        blocks.append("\n".join(line.removeprefix(indent) for line in body.splitlines()) + "\n")
+    return blocks
+
+
+def operations_script(first_line: str) -> str:
+    """The shell lines of docs/operations.md that start with the comment `first_line`."""
+    for block in operations_blocks("sh"):
+        if first_line in block:
+            script = block[block.index(first_line):]
+            return script.split("\nSCRIPT\n")[0] + "\n"
+    raise AssertionError(f"docs/operations.md has no script starting with {first_line!r}")
+
+
+def test_the_alerts_are_prometheus_rules_on_the_contract_and_the_exporters() -> None:
+    [rules] = [yaml.safe_load(block) for block in operations_blocks("yaml") if "groups:" in block]
+    [group] = rules["groups"]
+    alerts = {rule["alert"]: rule for rule in group["rules"]}
+    assert set(alerts) == {"MelodyBreederQueueGrowing", "MelodyBreederSlowPosts", "MelodyBreederDeadLetters",
+                           "MelodyBreederNotReady", "MelodyBreederRedisNearlyFull"}
+    for rule in alerts.values():
+        assert promql_problems(rule["expr"], outside=EXPORTER_METRICS) == [], rule["alert"]
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}
+    assert alerts["MelodyBreederQueueGrowing"]["for"] == "5m"
+    assert "melody_close_to_post_seconds_bucket" in alerts["MelodyBreederSlowPosts"]["expr"]
+    assert alerts["MelodyBreederSlowPosts"]["expr"].endswith("> 3")
+    assert 'outcome="dead_lettered"' in alerts["MelodyBreederDeadLetters"]["expr"]
+    # The readiness alert names the containers whose readinessProbe reads /readyz.
+    ready = re.search(r'container=~"([^"]+)"', alerts["MelodyBreederNotReady"]["expr"]).group(1)
+    assert set(ready.split("|")) == set(CONTRACT_PORTS)
+
+
+def test_the_restore_pod_is_valid_and_mounts_the_redis_claim() -> None:
+    [pod] = [yaml.safe_load(block) for block in operations_blocks("yaml") if "kind: Pod" in block]
+    assert kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+    redis = the("StatefulSet", "redis")
+    claim = f"{redis['spec']['volumeClaimTemplates'][0]['metadata']['name']}-{redis['metadata']['name']}-0"
+    assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim
+    assert pod["metadata"]["namespace"] == KUSTOMIZATION["namespace"]
+    redis_user = redis["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
+    assert pod["spec"]["securityContext"]["runAsUser"] == redis_user
+
+
+def test_a_redis_backed_up_and_restored_as_the_operations_page_says_keeps_what_it_held(tmp_path: Path) -> None:
+    """The manifest's Redis with its AOF; the page's snapshot lines; a write after the snapshot; the page's
+    restore lines on the same folder; the manifest's Redis again: what the snapshot held, and only that."""
+    import redis
+
+    password = "k8s-backup-password"
+    env = {"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": password, "REDIS_MAXMEMORY": "32mb"}
+    data = tmp_path / "data"
+    data.mkdir()
+
+    def start() -> tuple[subprocess.Popen[bytes], redis.Redis, int]:
+        port = free_port()
+        script, _probe = _redis_script(port, data)
+        process = subprocess.Popen(["sh", "-c", script], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        client = redis.Redis(host="127.0.0.1", port=port, password=password)
+
+        def answers() -> bool:
+            assert process.poll() is None, "the manifest's Redis exited"
+            try:
+                return bool(client.ping())
+            except (redis.ConnectionError, redis.BusyLoadingError):
+                return False
+
+        wait_for_sync(answers, timeout=30, what="the manifest's Redis")
+        return process, client, port
+
+    def stop(process: subprocess.Popen[bytes], client: redis.Redis) -> None:
+        client.close()
+        process.terminate()
+        process.wait(timeout=20)
+
+    cli = f"{find_redis_server().parent / 'redis-cli'}"
+    process, client, port = start()
+    try:
+        client.set("mb:breed:kept", b"before the snapshot")
+        client.xgroup_create(JOBS, WORKERS_GROUP, id="0", mkstream=True)
+        client.xadd(JOBS, {"payload": b"{}"})
+        backup = operations_script("# take a snapshot").replace("redis-cli", f"{cli} -p {port}")
+        result = subprocess.run(["sh", "-c", backup], env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        snapshot = tmp_path / "melody-breeder.rdb"
+        shutil.copy(data / "dump.rdb", snapshot)  # `kubectl cp` while Redis runs
+        client.set("mb:breed:after", b"after the snapshot")
+    finally:
+        stop(process, client)
+    assert (data / "appendonlydir").is_dir()
+    shutil.copy(snapshot, data / "restore.rdb")  # `kubectl cp` into the restore pod
+
+    restore = operations_script("# restore the snapshot as the AOF's base").replace("/data", str(data))
+    result = subprocess.run(["sh", "-c", restore], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert not (data / "restore.rdb").exists() and not (data / "dump.rdb").exists()
+
+    process, client, _port = start()
+    try:
+        assert client.get("mb:breed:kept") == b"before the snapshot"
+        assert client.get("mb:breed:after") is None
+        [group] = client.xinfo_groups(JOBS)
+        assert group["name"] == WORKERS_GROUP.encode() and client.xlen(JOBS) == 1
+        assert client.info("persistence")["aof_enabled"] == 1
+    finally:
+        stop(process, client)
