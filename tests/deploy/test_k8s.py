@@ -10,10 +10,13 @@ command line.
 from __future__ import annotations
 
 import copy
+import http.server
 import json
 import re
 import shutil
 import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -686,3 +689,42 @@ def test_a_redis_backed_up_and_restored_as_the_operations_page_says_keeps_what_i
         assert client.info("persistence")["aof_enabled"] == 1
     finally:
         stop(process, client)
+
+
+# --- deploy/compose.yaml: the bot's and the workers' healthchecks read /readyz ------------------------------
+
+class _Readiness(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        ready = self.path == "/readyz" and self.status == 200
+        self.send_response(200 if ready else 503 if self.path == "/readyz" else 404)
+        self.end_headers()
+        self.wfile.write(json.dumps({"ready": ready, "checks": {}}).encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("service", ["bot", "worker"])
+def test_the_compose_healthcheck_is_healthy_only_while_readyz_answers_200(service: str) -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    check = compose["services"][service]["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "python", "-c"]
+    assert f"os.environ.get('METRICS_PORT', '{CONTRACT_PORTS[service]}')" in check[3]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Readiness)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    env = {"PATH": "/usr/bin:/bin", "METRICS_PORT": str(server.server_address[1])}
+    try:
+        outcomes = {}
+        for status in (200, 503):
+            _Readiness.status = status
+            outcomes[status] = subprocess.run([sys.executable, "-c", check[3]], env=env, capture_output=True,
+                                              timeout=30).returncode
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    nobody = subprocess.run([sys.executable, "-c", check[3]], env=env, capture_output=True, timeout=30).returncode
+    assert outcomes[200] == 0 and outcomes[503] != 0 and nobody != 0
