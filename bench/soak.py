@@ -235,7 +235,8 @@ def bot_settings(shard: int, bots: int, folder: Path) -> Any:
         _env_file=None, discord_token="soak", sync_commands=True, dev_guild_id=guild_of(shard, bots),
         population=POPULATION, foreign=1, vote_minutes=60.0, data_dir=folder,
         max_open_breeds_per_server=10_000, max_open_breeds_per_member=10_000, start_cooldown_s=0,
-        morph_cooldown_s=0, shard_count=bots, shard_ids=[shard] if bots > 1 else None,
+        morph_cooldown_s=0, tune_cooldown_s=0, tree_cooldown_s=0, compose_cooldown_s=0, play_cooldown_s=0,
+        shard_count=bots, shard_ids=[shard] if bots > 1 else None,
     )
 
 

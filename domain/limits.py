@@ -66,7 +66,8 @@ MAX_CANDIDATES = int(POPULATION.high)
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """What protects a server from floods: open breeds at once, and the wait between two requests.
+    """What protects a server from floods: open breeds at once, and a member's wait between two requests
+    of one kind (each kind its own: a member who just asked for a morph may ask for a tune at once).
 
     None or 0 means no limit (the terminal and the web page have one person, who needs none).
     """
@@ -75,6 +76,20 @@ class ServerLimits:
     open_per_member: int | None = None
     start_cooldown_s: float = 0.0
     morph_cooldown_s: float = 0.0
+    tune_cooldown_s: float = 0.0
+    tree_cooldown_s: float = 0.0
+    compose_cooldown_s: float = 0.0
+    # Posting a gallery winner again (/breed play).
+    play_cooldown_s: float = 0.0
+
+    def cooldown_s(self, kind: str) -> float:
+        """A member's wait between two requests of `kind`, as the service names the kinds: morph, tune,
+        tree, compose, replay (/breed play)."""
+        waits = {"morph": self.morph_cooldown_s, "tune": self.tune_cooldown_s, "tree": self.tree_cooldown_s,
+                 "compose": self.compose_cooldown_s, "replay": self.play_cooldown_s}
+        if kind not in waits:
+            raise ValueError(f"no cooldown for requests of kind {kind!r}: one of {', '.join(waits)}")
+        return waits[kind]
 
 
 # Rendered files: Discord takes 10 MiB a file and 10 files a message; a generation has at most

@@ -95,10 +95,13 @@ class CommonSettings(BaseSettings):
         except ValueError:
             if host == "localhost" and self.web_trusted_proxy is None:
                 return None
+        # A client waits a third of its wait between starts between two requests of each other kind.
+        between = self.web_start_cooldown_s / 3
         return limits.ServerLimits(open_per_server=self.web_max_open_breeds,
                                    open_per_member=self.web_max_open_breeds_per_client,
-                                   start_cooldown_s=self.web_start_cooldown_s,
-                                   morph_cooldown_s=self.web_start_cooldown_s / 3)
+                                   start_cooldown_s=self.web_start_cooldown_s, morph_cooldown_s=between,
+                                   tune_cooldown_s=between, tree_cooldown_s=between, compose_cooldown_s=between,
+                                   play_cooldown_s=between)
 
     @property
     def retention_s(self) -> float:
@@ -193,7 +196,13 @@ class BotSettings(CommonSettings):
     max_open_breeds_per_server: int = Field(10, ge=1, description="Open breeds one server may have at once")
     max_open_breeds_per_member: int = Field(2, ge=1, description="Open breeds one member may have started at once")
     start_cooldown_s: float = Field(30.0, ge=0, description="Seconds a member waits between two /breed start")
-    morph_cooldown_s: float = Field(10.0, ge=0, description="Seconds a member waits between two /breed morph (or play)")
+    morph_cooldown_s: float = Field(10.0, ge=0, description="Seconds a member waits between two /breed morph")
+    # A tune renders a whole piece with its backing (about 0.35 s of a worker and a half-minute file to post,
+    # docs/benchmarks.md; twice a morph's): the costliest request, so the longest wait.
+    tune_cooldown_s: float = Field(30.0, ge=0, description="Seconds a member waits between two /breed tune")
+    tree_cooldown_s: float = Field(10.0, ge=0, description="Seconds a member waits between two /breed tree")
+    compose_cooldown_s: float = Field(10.0, ge=0, description="Seconds a member waits between two /breed compose")
+    play_cooldown_s: float = Field(10.0, ge=0, description="Seconds a member waits between two /breed play")
     listen_gap_s: float = Field(1.5, ge=0, le=30, description="Seconds of silence between two clips in voice")
     listen_empty_s: float = Field(60.0, gt=0, description="Seconds a voice channel may be empty before the bot leaves")
 
@@ -215,6 +224,8 @@ class BotSettings(CommonSettings):
         return limits.ServerLimits(
             open_per_server=self.max_open_breeds_per_server, open_per_member=self.max_open_breeds_per_member,
             start_cooldown_s=self.start_cooldown_s, morph_cooldown_s=self.morph_cooldown_s,
+            tune_cooldown_s=self.tune_cooldown_s, tree_cooldown_s=self.tree_cooldown_s,
+            compose_cooldown_s=self.compose_cooldown_s, play_cooldown_s=self.play_cooldown_s,
         )
 
 

@@ -23,7 +23,7 @@ from storage.servers import Forgotten
 
 log = logging.getLogger(__name__)
 
-REPLAY = "replay"  # the kind of request whose cooldown spaces a member's replays
+REPLAY = "replay"  # the kind of request whose cooldown (ServerLimits.play_cooldown_s) spaces a member's replays
 REMOVE_REFUSAL = "Only the breed's starter or members with Manage Messages can remove its winner from the gallery."
 
 
@@ -50,7 +50,7 @@ class Gallery:
 
     def __init__(self, breeds: BreedStates, gallery: GalleryRecords, votes: VoteRecords,
                  clock: Callable[[], float], *, servers: ServerRecords, spacing: RequestSpacing) -> None:
-        """`spacing` spaces a member's replays (as their morphs)."""
+        """`spacing` spaces a member's replays (by the server's `play_cooldown_s`)."""
         self.breeds = breeds
         self.gallery = gallery
         self.votes = votes

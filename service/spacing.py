@@ -1,5 +1,5 @@
-"""Requests for the worker: how far apart one member's must be (morphs, trees, pieces, tunes), and
-what the collaborators that take pieces and tunes share."""
+"""Requests for the worker: how far apart one member's of one kind must be (morphs, trees, pieces, tunes,
+replays: each kind its own wait), and what the collaborators that take pieces and tunes share."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from domain.ids import MelodyRef
 from domain.limits import ServerLimits
 
 if TYPE_CHECKING:
+    from domain.jobs import Job
     from domain.model import BreedParams
     from service.queue import JobQueue
     from service.stores import Locks, RequestRecords
-    from domain.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ FindMelody = Callable[[str | MelodyRef, int | None], Awaitable[tuple[MelodyRef, 
 
 
 class RequestSpacing:
-    """A member's requests for the worker, each kind spaced by the server's `morph_cooldown_s`."""
+    """A member's requests, each kind spaced by the server's wait for that kind (`ServerLimits.cooldown_s`):
+    a wait for one kind never delays another."""
 
     def __init__(self, locks: Locks, limits: ServerLimits) -> None:
         self.locks = locks
@@ -37,7 +38,7 @@ class RequestSpacing:
         """BreedError when `user_id` asked for a `kind` (in words: `what`) too recently; None asks freely."""
         if user_id is None:
             return
-        wait = await self.locks.take_cooldown(kind, user_id, self.limits.morph_cooldown_s)
+        wait = await self.locks.take_cooldown(kind, user_id, self.limits.cooldown_s(kind))
         if wait:
             raise BreedError(f"Slow down: you can ask for another {what} in {math.ceil(wait)} s.")
 

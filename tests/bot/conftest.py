@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from runtime.settings import BotSettings
 from storage import BreedStore
 from storage.client import CONNECT_TIMEOUT_S
-from tests.bot.simulation import GUILD_ID, World, make_bot, simulated_discord
+from tests.bot.simulation import GUILD_ID, NO_COOLDOWNS, World, make_bot, simulated_discord
 
 if TYPE_CHECKING:
     pass
@@ -27,7 +27,7 @@ def bot_settings(tmp_path: Path) -> BotSettings:
     return BotSettings(
         _env_file=None, discord_token="simcord-has-no-token", sync_commands=True, dev_guild_id=GUILD_ID,
         population=4, foreign=1, mutation_sigma=0.5, vote_minutes=3.0, data_dir=tmp_path,
-        max_open_breeds_per_server=100, max_open_breeds_per_member=100, start_cooldown_s=0, morph_cooldown_s=0,
+        max_open_breeds_per_server=100, max_open_breeds_per_member=100, **NO_COOLDOWNS,
     )
 
 

@@ -18,6 +18,8 @@ from runtime.settings import BotSettings
 from storage import BreedStore
 
 GUILD_ID = 424242424242424242
+# Bot settings without a member's waits, for tests that do not test them (each kind has its own wait).
+NO_COOLDOWNS = {f"{kind}_cooldown_s": 0 for kind in ("start", "morph", "tune", "tree", "compose", "play")}
 # How long SimCord waits for the bot's work to settle (SimCord's default is 5 s). The bot's handlers wait
 # on Redis and the worker shares the CPU: a loaded machine makes them slower, never wrong, so the tests
 # wait longer than the default. It must stay under the shortest timer a test lets run out by advancing

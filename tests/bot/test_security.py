@@ -22,7 +22,7 @@ from domain.ids import melody_id
 from domain.rules import STEER_REFUSAL
 from runtime.settings import BotSettings
 from tests.bot.flows import jobs_of, start_breed, vote_message
-from tests.bot.simulation import GUILD_ID, World, answer_of
+from tests.bot.simulation import GUILD_ID, NO_COOLDOWNS, World, answer_of
 from tests.support.bot import bot_posts, finish_with
 
 pytestmark = pytest.mark.slow
@@ -43,8 +43,8 @@ def redis_url(redis_server_factory) -> Iterator[str]:
 def bot_settings(tmp_path: Path) -> BotSettings:
     return BotSettings(
         _env_file=None, discord_token=TOKEN, sync_commands=True, dev_guild_id=None, population=3, foreign=1,
-        data_dir=tmp_path, max_open_breeds_per_server=100, max_open_breeds_per_member=100, start_cooldown_s=0,
-        morph_cooldown_s=0,
+        data_dir=tmp_path, max_open_breeds_per_server=100, max_open_breeds_per_member=100,
+        **NO_COOLDOWNS,
     )
 
 
@@ -137,7 +137,7 @@ async def test_a_member_waits_between_two_replays_and_a_failed_one_costs_no_wait
     await finish_with(world, breed, 1)
     winner_id = melody_id(breed.breed_id, 0, 0)
     service = world.bot.service
-    service.spacing.limits = dataclasses.replace(service.spacing.limits, morph_cooldown_s=600)
+    service.spacing.limits = dataclasses.replace(service.spacing.limits, play_cooldown_s=600)
     bea = world.voters[0]
     mute = discord.PermissionOverwrite(send_messages=False, attach_files=False)
     locked = world.guild.create_text_channel("quiet", overwrites={world.env.bot.user: mute})

@@ -10,7 +10,7 @@ from bot import texts
 from bot.voting import NUMBER_EMOJI
 from runtime.settings import BotSettings
 from tests.bot.flows import start_breed, vote_message
-from tests.bot.simulation import GUILD_ID, World, answer_of
+from tests.bot.simulation import GUILD_ID, NO_COOLDOWNS, World, answer_of
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ def bot_settings(tmp_path: Path) -> BotSettings:
     return BotSettings(
         _env_file=None, discord_token="simcord-has-no-token", sync_commands=True, population=3, foreign=1,
         data_dir=tmp_path, shard_count=2, max_open_breeds_per_server=100, max_open_breeds_per_member=100,
-        start_cooldown_s=0, morph_cooldown_s=0,
+        **NO_COOLDOWNS,
     )
 
 

@@ -60,3 +60,5 @@ def test_the_web_page_has_limits_only_when_it_listens_beyond_loopback() -> None:
     exposed = settings.web_limits("0.0.0.0")
     assert exposed is not None
     assert (exposed.open_per_server, exposed.open_per_member, exposed.start_cooldown_s) == (5, 1, 12)
+    # A third of the wait between starts between two requests of each other kind.
+    assert [exposed.cooldown_s(kind) for kind in ("morph", "tune", "tree", "compose", "replay")] == [4] * 5

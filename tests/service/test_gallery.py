@@ -158,8 +158,8 @@ async def test_a_composition_is_asked_for_then_posted_once_where_it_was_asked(se
     assert posted == [(3, [artifacts.COMPOSITION_MID])]
 
 
-async def test_trees_and_compositions_are_spaced_like_morphs(store) -> None:
-    service = BreedingService(store, lambda: NOW, limits=ServerLimits(morph_cooldown_s=60))
+async def test_trees_and_compositions_are_spaced_by_their_own_cooldowns(store) -> None:
+    service = BreedingService(store, lambda: NOW, limits=ServerLimits(tree_cooldown_s=60, compose_cooldown_s=60))
     await voting_breed(service)
     await service.compositions.request("b1-g1-1 b1-g1-2", GUILD, 3, 2)
     with pytest.raises(BreedError, match="^Slow down: you can ask for another piece in 60 s.$"):

@@ -92,8 +92,8 @@ async def test_a_tune_whose_post_failed_is_shown_when_its_event_comes_again(serv
     assert shown == [tune.tune_id]
 
 
-async def test_tunes_are_spaced_like_morphs(store) -> None:
-    service = BreedingService(store, lambda: NOW, limits=ServerLimits(morph_cooldown_s=60))
+async def test_tunes_are_spaced_by_the_tune_cooldown(store) -> None:
+    service = BreedingService(store, lambda: NOW, limits=ServerLimits(morph_cooldown_s=5, tune_cooldown_s=60))
     await voting_breed(service)
     await service.tunes.request("b1-g1-1", GUILD, 3, 2)
     with pytest.raises(BreedError, match="^Slow down: you can ask for another tune in 60 s.$"):

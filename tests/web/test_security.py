@@ -41,7 +41,7 @@ async def proxied(redis_url: str, store: BreedStore, worker) -> AsyncIterator[We
     """A page behind a reverse proxy on this computer (127.0.0.1), with its limits on, as a proxy needs."""
     access = Access("127.0.0.1", token=TOKEN, trusted_proxy=LOOPBACK)
     async for server in running_page(redis_url, "web-proxied", access,
-                                     limits=ServerLimits(open_per_server=10, open_per_member=2, morph_cooldown_s=60)):
+                                     limits=ServerLimits(open_per_server=10, open_per_member=2, tune_cooldown_s=60)):
         yield server
 
 
