@@ -32,7 +32,7 @@ class MemoryStore:
                  retention_s: float = DEFAULT_RETENTION_S) -> None:
         if artifact_ttl_s <= 0 or retention_s <= 0:
             raise ValueError("artifact_ttl_s and retention_s must be positive")
-        space = Space(clock) if clock is not None else Space()
+        space = self._space = Space(clock) if clock is not None else Space()
         self.clock = space.clock
         self.streams = MemoryStreams(space)
         self.breeds = MemoryBreeds(space, self.streams.add_job_now, artifact_ttl_s=artifact_ttl_s,
@@ -48,6 +48,10 @@ class MemoryStore:
         self.tunes: MemoryRequests[TuneRequest] = MemoryRequests(
             space, TUNE, artifact_ttl_s, lambda tune: tune.tune_id, load_tune)
         self.closed = False
+
+    def snapshot(self) -> tuple[object, object]:
+        """A copy of everything the store holds, to compare before and after (a refusal changes nothing)."""
+        return self._space.snapshot(), self.streams.state()
 
     async def ping(self) -> bool:
         return True

@@ -110,7 +110,10 @@ class MemoryBreeds:
     async def get_latents(self, breed_id: str, number: int) -> NDArray[np.float32] | None:
         """The generation's latents as a writable float32 array, bit-exact as written."""
         stored = self._space.get(("latents", breed_id, number))
-        return None if stored is None else stored.astype(np.float32)
+        if stored is None:
+            return None
+        shape, data = stored
+        return np.frombuffer(data, dtype=np.float32).reshape(shape).copy()
 
     async def get_artifact(self, breed_id: str, number: int, name: str) -> bytes | None:
         return self._space.get(("artifact", breed_id, number, name))
@@ -169,8 +172,10 @@ def _check_artifacts(artifacts: dict[str, bytes]) -> None:
         raise ValueError(f"{too_big[0]} is larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MiB")
 
 
-def _stored_latents(latents: NDArray[np.float32]) -> NDArray[np.float32]:
+def _stored_latents(latents: NDArray[np.float32]) -> tuple[tuple[int, ...], bytes]:
+    """Latents as their shape and float32 bytes: kept apart from the caller's array, compared by value."""
     array = np.asarray(latents)
     if not np.issubdtype(array.dtype, np.floating):
         raise TypeError(f"latents must be a float array, not {array.dtype}")
-    return np.array(array, dtype=np.float32, copy=True)
+    stored = np.ascontiguousarray(array, dtype=np.float32)
+    return tuple(stored.shape), stored.tobytes()

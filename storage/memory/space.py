@@ -6,6 +6,7 @@ may pass a `ManualClock` and move time on instead of waiting.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -95,6 +96,10 @@ class Space:
             return None
         expiry = self._expiry.get(key)
         return None if expiry is None else expiry - self.clock()
+
+    def snapshot(self) -> dict[Key, Any]:
+        """A copy of every live key and its value, to compare before and after."""
+        return {key: copy.deepcopy(self._values[key]) for key in list(self._values) if self._alive(key)}
 
     def keys(self, kind: str) -> Iterator[Key]:
         """Every live key of a kind (its first element)."""

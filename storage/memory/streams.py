@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -90,6 +91,16 @@ class MemoryStreams:
 
     def _now_ms(self) -> int:
         return int(self._space.clock() * 1000)
+
+    def messages(self, stream: str) -> list[str]:
+        """Every payload `stream` holds, oldest first, acknowledged or not (what XRANGE shows of a Redis
+        stream): for a test that looks at what was sent."""
+        return list(self._logs[stream].entries.values())
+
+    def state(self) -> object:
+        """What the streams hold (entries, groups, dead letters), to compare before and after."""
+        return copy.deepcopy(({name: (log.entries, log.groups) for name, log in self._logs.items()},
+                              self._dead_letters))
 
     # --- groups ------------------------------------------------------------------------------
 
