@@ -329,6 +329,39 @@ def test_redis_has_room_above_its_maxmemory_and_a_claim_for_its_aof() -> None:
     assert {"name": claim["metadata"]["name"], "mountPath": "/data"} in container["volumeMounts"]
 
 
+def restricted_problems(spec: dict[str, Any]) -> list[str]:
+    """Where a pod breaks the Pod Security Standard "restricted" (the fields these pods could get wrong)."""
+    problems = []
+    context = spec.get("securityContext", {})
+    if context.get("runAsNonRoot") is not True or context.get("runAsUser", 1) == 0:
+        problems.append("runs as root or unchecked")
+    if spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC"):
+        problems.append("shares the host's namespaces")
+    if any("hostPath" in volume for volume in spec.get("volumes", [])):
+        problems.append("mounts a host path")
+    for container in spec["containers"]:
+        own = container.get("securityContext", {})
+        seccomp = own.get("seccompProfile", context.get("seccompProfile", {})).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{container['name']}: no seccomp profile")
+        if own.get("allowPrivilegeEscalation") is not False or own.get("privileged"):
+            problems.append(f"{container['name']}: may gain privileges")
+        capabilities = own.get("capabilities", {})
+        if "ALL" not in capabilities.get("drop", []) or set(capabilities.get("add", [])) - {"NET_BIND_SERVICE"}:
+            problems.append(f"{container['name']}: keeps capabilities")
+    return problems
+
+
+def test_the_namespace_enforces_the_restricted_pod_security_standard_and_every_pod_meets_it() -> None:
+    labels = the("Namespace", KUSTOMIZATION["namespace"])["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    for obj, spec in pod_specs():
+        assert restricted_problems(spec) == [], obj["metadata"]["name"]
+    assert restricted_problems({"containers": [{"name": "bare"}]}) == [
+        "runs as root or unchecked", "bare: no seccomp profile", "bare: may gain privileges",
+        "bare: keeps capabilities"]
+
+
 def test_pods_run_as_a_user_without_capabilities_tokens_or_service_links() -> None:
     for obj, spec in pod_specs():
         context = spec["securityContext"]
@@ -624,6 +657,7 @@ def test_the_restore_pod_is_valid_and_mounts_the_redis_claim() -> None:
     assert pod["metadata"]["namespace"] == KUSTOMIZATION["namespace"]
     redis_user = redis["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
     assert pod["spec"]["securityContext"]["runAsUser"] == redis_user
+    assert restricted_problems(pod["spec"]) == []  # the namespace admits only restricted pods
 
 
 def test_a_redis_backed_up_and_restored_as_the_operations_page_says_keeps_what_it_held(tmp_path: Path) -> None:
