@@ -4,9 +4,9 @@ play, remove, compose, tune; forget-server.
 Every command answers through `answer`: it defers (ephemerally) before anything else, so Discord's
 3-second limit holds however slow Redis or an upload is, then sends the one line the command's action
 returns; refusals are BreedErrors answered by the tree's handler.
-Commands other than start act on the breed of the thread they are used in, or on `breed:`; who may
-steer it is decided by their rights in the breed's thread, not where they typed the command. Every
-text option declares its longest value, so Discord's client refuses anything longer.
+The commands about one breed find it through `for_breed`: the breed of the thread they are used in,
+or `breed:`; who may steer it is decided by their rights in the breed's thread, not where they typed
+the command. Every text option declares its longest value, so Discord's client refuses anything longer.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         self.bot = bot
         super().__init__()
 
-    async def on_breed(self, interaction: discord.Interaction, breed: str | None,
+    async def for_breed(self, interaction: discord.Interaction, breed: str | None,
                        act: Callable[[Breed], Awaitable[str]]) -> None:
         """`answer` with what `act` returns for the breed named by `breed`, or else of this thread."""
         async def find_and_act() -> str:
@@ -143,14 +143,14 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     @app_commands.command(name="next", description="Close voting now and breed the next generation")
     @app_commands.describe(breed=BREED_OPTION)
     async def next_generation(self, interaction: discord.Interaction, breed: BreedId | None = None) -> None:
-        await self.on_breed(interaction, breed, lambda found: self.bot.controller.close_voting(
+        await self.for_breed(interaction, breed, lambda found: self.bot.controller.close_voting(
             found.breed_id, actor_in(interaction, found)))
 
     @app_commands.command(description="Set the mutation σ used from the next step on")
     @app_commands.describe(sigma="Mutation σ (0-1): how far children stray from their parents", breed=BREED_OPTION)
     async def mutation(self, interaction: discord.Interaction, sigma: Range[float, _SIGMA.low, _SIGMA.high],
                        breed: BreedId | None = None) -> None:
-        await self.on_breed(interaction, breed, lambda found: self.bot.controller.set_sigma(
+        await self.for_breed(interaction, breed, lambda found: self.bot.controller.set_sigma(
             found.breed_id, actor_in(interaction, found), sigma))
 
     @app_commands.command(description="Steer the next generation with words: fewer notes, higher, smoother…")
@@ -164,7 +164,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
     ])
     async def nudge(self, interaction: discord.Interaction, attribute: str,
                     amount: Range[float, nudges.AMOUNT.low, nudges.AMOUNT.high], breed: BreedId | None = None) -> None:
-        await self.on_breed(interaction, breed, lambda found: self.bot.controller.nudge(
+        await self.for_breed(interaction, breed, lambda found: self.bot.controller.nudge(
             found.breed_id, interaction.user.id, attribute, amount))
 
     @app_commands.command(description="Finish: post the winner's MIDI file, audio and piano roll")
@@ -173,7 +173,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         self, interaction: discord.Interaction, candidate: Range[int, 1, limits.MAX_CANDIDATES] | None = None,
         breed: BreedId | None = None,
     ) -> None:
-        await self.on_breed(interaction, breed, lambda found: self.bot.controller.finish(
+        await self.for_breed(interaction, breed, lambda found: self.bot.controller.finish(
             found.breed_id, actor_in(interaction, found), candidate))
 
     @app_commands.command(description="Hear a morph from one candidate to another, through the latent space")
@@ -192,18 +192,18 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
         steps: Range[int, _MORPH.low, _MORPH.high] = limits.MORPH_DEFAULT_STEPS,
         breed: BreedId | None = None,
     ) -> None:
-        await self.on_breed(interaction, breed, lambda found: self.bot.controller.morph(
+        await self.for_breed(interaction, breed, lambda found: self.bot.controller.morph(
             found.breed_id, start, end, steps, actor_in(interaction, found)))
 
     @app_commands.command(description="Where a breed stands: generation, votes, deadline, settings")
     @app_commands.describe(breed=BREED_OPTION)
     async def status(self, interaction: discord.Interaction, breed: BreedId | None = None) -> None:
-        await self.on_breed(interaction, breed, self.bot.controller.status)
+        await self.for_breed(interaction, breed, self.bot.controller.status)
 
     @app_commands.command(description="Stop a breed for good")
     @app_commands.describe(breed=BREED_OPTION)
     async def stop(self, interaction: discord.Interaction, breed: BreedId | None = None) -> None:
-        await self.on_breed(interaction, breed, lambda found: self.bot.controller.stop(
+        await self.for_breed(interaction, breed, lambda found: self.bot.controller.stop(
             found.breed_id, actor_in(interaction, found)))
 
     @app_commands.command(description="Post a melody's family tree: its ancestors back to generation 1")
