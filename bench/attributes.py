@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine import attributes
-    from engine.decoder import MelodyModel
+    from training.decoder import MelodyModel
 
     started = time.monotonic()
     model = MelodyModel.load(batch_size=64)

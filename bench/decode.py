@@ -7,7 +7,7 @@
   Magenta model would cost per generation on the same machine.
 
 `--implementation numpy` (the default) measures what a worker runs (`engine.musicvae`);
-`tensorflow` measures Magenta's graph (`engine.decoder`), as training and export use it.
+`tensorflow` measures Magenta's graph (`training.decoder`), as training and export use it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import numpy as np
 if sys.argv[3] == "numpy":
     from engine.musicvae import for_worker as load
 else:
-    from engine.decoder import MelodyModel
+    from training.decoder import MelodyModel
     load = MelodyModel.load
 imported = time.perf_counter()
 model = load(sys.argv[1], sys.argv[2] if sys.argv[2] else None)
@@ -69,7 +69,7 @@ def _loader(implementation: str):
         from engine.musicvae import for_worker
 
         return for_worker  # as a worker runs it
-    from engine.decoder import MelodyModel
+    from training.decoder import MelodyModel
 
     return MelodyModel.load
 
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     big = float("nan")
     if args.big_repeats > 0:
-        from engine.training.export import random_checkpoint
+        from training.export import random_checkpoint
 
         with tempfile.TemporaryDirectory() as folder:
             big_model = load("cat-mel_2bar_big", random_checkpoint("cat-mel_2bar_big", Path(folder)))

@@ -25,7 +25,7 @@ from runtime.exits import CONFIG_ERROR
 from runtime.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
-    from engine.decoder import MelodyModel
+    from training.decoder import MelodyModel
 
 DEFAULT_HELDOUT = PROJECT_ROOT / "data" / "corpus" / "heldout.tfrecord"
 MAJOR = (0, 2, 4, 5, 7, 9, 11)  # also every natural minor and church mode: the same pitch-class sets
@@ -61,8 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.decoder import MelodyModel
     from engine.errors import ModelError
+    from training.decoder import MelodyModel
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # deprecation notes of the dataset reader
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     results["shipped"] = evaluate(shipped, windows, latents, args.temperature)
     shipped.close()
     with tempfile.TemporaryDirectory() as folder:
-        from engine.training.export import random_checkpoint
+        from training.export import random_checkpoint
 
         random_model = MelodyModel.load(args.config, random_checkpoint(args.config, Path(folder), seed=args.seed))
         results["random"] = evaluate(random_model, windows, latents, args.temperature)
@@ -123,8 +123,8 @@ def verdict(recon: float | None, stats: MelodyStats, errors: dict[str, float]) -
 
 def heldout_windows(path: Path, config_name: str, count: int, seed: int) -> NDArray[np.int64]:
     """`count` distinct held-out 2-bar windows as token rows, chosen with `seed` (all if fewer)."""
-    from engine.decoder import melody_config
-    from engine.training import train
+    from training import train
+    from training.decoder import melody_config
 
     if not path.exists():
         print(f"{path} is missing: building the corpus dataset (minutes)")

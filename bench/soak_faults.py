@@ -44,8 +44,9 @@ class Workers:
     def start(self, name: str) -> None:
         env = {**os.environ, "REDIS_URL": self.url, "LOG_LEVEL": "INFO", "JOB_TIMEOUT_S": str(JOB_TIMEOUT_S)}
         with (self.folder / f"{name}.log").open("ab") as output:
-            self.processes[name] = subprocess.Popen([sys.executable, "-m", "breeder.cli", "worker", "--consumer", name],
-                                                    env=env, stdout=output, stderr=subprocess.STDOUT)
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "entrypoints.cli", "worker", "--consumer", name],
+                env=env, stdout=output, stderr=subprocess.STDOUT)
 
     def sample(self) -> None:
         for name, process in self.processes.items():

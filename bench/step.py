@@ -51,17 +51,17 @@ def _median(samples: list[float]) -> float:
 
 
 async def _bench(args: argparse.Namespace, settings) -> int:
+    from domain.jobs import EvolveJob, StartJob
     from domain.model import Breed, BreedParams
     from engine import ga, midi, pianoroll
     from engine.arrange import arrange
     from engine.musicvae import for_worker
     from engine.render import RELEASE_S, Renderer
     from engine.subspace import load as load_subspace
-    from engine.worker import Worker
     from runtime.redis_server import RedisServer
     from storage import connect
-    from storage.codec import Job
     from storage.store import BreedStore
+    from worker.runner import Worker
 
     model = for_worker(settings.musicvae_config, settings.musicvae_checkpoint)  # as `breeder worker` runs it
     renderer = Renderer(settings.soundfont, mode=settings.render_mode, cache_mb=settings.render_cache_mb,
@@ -122,7 +122,7 @@ async def _bench(args: argparse.Namespace, settings) -> int:
             breed = Breed(store.new_breed_id(), owner_id=0, params=params)
             await store.breeds.create(breed)
             t0 = time.perf_counter()
-            await store.streams.enqueue_job(Job("start", breed.breed_id))
+            await store.streams.enqueue_job(StartJob(breed.breed_id))
             for delivery in await store.streams.read_jobs("bench", count=1, block_ms=1000):
                 await worker.handle(delivery)
             firsts.append(time.perf_counter() - t0)
@@ -131,7 +131,7 @@ async def _bench(args: argparse.Namespace, settings) -> int:
         for number in range(args.repeats):
             votes = tuple(int(v) for v in rng.integers(0, 3, population))
             t0 = time.perf_counter()
-            await store.streams.enqueue_job(Job("evolve", breed.breed_id, number, fitness=votes, sigma=0.5))
+            await store.streams.enqueue_job(EvolveJob(breed.breed_id, number, fitness=votes, sigma=0.5))
             for delivery in await store.streams.read_jobs("bench", count=1, block_ms=1000):
                 await worker.handle(delivery)
             steps.append(time.perf_counter() - t0)
@@ -214,7 +214,7 @@ def _cold_start(url: str, index: int) -> tuple[float, float]:
     env = {**os.environ, "REDIS_URL": url, "LOG_LEVEL": "INFO"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "breeder.cli", "worker", "--consumer", f"cold-{index}"],
+    process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "worker", "--consumer", f"cold-{index}"],
                                env=env, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stderr is not None
@@ -237,7 +237,7 @@ def _throughput(url: str, workers: int, args: argparse.Namespace) -> float:
 
     env = {**os.environ, "REDIS_URL": url, "LOG_LEVEL": "WARNING"}
     processes = [
-        subprocess.Popen([sys.executable, "-m", "breeder.cli", "worker", "--consumer", f"bench-{workers}-{i}"],
+        subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "worker", "--consumer", f"bench-{workers}-{i}"],
                          env=env)
         for i in range(workers)
     ]
@@ -251,9 +251,9 @@ def _throughput(url: str, workers: int, args: argparse.Namespace) -> float:
 
 
 async def _throughput_async(url: str, workers: int, args: argparse.Namespace) -> float:
+    from domain.jobs import EvolveJob, StartJob
     from domain.model import Breed, BreedParams
     from storage import connect
-    from storage.codec import Job
     from storage.store import BreedStore
 
     store = BreedStore(connect(url))
@@ -261,14 +261,14 @@ async def _throughput_async(url: str, workers: int, args: argparse.Namespace) ->
     breeds = [Breed(store.new_breed_id(), owner_id=0, params=params) for _ in range(args.breeds)]
     for breed in breeds:
         await store.breeds.create(breed)
-        await store.streams.enqueue_job(Job("start", breed.breed_id))
+        await store.streams.enqueue_job(StartJob(breed.breed_id))
     await _wait_all(store, breeds, 0, timeout_s=300)  # warm-up: model loading and generation 0
     started = time.perf_counter()
     rng = np.random.default_rng(1)
     for number in range(args.rounds):
         for breed in breeds:
             votes = tuple(int(v) for v in rng.integers(0, 3, args.population))
-            await store.streams.enqueue_job(Job("evolve", breed.breed_id, number, fitness=votes, sigma=0.5))
+            await store.streams.enqueue_job(EvolveJob(breed.breed_id, number, fitness=votes, sigma=0.5))
         await _wait_all(store, breeds, number + 1, timeout_s=600)
     elapsed = time.perf_counter() - started
     await store.close()

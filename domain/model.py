@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Literal
+from enum import StrEnum
 
 from domain import limits
 from domain.errors import ParamsError
 from domain.strategies import DEFAULT_STRATEGY, STRATEGIES
 from domain.tune import BACKINGS, DEFAULT_BACKING, DEFAULT_TUNE_BARS, TUNE_BARS
 
-BreedStatus = Literal["starting", "voting", "evolving", "finished", "stopped", "failed"]
-OPEN_STATUSES: tuple[str, ...] = ("starting", "voting", "evolving")
-# The front ends a breed can live on. Breeds stored before the field existed are Discord's.
-FRONTS: tuple[str, ...] = ("discord", "terminal", "web")
+
+class Status(StrEnum):
+    """Where a breed is: being started, open for votes, being evolved, or ended (three ways)."""
+
+    STARTING = "starting"
+    VOTING = "voting"
+    EVOLVING = "evolving"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+OPEN_STATUSES: tuple[str, ...] = (Status.STARTING, Status.VOTING, Status.EVOLVING)
+
+
+class Front(StrEnum):
+    """The front ends a breed can live on. Breeds stored before the field existed are Discord's."""
+
+    DISCORD = "discord"
+    TERMINAL = "terminal"
+    WEB = "web"
+
+
+FRONTS: tuple[str, ...] = tuple(Front)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-CLASSIC = "classic"
-ELITIST = "elitist"
-PREFERENCE = "preference"
+from enum import StrEnum
+
+
+class Strategy(StrEnum):
+    """How the genetic algorithm makes the next generation from the votes."""
+
+    CLASSIC = "classic"
+    ELITIST = "elitist"
+    PREFERENCE = "preference"
+
+
+CLASSIC = Strategy.CLASSIC
+ELITIST = Strategy.ELITIST
+PREFERENCE = Strategy.PREFERENCE
 
 # name -> what it does, in the words of the slash-command option and the settings.
 DESCRIPTIONS: dict[str, str] = {

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-BACKINGS = ("none", "chords", "band")
-DEFAULT_BACKING = "chords"
+from enum import StrEnum
+
+
+class Backing(StrEnum):
+    """What plays under a melody: nothing, chords, or a band (chords, bass and drums)."""
+
+    NONE = "none"
+    CHORDS = "chords"
+    BAND = "band"
+
+
+BACKINGS: tuple[str, ...] = tuple(Backing)
+DEFAULT_BACKING = Backing.CHORDS
 TUNE_BARS = (8, 16)
 DEFAULT_TUNE_BARS = 8

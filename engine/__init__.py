@@ -1,4 +1,4 @@
-"""The engine: the GA, the model, audio, MIDI and images, and the worker that runs them.
+"""The engine: the GA, the model, audio, MIDI and images; pure parts that know no store (the worker runs them).
 
 pyfluidsynth prints where it found libfluidsynth when the environment sets CI, as it is imported, and
 pretty_midi imports it on the way to any MIDI work. It is imported here first, with that line

@@ -2,7 +2,7 @@
 
 After Roberts et al. (2018, MusicVAE, section 5.3): the vector of an attribute is the mean latent
 code of the training windows in its top quartile minus that of its bottom quartile. They are
-computed offline by `breeder attributes` (engine/training/attributes.py) and shipped beside the
+computed offline by `breeder attributes` (training/attributes.py) and shipped beside the
 model as `attributes.npz`; this module measures attributes and loads the vectors, with numpy only.
 
 The unit of an amount: each stored vector is scaled so that moving a melody's latent by 1 x the

@@ -1,10 +1,6 @@
-"""The engine's errors: a job that cannot be done, a model that cannot be loaded."""
+"""The engine's errors: a model that cannot be loaded."""
 
 from __future__ import annotations
-
-
-class JobError(Exception):
-    """A job that cannot be done; the message is shown to people."""
 
 
 class ModelError(RuntimeError):

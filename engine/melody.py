@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 from note_seq.protobuf import music_pb2  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
+from domain.model import Note  # noqa: E402
 from engine.midi import skyline  # noqa: E402
-from storage.codec import Note  # noqa: E402
 
 log = logging.getLogger(__name__)
 

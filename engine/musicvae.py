@@ -1,10 +1,10 @@
 """MusicVAE's melody encoder and decoder computed in numpy from the model's checkpoint: what a worker runs.
 
-The same network as Magenta's `cat-mel_2bar` models (`engine.decoder` builds it with TensorFlow,
+The same network as Magenta's `cat-mel_2bar` models (`training.decoder` builds it with TensorFlow,
 for training and export): a bidirectional LSTM encoder whose final states give the posterior mean,
 and an LSTM decoder whose initial states come from the latent (`z_to_initial_state`, tanh) and whose
 input at each step is the previous token (one-hot) beside the latent. The cells are TensorFlow's
-`LSTMBlockCell` (gates i, c, f, o; forget bias 1). Sampling is that of `engine.decoder`: argmax of
+`LSTMBlockCell` (gates i, c, f, o; forget bias 1). Sampling is that of `training.decoder`: argmax of
 logits + temperature x Gumbel noise fixed by the latent's bytes, so a latent gives the same melody
 here as there (tests/engine/test_musicvae.py compares them token for token).
 
@@ -58,7 +58,7 @@ class _Cell:
 
 
 class MelodyVAE(LatentModel):
-    """A MusicVAE melody model read from a checkpoint: the same results as `engine.decoder.MelodyModel`."""
+    """A MusicVAE melody model read from a checkpoint: the same results as `training.decoder.MelodyModel`."""
 
     def __init__(self, weights: dict[str, NDArray[np.generic]], config_name: str, checkpoint: Path) -> None:
         def tensor(name: str) -> NDArray[np.float32]:

@@ -1,4 +1,4 @@
-"""What both implementations of the model share (engine.musicvae in numpy, engine.decoder in TensorFlow):
+"""What both implementations of the model share (engine.musicvae in numpy, training.decoder in TensorFlow):
 their interface, latent paths and sampling noise."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class LatentModel(abc.ABC):
         """Release what the model holds (nothing by default)."""
 
     def decode(self, latents: NDArray[np.floating], temperature: float = 0.0) -> list[list[Note]]:
-        """The melody (notes in steps, within `steps`) of each latent; see engine.decoder on temperature."""
+        """The melody (notes in steps, within `steps`) of each latent; see training.decoder on temperature."""
         return [melody.tokens_to_notes(row) for row in self.decode_tokens(latents, temperature)]
 
     def encode(self, melodies: Sequence[Sequence[Note]]) -> NDArray[np.float32]:

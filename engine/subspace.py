@@ -7,12 +7,11 @@ components of those re-encoded latents, with the spread of each. The result is s
 the model as `subspace.npz` (mean, basis, scales) and passed to `engine.ga.evolve(...,
 subspace=...)` by the caller; the GA itself reads no file.
 
-    python -m engine.subspace            # rewrite engine/model/cat-mel_2bar_small/subspace.npz
+    python -m training.subspace          # rewrite engine/model/cat-mel_2bar_small/subspace.npz
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,21 +46,3 @@ def load(path: Path = SHIPPED_SUBSPACE) -> Subspace:
     """The subspace stored at `path` (default: the shipped model's)."""
     with np.load(path) as stored:
         return Subspace(stored["mean"], stored["basis"], stored["scales"])
-
-
-def main() -> None:
-    from engine.decoder import MelodyModel
-
-    parser = argparse.ArgumentParser(description="compute the melody subspace of the shipped model")
-    parser.add_argument("--dimensions", type=int, default=DIMENSIONS)
-    parser.add_argument("--samples", type=int, default=SAMPLES)
-    parser.add_argument("--out", type=Path, default=SHIPPED_SUBSPACE)
-    args = parser.parse_args()
-    model = MelodyModel.load()
-    subspace = compute(model, args.dimensions, args.samples)
-    total = np.linalg.norm(subspace.scales) ** 2
-    print(f"{args.dimensions} dimensions; their variances sum to {total:.2f}; written to {save(subspace, args.out)}")
-
-
-if __name__ == "__main__":
-    main()

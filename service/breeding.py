@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from domain import limits
 from domain.errors import BreedError, ParamsError, UnknownBreedError
 from domain.ids import MelodyRef
+from domain.jobs import EvolveJob, FinishJob, MorphJob, StartJob
 from domain.limits import ServerLimits
 from domain.model import FRONTS, Breed, BreedParams, choose
 from domain.rules import STEER_REFUSAL, Actor, EndReason, end_line, ends_by_itself, may_steer, morph_marker, refusal
@@ -44,7 +45,6 @@ from service.stores import Store
 from service.tunes import Tunes
 from service.votes import ReadVotes, Votes
 from storage import LockTimeout
-from domain.jobs import EvolveJob, FinishJob, MorphJob, StartJob
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from domain import artifacts, limits
 from domain.errors import BreedError
 from domain.ids import parse_melody_id, parse_melody_ids
+from domain.jobs import ComposeJob
 from domain.model import Composition
 from service.results import read_files
 from service.spacing import Requests
-from storage.codec import Job
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,13 @@ class Compositions(Requests[Composition]):
         for ref in dict.fromkeys(refs):
             await self.melody(ref, guild_id)
 
-        def make() -> tuple[Composition, Job]:
+        def make() -> tuple[Composition, ComposeJob]:
             composition = Composition(
                 composition_id=self.new_id(), guild_id=guild_id, channel_id=channel_id,
                 requester_id=requester_id, melodies=tuple(str(ref) for ref in refs), smooth=smooth,
                 created_at=self.clock(),
             )
-            return composition, Job("compose", composition.composition_id, melodies=composition.melodies,
-                                    smooth=smooth)
+            return composition, ComposeJob(composition.composition_id, melodies=composition.melodies, smooth=smooth)
 
         composition = await self.submit("compose", requester_id, "piece", make, "That piece is being made already.")
         log.info("composition %s of %s asked for (smooth: %s)", composition.composition_id,

@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable
 
 from domain.errors import BreedError
 from domain.ids import MelodyRef, parse_melody_id
+from domain.jobs import TreeJob
 from domain.model import Breed, BreedParams
 from domain.rules import tree_marker
 from service.queue import JobQueue
 from service.spacing import RequestSpacing
 from service.stores import BreedStates, GalleryRecords, PostMarks
-from domain.jobs import TreeJob
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from domain.errors import BreedError
 from service.errors import QueueFull
 
 if TYPE_CHECKING:
-    from service.stores import JobStream
     from domain.jobs import Job
+    from service.stores import JobStream
 
 log = logging.getLogger(__name__)
 

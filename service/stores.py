@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 from typing import Protocol, TypeVar
 
-from domain.model import Breed, Composition, Generation, TuneRequest, Winner
 from domain.jobs import Job
+from domain.model import Breed, Composition, Generation, TuneRequest, Winner
 from storage.codec import Nudge
 from storage.servers import Forgotten
 from storage.streams import Delivery

@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable
 from domain import artifacts
 from domain.errors import BreedError, ParamsError, UnknownBreedError
 from domain.ids import MelodyRef
+from domain.jobs import TuneJob
 from domain.model import FRONTS, TuneRequest, check_tune
+from domain.tune import Backing
 from service.results import Files, read_files
 from service.spacing import Requests
-from storage.codec import Job
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,13 @@ class Tunes(Requests[TuneRequest]):
         except ParamsError as error:
             raise BreedError(f"Cannot make a tune: {error}.") from None
 
-        def make() -> tuple[TuneRequest, Job]:
+        def make() -> tuple[TuneRequest, TuneJob]:
             tune = TuneRequest(
                 tune_id=self.new_id(), melody=str(ref), breed_id=ref.breed_id, bars=bars, backing=backing,
                 guild_id=guild_id, channel_id=channel_id, requester_id=requester_id, front=front,
                 created_at=self.clock(),
             )
-            return tune, Job("tune", tune.tune_id, ref.generation, source=tune.melody, bars=bars, backing=backing)
+            return tune, TuneJob(tune.tune_id, source=tune.melody, bars=bars, backing=Backing(backing))
 
         tune = await self.submit("tune", requester_id, "tune", make, "That tune is being made already.")
         log.info("breed %s gen %d: tune %s of %s asked for (%d bars, backing %s)", ref.breed_id, ref.generation,

@@ -19,11 +19,12 @@ from numpy.typing import NDArray
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from domain.jobs import Job
 from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
 from domain.model import OPEN_STATUSES, Breed, Generation
 from storage import keys
 from storage.client import transaction, ttl_ms
-from storage.codec import Job, dump, load_breed, load_generation
+from storage.codec import dump, load_breed, load_generation
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """The codec: versioned JSON of everything stored in Redis or sent over its streams.
 
-The domain types (breeds, generations) are written as they are; the stream messages (jobs,
-events) are defined here, since only the worker and the breeding service exchange them.
+The domain types (breeds, generations, jobs: domain.jobs) are written as they are; a job is read into
+the type of its kind here, once. The events are defined here, since only the worker and the breeding
+service exchange them.
 
 Each payload carries `"v": SCHEMA_VERSION`; readers refuse other versions with SchemaError.
 Never pickle: a payload is plain JSON that any process (or a person with redis-cli) can read.
@@ -10,10 +11,12 @@ Never pickle: a payload is plain JSON that any process (or a person with redis-c
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, ClassVar, Literal
 
+from domain.jobs import JOB_TYPES, ComposeJob, EvolveJob, FinishJob, Job, JobKind, MorphJob, StartJob, TreeJob, TuneJob
 from domain.model import Breed, BreedParams, Candidate, Composition, Generation, Note, TuneRequest, Winner
+from domain.tune import BACKINGS, Backing
 
 SCHEMA_VERSION = 1
 
@@ -24,48 +27,9 @@ class SchemaError(ValueError):
 
 # --- stream messages -------------------------------------------------------------------------
 
-JobType = Literal["start", "evolve", "finish", "morph", "tree", "compose", "tune"]
 EventType = Literal[
     "generation_ready", "finished", "morph_ready", "tree_ready", "composed", "tune_ready", "progress", "error",
 ]
-
-
-@dataclass(frozen=True)
-class Job:
-    """Bot -> worker. `generation` is the generation the job reads (start: -1).
-
-    start: from the seed MIDI upload `seed_midi_key`, or from the melody id `source` (a branch).
-    finish: `candidate` is the winner. morph: from `candidate` to `other` (0-based) in `steps`
-    melodies, clamped to domain.limits.MORPH_STEPS; 0 means its default. tree: the family tree of
-    `candidate`. compose: `breed_id` is the composition's id, `melodies` its phrases' melody ids,
-    `smooth` asks for short interpolated joins. tune: `breed_id` is the tune's id, `source` the melody
-    id it is made from, `bars` and `backing` its options.
-    """
-
-    type: str
-    breed_id: str
-    generation: int = -1
-    fitness: tuple[int, ...] = ()
-    sigma: float | None = None
-    candidate: int | None = None
-    other: int | None = None
-    steps: int = 0
-    seed_midi_key: str | None = None
-    source: str | None = None
-    melodies: tuple[str, ...] = ()
-    smooth: bool = False
-    bars: int = 0
-    backing: str | None = None
-    nudges: tuple[tuple[str, float], ...] = ()  # evolve: the combined nudges, (attribute, amount) pairs
-
-    TYPES: ClassVar[tuple[str, ...]] = ("start", "evolve", "finish", "morph", "tree", "compose", "tune")
-
-    @property
-    def composition_id(self) -> str:
-        """A compose job's composition (every job is keyed on one id, the `breed_id` field)."""
-        if self.type != "compose":
-            raise ValueError(f"a {self.type} job is about a breed, not a composition")
-        return self.breed_id
 
 
 @dataclass(frozen=True)
@@ -125,7 +89,9 @@ def _plain(value: Any) -> Any:
 
 
 def dump(obj: Any) -> str:
-    """A dataclass as versioned JSON."""
+    """A dataclass as versioned JSON (a job as `dump_job` writes it)."""
+    if isinstance(obj, tuple(JOB_TYPES.values())):
+        return dump_job(obj)
     payload = {key: _plain(val) for key, val in asdict(obj).items()}
     payload["v"] = SCHEMA_VERSION
     return json.dumps(payload, separators=(",", ":"))
@@ -205,20 +171,94 @@ def load_tune(raw: str | bytes) -> TuneRequest:
     return _build(TuneRequest, _load_dict(raw))
 
 
+# The field a job's subject id travels in: every job's is `breed_id` on the stream (its key), whatever it names.
+_SUBJECT_FIELD = {ComposeJob: "composition_id", TuneJob: "tune_id"}
+# What a job of an older worker wrote for the fields its kind has not: such a field at this value is no field.
+_UNSET: dict[str, Any] = {
+    "generation": -1, "fitness": [], "sigma": None, "candidate": None, "other": None, "steps": 0,
+    "seed_midi_key": None, "source": None, "melodies": [], "smooth": False, "bars": 0, "backing": None, "nudges": [],
+}
+
+
+def dump_job(job: Job) -> str:
+    """A job as versioned JSON: its kind as `type`, its subject as `breed_id`, and its own fields."""
+    payload: dict[str, Any] = {"type": str(job.kind), "breed_id": job.subject_id, "generation": job.generation}
+    subject = _SUBJECT_FIELD.get(type(job), "breed_id")
+    for field in fields(job):
+        if field.name not in (subject, "generation"):
+            payload[field.name] = _plain(getattr(job, field.name))
+    payload["v"] = SCHEMA_VERSION
+    return json.dumps(payload, separators=(",", ":"))
+
+
 def load_job(raw: str | bytes) -> Job:
+    """The job of a stream entry, of the type its kind names; SchemaError in one line for anything else."""
     payload = _load_dict(raw)
-    if payload.get("type") not in Job.TYPES:
-        raise SchemaError(f"unknown job type {payload.get('type')!r}")
-    if not isinstance(payload.get("breed_id"), str) or not payload["breed_id"]:
-        raise SchemaError("job needs a breed_id")
-    payload["fitness"] = tuple(payload.get("fitness", ()))
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in payload["fitness"]):
-        raise SchemaError("fitness must be non-negative integers")
-    payload["melodies"] = tuple(payload.get("melodies", ()))
-    if not all(isinstance(v, str) for v in payload["melodies"]):
-        raise SchemaError("melodies must be melody ids")
-    payload["nudges"] = _nudge_pairs(payload.get("nudges", ()))
-    return _build(Job, payload)
+    try:
+        cls = JOB_TYPES[JobKind(payload.pop("type", None))]
+    except ValueError:
+        raise SchemaError(f"unknown job kind {payload.get('type')!r}") from None
+    subject = payload.pop("breed_id", None)
+    if not isinstance(subject, str) or not subject:
+        raise SchemaError(f"a {cls.kind} job needs a breed_id")
+    own = {field.name for field in fields(cls)}
+    if "generation" not in own:
+        payload.pop("generation", None)
+    for name in set(payload) - own:
+        if name in _UNSET and payload[name] == _UNSET[name]:
+            del payload[name]
+    payload[_SUBJECT_FIELD.get(cls, "breed_id")] = subject
+    for name in ("fitness", "melodies"):
+        if name in payload:
+            payload[name] = _tuple(payload[name], name)
+    if "nudges" in payload:
+        payload["nudges"] = _nudge_pairs(payload["nudges"])
+    if cls is TuneJob and payload.get("backing") in BACKINGS:
+        payload["backing"] = Backing(payload["backing"])
+    missing = [field.name for field in fields(cls) if field.name not in payload
+               and field.default is MISSING and field.default_factory is MISSING]
+    if missing:
+        raise SchemaError(f"a {cls.kind} job needs {' and '.join(missing)}")
+    job = _build(cls, payload)
+    _check_job(job)
+    return job
+
+
+def _tuple(value: Any, name: str) -> tuple[Any, ...]:
+    if not isinstance(value, list | tuple):
+        raise SchemaError(f"{name} must be a list")
+    return tuple(value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_job(job: Job) -> None:
+    """SchemaError naming the first field of the wrong type (the worker checks the values' meaning)."""
+    if not _count(job.generation):
+        raise SchemaError("generation must be an integer")
+    match job:
+        case StartJob(seed_midi_key=key, source=source):
+            if not (key is None or isinstance(key, str)) or not (source is None or isinstance(source, str)):
+                raise SchemaError("seed_midi_key and source must be text")
+        case EvolveJob(fitness=fitness, sigma=sigma):
+            if not all(_count(v) and v >= 0 for v in fitness):
+                raise SchemaError("fitness must be non-negative integers")
+            if sigma is not None and not (isinstance(sigma, int | float) and not isinstance(sigma, bool)):
+                raise SchemaError("sigma must be a number")
+        case FinishJob(candidate=candidate) | TreeJob(candidate=candidate):
+            if not _count(candidate):
+                raise SchemaError(f"a {job.kind} job needs a candidate number")
+        case MorphJob(candidate=candidate, other=other, steps=steps):
+            if not (_count(candidate) and _count(other) and _count(steps)):
+                raise SchemaError("a morph job needs two candidate numbers and a number of steps")
+        case ComposeJob(melodies=melodies, smooth=smooth):
+            if not all(isinstance(v, str) for v in melodies) or not isinstance(smooth, bool):
+                raise SchemaError("melodies must be melody ids")
+        case TuneJob(source=source, bars=bars, backing=backing):
+            if not isinstance(source, str) or not _count(bars) or backing not in BACKINGS:
+                raise SchemaError("a tune job needs a source melody id, a number of bars and a backing")
 
 
 def load_event(raw: str | bytes) -> Event:
@@ -229,6 +269,7 @@ def load_event(raw: str | bytes) -> Event:
 
 
 __all__ = [
-    "SCHEMA_VERSION", "SchemaError", "Job", "Event", "dump", "load_breed", "load_generation", "load_job", "load_event",
+    "SCHEMA_VERSION", "SchemaError", "Event", "dump", "dump_job", "load_breed", "load_generation", "load_job",
+    "load_event",
     "load_winner", "load_composition", "load_tune", "Nudge", "load_nudge",
 ]

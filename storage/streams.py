@@ -27,8 +27,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
+from domain.jobs import Job
 from runtime.signals import sleep_or_stop
-from storage.codec import Event, Job, dump, load_event, load_job
+from storage.codec import Event, dump, dump_job, load_event, load_job
 from storage.keys import PREFIX
 
 log = logging.getLogger(__name__)
@@ -292,12 +293,12 @@ class MessageStreams:
 
     async def enqueue_job(self, job: Job) -> str:
         """Append a job for the workers; returns its message id."""
-        return await self._add(JOBS, dump(job))
+        return await self._add(JOBS, dump_job(job))
 
     async def enqueue_unique_job(self, job: Job) -> str | None:
         """Append a job unless the same job (breed, kind, arguments) is queued or running; its message id,
         or None when it is there already."""
-        raw = dump(job)
+        raw = dump_job(job)
         added = await self._redis.eval(_ADD_UNLESS_PENDING, 2, JOBS, pending_job_key(raw), raw,
                                        PENDING_JOB_TTL_MS, PAYLOAD_FIELD)
         if added is None:
@@ -307,7 +308,7 @@ class MessageStreams:
 
     def queue_job(self, pipe: Any, job: Job) -> None:
         """Queue the XADD of a job on a transaction's pipeline (a state change and its job happen together)."""
-        pipe.xadd(JOBS, {PAYLOAD_FIELD: dump(job)})
+        pipe.xadd(JOBS, {PAYLOAD_FIELD: dump_job(job)})
 
     async def queued_jobs(self) -> int:
         """Jobs not done yet: waiting for a worker (the group's lag) and held by one (pending)."""

@@ -14,9 +14,9 @@ from redis.asyncio import Redis
 from engine.attributes import load as load_attributes
 from engine.render import Renderer
 from engine.subspace import load as load_subspace
-from engine.worker import Worker
 from runtime.redis_server import RedisServer
 from storage import BreedStore, connect
+from worker.runner import Worker
 
 if TYPE_CHECKING:
     from engine.musicvae import MelodyVAE

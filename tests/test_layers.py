@@ -11,14 +11,18 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Lowest first. Front ends share a rank and do not import each other; nothing imports `breeder`, and
-# the benchmarks (`bench`, tools beside the product) sit beside it: `breeder bench` loads them by name.
+# Lowest first; packages of one rank do not import each other. The engine's pure parts and the store
+# know nothing of each other; the worker joins them, as the breeding service does for the front ends
+# (the two talk only through the store's streams); training builds on the engine. Nothing imports the
+# entry points (`entrypoints`, the `breeder` command), and the benchmarks (`bench`, tools beside the
+# product) sit beside them: `breeder bench` loads them by name.
 RANKS = {
-    "domain": 0, "storage": 1, "engine": 2, "service": 3, "bot": 4, "terminal": 4, "web": 4, "breeder": 5, "bench": 5,
+    "domain": 0, "storage": 1, "engine": 1, "training": 2, "worker": 3, "service": 3,
+    "bot": 4, "terminal": 4, "web": 4, "entrypoints": 5, "bench": 5,
 }
-# Front ends talk to the breeding service only: the store and the engine are below it, out of their reach.
+# Front ends talk to the breeding service only: the store, the engine and the worker are out of their reach.
 FRONT_ENDS = ("bot", "terminal", "web")
-SERVICE_ONLY = ("storage", "engine")
+SERVICE_ONLY = ("storage", "engine", "worker", "training")
 # Settings, logging, the embedded Redis, signals, processes, exit codes: used by all but the domain.
 LEAF = "runtime"
 PACKAGES = (*RANKS, LEAF)
@@ -169,8 +173,8 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
 
 def test_the_contract_catches_an_upward_import_even_under_type_checking(tmp_path: Path) -> None:
     root = _tree(tmp_path, {
-        "storage/store.py": "import typing\nif typing.TYPE_CHECKING:\n    from engine.worker import Worker\n",
-        "engine/worker.py": "def run():\n    from breeder import cli\n",
+        "storage/store.py": "import typing\nif typing.TYPE_CHECKING:\n    from worker.runner import Worker\n",
+        "worker/runner.py": "def run():\n    from entrypoints import cli\n",
         "bot/cog.py": "import terminal.session\n",
         "domain/model.py": "from runtime.settings import Settings\n",
         "service/breeding.py": "from domain.model import Note\nfrom runtime import logs\nfrom bot import cog\n",
@@ -178,9 +182,38 @@ def test_the_contract_catches_an_upward_import_even_under_type_checking(tmp_path
     assert sorted(violations(root)) == [
         "bot.cog -> terminal.session",
         "domain.model -> runtime.settings",
-        "engine.worker -> breeder",
         "service.breeding -> bot.cog",
-        "storage.store -> engine.worker",
+        "storage.store -> worker.runner",
+        "worker.runner -> entrypoints",
+    ]
+
+
+def test_the_engine_knows_neither_the_store_nor_redis_nor_the_worker() -> None:
+    for name, path in modules(PROJECT_ROOT).items():
+        if name.split(".")[0] != "engine":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                roots = [(node.module or "").split(".")[0]]
+            else:
+                continue
+            assert not set(roots) & {"storage", "redis", "worker", "service"}, f"{name} imports {roots}"
+
+
+def test_the_engine_and_the_store_may_not_import_each_other(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "engine/melody.py": "from storage.codec import Note\n",
+        "storage/breeds.py": "def late():\n    from engine import midi\n",
+        "worker/runner.py": "from engine import ga\nfrom storage import connect\n",
+        "service/breeding.py": "from worker import runner\n",
+    })
+    assert sorted(violations(root)) == [
+        "engine.melody -> storage.codec",
+        "service.breeding -> worker.runner",
+        "storage.breeds -> engine",
     ]
 
 
@@ -198,7 +231,7 @@ def test_the_contract_keeps_front_ends_off_the_store_and_the_engine(tmp_path: Pa
         "web/app.py": "def state():\n    from storage.codec import Event\n",
         "terminal/session.py": "import engine.pianoroll\nfrom service import pianoroll\n",
         "service/pianoroll.py": "from engine import pianoroll\n",
-        "breeder/web_cmd.py": "from storage import connect\n",
+        "entrypoints/web_cmd.py": "from storage import connect\n",
     })
     assert sorted(violations(root)) == [
         "bot.client -> storage",

@@ -8,12 +8,13 @@ import time
 import aiohttp
 import pytest
 
+from domain.jobs import StartJob
 from domain.limits import ServerLimits
 from domain.model import BreedParams
 from service.connection import open_service
 from service.queue import QUEUE_FULL
 from storage import BreedStore
-from storage.codec import Job, load_job
+from storage.codec import load_job
 from storage.streams import JOBS
 from tests.support.web import started
 from web.server import WebServer
@@ -59,7 +60,7 @@ async def test_thirty_posts_of_one_morph_queue_one_job(redis_url: str, store: Br
 async def test_new_work_is_answered_503_in_one_line_while_the_queue_is_full(redis_url: str, store: BreedStore) -> None:
     service = open_service(redis_url, time.time, BreedParams(population=4, foreign=1), max_queued_jobs=1)
     await service.prepare()
-    await store.streams.enqueue_job(Job("start", "waiting"))  # no worker runs: it stays queued
+    await store.streams.enqueue_job(StartJob("waiting"))  # no worker runs: it stays queued
     server = WebServer(service, "127.0.0.1", 0, consumer="web-full")
     await server.start()
     try:

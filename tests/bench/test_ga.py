@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from bench.ga import cosine, lost_share, simulated_votes
-from breeder.cli import build_parser
 from engine import ga
+from entrypoints.cli import build_parser
 
 
 def test_noiseless_voters_all_vote_for_the_candidates_closest_to_the_target():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import discord
 
+from domain.jobs import Job
 from domain.model import Breed
-from storage.codec import Job, load_job
+from storage.codec import load_job
 from storage.streams import EVENTS, JOBS
 from tests.bot.simulation import DEFERRED_EPHEMERAL, World, answer_of
 
@@ -14,7 +15,7 @@ async def jobs_of(world: World, breed_id: str, job_type: str) -> list[Job]:
     """The jobs the bot sent the workers for a breed (the stream keeps acknowledged ones too)."""
     entries = await world.store.redis.xrange(JOBS)
     jobs = [load_job(fields[b"payload"]) for _id, fields in entries]
-    return [job for job in jobs if job.breed_id == breed_id and job.type == job_type]
+    return [job for job in jobs if job.subject_id == breed_id and job.kind == job_type]
 
 
 async def start_breed(world: World, **options: object) -> Breed:

@@ -6,9 +6,10 @@ import discord
 import pytest
 import simcord
 
+from domain.jobs import MorphJob
 from domain.model import Breed
 from engine.midi import midi_to_notes
-from storage.codec import Event, Job
+from storage.codec import Event
 from tests.bot.flows import event_handled, jobs_of, start_breed, vote_message
 from tests.bot.simulation import DEFERRED_EPHEMERAL, World, answer_of
 
@@ -96,7 +97,7 @@ async def test_a_failed_morph_is_told_in_the_thread_and_does_not_fail_the_step_r
     breed = await start_breed(world)
     await worker.stop()
     # A job the bot would refuse to send, so that the worker fails it while the next generation is on its way.
-    await world.store.streams.enqueue_job(Job("morph", breed.breed_id, 0, candidate=1, other=1))
+    await world.store.streams.enqueue_job(MorphJob(breed.breed_id, 0, candidate=1, other=1))
     await world.starter.click(vote_message(world, breed, 0), label="Next")
 
     worker.start()

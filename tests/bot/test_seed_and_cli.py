@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import breeder.bot_cmd as bot_cmd
+import entrypoints.bot_cmd as bot_cmd
 from bot.seed import check_attachment
 from domain.errors import BreedError
 from domain.limits import MAX_SEED_BYTES

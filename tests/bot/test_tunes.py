@@ -76,4 +76,4 @@ async def tune_jobs(world: World) -> list[tuple[str | None, int, str | None]]:
     """(melody, bars, backing) of every tune job sent to the workers, in order."""
     entries = await world.store.redis.xrange(JOBS)
     jobs = [load_job(fields[b"payload"]) for _id, fields in entries]
-    return [(job.source, job.bars, job.backing) for job in jobs if job.type == "tune"]
+    return [(job.source, job.bars, job.backing) for job in jobs if job.kind == "tune"]

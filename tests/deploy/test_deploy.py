@@ -92,7 +92,7 @@ for package in ("bot", "service", "storage", "domain", "runtime"):
     origins.append(module.__file__)
     for info in pkgutil.walk_packages(module.__path__, package + "."):
         origins.append(importlib.import_module(info.name).__file__)
-importlib.import_module("breeder.bot_cmd")
+importlib.import_module("entrypoints.bot_cmd")
 heavy = sorted({name.split(".")[0] for name in sys.modules} & {"tensorflow", "tf_keras", "magenta", "note_seq"})
 print(json.dumps([origins, heavy]))
 """

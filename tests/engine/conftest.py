@@ -9,13 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from engine.attributes import load as load_attributes
-from engine.subspace import load as load_subspace
-from engine.worker import Worker
-
 if TYPE_CHECKING:
-    from engine.decoder import MelodyModel
     from engine.musicvae import MelodyVAE
+    from training.decoder import MelodyModel
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,7 +36,7 @@ def melody_model() -> MelodyVAE:
 def tf_model() -> Iterator[MelodyModel]:
     """The same model built by Magenta's TensorFlow code, as training and export use it."""
     # Imported here: TensorFlow loads only in sessions that run such a test.
-    from engine.decoder import MelodyModel
+    from training.decoder import MelodyModel
 
     model = MelodyModel.load(checkpoint=os.environ.get("MUSICVAE_CHECKPOINT") or None)
     yield model
@@ -50,7 +46,7 @@ def tf_model() -> Iterator[MelodyModel]:
 @pytest.fixture(scope="session")
 def random_checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a randomly initialised cat-mel_2bar_small checkpoint (seed 1, unlike any export)."""
-    from engine.training.export import random_checkpoint
+    from training.export import random_checkpoint
 
     folder = tmp_path_factory.mktemp("random-model")
     random_checkpoint("cat-mel_2bar_small", folder, seed=1)
@@ -60,15 +56,8 @@ def random_checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def random_model(random_checkpoint_dir: Path) -> Iterator[MelodyModel]:
     """The model of `random_checkpoint_dir`: what an untrained model decodes."""
-    from engine.decoder import MelodyModel
+    from training.decoder import MelodyModel
 
     model = MelodyModel.load(checkpoint=random_checkpoint_dir)
     yield model
     model.close()
-
-
-@pytest.fixture
-def worker(store, melody_model, renderer) -> Worker:
-    """A worker of the engine's tests: jobs are handed to it one by one (`handle`), or it runs its loop."""
-    return Worker(store, melody_model, renderer, "test-worker", job_timeout_s=1.0, block_ms=50,
-                  subspace=load_subspace(), attributes=load_attributes())

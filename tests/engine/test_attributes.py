@@ -62,7 +62,7 @@ def test_each_vector_moves_its_own_attribute_its_way_on_decoded_melodies(melody_
 
 @pytest.mark.slow
 def test_computed_vectors_round_trip_through_their_file(melody_model, tmp_path) -> None:
-    from engine.training.attributes import compute
+    from training.attributes import compute
 
     prior = np.random.default_rng(2).standard_normal((160, melody_model.latent_size))
     vectors, figures = compute(melody_model, melody_model.decode_tokens(prior), calibrate=24)

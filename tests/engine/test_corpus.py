@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from note_seq.protobuf import music_pb2
 
-from engine.training.corpus import Tune, split
+from training.corpus import Tune, split
 
 
 def sequence(pitches: list[int], length: float = 0.25) -> music_pb2.NoteSequence:

@@ -13,13 +13,13 @@ import pytest
 from domain.model import Note
 from engine import melody
 from engine.checkpoint import SHIPPED_CHECKPOINT
-from engine.decoder import MelodyModel
 from engine.errors import ModelError
 from engine.midi import melody_to_midi, midi_to_notes
 from engine.sampling import slerp
-from engine.training import corpus
-from engine.training.export import export, random_checkpoint
 from runtime.settings import PROJECT_ROOT, WorkerSettings, load
+from training import corpus
+from training.decoder import MelodyModel
+from training.export import export, random_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -210,7 +210,7 @@ def test_random_checkpoint_is_reproducible_from_its_seed(tmp_path, random_model)
 
 def test_export_command_reports_a_missing_run_in_one_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "breeder.cli", "export", "--run-dir", str(tmp_path / "no-run"),
+        [sys.executable, "-m", "entrypoints.cli", "export", "--run-dir", str(tmp_path / "no-run"),
          "--out", str(tmp_path / "out")],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False,
     )
@@ -290,7 +290,7 @@ def _training_checkpoint(source: Path, prefix: Path) -> None:
 def test_a_training_command_without_tensorflow_says_what_to_install(monkeypatch, capsys):
     import importlib.util
 
-    from breeder import cli
+    from entrypoints import cli
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))

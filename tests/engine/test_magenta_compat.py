@@ -43,8 +43,8 @@ def test_magentas_trained_model_loads_the_shipped_checkpoint_and_decodes_melodie
 
 
 def test_an_export_writes_the_global_step_of_its_training_checkpoint(tmp_path: Path) -> None:
-    from engine.decoder import MelodyModel
-    from engine.training.export import export, random_checkpoint
+    from training.decoder import MelodyModel
+    from training.export import export, random_checkpoint
 
     source = random_checkpoint("cat-mel_2bar_small", tmp_path / "run")
     trained = tmp_path / "train" / "model.ckpt-345"

@@ -88,11 +88,11 @@ def test_a_config_that_is_not_a_2_bar_melody_model_is_refused():
 def test_a_worker_loads_the_model_without_importing_tensorflow():
     code = (
         "import sys\n"
-        "from breeder.worker_cmd import _skip_unused_imports\n"
+        "from entrypoints.worker_cmd import _skip_unused_imports\n"
         "_skip_unused_imports()\n"
         "from engine.musicvae import MelodyVAE\n"
         "model = MelodyVAE.load('cat-mel_2bar_small')\n"
-        "import engine.worker, engine.render, engine.tune_jobs\n"
+        "import worker.runner, engine.render, worker.handlers\n"
         "model.decode(model.encode(model.decode(__import__('numpy').zeros((2, 256), 'float32'))))\n"
         "print(sorted(m for m in ('tensorflow', 'magenta', 'tf_keras') if m in sys.modules))\n"
     )

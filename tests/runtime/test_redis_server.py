@@ -204,7 +204,7 @@ def test_embedded_or_configured_starts_a_server_in_data_dir_redis(tmp_path: Path
 def test_breeder_redis_runs_in_the_foreground_until_sigterm(tmp_path: Path) -> None:
     script = (
         "import argparse, sys\n"
-        "from breeder import redis_cmd as redis_server\n"
+        "from entrypoints import redis_cmd as redis_server\n"
         "parser = argparse.ArgumentParser()\n"
         "redis_server.add_arguments(parser)\n"
         "sys.exit(redis_server.run(parser.parse_args(sys.argv[1:])))\n"
@@ -235,7 +235,7 @@ def test_breeder_redis_honours_redis_password_and_maxmemory(tmp_path: Path) -> N
     password = "the-operators-own-password-42"
     env = {**os.environ, "REDIS_PASSWORD": password, "REDIS_MAXMEMORY": "64mb"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "breeder.cli", "redis", "--data-dir", str(tmp_path / "fg")],
+        [sys.executable, "-m", "entrypoints.cli", "redis", "--data-dir", str(tmp_path / "fg")],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -95,9 +95,9 @@ def test_any_stream_message_decodes_or_is_refused_as_a_schema_error(raw: bytes |
 
 
 def test_a_message_of_another_schema_version_is_refused() -> None:
-    from storage.codec import Job
+    from domain.jobs import StartJob
 
-    raw = dump(Job("start", "b1")).replace('"v":1', '"v":2')
+    raw = dump(StartJob("b1")).replace('"v":1', '"v":2')
     with pytest.raises(SchemaError, match="unsupported schema version 2"):
         load_job(raw)
 

@@ -1,4 +1,5 @@
-"""The breeding service over the real Redis store: transitions, votes, jobs, refusals, posts once."""
+"""The breeding service over the in-memory store: transitions, votes, jobs, refusals, posts once; processes
+sharing one Redis over the real one."""
 
 from __future__ import annotations
 
@@ -9,13 +10,29 @@ from domain.model import Breed, BreedParams, Generation, Note
 from domain.rules import STEER_REFUSAL, Actor, morph_marker
 from engine.midi import melody_to_midi
 from service.breeding import BreedingService, Place
-from storage import BreedStore
 from storage.locks import lock_key
-from tests.support.service import NOW, OWNER, VOTE_MESSAGE, jobs, new_breed, voting_breed, write_generation
+from storage.memory import MemoryStore
+from tests.support.service import (
+    NOW,
+    OWNER,
+    VOTE_MESSAGE,
+    in_memory,
+    jobs,
+    new_breed,
+    on_redis,
+    voting_breed,
+    write_generation,
+)
 
 
 @pytest.fixture
-def service(store: BreedStore) -> BreedingService:
+async def store() -> MemoryStore:
+    """These tests are about the service, not Redis: the in-memory store."""
+    return await in_memory()
+
+
+@pytest.fixture
+def service(store: MemoryStore) -> BreedingService:
     return BreedingService(store, lambda: NOW)
 
 
@@ -35,7 +52,7 @@ async def test_starting_a_breed_stores_it_and_asks_for_the_first_generation(serv
     assert (breed.status, breed.generation, breed.created_at) == ("starting", -1, NOW)
     assert await store.breeds.for_thread(7) == "b1"
     [start] = await jobs(store)
-    assert (start.type, start.generation) == ("start", -1)
+    assert (start.kind, start.generation) == ("start", -1)
     assert await store.breeds.load_upload(start.seed_midi_key) == seed
 
 
@@ -99,7 +116,7 @@ async def test_closing_a_vote_sends_the_votes_as_fitness_with_the_current_sigma(
     assert (closed.breed.status, closed.breed.vote_deadline, closed.breed.progress_message_id) == (
         "evolving", None, 6001)
     evolve = (await jobs(store))[-1]
-    assert (evolve.type, evolve.generation, evolve.fitness, evolve.sigma) == ("evolve", 0, (0, 2, 0, 1), 0.3)
+    assert (evolve.kind, evolve.generation, evolve.fitness, evolve.sigma) == ("evolve", 0, (0, 2, 0, 1), 0.3)
     with pytest.raises(BreedError, match="Voting is closed already"):
         await service.close_voting("b1", OWNER)
 
@@ -113,7 +130,7 @@ async def test_when_the_announcement_fails_the_breed_is_unchanged_and_no_job_is_
     with pytest.raises(RuntimeError):
         await service.close_voting("b1", OWNER, announce=announce)
     assert await service.get("b1") == before
-    assert [job.type for job in await jobs(store)] == ["start"]
+    assert [job.kind for job in await jobs(store)] == ["start"]
 
 
 async def test_only_the_starter_or_a_message_manager_may_steer(service, store) -> None:
@@ -175,7 +192,7 @@ async def test_the_winner_is_the_named_candidate_or_the_top_voted(service, store
     finishing = await service.finish("b1", OWNER)
     assert finishing.winner == 2 and (finishing.breed.status, finishing.breed.winner) == ("evolving", 2)
     finish = (await jobs(store))[-1]
-    assert (finish.type, finish.generation, finish.candidate) == ("finish", 0, 2)
+    assert (finish.kind, finish.generation, finish.candidate) == ("finish", 0, 2)
 
 
 async def test_a_finish_may_name_an_earlier_generation_whose_votes_then_count(service, store) -> None:
@@ -211,7 +228,7 @@ async def test_a_morph_request_sends_a_morph_job_of_the_generation_up_for_votes(
     breed = await voting_breed(service, generation=2)
     assert await service.request_morph("b1", 4, 1, 6) == (3, 0)
     morph = (await jobs(store))[-1]
-    assert (morph.type, morph.generation, morph.candidate, morph.other, morph.steps) == ("morph", 2, 3, 0, 6)
+    assert (morph.kind, morph.generation, morph.candidate, morph.other, morph.steps) == ("morph", 2, 3, 0, 6)
     assert await store.breeds.get("b1") == breed
 
 
@@ -228,7 +245,7 @@ async def test_a_morph_between_candidates_that_do_not_make_one_is_refused(
     with pytest.raises(BreedError) as refused:
         await service.request_morph("b1", start, end, steps)
     assert str(refused.value) == message
-    assert [job.type for job in await jobs(store)] == ["start"]
+    assert [job.kind for job in await jobs(store)] == ["start"]
 
 
 async def test_a_posted_morph_is_not_asked_for_again_but_a_failed_one_is(service, store) -> None:
@@ -239,7 +256,7 @@ async def test_a_posted_morph_is_not_asked_for_again_but_a_failed_one_is(service
     await store.posts.mark_posted("b1", 0, morph_marker(2, 0, failed=True))
     await service.request_morph("b1", 3, 1, 5)
     assert not await store.posts.is_posted("b1", 0, morph_marker(2, 0, failed=True))  # its failure may be told again
-    assert [(job.type, job.candidate, job.other) for job in await jobs(store)][1:] == [("morph", 2, 0)]
+    assert [(job.kind, job.candidate, job.other) for job in (await jobs(store))[1:]] == [("morph", 2, 0)]
 
 
 async def test_a_failed_step_reopens_voting_and_a_failed_start_fails_the_breed(service, store) -> None:
@@ -297,14 +314,16 @@ async def test_presses_racing_each_other_close_the_vote_once(service, store) -> 
     results = await asyncio.gather(*(service.close_voting("b1", OWNER) for _ in range(6)), return_exceptions=True)
     assert sum(not isinstance(result, Exception) for result in results) == 1
     assert all(isinstance(r, BreedError) for r in results if isinstance(r, Exception))
-    assert [job.type for job in await jobs(store)] == ["start", "evolve"]
+    assert [job.kind for job in await jobs(store)] == ["start", "evolve"]
 
 
-async def test_two_processes_closing_one_vote_announce_and_enqueue_it_once(service, store, redis_url) -> None:
+async def test_two_processes_closing_one_vote_announce_and_enqueue_it_once(redis_client, redis_url) -> None:
     import asyncio
 
-    from storage import connect
+    from storage import BreedStore, connect
 
+    store = await on_redis(redis_client)
+    service = BreedingService(store, lambda: NOW)
     await voting_breed(service)
     other_store = BreedStore(connect(redis_url))
     other = BreedingService(other_store, lambda: NOW)  # another bot process on the same Redis
@@ -328,11 +347,12 @@ async def test_two_processes_closing_one_vote_announce_and_enqueue_it_once(servi
         await other_store.close()
     assert len(announced) == 1
     assert sorted(type(result).__name__ for result in results) == ["BreedError", "Transition"]
-    assert [job.type for job in await jobs(store)] == ["start", "evolve"]
+    assert [job.kind for job in await jobs(store)] == ["start", "evolve"]
     assert await store.redis.exists(lock_key("b1")) == 0  # released by its holder
 
 
-async def test_a_lock_left_by_a_dead_process_frees_itself_when_its_lease_ends(store) -> None:
+async def test_a_lock_left_by_a_dead_process_frees_itself_when_its_lease_ends(redis_client) -> None:
+    store = await on_redis(redis_client)
     await store.redis.set(lock_key("b9"), b"dead-holder", px=200)
     async with store.locks.breed_lock("b9", wait_s=5):
         assert await store.redis.get(lock_key("b9")) != b"dead-holder"

@@ -11,13 +11,20 @@ from domain.model import Breed, BreedParams, Generation
 from domain.rules import Actor, EndReason
 from service.breeding import BreedingService, Ending
 from storage import BreedStore, connect
-from tests.support.service import NOW, OWNER, VOTE_MESSAGE, jobs, voting_breed, write_generation
+from storage.memory import MemoryStore
+from tests.support.service import NOW, OWNER, VOTE_MESSAGE, in_memory, jobs, on_redis, voting_breed, write_generation
 
 IDLE_LINE = "This breed ended by itself after 3 rounds without a vote."
 
 
 @pytest.fixture
-def service(store: BreedStore) -> BreedingService:
+async def store() -> MemoryStore:
+    """These tests are about the service, not Redis: the in-memory store."""
+    return await in_memory()
+
+
+@pytest.fixture
+def service(store: MemoryStore) -> BreedingService:
     return BreedingService(store, lambda: NOW)
 
 
@@ -68,8 +75,8 @@ async def test_three_closes_without_a_vote_end_the_breed_with_the_favourite_of_t
         "evolving", 2, 0, "idle", 3)
     assert (breed.vote_deadline, breed.progress_message_id) == (None, 6001)
     finish = (await jobs(store))[-1]
-    assert (finish.type, finish.generation, finish.candidate) == ("finish", 0, 2)
-    assert [job.type for job in await jobs(store)].count("evolve") == 3  # the third idle close bred nothing
+    assert (finish.kind, finish.generation, finish.candidate) == ("finish", 0, 2)
+    assert [job.kind for job in await jobs(store)].count("evolve") == 3  # the third idle close bred nothing
 
     async def post(shown: Breed, number: int, winner: int) -> None:
         assert (number, winner) == (0, 2)
@@ -98,7 +105,8 @@ async def test_a_round_with_votes_sets_the_count_back_and_next_counts_like_the_d
     assert done.ended == IDLE_LINE and (done.breed.winner_generation, done.winner) == (2, 1)
 
 
-async def test_the_count_of_rounds_without_a_vote_survives_a_restart(service, store, redis_url) -> None:
+async def test_the_count_of_rounds_without_a_vote_survives_a_restart(redis_client, redis_url) -> None:
+    service = BreedingService(await on_redis(redis_client), lambda: NOW)
     await voting_breed(service)
     await close_at_deadline(service)
     await close_at_deadline(service)
@@ -131,7 +139,7 @@ async def test_the_vote_on_the_last_generation_ends_the_breed_with_its_favourite
     assert (done.fitness, done.winner, done.breed.winner_generation, done.breed.ended) == (
         (1, 0, 0, 2), 3, 1, "generations")
     finish = (await jobs(store))[-1]
-    assert (finish.type, finish.generation, finish.candidate) == ("finish", 1, 3)
+    assert (finish.kind, finish.generation, finish.candidate) == ("finish", 1, 3)
 
 
 async def test_the_last_generation_without_votes_keeps_the_favourite_of_an_earlier_one(service, store) -> None:

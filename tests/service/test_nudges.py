@@ -10,13 +10,20 @@ from domain.errors import BreedError
 from domain.rules import Actor
 from service.breeding import BreedingService
 from storage import BreedStore, connect
-from tests.support.service import NOW, jobs, voting_breed
+from storage.memory import MemoryStore
+from tests.support.service import NOW, in_memory, jobs, on_redis, voting_breed
 
 OWNER = Actor(1)
 
 
 @pytest.fixture
-def service(store: BreedStore) -> BreedingService:
+async def store() -> MemoryStore:
+    """These tests are about the service, not Redis: the in-memory store."""
+    return await in_memory()
+
+
+@pytest.fixture
+def service(store: MemoryStore) -> BreedingService:
     return BreedingService(store, lambda: NOW)
 
 
@@ -31,7 +38,7 @@ async def test_a_generations_nudges_are_combined_into_its_evolve_job(service) ->
     closed = await service.close_voting("b1", OWNER)
     assert closed.nudges == "fewer notes 2 ×2, higher 1.5"
     [_start, evolve] = await jobs(service.store)
-    assert evolve.type == "evolve"
+    assert evolve.kind == "evolve"
     assert evolve.nudges == (("density", -2.0), ("register", 1.5))
 
 
@@ -74,7 +81,8 @@ async def test_a_nudge_for_a_generation_not_up_for_votes_is_refused(service) -> 
         await service.nudges.add("b1", 2, "density", 1, generation=0)
 
 
-async def test_nudges_survive_a_new_connection_and_service(service, redis_url) -> None:
+async def test_nudges_survive_a_new_connection_and_service(redis_client, redis_url) -> None:
+    service = BreedingService(await on_redis(redis_client), lambda: NOW)
     await voting_breed(service)
     await service.nudges.add("b1", 4, "leaps", -1)
     restarted = BreedingService(BreedStore(connect(redis_url)), lambda: NOW)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import BreedError
+from domain.jobs import MorphJob
 from domain.limits import ServerLimits
 from domain.model import BreedParams
 from domain.rules import Actor
@@ -13,13 +14,12 @@ from service.breeding import BreedingService, Place
 from service.errors import QueueFull
 from service.queue import QUEUE_FULL
 from storage import BreedStore
-from storage.codec import Job
 from tests.support.service import GUILD, NOW, OWNER, jobs, voting_breed
 
 
 async def _fill(store: BreedStore, count: int) -> None:
     for i in range(count):
-        await store.streams.enqueue_job(Job("morph", f"other{i}", 0, candidate=0, other=1))
+        await store.streams.enqueue_job(MorphJob(f"other{i}", 0, candidate=0, other=1))
 
 
 async def test_new_work_is_refused_in_one_line_once_the_queue_is_full(store: BreedStore) -> None:
@@ -49,7 +49,7 @@ async def test_a_breed_steps_on_when_the_queue_is_full(store: BreedStore) -> Non
     await _fill(store, 3)
     closed = await service.close_voting("b1", OWNER)
     assert closed.breed.status == "evolving"
-    assert (await jobs(store))[-1].type == "evolve"
+    assert (await jobs(store))[-1].kind == "evolve"
 
 
 async def test_the_same_morph_is_queued_once_until_a_worker_is_done_with_it(store: BreedStore) -> None:
@@ -60,13 +60,13 @@ async def test_the_same_morph_is_queued_once_until_a_worker_is_done_with_it(stor
             await service.request_morph("b1", 1, 2, 5)
         except BreedError as error:
             assert str(error) == "The morph from candidate 1 to candidate 2 is being made already."
-    assert [job.type for job in await jobs(store)].count("morph") == 1
+    assert [job.kind for job in await jobs(store)].count("morph") == 1
     await service.request_morph("b1", 2, 1, 5)  # another pair is another job
     [start, first, _second] = await store.streams.read_jobs("w1", count=3, block_ms=None)
     await store.streams.ack_job(start.message_id, start.raw)
     await store.streams.ack_job(first.message_id, first.raw)
     await service.request_morph("b1", 1, 2, 5)  # done (and failed, or not posted): asked again
-    assert [job.type for job in await jobs(store)].count("morph") == 3
+    assert [job.kind for job in await jobs(store)].count("morph") == 3
 
 
 async def test_the_same_tune_or_piece_is_made_once_while_pending_whoever_asks(store: BreedStore) -> None:

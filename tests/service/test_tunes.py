@@ -9,12 +9,18 @@ from domain.errors import BreedError
 from domain.limits import ServerLimits
 from service.breeding import BreedingService
 from service.melodies import OTHER_SERVER
-from storage import BreedStore
-from tests.support.service import GUILD, NOW, finished_breed, jobs, voting_breed
+from storage.memory import MemoryStore
+from tests.support.service import GUILD, NOW, finished_breed, in_memory, jobs, voting_breed
 
 
 @pytest.fixture
-def service(store: BreedStore) -> BreedingService:
+async def store() -> MemoryStore:
+    """These tests are about the service, not Redis: the in-memory store."""
+    return await in_memory()
+
+
+@pytest.fixture
+def service(store: MemoryStore) -> BreedingService:
     return BreedingService(store, lambda: NOW)
 
 
@@ -26,15 +32,15 @@ async def test_a_tune_of_a_gallery_winner_is_asked_for_with_its_breeds_options(s
     assert (tune.melody, tune.breed_id, tune.bars, tune.backing, tune.channel_id, tune.front) == (
         "b1-g1-2", "b1", 8, (await service.get("b1")).params.backing, 3, "discord")
     job = (await jobs(store))[-1]
-    assert (job.type, job.breed_id, job.generation, job.source, job.bars, job.backing) == (
-        "tune", tune.tune_id, 0, "b1-g1-2", 8, tune.backing)
+    assert (job.kind, job.tune_id, job.source, job.bars, job.backing) == (
+        "tune", tune.tune_id, "b1-g1-2", 8, tune.backing)
 
 
 async def test_a_tune_of_any_candidate_takes_the_options_given(service, store) -> None:
     await voting_breed(service)
     tune = await service.tunes.request("b1-g1-4", GUILD, 3, 2, bars=16, backing=" Band ", front="web")
     job = (await jobs(store))[-1]
-    assert (job.type, job.source, job.bars, job.backing, tune.front) == ("tune", "b1-g1-4", 16, "band", "web")
+    assert (job.kind, job.source, job.bars, job.backing, tune.front) == ("tune", "b1-g1-4", 16, "band", "web")
 
 
 @pytest.mark.parametrize("melody, guild, options, refusal", [
@@ -50,12 +56,12 @@ async def test_a_bad_tune_request_gets_one_line_and_changes_nothing(
     service, store, melody: str, guild: int, options: dict, refusal: str,
 ) -> None:
     await voting_breed(service)
-    before = await jobs(store)
+    before, kept = await jobs(store), store.snapshot()
     with pytest.raises(BreedError) as refused:
         await service.tunes.request(melody, guild, 3, 2, **options)
     assert str(refused.value) == refusal
     assert await jobs(store) == before
-    assert not [key async for key in store.redis.scan_iter("mb:tune:*")]
+    assert store.snapshot() == kept
 
 
 async def test_a_tune_is_shown_once_with_its_files_and_names_those_missing(service, store) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from domain.jobs import EvolveJob
 from storage import BreedStore, connect
-from storage.codec import Job
 from tests.conftest import RedisServerFactory
 from tests.storage.factories import make_breed, make_generation, make_latents
 
@@ -21,7 +21,7 @@ async def test_breed_generation_votes_and_pending_jobs_survive_a_restart(
     await store.breeds.create(breed)
     await store.breeds.write_generation(make_generation("keep", 0), make_latents(seed=3), {"roll.png": b"png"})
     await store.votes.add("keep", 0, 1, 7)
-    job_id = await store.streams.enqueue_job(Job(type="evolve", breed_id="keep", generation=0, fitness=(0, 1, 0, 0)))
+    job_id = await store.streams.enqueue_job(EvolveJob(breed_id="keep", generation=0, fitness=(0, 1, 0, 0)))
     await store.close()
     first.stop()
     assert not first.running

@@ -9,8 +9,9 @@ import time
 import pytest
 from redis.asyncio import Redis
 
+from domain.jobs import EvolveJob, Job, MorphJob, StartJob
 from storage import BreedStore, Delivery, streams
-from storage.codec import Event, Job, dump
+from storage.codec import Event, dump
 from storage.streams import BOTS_GROUP, EVENTS, JOBS, WORKERS_GROUP
 from tests.support.waiting import let_pass
 
@@ -22,7 +23,7 @@ async def _pending(redis_client: Redis, stream: str, group: str) -> int:
 async def test_enqueued_job_is_read_once_and_pending_until_acked(
     store: BreedStore, redis_client: Redis
 ) -> None:
-    job = Job(type="evolve", breed_id="b1", generation=2, fitness=(1, 0, 3), sigma=0.4)
+    job = EvolveJob(breed_id="b1", generation=2, fitness=(1, 0, 3), sigma=0.4)
     message_id = await store.streams.enqueue_job(job)
 
     [delivery] = await store.streams.read_jobs("w1", block_ms=None)
@@ -36,7 +37,7 @@ async def test_enqueued_job_is_read_once_and_pending_until_acked(
 
 
 async def test_consumers_of_the_group_share_the_jobs_without_overlap(store: BreedStore) -> None:
-    ids = [await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}")) for i in range(4)]
+    ids = [await store.streams.enqueue_job(StartJob(breed_id=f"b{i}")) for i in range(4)]
     first = await store.streams.read_jobs("w1", count=2, block_ms=None)
     second = await store.streams.read_jobs("w2", count=10, block_ms=None)
     assert [d.message_id for d in first + second] == ids
@@ -47,7 +48,7 @@ async def test_read_waits_for_a_job_enqueued_while_blocking(store: BreedStore, r
     # The read is blocked in Redis (a client in XREADGROUP with the blocked flag) before the job exists.
     await _until_blocked(redis_client, "xreadgroup")
     assert not reader.done()
-    await store.streams.enqueue_job(Job(type="start", breed_id="late"))
+    await store.streams.enqueue_job(StartJob(breed_id="late"))
     [delivery] = await asyncio.wait_for(reader, timeout=60)
     assert isinstance(delivery.payload, Job) and delivery.payload.breed_id == "late"
 
@@ -71,7 +72,7 @@ async def test_malformed_messages_are_delivered_with_an_error_not_raised(
     for raw in bad.values():
         await redis_client.xadd(JOBS, {"payload": raw})
     await redis_client.xadd(JOBS, {"other": b"x"})
-    good = Job(type="start", breed_id="b1")
+    good = StartJob(breed_id="b1")
     await store.streams.enqueue_job(good)
 
     deliveries = await store.streams.read_jobs("w1", count=10, block_ms=None)
@@ -103,7 +104,7 @@ async def test_dead_letter_records_the_reason_and_acks_the_job(
 
 async def test_dead_letters_come_newest_first_and_are_limited(store: BreedStore) -> None:
     for i in range(5):
-        await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+        await store.streams.enqueue_job(StartJob(breed_id=f"b{i}"))
     for delivery in await store.streams.read_jobs("w1", count=5, block_ms=None):
         await store.streams.dead_letter(delivery, f"reason {delivery.payload.breed_id}")  # type: ignore[union-attr]
     assert [r["reason"] for r in await store.streams.dead_letters(limit=2)] == ["reason b4", "reason b3"]
@@ -112,7 +113,7 @@ async def test_dead_letters_come_newest_first_and_are_limited(store: BreedStore)
 async def test_unacked_job_is_reclaimed_by_another_worker_after_min_idle(
     store: BreedStore, redis_client: Redis
 ) -> None:
-    message_id = await store.streams.enqueue_job(Job(type="evolve", breed_id="b1", generation=0, fitness=(1, 2)))
+    message_id = await store.streams.enqueue_job(EvolveJob(breed_id="b1", generation=0, fitness=(1, 2)))
     [taken] = await store.streams.read_jobs("crashed", block_ms=None)
 
     assert await store.streams.claim_stale_jobs("rescuer", min_idle_ms=60_000) == []
@@ -129,7 +130,7 @@ async def test_unacked_job_is_reclaimed_by_another_worker_after_min_idle(
 
 async def test_claim_respects_count_and_a_later_claim_takes_the_rest(store: BreedStore) -> None:
     for i in range(6):
-        await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+        await store.streams.enqueue_job(StartJob(breed_id=f"b{i}"))
     await store.streams.read_jobs("crashed", count=6, block_ms=None)
     await let_pass(0.15)
     first = await store.streams.claim_stale_jobs("rescuer", min_idle_ms=100, count=4)
@@ -179,7 +180,7 @@ async def test_malformed_event_is_delivered_with_an_error(store: BreedStore, red
 async def test_ensure_groups_is_repeatable_and_keeps_pending_messages(
     store: BreedStore, redis_client: Redis
 ) -> None:
-    await store.streams.enqueue_job(Job(type="start", breed_id="b1"))
+    await store.streams.enqueue_job(StartJob(breed_id="b1"))
     await store.streams.read_jobs("w1", block_ms=None)
     await store.streams.ensure_groups()
     assert await _pending(redis_client, JOBS, WORKERS_GROUP) == 1
@@ -209,17 +210,17 @@ async def test_consumers_that_hold_nothing_and_are_long_idle_are_forgotten_at_st
 
 async def test_jobs_enqueued_before_the_groups_exist_are_delivered(redis_client: Redis) -> None:
     store = BreedStore(redis_client)
-    await store.streams.enqueue_job(Job(type="start", breed_id="early"))
+    await store.streams.enqueue_job(StartJob(breed_id="early"))
     await store.streams.ensure_groups()
     [delivery] = await store.streams.read_jobs("w1", block_ms=None)
-    assert delivery.payload == Job(type="start", breed_id="early")
+    assert delivery.payload == StartJob(breed_id="early")
 
 
 async def test_reading_recreates_groups_lost_with_the_data(store: BreedStore, redis_client: Redis) -> None:
     await redis_client.flushall()
     assert await store.streams.read_jobs("w1", block_ms=None) == []
     assert await store.streams.claim_stale_events("bot1", min_idle_ms=0) == []
-    await store.streams.enqueue_job(Job(type="start", breed_id="b1"))
+    await store.streams.enqueue_job(StartJob(breed_id="b1"))
     assert len(await store.streams.read_jobs("w1", block_ms=None)) == 1
 
 
@@ -228,7 +229,7 @@ async def test_a_trim_that_saw_a_job_pending_which_was_acknowledged_meanwhile_st
 ) -> None:
     monkeypatch.setattr(streams, "TRIM_EVERY", 1_000_000)  # trimmed here, by hand only
     for i in range(3):
-        await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+        await store.streams.enqueue_job(StartJob(breed_id=f"b{i}"))
     [first] = await store.streams.read_jobs("w1", count=1, block_ms=None)
     stale = await redis_client.xinfo_groups(JOBS)  # says one job is pending
     await store.streams.ack_job(first.message_id, first.raw)
@@ -245,7 +246,7 @@ async def test_a_flood_of_jobs_never_trims_one_nobody_has_acknowledged(
     store: BreedStore, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(streams, "TRIM_EVERY", 10)
-    ids = [await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}")) for i in range(300)]
+    ids = [await store.streams.enqueue_job(StartJob(breed_id=f"b{i}")) for i in range(300)]
     held = await store.streams.read_jobs("w1", count=150, block_ms=None)
     for delivery in held[:100]:
         await store.streams.ack_job(delivery.message_id)
@@ -319,14 +320,14 @@ async def test_a_bot_gone_for_days_finds_every_event_of_its_absence_after_others
 async def test_queued_jobs_counts_the_waiting_and_the_held(store: BreedStore) -> None:
     assert await store.streams.queued_jobs() == 0
     for i in range(5):
-        await store.streams.enqueue_job(Job(type="start", breed_id=f"b{i}"))
+        await store.streams.enqueue_job(StartJob(breed_id=f"b{i}"))
     first, _second = await store.streams.read_jobs("w1", count=2, block_ms=None)
     await store.streams.ack_job(first.message_id)
     assert await store.streams.queued_jobs() == 4
 
 
 async def test_the_same_job_is_queued_once_until_it_is_done(store: BreedStore) -> None:
-    morph = Job(type="morph", breed_id="b1", generation=0, candidate=0, other=1, steps=5)
+    morph = MorphJob(breed_id="b1", generation=0, candidate=0, other=1, steps=5)
     message_id = await store.streams.enqueue_unique_job(morph)
     assert message_id is not None
     assert await store.streams.enqueue_unique_job(morph) is None
@@ -341,7 +342,7 @@ async def test_the_same_job_is_queued_once_until_it_is_done(store: BreedStore) -
 
 
 async def test_jobs_in_flight_are_the_waiting_and_the_held(store: BreedStore) -> None:
-    jobs = [Job(type="start", breed_id=f"b{i}") for i in range(4)]
+    jobs = [StartJob(breed_id=f"b{i}") for i in range(4)]
     for job in jobs:
         await store.streams.enqueue_job(job)
     done, held = await store.streams.read_jobs("w1", count=2, block_ms=None)

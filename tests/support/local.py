@@ -12,7 +12,7 @@ def local(redis_url: str, out: Path, *arguments: str, **settings: str) -> subpro
     """`breeder local` as a person runs it, with `settings` (such as BREED_MAX_IDLE_ROUNDS) in its environment."""
     env = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "DATA_DIR": str(out / "data"), **settings}
     return subprocess.run(
-        [sys.executable, "-m", "breeder.cli", "local", "--out", str(out), *arguments],
+        [sys.executable, "-m", "entrypoints.cli", "local", "--out", str(out), *arguments],
         env=env, capture_output=True, text=True, timeout=300,
     )
 

@@ -10,11 +10,11 @@ import sys
 import time
 from collections.abc import AsyncIterator
 
+from domain.jobs import StartJob
 from domain.model import Breed, BreedParams
-from engine.worker import Worker
 from storage import codec
-from storage.codec import Job
 from storage.streams import JOBS, WORKERS_GROUP
+from worker.runner import Worker
 
 
 async def new_breed(store, **params) -> Breed:
@@ -41,7 +41,7 @@ async def pending_jobs(redis_client) -> int:
 async def started_breed(store, worker: Worker, **params) -> Breed:
     """A breed whose generation 0 is written."""
     breed = await new_breed(store, **params)
-    await store.streams.enqueue_job(Job("start", breed.breed_id))
+    await store.streams.enqueue_job(StartJob(breed.breed_id))
     await do_next_job(store, worker)
     return breed
 
@@ -49,7 +49,7 @@ async def started_breed(store, worker: Worker, **params) -> Breed:
 def worker_process(redis_url: str, consumer: str, **env: str) -> subprocess.Popen:
     environment = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", **env}
     return subprocess.Popen(
-        [sys.executable, "-m", "breeder.cli", "worker", "--consumer", consumer],
+        [sys.executable, "-m", "entrypoints.cli", "worker", "--consumer", consumer],
         env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
 

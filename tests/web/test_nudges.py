@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 async def evolve_jobs(store: BreedStore, breed_id: str):
     jobs = [load_job(fields[b"payload"]) for _id, fields in await store.redis.xrange(JOBS)]
-    return [job for job in jobs if job.breed_id == breed_id and job.type == "evolve"]
+    return [job for job in jobs if job.subject_id == breed_id and job.kind == "evolve"]
 
 
 async def test_the_api_counts_nudges_and_the_next_generation_gets_them(web_server, store: BreedStore) -> None:

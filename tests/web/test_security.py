@@ -118,7 +118,7 @@ def test_an_exposed_page_refuses_to_start_without_a_login(tmp_path: Path, enviro
                                                           arguments: list[str]) -> None:
     env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), **environment}
     env.pop("WEB_ACCESS_TOKEN", None)
-    result = subprocess.run([sys.executable, "-m", "breeder.cli", *arguments], env=env, cwd=tmp_path,
+    result = subprocess.run([sys.executable, "-m", "entrypoints.cli", *arguments], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
@@ -135,7 +135,7 @@ def test_a_short_token_is_refused_and_a_login_is_enough_off_loopback() -> None:
 
 
 def test_the_settings_make_the_pages_access_and_a_proxied_page_has_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    from breeder.web_cmd import page_access
+    from entrypoints.web_cmd import page_access
     from runtime.settings import CommonSettings
 
     for name, value in (("WEB_ACCESS_TOKEN", TOKEN), ("WEB_TRUSTED_PROXY", "127.0.0.1"),

@@ -1,0 +1,154 @@
+"""The jobs the breeding service asks of the workers: one small frozen type per kind.
+
+`Job` is their union, tagged by `kind`. The codec (storage.codec) reads a job from its stream once, at
+the edge, into one of these types, refusing an unknown kind or field in one line; past it no code asks
+which fields a job has. Every job is about one subject, the id its results and events are keyed on:
+a breed, a composition (compose) or a tune request (tune). `generation` is the generation the job reads
+(-1 where it reads none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+from domain.tune import Backing
+
+
+class JobKind(StrEnum):
+    """What a job asks for; its value is the job's `type` on the stream."""
+
+    START = "start"
+    EVOLVE = "evolve"
+    FINISH = "finish"
+    MORPH = "morph"
+    TREE = "tree"
+    COMPOSE = "compose"
+    TUNE = "tune"
+
+
+@dataclass(frozen=True)
+class StartJob:
+    """Generation 1 of a breed: at random, from the uploaded seed MIDI `seed_midi_key`, or around the melody
+    id `source` (a branch)."""
+
+    breed_id: str
+    seed_midi_key: str | None = None
+    source: str | None = None
+
+    kind: ClassVar[JobKind] = JobKind.START
+    generation: ClassVar[int] = -1
+
+    @property
+    def subject_id(self) -> str:
+        return self.breed_id
+
+
+@dataclass(frozen=True)
+class EvolveJob:
+    """The generation after `generation`, from its votes (`fitness`, one count per candidate), the mutation
+    `sigma` (None: the breed's) and the combined nudges, (attribute, amount) pairs."""
+
+    breed_id: str
+    generation: int
+    fitness: tuple[int, ...]
+    sigma: float | None = None
+    nudges: tuple[tuple[str, float], ...] = ()
+
+    kind: ClassVar[JobKind] = JobKind.EVOLVE
+
+    @property
+    def subject_id(self) -> str:
+        return self.breed_id
+
+
+@dataclass(frozen=True)
+class FinishJob:
+    """The winner's files (MIDI, audio, piano roll, family tree, tune): `candidate` (0-based) of `generation`."""
+
+    breed_id: str
+    generation: int
+    candidate: int
+
+    kind: ClassVar[JobKind] = JobKind.FINISH
+
+    @property
+    def subject_id(self) -> str:
+        return self.breed_id
+
+
+@dataclass(frozen=True)
+class MorphJob:
+    """The melodies on the way from `candidate` to `other` (0-based) of `generation`, in `steps` melodies
+    (domain.limits.MORPH_STEPS; 0: the default)."""
+
+    breed_id: str
+    generation: int
+    candidate: int
+    other: int
+    steps: int = 0
+
+    kind: ClassVar[JobKind] = JobKind.MORPH
+
+    @property
+    def subject_id(self) -> str:
+        return self.breed_id
+
+
+@dataclass(frozen=True)
+class TreeJob:
+    """The family tree of `candidate` (0-based) of `generation`."""
+
+    breed_id: str
+    generation: int
+    candidate: int
+
+    kind: ClassVar[JobKind] = JobKind.TREE
+
+    @property
+    def subject_id(self) -> str:
+        return self.breed_id
+
+
+@dataclass(frozen=True)
+class ComposeJob:
+    """A composition: the melody ids `melodies` one after the other, with short interpolated joins if `smooth`."""
+
+    composition_id: str
+    melodies: tuple[str, ...]
+    smooth: bool = False
+
+    kind: ClassVar[JobKind] = JobKind.COMPOSE
+    generation: ClassVar[int] = -1
+
+    @property
+    def subject_id(self) -> str:
+        return self.composition_id
+
+
+@dataclass(frozen=True)
+class TuneJob:
+    """A tune of `bars` bars with `backing`, made from the melody id `source`."""
+
+    tune_id: str
+    source: str
+    bars: int
+    backing: Backing
+
+    kind: ClassVar[JobKind] = JobKind.TUNE
+    generation: ClassVar[int] = -1
+
+    @property
+    def subject_id(self) -> str:
+        return self.tune_id
+
+
+Job = StartJob | EvolveJob | FinishJob | MorphJob | TreeJob | ComposeJob | TuneJob
+
+# kind -> its type: what the codec reads a job's `type` into.
+JOB_TYPES: dict[JobKind, type[Job]] = {
+    cls.kind: cls for cls in (StartJob, EvolveJob, FinishJob, MorphJob, TreeJob, ComposeJob, TuneJob)
+}
+# The jobs that name candidates of a generation: their failure names the pair or the candidate.
+CANDIDATE_JOBS: tuple[JobKind, ...] = (JobKind.MORPH, JobKind.TREE)

@@ -1,0 +1,64 @@
+"""What every handler is built from, and what it is: one job kind, done by `handle`."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
+
+import numpy as np
+
+from domain.jobs import Job, JobKind
+
+if TYPE_CHECKING:
+    from engine.attributes import AttributeVectors
+    from engine.preference import Subspace
+    from engine.sampling import LatentModel
+    from storage.store import BreedStore
+    from worker.melodies import Melodies
+    from worker.results import Results
+    from worker.sounds import Sounds
+
+J = TypeVar("J", bound=Job, contravariant=True)
+
+
+@dataclass(frozen=True)
+class Kit:
+    """The collaborators a handler works with; one per worker, shared by its handlers."""
+
+    store: BreedStore
+    model: LatentModel
+    melodies: Melodies
+    sounds: Sounds
+    results: Results
+    subspace: Subspace | None = None
+    attributes: AttributeVectors | None = None
+
+
+class Handler(Protocol[J]):
+    """Does one kind of job. Idempotent: a result already written is not written again, its event is
+    published once more (delivery is at least once)."""
+
+    kind: ClassVar[JobKind]
+
+    async def handle(self, job: J) -> None: ...
+
+
+class Handles(Generic[J]):
+    """The base of the handlers: the kit, by name."""
+
+    kind: ClassVar[JobKind]
+
+    def __init__(self, kit: Kit) -> None:
+        self.kit = kit
+        self.store = kit.store
+        self.model = kit.model
+        self.melodies = kit.melodies
+        self.sounds = kit.sounds
+        self.results = kit.results
+
+
+def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.random.Generator:
+    """The random generator of one step: the same job always gives the same generation."""
+    digest = hashlib.sha256(f"{breed_id}:{generation}:{purpose}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
