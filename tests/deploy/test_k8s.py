@@ -400,6 +400,7 @@ def test_keda_scales_the_worker_deployment_on_the_lag_of_the_jobs_group() -> Non
     # KEDA's operator runs in its own namespace: the Service's full name.
     namespace = KUSTOMIZATION["namespace"]
     assert metadata["address"] == f"redis.{namespace}.svc.cluster.local:6379"
+    assert metadata["databaseIndex"] == settings_map()["REDIS_URL"].rsplit("/", 1)[1]  # the workers' database
     auth = the("TriggerAuthentication", trigger["authenticationRef"]["name"])
     assert auth["spec"]["secretTargetRef"] == [{"parameter": "password", "name": "melody-breeder",
                                                 "key": "REDIS_PASSWORD"}]
