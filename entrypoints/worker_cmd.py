@@ -35,11 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.runner import consumer_name
+    from runtime.identity import consumer_name
 
     settings = load(WorkerSettings)
     configure(settings.log_level)
-    return asyncio.run(serve(settings, args.consumer or consumer_name()))
+    return asyncio.run(serve(settings, args.consumer or consumer_name("worker")))
 
 
 async def serve(settings: WorkerSettings, consumer: str) -> int:

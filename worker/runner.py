@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Worker", "consumer_name", "step_rng"]
+__all__ = ["Worker", "step_rng"]
 
 
 class Worker:
@@ -269,7 +267,3 @@ def _what_job(raw: str) -> tuple[str, int, dict[str, Any]] | None:
         about.update(candidate=number("candidate"), other=number("other"))
     generation = number("generation")
     return payload["breed_id"], generation if generation is not None else -1, about
-
-
-def consumer_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
