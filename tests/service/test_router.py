@@ -1,4 +1,4 @@
-"""The one event router over the real Redis store: each worker event becomes one step and one show, once,
+"""The one event router over the in-memory store: each worker event becomes one step and one show, once,
 for the front end that shows the breed; vote deadlines are armed, re-armed and retried in one place."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from service.breeding import BreedingService
 from service.events import Event
 from service.router import EventRouter, Morph, Tree, kind_of
 from service.tasks import BackgroundTasks
-from storage import BreedStore
+from storage.memory import MemoryStore
+from tests.support.service import in_memory
 from tests.support.waiting import wait_for
 
 
@@ -80,7 +81,13 @@ async def tasks():
 
 
 @pytest.fixture
-def service(store: BreedStore) -> BreedingService:
+async def store() -> MemoryStore:
+    """These tests are about the service, not Redis: the in-memory store."""
+    return await in_memory()
+
+
+@pytest.fixture
+def service(store: MemoryStore) -> BreedingService:
     return BreedingService(store, time.time)
 
 
@@ -93,7 +100,7 @@ async def started(service: BreedingService, breed_id: str = "b1", front: str = "
                                front=front)
 
 
-async def write_generation(store: BreedStore, breed_id: str, number: int) -> None:
+async def write_generation(store: MemoryStore, breed_id: str, number: int) -> None:
     candidates = tuple(Candidate(f"{breed_id}-{number}-{i}", i, ("foreign",), ()) for i in range(3))
     await store.breeds.write_generation(Generation(breed_id, number, candidates, ((), (), ())),
                                  np.zeros((3, 4), np.float32), {})

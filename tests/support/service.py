@@ -1,16 +1,21 @@
-"""The breeding service's tests' set-ups: breed "b1" with its generations written, voting or finished."""
+"""The breeding service's tests' set-ups: breed "b1" with its generations written, voting or finished, on either
+store (the in-memory one for tests that are not about Redis: `in_memory`)."""
 
 from __future__ import annotations
 
 import numpy as np
+from redis.asyncio import Redis
 
 from domain import artifacts
+from domain.jobs import Job
 from domain.model import Breed, BreedParams, Candidate, Generation
 from domain.rules import Actor
 from service.breeding import BreedingService, Place
 from storage import BreedStore
-from storage.codec import Job, load_job
+from storage.codec import load_job
+from storage.memory import MemoryStore
 from storage.streams import JOBS
+from tests.support.stores import AnyStore
 
 NOW = 1_800_000_000.0
 VOTE_MESSAGE = 5001
@@ -25,7 +30,21 @@ async def new_breed(service: BreedingService, **params: object) -> Breed:
     )
 
 
-async def write_generation(store: BreedStore, number: int, population: int = 4) -> None:
+async def in_memory() -> MemoryStore:
+    """A new, empty in-memory store with its stream groups, as a started process has them."""
+    store = MemoryStore()
+    await store.streams.ensure_groups()
+    return store
+
+
+async def on_redis(redis_client: Redis) -> BreedStore:
+    """A Redis store over the session's emptied server, with its stream groups: for the tests about Redis."""
+    store = BreedStore(redis_client)
+    await store.streams.ensure_groups()
+    return store
+
+
+async def write_generation(store: AnyStore, number: int, population: int = 4) -> None:
     candidates = tuple(Candidate(f"g{number}-{i + 1}", i, ("foreign",), ()) for i in range(population))
     generation = Generation("b1", number, candidates, tuple(() for _ in range(population)))
     await store.breeds.write_generation(generation, np.zeros((population, 4), np.float32), {})
@@ -45,7 +64,10 @@ async def voting_breed(service: BreedingService, generation: int = 0, **params: 
     return opened
 
 
-async def jobs(store: BreedStore) -> list[Job]:
+async def jobs(store: AnyStore) -> list[Job]:
+    """Every job sent to the workers, oldest first, done or not (until the stream is trimmed)."""
+    if isinstance(store, MemoryStore):
+        return [load_job(raw) for raw in store.streams.messages(JOBS)]
     return [load_job(fields[b"payload"]) for _id, fields in await store.redis.xrange(JOBS)]
 
 
