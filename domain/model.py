@@ -156,6 +156,15 @@ class Note:
     end: int
 
 
+PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+STEPS_PER_BEAT = 4  # sixteenth notes
+
+
+def pitch_name(pitch: int) -> str:
+    """Scientific pitch name: 60 is C4."""
+    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
 @dataclass(frozen=True)
 class Generation:
     """A written generation. Latents travel separately as float32 bytes."""

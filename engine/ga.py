@@ -68,6 +68,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -181,6 +182,127 @@ def mutate(vector: NDArray[np.float32], sigma: float, rng: np.random.Generator) 
     return (vector + mask * noise).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Step:
+    """What a strategy breeds from: a generation's latents (float32) and votes, checked, with the options."""
+
+    source: NDArray[np.float32]
+    votes: NDArray[np.int64]
+    candidate_ids: Sequence[str]
+    earlier: list[tuple[NDArray[np.float64], NDArray[np.int64]]]
+    sigma: float
+    foreign: int
+    rng: np.random.Generator
+    subspace: Subspace | None
+    shift: NDArray[np.float64] | None
+
+    def foreigners(self, rows: list[NDArray[np.float32]], origins: list[Origin]) -> Offspring:
+        """The offspring: `rows` and `origins`, then the `foreign` fresh vectors from the prior."""
+        if self.foreign:
+            rows.extend(random_population(self.foreign, self.source.shape[1], self.rng))
+            origins.extend(Origin((FOREIGN,), ()) for _ in range(self.foreign))
+        return Offspring(np.stack(rows).astype(np.float32), tuple(origins))
+
+
+class Strategy(Protocol):
+    """One way to make the next generation from a voted one (the names are domain.strategies')."""
+
+    name: str
+
+    def breed(self, step: Step) -> Offspring: ...
+
+
+class Classic:
+    """As in the paper: keep the voted, fill with crossover children of them, mutate, add foreign ones."""
+
+    name: str = strategies.CLASSIC
+    keeps_favourite = False  # elitist: the most-voted candidate survives unchanged (never mutated or nudged)
+
+    def breed(self, step: Step) -> Offspring:
+        source, votes, ids, rng = step.source, step.votes, step.candidate_ids, step.rng
+        population = source.shape[0]
+        kept = select(votes, population - step.foreign)
+        # np.argmax returns the first of equal maxima: ties go to the lower index.
+        elite = int(np.argmax(votes)) if self.keeps_favourite else None
+        rows: list[NDArray[np.float32]] = []
+        origins: list[Origin] = []
+        for index in kept:
+            rows.append(source[index].copy())
+            origins.append(Origin((KEPT,), (ids[index],)))
+
+        weights = votes[kept] / votes[kept].sum()
+        for _ in range(population - len(kept) - step.foreign):
+            if len(kept) == 1:
+                a = b = int(kept[0])
+            else:
+                a, b = (int(i) for i in rng.choice(kept, size=2, replace=False, p=weights))
+            rows.append(crossover(source[a], source[b], rng))
+            parents = (ids[a],) if a == b else (ids[a], ids[b])
+            origins.append(Origin((CROSSOVER,), parents))
+
+        for slot, origin in enumerate(origins):
+            if slot < len(kept) and kept[slot] == elite:
+                continue
+            copy_of_lone_parent = origin.operator == CROSSOVER and len(origin.parents) == 1
+            if copy_of_lone_parent or rng.random() < MUTATION_PROBABILITY:
+                rows[slot] = mutate(rows[slot], step.sigma, rng)
+                if step.sigma > 0:
+                    origins[slot] = Origin(origin.operators + (MUTATED,), origin.parents)
+        if step.shift is not None:
+            movable = [slot for slot in range(len(origins)) if not (slot < len(kept) and kept[slot] == elite)]
+            for slot in nudged_share(movable):
+                rows[slot] = (rows[slot] + step.shift).astype(np.float32)
+                origins[slot] = Origin(origins[slot].operators + (NUDGED,), origins[slot].parents)
+        return step.foreigners(rows, origins)
+
+
+class Elitist(Classic):
+    """Classic, but the most-voted melody always survives unchanged."""
+
+    name: str = strategies.ELITIST
+    keeps_favourite = True
+
+
+class Preference:
+    """Learns what the group likes from every vote so far (engine.preference) and samples near it."""
+
+    name: str = strategies.PREFERENCE
+
+    def breed(self, step: Step) -> Offspring:
+        source, votes, rng, subspace, shift = step.source, step.votes, step.rng, step.subspace, step.shift
+        population, latent_size = source.shape
+        galleries = [*step.earlier, (source.astype(np.float64), votes)]
+        if subspace is None:
+            size = latent_size
+            belief = preference.fit(galleries, size)
+        else:
+            size = subspace.basis.shape[1]
+            belief = preference.fit([(subspace.coordinates(x), v) for x, v in galleries], size)
+        # np.argmax returns the first of equal maxima: ties go to the lower index.
+        favourite = int(np.argmax(votes))
+        rows = [source[favourite].copy()]
+        origins = [Origin((KEPT,), (step.candidate_ids[favourite],))]
+        count = population - 1 - step.foreign
+        coordinates = source.astype(np.float64) if subspace is None else subspace.coordinates(source)
+        chosen = rng.choice(population, size=count, p=votes / votes.sum())
+        centres = coordinates[chosen] + PULL_TO_OPTIMUM * (belief.optimum - coordinates[chosen])
+        moved = nudged_share(range(count)) if shift is not None else []
+        if moved:
+            # Start and optimum both move by the nudge: the centre moves by all of it.
+            centres[moved] += shift if subspace is None else (shift @ subspace.basis) / subspace.scales
+        guesses = centres + step.sigma * SPREAD_PER_SIGMA * preference.noise(belief, count, rng)
+        operators = (PREFERENCE, MUTATED) if step.sigma > 0 else (PREFERENCE,)
+        for row, (point, parent) in enumerate(zip(guesses, chosen, strict=True)):
+            latent = point if subspace is None else subspace.latents(point)
+            rows.append(latent.astype(np.float32))
+            origins.append(Origin(operators + ((NUDGED,) if row in moved else ()), (step.candidate_ids[parent],)))
+        return step.foreigners(rows, origins)
+
+
+# name -> the strategy: a new one is a class above and a line here (and its name and words in domain.strategies).
+BY_NAME: dict[str, Strategy] = {strategy.name: strategy for strategy in (Classic(), Elitist(), Preference())}
+
+
 def evolve(
     latents: NDArray[np.floating],
     fitness: NDArray[np.integer] | Sequence[int],
@@ -201,7 +323,8 @@ def evolve(
     `preference` uses it, and without one it models the whole latent space. nudge: the latent
     shift (z,) the generation's combined nudges ask for; None (or zeros) for none.
     """
-    if strategy not in STRATEGIES:
+    breeder = BY_NAME.get(strategy)
+    if breeder is None:
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     votes = validate(latents, fitness, candidate_ids, sigma, foreign)
     population, latent_size = latents.shape
@@ -209,50 +332,12 @@ def evolve(
     if subspace is not None and subspace.latent_size != latent_size:
         raise ValueError(f"the subspace is of latent size {subspace.latent_size}, the latents of {latent_size}")
     shift = validate_nudge(nudge, latent_size)
-    source = np.asarray(latents, dtype=np.float32)
     if not votes.any():
         fresh = random_population(population, latent_size, rng)
         return Offspring(fresh, tuple(Origin((FOREIGN,), ()) for _ in range(population)), rerolled=True)
-    if strategy == PREFERENCE:
-        return _preference_step(source, votes, candidate_ids, earlier, sigma, foreign, rng, subspace, shift)
-
-    kept = select(votes, population - foreign)
-    # np.argmax returns the first of equal maxima: ties go to the lower index.
-    elite = int(np.argmax(votes)) if strategy == "elitist" else None
-    rows: list[NDArray[np.float32]] = []
-    origins: list[Origin] = []
-    for index in kept:
-        rows.append(source[index].copy())
-        origins.append(Origin((KEPT,), (candidate_ids[index],)))
-
-    weights = votes[kept] / votes[kept].sum()
-    for _ in range(population - len(kept) - foreign):
-        if len(kept) == 1:
-            a = b = int(kept[0])
-        else:
-            a, b = (int(i) for i in rng.choice(kept, size=2, replace=False, p=weights))
-        rows.append(crossover(source[a], source[b], rng))
-        parents = (candidate_ids[a],) if a == b else (candidate_ids[a], candidate_ids[b])
-        origins.append(Origin((CROSSOVER,), parents))
-
-    for slot, origin in enumerate(origins):
-        if slot < len(kept) and kept[slot] == elite:
-            continue
-        copy_of_lone_parent = origin.operator == CROSSOVER and len(origin.parents) == 1
-        if copy_of_lone_parent or rng.random() < MUTATION_PROBABILITY:
-            rows[slot] = mutate(rows[slot], sigma, rng)
-            if sigma > 0:
-                origins[slot] = Origin(origin.operators + (MUTATED,), origin.parents)
-    if shift is not None:
-        movable = [slot for slot in range(len(origins)) if not (slot < len(kept) and kept[slot] == elite)]
-        for slot in nudged_share(movable):
-            rows[slot] = (rows[slot] + shift).astype(np.float32)
-            origins[slot] = Origin(origins[slot].operators + (NUDGED,), origins[slot].parents)
-
-    if foreign:
-        rows.extend(random_population(foreign, latent_size, rng))
-        origins.extend(Origin((FOREIGN,), ()) for _ in range(foreign))
-    return Offspring(np.stack(rows).astype(np.float32), tuple(origins))
+    step = Step(np.asarray(latents, dtype=np.float32), votes, candidate_ids, earlier, sigma, foreign, rng, subspace,
+                shift)
+    return breeder.breed(step)
 
 
 def validate_history(
@@ -287,46 +372,3 @@ def validate_nudge(nudge: NDArray[np.floating] | None, latent_size: int) -> NDAr
     if shift.shape != (latent_size,) or not np.isfinite(shift).all():
         raise ValueError(f"a nudge must be a finite latent shift of shape ({latent_size},), got shape {shift.shape}")
     return shift if shift.any() else None
-
-
-def _preference_step(
-    source: NDArray[np.float32],
-    votes: NDArray[np.int64],
-    candidate_ids: Sequence[str],
-    earlier: list[tuple[NDArray[np.float64], NDArray[np.int64]]],
-    sigma: float,
-    foreign: int,
-    rng: np.random.Generator,
-    subspace: Subspace | None,
-    shift: NDArray[np.float64] | None = None,
-) -> Offspring:
-    population, latent_size = source.shape
-    galleries = [*earlier, (source.astype(np.float64), votes)]
-    if subspace is None:
-        size = latent_size
-        belief = preference.fit(galleries, size)
-    else:
-        size = subspace.basis.shape[1]
-        belief = preference.fit([(subspace.coordinates(x), v) for x, v in galleries], size)
-    # np.argmax returns the first of equal maxima: ties go to the lower index.
-    favourite = int(np.argmax(votes))
-    rows = [source[favourite].copy()]
-    origins = [Origin((KEPT,), (candidate_ids[favourite],))]
-    count = population - 1 - foreign
-    coordinates = source.astype(np.float64) if subspace is None else subspace.coordinates(source)
-    chosen = rng.choice(population, size=count, p=votes / votes.sum())
-    centres = coordinates[chosen] + PULL_TO_OPTIMUM * (belief.optimum - coordinates[chosen])
-    moved = nudged_share(range(count)) if shift is not None else []
-    if moved:
-        # Start and optimum both move by the nudge: the centre moves by all of it.
-        centres[moved] += shift if subspace is None else (shift @ subspace.basis) / subspace.scales
-    guesses = centres + sigma * SPREAD_PER_SIGMA * preference.noise(belief, count, rng)
-    operators = (PREFERENCE, MUTATED) if sigma > 0 else (PREFERENCE,)
-    for row, (point, parent) in enumerate(zip(guesses, chosen, strict=True)):
-        latent = point if subspace is None else subspace.latents(point)
-        rows.append(latent.astype(np.float32))
-        origins.append(Origin(operators + ((NUDGED,) if row in moved else ()), (candidate_ids[parent],)))
-    if foreign:
-        rows.extend(random_population(foreign, latent_size, rng))
-        origins.extend(Origin((FOREIGN,), ()) for _ in range(foreign))
-    return Offspring(np.stack(rows).astype(np.float32), tuple(origins))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
-from domain.model import Note
+from domain.model import STEPS_PER_BEAT, Note, pitch_name
 from engine.harmony import Chord
 
 if TYPE_CHECKING:
@@ -25,9 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STEPS_PER_BEAT = 4
 STEPS_PER_BAR = 16
-PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 BLACK_KEYS = {1, 3, 6, 8, 10}
 
 WIDTH = 1000
@@ -75,11 +73,6 @@ class _Grid:
         low, high = max(low, 0), min(high, 127)
         length = max([steps, *(note.end for melody in melodies for note in melody)])
         return cls(length, low, high)
-
-
-def pitch_name(pitch: int) -> str:
-    """Scientific pitch name: 60 is C4."""
-    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 @cache
@@ -205,39 +198,6 @@ def melody_png(notes: Sequence[Note], title: str, steps: int = 32) -> bytes:
     _draw_pitch_labels(draw, MARGIN + GUTTER - 6, top, bottom, grid, skip_above=top)
     _draw_roll(draw, (MARGIN + GUTTER, top, WIDTH - MARGIN, bottom), notes, grid, WINNER_NOTE)
     return _png(image)
-
-
-# Terminal roll: a note is an onset block followed by full blocks, so repeated notes stay apart.
-ONSET = "▐"
-SUSTAIN = "█"
-BEAT = "·"
-EMPTY = " "
-
-
-def terminal_roll(notes: Sequence[Note], width: int = 32, steps: int = 32) -> str:
-    """A compact text piano roll: one row per pitch that is played (highest first), `width` columns."""
-    if not notes:
-        return "(silence)"
-    length = max([steps, *(note.end for note in notes)])
-
-    def column(step: int) -> int:
-        return min(step * width // length, width - 1)
-
-    rows = []
-    for pitch in sorted({note.pitch for note in notes}, reverse=True):
-        cells = [EMPTY] * width
-        for step in range(0, length, STEPS_PER_BEAT):
-            cells[column(step)] = BEAT
-        for note in notes:
-            if note.pitch != pitch:
-                continue
-            first = column(note.start)
-            last = max(column(note.end - 1), first)
-            cells[first] = ONSET
-            for col in range(first + 1, last + 1):
-                cells[col] = SUSTAIN
-        rows.append(f"{pitch_name(pitch):>4} {''.join(cells)}")
-    return "\n".join(rows)
 
 
 # --- a whole tune: rows of 8 bars, section labels and chord names above the bars ------------------

@@ -35,11 +35,11 @@ from runtime.signals import sleep_or_stop
 from service.breeding import BreedingService, Transition
 from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT
 from service.events import SESSION_BEAT_S
-from service.pianoroll import terminal_roll
 from service.results import Files
 from service.router import EventRouter, Morph, Tree
 from service.tasks import BackgroundTasks
 from terminal.commands import FINISHED_HELP, HELP, Command, CommandError, TerminalInput, parse_command
+from terminal.roll import terminal_roll
 
 log = logging.getLogger(__name__)
 

@@ -229,8 +229,7 @@ def test_the_contract_keeps_front_ends_off_the_store_and_the_engine(tmp_path: Pa
     root = _tree(tmp_path, {
         "bot/client.py": "from storage import UNAVAILABLE\nfrom service.errors import UNAVAILABLE as SAME\n",
         "web/app.py": "def state():\n    from storage.codec import Event\n",
-        "terminal/session.py": "import engine.pianoroll\nfrom service import pianoroll\n",
-        "service/pianoroll.py": "from engine import pianoroll\n",
+        "terminal/session.py": "import engine.pianoroll\nfrom terminal import roll\n",
         "entrypoints/web_cmd.py": "from storage import connect\n",
     })
     assert sorted(violations(root)) == [

@@ -154,7 +154,8 @@ def test_elitist_differs_from_classic_only_in_sparing_the_favourite():
 
 
 def test_the_domain_knows_the_same_strategies_as_the_ga():
-    assert strategies.STRATEGIES == ga.STRATEGIES
+    assert strategies.STRATEGIES == ga.STRATEGIES == tuple(ga.BY_NAME)
+    assert all(name == strategy.name for name, strategy in ga.BY_NAME.items())
     assert strategies.DEFAULT_STRATEGY == ga.DEFAULT_STRATEGY == "preference"
     assert ga.STRATEGIES[0] == "classic"
     assert ga.DEFAULT_STRATEGY in ga.STRATEGIES
