@@ -99,7 +99,7 @@ def choose(defaults: BreedParams, **choices: object) -> BreedParams:
     unknown = set(given) - {field.name for field in fields(BreedParams)}
     if unknown:
         raise ParamsError(f"unknown option {sorted(unknown)[0]}")
-    params = replace(defaults, **given)
+    params = replace(defaults, **given)  # type: ignore[arg-type]  # each value is checked by validate() below
     params.validate()
     return params
 

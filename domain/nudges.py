@@ -57,7 +57,7 @@ def combine(nudges: Iterable[tuple[str, str, float]]) -> dict[str, float]:
     for (_, attribute), amount in latest.items():
         by_attribute.setdefault(attribute, []).append(amount)
     return {name: sum(amounts) / len(amounts) for name, amounts in by_attribute.items()
-            if name in WORDS and sum(amounts)}
+            if name in WORDS and sum(amounts, 0.0)}
 
 
 def counts(nudges: Iterable[tuple[str, str, float]]) -> dict[str, int]:

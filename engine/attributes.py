@@ -14,7 +14,7 @@ melodies (calibrated on decoded prior samples when the vectors are computed). Am
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,13 +81,14 @@ class AttributeVectors:
 
     @property
     def latent_size(self) -> int:
-        return self.vectors.shape[1]
+        return int(self.vectors.shape[1])
 
     def vector(self, name: str) -> NDArray[np.float64]:
         """The vector of one attribute (z,); KeyError for a name it does not have."""
         if name not in self.names:
             raise KeyError(f"no attribute vector {name!r}; known: {', '.join(self.names)}")
-        return self.vectors[self.names.index(name)]
+        vector: NDArray[np.float64] = self.vectors[self.names.index(name)]
+        return vector
 
     def shift(self, nudges: Mapping[str, float]) -> NDArray[np.float64] | None:
         """The latent shift (z,) of combined nudges (attribute -> amount); None when there are none."""
@@ -99,7 +100,10 @@ class AttributeVectors:
 
 def save(vectors: AttributeVectors, path: Path = SHIPPED_ATTRIBUTES, **extra: NDArray[np.floating]) -> Path:
     """Write `vectors` (and any `extra` figures, for people reading the file) to `path`."""
-    np.savez(path, names=np.array(vectors.names), vectors=vectors.vectors, sds=vectors.sds, **extra)
+    arrays: dict[str, NDArray[np.generic]] = {"names": np.array(vectors.names), "vectors": vectors.vectors,
+                                              "sds": vectors.sds, **extra}
+    save_arrays: Callable[..., None] = np.savez  # its keyword arguments are the arrays' names
+    save_arrays(path, **arrays)
     return path
 
 

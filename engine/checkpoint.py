@@ -45,6 +45,13 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
         shift += 7
 
 
+def _message(value: int | bytes, name: str) -> bytes:
+    """A field that holds a nested message; CheckpointError when the index holds a number there."""
+    if not isinstance(value, bytes):
+        raise CheckpointError(f"{name}'s entry in the index is not a shape message")
+    return value
+
+
 def _fields(message: bytes) -> dict[int, list[int | bytes]]:
     """The fields of a protobuf message by number: varints as ints, the rest as bytes."""
     fields: dict[int, list[int | bytes]] = {}
@@ -118,21 +125,21 @@ def read(prefix: Path | str) -> dict[str, NDArray[np.generic]]:
     for key, value in _index_entries(index):
         fields = _fields(value)
         if key == b"":  # the bundle's header
-            shard_count = int(fields.get(1, [1])[0])  # type: ignore[arg-type]
+            shard_count = int(fields.get(1, [1])[0])
             continue
         name = key.decode()
         if 7 in fields:
             raise CheckpointError(f"{name} is stored in slices; only whole tensors are read")
-        dtype_id = int(fields.get(1, [0])[0])  # type: ignore[arg-type]
+        dtype_id = int(fields.get(1, [0])[0])
         if dtype_id not in DTYPES:
             raise CheckpointError(f"{name} has a data type ({dtype_id}) this reader does not know")
         shape = []
         for shape_proto in fields.get(2, []):
-            for dim in _fields(shape_proto).get(2, []):  # type: ignore[arg-type]
-                shape.append(int(_fields(dim).get(1, [0])[0]))  # type: ignore[arg-type]
-        shard = int(fields.get(3, [0])[0])  # type: ignore[arg-type]
-        offset = int(fields.get(4, [0])[0])  # type: ignore[arg-type]
-        size = int(fields.get(5, [0])[0])  # type: ignore[arg-type]
+            for dim in _fields(_message(shape_proto, name)).get(2, []):
+                shape.append(int(_fields(_message(dim, name)).get(1, [0])[0]))
+        shard = int(fields.get(3, [0])[0])
+        offset = int(fields.get(4, [0])[0])
+        size = int(fields.get(5, [0])[0])
         if shard not in shards:
             shards[shard] = Path(f"{prefix}.data-{shard:05d}-of-{shard_count:05d}").read_bytes()
         data = shards[shard][offset : offset + size]

@@ -287,7 +287,7 @@ class Preference:
         chosen = rng.choice(population, size=count, p=votes / votes.sum())
         centres = coordinates[chosen] + PULL_TO_OPTIMUM * (belief.optimum - coordinates[chosen])
         moved = nudged_share(range(count)) if shift is not None else []
-        if moved:
+        if shift is not None and moved:
             # Start and optimum both move by the nudge: the centre moves by all of it.
             centres[moved] += shift if subspace is None else (shift @ subspace.basis) / subspace.scales
         guesses = centres + step.sigma * SPREAD_PER_SIGMA * preference.noise(belief, count, rng)

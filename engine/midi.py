@@ -108,7 +108,7 @@ def midi_to_notes(data: bytes, tempo_hint: float | None = None) -> list[Note]:
             return round(seconds * tempo_hint / 60.0 * STEPS_PER_BEAT)
     else:
         def to_step(seconds: float) -> int:
-            return round(music.time_to_tick(seconds) * STEPS_PER_BEAT / music.resolution)
+            return int(round(float(music.time_to_tick(seconds)) * STEPS_PER_BEAT / music.resolution))
     quantised = []
     for note in instrument.notes:
         start = max(to_step(note.start), 0)

@@ -36,8 +36,9 @@ DECODER_CELL = re.compile(r"decoder/multi_rnn_cell/cell_(\d+)/lstm_cell/kernel")
 ENCODER = "encoder/cell_0/bidirectional_rnn/{}/multi_rnn_cell/cell_0/lstm_cell/{}"
 
 
-def _sigmoid(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+def _sigmoid(x: NDArray[np.floating]) -> NDArray[np.float32]:
+    result: NDArray[np.float32] = 0.5 * (np.tanh(0.5 * x) + 1.0)
+    return result
 
 
 class _Cell:

@@ -112,8 +112,8 @@ def plan(data: bytes, sample_rate: int) -> Plan | None:
                      sample_rate)
     end_block = -(-round(end_s * sample_rate) // FLUID_BLOCK) + 1
     # FluidSynth's player sends, at each block, every due event of track 0, then of track 1...
-    order = sorted(range(len(timed)), key=lambda i: (blocks[i], timed[i][1], timed[i][2]))
-    notes = _notes([(int(blocks[i]), timed[i][3]) for i in order], end_block)
+    sequence = sorted(range(len(timed)), key=lambda i: (blocks[i], timed[i][1], timed[i][2]))
+    notes = _notes([(int(blocks[i]), timed[i][3]) for i in sequence], end_block)
     if notes is None:
         return None
     sounds = _sounds(notes, end_block, sample_rate)

@@ -45,7 +45,7 @@ class Subspace:
 
     @property
     def latent_size(self) -> int:
-        return self.basis.shape[0]
+        return int(self.basis.shape[0])
 
     def coordinates(self, latents: NDArray[np.floating]) -> NDArray[np.float64]:
         """The standardised coordinates (n, k) of latents (n, z)."""

@@ -25,7 +25,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 from domain.model import Note
 from engine import notecache
 from engine.midi import TICKS_PER_BEAT, VELOCITY, read_midi, step_seconds
-from engine.synth import RenderError, RenderUnavailable, Synth
+from engine.synth import FLUID_BLOCK, RenderError, RenderUnavailable, Synth
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class Renderer:
         turn; mixing, levelling and encoding run in the pool, one clip per core.
         """
         pool = self._pool()
-        finishing = []
+        finishing: list[bytes | Future[bytes]] = []
         for data, frames in renders:
             key = (data, frames or 0)
             clip = self._encoded_before(key)
@@ -234,7 +234,7 @@ class Renderer:
 
     def _play(self, synth: Synth, key: notecache.SoundKey) -> NDArray[np.float32]:
         channel = notecache.DRUM_CHANNEL if key.drum else 0
-        events = [(block * notecache.FLUID_BLOCK, pitch, velocity) for block, pitch, velocity in key.events]
+        events = [(block * FLUID_BLOCK, pitch, velocity) for block, pitch, velocity in key.events]
         return synth.play(channel, key.setup, key.program, events, notecache.TAIL_DB,
                           round(notecache.MAX_TAIL_S * self.sample_rate))
 

@@ -100,13 +100,16 @@ class RenderProcess:
     def render_clips(
         self, melodies: Sequence[Sequence[Note]], tempo: int, instrument: int, steps: int = 32,
     ) -> list[bytes]:
-        return self._call("render_clips", [list(m) for m in melodies], tempo, instrument, steps)
+        clips: list[bytes] = self._call("render_clips", [list(m) for m in melodies], tempo, instrument, steps)
+        return clips
 
     def render_midi(self, data: bytes) -> bytes:
-        return self._call("render_midi", data)
+        clip: bytes = self._call("render_midi", data)
+        return clip
 
     def render_midis(self, files: Sequence[bytes]) -> list[bytes]:
-        return self._call("render_midis", list(files))
+        clips: list[bytes] = self._call("render_midis", list(files))
+        return clips
 
     # --- ending --------------------------------------------------------------------------------
 

@@ -173,6 +173,7 @@ def _closing(near: Sequence[_Candidate], theme_notes: list[Note], key: Key) -> t
     if landing:
         chosen, notes = max(landing, key=lambda pair: _closing_score(pair[0], key))
         how = f"{chosen.how}, cut at its tonic on a strong beat of its last bar"
+        assert notes is not None  # the None cuts were left out above
         return "C", notes, f"{how}, similarity to the theme {chosen.similarity:.2f}"
     ending = [c for c in variations if _ends_on_tonic(c.notes, key)]
     if ending:
@@ -210,19 +211,22 @@ def _near(centre: NDArray[np.float32], subspace: Subspace | None, sigmas: Sequen
 def _slerp(a: NDArray[np.float32], b: NDArray[np.float32], points: Sequence[float]) -> NDArray[np.float32]:
     """Points of the great circle through a and b (t=1 is b; t>1 goes past it)."""
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    cosine = np.clip(a64 @ b64 / max(np.linalg.norm(a64) * np.linalg.norm(b64), 1e-12), -1.0, 1.0)
+    cosine = np.clip(a64 @ b64 / max(float(np.linalg.norm(a64) * np.linalg.norm(b64)), 1e-12), -1.0, 1.0)
     omega = np.arccos(cosine)
     t = np.asarray(points)[:, None]
+    line: NDArray[np.float32]
     if np.sin(omega) < 1e-6:
-        return ((1 - t) * a64 + t * b64).astype(np.float32)
-    return ((np.sin((1 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)).astype(np.float32)
+        line = ((1 - t) * a64 + t * b64).astype(np.float32)
+    else:
+        line = ((np.sin((1 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)).astype(np.float32)
+    return line
 
 
 def _decode(model: LatentModel, latents: NDArray[np.float32], how: str, temperature: float,
             reference: Sequence[Note]) -> list[_Candidate]:
     """The latents' melodies, each moved by octaves into the reference's register, with its similarity."""
     melodies = model.decode(latents, temperature)
-    centre = np.mean([n.pitch for n in reference]) if reference else 67.0
+    centre = float(np.mean([n.pitch for n in reference])) if reference else 67.0
     shifted = [_into_register(_clip(m), centre) for m in melodies]
     scores = similarities(frames(reference, PHRASE_STEPS), [frames(m, PHRASE_STEPS) for m in shifted])
     return [_Candidate(m, latent, how, float(s)) for m, latent, s in zip(shifted, latents, scores, strict=True)]
@@ -242,7 +246,7 @@ def _variation_score(candidate: _Candidate, key: Key) -> float:
 
 def _contrast_score(candidate: _Candidate, theme_notes: Sequence[Note], key: Key) -> float:
     notes = candidate.notes
-    density = abs(np.log((len(notes) + 1) / (len(theme_notes) + 1)))
+    density = abs(float(np.log((len(notes) + 1) / (len(theme_notes) + 1))))
     score = -2.0 * abs(candidate.similarity - CONTRAST_TARGET) + 1.5 * _in_key_score(notes, key) - 0.5 * density
     return score - 0.3 * _ends_on_tonic(notes, key)
 

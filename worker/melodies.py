@@ -73,9 +73,10 @@ class Melodies:
 
     def encode_seed(self, data: bytes) -> NDArray[np.float32]:
         try:
-            return self.model.encode_midi(data)[0]
+            seed: NDArray[np.float32] = self.model.encode_midi(data)[0]
         except ValueError as error:
             raise JobError(f"Could not use the MIDI file: {error}") from None
+        return seed
 
     async def latent_of(self, melody: str | MelodyRef) -> NDArray[np.float32]:
         """The stored latent vector of a melody id: exactly the melody people heard."""
@@ -86,7 +87,8 @@ class Melodies:
         latents = await self.store.breeds.get_latents(ref.breed_id, ref.generation)
         if latents is None or not 0 <= ref.index < len(latents):
             raise JobError(f"The melody `{ref}` is not stored any more.")
-        return latents[ref.index]
+        latent: NDArray[np.float32] = latents[ref.index]
+        return latent
 
     async def melody_of(self, ref: MelodyRef) -> tuple[NDArray[np.float32], list[Note], model.BreedParams]:
         """A melody's latent, its notes and the options it sounds with (tempo, instrument).

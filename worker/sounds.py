@@ -104,7 +104,7 @@ class Sounds:
         from engine import midi
 
         melody_seconds = self.model.steps * midi.step_seconds(tempo)
-        return round(midi.read_midi(data).get_end_time() / melody_seconds)
+        return round(float(midi.read_midi(data).get_end_time()) / melody_seconds)
 
     def tune(
         self, theme: NDArray[np.float32], notes: Sequence[Note] | None, contrast: NDArray[np.float32] | None,

@@ -13,6 +13,8 @@ from worker.handlers.start import Start
 from worker.handlers.tree import Tree
 from worker.handlers.tune import Tune
 
+__all__ = ["HANDLERS", "Handles", "Kit", "handlers"]
+
 HANDLERS: tuple[type[Handles[Any]], ...] = (Start, Evolve, Finish, Morph, Tree, Compose, Tune)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from worker.sounds import Sounds
 
 J = TypeVar("J", bound=Job, contravariant=True)
+K = TypeVar("K", bound=Job)
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,8 @@ class Handler(Protocol[J]):
     async def handle(self, job: J) -> None: ...
 
 
-class Handles(Generic[J]):
-    """The base of the handlers: the kit, by name."""
+class Handles(abc.ABC, Generic[K]):
+    """The base of the handlers: the kit, by name, and the one method each handler has."""
 
     kind: ClassVar[JobKind]
 
@@ -56,6 +58,10 @@ class Handles(Generic[J]):
         self.melodies = kit.melodies
         self.sounds = kit.sounds
         self.results = kit.results
+
+    @abc.abstractmethod
+    async def handle(self, job: K) -> None:
+        """Do the job; JobError (shown to people) when it cannot be done."""
 
 
 def step_rng(breed_id: str, generation: int, purpose: str = "evolve") -> np.random.Generator:
