@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import pretty_midi
 
 from domain.model import Note
-from domain.tune import BACKINGS
+from domain.tune import BACKINGS, Backing
 from engine.harmony import STEPS_PER_BAR, Chord, Key, estimate_key, fit_chords, merge_repeats
 from engine.midi import END_MARKER, TICKS_PER_BEAT, VELOCITY, melody_to_midi, step_seconds
 
@@ -87,7 +87,7 @@ def arrange(
     """
     if backing not in BACKINGS:
         raise ValueError(f"backing must be one of {', '.join(BACKINGS)}, not {backing!r}")
-    if backing == "none":
+    if backing == Backing.NONE:
         return Arrangement(melody_to_midi(melody, tempo, instrument, steps), [], key, [])
     length = max([steps, *(note.end for note in melody)])
     if chords is None:

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from domain.model import Note
-from domain.tune import BACKINGS, TUNE_BARS
+from domain.tune import BACKINGS, TUNE_BARS, Backing
 from engine.arrange import CHORD_STEPS, Arrangement, arrange
 from engine.harmony import Chord, Key, estimate_key, fit_chords
 from engine.preference import Subspace
@@ -144,7 +144,7 @@ def build_tune(
     melody = [Note(n.pitch, n.start + i * PHRASE_STEPS, n.end + i * PHRASE_STEPS)
               for i, phrase in enumerate(phrases) for n in phrase]
     steps = bars * STEPS_PER_BAR
-    chords = fit_chords(melody, key, steps, CHORD_STEPS) if backing != "none" else None
+    chords = fit_chords(melody, key, steps, CHORD_STEPS) if backing != Backing.NONE else None
     arrangement = arrange(melody, backing, tempo, instrument, steps, chords=chords, key=key)
     labelled = [Section(label, 1 + index * PHRASE_STEPS // STEPS_PER_BAR, how)
                 for index, (label, _, how) in enumerate(sections)]
