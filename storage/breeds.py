@@ -25,6 +25,7 @@ from domain.model import OPEN_STATUSES, Breed, Generation
 from storage import keys
 from storage.client import transaction, ttl_ms
 from storage.codec import dump, load_breed, load_generation
+from storage.media import MediaStore, is_media, media_key
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,14 @@ class BreedStateStore:
 
     `queue_job` puts a job in a state change's transaction; `expiring` are other concepts' per-generation
     keys that expire with an ended breed; `retention_s`: how long a breed that ended (finished, stopped,
-    failed) is kept; `artifact_ttl_s`: how long a generation's files are.
+    failed) is kept; `artifact_ttl_s`: how long a generation's files are. `media`: where rendered audio and
+    images go (None: into Redis with the other files, as older versions kept them).
     """
 
     def __init__(self, redis: Redis, queue_job: QueueJob, *, artifact_ttl_s: float, retention_s: float,
-                 expiring: Sequence[GenerationKey] = ()) -> None:
+                 expiring: Sequence[GenerationKey] = (), media: MediaStore | None = None) -> None:
         self._redis = redis
+        self.media = media
         self._queue_job = queue_job
         self._expiring = tuple(expiring)
         self.artifact_ttl_s = artifact_ttl_s
@@ -197,6 +200,10 @@ class BreedStateStore:
         breed_id, number = generation.breed_id, generation.number
         gen_key, this_breed = generation_key(breed_id, number), breed_key(breed_id)
         latents_fields = _latents_fields(latents)
+        _check_artifacts(artifacts)
+        if not await self._redis.exists(gen_key):
+            # The media first: once the generation can be read, its files are there (or a render makes them).
+            await self._put_media(breed_id, number, artifacts)
 
         async def write(pipe: Pipeline) -> bool:
             if await pipe.exists(gen_key):
@@ -240,31 +247,42 @@ class BreedStateStore:
         return stored.astype(np.float32).reshape(shape)
 
     async def get_artifact(self, breed_id: str, number: int, name: str) -> bytes | None:
-        """A rendered file of a generation; None if never written or expired."""
-        return await self._redis.get(keys.artifact(breed_id, number, name))
+        """A rendered file of a generation; None if never written, expired or evicted from the media store."""
+        if self.media is not None and is_media(name):
+            data = await self.media.get(artifact_media_key(breed_id, number, name))
+            if data is not None:
+                return data
+        return await self._redis.get(keys.artifact(breed_id, number, name))  # older versions kept media here
 
     async def add_artifacts(
         self, breed_id: str, number: int, artifacts: dict[str, bytes], *, keep: bool = False
     ) -> None:
         """Store (or overwrite) artifacts of a generation, e.g. the winner's or a morph's files.
 
-        `keep`: no expiry (a finished breed keeps its winner's files); else they expire after the TTL.
+        `keep`: no expiry (a finished breed keeps its winner's files); else they expire after the TTL. Media
+        go to the media store, which evicts them by itself.
         """
+        _check_artifacts(artifacts)
+        await self._put_media(breed_id, number, artifacts)
         async with self._redis.pipeline(transaction=True) as pipe:
             self._queue_artifacts(pipe, breed_id, number, artifacts, keep=keep)
             await pipe.execute()
 
+    async def _put_media(self, breed_id: str, number: int, artifacts: dict[str, bytes]) -> None:
+        if self.media is None:
+            return
+        for name, data in artifacts.items():
+            if is_media(name):
+                await self.media.put(artifact_media_key(breed_id, number, name), data)
+
     def _queue_artifacts(
         self, pipe: Pipeline, breed_id: str, number: int, artifacts: dict[str, bytes], *, keep: bool = False
     ) -> None:
-        if len(artifacts) > MAX_ARTIFACTS_PER_GENERATION:
-            raise ValueError(f"{len(artifacts)} files for one generation; at most {MAX_ARTIFACTS_PER_GENERATION}")
-        too_big = [name for name, data in artifacts.items() if len(data) > MAX_ARTIFACT_BYTES]
-        if too_big:
-            raise ValueError(f"{too_big[0]} is larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MiB")
+        _check_artifacts(artifacts)
         expiry_ms = None if keep else ttl_ms(self.artifact_ttl_s)
         for name, data in artifacts.items():
-            pipe.set(keys.artifact(breed_id, number, name), data, px=expiry_ms)
+            if self.media is None or not is_media(name):
+                pipe.set(keys.artifact(breed_id, number, name), data, px=expiry_ms)
 
     # --- uploads -----------------------------------------------------------------------------
 
@@ -307,6 +325,19 @@ def _queue_indexes(pipe: Pipeline, old: Breed | None, new: Breed) -> None:
         pipe.sadd(OPEN_BREEDS, new.breed_id)
     else:
         pipe.srem(OPEN_BREEDS, new.breed_id)
+
+
+def artifact_media_key(breed_id: str, number: int, name: str) -> str:
+    """Where a generation's rendered file lives in the media store (a gallery winner's too: its breed's own)."""
+    return media_key("breed", breed_id, number, name)
+
+
+def _check_artifacts(artifacts: dict[str, bytes]) -> None:
+    if len(artifacts) > MAX_ARTIFACTS_PER_GENERATION:
+        raise ValueError(f"{len(artifacts)} files for one generation; at most {MAX_ARTIFACTS_PER_GENERATION}")
+    too_big = [name for name, data in artifacts.items() if len(data) > MAX_ARTIFACT_BYTES]
+    if too_big:
+        raise ValueError(f"{too_big[0]} is larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MiB")
 
 
 def _latents_fields(latents: NDArray[np.float32]) -> dict[str, bytes]:

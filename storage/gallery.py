@@ -12,7 +12,9 @@ from redis.asyncio import Redis
 
 from domain.model import Winner
 from storage import keys
+from storage.breeds import artifact_media_key
 from storage.codec import dump, load_winner
+from storage.media import MediaStore, is_media
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,10 @@ def winner_file_key(melody_id: str, name: str) -> str:
 class GalleryStore:
     """Gallery winners in Redis, and their files (the breed's own artifacts, keys.artifact)."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, media: MediaStore | None = None) -> None:
+        """`media`: where the winners' audio and images are (None: in Redis, as older versions kept them)."""
         self._redis = redis
+        self.media = media
 
     async def keep(self, winner: Winner) -> bool:
         """Add a winner to its server's gallery, without TTL; False if it was there already.
@@ -69,7 +73,12 @@ class GalleryStore:
         return load_winner(raw) if raw is not None else None
 
     async def file(self, winner: Winner, name: str) -> bytes | None:
-        """One of a gallery winner's files: its breed's own (or an older version's copy)."""
+        """One of a gallery winner's files: its breed's own (or an older version's copy); None when it is gone
+        (a medium evicted from the media store is rendered again from what Redis keeps: a render job)."""
+        if self.media is not None and is_media(name):
+            data = await self.media.get(artifact_media_key(winner.breed_id, winner.generation, name))
+            if data is not None:
+                return data
         data = await self._redis.get(keys.artifact(winner.breed_id, winner.generation, name))
         if data is None:
             data = await self._redis.get(winner_file_key(winner.melody_id, name))
@@ -83,4 +92,8 @@ class GalleryStore:
             pipe.zrem(gallery_key(winner.guild_id), winner.melody_id)
             pipe.delete(winner_key(winner.melody_id), *files)
             removed, *_ = await pipe.execute()
+        if self.media is not None:
+            for name in names:
+                if is_media(name):
+                    await self.media.delete(artifact_media_key(winner.breed_id, winner.generation, name))
         return bool(removed)

@@ -16,6 +16,7 @@ from domain.model import Composition, TuneRequest
 from storage import keys
 from storage.client import ttl_ms
 from storage.codec import dump, load_composition, load_tune
+from storage.media import MediaStore, is_media, media_key
 
 R = TypeVar("R", Composition, TuneRequest)
 
@@ -35,6 +36,11 @@ def file_key(kind: str, request_id: str, name: str) -> str:
     return f"{request_key(kind, request_id)}:file:{name}"
 
 
+def file_media_key(kind: str, request_id: str, name: str) -> str:
+    """Where a request's rendered audio or image lives in the media store."""
+    return media_key(kind, request_id, name)
+
+
 def posted_key(kind: str, request_id: str) -> str:
     """A marker set the first time a front end shows the request."""
     return f"{request_key(kind, request_id)}:posted"
@@ -46,11 +52,13 @@ def failed_key(kind: str, request_id: str) -> str:
 
 
 class RequestStore(Generic[R]):
-    """Requests of one kind in Redis, each kept for `artifact_ttl_s`; `id_of` names a request."""
+    """Requests of one kind in Redis, each kept for `artifact_ttl_s`; `id_of` names a request; `media`: where
+    its audio and images go (None: in Redis with its MIDI file)."""
 
     def __init__(self, redis: Redis, kind: str, artifact_ttl_s: float, id_of: Callable[[R], str],
-                 load: Callable[[bytes], R]) -> None:
+                 load: Callable[[bytes], R], media: MediaStore | None = None) -> None:
         self._redis = redis
+        self.media = media
         self._kind = kind
         self._ttl_ms = ttl_ms(artifact_ttl_s)
         self._id_of = id_of
@@ -69,12 +77,21 @@ class RequestStore(Generic[R]):
         return self._load(raw) if raw is not None else None
 
     async def add_files(self, request_id: str, files: dict[str, bytes]) -> None:
+        in_media = {name: data for name, data in files.items() if self.media is not None and is_media(name)}
+        for name, data in in_media.items():
+            await self.media.put(file_media_key(self._kind, request_id, name), data)  # type: ignore[union-attr]
         async with self._redis.pipeline(transaction=True) as pipe:
             for name, data in files.items():
-                pipe.set(file_key(self._kind, request_id, name), data, px=self._ttl_ms)
+                if name not in in_media:
+                    pipe.set(file_key(self._kind, request_id, name), data, px=self._ttl_ms)
             await pipe.execute()
 
     async def file(self, request_id: str, name: str) -> bytes | None:
+        """A rendered file of the request; None when never made, expired or evicted from the media store."""
+        if self.media is not None and is_media(name):
+            data = await self.media.get(file_media_key(self._kind, request_id, name))
+            if data is not None:
+                return data
         return await self._redis.get(file_key(self._kind, request_id, name))
 
     async def mark_posted(self, request_id: str) -> bool:
@@ -94,9 +111,11 @@ class RequestStore(Generic[R]):
         return raw.decode() if raw is not None else None
 
 
-def composition_store(redis: Redis, artifact_ttl_s: float) -> RequestStore[Composition]:
-    return RequestStore(redis, COMPOSITION, artifact_ttl_s, lambda piece: piece.composition_id, load_composition)
+def composition_store(redis: Redis, artifact_ttl_s: float,
+                      media: MediaStore | None = None) -> RequestStore[Composition]:
+    return RequestStore(redis, COMPOSITION, artifact_ttl_s, lambda piece: piece.composition_id, load_composition,
+                        media)
 
 
-def tune_store(redis: Redis, artifact_ttl_s: float) -> RequestStore[TuneRequest]:
-    return RequestStore(redis, TUNE, artifact_ttl_s, lambda tune: tune.tune_id, load_tune)
+def tune_store(redis: Redis, artifact_ttl_s: float, media: MediaStore | None = None) -> RequestStore[TuneRequest]:
+    return RequestStore(redis, TUNE, artifact_ttl_s, lambda tune: tune.tune_id, load_tune, media)

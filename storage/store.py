@@ -17,6 +17,7 @@ from domain.model import Composition, TuneRequest
 from storage.breeds import BreedStateStore
 from storage.gallery import GalleryStore
 from storage.locks import LockStore
+from storage.media import MediaStore
 from storage.nudges import NudgeStore, nudges_key
 from storage.posts import PostStore
 from storage.requests import RequestStore, composition_store, tune_store
@@ -45,23 +46,25 @@ class BreedStore:
     new_breed_id = staticmethod(new_breed_id)
 
     def __init__(self, redis: Redis, artifact_ttl_s: float = DEFAULT_ARTIFACT_TTL_S,
-                 retention_s: float = DEFAULT_RETENTION_S) -> None:
+                 retention_s: float = DEFAULT_RETENTION_S, media: MediaStore | None = None) -> None:
         """`artifact_ttl_s`: how long rendered files are kept; `retention_s`: how long a breed that ended
-        (finished, stopped, failed) is kept; its gallery winner stays until removed."""
+        (finished, stopped, failed) is kept; its gallery winner stays until removed. `media`: where rendered
+        audio and images go (storage.media; None: into Redis with the rest, for tools and tests)."""
         if artifact_ttl_s <= 0 or retention_s <= 0:
             raise ValueError("artifact_ttl_s and retention_s must be positive")
         self._redis = redis
         self.streams = MessageStreams(redis)
         self.breeds = BreedStateStore(redis, self.streams.queue_job, artifact_ttl_s=artifact_ttl_s,
-                                      retention_s=retention_s, expiring=(votes_key, nudges_key))
+                                      retention_s=retention_s, expiring=(votes_key, nudges_key), media=media)
+        self.media = media
         self.votes = VoteStore(redis)
         self.nudges = NudgeStore(redis)
         self.posts = PostStore(redis, retention_s)
         self.locks = LockStore(redis)
-        self.gallery = GalleryStore(redis)
+        self.gallery = GalleryStore(redis, media)
         self.servers = ServerStore(redis)
-        self.compositions: RequestStore[Composition] = composition_store(redis, artifact_ttl_s)
-        self.tunes: RequestStore[TuneRequest] = tune_store(redis, artifact_ttl_s)
+        self.compositions: RequestStore[Composition] = composition_store(redis, artifact_ttl_s, media)
+        self.tunes: RequestStore[TuneRequest] = tune_store(redis, artifact_ttl_s, media)
 
     @property
     def redis(self) -> Redis:
@@ -72,3 +75,5 @@ class BreedStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        if self.media is not None:
+            await self.media.close()

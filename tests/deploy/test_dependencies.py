@@ -28,6 +28,7 @@ USED_WITHOUT_AN_IMPORT = {
     "pytest-xdist": "a pytest plugin: make test runs the tests on every core (-n)",
     "pytest-timeout": "a pytest plugin: a hanging test fails after the pyproject's timeout",
     "ruff": "a command: make lint",
+    "moto": "a server the media store's tests start (python -m moto.server), an S3 to test against",
     "mypy": "a command: make lint",
 }
 
