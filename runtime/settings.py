@@ -21,6 +21,9 @@ from runtime.exits import CONFIG_ERROR
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+# Where the worker and the bot serve /metrics, /healthz and /readyz (the web page: on WEB_PORT).
+WORKER_METRICS_PORT = 9101
+BOT_METRICS_PORT = 9102
 
 
 def _range(limit: limits.Limit) -> dict[str, float]:
@@ -62,6 +65,9 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", description="Logging level")
     web_host: str = Field("127.0.0.1", description="Where the web page listens; loopback only by default")
     web_port: int = Field(8765, ge=1, le=65535, description="The web page's port")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Where the worker and the bot serve /metrics, /healthz, /readyz; 0.0.0.0 in a pod"
+    )
     breed_retention_days: float = Field(
         90.0, gt=0, description="How long a finished or stopped breed is kept; gallery winners stay until removed"
     )
@@ -180,6 +186,8 @@ class WorkerSettings(CommonSettings):
     )
     job_batch: int = Field(4, ge=1, le=32, description="Waiting jobs a worker takes at once, decoded in one call")
     artifact_ttl_days: float = Field(14.0, gt=0, description="How long rendered audio/images stay in Redis")
+    metrics_port: int = Field(WORKER_METRICS_PORT, ge=0, le=65535,
+                              description="The worker's port for /metrics, /healthz and /readyz")
 
 
 class BotSettings(CommonSettings):
@@ -205,6 +213,8 @@ class BotSettings(CommonSettings):
     play_cooldown_s: float = Field(10.0, ge=0, description="Seconds a member waits between two /breed play")
     listen_gap_s: float = Field(1.5, ge=0, le=30, description="Seconds of silence between two clips in voice")
     listen_empty_s: float = Field(60.0, gt=0, description="Seconds a voice channel may be empty before the bot leaves")
+    metrics_port: int = Field(BOT_METRICS_PORT, ge=0, le=65535,
+                              description="The bot's port for /metrics, /healthz and /readyz")
 
     @field_validator("shard_ids", mode="before")
     @classmethod
