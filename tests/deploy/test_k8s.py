@@ -26,6 +26,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from runtime import metrics
 from runtime.redis_server import find_redis_server, free_port
 from runtime.settings import BotSettings, CommonSettings, WorkerSettings
 from storage.streams import JOBS, WORKERS_GROUP
@@ -496,12 +497,15 @@ CONTRACT_METRICS: dict[str, set[str]] = {
 }
 HISTOGRAMS = {"melody_job_seconds", "melody_stage_seconds", "melody_close_to_post_seconds",
               "melody_redis_roundtrip_seconds"}
-LABEL_VALUES = {
-    "kind": {"start", "evolve", "finish", "morph", "tree", "compose", "tune", "render"},
-    "outcome": {"done", "failed", "abandoned", "dead_lettered"},
-    "stage": {"decode", "render", "write", "post"},
-    "stream": {"jobs", "events"},
-    "group": {"workers", "bots", "web"},
+# The values a label may take, where the contract fixes them (the sets runtime.metrics refuses others with).
+LABEL_VALUES: dict[str, dict[str, frozenset[str]]] = {
+    "melody_jobs_total": {"kind": metrics.JOB_KINDS, "outcome": metrics.JOB_OUTCOMES},
+    "melody_job_seconds": {"kind": metrics.JOB_KINDS},
+    "melody_stage_seconds": {"stage": metrics.STAGES},
+    "melody_stream_length": {"stream": metrics.STREAMS},
+    "melody_stream_pending": {"stream": metrics.STREAMS, "group": metrics.GROUPS},
+    "melody_stream_lag": {"stream": metrics.STREAMS, "group": metrics.GROUPS},
+    "melody_discord_errors_total": {"kind": metrics.DISCORD_ERROR_KINDS},
 }
 # Labels Prometheus adds to every series it scrapes (target labels), and the buckets' bound.
 SCRAPE_LABELS = {"job", "instance", "namespace", "pod", "container", "le"}
@@ -534,10 +538,11 @@ def promql_problems(expr: str, outside: frozenset[str] = frozenset()) -> list[st
                 continue
             if label not in CONTRACT_METRICS[metric] | SCRAPE_LABELS:
                 problems.append(f"{name} has no label {label}")
-            elif label in LABEL_VALUES:
+            elif label in LABEL_VALUES.get(metric, {}):
+                allowed = LABEL_VALUES[metric][label]
                 values = set(value.split("|")) if "~" in op else {value}
-                if not values <= LABEL_VALUES[label]:
-                    problems.append(f"{label} never takes {sorted(values - LABEL_VALUES[label])}")
+                if not values <= allowed:
+                    problems.append(f"{label} never takes {sorted(values - allowed)}")
     text = re.sub(r"\{[^}]*\}", "", text)
     grouping = r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)"
     for words in re.findall(grouping, text):
@@ -555,6 +560,24 @@ def promql_problems(expr: str, outside: frozenset[str] = frozenset()) -> list[st
     if names - outside:
         problems += [f"no metric here has the label {label}" for label in sorted(labels_seen - used_labels)]
     return problems
+
+
+def test_the_contract_is_what_the_processes_register() -> None:
+    """runtime.metrics registers exactly the contract's metrics, with its labels, and takes only its values."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    registered: dict[str, set[str]] = {}
+    collectors = [c for c in vars(metrics.Metrics()).values() if isinstance(c, MetricWrapperBase)]
+    for collector in collectors:
+        # prometheus-client keeps a metric's name, type and label names only in these attributes.
+        name = f"{collector._name}_total" if collector._type == "counter" else collector._name
+        registered[name] = set(collector._labelnames)
+        assert (collector._type == "histogram") == (name in HISTOGRAMS), name
+    assert registered == CONTRACT_METRICS
+    assert LABEL_VALUES["melody_jobs_total"]["kind"] == {"start", "evolve", "finish", "morph", "tree", "compose",
+                                                         "tune", "render"}
+    assert LABEL_VALUES["melody_jobs_total"]["outcome"] == {"done", "failed", "abandoned", "dead_lettered"}
+    assert metrics.STAGES == {"decode", "render", "write", "post"} and metrics.STREAMS == {"jobs", "events"}
 
 
 def test_the_promql_check_catches_unknown_metrics_labels_and_values() -> None:
@@ -744,6 +767,7 @@ class _Readiness(http.server.BaseHTTPRequestHandler):
 @pytest.mark.parametrize("service", ["bot", "worker"])
 def test_the_compose_healthcheck_is_healthy_only_while_readyz_answers_200(service: str) -> None:
     compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    assert compose["services"][service]["environment"]["METRICS_HOST"] == "0.0.0.0"  # Prometheus on the network
     check = compose["services"][service]["healthcheck"]["test"]
     assert check[:3] == ["CMD", "python", "-c"]
     assert f"os.environ.get('METRICS_PORT', '{CONTRACT_PORTS[service]}')" in check[3]
