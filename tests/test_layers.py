@@ -144,22 +144,27 @@ def test_front_ends_do_not_reach_into_the_services_store() -> None:
     assert store_reach_ins(PROJECT_ROOT) == []
 
 
+def top_level_imports(package: str) -> dict[str, set[str]]:
+    """Module -> the top-level names it imports (any library), for every module of `package`."""
+    found: dict[str, set[str]] = {}
+    for name, path in modules(PROJECT_ROOT).items():
+        if name.split(".")[0] != package:
+            continue
+        roots = found.setdefault(name, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                roots.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                roots.add((node.module or "").split(".")[0])
+    return found
+
+
 def test_the_domain_uses_the_standard_library_only() -> None:
     import sys
 
-    for name, path in modules(PROJECT_ROOT).items():
-        if not name.startswith("domain"):
-            continue
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                roots = [alias.name.split(".")[0] for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and not node.level:
-                roots = [(node.module or "").split(".")[0]]
-            else:
-                continue
-            for root in roots:
-                assert root == "domain" or root in sys.stdlib_module_names, f"{name} imports {root}"
+    for name, roots in top_level_imports("domain").items():
+        for root in roots:
+            assert root == "domain" or root in sys.stdlib_module_names, f"{name} imports {root}"
 
 
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -189,18 +194,8 @@ def test_the_contract_catches_an_upward_import_even_under_type_checking(tmp_path
 
 
 def test_the_engine_knows_neither_the_store_nor_redis_nor_the_worker() -> None:
-    for name, path in modules(PROJECT_ROOT).items():
-        if name.split(".")[0] != "engine":
-            continue
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                roots = [alias.name.split(".")[0] for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and not node.level:
-                roots = [(node.module or "").split(".")[0]]
-            else:
-                continue
-            assert not set(roots) & {"storage", "redis", "worker", "service"}, f"{name} imports {roots}"
+    for name, roots in top_level_imports("engine").items():
+        assert not roots & {"storage", "redis", "worker", "service"}, f"{name} imports {sorted(roots)}"
 
 
 def test_the_engine_and_the_store_may_not_import_each_other(tmp_path: Path) -> None:
