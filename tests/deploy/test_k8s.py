@@ -137,7 +137,8 @@ def environment(container: dict[str, Any]) -> dict[str, str]:
 
 def test_every_built_in_object_is_valid_kubernetes_1_30() -> None:
     built_in = [obj for obj in OBJECTS if not obj["apiVersion"].startswith("keda.sh/")]
-    assert {obj["kind"] for obj in built_in} == {"Namespace", "ConfigMap", "Service", "Deployment", "StatefulSet"}
+    assert {obj["kind"] for obj in built_in} == {"Namespace", "ConfigMap", "Service", "Deployment", "StatefulSet",
+                                                 "PersistentVolumeClaim"}
     for obj in built_in:
         assert kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True) == KUBERNETES_VERSION
 
@@ -318,6 +319,26 @@ def test_a_worker_has_room_for_its_model_soundfont_and_note_cache_and_a_core() -
     model_mb, soundfont_mb = 200, 170  # docs/benchmarks.md (bench decode rss_mb=201), deploy/SCALING.md
     assert _quantity(worker["resources"]["requests"]["memory"]) >= (model_mb + soundfont_mb + cache_mb) * 2**20
     assert _quantity(worker["resources"]["requests"]["cpu"]) >= 1
+
+
+def test_every_process_mounts_the_one_media_folder_with_room_for_its_bound() -> None:
+    """The workers write rendered media, the bot and the web page read them: one ReadWriteMany claim at MEDIA_DIR."""
+    claim = the("PersistentVolumeClaim", "media")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    max_mb = float(settings_map()["MEDIA_MAX_MB"])
+    assert _quantity(claim["spec"]["resources"]["requests"]["storage"]) >= 1.5 * max_mb * 2**20
+    processes = set()
+    for _obj, spec in pod_specs():
+        for container in spec["containers"]:
+            if container["name"] not in CONTRACT_PORTS:
+                continue
+            processes.add(container["name"])
+            [volume] = [v["name"] for v in spec["volumes"]
+                        if v.get("persistentVolumeClaim", {}).get("claimName") == claim["metadata"]["name"]]
+            mount = {"name": volume, "mountPath": environment(container)["MEDIA_DIR"]}
+            assert mount in container["volumeMounts"], container["name"]
+            assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]
+    assert processes == set(CONTRACT_PORTS)
 
 
 def test_redis_has_room_above_its_maxmemory_and_a_claim_for_its_aof() -> None:
