@@ -693,6 +693,24 @@ def test_the_alerts_are_prometheus_rules_on_the_contract_and_the_exporters() -> 
     assert set(ready.split("|")) == set(CONTRACT_PORTS)
 
 
+def test_the_operations_page_lists_every_metric_with_its_labels_and_values() -> None:
+    text = OPERATIONS.read_text()
+    section = text[text.index("## Metrics and health"):text.index("## Deploying")]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| `melody_")]
+    listed: dict[str, set[str]] = {}
+    for names, _kind, labels, _who in rows:
+        for name in re.findall(r"`(melody_\w+)`", names):
+            listed[name] = set(re.findall(r"`(\w+)`", labels))
+            for label in listed[name]:
+                values = re.search(rf"`{label}` \(([^)]*)\)", labels)
+                if values and label in LABEL_VALUES.get(name, {}):
+                    named = {value.strip() for value in values.group(1).replace(";", ",").split(",")}
+                    assert named == set(LABEL_VALUES[name][label]), (name, label)
+    assert listed == CONTRACT_METRICS
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert f"| `{path}` |" in section
+
+
 def test_the_restore_pod_is_valid_and_mounts_the_redis_claim() -> None:
     [pod] = [yaml.safe_load(block) for block in operations_blocks("yaml") if "kind: Pod" in block]
     assert kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
