@@ -56,12 +56,14 @@ class Probes:
 
         self.add_check(name, check)
 
-    def add_redis(self, ping: Callable[[], Awaitable[object]]) -> None:
-        """The "redis" check: `ping()` answers, its round trip timed into melody_redis_roundtrip_seconds."""
+    def add_redis(self, ping: Callable[[], Awaitable[bool]]) -> None:
+        """The "redis" check: `ping()` answers True, its round trip timed into melody_redis_roundtrip_seconds
+        (False: no connection to ask yet)."""
 
         async def check() -> bool:
             began = time.perf_counter()
-            await ping()
+            if not await ping():
+                return False
             self.metrics.redis_roundtrip(time.perf_counter() - began)
             return True
 
