@@ -460,7 +460,7 @@ async def tally_figures(report: Report, workers: Workers, faults: Faults, counte
     report.problems += [f"error logged: {line[:200]}" for line in errors[:5]]
     try:
         await reconnect(store)
-        report.dead_letters = len(await store.streams.dead_letters(limit=1000))
+        report.dead_letters = len(await store.streams.jobs.dead_letters(limit=1000))
     except Exception as error:  # noqa: BLE001 - the run failed already; say so, do not hide why
         report.problems.append(f"cannot read the dead letters: {error}")
 

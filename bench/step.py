@@ -122,8 +122,8 @@ async def _bench(args: argparse.Namespace, settings) -> int:
             breed = Breed(store.new_breed_id(), owner_id=0, params=params)
             await store.breeds.create(breed)
             t0 = time.perf_counter()
-            await store.streams.enqueue_job(StartJob(breed.breed_id))
-            for delivery in await store.streams.read_jobs("bench", count=1, block_ms=1000):
+            await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
+            for delivery in await store.streams.jobs.read_jobs("bench", count=1, block_ms=1000):
                 await worker.handle(delivery)
             firsts.append(time.perf_counter() - t0)
         steps: list[float] = []
@@ -131,8 +131,8 @@ async def _bench(args: argparse.Namespace, settings) -> int:
         for number in range(args.repeats):
             votes = tuple(int(v) for v in rng.integers(0, 3, population))
             t0 = time.perf_counter()
-            await store.streams.enqueue_job(EvolveJob(breed.breed_id, number, fitness=votes, sigma=0.5))
-            for delivery in await store.streams.read_jobs("bench", count=1, block_ms=1000):
+            await store.streams.jobs.enqueue_job(EvolveJob(breed.breed_id, number, fitness=votes, sigma=0.5))
+            for delivery in await store.streams.jobs.read_jobs("bench", count=1, block_ms=1000):
                 await worker.handle(delivery)
             steps.append(time.perf_counter() - t0)
             generation = await store.breeds.get_generation(breed.breed_id, number + 1)
@@ -261,14 +261,14 @@ async def _throughput_async(url: str, workers: int, args: argparse.Namespace) ->
     breeds = [Breed(store.new_breed_id(), owner_id=0, params=params) for _ in range(args.breeds)]
     for breed in breeds:
         await store.breeds.create(breed)
-        await store.streams.enqueue_job(StartJob(breed.breed_id))
+        await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
     await _wait_all(store, breeds, 0, timeout_s=300)  # warm-up: model loading and generation 0
     started = time.perf_counter()
     rng = np.random.default_rng(1)
     for number in range(args.rounds):
         for breed in breeds:
             votes = tuple(int(v) for v in rng.integers(0, 3, args.population))
-            await store.streams.enqueue_job(EvolveJob(breed.breed_id, number, fitness=votes, sigma=0.5))
+            await store.streams.jobs.enqueue_job(EvolveJob(breed.breed_id, number, fitness=votes, sigma=0.5))
         await _wait_all(store, breeds, number + 1, timeout_s=600)
     elapsed = time.perf_counter() - started
     await store.close()

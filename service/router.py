@@ -143,7 +143,7 @@ class EventRouter:
             options["max_deliveries"] = max_deliveries
         if block_ms is not None:
             options["block_ms"] = block_ms
-        self.events = EventConsumer(service.store.streams, self.handle, consumer, external_wait=external_wait,
+        self.events = EventConsumer(service.store.streams.events, self.handle, consumer, external_wait=external_wait,
                                     front=reader, **options)
 
     # --- running -------------------------------------------------------------------------------

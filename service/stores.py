@@ -184,8 +184,17 @@ class SessionStream(Protocol):
     async def session_alive(self, session_id: str) -> bool: ...
 
 
-class Streams(JobStream, EventStream, SessionStream, Protocol):
-    """The job and event streams."""
+class Streams(Protocol):
+    """The job and event streams: the workers' queue, the events stream and the terminal sessions' groups."""
+
+    @property
+    def jobs(self) -> JobStream: ...
+
+    @property
+    def events(self) -> EventStream: ...
+
+    @property
+    def sessions(self) -> SessionStream: ...
 
     async def ensure_groups(self) -> None: ...
 

@@ -73,7 +73,7 @@ def upload_key(token: str) -> str:
     return f"{keys.PREFIX}upload:{token}"
 
 
-# Queues the XADD of a job on a transaction's pipeline (storage.streams.MessageStreams.queue_job).
+# Queues the XADD of a job on a transaction's pipeline (storage.streams.jobs.JobStream.queue_job).
 QueueJob = Callable[[Pipeline, Job], None]
 # A key of another concept that lives per generation and expires with its breed (a generation's votes).
 GenerationKey = Callable[[str, int], str]

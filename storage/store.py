@@ -54,7 +54,7 @@ class BreedStore:
             raise ValueError("artifact_ttl_s and retention_s must be positive")
         self._redis = redis
         self.streams = MessageStreams(redis)
-        self.breeds = BreedStateStore(redis, self.streams.queue_job, artifact_ttl_s=artifact_ttl_s,
+        self.breeds = BreedStateStore(redis, self.streams.jobs.queue_job, artifact_ttl_s=artifact_ttl_s,
                                       retention_s=retention_s, expiring=(votes_key, nudges_key), media=media)
         self.media = media
         self.votes = VoteStore(redis)

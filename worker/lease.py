@@ -26,7 +26,7 @@ _current: ContextVar[JobLease | None] = ContextVar("job_lease", default=None)
 @contextlib.asynccontextmanager
 async def holding(store: BreedStore, message_id: str, consumer: str, timeout_ms: int) -> AsyncIterator[JobLease]:
     """Hold one job while the block runs; the results it writes check the hold first."""
-    async with store.streams.job_lease(message_id, consumer, timeout_ms) as lease:
+    async with store.streams.jobs.job_lease(message_id, consumer, timeout_ms) as lease:
         token = _current.set(lease)
         try:
             yield lease

@@ -27,7 +27,7 @@ class Results:
         self.store = store
 
     async def publish(self, event: Event) -> None:
-        await self.store.streams.publish_event(event)
+        await self.store.streams.events.publish_event(event)
 
     async def progress(self, breed_id: str, generation: int, stage: str) -> None:
         await self.publish(Event("progress", breed_id, generation, stage=stage))

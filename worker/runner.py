@@ -120,9 +120,10 @@ class Worker:
     async def step(self) -> None:
         """Do the jobs in hand, else reclaimed ones, else wait up to block_ms for new ones (up to `batch`)."""
         if not self._in_hand:
-            deliveries = await self.store.streams.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=self.batch)
+            jobs = self.store.streams.jobs
+            deliveries = await jobs.claim_stale_jobs(self.consumer, self.job_timeout_ms, count=self.batch)
             if not deliveries:
-                deliveries = await self.store.streams.read_jobs(self.consumer, count=self.batch, block_ms=self.block_ms)
+                deliveries = await jobs.read_jobs(self.consumer, count=self.batch, block_ms=self.block_ms)
             if not deliveries:
                 return
             self._in_hand = list(deliveries)
@@ -179,7 +180,7 @@ class Worker:
         if not isinstance(job, tuple(JOB_TYPES.values())):
             reason = delivery.error or "not a job"
             log.warning("dead-lettering malformed job %s: %s", delivery.message_id, reason)
-            await self.store.streams.dead_letter(delivery, reason)
+            await self.store.streams.jobs.dead_letter(delivery, reason)
             about = _what_job(delivery.raw)
             if about is not None:
                 # Its breed, kind and generation, so that the front end undoes only what failed (a morph
@@ -210,7 +211,7 @@ class Worker:
             log.exception("breed %s gen %d: %s job failed", job.subject_id, job.generation, job.kind)
             await self._fail(delivery, job, f"Something went wrong in the worker ({type(error).__name__}).")
         else:
-            await self.store.streams.ack_job(delivery.message_id, delivery.raw)
+            await self.store.streams.jobs.ack_job(delivery.message_id, delivery.raw)
         finally:
             render_owner.reset(owner)
 
@@ -234,11 +235,11 @@ class Worker:
         if isinstance(job, tuple(JOB_TYPES.values())):
             await self._fail(delivery, job, message)
         else:
-            await self.store.streams.dead_letter(delivery, message)
+            await self.store.streams.jobs.dead_letter(delivery, message)
 
     async def _fail(self, delivery: Delivery, job: Job, message: str) -> None:
         log.warning("breed %s gen %d: %s job dead-lettered: %s", job.subject_id, job.generation, job.kind, message)
-        await self.store.streams.dead_letter(delivery, message)
+        await self.store.streams.jobs.dead_letter(delivery, message)
         await self.results.job_failed(job, message)
 
 

@@ -52,7 +52,7 @@ class Watchdog:
 
     async def check(self) -> list[str]:
         """Look once; the ids of the breeds told now."""
-        in_flight = {(job.subject_id, job.kind) for job in await self.store.streams.jobs_in_flight()
+        in_flight = {(job.subject_id, job.kind) for job in await self.store.streams.jobs.jobs_in_flight()
                      if job.kind in STEPS}
         now = self.clock()
         told = []
@@ -62,17 +62,17 @@ class Watchdog:
                 continue
             kind, generation = step
             if (breed.breed_id, kind) in in_flight or await self._done(breed, kind, generation):
-                await self.store.streams.found_again(breed.breed_id, breed.generation, breed.status)
+                await self.store.streams.jobs.found_again(breed.breed_id, breed.generation, breed.status)
                 continue
-            since = await self.store.streams.missing_since(breed.breed_id, breed.generation, breed.status, now)
+            since = await self.store.streams.jobs.missing_since(breed.breed_id, breed.generation, breed.status, now)
             if now - since < self.after_s:
                 continue
-            if not await self.store.streams.tell_once(breed.breed_id, breed.generation, breed.status):
+            if not await self.store.streams.jobs.tell_once(breed.breed_id, breed.generation, breed.status):
                 continue
             log.error("breed %s gen %d: its %s job is neither queued, held nor done after %.0f s; telling it",
                       breed.breed_id, breed.generation, kind, now - since)
             lost = Event("error", breed.breed_id, generation, message=LOST, job=str(kind))
-            await self.store.streams.publish_event(lost)
+            await self.store.streams.events.publish_event(lost)
             told.append(breed.breed_id)
         return told
 

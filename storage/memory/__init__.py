@@ -10,10 +10,11 @@ from __future__ import annotations
 from domain.model import Composition, TuneRequest
 from storage.codec import load_composition, load_tune
 from storage.memory.breeds import MemoryBreeds
+from storage.memory.jobs import MemoryJobLease
 from storage.memory.places import MemoryLocks, MemoryServers
 from storage.memory.records import MemoryGallery, MemoryNudges, MemoryPosts, MemoryRequests, MemoryVotes
 from storage.memory.space import Clock, ManualClock, Space
-from storage.memory.streams import MemoryJobLease, MemoryStreams
+from storage.memory.streams import MemoryStreams
 from storage.requests import COMPOSITION, TUNE
 from storage.store import DEFAULT_ARTIFACT_TTL_S, DEFAULT_RETENTION_S, new_breed_id
 
@@ -35,7 +36,7 @@ class MemoryStore:
         space = self._space = Space(clock) if clock is not None else Space()
         self.clock = space.clock
         self.streams = MemoryStreams(space)
-        self.breeds = MemoryBreeds(space, self.streams.add_job_now, artifact_ttl_s=artifact_ttl_s,
+        self.breeds = MemoryBreeds(space, self.streams.jobs.add_job_now, artifact_ttl_s=artifact_ttl_s,
                                    retention_s=retention_s)
         self.votes = MemoryVotes(space)
         self.nudges = MemoryNudges(space)

@@ -62,7 +62,7 @@ async def test_a_flood_of_morphs_loses_no_accepted_job(store: BreedStore, worker
                 outcomes["refused: queue full"] += 1
                 if close_at is not None and i >= close_at and not evolve_queued_behind.is_set():
                     # The vote closes while the queue is full: the evolve job is queued all the same.
-                    assert await store.streams.queued_jobs() >= MAX_QUEUED
+                    assert await store.streams.jobs.queued_jobs() >= MAX_QUEUED
                     await service.close_voting(evolving.breed_id, OWNER)
                     evolve_queued_behind.set()
                     worker.start()
@@ -84,9 +84,9 @@ async def test_a_flood_of_morphs_loses_no_accepted_job(store: BreedStore, worker
                    what="the generation the evolve job makes")
 
     async def drained() -> bool:
-        return await store.streams.queued_jobs() == 0
+        return await store.streams.jobs.queued_jobs() == 0
 
     await wait_for(drained, timeout=120, what="the accepted jobs to be done")
     for breed_id, a, b in accepted:
         assert await store.breeds.get_artifact(breed_id, 0, artifacts.morph_name(a, b, "ogg")) is not None
-    assert await store.streams.dead_letters() == []
+    assert await store.streams.jobs.dead_letters() == []

@@ -60,7 +60,7 @@ async def test_thirty_posts_of_one_morph_queue_one_job(redis_url: str, store: Br
 async def test_new_work_is_answered_503_in_one_line_while_the_queue_is_full(redis_url: str, store: BreedStore) -> None:
     service = open_service(redis_url, time.time, BreedParams(population=4, foreign=1), max_queued_jobs=1)
     await service.prepare()
-    await store.streams.enqueue_job(StartJob("waiting"))  # no worker runs: it stays queued
+    await store.streams.jobs.enqueue_job(StartJob("waiting"))  # no worker runs: it stays queued
     server = WebServer(service, "127.0.0.1", 0, consumer="web-full")
     await server.start()
     try:

@@ -48,7 +48,7 @@ async def test_a_voter_hears_the_morph_between_two_candidates_posted_once_in_the
     assert await world.store.breeds.get(breed.breed_id) == breed  # a morph changes nothing in the breed
 
     # At-least-once delivery: the same event again posts nothing more.
-    repeated = await world.store.streams.publish_event(
+    repeated = await world.store.streams.events.publish_event(
         Event("morph_ready", breed.breed_id, 0, candidate=0, other=2, steps=5)
     )
     await world.wait_for(lambda: event_handled(world, repeated), "the repeated event to be handled")
@@ -97,7 +97,7 @@ async def test_a_failed_morph_is_told_in_the_thread_and_does_not_fail_the_step_r
     breed = await start_breed(world)
     await worker.stop()
     # A job the bot would refuse to send, so that the worker fails it while the next generation is on its way.
-    await world.store.streams.enqueue_job(MorphJob(breed.breed_id, 0, candidate=1, other=1))
+    await world.store.streams.jobs.enqueue_job(MorphJob(breed.breed_id, 0, candidate=1, other=1))
     await world.starter.click(vote_message(world, breed, 0), label="Next")
 
     worker.start()

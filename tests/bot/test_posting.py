@@ -78,6 +78,6 @@ async def test_a_winner_whose_bot_died_before_posting_it_is_posted_once_after_th
     await world.wait_for(lambda: asyncio.sleep(0, bool(winner_posts())), "the winner's post")
     assert len(winner_posts()) == 1
     # The same event again sends nothing more.
-    repeated = await world.store.streams.publish_event(Event("finished", breed.breed_id, 0))
+    repeated = await world.store.streams.events.publish_event(Event("finished", breed.breed_id, 0))
     await world.wait_for(lambda: event_handled(world, repeated), "the repeated event to be handled")
     assert len(winner_posts()) == 1

@@ -99,7 +99,7 @@ async def test_a_generation_finished_while_the_bot_was_down_is_posted_once_after
     second = vote_message(world, breed, 1)
 
     # At-least-once delivery: the same event again changes nothing.
-    repeated = await world.store.streams.publish_event(Event("generation_ready", breed.breed_id, 1))
+    repeated = await world.store.streams.events.publish_event(Event("generation_ready", breed.breed_id, 1))
     await world.wait_for(lambda: event_handled(world, repeated), "the repeated event to be handled")
     assert vote_message(world, breed, 1).id == second.id
     assert (await world.store.breeds.get(breed.breed_id)).progress_message_id == second.id
@@ -113,7 +113,8 @@ async def test_a_worker_failure_is_reported_and_voting_reopens_with_the_votes_ke
     await world.starter.click(first, label="Next")
 
     # As the worker reports a failed evolve job: about the generation the job read.
-    await world.store.streams.publish_event(Event("error", breed.breed_id, 0, message="The decoder ran out of memory."))
+    failed = Event("error", breed.breed_id, 0, message="The decoder ran out of memory.")
+    await world.store.streams.events.publish_event(failed)
     breed = await world.wait_for_status(breed.breed_id, "voting", 0)
     thread = world.thread_of(breed).history()
     assert thread[-2].content == texts.failed_text(1, "The decoder ran out of memory.")

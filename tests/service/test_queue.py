@@ -19,7 +19,7 @@ from tests.support.service import GUILD, NOW, OWNER, jobs, voting_breed
 
 async def _fill(store: BreedStore, count: int) -> None:
     for i in range(count):
-        await store.streams.enqueue_job(MorphJob(f"other{i}", 0, candidate=0, other=1))
+        await store.streams.jobs.enqueue_job(MorphJob(f"other{i}", 0, candidate=0, other=1))
 
 
 async def test_new_work_is_refused_in_one_line_once_the_queue_is_full(store: BreedStore) -> None:
@@ -62,9 +62,9 @@ async def test_the_same_morph_is_queued_once_until_a_worker_is_done_with_it(stor
             assert str(error) == "The morph from candidate 1 to candidate 2 is being made already."
     assert [job.kind for job in await jobs(store)].count("morph") == 1
     await service.request_morph("b1", 2, 1, 5)  # another pair is another job
-    [start, first, _second] = await store.streams.read_jobs("w1", count=3, block_ms=None)
-    await store.streams.ack_job(start.message_id, start.raw)
-    await store.streams.ack_job(first.message_id, first.raw)
+    [start, first, _second] = await store.streams.jobs.read_jobs("w1", count=3, block_ms=None)
+    await store.streams.jobs.ack_job(start.message_id, start.raw)
+    await store.streams.jobs.ack_job(first.message_id, first.raw)
     await service.request_morph("b1", 1, 2, 5)  # done (and failed, or not posted): asked again
     assert [job.kind for job in await jobs(store)].count("morph") == 3
 

@@ -15,7 +15,7 @@ from service.events import EventConsumer, EventHandler
 from storage import BreedStore
 from storage.codec import Event
 from storage.locks import lock_key
-from storage.streams import BOTS_GROUP, EVENTS, MessageStreams
+from storage.streams import BOTS_GROUP, EVENTS, EventStream
 from tests.support.service import NOW, OWNER, voting_breed
 from tests.support.waiting import wait_for
 
@@ -100,7 +100,7 @@ async def run_consumer_until(consumer: EventConsumer, check: Callable[[], bool],
         await asyncio.wait_for(task, 60)
 
 
-def counting_reads(streams: MessageStreams, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def counting_reads(streams: EventStream, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A list that grows by one each time `streams` reads events: how often a consumer has looked."""
     reads: list[int] = []
     read_events = streams.read_events
@@ -116,11 +116,11 @@ def counting_reads(streams: MessageStreams, monkeypatch: pytest.MonkeyPatch) -> 
 async def test_a_second_bot_process_leaves_the_events_another_one_is_handling(
     store: BreedStore, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await store.streams.publish_event(Event("progress", "b1", 0, stage="evolving"))
-    assert len(await store.streams.read_events("bot-a", block_ms=None)) == 1  # bot a is handling it now
+    await store.streams.events.publish_event(Event("progress", "b1", 0, stage="evolving"))
+    assert len(await store.streams.events.read_events("bot-a", block_ms=None)) == 1  # bot a is handling it now
     seen: list[Event] = []
-    reads = counting_reads(store.streams, monkeypatch)
-    second = EventConsumer(store.streams, _record(seen), "bot-b", block_ms=50, retry_idle_ms=5_000)
+    reads = counting_reads(store.streams.events, monkeypatch)
+    second = EventConsumer(store.streams.events, _record(seen), "bot-b", block_ms=50, retry_idle_ms=5_000)
     # Its own pending events, its claim of idle ones, then blocking reads of new ones: it had its chances.
     await run_consumer_until(second, lambda: len(reads) >= 4, "the second bot to read events a few times")
     assert seen == []
@@ -129,19 +129,19 @@ async def test_a_second_bot_process_leaves_the_events_another_one_is_handling(
 
 
 async def test_the_events_of_a_bot_process_that_died_are_taken_over_once_idle(store: BreedStore) -> None:
-    await store.streams.publish_event(Event("progress", "b1", 0, stage="evolving"))
-    await store.streams.read_events("bot-a", block_ms=None)  # and then bot a died
+    await store.streams.events.publish_event(Event("progress", "b1", 0, stage="evolving"))
+    await store.streams.events.read_events("bot-a", block_ms=None)  # and then bot a died
     seen: list[Event] = []
-    consumer = EventConsumer(store.streams, _record(seen), "bot-b", block_ms=50, retry_idle_ms=300)
+    consumer = EventConsumer(store.streams.events, _record(seen), "bot-b", block_ms=50, retry_idle_ms=300)
     await run_consumer_until(consumer, lambda: bool(seen), "the event to be taken over")
     assert [(event.type, event.stage) for event in seen] == [("progress", "evolving")]
 
 
 async def test_a_bot_restarted_under_its_name_handles_what_it_had_read_at_once(store: BreedStore) -> None:
-    await store.streams.publish_event(Event("progress", "b1", 0, stage="evolving"))
-    await store.streams.read_events("bot-a", block_ms=None)
+    await store.streams.events.publish_event(Event("progress", "b1", 0, stage="evolving"))
+    await store.streams.events.read_events("bot-a", block_ms=None)
     seen: list[Event] = []
-    consumer = EventConsumer(store.streams, _record(seen), "bot-a", block_ms=50, retry_idle_ms=60_000)
+    consumer = EventConsumer(store.streams.events, _record(seen), "bot-a", block_ms=50, retry_idle_ms=60_000)
     await run_consumer_until(consumer, lambda: bool(seen), "the event it had read")
     assert len(seen) == 1
 

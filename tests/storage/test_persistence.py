@@ -21,7 +21,7 @@ async def test_breed_generation_votes_and_pending_jobs_survive_a_restart(
     await store.breeds.create(breed)
     await store.breeds.write_generation(make_generation("keep", 0), make_latents(seed=3), {"roll.png": b"png"})
     await store.votes.add("keep", 0, 1, 7)
-    job_id = await store.streams.enqueue_job(EvolveJob(breed_id="keep", generation=0, fitness=(0, 1, 0, 0)))
+    job_id = await store.streams.jobs.enqueue_job(EvolveJob(breed_id="keep", generation=0, fitness=(0, 1, 0, 0)))
     await store.close()
     first.stop()
     assert not first.running
@@ -38,7 +38,7 @@ async def test_breed_generation_votes_and_pending_jobs_survive_a_restart(
         assert (await store.breeds.get_latents("keep", 0)).tobytes() == make_latents(seed=3).tobytes()  # type: ignore[union-attr]
         assert await store.breeds.get_artifact("keep", 0, "roll.png") == b"png"
         assert await store.votes.tally("keep", 0, 4) == [0, 1, 0, 0]
-        [delivery] = await store.streams.read_jobs("w1", block_ms=None)
+        [delivery] = await store.streams.jobs.read_jobs("w1", block_ms=None)
         assert delivery.message_id == job_id
     finally:
         await store.close()

@@ -67,7 +67,7 @@ async def voting_breed(service: BreedingService, generation: int = 0, **params: 
 async def jobs(store: AnyStore) -> list[Job]:
     """Every job sent to the workers, oldest first, done or not (until the stream is trimmed)."""
     if isinstance(store, MemoryStore):
-        return [load_job(raw) for raw in store.streams.messages(JOBS)]
+        return [load_job(raw) for raw in store.streams.jobs.messages()]
     return [load_job(fields[b"payload"]) for _id, fields in await store.redis.xrange(JOBS)]
 
 

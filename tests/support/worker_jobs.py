@@ -24,13 +24,13 @@ async def new_breed(store, **params) -> Breed:
 
 
 async def do_next_job(store, worker: Worker) -> None:
-    deliveries = await store.streams.read_jobs(worker.consumer, count=1, block_ms=1000)
+    deliveries = await store.streams.jobs.read_jobs(worker.consumer, count=1, block_ms=1000)
     assert deliveries, "no job was waiting"
     await worker.handle(deliveries[0])
 
 
 async def events_of(store, breed_id: str) -> list[codec.Event]:
-    deliveries = await store.streams.read_events("test-bot", count=100, block_ms=None)
+    deliveries = await store.streams.events.read_events("test-bot", count=100, block_ms=None)
     return [d.payload for d in deliveries if d.payload is not None and d.payload.breed_id == breed_id]
 
 
@@ -41,7 +41,7 @@ async def pending_jobs(redis_client) -> int:
 async def started_breed(store, worker: Worker, **params) -> Breed:
     """A breed whose generation 0 is written."""
     breed = await new_breed(store, **params)
-    await store.streams.enqueue_job(StartJob(breed.breed_id))
+    await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
     await do_next_job(store, worker)
     return breed
 

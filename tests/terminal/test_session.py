@@ -26,7 +26,7 @@ async def play_generation(store: BreedStore, breed_id: str, number: int) -> None
     melodies = ((Note(60, 0, 4),), (Note(64 + number, 0, 8),))
     generation = Generation(breed_id, number, candidates, melodies)
     await store.breeds.write_generation(generation, np.zeros((2, 4), np.float32), {})
-    await store.streams.publish_event(Event("generation_ready", breed_id, number))
+    await store.streams.events.publish_event(Event("generation_ready", breed_id, number))
 
 
 async def started(session: Session, store: BreedStore) -> None:
@@ -91,7 +91,7 @@ async def test_a_failed_step_ends_the_wait_with_the_workers_message(store: Breed
         voting = asyncio.create_task(session.step(Command("votes", (0,))))
         await evolving(store, session.breed_id)
         failed = Event("error", session.breed_id, 0, message="The model is away.", job="evolve")
-        await store.streams.publish_event(failed)
+        await store.streams.events.publish_event(failed)
         with pytest.raises(RuntimeError, match="^the worker failed: The model is away.$"):
             await asyncio.wait_for(voting, 60)
     finally:
@@ -104,7 +104,7 @@ async def test_a_killed_sessions_group_goes_when_the_next_session_starts_and_a_l
 ) -> None:
     # A session killed long ago, before it could remove its group; and one starting its breed right now.
     await store.redis.xgroup_create(EVENTS, "terminal:gone1234", id="1-0", mkstream=True)
-    await store.streams.add_session_group("starting")
+    await store.streams.sessions.add_session_group("starting")
     live = new_session(store, tmp_path / "live")
     later = new_session(store, tmp_path / "later")
     try:
@@ -150,4 +150,4 @@ async def test_a_breed_whose_session_was_killed_is_stopped_when_the_next_session
 
 
 async def _not_alive(store: BreedStore, session_id: str) -> bool:
-    return not await store.streams.session_alive(session_id)
+    return not await store.streams.sessions.session_alive(session_id)

@@ -24,7 +24,7 @@ def batch_worker(store, melody_model, renderer) -> Worker:
 
 
 async def events_of_all(store) -> list:
-    deliveries = await store.streams.read_events("test-bot", count=1000, block_ms=None)
+    deliveries = await store.streams.events.read_events("test-bot", count=1000, block_ms=None)
     return [d.payload for d in deliveries if d.payload is not None]
 
 
@@ -47,7 +47,7 @@ async def test_waiting_jobs_of_several_breeds_are_decoded_in_one_call(store, bat
     batch_worker.model = counting
     breeds = [await new_breed(store, population=population) for population in (4, 6, 8)]
     for breed in breeds:
-        await store.streams.enqueue_job(StartJob(breed.breed_id))
+        await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
     await batch_worker.step()
     assert counting.calls == [4 + 6 + 8]
     assert await pending_jobs(redis_client) == 0
@@ -63,13 +63,13 @@ async def test_waiting_jobs_of_several_breeds_are_decoded_in_one_call(store, bat
 
 async def test_jobs_of_one_breed_in_a_batch_run_in_stream_order(store, batch_worker, redis_client):
     breed, other = await new_breed(store, population=4), await new_breed(store, population=4)
-    await store.streams.enqueue_job(StartJob(breed.breed_id))
-    await store.streams.enqueue_job(StartJob(other.breed_id))
-    await store.streams.enqueue_job(EvolveJob(breed.breed_id, 0, fitness=(2, 0, 1, 0), sigma=0.5))
+    await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
+    await store.streams.jobs.enqueue_job(StartJob(other.breed_id))
+    await store.streams.jobs.enqueue_job(EvolveJob(breed.breed_id, 0, fitness=(2, 0, 1, 0), sigma=0.5))
     await batch_worker.step()  # the evolve needs what the start writes
     assert await store.breeds.get_generation(breed.breed_id, 1) is not None
     assert await store.breeds.get_generation(other.breed_id, 0) is not None
-    assert await pending_jobs(redis_client) == 0 and await store.streams.dead_letters() == []
+    assert await pending_jobs(redis_client) == 0 and await store.streams.jobs.dead_letters() == []
 
 
 async def test_a_killed_worker_holding_a_batch_loses_none_of_its_jobs(store, batch_worker, redis_client, redis_url):
@@ -77,7 +77,7 @@ async def test_a_killed_worker_holding_a_batch_loses_none_of_its_jobs(store, bat
     process = worker_process(redis_url, "doomed-batch", JOB_BATCH="4")
     try:
         for breed in breeds:  # all waiting before the worker is ready: it takes the four at once
-            await store.streams.enqueue_job(StartJob(breed.breed_id))
+            await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
         deadline = time.monotonic() + 120
         while (await pending_jobs(redis_client)) < len(breeds):
             assert time.monotonic() < deadline and process.poll() is None, "the worker never took the jobs"
@@ -100,7 +100,7 @@ async def test_a_killed_worker_holding_a_batch_loses_none_of_its_jobs(store, bat
 
     async with running(batch_worker):
         await wait_for(all_done, timeout=60)
-    assert await store.streams.dead_letters() == []
+    assert await store.streams.jobs.dead_letters() == []
     events = await events_of_all(store)
     for breed in breeds:
         assert [(e.type, e.breed_id) for e in events].count(("generation_ready", breed.breed_id)) == 1

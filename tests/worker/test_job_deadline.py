@@ -67,7 +67,7 @@ async def test_a_hung_render_is_ended_at_the_deadline_and_the_next_job_runs(stor
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
-        await wait_for(store.streams.dead_letters, timeout=60, what="the hung job to be given up")
+        await wait_for(store.streams.jobs.dead_letters, timeout=60, what="the hung job to be given up")
         # The next job runs (with time to start a fresh child on a loaded machine): its breed gets its generation.
         worker.job_deadline_s = 120.0
         fine = await _new_breed(store, 120)
@@ -79,16 +79,16 @@ async def test_a_hung_render_is_ended_at_the_deadline_and_the_next_job_runs(stor
         renderer.close()
     assert await store.breeds.get_generation(hung.breed_id, 0) is None
     # The hung job was given up: dead-lettered with the reason, and its breed told.
-    [letter] = await store.streams.dead_letters()
+    [letter] = await store.streams.jobs.dead_letters()
     assert "took longer than 5 s" in letter["reason"] and hung.breed_id in letter["raw"]
-    told = [d.payload for d in await store.streams.read_events("test-bot", count=100, block_ms=None)
+    told = [d.payload for d in await store.streams.events.read_events("test-bot", count=100, block_ms=None)
             if d.payload is not None and d.payload.type == "error"]
     assert [(event.breed_id, event.job) for event in told] == [(hung.breed_id, "start")]
     assert "took longer than 5 s" in (told[0].message or "")
     # The child that hung was ended, and another one served the next job.
     assert not _alive(first_child)
     assert renderer.restarts == 1
-    assert await store.streams.queued_jobs() == 0
+    assert await store.streams.jobs.queued_jobs() == 0
 
 
 async def test_a_render_process_renders_as_the_renderer_does_and_sends_its_errors_back(renderer) -> None:

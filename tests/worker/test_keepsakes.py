@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 async def started(store, worker, **params):
     breed = await new_breed(store, population=4, foreign=1, **params)
-    await store.streams.enqueue_job(StartJob(breed.breed_id))
+    await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
     await do_next_job(store, worker)
     return breed
 
@@ -23,7 +23,7 @@ async def started(store, worker, **params):
 async def test_a_branch_starts_from_the_exact_latent_of_its_source(store, worker) -> None:
     source = await started(store, worker)
     branch = await new_breed(store, population=4, foreign=1)
-    await store.streams.enqueue_job(StartJob(branch.breed_id, source=f"{source.breed_id}-g1-3"))
+    await store.streams.jobs.enqueue_job(StartJob(branch.breed_id, source=f"{source.breed_id}-g1-3"))
     await do_next_job(store, worker)
 
     latents = await store.breeds.get_latents(branch.breed_id, 0)
@@ -35,7 +35,7 @@ async def test_a_branch_starts_from_the_exact_latent_of_its_source(store, worker
 
 async def test_a_branch_from_a_melody_that_is_gone_fails_with_its_reason(store, worker) -> None:
     branch = await new_breed(store, population=4, foreign=1)
-    await store.streams.enqueue_job(StartJob(branch.breed_id, source="gone0000-g1-1"))
+    await store.streams.jobs.enqueue_job(StartJob(branch.breed_id, source="gone0000-g1-1"))
     await do_next_job(store, worker)
     [error] = [e for e in await events_of(store, branch.breed_id) if e.type == "error"]
     assert error.message == "The melody `gone0000-g1-1` is not stored any more." and error.job == "start"
@@ -44,7 +44,7 @@ async def test_a_branch_from_a_melody_that_is_gone_fails_with_its_reason(store, 
 async def test_a_tree_is_drawn_once_and_its_event_published_again(store, worker) -> None:
     breed = await started(store, worker)
     for _ in range(2):
-        await store.streams.enqueue_job(TreeJob(breed.breed_id, 0, candidate=1))
+        await store.streams.jobs.enqueue_job(TreeJob(breed.breed_id, 0, candidate=1))
         await do_next_job(store, worker)
     tree = await store.breeds.get_artifact(breed.breed_id, 0, artifacts.tree_name(1))
     assert tree.startswith(b"\x89PNG")
@@ -58,7 +58,7 @@ async def test_a_composition_plays_its_phrases_in_order(store, worker) -> None:
     breed = await started(store, worker)
     ids = (f"{breed.breed_id}-g1-2", f"{breed.breed_id}-g1-1")
     await store.compositions.create(Composition("piece1", None, None, 1, ids))
-    await store.streams.enqueue_job(ComposeJob("piece1", melodies=ids))
+    await store.streams.jobs.enqueue_job(ComposeJob("piece1", melodies=ids))
     await do_next_job(store, worker)
 
     melodies = (await store.breeds.get_generation(breed.breed_id, 0)).melodies
@@ -69,7 +69,7 @@ async def test_a_composition_plays_its_phrases_in_order(store, worker) -> None:
 
 
 async def test_a_composition_of_a_melody_that_is_gone_tells_its_channel(store, worker) -> None:
-    await store.streams.enqueue_job(ComposeJob("piece2", melodies=("gone0000-g1-1", "gone0000-g1-2")))
+    await store.streams.jobs.enqueue_job(ComposeJob("piece2", melodies=("gone0000-g1-1", "gone0000-g1-2")))
     await do_next_job(store, worker)
     [error] = await events_of(store, "piece2")
     assert (error.type, error.job, error.message) == ("error", "compose",

@@ -50,7 +50,7 @@ class HeldModel(SlowModel):
 async def started_job(store, consumer: str):
     breed = Breed(store.new_breed_id(), owner_id=1, params=BreedParams(population=8), created_at=time.time())
     await store.breeds.create(breed, StartJob(breed.breed_id))
-    deliveries = await store.streams.read_jobs(consumer, count=1, block_ms=1000)
+    deliveries = await store.streams.jobs.read_jobs(consumer, count=1, block_ms=1000)
     return breed, deliveries[0]
 
 
@@ -63,7 +63,7 @@ async def test_a_job_slower_than_the_timeout_is_not_taken_over_while_its_worker_
     deadline = time.monotonic() + 120
     while not running.done():
         assert time.monotonic() < deadline, "the job never ended"
-        taken += await store.streams.claim_stale_jobs("other", round(TIMEOUT_S * 1000), count=1)
+        taken += await store.streams.jobs.claim_stale_jobs("other", round(TIMEOUT_S * 1000), count=1)
         await asyncio.sleep(0.02)
     await running
     assert time.monotonic() - began > 2 * TIMEOUT_S, "the job must outlast the timeout for this test to mean much"
@@ -79,12 +79,12 @@ async def test_a_result_for_a_job_no_longer_held_is_dropped(store, melody_model,
     running = asyncio.create_task(worker.handle(delivery))
     await wait_for(model.decoding.is_set, timeout=60, what="the job to be under way")
     # Given up on while it ran (as after too many hand-outs): the breed went on without it.
-    await store.streams.dead_letter(delivery, "handed out too often")
+    await store.streams.jobs.dead_letter(delivery, "handed out too often")
     model.go_on.set()
     await running
     assert await store.breeds.get_generation(breed.breed_id, 0) is None
     assert (await store.breeds.get(breed.breed_id)).generation == -1
-    events = await store.streams.read_events("test-bot", count=100, block_ms=None)
+    events = await store.streams.events.read_events("test-bot", count=100, block_ms=None)
     assert [e.payload.type for e in events if e.payload.type != "progress"] == []
 
 
@@ -95,7 +95,7 @@ async def test_a_result_for_a_job_another_worker_took_over_is_dropped(store, mel
     breed, delivery = await started_job(store, "stalled")
     running = asyncio.create_task(worker.handle(delivery))
     await wait_for(model.decoding.is_set, timeout=60, what="the job to be under way")
-    [taken] = await store.streams.claim_stale_jobs("other", 0, count=1)  # what XAUTOCLAIM does once it is idle
+    [taken] = await store.streams.jobs.claim_stale_jobs("other", 0, count=1)  # what XAUTOCLAIM does once it is idle
     assert taken.message_id == delivery.message_id
     model.go_on.set()
     await running

@@ -65,7 +65,7 @@ async def test_without_backing_a_clip_is_the_melody_alone(store, worker) -> None
 async def test_a_finish_writes_a_tune_that_opens_with_the_winner(store, worker, bars: int) -> None:
     breed = await started(store, worker, bars=bars, backing="band", tempo=120)
     await store.votes.add(breed.breed_id, 0, 1, 20)
-    await store.streams.enqueue_job(FinishJob(breed.breed_id, 0, candidate=2))
+    await store.streams.jobs.enqueue_job(FinishJob(breed.breed_id, 0, candidate=2))
     await do_next_job(store, worker)
     winner = (await store.breeds.get_generation(breed.breed_id, 0)).melodies[2]
     tune = await store.breeds.get_artifact(breed.breed_id, 0, artifacts.TUNE_MID)
@@ -85,7 +85,7 @@ async def test_a_tune_job_makes_a_tune_from_any_candidate_once(store, worker) ->
     melody = f"{breed.breed_id}-g1-3"
     await store.tunes.create(TuneRequest("tune1", melody, breed.breed_id, 16, "chords"))
     for _ in range(2):
-        await store.streams.enqueue_job(TuneJob("tune1", source=melody, bars=16, backing="chords"))
+        await store.streams.jobs.enqueue_job(TuneJob("tune1", source=melody, bars=16, backing="chords"))
         await do_next_job(store, worker)
     data = await store.tunes.file("tune1", artifacts.TUNE_MID)
     candidate = (await store.breeds.get_generation(breed.breed_id, 0)).melodies[2]
@@ -100,7 +100,7 @@ async def test_a_tune_job_makes_a_tune_from_any_candidate_once(store, worker) ->
 
 async def test_a_gallery_winner_makes_a_tune_after_its_breeds_latents_expired(store, worker) -> None:
     breed = await started(store, worker)
-    await store.streams.enqueue_job(FinishJob(breed.breed_id, 0, candidate=0))
+    await store.streams.jobs.enqueue_job(FinishJob(breed.breed_id, 0, candidate=0))
     await do_next_job(store, worker)
     from domain.model import Winner
 
@@ -108,7 +108,7 @@ async def test_a_gallery_winner_makes_a_tune_after_its_breeds_latents_expired(st
     winner_mid = await store.breeds.get_artifact(breed.breed_id, 0, artifacts.WINNER_MID)
     await store.gallery.keep(Winner(melody, breed.breed_id, None, 1, 0, 0, 1.0))  # its files are the breed's own
     await store.redis.delete(latents_key(breed.breed_id, 0), generation_key(breed.breed_id, 0))
-    await store.streams.enqueue_job(TuneJob("tune2", source=melody, bars=8, backing="none"))
+    await store.streams.jobs.enqueue_job(TuneJob("tune2", source=melody, bars=8, backing="none"))
     await do_next_job(store, worker)
     # Its kept MIDI file gives the theme's notes, and the model's reading of them the latent.
     data = await store.tunes.file("tune2", artifacts.TUNE_MID)
@@ -121,7 +121,7 @@ async def test_a_gallery_winner_whose_breed_expired_makes_tunes_and_pieces_in_it
     from domain.model import Winner
 
     breed = await started(store, worker)  # tempo 120, piano
-    await store.streams.enqueue_job(FinishJob(breed.breed_id, 0, candidate=0))
+    await store.streams.jobs.enqueue_job(FinishJob(breed.breed_id, 0, candidate=0))
     await do_next_job(store, worker)
     melody = f"{breed.breed_id}-g1-1"
     winner_mid = await store.breeds.get_artifact(breed.breed_id, 0, artifacts.WINNER_MID)
@@ -129,9 +129,9 @@ async def test_a_gallery_winner_whose_breed_expired_makes_tunes_and_pieces_in_it
     # Its breed's retention passed: state, generations and latents are gone, the winner's files kept.
     await store.redis.delete(breed_key(breed.breed_id), latents_key(breed.breed_id, 0),
                              generation_key(breed.breed_id, 0))
-    await store.streams.enqueue_job(TuneJob("tune4", source=melody, bars=8, backing="chords"))
+    await store.streams.jobs.enqueue_job(TuneJob("tune4", source=melody, bars=8, backing="chords"))
     await do_next_job(store, worker)
-    await store.streams.enqueue_job(ComposeJob("piece4", melodies=(melody, melody), smooth=True))
+    await store.streams.jobs.enqueue_job(ComposeJob("piece4", melodies=(melody, melody), smooth=True))
     await do_next_job(store, worker)
 
     tune = read_midi(await store.tunes.file("tune4", artifacts.TUNE_MID))
@@ -147,7 +147,7 @@ async def test_a_gallery_winner_whose_breed_expired_makes_tunes_and_pieces_in_it
 
 
 async def test_a_tune_of_a_melody_that_is_gone_fails_with_its_reason(store, worker) -> None:
-    await store.streams.enqueue_job(TuneJob("tune3", source="gone0000-g1-1", bars=8, backing="band"))
+    await store.streams.jobs.enqueue_job(TuneJob("tune3", source="gone0000-g1-1", bars=8, backing="band"))
     await do_next_job(store, worker)
     [error] = await events_of(store, "tune3")
     assert (error.type, error.job, error.message) == (

@@ -35,7 +35,7 @@ async def _breed(store, status: str = "starting", generation: int = -1, job: Job
 
 
 async def _errors(store) -> list[Event]:
-    deliveries = await store.streams.read_events("test-bot", count=100, block_ms=None)
+    deliveries = await store.streams.events.read_events("test-bot", count=100, block_ms=None)
     return [d.payload for d in deliveries if d.payload is not None and d.payload.type == "error"]
 
 
@@ -66,7 +66,7 @@ async def test_a_breed_whose_job_is_queued_held_or_done_is_never_told(store) -> 
     queued = await _breed(store, job=StartJob("placeholder"))
     await store.breeds.update(queued.breed_id, job=StartJob(queued.breed_id))
     held = await _breed(store, "evolving", 0)
-    await store.streams.enqueue_job(EvolveJob(held.breed_id, 0, fitness=(1, 0)))
+    await store.streams.jobs.enqueue_job(EvolveJob(held.breed_id, 0, fitness=(1, 0)))
     done = await _breed(store, "evolving", 0)
     await _write_generation(store, done.breed_id, 1)  # its vote not opened yet: the front end was away
     done_and_found = await _breed(store, "evolving", 0)
@@ -77,7 +77,7 @@ async def test_a_breed_whose_job_is_queued_held_or_done_is_never_told(store) -> 
     await store.breeds.add_artifacts(finishing.breed_id, 0, {artifacts.WINNER_MID: b"MThd"}, keep=True)
     voting = await _breed(store, "voting", 0)
     # The placeholder job and the start job are read by a worker that never acknowledges them; the evolve waits.
-    await store.streams.read_jobs("stalled-worker", count=2, block_ms=None)
+    await store.streams.jobs.read_jobs("stalled-worker", count=2, block_ms=None)
     for _ in range(3):
         assert await watchdog.check() == []
         clock.now += AFTER_S
@@ -91,11 +91,11 @@ async def test_a_job_found_again_starts_the_wait_over(store) -> None:
     breed = await _breed(store, "evolving", 0)
     await watchdog.check()
     clock.now += AFTER_S - 10
-    message_id = await store.streams.enqueue_job(EvolveJob(breed.breed_id, 0, fitness=(1, 0)))
+    message_id = await store.streams.jobs.enqueue_job(EvolveJob(breed.breed_id, 0, fitness=(1, 0)))
     assert await watchdog.check() == []
-    [delivery] = await store.streams.read_jobs("w1", block_ms=None)
+    [delivery] = await store.streams.jobs.read_jobs("w1", block_ms=None)
     assert delivery.message_id == message_id
-    await store.streams.ack_job(message_id)  # acknowledged without its result: lost again
+    await store.streams.jobs.ack_job(message_id)  # acknowledged without its result: lost again
     clock.now += 20
     assert await watchdog.check() == []  # the wait started again when it was found missing again
     clock.now += AFTER_S

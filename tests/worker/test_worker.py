@@ -38,7 +38,7 @@ pytestmark = pytest.mark.slow
 
 async def test_start_and_evolve_round_trip(store, worker, redis_client):
     breed = await new_breed(store, population=6, foreign=1)
-    await store.streams.enqueue_job(StartJob(breed.breed_id))
+    await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
     await do_next_job(store, worker)
     first = await store.breeds.get_generation(breed.breed_id, 0)
     assert first is not None and len(first.candidates) == 6 and len(first.melodies) == 6
@@ -46,7 +46,7 @@ async def test_start_and_evolve_round_trip(store, worker, redis_client):
         assert artifacts.clip_name(i) in first.artifacts and artifacts.midi_name(i) in first.artifacts
     assert artifacts.ROLL_PNG in first.artifacts
 
-    await store.streams.enqueue_job(EvolveJob(breed.breed_id, 0, fitness=(3, 0, 1, 0, 0, 0), sigma=0.4))
+    await store.streams.jobs.enqueue_job(EvolveJob(breed.breed_id, 0, fitness=(3, 0, 1, 0, 0, 0), sigma=0.4))
     await do_next_job(store, worker)
     second = await store.breeds.get_generation(breed.breed_id, 1)
     assert second is not None and second.fitness == (3, 0, 1, 0, 0, 0) and second.sigma == 0.4
@@ -61,14 +61,14 @@ async def test_start_and_evolve_round_trip(store, worker, redis_client):
 
 async def test_a_job_delivered_twice_makes_one_generation(store, worker):
     breed = await new_breed(store)
-    await store.streams.enqueue_job(StartJob(breed.breed_id))
+    await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
     await do_next_job(store, worker)
     job = EvolveJob(breed.breed_id, 0, fitness=(1, 2, 0, 0, 0, 0, 0, 1), sigma=0.5)
-    await store.streams.enqueue_job(job)
+    await store.streams.jobs.enqueue_job(job)
     await do_next_job(store, worker)
     latents = await store.breeds.get_latents(breed.breed_id, 1)
     generation = await store.breeds.get_generation(breed.breed_id, 1)
-    await store.streams.enqueue_job(job)
+    await store.streams.jobs.enqueue_job(job)
     await do_next_job(store, worker)
     assert np.array_equal(await store.breeds.get_latents(breed.breed_id, 1), latents)
     assert await store.breeds.get_generation(breed.breed_id, 1) == generation
@@ -79,14 +79,14 @@ async def test_malformed_and_impossible_jobs_go_to_dead_letters_with_an_error_ev
     await redis_client.xadd(
         JOBS, {"payload": b'{"v": 1, "type": "evolve", "breed_id": "abc", "generation": 0, "fitness": [-1]}'})
     await redis_client.xadd(JOBS, {"payload": b"not json at all"})
-    await store.streams.enqueue_job(EvolveJob("no-such-breed", 0, fitness=(1, 0)))
+    await store.streams.jobs.enqueue_job(EvolveJob("no-such-breed", 0, fitness=(1, 0)))
     for _ in range(3):
         await do_next_job(store, worker)
-    letters = await store.streams.dead_letters()
+    letters = await store.streams.jobs.dead_letters()
     reasons = " | ".join(letter["reason"] for letter in letters)
     assert len(letters) == 3
     assert "non-negative" in reasons and "JSON" in reasons and "Unknown breed" in reasons
-    deliveries = await store.streams.read_events("test-bot", count=100, block_ms=None)
+    deliveries = await store.streams.events.read_events("test-bot", count=100, block_ms=None)
     errors = {d.payload.breed_id: d.payload.message for d in deliveries if d.payload.type == "error"}
     assert "Unknown breed" in errors["no-such-breed"]
     assert "could not read" in errors["abc"]  # the bot can tell the breed's thread
@@ -95,7 +95,7 @@ async def test_malformed_and_impossible_jobs_go_to_dead_letters_with_an_error_ev
 
 async def test_audio_is_audible_and_as_long_as_the_melody_and_midi_parses_back(store, worker):
     breed = await new_breed(store, population=4, tempo=100, instrument=73)
-    await store.streams.enqueue_job(StartJob(breed.breed_id))
+    await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
     await do_next_job(store, worker)
     generation = await store.breeds.get_generation(breed.breed_id, 0)
     sixteenth = 60.0 / 100 / 4
@@ -114,9 +114,9 @@ async def test_audio_is_audible_and_as_long_as_the_melody_and_midi_parses_back(s
 
 async def test_finish_writes_the_winners_midi_audio_and_roll(store, worker):
     breed = await new_breed(store, population=3, foreign=0)
-    await store.streams.enqueue_job(StartJob(breed.breed_id))
+    await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
     await do_next_job(store, worker)
-    await store.streams.enqueue_job(FinishJob(breed.breed_id, 0, candidate=2))
+    await store.streams.jobs.enqueue_job(FinishJob(breed.breed_id, 0, candidate=2))
     await do_next_job(store, worker)
     generation = await store.breeds.get_generation(breed.breed_id, 0)
     winner = midi_to_notes(await store.breeds.get_artifact(breed.breed_id, 0, artifacts.WINNER_MID))
@@ -131,7 +131,7 @@ async def test_a_morph_plays_the_path_from_one_candidate_to_the_other_in_one_mid
     generation = await store.breeds.get_generation(breed.breed_id, 0)
     await events_of(store, breed.breed_id)
 
-    await store.streams.enqueue_job(MorphJob(breed.breed_id, 0, candidate=1, other=3, steps=4))
+    await store.streams.jobs.enqueue_job(MorphJob(breed.breed_id, 0, candidate=1, other=3, steps=4))
     await do_next_job(store, worker)
 
     notes = midi_to_notes(await store.breeds.get_artifact(breed.breed_id, 0, artifacts.morph_name(1, 3, "mid")))
@@ -145,20 +145,20 @@ async def test_a_morph_plays_the_path_from_one_candidate_to_the_other_in_one_mid
     assert await events_of(store, breed.breed_id) == [
         Event("morph_ready", breed.breed_id, 0, candidate=1, other=3, steps=4)
     ]
-    assert await store.streams.dead_letters() == []
+    assert await store.streams.jobs.dead_letters() == []
 
 
 async def test_a_morph_delivered_again_is_not_rendered_again_and_each_pair_has_its_own_files(store, worker):
     breed = await started_breed(store, worker, population=3, foreign=0)
-    await store.streams.enqueue_job(MorphJob(breed.breed_id, 0, candidate=0, other=2, steps=3))
+    await store.streams.jobs.enqueue_job(MorphJob(breed.breed_id, 0, candidate=0, other=2, steps=3))
     await do_next_job(store, worker)
     files = [artifacts.morph_name(0, 2, "mid"), artifacts.morph_name(0, 2, "ogg")]
     first = [await store.breeds.get_artifact(breed.breed_id, 0, name) for name in files]
     await events_of(store, breed.breed_id)
 
-    await store.streams.enqueue_job(MorphJob(breed.breed_id, 0, candidate=0, other=2, steps=7))
+    await store.streams.jobs.enqueue_job(MorphJob(breed.breed_id, 0, candidate=0, other=2, steps=7))
     await do_next_job(store, worker)
-    await store.streams.enqueue_job(MorphJob(breed.breed_id, 0, candidate=2, other=0))
+    await store.streams.jobs.enqueue_job(MorphJob(breed.breed_id, 0, candidate=2, other=0))
     await do_next_job(store, worker)
 
     assert [await store.breeds.get_artifact(breed.breed_id, 0, name) for name in files] == first
@@ -180,14 +180,14 @@ async def test_a_morph_of_one_candidate_with_itself_or_of_a_missing_one_is_dead_
 ):
     breed = await started_breed(store, worker, population=4)
     await events_of(store, breed.breed_id)
-    await store.streams.enqueue_job(MorphJob(breed.breed_id, 0, candidate=2, other=2))
-    await store.streams.enqueue_job(MorphJob(breed.breed_id, 0, candidate=0, other=4))
+    await store.streams.jobs.enqueue_job(MorphJob(breed.breed_id, 0, candidate=2, other=2))
+    await store.streams.jobs.enqueue_job(MorphJob(breed.breed_id, 0, candidate=0, other=4))
     await redis_client.xadd(JOBS, {"payload": json.dumps(
         {"v": 1, "type": "morph", "breed_id": breed.breed_id, "generation": 0, "candidate": 0})})
     for _ in range(3):
         await do_next_job(store, worker)
 
-    reasons = [letter["reason"] for letter in reversed(await store.streams.dead_letters())]
+    reasons = [letter["reason"] for letter in reversed(await store.streams.jobs.dead_letters())]
     assert reasons == [
         "A morph needs two different candidates, not candidate 3 twice.",
         "There is no candidate 5 in this generation.",
@@ -206,7 +206,7 @@ async def test_a_job_of_a_killed_worker_is_completed_exactly_once_by_another(
     breed = await new_breed(store)
     process = worker_process(redis_url, "doomed")
     try:
-        await store.streams.enqueue_job(StartJob(breed.breed_id))
+        await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
         deadline = time.monotonic() + 120
         while (await pending_jobs(redis_client)) == 0:  # the doomed worker holds the job, not yet acked
             assert time.monotonic() < deadline and process.poll() is None, "the worker never took the job"
@@ -224,7 +224,7 @@ async def test_a_job_of_a_killed_worker_is_completed_exactly_once_by_another(
     async with running(worker):
         await wait_for(lambda: generation_and_no_pending(store, breed.breed_id, 0, redis_client), timeout=60)
     assert await pending_jobs(redis_client) == 0
-    assert await store.streams.dead_letters() == []
+    assert await store.streams.jobs.dead_letters() == []
     ready = [e for e in await events_of(store, breed.breed_id) if e.type == "generation_ready"]
     assert len(ready) == 1
 
@@ -235,15 +235,15 @@ async def generation_and_no_pending(store, breed_id: str, number: int, redis_cli
 
 async def test_a_job_that_killed_its_workers_too_often_is_dead_lettered_and_told_once(store, worker, redis_client):
     breed = await new_breed(store)
-    await store.streams.enqueue_job(StartJob(breed.breed_id))
-    await store.streams.read_jobs("crashed-1", count=1, block_ms=None)
+    await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
+    await store.streams.jobs.read_jobs("crashed-1", count=1, block_ms=None)
     for consumer in ("crashed-2", "crashed-3"):  # each reclaimed it and died on it
-        [delivery] = await store.streams.claim_stale_jobs(consumer, 0, count=1)
+        [delivery] = await store.streams.jobs.claim_stale_jobs(consumer, 0, count=1)
     assert delivery.deliveries == 3
     async with running(worker):
         await wait_for(lambda: _pending_is(redis_client, 0), timeout=30)
     assert await store.breeds.get_generation(breed.breed_id, 0) is None  # never handled a 4th time
-    [letter] = await store.streams.dead_letters()
+    [letter] = await store.streams.jobs.dead_letters()
     assert "stopped 3 times" in letter["reason"] and letter["deliveries"] == "4"
     errors = [e for e in await events_of(store, breed.breed_id) if e.type == "error"]
     assert len(errors) == 1 and errors[0].job == "start" and "stopped 3 times" in errors[0].message
@@ -259,7 +259,7 @@ async def test_the_job_in_hand_when_redis_went_away_is_finished_when_it_is_back(
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     breed = await new_breed(store)
-    await store.streams.enqueue_job(StartJob(breed.breed_id))
+    await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
     write = store.breeds.write_generation
     failures = [RedisConnectionError("Connection refused"), RedisConnectionError("Connection refused")]
 
@@ -273,7 +273,7 @@ async def test_the_job_in_hand_when_redis_went_away_is_finished_when_it_is_back(
     async with running(worker) as task:
         await wait_for(lambda: generation_and_no_pending(store, breed.breed_id, 0, redis_client), timeout=60)
         assert not task.done()
-    assert await store.streams.dead_letters() == []  # an outage is no job failure
+    assert await store.streams.jobs.dead_letters() == []  # an outage is no job failure
     assert caplog.text.count("Redis is unreachable") == 1 and "Redis is back" in caplog.text
 
 
@@ -300,7 +300,7 @@ async def test_a_worker_process_outlives_a_redis_restart_and_finishes_breeds_aft
     try:
         await store.streams.ensure_groups()
         first = await new_breed(store)
-        await store.streams.enqueue_job(StartJob(first.breed_id))
+        await store.streams.jobs.enqueue_job(StartJob(first.breed_id))
         await wait_for(lambda: written(first.breed_id, 0), timeout=120, what="generation 1 of the first breed")
 
         server.stop()
@@ -309,8 +309,8 @@ async def test_a_worker_process_outlives_a_redis_restart_and_finishes_breeds_aft
         redis_server_factory(data_dir, port=port, appendonly=True)
         await wait_for(lambda: _up(store), timeout=30)
         second = await new_breed(store)
-        await store.streams.enqueue_job(StartJob(second.breed_id))
-        await store.streams.enqueue_job(EvolveJob(first.breed_id, 0, fitness=(1, 0, 0, 0, 0, 0, 0, 0)))
+        await store.streams.jobs.enqueue_job(StartJob(second.breed_id))
+        await store.streams.jobs.enqueue_job(EvolveJob(first.breed_id, 0, fitness=(1, 0, 0, 0, 0, 0, 0, 0)))
         await wait_for(lambda: written(second.breed_id, 0), timeout=120, what="generation 1 of the second breed")
         await wait_for(lambda: written(first.breed_id, 1), timeout=120, what="generation 2 of the first breed")
         assert process.poll() is None
@@ -373,11 +373,11 @@ def test_worker_refuses_to_start_without_a_soundfont(redis_url):
 async def test_the_default_strategy_learns_from_the_votes_of_every_earlier_generation(store, worker):
     breed = await new_breed(store, population=4)
     assert breed.params.strategy == "preference"
-    await store.streams.enqueue_job(StartJob(breed.breed_id))
+    await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
     await do_next_job(store, worker)
     votes = [(0, 2, 0, 1), (1, 0, 0, 3), (0, 0, 2, 0)]
     for number, fitness in enumerate(votes):
-        await store.streams.enqueue_job(EvolveJob(breed.breed_id, number, fitness=fitness, sigma=0.4))
+        await store.streams.jobs.enqueue_job(EvolveJob(breed.breed_id, number, fitness=fitness, sigma=0.4))
         await do_next_job(store, worker)
     history = await worker.melodies.history(breed.breed_id, 3)
     assert [tuple(fitness) for _latents, fitness in history] == votes
@@ -391,14 +391,14 @@ async def test_the_default_strategy_learns_from_the_votes_of_every_earlier_gener
 async def test_a_job_the_worker_is_done_with_may_be_asked_again(store, worker):
     breed = await started_breed(store, worker, population=4, foreign=1)
     morph = MorphJob(breed.breed_id, 0, candidate=0, other=1, steps=3)
-    assert await store.streams.enqueue_unique_job(morph) is not None
-    assert await store.streams.enqueue_unique_job(morph) is None  # queued: the same job is not queued twice
+    assert await store.streams.jobs.enqueue_unique_job(morph) is not None
+    assert await store.streams.jobs.enqueue_unique_job(morph) is None  # queued: the same job is not queued twice
     await do_next_job(store, worker)
-    assert await store.streams.enqueue_unique_job(morph) is not None  # made and acknowledged
+    assert await store.streams.jobs.enqueue_unique_job(morph) is not None  # made and acknowledged
     await do_next_job(store, worker)
     impossible = MorphJob(breed.breed_id, 0, candidate=0, other=9, steps=3)
-    assert await store.streams.enqueue_unique_job(impossible) is not None
+    assert await store.streams.jobs.enqueue_unique_job(impossible) is not None
     await do_next_job(store, worker)
-    assert [letter["reason"] for letter in await store.streams.dead_letters()] == [
+    assert [letter["reason"] for letter in await store.streams.jobs.dead_letters()] == [
         "There is no candidate 10 in this generation."]
-    assert await store.streams.enqueue_unique_job(impossible) is not None  # dead-lettered: may be asked again
+    assert await store.streams.jobs.enqueue_unique_job(impossible) is not None  # dead-lettered: may be asked again

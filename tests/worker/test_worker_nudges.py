@@ -20,8 +20,9 @@ async def evolved(store, worker, breed_id: str, nudges: tuple[tuple[str, float],
     generation, latents = first
     await store.breeds.write_generation(generation.__class__(breed_id, 0, generation.candidates, generation.melodies),
                                  latents, {})
-    await store.streams.enqueue_job(EvolveJob(breed_id, 0, fitness=(2, 1, 1, 0, 0, 1, 0, 0), sigma=0.2, nudges=nudges))
-    [delivery] = await store.streams.read_jobs(worker.consumer, count=1, block_ms=1000)
+    job = EvolveJob(breed_id, 0, fitness=(2, 1, 1, 0, 0, 1, 0, 0), sigma=0.2, nudges=nudges)
+    await store.streams.jobs.enqueue_job(job)
+    [delivery] = await store.streams.jobs.read_jobs(worker.consumer, count=1, block_ms=1000)
     await worker.handle(delivery)
     return await store.breeds.get_generation(breed_id, 1)
 
@@ -29,8 +30,8 @@ async def evolved(store, worker, breed_id: str, nudges: tuple[tuple[str, float],
 async def test_an_evolve_job_moves_the_next_generation_along_its_nudges(store, worker):
     seed = Breed("seed", owner_id=1, params=BreedParams(population=8), created_at=time.time())
     await store.breeds.create(seed)
-    await store.streams.enqueue_job(StartJob("seed"))
-    [delivery] = await store.streams.read_jobs(worker.consumer, count=1, block_ms=1000)
+    await store.streams.jobs.enqueue_job(StartJob("seed"))
+    [delivery] = await store.streams.jobs.read_jobs(worker.consumer, count=1, block_ms=1000)
     await worker.handle(delivery)
     first = (await store.breeds.get_generation("seed", 0), await store.breeds.get_latents("seed", 0))
 
