@@ -13,20 +13,26 @@ from domain.rules import Actor
 from service.breeding import BreedingService, Place
 from service.errors import QueueFull
 from service.queue import QUEUE_FULL
-from storage import BreedStore
-from tests.support.service import GUILD, NOW, OWNER, jobs, voting_breed
+from storage.memory import MemoryStore
+from tests.support.service import GUILD, NOW, OWNER, in_memory, jobs, voting_breed
 
 
-async def _fill(store: BreedStore, count: int) -> None:
+@pytest.fixture
+async def store() -> MemoryStore:
+    """The queue's bound and unique jobs as the service keeps them, not Redis: the in-memory store."""
+    return await in_memory()
+
+
+async def _fill(store: MemoryStore, count: int) -> None:
     for i in range(count):
         await store.streams.jobs.enqueue_job(MorphJob(f"other{i}", 0, candidate=0, other=1))
 
 
-async def test_new_work_is_refused_in_one_line_once_the_queue_is_full(store: BreedStore) -> None:
+async def test_new_work_is_refused_in_one_line_once_the_queue_is_full(store: MemoryStore) -> None:
     service = BreedingService(store, lambda: NOW, max_queued_jobs=5)
     await voting_breed(service)  # its start job is queued: 1 of 5
     await _fill(store, 4)
-    before = await jobs(store)
+    before, kept = await jobs(store), store.snapshot()
     refusals = [
         lambda: service.request_morph("b1", 1, 2, 5),
         lambda: service.melodies.request_tree("b1-g1-2", GUILD, 3),
@@ -39,11 +45,10 @@ async def test_new_work_is_refused_in_one_line_once_the_queue_is_full(store: Bre
             await refused_call()
         assert str(refused.value) == QUEUE_FULL and "\n" not in QUEUE_FULL
     assert await jobs(store) == before
-    assert not [key async for key in store.redis.scan_iter("mb:tune:*")]
-    assert not [key async for key in store.redis.scan_iter("mb:composition:*")]
+    assert store.snapshot() == kept  # no tune, piece or cooldown kept
 
 
-async def test_a_breed_steps_on_when_the_queue_is_full(store: BreedStore) -> None:
+async def test_a_breed_steps_on_when_the_queue_is_full(store: MemoryStore) -> None:
     service = BreedingService(store, lambda: NOW, max_queued_jobs=1)
     await voting_breed(service)
     await _fill(store, 3)
@@ -52,7 +57,7 @@ async def test_a_breed_steps_on_when_the_queue_is_full(store: BreedStore) -> Non
     assert (await jobs(store))[-1].kind == "evolve"
 
 
-async def test_the_same_morph_is_queued_once_until_a_worker_is_done_with_it(store: BreedStore) -> None:
+async def test_the_same_morph_is_queued_once_until_a_worker_is_done_with_it(store: MemoryStore) -> None:
     service = BreedingService(store, lambda: NOW)
     await voting_breed(service)
     for _ in range(30):
@@ -69,28 +74,27 @@ async def test_the_same_morph_is_queued_once_until_a_worker_is_done_with_it(stor
     assert [job.kind for job in await jobs(store)].count("morph") == 3
 
 
-async def test_the_same_tune_or_piece_is_made_once_while_pending_whoever_asks(store: BreedStore) -> None:
+async def test_the_same_tune_or_piece_is_made_once_while_pending_whoever_asks(store: MemoryStore) -> None:
     service = BreedingService(store, lambda: NOW)
     await voting_breed(service)
     tune = await service.tunes.request("b1-g1-2", GUILD, 3, 3, bars=8, backing="chords")
     piece = await service.compositions.request("b1-g1-1 b1-g1-2", GUILD, 3, 3)
-    before = await jobs(store)
+    before, kept = await jobs(store), store.snapshot()
     with pytest.raises(BreedError, match="That tune is being made already"):
         await service.tunes.request("b1-g1-2", GUILD, 3, 4, bars=8, backing="chords")
     with pytest.raises(BreedError, match="That piece is being made already"):
         await service.compositions.request("b1-g1-1 b1-g1-2", GUILD, 3, 4)
     assert await jobs(store) == before
     # Nothing is kept of a refused request: only the first tune and piece are stored.
-    assert {key async for key in store.redis.scan_iter("mb:tune:*")} == {f"mb:tune:{tune.tune_id}".encode()}
-    assert {key async for key in store.redis.scan_iter("mb:composition:*")} == {
-        f"mb:composition:{piece.composition_id}".encode()}
+    assert store.snapshot() == kept
+    assert (await store.tunes.get(tune.tune_id), await store.compositions.get(piece.composition_id)) == (tune, piece)
     # Other arguments are another job.
     await service.tunes.request("b1-g1-2", GUILD, 3, 4, bars=16, backing="chords")
     await service.compositions.request("b1-g1-2 b1-g1-1", GUILD, 3, 4)
     assert len(await jobs(store)) == len(before) + 2
 
 
-async def test_a_refused_duplicate_gives_the_cooldown_back(store: BreedStore) -> None:
+async def test_a_refused_duplicate_gives_the_cooldown_back(store: MemoryStore) -> None:
     service = BreedingService(store, lambda: NOW, limits=ServerLimits(morph_cooldown_s=60))
     await voting_breed(service)
     await service.request_morph("b1", 1, 2, 5, Actor(3))
@@ -102,7 +106,7 @@ async def test_a_refused_duplicate_gives_the_cooldown_back(store: BreedStore) ->
 
 
 async def test_a_seed_is_parsed_only_once_the_cooldown_lets_the_member_start(
-    store: BreedStore, monkeypatch: pytest.MonkeyPatch,
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parsed: list[str] = []
     monkeypatch.setattr(BreedingService, "check_seed", staticmethod(lambda name, data: parsed.append(name)))
@@ -114,7 +118,7 @@ async def test_a_seed_is_parsed_only_once_the_cooldown_lets_the_member_start(
     assert parsed == ["a.mid"]
 
 
-async def test_a_refused_seed_keeps_the_cooldown(store: BreedStore) -> None:
+async def test_a_refused_seed_keeps_the_cooldown(store: MemoryStore) -> None:
     service = BreedingService(store, lambda: NOW, limits=ServerLimits(start_cooldown_s=600))
     params = BreedParams(population=4)
     with pytest.raises(BreedError) as refused:
