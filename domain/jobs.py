@@ -3,8 +3,8 @@
 `Job` is their union, tagged by `kind`. The codec (storage.codec) reads a job from its stream once, at
 the edge, into one of these types, refusing an unknown kind or field in one line; past it no code asks
 which fields a job has. Every job is about one subject, the id its results and events are keyed on:
-a breed, a composition (compose) or a tune request (tune). `generation` is the generation the job reads
-(-1 where it reads none).
+a breed, a composition (compose) or a tune request (tune); a render job's is any of them. `generation` is
+the generation the job reads (-1 where it reads none).
 """
 
 from __future__ import annotations
@@ -26,6 +26,15 @@ class JobKind(StrEnum):
     TREE = "tree"
     COMPOSE = "compose"
     TUNE = "tune"
+    RENDER = "render"
+
+
+class MediaOwner(StrEnum):
+    """Whose rendered files a render job makes again: a breed's generation, a tune request or a piece."""
+
+    BREED = "breed"
+    TUNE = "tune"
+    COMPOSITION = "composition"
 
 
 @dataclass(frozen=True)
@@ -144,11 +153,30 @@ class TuneJob:
         return self.tune_id
 
 
-Job = StartJob | EvolveJob | FinishJob | MorphJob | TreeJob | ComposeJob | TuneJob
+@dataclass(frozen=True)
+class RenderJob:
+    """Rendered files (audio, images) made again from what Redis keeps, after the media store let them go:
+    `names` of `generation` of the breed `subject`, or of the tune or piece `subject` (`owner`). `candidate`
+    (0-based): the melody a winner's files are of, for a gallery winner whose breed is no longer kept."""
+
+    subject: str
+    names: tuple[str, ...]
+    owner: MediaOwner = MediaOwner.BREED
+    generation: int = -1
+    candidate: int | None = None
+
+    kind: ClassVar[JobKind] = JobKind.RENDER
+
+    @property
+    def subject_id(self) -> str:
+        return self.subject
+
+
+Job = StartJob | EvolveJob | FinishJob | MorphJob | TreeJob | ComposeJob | TuneJob | RenderJob
 
 # kind -> its type: what the codec reads a job's `type` into.
 JOB_TYPES: dict[JobKind, type[Job]] = {
-    cls.kind: cls for cls in (StartJob, EvolveJob, FinishJob, MorphJob, TreeJob, ComposeJob, TuneJob)
+    cls.kind: cls for cls in (StartJob, EvolveJob, FinishJob, MorphJob, TreeJob, ComposeJob, TuneJob, RenderJob)
 }
 # The jobs that name candidates of a generation: their failure names the pair or the candidate.
 CANDIDATE_JOBS: tuple[JobKind, ...] = (JobKind.MORPH, JobKind.TREE)

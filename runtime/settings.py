@@ -46,6 +46,17 @@ class CommonSettings(BaseSettings):
     redis_maxmemory: str = Field(
         "2gb", description="Memory the embedded Redis may hold (e.g. 512mb, 2gb); beyond it writes are refused"
     )
+    media_url: str | None = Field(
+        None, description="s3://bucket/prefix: rendered audio and images in that bucket; unset: in MEDIA_DIR"
+    )
+    media_dir: Path | None = Field(None, description="Folder of rendered audio and images; unset: DATA_DIR/media")
+    media_max_mb: float = Field(
+        2048.0, gt=0, description="Megabytes MEDIA_DIR may hold; past it the least recently used files go"
+    )
+    media_endpoint_url: str | None = Field(None, description="The S3-compatible server of MEDIA_URL; unset: AWS")
+    aws_region: str | None = Field(None, description="The region of MEDIA_URL's bucket")
+    aws_access_key_id: SecretStr | None = Field(None, description="The key id for MEDIA_URL's bucket; never logged")
+    aws_secret_access_key: SecretStr | None = Field(None, description="The secret for MEDIA_URL's bucket; never logged")
     population: int = Field(8, **_range(limits.POPULATION), description="Default population size")
     mutation_sigma: float = Field(0.5, **_range(limits.SIGMA), description="Default mutation sigma")
     foreign: int = Field(1, **_range(limits.FOREIGN), description="Default count of fresh random candidates a step")
@@ -113,6 +124,11 @@ class CommonSettings(BaseSettings):
     def retention_s(self) -> float:
         return self.breed_retention_days * 86400
 
+    @property
+    def media_folder(self) -> Path:
+        """Where rendered audio and images are kept on disk (when MEDIA_URL names no bucket)."""
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
+
     def default_params(self) -> BreedParams:
         """The breed options people leave out, from these settings."""
         return BreedParams(
@@ -120,6 +136,13 @@ class CommonSettings(BaseSettings):
             vote_minutes=self.vote_minutes, tempo=self.tempo, instrument=self.instrument, strategy=self.strategy,
             max_idle_rounds=self.breed_max_idle_rounds, max_generations=self.breed_max_generations,
         )
+
+    @field_validator("media_url")
+    @classmethod
+    def _bucket_url(cls, value: str | None) -> str | None:
+        if value and not (value.startswith("s3://") and len(value) > len("s3://") and not value[5:].startswith("/")):
+            raise ValueError("must be s3://bucket/prefix")
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -35,6 +35,7 @@ from domain.votes import top_candidate
 from service.compositions import Compositions
 from service.events import SessionGroups
 from service.gallery import Gallery
+from service.media import Media
 from service.melodies import Melodies
 from service.nudges import Nudges
 from service.queue import DEFAULT_MAX_QUEUED_JOBS, JobQueue
@@ -135,20 +136,24 @@ class BreedingService:
         self.defaults = defaults or BreedParams()
         self.limits = limits or ServerLimits()
         # New work is refused while the workers' queue holds max_queued_jobs (MAX_QUEUED_JOBS) or more.
-        self.queue = JobQueue(store.streams.jobs, max_queued_jobs)
+        self.queue = JobQueue(store.streams, max_queued_jobs)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.spacing = RequestSpacing(store.locks, self.limits)
         self.votes = Votes(store.votes, store.breeds, self.get, self.lock)
         self.nudges = Nudges(store.breeds, store.nudges, self.lock)
         self.melodies = Melodies(store.breeds, store.gallery, store.posts, self.queue, self.spacing)
+        # Files gone from the media store are rendered again for whoever reads them (service.media).
+        self.media = Media(store.breeds, store.gallery, store.tunes, store.compositions, self.queue)
         self.gallery = Gallery(store.breeds, store.gallery, store.votes, clock, servers=store.servers,
-                               spacing=self.spacing)
+                               spacing=self.spacing, media=self.media)
         self.compositions = Compositions(store.compositions, self.queue, self.melodies.sounding, self.spacing,
-                                         store.new_breed_id, clock)
-        self.tunes = Tunes(store.tunes, self.queue, self.melodies.sounding, self.spacing, store.new_breed_id, clock)
-        self.results = WorkerResults(store.breeds, store.posts, self.lock, self.deadline, self.gallery.keep)
+                                         store.new_breed_id, clock, media=self.media)
+        self.tunes = Tunes(store.tunes, self.queue, self.melodies.sounding, self.spacing, store.new_breed_id, clock,
+                           media=self.media)
+        self.results = WorkerResults(store.breeds, store.posts, self.lock, self.deadline, self.gallery.keep,
+                                     media=self.media)
         self.reads = Reads(store.breeds, store.posts)
-        self.sessions = SessionGroups(store.streams.sessions, store.breeds,
+        self.sessions = SessionGroups(store.streams, store.breeds,
                                       lambda breed: self.stop(breed.breed_id, Actor(breed.owner_id)))
 
     async def prepare(self) -> None:

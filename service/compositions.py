@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from domain import artifacts, limits
 from domain.errors import BreedError
 from domain.ids import parse_melody_id, parse_melody_ids
-from domain.jobs import ComposeJob
+from domain.jobs import ComposeJob, MediaOwner
 from domain.model import Composition
 from service.results import read_files
 from service.spacing import Requests
@@ -56,7 +56,12 @@ class Compositions(Requests[Composition]):
     ) -> bool:
         """A composition the worker rendered is posted once, where it was asked for."""
         async def show(composition: Composition) -> None:
-            files = await read_files(artifacts.COMPOSITION_FILES, lambda name: self.requests.file(composition_id, name))
+            if self.media is not None:  # audio the media store let go is rendered again from the MIDI file
+                files = await self.media.request_files(MediaOwner.COMPOSITION, composition_id,
+                                                       artifacts.COMPOSITION_FILES)
+            else:
+                files = await read_files(artifacts.COMPOSITION_FILES,
+                                         lambda name: self.requests.file(composition_id, name))
             await post(composition, files.found)
 
         return await self.post_once(composition_id, "composition", show)

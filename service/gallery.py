@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from domain import artifacts, limits
 from domain.errors import BreedError
@@ -20,6 +21,9 @@ from service.melodies import OTHER_SERVER
 from service.spacing import RequestSpacing
 from service.stores import BreedStates, GalleryRecords, ServerRecords, VoteRecords
 from storage.servers import Forgotten
+
+if TYPE_CHECKING:
+    from service.media import Media
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +53,12 @@ class Gallery:
     """The gallery of every server; `clock()` gives seconds since the epoch."""
 
     def __init__(self, breeds: BreedStates, gallery: GalleryRecords, votes: VoteRecords,
-                 clock: Callable[[], float], *, servers: ServerRecords, spacing: RequestSpacing) -> None:
-        """`spacing` spaces a member's replays (by the server's `play_cooldown_s`)."""
+                 clock: Callable[[], float], *, servers: ServerRecords, spacing: RequestSpacing,
+                 media: Media | None = None) -> None:
+        """`spacing` spaces a member's replays (by the server's `play_cooldown_s`); `media` renders again the
+        files the media store let go (None: the files are read as they are)."""
         self.breeds = breeds
+        self.media = media
         self.gallery = gallery
         self.votes = votes
         self.clock = clock
@@ -106,6 +113,8 @@ class Gallery:
         replay too recently (the member's wait starts here: `play_failed` gives it back)."""
         winner = await self.winner(text, guild_id)
         await self.spacing(REPLAY, user_id, "replay")
+        if self.media is not None:
+            return Kept(winner, (await self.media.gallery_files(winner, artifacts.WINNER_FILES)).found)
         files = []
         for name in artifacts.WINNER_FILES:
             data = await self.gallery.file(winner, name)

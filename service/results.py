@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from domain import artifacts
 from domain.model import Breed, Generation, Winner
@@ -61,6 +62,13 @@ class PostParts:
         await self.posts.record_post_part(self.breed_id, self.number, self.kind, part, value)
 
 
+class BreedMedia(Protocol):
+    """Reads a generation's files, rendering again those the media store let go (service.media.Media)."""
+
+    async def breed_files(self, breed_id: str, number: int, names: Sequence[str],
+                          max_bytes: int | None = None) -> Files: ...
+
+
 class WorkerResults:
     """The worker's results for every breed: `lock` is the breed's lock, `deadline(breed)` when a vote that
     opens now closes, `keep_winner(breed, generation, index)` puts a finished breed's winner in the gallery."""
@@ -68,13 +76,14 @@ class WorkerResults:
     def __init__(
         self, breeds: BreedStates, posts: PostMarks,
         lock: Callable[[str], contextlib.AbstractAsyncContextManager[None]], deadline: Callable[[Breed], float],
-        keep_winner: Callable[[Breed, int, int], Awaitable[Winner]],
+        keep_winner: Callable[[Breed, int, int], Awaitable[Winner]], *, media: BreedMedia | None = None,
     ) -> None:
         self.breeds = breeds
         self.posts = posts
         self.lock = lock
         self.deadline = deadline
         self.keep_winner = keep_winner
+        self.media = media
 
     async def generation_ready(
         self, breed_id: str, number: int, post: Callable[[Breed, Generation, float], Awaitable[int | None]],
@@ -201,8 +210,12 @@ class WorkerResults:
             raise
 
     async def files(self, breed_id: str, number: int, names: Sequence[str], max_bytes: int | None = None) -> Files:
-        """Read artifacts of a generation for a post, in order; missing or too-large ones are named."""
-        read = await read_files(names, lambda name: self.breeds.get_artifact(breed_id, number, name), max_bytes)
+        """Read artifacts of a generation for a post, in order; missing or too-large ones are named. Audio and
+        images the media store let go are rendered again (`media`)."""
+        if self.media is not None:
+            read = await self.media.breed_files(breed_id, number, names, max_bytes)
+        else:
+            read = await read_files(names, lambda name: self.breeds.get_artifact(breed_id, number, name), max_bytes)
         if read.missing:
             log.warning("breed %s gen %d: artifacts missing or too large: %s", breed_id, number, list(read.missing))
         return read

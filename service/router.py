@@ -114,7 +114,7 @@ class FrontEnd(Protocol):
 def kind_of(event: Event) -> str:
     """What an event is about: progress, generation, winner, morph, tree, composition, tune or failure."""
     if event.type == "error":
-        return {"morph": "morph", "tree": "tree", "compose": "composition", "tune": "tune"}.get(
+        return {"morph": "morph", "tree": "tree", "compose": "composition", "tune": "tune", "render": "render"}.get(
             event.job or "", "failure")
     return {
         "progress": "progress", "generation_ready": "generation", "finished": "winner", "morph_ready": "morph",
@@ -233,9 +233,16 @@ class EventRouter:
             await self.front_end.show_progress(breed, event.generation, event.stage)
 
     async def _generation(self, breed: Breed, event: Event) -> None:
-        opened = await self.service.results.generation_ready(breed.breed_id, event.generation,
-                                                     self.front_end.show_generation)
+        metrics = self.service.metrics
+
+        async def show_generation(shown: Breed, generation: Generation, deadline: float) -> int | None:
+            with metrics.stage("post"):
+                return await self.front_end.show_generation(shown, generation, deadline)
+
+        opened = await self.service.results.generation_ready(breed.breed_id, event.generation, show_generation)
         if opened is not None:
+            # From the vote's close (if it closed in this process) to the generation it led to, posted.
+            metrics.generation_posted(breed.breed_id, event.generation)
             self._arm(opened)
             await self.front_end.voting_opened(opened)
 

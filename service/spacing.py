@@ -16,6 +16,7 @@ from domain.limits import ServerLimits
 if TYPE_CHECKING:
     from domain.jobs import Job
     from domain.model import BreedParams
+    from service.media import Media
     from service.queue import JobQueue
     from service.stores import Locks, RequestRecords
 
@@ -60,11 +61,14 @@ class RequestSpacing:
 
 class Requests(Generic[R]):
     """Requests of one kind for the worker: `requests` keeps them, `queue` takes their jobs, `melody` finds
-    a melody id's candidate, `spacing` spaces a member's, `new_id` names one, `clock()` is the time."""
+    a melody id's candidate, `spacing` spaces a member's, `new_id` names one, `clock()` is the time; `media`
+    renders again the files the media store let go (None: files are read as they are)."""
 
     def __init__(self, requests: RequestRecords[R], queue: JobQueue, melody: FindMelody,
-                 spacing: RequestSpacing, new_id: Callable[[], str], clock: Callable[[], float]) -> None:
+                 spacing: RequestSpacing, new_id: Callable[[], str], clock: Callable[[], float], *,
+                 media: Media | None = None) -> None:
         self.requests = requests
+        self.media = media
         self.queue = queue
         self.melody = melody
         self.spacing = spacing

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from domain import artifacts
 from domain.errors import BreedError, ParamsError, UnknownBreedError
 from domain.ids import MelodyRef
-from domain.jobs import TuneJob
+from domain.jobs import MediaOwner, TuneJob
 from domain.model import FRONTS, TuneRequest, check_tune
 from domain.tune import Backing
 from service.results import Files, read_files
@@ -72,7 +72,10 @@ class Tunes(Requests[TuneRequest]):
         return await self.requests.get(tune_id)
 
     async def files(self, tune_id: str, max_bytes: int | None = None) -> Files:
-        """A requested tune's files, in order; missing (not made yet, or expired) or too-large ones are named."""
+        """A requested tune's files, in order; missing (not made yet, or expired) or too-large ones are named.
+        Audio and images the media store let go are rendered again from the tune's MIDI file."""
+        if self.media is not None and await self.requests.file(tune_id, artifacts.TUNE_MID) is not None:
+            return await self.media.request_files(MediaOwner.TUNE, tune_id, artifacts.TUNE_FILES, max_bytes)
         return await read_files(artifacts.TUNE_FILES, lambda name: self.requests.file(tune_id, name), max_bytes)
 
     async def failure(self, tune_id: str) -> str | None:

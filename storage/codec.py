@@ -14,7 +14,20 @@ import json
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, ClassVar, Literal
 
-from domain.jobs import JOB_TYPES, ComposeJob, EvolveJob, FinishJob, Job, JobKind, MorphJob, StartJob, TreeJob, TuneJob
+from domain.jobs import (
+    JOB_TYPES,
+    ComposeJob,
+    EvolveJob,
+    FinishJob,
+    Job,
+    JobKind,
+    MediaOwner,
+    MorphJob,
+    RenderJob,
+    StartJob,
+    TreeJob,
+    TuneJob,
+)
 from domain.model import Breed, BreedParams, Candidate, Composition, Generation, Note, TuneRequest, Winner
 from domain.tune import BACKINGS, Backing
 
@@ -172,7 +185,7 @@ def load_tune(raw: str | bytes) -> TuneRequest:
 
 
 # The field a job's subject id travels in: every job's is `breed_id` on the stream (its key), whatever it names.
-_SUBJECT_FIELD = {ComposeJob: "composition_id", TuneJob: "tune_id"}
+_SUBJECT_FIELD = {ComposeJob: "composition_id", TuneJob: "tune_id", RenderJob: "subject"}
 # What a job of an older worker wrote for the fields its kind has not: such a field at this value is no field.
 _UNSET: dict[str, Any] = {
     "generation": -1, "fitness": [], "sigma": None, "candidate": None, "other": None, "steps": 0,
@@ -208,13 +221,15 @@ def load_job(raw: str | bytes) -> Job:
         if name in _UNSET and payload[name] == _UNSET[name]:
             del payload[name]
     payload[_SUBJECT_FIELD.get(cls, "breed_id")] = subject
-    for name in ("fitness", "melodies"):
+    for name in ("fitness", "melodies", "names"):
         if name in payload:
             payload[name] = _tuple(payload[name], name)
     if "nudges" in payload:
         payload["nudges"] = _nudge_pairs(payload["nudges"])
     if cls is TuneJob and payload.get("backing") in BACKINGS:
         payload["backing"] = Backing(payload["backing"])
+    if cls is RenderJob and payload.get("owner") in tuple(MediaOwner):
+        payload["owner"] = MediaOwner(payload["owner"])
     missing = [field.name for field in fields(cls) if field.name not in payload
                and field.default is MISSING and field.default_factory is MISSING]
     if missing:
@@ -259,6 +274,11 @@ def _check_job(job: Job) -> None:
         case TuneJob(source=source, bars=bars, backing=backing):
             if not isinstance(source, str) or not _count(bars) or backing not in BACKINGS:
                 raise SchemaError("a tune job needs a source melody id, a number of bars and a backing")
+        case RenderJob(names=names, owner=owner, candidate=candidate):
+            if not names or not all(isinstance(name, str) for name in names) or not isinstance(owner, MediaOwner) \
+                    or not (candidate is None or _count(candidate)):
+                raise SchemaError("a render job needs file names, whose files they are (breed, tune or composition) "
+                                  "and at most a candidate number")
 
 
 def load_event(raw: str | bytes) -> Event:

@@ -25,8 +25,11 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from runtime.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -290,20 +293,26 @@ class S3Media:
         self._client = None
 
 
-def open_media(url: str | None, folder: Path, max_mb: float, *, environ: dict[str, str] | None = None,
+def open_media(url: str | None, folder: Path, max_mb: float, *, endpoint_url: str | None = None,
+               region: str | None = None, access_key_id: str | None = None, secret_access_key: str | None = None,
                observers: MediaObservers | None = None) -> MediaStore:
-    """The media store a process uses: `url` s3://bucket/prefix, else the folder `folder` bound to `max_mb` MB.
-
-    An S3 bucket's endpoint (MEDIA_S3_ENDPOINT_URL), region (AWS_REGION) and credentials
-    (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) are read from `environ` (the process's environment).
-    """
+    """The media store a process uses: `url` s3://bucket/prefix (with the bucket's server, region and
+    credentials), else the folder `folder` bound to `max_mb` megabytes."""
     if not url:
         return DiskMedia(folder, int(max_mb * 1024 * 1024), observers)
     parsed = urlparse(url)
     if parsed.scheme != "s3" or not parsed.netloc:
         raise ValueError("MEDIA_URL must be s3://bucket/prefix")
-    env = dict(os.environ if environ is None else environ)
-    return S3Media(parsed.netloc, parsed.path, endpoint_url=env.get("MEDIA_S3_ENDPOINT_URL") or None,
-                   region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
-                   access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
-                   secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None, observers=observers)
+    return S3Media(parsed.netloc, parsed.path, endpoint_url=endpoint_url or None, region=region or None,
+                   access_key_id=access_key_id or None, secret_access_key=secret_access_key or None,
+                   observers=observers)
+
+
+def media_of(settings: CommonSettings, observers: MediaObservers | None = None) -> MediaStore:
+    """The media store that a process's settings name (MEDIA_URL, MEDIA_DIR, MEDIA_MAX_MB and the bucket's)."""
+    key_id, secret = settings.aws_access_key_id, settings.aws_secret_access_key
+    return open_media(settings.media_url, settings.media_folder, settings.media_max_mb,
+                      endpoint_url=settings.media_endpoint_url, region=settings.aws_region,
+                      access_key_id=key_id.get_secret_value() if key_id is not None else None,
+                      secret_access_key=secret.get_secret_value() if secret is not None else None,
+                      observers=observers)

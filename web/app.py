@@ -31,6 +31,7 @@ from domain.model import Breed
 from domain.rules import Actor, end_line
 from domain.strategies import DESCRIPTIONS
 from domain.tune import BACKINGS, TUNE_BARS
+from service import media
 from service.breeding import BreedingService
 from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT, UNAVAILABLE, UNAVAILABLE_TEXT, QueueFull
 from service.melodies import OTHER_SERVER
@@ -527,9 +528,13 @@ async def file(request: web.Request) -> web.StreamResponse:
     number = int(number_text)
     if not FILE_NAME.match(name) or not 0 <= number <= breed.generation:
         raise PageError("No such file.", 404)
-    data = await request.app[SERVICE_KEY].reads.artifact(breed.breed_id, number, name)
+    fetched = await request.app[SERVICE_KEY].media.breed_file(breed.breed_id, number, name)
+    data = fetched.data
     if data is None:
-        raise PageError("That file is not there (or no longer: clips are kept for a while only).", 404)
+        # Gone for good (404), or being rendered again for longer than the page waits (503: ask again).
+        status = 503 if fetched.line in (media.LATE, media.BUSY) else 404
+        raise PageError(fetched.line or "That file is not there (or no longer: clips are kept for a while only).",
+                        status)
     suffix = name[name.rindex("."):]
     headers = {"Content-Disposition": f'inline; filename="{breed.breed_id}-g{number + 1}-{name}"'}
     return web.Response(body=data, content_type=CONTENT_TYPES[suffix], headers=headers)

@@ -78,6 +78,29 @@ class Sounds:
             return self.renderer.render_clips([melody], params.tempo, params.instrument)[0]
         return self.renderer.render_midi(self.backed_midi(melody, params))
 
+    def generation_roll(self, melodies: Sequence[Sequence[Note]]) -> bytes:
+        """The numbered piano roll of a whole generation (as `generation` draws it)."""
+        from engine import pianoroll
+
+        return pianoroll.generation_png(melodies, [str(i + 1) for i in range(len(melodies))])
+
+    def winner_roll(self, melody: Sequence[Note], index: int) -> bytes:
+        """The winner's piano roll (as `winner` draws it)."""
+        from engine import pianoroll
+
+        return pianoroll.melody_png(melody, f"Winner: candidate {index + 1}")
+
+    def midi_audio(self, data: bytes) -> bytes:
+        """The audio of a kept MIDI file (a tune's, a morph's, a piece's): exactly what was rendered from it."""
+        return self.renderer.render_midi(data)
+
+    def midi_roll(self, data: bytes, title: str) -> bytes:
+        """A piano roll of a kept MIDI file's melody line, for a tune whose sections are no longer known."""
+        from engine import midi, pianoroll
+
+        notes = midi.midi_to_notes(data)
+        return pianoroll.melody_png(notes, title, max([self.model.steps, *(note.end for note in notes)]))
+
     def winner(self, melody: Sequence[Note], params: model.BreedParams, index: int) -> dict[str, bytes]:
         """The winner's MIDI file, audio clip and piano roll."""
         from engine import midi, pianoroll

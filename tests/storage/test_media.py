@@ -103,8 +103,8 @@ def test_audio_and_images_are_media_and_midi_files_are_not() -> None:
 
 def test_the_media_url_chooses_the_store_and_a_wrong_one_is_refused(tmp_path: Path) -> None:
     assert isinstance(open_media(None, tmp_path, 1), DiskMedia)
-    bucket = open_media("s3://media/melody", tmp_path, 1, environ={"AWS_ACCESS_KEY_ID": "id-not-shown",
-                                                                  "AWS_SECRET_ACCESS_KEY": "secret-not-shown"})
+    bucket = open_media("s3://media/melody", tmp_path, 1, access_key_id="id-not-shown",
+                        secret_access_key="secret-not-shown")
     assert isinstance(bucket, S3Media)
     assert (bucket.bucket, bucket.prefix) == ("media", "melody")
     assert "secret-not-shown" not in repr(bucket)
@@ -181,9 +181,8 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def bucket(s3_endpoint: str) -> AsyncIterator[S3Media]:
-    environ = {"MEDIA_S3_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing",
-               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
-    media = open_media("s3://melody-media/breeder", Path("unused"), 1, environ=environ)
+    media = open_media("s3://melody-media/breeder", Path("unused"), 1, endpoint_url=s3_endpoint,
+                       region="us-east-1", access_key_id="testing", secret_access_key="testing")
     assert isinstance(media, S3Media)
     s3 = await media._s3()
     try:

@@ -9,13 +9,14 @@ from worker.handlers.compose import Compose
 from worker.handlers.evolve import Evolve
 from worker.handlers.finish import Finish
 from worker.handlers.morph import Morph
+from worker.handlers.render import Render
 from worker.handlers.start import Start
 from worker.handlers.tree import Tree
 from worker.handlers.tune import Tune
 
 __all__ = ["HANDLERS", "Handles", "Kit", "handlers"]
 
-HANDLERS: tuple[type[Handles[Any]], ...] = (Start, Evolve, Finish, Morph, Tree, Compose, Tune)
+HANDLERS: tuple[type[Handles[Any]], ...] = (Start, Evolve, Finish, Morph, Tree, Compose, Tune, Render)
 
 
 def handlers(kit: Kit) -> dict[str, Handles[Any]]:

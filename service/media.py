@@ -1,0 +1,161 @@
+"""Rendered files for the front ends (`service.media`), a collaborator of the breeding service.
+
+Audio and images live in the media store (storage.media), which lets them go: the least recently used
+past its bound, or the bucket's lifecycle rule. What they are made of stays in Redis, so a file asked
+for that is gone is rendered again by a worker: one `render` job (asked for by many at once, still one
+job), waited for up to `wait_s`. Past that, or when what it is made of is gone too, one line says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from domain import artifacts
+from domain.errors import BreedError
+from domain.ids import melody_id
+from domain.jobs import MediaOwner, RenderJob
+from domain.model import Composition, TuneRequest, Winner
+from service.errors import QueueFull
+from service.queue import JobQueue
+from service.results import Files
+from service.stores import BreedStates, GalleryRecords, RequestRecords
+from storage.media import is_media
+
+log = logging.getLogger(__name__)
+
+# How long a front end waits for a file being rendered again (a clip takes a worker about a second).
+RENDER_WAIT_S = 20.0
+POLL_S = 0.25
+LATE = "That file is being rendered again; ask again in a moment."
+GONE = "That file is no longer kept, and what it was made of expired with its breed."
+BUSY = "That file is no longer kept, and the workers are too busy to render it again now; try again later."
+
+Read = Callable[[str], Awaitable[bytes | None]]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One file for a front end: its bytes, or the line that says why there are none."""
+
+    data: bytes | None
+    line: str = ""
+
+
+class Media:
+    """Reads rendered files, and has the evicted ones rendered again."""
+
+    def __init__(self, breeds: BreedStates, gallery: GalleryRecords, tunes: RequestRecords[TuneRequest],
+                 compositions: RequestRecords[Composition], queue: JobQueue, *, wait_s: float = RENDER_WAIT_S,
+                 poll_s: float = POLL_S) -> None:
+        self.breeds = breeds
+        self.gallery = gallery
+        self.tunes = tunes
+        self.compositions = compositions
+        self.queue = queue
+        self.wait_s = wait_s
+        self.poll_s = poll_s
+
+    # --- a breed's files ------------------------------------------------------------------------
+
+    async def breed_file(self, breed_id: str, number: int, name: str) -> Fetched:
+        """A rendered file of a generation (a clip, a roll, the winner's files, a morph, a tree)."""
+        files, line = await self._breed(breed_id, number, [name])
+        return Fetched(files.get(name), line)
+
+    async def breed_files(self, breed_id: str, number: int, names: Sequence[str],
+                          max_bytes: int | None = None) -> Files:
+        """Files of a generation for a post, in order, those gone rendered again; missing ones are named."""
+        files, _line = await self._breed(breed_id, number, names)
+        return _in_order(names, files, max_bytes)
+
+    async def gallery_files(self, winner: Winner, names: Sequence[str]) -> Files:
+        """A gallery winner's files, those gone rendered again (from its breed, or its kept winner.mid and
+        tune.mid; the family tree only while its breed is kept)."""
+        lineage_kept = await self.breeds.get_generation(winner.breed_id, winner.generation) is not None
+        files, _line = await self._fetch(names, lambda name: self.gallery.file(winner, name),
+                                         RenderJob(winner.breed_id, (), generation=winner.generation,
+                                                   candidate=winner.index),
+                                         renderable=lambda name: lineage_kept or name != artifacts.LINEAGE_PNG)
+        return _in_order(names, files, None)
+
+    async def _breed(self, breed_id: str, number: int, names: Sequence[str]) -> tuple[dict[str, bytes], str]:
+        winner = None
+        breed = await self.breeds.get(breed_id)
+        if breed is not None and breed.winner is not None:
+            winner = breed.winner
+        return await self._fetch(names, lambda name: self.breeds.get_artifact(breed_id, number, name),
+                                 RenderJob(breed_id, (), generation=number, candidate=winner),
+                                 can_render=lambda: self._breed_kept(breed_id, number, names, winner))
+
+    async def _breed_kept(self, breed_id: str, number: int, names: Sequence[str], winner: int | None) -> bool:
+        """Whether what the files are made of is still kept: the generation, or (for a winner's) its gallery record."""
+        if await self.breeds.get_generation(breed_id, number) is not None:
+            return True
+        if winner is None or not set(names) <= set(artifacts.WINNER_FILES):
+            return False
+        return await self.gallery.winner(melody_id(breed_id, number, winner)) is not None
+
+    # --- tunes and pieces -------------------------------------------------------------------------
+
+    async def request_files(self, owner: MediaOwner, request_id: str, names: Sequence[str],
+                            max_bytes: int | None = None) -> Files:
+        """A tune's or a piece's files, in order, those gone rendered again from its kept MIDI file."""
+        requests = self.tunes if owner == MediaOwner.TUNE else self.compositions
+        midi_name = artifacts.TUNE_MID if owner == MediaOwner.TUNE else artifacts.COMPOSITION_MID
+
+        async def midi_kept() -> bool:
+            return await requests.file(request_id, midi_name) is not None
+
+        files, _line = await self._fetch(names, lambda name: requests.file(request_id, name),
+                                         RenderJob(request_id, (), owner=owner), can_render=midi_kept)
+        return _in_order(names, files, max_bytes)
+
+    # --- reading, rendering again, waiting ----------------------------------------------------------
+
+    async def _fetch(self, names: Sequence[str], read: Read, job: RenderJob,
+                     can_render: Callable[[], Awaitable[bool]] | None = None,
+                     renderable: Callable[[str], bool] = lambda _name: True) -> tuple[dict[str, bytes], str]:
+        """The files `names` that are there or could be rendered again within `wait_s`, and the line for the rest
+        (`can_render`: whether what they are made of is kept; `renderable`: which of them can be made again)."""
+        found: dict[str, bytes] = {}
+        for name in dict.fromkeys(names):
+            data = await read(name)
+            if data is not None:
+                found[name] = data
+        gone = tuple(name for name in dict.fromkeys(names) if name not in found and is_media(name))
+        if not gone:
+            return found, ""
+        if can_render is not None and not await can_render():
+            return found, GONE
+        gone = tuple(name for name in gone if renderable(name))
+        if not gone:
+            return found, GONE
+        try:
+            await self.queue.check()
+            await self.queue.add(RenderJob(job.subject, gone, job.owner, job.generation, job.candidate), "")
+        except QueueFull:
+            return found, BUSY
+        except BreedError:
+            pass  # the same files are being rendered again already: wait for them all the same
+        log.info("breed %s gen %d: %s gone from the media store; rendering again", job.subject, job.generation,
+                 list(gone))
+        deadline = time.monotonic() + self.wait_s
+        waiting = list(gone)
+        while waiting and time.monotonic() < deadline:
+            await asyncio.sleep(self.poll_s)
+            for name in list(waiting):
+                data = await read(name)
+                if data is not None:
+                    found[name] = data
+                    waiting.remove(name)
+        return found, LATE if waiting else ""
+
+
+def _in_order(names: Sequence[str], found: dict[str, bytes], max_bytes: int | None) -> Files:
+    kept = [(name, found[name]) for name in names
+            if name in found and (max_bytes is None or len(found[name]) <= max_bytes)]
+    return Files(tuple(kept), tuple(name for name in names if name not in dict(kept)))
