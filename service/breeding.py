@@ -142,8 +142,10 @@ class BreedingService:
         self.votes = Votes(store.votes, store.breeds, self.get, self.lock)
         self.nudges = Nudges(store.breeds, store.nudges, self.lock)
         self.melodies = Melodies(store.breeds, store.gallery, store.posts, self.queue, self.spacing)
-        # Files gone from the media store are rendered again for whoever reads them (service.media).
-        self.media = Media(store.breeds, store.gallery, store.tunes, store.compositions, self.queue)
+        # Files gone from the media store are rendered again for whoever reads them (service.media); a store
+        # without one (the in-memory twin, tools) keeps its files until they expire.
+        self.media = Media(store.breeds, store.gallery, store.tunes, store.compositions, self.queue,
+                           renders=getattr(store, "media", None) is not None)
         self.gallery = Gallery(store.breeds, store.gallery, store.votes, clock, servers=store.servers,
                                spacing=self.spacing, media=self.media)
         self.compositions = Compositions(store.compositions, self.queue, self.melodies.sounding, self.spacing,

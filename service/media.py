@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ GONE = "That file is no longer kept, and what it was made of expired with its br
 BUSY = "That file is no longer kept, and the workers are too busy to render it again now; try again later."
 
 Read = Callable[[str], Awaitable[bytes | None]]
+# The candidate numbers (1-based) a generation's file names: clip-3.ogg, tree-2.png, morph-1-4.ogg.
+_CANDIDATES = re.compile(r"(?<=-)(\d{1,2})(?=[.-])")
 
 
 @dataclass(frozen=True)
@@ -46,16 +49,18 @@ class Fetched:
 
 
 class Media:
-    """Reads rendered files, and has the evicted ones rendered again."""
+    """Reads rendered files, and has the evicted ones rendered again. `renders`: whether the store keeps media in
+    a media store that lets them go (without one, files are read as they are, and expire with their TTL)."""
 
     def __init__(self, breeds: BreedStates, gallery: GalleryRecords, tunes: RequestRecords[TuneRequest],
-                 compositions: RequestRecords[Composition], queue: JobQueue, *, wait_s: float = RENDER_WAIT_S,
-                 poll_s: float = POLL_S) -> None:
+                 compositions: RequestRecords[Composition], queue: JobQueue, *, renders: bool = True,
+                 wait_s: float = RENDER_WAIT_S, poll_s: float = POLL_S) -> None:
         self.breeds = breeds
         self.gallery = gallery
         self.tunes = tunes
         self.compositions = compositions
         self.queue = queue
+        self.renders = renders
         self.wait_s = wait_s
         self.poll_s = poll_s
 
@@ -92,9 +97,12 @@ class Media:
                                  can_render=lambda: self._breed_kept(breed_id, number, names, winner))
 
     async def _breed_kept(self, breed_id: str, number: int, names: Sequence[str], winner: int | None) -> bool:
-        """Whether what the files are made of is still kept: the generation, or (for a winner's) its gallery record."""
-        if await self.breeds.get_generation(breed_id, number) is not None:
-            return True
+        """Whether what the files are made of is still kept: the generation (with the candidates they name), or
+        (for a winner's) its gallery record."""
+        generation = await self.breeds.get_generation(breed_id, number)
+        if generation is not None:
+            return all(0 < int(index) <= len(generation.candidates)
+                       for name in names for index in _CANDIDATES.findall(name))
         if winner is None or not set(names) <= set(artifacts.WINNER_FILES):
             return False
         return await self.gallery.winner(melody_id(breed_id, number, winner)) is not None
@@ -127,7 +135,7 @@ class Media:
             if data is not None:
                 found[name] = data
         gone = tuple(name for name in dict.fromkeys(names) if name not in found and is_media(name))
-        if not gone:
+        if not gone or not self.renders:
             return found, ""
         if can_render is not None and not await can_render():
             return found, GONE
