@@ -136,7 +136,7 @@ class BreedingService:
         self.defaults = defaults or BreedParams()
         self.limits = limits or ServerLimits()
         # New work is refused while the workers' queue holds max_queued_jobs (MAX_QUEUED_JOBS) or more.
-        self.queue = JobQueue(store.streams, max_queued_jobs)
+        self.queue = JobQueue(store.streams.jobs, max_queued_jobs)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.spacing = RequestSpacing(store.locks, self.limits)
         self.votes = Votes(store.votes, store.breeds, self.get, self.lock)
@@ -155,7 +155,7 @@ class BreedingService:
         self.results = WorkerResults(store.breeds, store.posts, self.lock, self.deadline, self.gallery.keep,
                                      media=self.media)
         self.reads = Reads(store.breeds, store.posts)
-        self.sessions = SessionGroups(store.streams, store.breeds,
+        self.sessions = SessionGroups(store.streams.sessions, store.breeds,
                                       lambda breed: self.stop(breed.breed_id, Actor(breed.owner_id)))
 
     async def prepare(self) -> None:
