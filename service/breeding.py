@@ -32,6 +32,7 @@ from domain.limits import ServerLimits
 from domain.model import FRONTS, Breed, BreedParams, choose
 from domain.rules import STEER_REFUSAL, Actor, EndReason, end_line, ends_by_itself, may_steer, morph_marker, refusal
 from domain.votes import top_candidate
+from runtime.metrics import Metrics
 from service.compositions import Compositions
 from service.events import SessionGroups
 from service.gallery import Gallery
@@ -130,8 +131,13 @@ class BreedingService:
     def __init__(
         self, store: Store, clock: Callable[[], float], defaults: BreedParams | None = None, *,
         limits: ServerLimits | None = None, max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        # The process's metrics (served on /metrics): votes, close-to-post, streams, open breeds.
+        self.metrics = metrics or Metrics()
+        # Set once the streams and their groups exist (prepare): /readyz reads it.
+        self.prepared = False
         self.clock = clock
         self.defaults = defaults or BreedParams()
         self.limits = limits or ServerLimits()
@@ -139,7 +145,7 @@ class BreedingService:
         self.queue = JobQueue(store.streams.jobs, max_queued_jobs)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.spacing = RequestSpacing(store.locks, self.limits)
-        self.votes = Votes(store.votes, store.breeds, self.get, self.lock)
+        self.votes = Votes(store.votes, store.breeds, self.get, self.lock, counted=self.metrics.vote_counted)
         self.nudges = Nudges(store.breeds, store.nudges, self.lock)
         self.melodies = Melodies(store.breeds, store.gallery, store.posts, self.queue, self.spacing)
         # Files gone from the media store are rendered again for whoever reads them (service.media); a store
@@ -161,6 +167,16 @@ class BreedingService:
     async def prepare(self) -> None:
         """Create the streams and their groups if missing (safe on every start; needs Redis up)."""
         await self.store.streams.ensure_groups()
+        self.prepared = True
+
+    async def ping(self) -> bool:
+        """Whether the store answers (/readyz); raises when it is away."""
+        return await self.store.ping()
+
+    async def refresh_metrics(self) -> None:
+        """Set the gauges a scrape of /metrics shows from the store: the streams' numbers and the open breeds."""
+        self.metrics.set_streams(await self.store.streams.stats())
+        self.metrics.open_breeds.set(len(await self.store.breeds.open_breeds()))
 
     async def close(self) -> None:
         """Close the connection to Redis (after the events loop stopped: it reads on it)."""
@@ -373,6 +389,7 @@ class BreedingService:
             job = EvolveJob(breed_id, breed.generation, fitness=fitness, sigma=breed.params.sigma,
                             nudges=tuple(sorted(combined.items())))
             changed = await self.store.breeds.update(breed_id, job=job, **changes)
+            self.metrics.vote_closed(breed_id, breed.generation)
             log.info("breed %s gen %d: voting closed, fitness %s, nudges %s, rounds without a vote %d", breed_id,
                      breed.generation, fitness, combined, idle_rounds)
             return Transition(breed, changed, fitness, nudges=words)

@@ -14,7 +14,7 @@ from domain.jobs import Job
 from domain.model import Breed, Composition, Generation, TuneRequest, Winner
 from storage.codec import Nudge
 from storage.servers import Forgotten
-from storage.streams import Delivery
+from storage.streams import Delivery, StreamStats
 
 R = TypeVar("R", Composition, TuneRequest)
 
@@ -198,6 +198,10 @@ class Streams(Protocol):
 
     async def ensure_groups(self) -> None: ...
 
+    async def stats(self) -> list[StreamStats]:
+        """Each stream's length and its groups' pending entries and lag (for /metrics)."""
+        ...
+
 
 class Store(Protocol):
     """The whole store the breeding service runs on, one attribute per concept."""
@@ -233,5 +237,7 @@ class Store(Protocol):
     def tunes(self) -> RequestRecords[TuneRequest]: ...
 
     def new_breed_id(self) -> str: ...
+
+    async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...

@@ -21,16 +21,19 @@ ReadVotes = Callable[[Breed], Awaitable[Mapping[int, set[int]] | None]]
 
 
 class Votes:
-    """The votes of every breed. `get` finds a breed (BreedError if none); `lock` is the breed's lock."""
+    """The votes of every breed. `get` finds a breed (BreedError if none); `lock` is the breed's lock;
+    `counted(n)` is told of each vote counted (a reaction added, a ballot's picks), for the metrics."""
 
     def __init__(
         self, votes: VoteRecords, breeds: BreedStates, get: Callable[[str], Awaitable[Breed]],
         lock: Callable[[str], contextlib.AbstractAsyncContextManager[None]],
+        counted: Callable[[int], None] = lambda votes: None,
     ) -> None:
         self.votes = votes
         self.breeds = breeds
         self.get = get
         self.lock = lock
+        self.counted = counted
 
     async def record(self, message_id: int, index: int, user_id: int, *, added: bool) -> bool:
         """Mirror one reaction on a linked message; False when it is not a vote on an open generation."""
@@ -44,7 +47,10 @@ class Votes:
         if not 0 <= index < breed.params.population:
             return False
         if added:
-            return await self.votes.add(breed_id, generation, index, user_id)
+            recorded = await self.votes.add(breed_id, generation, index, user_id)
+            if recorded:
+                self.counted(1)
+            return recorded
         return await self.votes.remove(breed_id, generation, index, user_id)
 
     async def cast_ballot(self, breed_id: str, generation: int, user_id: int, picks: Sequence[int]) -> tuple[int, ...]:
@@ -63,6 +69,7 @@ class Votes:
             except ValueError as error:
                 raise BreedError(f"Cannot vote: {error}.") from None
             await self.votes.set_ballot(breed_id, generation, user_id, counts)
+            self.counted(sum(counts))
             return tuple(await self.votes.tally(breed_id, generation, breed.params.population))
 
     async def ballot(self, breed: Breed, user_id: int) -> tuple[int, ...]:

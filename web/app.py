@@ -31,6 +31,7 @@ from domain.model import Breed
 from domain.rules import Actor, end_line
 from domain.strategies import DESCRIPTIONS
 from domain.tune import BACKINGS, TUNE_BARS
+from runtime.health import Probes
 from service import media
 from service.breeding import BreedingService
 from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT, UNAVAILABLE, UNAVAILABLE_TEXT, QueueFull
@@ -67,8 +68,9 @@ PLAY_COOLDOWN_S = 2.0
 
 def make_app(service: BreedingService, front: WebFront, access: Access) -> web.Application:
     """The page and its API over `service`; `front` pushes the worker's results to open pages; `access`:
-    who may use it."""
-    app = web.Application(middlewares=[*middlewares(access), _one_line_errors], client_max_size=MAX_JSON_BYTES)
+    who may use it. /metrics, /healthz and /readyz answer first (`probe_paths`)."""
+    app = web.Application(middlewares=[probe_paths(service_probes(service)), *middlewares(access), _one_line_errors],
+                          client_max_size=MAX_JSON_BYTES)
     app[SERVICE_KEY] = service
     app[FRONT_KEY] = front
     app[ACCESS_KEY] = access
@@ -96,6 +98,35 @@ def make_app(service: BreedingService, front: WebFront, access: Access) -> web.A
     app.router.add_post("/api/breeds/{breed_id}/play", play)
     app.router.add_get("/api/breeds/{breed_id}/files/{number}/{name}", file)
     return app
+
+
+# --- metrics and health ---------------------------------------------------------------------------
+
+
+def service_probes(service: BreedingService) -> Probes:
+    """The page's /readyz checks (Redis answers, the events groups exist) and /metrics' gauges."""
+    probes = Probes(service.metrics)
+    probes.add_redis(service.ping)
+    probes.add_flag("group", lambda: service.prepared)
+    probes.on_scrape(service.refresh_metrics)
+    return probes
+
+
+def probe_paths(probes: Probes) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """/metrics, /healthz and /readyz answer a GET at any Host and without the login: the kubelet asks at
+    the pod's address, Prometheus has no cookie. Only these three exact paths: every other request goes on
+    to the Host check and the login. They tell no breed, person or text (runtime.metrics)."""
+    answers: dict[str, Handler] = {"/metrics": probes.serve_metrics, "/healthz": probes.serve_healthz,
+                                   "/readyz": probes.serve_readyz}
+
+    @web.middleware
+    async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+        probe = answers.get(request.path)
+        if probe is not None and request.method in ("GET", "HEAD"):
+            return await probe(request)
+        return await handler(request)
+
+    return answer
 
 
 # --- errors ---------------------------------------------------------------------------------------
