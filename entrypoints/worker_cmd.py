@@ -26,6 +26,9 @@ from runtime.signals import stop_event
 if TYPE_CHECKING:
     from engine.musicvae import MelodyVAE
     from engine.render_process import RenderProcess
+    from runtime.health import Probes
+    from storage import BreedStore
+    from worker.runner import Worker
 
 log = logging.getLogger(__name__)
 
@@ -45,25 +48,56 @@ def run(args: argparse.Namespace) -> int:
 async def serve(settings: WorkerSettings, consumer: str) -> int:
     from engine.render import Renderer
     from engine.render_process import RenderProcess
+    from runtime.health import Probes, ProbeServer
+    from runtime.metrics import Metrics
 
+    # /healthz answers from the start; /readyz once the model is loaded and the jobs group joined.
+    probes = Probes(Metrics())
+    probe_server = ProbeServer(probes, settings.metrics_host, settings.metrics_port, f"worker {consumer}")
+    await probe_server.start()
     renderer = RenderProcess(functools.partial(
         Renderer, settings.soundfont, mode=settings.render_mode, cache_mb=settings.render_cache_mb,
         warm_s=settings.render_warm_s))
     try:
-        return await _serve(settings, consumer, renderer)
+        return await _serve(settings, consumer, renderer, probes)
     finally:
         renderer.close()
+        await probe_server.stop()
 
 
-async def _serve(settings: WorkerSettings, consumer: str, renderer: RenderProcess) -> int:
+class Readiness:
+    """What the worker's /readyz checks: the model loaded; Redis answering and the jobs group joined, once
+    the store and the runner exist. /metrics' stream gauges are read from the store on each scrape."""
+
+    def __init__(self, probes: Probes) -> None:
+        self.model_loaded = False
+        self.store: BreedStore | None = None
+        self.worker: Worker | None = None
+        probes.add_flag("model", lambda: self.model_loaded)
+        probes.add_redis(self._ping)
+        probes.add_flag("group", lambda: self.worker is not None and self.worker.joined)
+        probes.on_scrape(self._refresh)
+        self.metrics = probes.metrics
+
+    async def _ping(self) -> bool:
+        return self.store is not None and await self.store.ping()
+
+    async def _refresh(self) -> None:
+        if self.store is not None:
+            self.metrics.set_streams(await self.store.streams.stats())
+
+
+async def _serve(settings: WorkerSettings, consumer: str, renderer: RenderProcess, probes: Probes) -> int:
     from engine.render import RenderError, RenderUnavailable
 
+    readiness = Readiness(probes)
     with ThreadPoolExecutor(1, thread_name_prefix="soundfont") as loader:
         soundfont = loader.submit(renderer.check)
         from engine.errors import ModelError
 
         try:
-            model = load_model(settings)
+            # Off the event loop, so that /healthz answers while the model loads.
+            model = await asyncio.to_thread(load_model, settings)
         except ModelError as error:
             print(f"breeder worker: {error}", flush=True)
             return CONFIG_ERROR
@@ -73,6 +107,7 @@ async def _serve(settings: WorkerSettings, consumer: str, renderer: RenderProces
             print(f"breeder worker: {error}", flush=True)
             return CONFIG_ERROR
     _warm_up(model, renderer)
+    readiness.model_loaded = True
     from storage import BreedStore, connect
     from worker.runner import Worker
 
@@ -94,7 +129,9 @@ async def _serve(settings: WorkerSettings, consumer: str, renderer: RenderProces
         worker = Worker(store, model, renderer, consumer,
                         job_timeout_s=settings.job_timeout_s, temperature=settings.temperature,
                         max_deliveries=settings.max_deliveries, subspace=subspace,
-                        attributes=attributes, batch=settings.job_batch, job_deadline_s=settings.job_deadline_s)
+                        attributes=attributes, batch=settings.job_batch, job_deadline_s=settings.job_deadline_s,
+                        metrics=probes.metrics)
+        readiness.store, readiness.worker = store, worker
         log.info("worker %s: model %s, Redis %s", consumer, settings.musicvae_config, safe_url(url))
         try:
             await worker.run(stop)

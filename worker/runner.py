@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from domain.jobs import CANDIDATE_JOBS, JOB_TYPES, Job
 from engine.render_process import render_owner
 from runtime.backoff import Outage
+from runtime.metrics import JOB_KINDS, Metrics
 from runtime.signals import sleep_or_stop
 from storage import UNAVAILABLE
 from storage.streams import LeaseLost
@@ -66,13 +67,18 @@ class Worker:
         attributes: AttributeVectors | None = None,
         batch: int = 1,
         job_deadline_s: float = 120.0,
+        metrics: Metrics | None = None,
     ) -> None:
         """`subspace`: where the model's melodies live (`engine.subspace.load()` for the shipped model), for
         the strategies that search there; None: the whole latent space. `attributes`: the model's attribute
         vectors (`engine.attributes.load()`), that nudges move along; None: nudges are not applied.
         `batch`: how many waiting jobs are taken at once (`worker.batching`). `job_deadline_s`: how long
-        one job may run before it is abandoned."""
+        one job may run before it is abandoned. `metrics`: where its jobs and stages are counted and timed
+        (the process's, served on /metrics)."""
         self.store = store
+        self.metrics = metrics or Metrics()
+        # Set once the jobs group is joined, cleared while Redis is away: /readyz reads it.
+        self.joined = False
         self.model = model
         self.subspace = subspace
         self.attributes = attributes
@@ -94,7 +100,8 @@ class Worker:
         self.melodies = Melodies(store, model, temperature)
         self.sounds = Sounds(model, renderer, temperature, subspace)
         self.results = Results(store)
-        kit = Kit(store, model, self.melodies, self.sounds, self.results, subspace=subspace, attributes=attributes)
+        kit = Kit(store, model, self.melodies, self.sounds, self.results, subspace=subspace, attributes=attributes,
+                  metrics=self.metrics)
         self.handlers = handlers(kit)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -108,13 +115,13 @@ class Worker:
             try:
                 if not ready:
                     await self.store.streams.ensure_groups()
-                    ready = True
+                    ready = self.joined = True
                     log.info("worker %s waiting for jobs", self.consumer)
                 await self.step()
                 await self._watch()
                 self.outage.recovered()
             except UNAVAILABLE as error:
-                ready = False
+                ready = self.joined = False
                 await sleep_or_stop(stop, self.outage.failed(error))
 
     async def step(self) -> None:
@@ -187,9 +194,12 @@ class Worker:
                 # from a newer version must not revert a breed that is evolving).
                 breed_id, generation, rest = about
                 await self.results.error(breed_id, generation, f"The worker could not read a job: {reason}", **rest)
+            self._dead_lettered(delivery)
             return
         deadline = asyncio.timeout(self.job_deadline_s)
         owner = render_owner.set(delivery.message_id)
+        began = time.perf_counter()
+        outcome: str | None = None  # none when the job was not finished here (its lease lost, Redis away)
         try:
             async with deadline:
                 # The lease is renewed while the job runs: only a dead worker's job is taken over.
@@ -199,21 +209,28 @@ class Worker:
             if not deadline.expired():
                 log.exception("breed %s gen %d: %s job failed", job.subject_id, job.generation, job.kind)
                 await self._fail(delivery, job, "Something went wrong in the worker (TimeoutError).")
+                outcome = "failed"
             else:
                 await self._abandon(delivery, job)
+                outcome = "abandoned"
         except LeaseLost as lost:
             log.warning("breed %s gen %d: %s job result dropped: %s", job.subject_id, job.generation, job.kind, lost)
         except UNAVAILABLE:
             raise
         except JobError as error:
             await self._fail(delivery, job, str(error))
+            outcome = "failed"
         except Exception as error:  # the loop must never die on one payload
             log.exception("breed %s gen %d: %s job failed", job.subject_id, job.generation, job.kind)
             await self._fail(delivery, job, f"Something went wrong in the worker ({type(error).__name__}).")
+            outcome = "failed"
         else:
             await self.store.streams.jobs.ack_job(delivery.message_id, delivery.raw)
+            outcome = "done"
         finally:
             render_owner.reset(owner)
+        if outcome is not None:
+            self.metrics.job_done(job.kind, outcome, time.perf_counter() - began)
 
     async def _abandon(self, delivery: Delivery, job: Job) -> None:
         """A job past its deadline: end its render if one runs, dead-letter it and tell its breed."""
@@ -236,6 +253,17 @@ class Worker:
             await self._fail(delivery, job, message)
         else:
             await self.store.streams.jobs.dead_letter(delivery, message)
+        self._dead_lettered(delivery)
+
+    def _dead_lettered(self, delivery: Delivery) -> None:
+        """Count a job dead-lettered without being run, by the kind it names (none readable: not counted)."""
+        if isinstance(delivery.payload, Job):
+            kind: str | None = delivery.payload.kind
+        else:
+            about = _what_job(delivery.raw)
+            kind = about[2]["job"] if about is not None else None
+        if kind is not None and kind in JOB_KINDS:
+            self.metrics.job_done(kind, "dead_lettered")
 
     async def _fail(self, delivery: Delivery, job: Job, message: str) -> None:
         log.warning("breed %s gen %d: %s job dead-lettered: %s", job.subject_id, job.generation, job.kind, message)

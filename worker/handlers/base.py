@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from domain.jobs import Job, JobKind
+from runtime.metrics import Metrics
 
 if TYPE_CHECKING:
     from engine.attributes import AttributeVectors
@@ -35,6 +36,8 @@ class Kit:
     results: Results
     subspace: Subspace | None = None
     attributes: AttributeVectors | None = None
+    # Where the stages of a generation are timed (the worker's, served on /metrics).
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 class Handler(Protocol[J]):

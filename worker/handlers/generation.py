@@ -27,14 +27,17 @@ async def make_generation(
 ) -> None:
     """Decode, render and write generation `number` of `breed` (telling its stages), unless it is written."""
     await kit.results.progress(breed.breed_id, number, "decoding")
-    melodies = await kit.melodies.decode(latents)
+    with kit.metrics.stage("decode"):
+        melodies = await kit.melodies.decode(latents)
     await kit.results.progress(breed.breed_id, number, "rendering")
-    files = await asyncio.to_thread(kit.sounds.generation, melodies, breed.params)
+    with kit.metrics.stage("render"):
+        files = await asyncio.to_thread(kit.sounds.generation, melodies, breed.params)
     generation = Generation(
         breed_id=breed.breed_id, number=number, candidates=candidates,
         melodies=tuple(tuple(m) for m in melodies), artifacts=tuple(sorted(files)), **extra,
     )
-    written = await kit.results.generation(generation, latents, files)
+    with kit.metrics.stage("write"):
+        written = await kit.results.generation(generation, latents, files)
     log.info("breed %s gen %d: %s", breed.breed_id, number, "written" if written else "already written")
 
 
