@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -13,7 +14,9 @@ from bot.controller import BreedController
 from bot.errors import answer_error, too_long_option
 from domain.errors import BreedError
 from runtime.backoff import Outage
+from runtime.health import Probes
 from runtime.identity import consumer_name
+from runtime.metrics import Metrics
 from runtime.settings import BotSettings
 from service.breeding import BreedingService
 from service.connection import open_service
@@ -72,6 +75,7 @@ class MelodyBot(commands.AutoShardedBot):
         *,
         external_wait: ExternalWait = wait_plainly,
         consumer: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         # No message content and no prefix commands: slash commands and reactions are all there is.
         super().__init__(
@@ -84,11 +88,16 @@ class MelodyBot(commands.AutoShardedBot):
         self.external_wait = external_wait
         self.consumer = consumer or consumer_name("bot")
         self.tasks = BackgroundTasks()
+        # The process's metrics (served on /metrics by `breeder bot`): the service's, and Discord's refusals.
+        self.metrics = metrics or Metrics()
+        self._rate_limits = RateLimitWaits(self.metrics)
 
     async def setup_hook(self) -> None:
         self.service = open_service(self.redis_url, utc_now, self.settings.default_params(),
                                     limits=self.settings.server_limits(), retention_s=self.settings.retention_s,
-                                    max_queued_jobs=self.settings.max_queued_jobs)
+                                    max_queued_jobs=self.settings.max_queued_jobs, metrics=self.metrics)
+        self._count_discord_errors()
+        logging.getLogger("discord.http").addHandler(self._rate_limits)
         self.controller = BreedController(self, self.service, self.tasks, self.consumer,
                                           external_wait=self.external_wait,
                                           max_deliveries=self.settings.max_deliveries,
@@ -106,6 +115,41 @@ class MelodyBot(commands.AutoShardedBot):
         self._events_task = self.tasks.spawn(self._consume_events(prepared), name="events consumer")
         if self.settings.sync_commands:
             await self.sync_commands(self.settings.dev_guild_id)
+
+    def probes(self) -> Probes:
+        """/readyz's checks (Redis answers, the events groups exist) and /metrics' gauges, over the service
+        the bot opens as it logs in."""
+        probes = Probes(self.metrics)
+
+        async def ping() -> bool:
+            return hasattr(self, "service") and await self.service.ping()
+
+        async def refresh() -> None:
+            if hasattr(self, "service"):
+                await self.service.refresh_metrics()
+
+        probes.add_redis(ping)
+        probes.add_flag("group", lambda: hasattr(self, "service") and self.service.prepared)
+        probes.on_scrape(refresh)
+        return probes
+
+    def _count_discord_errors(self) -> None:
+        """Count each refusal of a request to Discord by the kind of its status (every REST call of discord.py
+        goes through `http.request`), whatever code then handles it."""
+        request = self.http.request
+        metrics = self.metrics
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await request(*args, **kwargs)
+            except discord.RateLimited:
+                metrics.discord_error(429)
+                raise
+            except discord.HTTPException as error:
+                metrics.discord_error(error.status)
+                raise
+
+        self.http.request = counted  # type: ignore[method-assign]
 
     async def _prepare(self) -> None:
         """What needs Redis before events flow: the stream groups, and the vote deadlines to re-arm."""
@@ -164,8 +208,28 @@ class MelodyBot(commands.AutoShardedBot):
             await asyncio.wait({self._events_task}, timeout=self.controller.router.stop_within_s)
 
     async def close(self) -> None:
+        logging.getLogger("discord.http").removeHandler(self._rate_limits)
         await self.stop_events()
         await self.tasks.cancel_all()
         await super().close()
         if hasattr(self, "service"):
             await self.service.close()
+
+
+class RateLimitWaits(logging.Handler):
+    """Adds the seconds discord.py waits on a 429 (it logs each wait, and handles it itself) to the metrics."""
+
+    # discord.http's line for a 429 it retries after waiting; its arguments end with the seconds.
+    RETRYING = "We are being rate limited. %s %s responded with 429. Retrying in %.2f seconds."
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(logging.WARNING)
+        self.metrics = metrics
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg != self.RETRYING or not isinstance(record.args, tuple) or not record.args:
+            return
+        seconds = record.args[-1]
+        if isinstance(seconds, int | float):
+            self.metrics.discord_ratelimit_waited(float(seconds))
+            self.metrics.discord_error(429)

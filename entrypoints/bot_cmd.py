@@ -45,6 +45,7 @@ async def serve(settings: BotSettings) -> int:
     import discord
 
     from bot.client import MelodyBot
+    from runtime.health import ProbeServer
     from runtime.redis_server import RedisServerError, embedded_or_configured
     from runtime.signals import stop_event
 
@@ -55,14 +56,19 @@ async def serve(settings: BotSettings) -> int:
     try:
         with embedded_or_configured(settings) as url:
             async with MelodyBot(settings, url) as bot:
-                runner = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
-                stopper = asyncio.create_task(stop.wait())
-                await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if not runner.done():
-                    log.info("stopping the bot")
-                    await bot.close()
-                stopper.cancel()
-                await runner
+                probes = ProbeServer(bot.probes(), settings.metrics_host, settings.metrics_port, "bot")
+                await probes.start()
+                try:
+                    runner = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
+                    stopper = asyncio.create_task(stop.wait())
+                    await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                    if not runner.done():
+                        log.info("stopping the bot")
+                        await bot.close()
+                    stopper.cancel()
+                    await runner
+                finally:
+                    await probes.stop()
     except discord.LoginFailure:
         print("breeder bot: Discord refused DISCORD_TOKEN; copy the token again from the developer "
               "portal (Bot tab, Reset Token)", file=sys.stderr)

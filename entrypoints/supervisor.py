@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from runtime.exits import CONFIG_ERROR, FAILURE
 from runtime.processes import Child
-from runtime.settings import CommonSettings
+from runtime.settings import BOT_METRICS_PORT, WORKER_METRICS_PORT, CommonSettings
 from runtime.signals import sleep_or_stop, stop_event
 
 if TYPE_CHECKING:
@@ -33,6 +33,12 @@ class RunSettings(CommonSettings):
     """`breeder run` only needs to know whether there is a token; the bot checks the rest."""
 
     discord_token: SecretStr | None = None
+
+
+def metrics_ports(workers: int) -> list[int]:
+    """The METRICS_PORT of each of `workers` workers, none the bot's: 9101, then 9103, 9104, ... (the bot
+    has 9102). A port another program holds leaves that worker without its endpoint, one line in its log."""
+    return [WORKER_METRICS_PORT, *(BOT_METRICS_PORT + n for n in range(1, workers))]
 
 
 def backoff_s(restarts: int) -> float:
@@ -111,15 +117,17 @@ async def _main(args: argparse.Namespace, settings: RunSettings) -> int:
         python = sys.executable
         # Without the bot, the workers' logs would break into the page's URL or the piano rolls: to files.
         logs = settings.data_dir / "logs" if local or web else None
+        # Each child serves /metrics, /healthz and /readyz on a port of its own.
         children = [
-            Child(f"worker-{i + 1}", [python, "-m", "entrypoints.cli", "worker"], env,
+            Child(f"worker-{i + 1}", [python, "-m", "entrypoints.cli", "worker"], env | {"METRICS_PORT": str(port)},
                   logs / f"worker-{i + 1}.log" if logs else None)
-            for i in range(max(args.workers, 1))
+            for i, port in enumerate(metrics_ports(max(args.workers, 1)))
         ]
         if access is not None:
             return await _web(children, stop, url, settings, access)
         if not local:
-            children.append(Child("bot", [python, "-m", "entrypoints.cli", "bot"], env))
+            children.append(Child("bot", [python, "-m", "entrypoints.cli", "bot"],
+                                  env | {"METRICS_PORT": str(BOT_METRICS_PORT)}))
             return await supervise(children, stop)
         return await _local(children, stop, url, settings)
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from domain.limits import ServerLimits
 from domain.model import BreedParams
+from runtime.metrics import Metrics
 from service.breeding import BreedingService
 from service.queue import DEFAULT_MAX_QUEUED_JOBS
 from storage import BreedStore, connect
@@ -15,12 +16,13 @@ from storage.store import DEFAULT_RETENTION_S
 def open_service(
     redis_url: str, clock: Callable[[], float], defaults: BreedParams | None = None, *,
     limits: ServerLimits | None = None, retention_s: float = DEFAULT_RETENTION_S,
-    max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
+    max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS, metrics: Metrics | None = None,
 ) -> BreedingService:
     """The breeding service over a new connection to `redis_url` (made on first use); `close()` it.
 
     `retention_s`: how long a breed that ended is kept (BREED_RETENTION_DAYS); `max_queued_jobs`: the
-    workers' queue's bound for new work (MAX_QUEUED_JOBS).
+    workers' queue's bound for new work (MAX_QUEUED_JOBS); `metrics`: the process's (runtime.metrics; None: a
+    registry of the service's own).
     """
     return BreedingService(BreedStore(connect(redis_url), retention_s=retention_s), clock, defaults, limits=limits,
-                           max_queued_jobs=max_queued_jobs)
+                           max_queued_jobs=max_queued_jobs, metrics=metrics)
