@@ -19,6 +19,7 @@ from redis.exceptions import ResponseError
 
 from domain.jobs import Job
 from storage.codec import Event
+from storage.keys import PREFIX
 from storage.memory.space import Space
 from storage.streams import log as redis_log
 from storage.streams.log import DEAD_LETTERS_MAXLEN, FORGET_CONSUMER_MS, Delivery
@@ -202,7 +203,7 @@ class MemoryLog:
     async def stats(self) -> redis_log.StreamStats:
         """The stream's length and each group's pending entries and lag, as the Redis stream tells them."""
         return redis_log.StreamStats(
-            self.name.removeprefix(redis_log.PREFIX), len(self.entries),
+            self.name.removeprefix(PREFIX), len(self.entries),
             {name: len(group.pending) for name, group in self.groups.items()},
             {name: sum(1 for entry_id in self.entries if entry_id > group.last)
              for name, group in self.groups.items()})

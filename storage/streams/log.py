@@ -284,6 +284,6 @@ class GroupStream:
                 # Redis cannot tell (before 7, or an entry deleted in the unread range): count the unread.
                 unread = await self._redis.xrange(self.name, min=f"({text(group['last-delivered-id'])}", max="+",
                                                   count=_MAX_LAG_SCAN)
-                behind = len(unread)
+                behind = len(unread or [])
             lag[name] = int(behind)
         return StreamStats(self.name.removeprefix(PREFIX), length, pending, lag)
