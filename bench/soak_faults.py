@@ -42,7 +42,9 @@ class Workers:
             self.start(f"w{index + 1}")
 
     def start(self, name: str) -> None:
-        env = {**os.environ, "REDIS_URL": self.url, "LOG_LEVEL": "INFO", "JOB_TIMEOUT_S": str(JOB_TIMEOUT_S)}
+        # The media folder the soak's bots read (their DATA_DIR's), as processes of one host share it.
+        env = {**os.environ, "REDIS_URL": self.url, "LOG_LEVEL": "INFO", "JOB_TIMEOUT_S": str(JOB_TIMEOUT_S),
+               "MEDIA_DIR": str(self.folder / "media")}
         with (self.folder / f"{name}.log").open("ab") as output:
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", "entrypoints.cli", "worker", "--consumer", name],

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
+
+# A key's kind: its name with ids as `*` and numbers as `N` ("mb:breed:*:gen:N:latents").
+_ID = re.compile(r"(?<=:)(?=[a-z]*[0-9])[a-z0-9]{8}(?=:|-g|$)")
+_NUMBER = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -14,23 +20,27 @@ class RedisBytes:
     after_files: float  # once the rendered files' TTL (ARTIFACT_TTL_DAYS) passed
     after_retention: float  # once the breeds' retention (BREED_RETENTION_DAYS) passed: what stays for good
     keys_kept: float  # keys per breed that never expire (the gallery's winner)
+    kinds: dict[str, float] = field(default_factory=dict)  # bytes per breed by kind of key, largest first
 
     def text(self) -> str:
         return (f"Redis per finished breed: {self.now / 1024:.0f} KiB now, {self.after_files / 1024:.1f} KiB once "
                 f"files expire, {self.after_retention / 1024:.1f} KiB once the breed expires "
-                f"({self.keys_kept:.1f} keys kept for good)")
+                f"({self.keys_kept:.1f} keys kept for good); largest kinds of key: "
+                + ", ".join(f"{kind} {size / 1024:.1f} KiB" for kind, size in list(self.kinds.items())[:8]))
 
 
 async def redis_bytes(store: Any, finished: int) -> RedisBytes:
     """Sum MEMORY USAGE over every key, by when it expires: the files' TTL, the retention, or never."""
     redis = store.redis
     total = files_left = kept = kept_keys = 0
+    kinds: Counter[str] = Counter()
     async for key in redis.scan_iter(count=1000):
         if await redis.type(key) == b"stream":
             continue
         size = await redis.memory_usage(key, samples=0) or 0
         ttl = await redis.pttl(key)
         total += size
+        kinds[_NUMBER.sub("N", _ID.sub("*", key.decode(errors="replace")))] += size
         if ttl < 0:  # no expiry: the gallery
             kept += size
             kept_keys += 1
@@ -38,4 +48,5 @@ async def redis_bytes(store: Any, finished: int) -> RedisBytes:
         elif ttl / 1000 > store.breeds.artifact_ttl_s + 1:  # outlives the files: the breed's state, until its retention
             files_left += size
     per = max(finished, 1)
-    return RedisBytes(total / per, files_left / per, kept / per, kept_keys / per)
+    return RedisBytes(total / per, files_left / per, kept / per, kept_keys / per,
+                      {kind: size / per for kind, size in kinds.most_common()})

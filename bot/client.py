@@ -19,7 +19,7 @@ from runtime.identity import consumer_name
 from runtime.metrics import Metrics
 from runtime.settings import BotSettings
 from service.breeding import BreedingService
-from service.connection import open_service
+from service.connection import media_of, open_service
 from service.errors import UNAVAILABLE
 from service.events import ExternalWait, discord_group, wait_plainly
 from service.tasks import BackgroundTasks
@@ -95,7 +95,8 @@ class MelodyBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         self.service = open_service(self.redis_url, utc_now, self.settings.default_params(),
                                     limits=self.settings.server_limits(), retention_s=self.settings.retention_s,
-                                    max_queued_jobs=self.settings.max_queued_jobs, metrics=self.metrics)
+                                    max_queued_jobs=self.settings.max_queued_jobs,
+                                    media=media_of(self.settings), metrics=self.metrics)
         self._count_discord_errors()
         logging.getLogger("discord.http").addHandler(self._rate_limits)
         self.controller = BreedController(self, self.service, self.tasks, self.consumer,

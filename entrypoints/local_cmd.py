@@ -114,7 +114,7 @@ async def _main(args: argparse.Namespace, settings: CommonSettings, params: Bree
 
     from runtime.processes import Child
     from runtime.redis_server import embedded_or_configured
-    from service.connection import open_service
+    from service.connection import media_of, open_service
     from service.errors import STORAGE_FULL, STORAGE_FULL_TEXT
 
     with embedded_or_configured(settings) as url:
@@ -125,7 +125,7 @@ async def _main(args: argparse.Namespace, settings: CommonSettings, params: Bree
             worker.start()
             print(f"Worker log: {worker.log_path}")
         service = open_service(url, time.time, settings.default_params(), retention_s=settings.retention_s,
-                               max_queued_jobs=settings.max_queued_jobs)
+                               max_queued_jobs=settings.max_queued_jobs, media=media_of(settings))
         try:
             await service.prepare()
             return await session(service, args, params, seed, worker)

@@ -137,12 +137,12 @@ async def _web(children: list[Child], stop: asyncio.Event, url: str, settings: R
     line printed."""
     import time
 
-    from service.connection import open_service
+    from service.connection import media_of, open_service
     from web.server import WebServer, listen_error
 
     service = open_service(url, time.time, settings.default_params(),
                            limits=settings.web_limits(settings.web_host), retention_s=settings.retention_s,
-                           max_queued_jobs=settings.max_queued_jobs)
+                           max_queued_jobs=settings.max_queued_jobs, media=media_of(settings))
     server = WebServer(service, settings.web_host, settings.web_port, consumer="web", access=access)
     try:
         address = await server.start()
@@ -167,7 +167,7 @@ async def _local(children: list[Child], stop: asyncio.Event, url: str, settings:
     import time
 
     from entrypoints import local_cmd
-    from service.connection import open_service
+    from service.connection import media_of, open_service
 
     # The session's own lines are what the person reads: the service's INFO lines would break into them.
     logging.getLogger("service").setLevel(logging.WARNING)
@@ -177,7 +177,7 @@ async def _local(children: list[Child], stop: asyncio.Event, url: str, settings:
     args = parser.parse_args([])
     args.out = str(settings.data_dir / "local")
     service = open_service(url, time.time, settings.default_params(), retention_s=settings.retention_s,
-                           max_queued_jobs=settings.max_queued_jobs)
+                           max_queued_jobs=settings.max_queued_jobs, media=media_of(settings))
     session = asyncio.create_task(local_cmd.session(service, args, settings.default_params(), None, None))
     try:
         await service.prepare()

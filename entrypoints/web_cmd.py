@@ -47,7 +47,7 @@ def page_access(settings: CommonSettings, host: str) -> Access | str:
 async def serve(settings: CommonSettings, host: str, port: int) -> int:
     from runtime.redis_server import RedisServerError, embedded_or_configured
     from runtime.signals import stop_event
-    from service.connection import open_service
+    from service.connection import media_of, open_service
     from web.server import WebServer, listen_error
 
     access = page_access(settings, host)
@@ -58,7 +58,8 @@ async def serve(settings: CommonSettings, host: str, port: int) -> int:
     try:
         with embedded_or_configured(settings) as url:
             service = open_service(url, time.time, settings.default_params(), limits=settings.web_limits(host),
-                                   retention_s=settings.retention_s, max_queued_jobs=settings.max_queued_jobs)
+                                   retention_s=settings.retention_s, max_queued_jobs=settings.max_queued_jobs,
+                                   media=media_of(settings))
             server = WebServer(service, host, port, consumer=f"web-{port}", access=access)
             try:
                 address = await server.start()

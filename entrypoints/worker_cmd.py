@@ -109,6 +109,7 @@ async def _serve(settings: WorkerSettings, consumer: str, renderer: RenderProces
     _warm_up(model, renderer)
     readiness.model_loaded = True
     from storage import BreedStore, connect
+    from storage.media import MediaObservers, media_of
     from worker.runner import Worker
 
     subspace = attributes = None
@@ -125,7 +126,9 @@ async def _serve(settings: WorkerSettings, consumer: str, renderer: RenderProces
     with embedded_or_configured(settings) as url:
         redis = connect(url)
         store = BreedStore(redis, artifact_ttl_s=int(settings.artifact_ttl_days * 86400),
-                           retention_s=settings.retention_s)
+                           retention_s=settings.retention_s,
+                           media=media_of(settings, MediaObservers(sized=[probes.metrics.media_store_bytes.set],
+                                                                   rerendered=[probes.metrics.media_rerenders.inc])))
         worker = Worker(store, model, renderer, consumer,
                         job_timeout_s=settings.job_timeout_s, temperature=settings.temperature,
                         max_deliveries=settings.max_deliveries, subspace=subspace,

@@ -149,7 +149,8 @@ async def test_a_tunes_audio_comes_back_from_its_kept_midi(
     media_store: BreedStore, media_worker: Worker, service: BreedingService, folder: Path,
 ) -> None:
     breed = await started_breed(media_store, media_worker, population=4, foreign=1)
-    await media_store.tunes.create(TuneRequest("tune0001", f"{breed.breed_id}-g1-1", breed.breed_id, 8, "none"))
+    await media_store.tunes.create(TuneRequest("tune0001", f"{breed.breed_id}-g1-1", breed.breed_id, 8, "none",
+                                                 front="discord"))
     await media_store.streams.jobs.enqueue_job(TuneJob("tune0001", f"{breed.breed_id}-g1-1", 8, Backing.NONE))
     await do_next_job(media_store, media_worker)
     first = {name: await media_store.tunes.file("tune0001", name) for name in artifacts.TUNE_FILES}

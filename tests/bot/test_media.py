@@ -1,0 +1,79 @@
+"""The bot with a media store (the folder of BotSettings' data_dir, shared with the real worker): a gallery
+winner's files the folder let go are rendered again for /breed play, and a generation's clips for its post."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from domain.ids import melody_id
+from engine.attributes import load as load_attributes
+from engine.subspace import load as load_subspace
+from runtime.settings import BotSettings
+from storage import BreedStore, connect
+from storage.media import DiskMedia
+from tests.bot.flows import start_breed
+from tests.bot.simulation import World, answer_of
+from tests.support.bot import bot_posts, finish_with, names
+from tests.support.worker_jobs import running
+from worker.runner import Worker
+
+pytestmark = pytest.mark.slow
+
+MB = 1024 * 1024
+
+
+@pytest.fixture
+async def media_worker(redis_url: str, store: BreedStore, bot_settings: BotSettings, melody_model,
+                       renderer) -> AsyncIterator[Worker]:
+    """A real worker on the bot's host: its media in the bot's folder (MEDIA_DIR unset: DATA_DIR/media)."""
+    worker_store = BreedStore(connect(redis_url), media=DiskMedia(bot_settings.media_folder, 64 * MB))
+    worker = Worker(worker_store, melody_model, renderer, "test-worker", job_timeout_s=30.0, block_ms=100,
+                    subspace=load_subspace(), attributes=load_attributes())
+    async with running(worker):
+        yield worker
+    await worker_store.close()
+
+
+def emptied(folder: Path, breed_id: str, number: int) -> list[str]:
+    """Let every file of a generation go from the folder, as eviction would; their names."""
+    gone = sorted(path.name for path in (folder / "breed" / breed_id / str(number)).iterdir())
+    for name in gone:
+        (folder / "breed" / breed_id / str(number) / name).unlink()
+    return gone
+
+
+async def test_breed_play_renders_again_the_winners_files_the_folder_let_go(
+    world: World, media_worker: Worker, bot_settings: BotSettings,
+) -> None:
+    breed = await start_breed(world)
+    await finish_with(world, breed, 2)
+    winner_id = melody_id(breed.breed_id, 0, 1)
+    gone = emptied(bot_settings.media_folder, breed.breed_id, 0)
+    assert {"winner.ogg", "winner.png", "lineage.png", "tune.ogg", "tune.png"} <= set(gone)
+
+    played = await world.voters[0].slash(world.channel, "breed play", melody=winner_id)
+
+    assert answer_of(played) == f"`{winner_id}` posted."
+    [again] = bot_posts(world, world.channel, "🎵")
+    assert names(again) == [
+        "winner.mid", "winner.ogg", "winner.png", "lineage.png", "tune.mid", "tune.ogg", "tune.png"]
+    assert (await again.attachments[1].read()).startswith(b"OggS")
+    assert (await again.attachments[3].read()).startswith(b"\x89PNG")
+    assert (bot_settings.media_folder / "breed" / breed.breed_id / "0" / "tune.ogg").is_file()
+
+
+async def test_a_generations_clips_the_folder_let_go_are_rendered_again_for_its_post(
+    world: World, media_worker: Worker, bot_settings: BotSettings,
+) -> None:
+    breed = await start_breed(world)
+    emptied(bot_settings.media_folder, breed.breed_id, 0)
+    service = world.env.bot.service  # type: ignore[attr-defined]
+
+    files = await service.results.files(breed.breed_id, 0, ["clip-1.ogg", "clip-4.ogg", "roll.png"])
+
+    assert files.missing == ()
+    assert [name for name, _data in files.found] == ["clip-1.ogg", "clip-4.ogg", "roll.png"]
+    assert all(data.startswith((b"OggS", b"\x89PNG")) for _name, data in files.found)
