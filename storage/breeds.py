@@ -24,12 +24,17 @@ from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
 from domain.model import OPEN_STATUSES, Breed, Generation
 from storage import keys
 from storage.client import transaction, ttl_ms
-from storage.codec import dump, load_breed, load_generation
-from storage.media import MediaStore, is_media, media_key
+from storage.codec import dump, load_breed, load_generation, pack_generation
+from storage.media import MediaStore, is_media
 
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_TTL_S = 86400
+# An ended breed's latents are kept this long (its finish's tune, a branch or a tune asked for soon after read
+# them exactly), not its whole retention: they are most of what a breed keeps (8 KiB a generation of 8).
+# Later, a melody of the breed is read through the model's encoder from its notes (worker.melodies), as a
+# gallery winner's is once its breed expired.
+ENDED_LATENTS_S = 2 * 86400
 # Latents are stored little-endian whatever the machine, so any process reads them bit-exact.
 _LATENT_DTYPE = np.dtype("<f4")
 
@@ -215,11 +220,11 @@ class BreedStateStore:
             # A breed that ended keeps its retention, should a late result still come.
             expiry_ms = None if breed.status in OPEN_STATUSES else self._retention_ms
             pipe.multi()
-            pipe.set(gen_key, dump(generation), px=expiry_ms)
+            pipe.set(gen_key, pack_generation(generation), px=expiry_ms)
             pipe.delete(latents_key(breed_id, number))
             pipe.hset(latents_key(breed_id, number), mapping=latents_fields)
             if expiry_ms is not None:
-                pipe.pexpire(latents_key(breed_id, number), expiry_ms)
+                pipe.pexpire(latents_key(breed_id, number), min(expiry_ms, ttl_ms(ENDED_LATENTS_S)))
             self._queue_artifacts(pipe, breed_id, number, artifacts)
             if number > breed.generation:
                 pipe.set(this_breed, dump(dataclasses.replace(breed, generation=number)), keepttl=True)
@@ -249,7 +254,7 @@ class BreedStateStore:
     async def get_artifact(self, breed_id: str, number: int, name: str) -> bytes | None:
         """A rendered file of a generation; None if never written, expired or evicted from the media store."""
         if self.media is not None and is_media(name):
-            data = await self.media.get(artifact_media_key(breed_id, number, name))
+            data = await self.media.get(keys.artifact_media(breed_id, number, name))
             if data is not None:
                 return data
         return await self._redis.get(keys.artifact(breed_id, number, name))  # older versions kept media here
@@ -273,7 +278,7 @@ class BreedStateStore:
             return
         for name, data in artifacts.items():
             if is_media(name):
-                await self.media.put(artifact_media_key(breed_id, number, name), data)
+                await self.media.put(keys.artifact_media(breed_id, number, name), data)
 
     def _queue_artifacts(
         self, pipe: Pipeline, breed_id: str, number: int, artifacts: dict[str, bytes], *, keep: bool = False
@@ -298,15 +303,18 @@ class BreedStateStore:
     # --- retention ---------------------------------------------------------------------------
 
     def _queue_retention(self, pipe: Pipeline, breed: Breed) -> None:
-        """Queue the expiry of a breed that ended: its state, generations, latents, votes and thread link.
+        """Queue the expiry of a breed that ended: its state, generations, votes and thread link after the
+        retention, its latents sooner (ENDED_LATENTS_S).
 
         Files already expire (ARTIFACT_TTL_DAYS), except the winner's, which the gallery keeps; markers and
         message links carry the retention from the start. LT: a shorter expiry already set stays.
         """
         expiring = [breed_key(breed.breed_id)]
+        latents_ms = min(ttl_ms(ENDED_LATENTS_S), self._retention_ms)
         for number in range(breed.generation + 1):
-            expiring += [generation_key(breed.breed_id, number), latents_key(breed.breed_id, number)]
+            expiring += [generation_key(breed.breed_id, number)]
             expiring += [key(breed.breed_id, number) for key in self._expiring]
+            pipe.pexpire(latents_key(breed.breed_id, number), latents_ms, lt=True)
         if breed.thread_id is not None:
             expiring.append(thread_key(breed.thread_id))
             pipe.hdel(THREADS, str(breed.thread_id))  # an older version's link
@@ -325,11 +333,6 @@ def _queue_indexes(pipe: Pipeline, old: Breed | None, new: Breed) -> None:
         pipe.sadd(OPEN_BREEDS, new.breed_id)
     else:
         pipe.srem(OPEN_BREEDS, new.breed_id)
-
-
-def artifact_media_key(breed_id: str, number: int, name: str) -> str:
-    """Where a generation's rendered file lives in the media store (a gallery winner's too: its breed's own)."""
-    return media_key("breed", breed_id, number, name)
 
 
 def _check_artifacts(artifacts: dict[str, bytes]) -> None:

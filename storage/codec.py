@@ -11,6 +11,7 @@ Never pickle: a payload is plain JSON that any process (or a person with redis-c
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, ClassVar, Literal
 
@@ -140,17 +141,42 @@ def load_breed(raw: str | bytes) -> Breed:
     return _build(Breed, payload)
 
 
+# A packed generation starts with zlib's header byte; plain JSON with "{".
+_ZLIB_HEADER = 0x78
+
+
+def pack_generation(generation: Generation) -> bytes:
+    """A generation as Redis keeps it: its JSON with each melody a flat list (pitch, start, end, pitch, ...),
+    compressed (zlib): about a tenth of `dump`'s size. `load_generation` reads both."""
+    payload = {key: _plain(val) for key, val in asdict(generation).items()}
+    payload["melodies"] = [[value for note in melody for value in (note.pitch, note.start, note.end)]
+                           for melody in generation.melodies]
+    payload["v"] = SCHEMA_VERSION
+    return zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 9)
+
+
+def _notes(melody: Any) -> tuple[Note, ...]:
+    """A melody's notes, from a list of {"pitch", "start", "end"} objects or a flat (packed) list of numbers."""
+    if melody and not isinstance(melody[0], dict):
+        if len(melody) % 3:
+            raise ValueError("a packed melody has three numbers a note")
+        return tuple(Note(int(melody[i]), int(melody[i + 1]), int(melody[i + 2])) for i in range(0, len(melody), 3))
+    return tuple(Note(int(n["pitch"]), int(n["start"]), int(n["end"])) for n in melody)
+
+
 def load_generation(raw: str | bytes) -> Generation:
+    if isinstance(raw, bytes | bytearray) and raw[:1] == bytes([_ZLIB_HEADER]):
+        try:
+            raw = zlib.decompress(raw)
+        except zlib.error as error:
+            raise SchemaError(f"bad packed generation: {error}") from None
     payload = _load_dict(raw)
     try:
         payload["candidates"] = tuple(
             Candidate(c["candidate_id"], int(c["index"]), tuple(c["operators"]), tuple(c["parents"]))
             for c in payload["candidates"]
         )
-        payload["melodies"] = tuple(
-            tuple(Note(int(n["pitch"]), int(n["start"]), int(n["end"])) for n in melody)
-            for melody in payload["melodies"]
-        )
+        payload["melodies"] = tuple(_notes(melody) for melody in payload["melodies"])
     except (KeyError, TypeError, ValueError) as error:
         raise SchemaError(f"bad generation: {error}") from None
     payload["artifacts"] = tuple(payload.get("artifacts", ()))
@@ -290,6 +316,7 @@ def load_event(raw: str | bytes) -> Event:
 
 __all__ = [
     "SCHEMA_VERSION", "SchemaError", "Event", "dump", "dump_job", "load_breed", "load_generation", "load_job",
+    "pack_generation",
     "load_event",
     "load_winner", "load_composition", "load_tune", "Nudge", "load_nudge",
 ]

@@ -12,7 +12,6 @@ from redis.asyncio import Redis
 
 from domain.model import Winner
 from storage import keys
-from storage.breeds import artifact_media_key
 from storage.codec import dump, load_winner
 from storage.media import MediaStore, is_media
 
@@ -76,7 +75,7 @@ class GalleryStore:
         """One of a gallery winner's files: its breed's own (or an older version's copy); None when it is gone
         (a medium evicted from the media store is rendered again from what Redis keeps: a render job)."""
         if self.media is not None and is_media(name):
-            data = await self.media.get(artifact_media_key(winner.breed_id, winner.generation, name))
+            data = await self.media.get(keys.artifact_media(winner.breed_id, winner.generation, name))
             if data is not None:
                 return data
         data = await self._redis.get(keys.artifact(winner.breed_id, winner.generation, name))
@@ -95,5 +94,5 @@ class GalleryStore:
         if self.media is not None:
             for name in names:
                 if is_media(name):
-                    await self.media.delete(artifact_media_key(winner.breed_id, winner.generation, name))
+                    await self.media.delete(keys.artifact_media(winner.breed_id, winner.generation, name))
         return bool(removed)

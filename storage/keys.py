@@ -8,6 +8,8 @@ A generation's artifact key is shared too: the gallery keeps a winner's files un
 
 from __future__ import annotations
 
+from storage.media import media_key
+
 PREFIX = "mb:"
 
 
@@ -24,3 +26,8 @@ def generation_prefix(breed_id: str, number: int) -> str:
 def artifact(breed_id: str, number: int, name: str) -> str:
     """One rendered file (audio, image, MIDI) of a generation; a gallery winner's files are its breed's own."""
     return f"{generation_prefix(breed_id, number)}:artifact:{name}"
+
+
+def artifact_media(breed_id: str, number: int, name: str) -> str:
+    """Where a generation's rendered audio or image lives in the media store (a gallery winner's: its breed's)."""
+    return media_key("breed", breed_id, number, name)

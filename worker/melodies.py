@@ -79,16 +79,24 @@ class Melodies:
         return seed
 
     async def latent_of(self, melody: str | MelodyRef) -> NDArray[np.float32]:
-        """The stored latent vector of a melody id: exactly the melody people heard."""
+        """The stored latent vector of a melody id: exactly the melody people heard. An ended breed's latents
+        go before its melodies (storage.breeds.ENDED_LATENTS_S): then the model's reading of the melody's
+        notes, as of a MIDI file (an open breed keeps its latents: without them, its melody is gone)."""
         try:
             ref = parse_melody_id(melody) if isinstance(melody, str) else melody
         except BreedError as error:
             raise JobError(str(error)) from None
         latents = await self.store.breeds.get_latents(ref.breed_id, ref.generation)
-        if latents is None or not 0 <= ref.index < len(latents):
+        if latents is not None and 0 <= ref.index < len(latents):
+            latent: NDArray[np.float32] = latents[ref.index]
+            return latent
+        breed = await self.store.breeds.get(ref.breed_id)
+        generation = await self.store.breeds.get_generation(ref.breed_id, ref.generation)
+        if breed is None or breed.status in model.OPEN_STATUSES or generation is None \
+                or not 0 <= ref.index < len(generation.melodies) or not generation.melodies[ref.index]:
             raise JobError(f"The melody `{ref}` is not stored any more.")
-        latent: NDArray[np.float32] = latents[ref.index]
-        return latent
+        read: NDArray[np.float32] = (await asyncio.to_thread(self.model.encode, [generation.melodies[ref.index]]))[0]
+        return read
 
     async def melody_of(self, ref: MelodyRef) -> tuple[NDArray[np.float32], list[Note], model.BreedParams]:
         """A melody's latent, its notes and the options it sounds with (tempo, instrument).

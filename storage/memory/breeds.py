@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
 from domain.model import OPEN_STATUSES, Breed, Generation
-from storage.breeds import DEFAULT_UPLOAD_TTL_S, BreedExistsError
+from storage.breeds import DEFAULT_UPLOAD_TTL_S, ENDED_LATENTS_S, BreedExistsError
 from storage.codec import Job, dump, load_breed, load_generation
 from storage.memory.space import Space
 
@@ -97,7 +97,8 @@ class MemoryBreeds:
         _check_artifacts(artifacts)
         expiry = None if breed.status in OPEN_STATUSES else self.retention_s
         self._space.set(("gen", breed_id, number), dump(generation), expiry)
-        self._space.set(("latents", breed_id, number), stored, expiry)
+        self._space.set(("latents", breed_id, number), stored,
+                        None if expiry is None else min(expiry, ENDED_LATENTS_S))
         self._put_artifacts(breed_id, number, artifacts)
         if number > breed.generation:
             self._space.set(("breed", breed_id), dump(dataclasses.replace(breed, generation=number)), keep_ttl=True)
@@ -153,11 +154,12 @@ class MemoryBreeds:
             open_ids.discard(new.breed_id)
 
     def _expire_ended(self, breed: Breed) -> None:
-        """A breed that ended expires after the retention, with its generations, latents, votes, nudges
-        and thread link; a shorter expiry already set stays."""
+        """A breed that ended expires after the retention, with its generations, votes, nudges and thread link,
+        its latents sooner (storage.breeds.ENDED_LATENTS_S); a shorter expiry already set stays."""
         expiring: list[tuple[object, ...]] = [("breed", breed.breed_id)]
         for number in range(breed.generation + 1):
-            expiring += [(kind, breed.breed_id, number) for kind in ("gen", "latents", *self._expiring)]
+            expiring += [(kind, breed.breed_id, number) for kind in ("gen", *self._expiring)]
+            self._space.expire(("latents", breed.breed_id, number), min(ENDED_LATENTS_S, self.retention_s), lt=True)
         if breed.thread_id is not None:
             expiring.append(("thread", breed.thread_id))
         for key in expiring:
