@@ -21,13 +21,13 @@ import soundfile
 from domain.model import Note
 from engine import notecache
 from engine.arrange import arrange
-from engine.render import LOUDNESS_LUFS, SYNTH_GAIN, Renderer
+from engine.render import LOUDNESS_LUFS, SAMPLE_RATE, SYNTH_GAIN, Renderer
 from engine.synth import Synth
 from engine.warmup import warm_files
 
 pytestmark = pytest.mark.slow
 
-RATE = 44100
+RATE = SAMPLE_RATE  # the renderer's own (48 kHz, the rate Opus codes at)
 # A log-spectral distance (dB, bins within 80 dB of the loudest) under which two renderings differ
 # only as FluidSynth's own reverb differs from itself (measured at 2.0-2.2 dB, see the docstring).
 LSD_BOUND_DB = 2.5
@@ -149,8 +149,10 @@ def delayed(data: bytes, ticks: int) -> bytes:
 def test_the_cache_differs_from_fluidsynth_less_than_fluidsynth_differs_from_itself(direct, cached, name):
     data = case_midi(name, seed=2)
     # 3.2 s later (3072 ticks at 120 bpm): a whole number of FluidSynth's blocks and milliseconds,
-    # so every note starts exactly 141,120 frames later and only the reverb's modulation has moved on.
-    later = direct.render_samples([delayed(data, 3072)], levelled=False)[0][141_120:]
+    # so every note starts exactly 3.2 s of frames later and only the reverb's modulation has moved on.
+    shift = round(3.2 * RATE)
+    assert shift % notecache.FLUID_BLOCK == 0
+    later = direct.render_samples([delayed(data, 3072)], levelled=False)[0][shift:]
     (whole,), (mixed,) = direct.render_samples([data], levelled=False), cached.render_samples([data], levelled=False)
     itself = log_spectral_distance(whole, later[: len(whole)])
     ours = log_spectral_distance(whole, mixed)

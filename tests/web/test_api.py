@@ -72,6 +72,25 @@ async def test_the_page_serves_only_its_own_breeds_and_their_files(web_server, s
             assert (await response.read()).startswith(b"OggS")
 
 
+async def test_a_clip_is_served_by_the_byte_ranges_a_browser_asks_for(web_server, store: BreedStore) -> None:
+    # A browser reads an Ogg Opus clip's duration from its last page, which it asks for by a Range.
+    async with aiohttp.ClientSession() as session:
+        breed_id = await started(session, web_server.url, store)
+        url = f"{web_server.url}/api/breeds/{breed_id}/files/0/clip-1.ogg"
+        async with session.get(url) as response:
+            whole = await response.read()
+            assert response.status == 200 and response.headers["Accept-Ranges"] == "bytes"
+        size = len(whole)
+        async with session.get(url, headers={"Range": "bytes=-100"}) as response:
+            assert response.status == 206 and await response.read() == whole[-100:]
+            assert response.headers["Content-Range"] == f"bytes {size - 100}-{size - 1}/{size}"
+        async with session.get(url, headers={"Range": "bytes=4-9"}) as response:
+            assert response.status == 206 and await response.read() == whole[4:10]
+        async with session.get(url, headers={"Range": f"bytes={size}-"}) as response:
+            assert response.status == 416
+            assert (await response.json()) == {"error": "That part of the file is not there."}
+
+
 async def test_the_page_listens_on_loopback_unless_told_otherwise() -> None:
     from runtime.settings import CommonSettings
 
