@@ -173,7 +173,9 @@ class Report:
                      f"redis_bytes_per_breed={self.redis.now if self.redis else float('nan'):.0f} "
                      f"redis_bytes_per_breed_after_files={self.redis.after_files if self.redis else float('nan'):.0f} "
                      f"redis_bytes_per_breed_after_retention="
-                     f"{self.redis.after_retention if self.redis else float('nan'):.0f}")
+                     f"{self.redis.after_retention if self.redis else float('nan'):.0f} "
+                     f"redis_bytes_per_breed_over_retention="
+                     f"{self.redis.over_retention if self.redis else float('nan'):.0f}")
         return "\n".join(lines)
 
 
