@@ -244,6 +244,22 @@ DENSE = [Note(60 + (5 * i) % 14, i, i + 1) for i in range(32)]  # a sixteenth on
 CLUSTER = [Note(pitch, 0, 32) for pitch in range(48, 84, 2)]  # 18 notes at once: the loudest peaks
 
 
+@pytest.mark.parametrize("rate", [48000, 44100, 11025])  # 11025: 100 ms is not a whole number of samples
+def test_the_loudness_measure_is_pyloudnorms(renderer, rate):
+    from engine.render import loudness as measured
+
+    rng = np.random.default_rng(rate)
+    (band,) = renderer.render_samples([midi.melody_to_midi(SCALE, 120, 0)], levelled=False)
+    signals = [band, rng.standard_normal(rate * 3).astype(np.float32) * 0.1,  # 3 s of noise
+               (rng.standard_normal(rate // 4) * 0.2).astype(np.float32),  # shorter than one 400 ms block
+               np.concatenate([np.zeros(rate, np.float32), band[: rate * 2]])]  # a second of silence first
+    for signal in signals:
+        # pyloudnorm refuses less than a block; ours measures it with silence after it, as said.
+        padded = np.concatenate([signal, np.zeros(max(0, round(0.4 * rate) - len(signal)), np.float32)])
+        assert measured(signal, rate) == pytest.approx(loudness(padded, rate), abs=1e-3)
+    assert measured(np.zeros(rate, np.float32), rate) == float("-inf")
+
+
 def test_sparse_and_dense_melodies_are_equally_loud(renderer):
     clips = renderer.render_clips([SPARSE, DENSE, SCALE, HELD], tempo=120, instrument=0)
     levels = [loudness(*decode(clip)) for clip in clips]
