@@ -52,7 +52,7 @@ def _median(samples: list[float]) -> float:
 
 async def _bench(args: argparse.Namespace, settings) -> int:
     from domain.jobs import EvolveJob, StartJob
-    from domain.model import Breed, BreedParams
+    from domain.model import Breed, BreedParams, Front
     from engine import ga, midi, pianoroll
     from engine.arrange import arrange
     from engine.musicvae import for_worker
@@ -119,7 +119,7 @@ async def _bench(args: argparse.Namespace, settings) -> int:
         worker = Worker(store, model, renderer, "bench", block_ms=100, subspace=load_subspace())
         firsts: list[float] = []
         for _ in range(3):  # a new breed on a warm worker: its start job until generation 1 is written
-            breed = Breed(store.new_breed_id(), owner_id=0, params=params)
+            breed = Breed(store.new_breed_id(), owner_id=0, params=params, front=Front.TERMINAL)
             await store.breeds.create(breed)
             t0 = time.perf_counter()
             await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
@@ -252,13 +252,13 @@ def _throughput(url: str, workers: int, args: argparse.Namespace) -> float:
 
 async def _throughput_async(url: str, workers: int, args: argparse.Namespace) -> float:
     from domain.jobs import EvolveJob, StartJob
-    from domain.model import Breed, BreedParams
+    from domain.model import Breed, BreedParams, Front
     from storage import connect
     from storage.store import BreedStore
 
     store = BreedStore(connect(url))
     params = BreedParams(population=args.population)
-    breeds = [Breed(store.new_breed_id(), owner_id=0, params=params) for _ in range(args.breeds)]
+    breeds = [Breed(store.new_breed_id(), owner_id=0, params=params, front=Front.TERMINAL) for _ in range(args.breeds)]
     for breed in breeds:
         await store.breeds.create(breed)
         await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))

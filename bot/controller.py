@@ -24,7 +24,7 @@ from bot.views import breed_controls, winner_controls
 from domain import artifacts
 from domain.errors import BreedError, UnknownBreedError
 from domain.ids import MelodyRef
-from domain.model import Breed, BreedParams, Composition, Generation, TuneRequest
+from domain.model import Breed, BreedParams, Composition, Front, Generation, TuneRequest
 from domain.rules import Actor
 from domain.votes import top_candidate
 from service.breeding import BreedingService, Ending, Place
@@ -35,7 +35,7 @@ from service.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
-FRONT = "discord"
+FRONT = Front.DISCORD
 MAX_FILES_PER_MESSAGE = 10
 MAX_FILE_BYTES = 10 * 1024 * 1024
 
@@ -115,7 +115,8 @@ class BreedController:
 
         try:
             return await self.service.start(owner_id=owner.id, params=params, place=Place(guild_id=channel.guild.id),
-                                            seed=seed, seed_name=seed_name or "seed.mid", source=ref, announce=announce)
+                                            seed=seed, seed_name=seed_name or "seed.mid", source=ref, announce=announce,
+                                            front=Front.DISCORD)
         except BaseException:
             # The breed was not stored (e.g. Redis is full): its post and thread would lead nowhere.
             for posted in reversed(shown):

@@ -37,8 +37,18 @@ class MediaOwner(StrEnum):
     COMPOSITION = "composition"
 
 
+class _AboutABreed:
+    """A job whose subject is a breed."""
+
+    breed_id: str
+
+    @property
+    def subject_id(self) -> str:
+        return self.breed_id
+
+
 @dataclass(frozen=True)
-class StartJob:
+class StartJob(_AboutABreed):
     """Generation 1 of a breed: at random, from the uploaded seed MIDI `seed_midi_key`, or around the melody
     id `source` (a branch)."""
 
@@ -49,13 +59,9 @@ class StartJob:
     kind: ClassVar[JobKind] = JobKind.START
     generation: ClassVar[int] = -1
 
-    @property
-    def subject_id(self) -> str:
-        return self.breed_id
-
 
 @dataclass(frozen=True)
-class EvolveJob:
+class EvolveJob(_AboutABreed):
     """The generation after `generation`, from its votes (`fitness`, one count per candidate), the mutation
     `sigma` (None: the breed's) and the combined nudges, (attribute, amount) pairs."""
 
@@ -67,13 +73,9 @@ class EvolveJob:
 
     kind: ClassVar[JobKind] = JobKind.EVOLVE
 
-    @property
-    def subject_id(self) -> str:
-        return self.breed_id
-
 
 @dataclass(frozen=True)
-class FinishJob:
+class FinishJob(_AboutABreed):
     """The winner's files (MIDI, audio, piano roll, family tree, tune): `candidate` (0-based) of `generation`."""
 
     breed_id: str
@@ -82,13 +84,9 @@ class FinishJob:
 
     kind: ClassVar[JobKind] = JobKind.FINISH
 
-    @property
-    def subject_id(self) -> str:
-        return self.breed_id
-
 
 @dataclass(frozen=True)
-class MorphJob:
+class MorphJob(_AboutABreed):
     """The melodies on the way from `candidate` to `other` (0-based) of `generation`, in `steps` melodies
     (domain.limits.MORPH_STEPS; 0: the default)."""
 
@@ -100,13 +98,9 @@ class MorphJob:
 
     kind: ClassVar[JobKind] = JobKind.MORPH
 
-    @property
-    def subject_id(self) -> str:
-        return self.breed_id
-
 
 @dataclass(frozen=True)
-class TreeJob:
+class TreeJob(_AboutABreed):
     """The family tree of `candidate` (0-based) of `generation`."""
 
     breed_id: str
@@ -114,10 +108,6 @@ class TreeJob:
     candidate: int
 
     kind: ClassVar[JobKind] = JobKind.TREE
-
-    @property
-    def subject_id(self) -> str:
-        return self.breed_id
 
 
 @dataclass(frozen=True)

@@ -120,17 +120,17 @@ class Breed:
     breed_id: str
     owner_id: int
     params: BreedParams
+    front: Front
     guild_id: int | None = None
     channel_id: int | None = None
     thread_id: int | None = None
-    status: str = "starting"
+    status: Status = Status.STARTING
     generation: int = -1
     vote_deadline: float | None = None
     created_at: float = 0.0
     progress_message_id: int | None = None
     winner: int | None = None
     source: str | None = None
-    front: str = "discord"
     opened: int = -1
     idle_rounds: int = 0
     ended: str | None = None
@@ -230,8 +230,8 @@ class TuneRequest:
     breed_id: str
     bars: int
     backing: str
+    front: Front
     guild_id: int | None = None
     channel_id: int | None = None
     requester_id: int = 0
-    front: str = "discord"
     created_at: float = 0.0

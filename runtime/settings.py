@@ -208,7 +208,7 @@ class WorkerSettings(CommonSettings):
         120.0, gt=0, description="A job running this long is given up (its render ended) and its breed told"
     )
     job_batch: int = Field(4, ge=1, le=32, description="Waiting jobs a worker takes at once, decoded in one call")
-    artifact_ttl_days: float = Field(14.0, gt=0, description="How long rendered audio/images stay in Redis")
+    artifact_ttl_days: float = Field(14.0, gt=0, description="How long the candidates' MIDI files stay in Redis")
     metrics_port: int = Field(WORKER_METRICS_PORT, ge=0, le=65535,
                               description="The worker's port for /metrics, /healthz and /readyz")
 

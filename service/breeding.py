@@ -29,7 +29,7 @@ from domain.errors import BreedError, ParamsError, UnknownBreedError
 from domain.ids import MelodyRef
 from domain.jobs import EvolveJob, FinishJob, MorphJob, StartJob
 from domain.limits import ServerLimits
-from domain.model import FRONTS, Breed, BreedParams, choose
+from domain.model import FRONTS, Breed, BreedParams, Front, choose
 from domain.rules import STEER_REFUSAL, Actor, EndReason, end_line, ends_by_itself, may_steer, morph_marker, refusal
 from domain.votes import top_candidate
 from runtime.metrics import Metrics
@@ -278,7 +278,7 @@ class BreedingService:
     async def start(
         self, *, owner_id: int, params: BreedParams, breed_id: str | None = None, place: Place = Place(),
         seed: bytes | None = None, source: MelodyRef | None = None,
-        announce: Callable[[str], Awaitable[Place]] | None = None, front: str = "discord",
+        announce: Callable[[str], Awaitable[Place]] | None = None, front: Front,
         seed_name: str = "seed.mid",
     ) -> Breed:
         """Store a new breed and ask a worker for its first generation: from the seed MIDI, or around the
@@ -334,7 +334,7 @@ class BreedingService:
         except LockTimeout:
             raise BreedError("Many breeds are starting at once here; try again in a moment.") from None
 
-    async def check_start(self, owner_id: int, guild_id: int | None, front: str = "discord") -> None:
+    async def check_start(self, owner_id: int, guild_id: int | None, front: Front) -> None:
         """BreedError when the server (or the web page) or the member (a web client) has as many open breeds
         as allowed, or the member started one too recently; otherwise the member's start cooldown begins."""
         limit = self.limits

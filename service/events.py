@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from domain.errors import BreedError
-from domain.model import OPEN_STATUSES, Breed
+from domain.model import OPEN_STATUSES, Breed, Front
 from runtime.backoff import Outage
 from service.stores import BreedStates, EventStream, SessionStream
 from storage import UNAVAILABLE, Delivery
@@ -44,7 +44,7 @@ def discord_group(shard_ids: list[int] | None, shard_count: int) -> str:
     """The events group of a bot process: "discord" when it runs every shard, else its shards' own group,
     whose events it filters to its own servers (each process of a split bot sees every event once)."""
     if shard_ids is None or len(set(shard_ids)) == shard_count:
-        return "discord"
+        return Front.DISCORD
     return shards_front(shard_ids)
 
 
@@ -72,7 +72,7 @@ class EventConsumer:
         block_ms: int = BLOCK_MS,
         retry_idle_ms: int = RETRY_IDLE_MS,
         max_deliveries: int = MAX_DELIVERIES,
-        front: str = "discord",
+        front: str,
     ) -> None:
         self.streams = streams
         self.handle = handle
@@ -215,7 +215,7 @@ class SessionGroups:
         """Stop the open terminal breeds whose session no longer runs; their ids."""
         stopped = []
         for breed in await self.breeds.open_breeds():
-            if breed.front != "terminal" or await self.streams.session_alive(breed.breed_id):
+            if breed.front != Front.TERMINAL or await self.streams.session_alive(breed.breed_id):
                 continue
             try:
                 await self.stop(breed)

@@ -13,7 +13,7 @@ from domain import artifacts
 from domain.errors import BreedError, ParamsError, UnknownBreedError
 from domain.ids import MelodyRef
 from domain.jobs import MediaOwner, TuneJob
-from domain.model import FRONTS, TuneRequest, check_tune
+from domain.model import FRONTS, Front, TuneRequest, check_tune
 from domain.tune import Backing
 from service.results import Files, read_files
 from service.spacing import Requests
@@ -29,7 +29,7 @@ class Tunes(Requests[TuneRequest]):
 
     async def request(
         self, text: str | MelodyRef, guild_id: int | None, channel_id: int | None, requester_id: int, *,
-        bars: int | None = None, backing: str | None = None, front: str = "discord",
+        front: Front, bars: int | None = None, backing: str | None = None,
     ) -> TuneRequest:
         """Ask for a tune made from a melody of this server; the options default to its breed's.
 

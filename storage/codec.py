@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import MISSING, asdict, dataclass, fields
-from typing import Any, ClassVar, Literal
+from enum import StrEnum
+from typing import Any, ClassVar, Literal, TypeVar
 
 from domain.jobs import (
     JOB_TYPES,
@@ -29,7 +30,18 @@ from domain.jobs import (
     TreeJob,
     TuneJob,
 )
-from domain.model import Breed, BreedParams, Candidate, Composition, Generation, Note, TuneRequest, Winner
+from domain.model import (
+    Breed,
+    BreedParams,
+    Candidate,
+    Composition,
+    Front,
+    Generation,
+    Note,
+    Status,
+    TuneRequest,
+    Winner,
+)
 from domain.tune import BACKINGS, Backing
 
 SCHEMA_VERSION = 1
@@ -138,7 +150,20 @@ def _build(cls: type, payload: dict[str, Any]) -> Any:
 def load_breed(raw: str | bytes) -> Breed:
     payload = _load_dict(raw)
     payload["params"] = _build(BreedParams, payload.get("params") or {})
+    payload["front"] = _member(Front, payload.get("front", Front.DISCORD))  # stored before fronts: Discord's
+    payload["status"] = _member(Status, payload.get("status", Status.STARTING))
     return _build(Breed, payload)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _member(kind: type[E], value: object) -> E:
+    """`value` as a member of the StrEnum `kind`; SchemaError naming the value otherwise."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise SchemaError(f"unknown {kind.__name__.lower()} {value!r}") from None
 
 
 # A packed generation starts with zlib's header byte; plain JSON with "{".
@@ -207,7 +232,9 @@ def load_composition(raw: str | bytes) -> Composition:
 
 
 def load_tune(raw: str | bytes) -> TuneRequest:
-    return _build(TuneRequest, _load_dict(raw))
+    payload = _load_dict(raw)
+    payload["front"] = _member(Front, payload.get("front", Front.DISCORD))  # asked for before fronts: Discord's
+    return _build(TuneRequest, payload)
 
 
 # The field a job's subject id travels in: every job's is `breed_id` on the stream (its key), whatever it names.
@@ -233,10 +260,11 @@ def dump_job(job: Job) -> str:
 def load_job(raw: str | bytes) -> Job:
     """The job of a stream entry, of the type its kind names; SchemaError in one line for anything else."""
     payload = _load_dict(raw)
+    kind = payload.pop("type", None)
     try:
-        cls = JOB_TYPES[JobKind(payload.pop("type", None))]
+        cls = JOB_TYPES[JobKind(kind)]
     except ValueError:
-        raise SchemaError(f"unknown job kind {payload.get('type')!r}") from None
+        raise SchemaError(f"unknown job kind {kind!r}") from None
     subject = payload.pop("breed_id", None)
     if not isinstance(subject, str) or not subject:
         raise SchemaError(f"a {cls.kind} job needs a breed_id")

@@ -27,7 +27,7 @@ from typing import Protocol
 from domain import artifacts
 from domain.errors import BreedError
 from domain.ids import MelodyRef
-from domain.model import Breed, BreedParams, Composition, Generation, TuneRequest
+from domain.model import Breed, BreedParams, Composition, Front, Generation, TuneRequest
 from domain.rules import Actor, refusal
 from domain.strategies import DEFAULT_STRATEGY
 from runtime.exits import CONFIG_ERROR
@@ -108,7 +108,7 @@ class Session:
         self._events = self.tasks.spawn(self._router.run(), name=f"events of breed {self.breed_id}")
         self._beating = self.tasks.spawn(self._beat(), name=f"session of breed {self.breed_id} alive")
         breed = await self.service.start(breed_id=self.breed_id, owner_id=LOCAL_USER, params=self.params,
-                                         seed=seed_midi, source=source, front="terminal")
+                                         seed=seed_midi, source=source, front=Front.TERMINAL)
         self.out_dir = self.out_dir / self.breed_id
         strategy = f", {self.params.strategy} strategy" if self.params.strategy != DEFAULT_STRATEGY else ""
         print(f"Breed {self.breed_id}: population {self.params.population}, sigma {self.params.sigma}{strategy}, "
@@ -344,7 +344,7 @@ class Session:
         if melody is None and self.winner is None:
             raise CommandError("finish first, or name a melody: `tune ab12cd34-g3-5`")
         tune = await self.service.tunes.request(melody or str(self.winner), None, None, LOCAL_USER, bars=bars,
-                                               backing=backing, front="terminal")
+                                               backing=backing, front=Front.TERMINAL)
         self._asked_tunes.add(tune.tune_id)
         await self._wait(lambda: tune.tune_id in self._shown_tunes, "the tune")
 

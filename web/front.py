@@ -14,7 +14,7 @@ import json
 import logging
 from collections import defaultdict
 
-from domain.model import Breed, Composition, Generation, TuneRequest
+from domain.model import Breed, Composition, Front, Generation, TuneRequest
 from domain.rules import Actor
 from service.breeding import BreedingService, Transition
 from service.results import Files
@@ -23,7 +23,7 @@ from service.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
-FRONT = "web"
+FRONT = Front.WEB
 # The person at the page: the starter of every breed started there (the page serves one person).
 LOCAL_USER = 0
 QUEUE_SIZE = 100

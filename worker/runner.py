@@ -19,7 +19,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from domain.jobs import CANDIDATE_JOBS, JOB_TYPES, Job
+from domain.jobs import CANDIDATE_JOBS, Job
 from engine.render_process import render_owner
 from runtime.backoff import Outage
 from runtime.metrics import JOB_KINDS, Metrics
@@ -184,7 +184,7 @@ class Worker:
             await self._poisoned(delivery)
             return
         job = delivery.payload
-        if not isinstance(job, tuple(JOB_TYPES.values())):
+        if not isinstance(job, Job):
             reason = delivery.error or "not a job"
             log.warning("dead-lettering malformed job %s: %s", delivery.message_id, reason)
             await self.store.streams.jobs.dead_letter(delivery, reason)
@@ -249,7 +249,7 @@ class Worker:
                    "it will not be tried again.")
         log.error("job %s delivered %d times (max %d): dead-lettered", delivery.message_id, delivery.deliveries,
                   self.max_deliveries)
-        if isinstance(job, tuple(JOB_TYPES.values())):
+        if isinstance(job, Job):
             await self._fail(delivery, job, message)
         else:
             await self.store.streams.jobs.dead_letter(delivery, message)

@@ -35,7 +35,7 @@ from domain import limits, nudges
 from domain.errors import BreedError
 from domain.ids import BREED_ID_LENGTH
 from domain.instruments import INSTRUMENTS
-from domain.model import Breed
+from domain.model import Breed, Front
 from domain.strategies import DESCRIPTIONS, STRATEGIES
 from domain.tune import BACKINGS, TUNE_BARS
 from service.breeding import check_origin
@@ -282,7 +282,7 @@ class BreedCommands(commands.GroupCog, group_name="breed", group_description="Br
             service = self.bot.service
             ref = await service.pick(melody, interaction.channel_id, interaction.guild_id)
             tune = await service.tunes.request(
-                ref, interaction.guild_id, interaction.channel_id, interaction.user.id,
+                ref, interaction.guild_id, interaction.channel_id, interaction.user.id, front=Front.DISCORD,
                 bars=bars.value if bars else None, backing=backing.value if backing else None,
             )
             return tune_requested_text(tune)

@@ -43,18 +43,18 @@ class MemoryEvents(MemoryLog):
         return self._add(dump(event))
 
     async def read_events(self, consumer: str, count: int = 10, block_ms: int | None = 1000,
-                          front: str = "discord", *, own_pending: bool = False) -> list[Delivery]:
+                          *, front: str, own_pending: bool = False) -> list[Delivery]:
         return await self._read(self.events_group(front), consumer, count, block_ms, load_event,
                                 start="0" if own_pending else ">")
 
     async def claim_stale_events(self, consumer: str, min_idle_ms: int, count: int = 10,
-                                 front: str = "discord") -> list[Delivery]:
+                                 *, front: str) -> list[Delivery]:
         return self._claim(self.events_group(front), consumer, min_idle_ms, count, load_event)
 
-    async def ack_event(self, message_id: str, front: str = "discord") -> bool:
+    async def ack_event(self, message_id: str, front: str) -> bool:
         return self._ack(self.events_group(front), message_id)
 
-    async def dead_letter_event(self, delivery: Delivery, reason: str, front: str = "discord") -> None:
+    async def dead_letter_event(self, delivery: Delivery, reason: str, front: str) -> None:
         self._dead_letter(self.events_group(front), delivery, reason)
 
     def _holds_back(self, group: Group) -> bool:

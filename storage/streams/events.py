@@ -71,7 +71,7 @@ class EventStream(GroupStream):
         return await self._add(dump(event))
 
     async def read_events(self, consumer: str, count: int = 10, block_ms: int | None = 1000,
-                          front: str = "discord", *, own_pending: bool = False) -> list[Delivery]:
+                          *, front: str, own_pending: bool = False) -> list[Delivery]:
         """New events for `consumer` of `front`'s group, waiting up to block_ms (None: no wait) when there are none.
 
         `own_pending`: instead, the events this consumer read before and has not acknowledged (a restart).
@@ -80,15 +80,15 @@ class EventStream(GroupStream):
                                 start="0" if own_pending else ">")
 
     async def claim_stale_events(self, consumer: str, min_idle_ms: int, count: int = 10,
-                                 front: str = "discord") -> list[Delivery]:
+                                 *, front: str) -> list[Delivery]:
         """Take over events that another consumer of `front` read but has not acked for min_idle_ms."""
         return await self._claim(self.events_group(front), consumer, min_idle_ms, count, load_event)
 
-    async def ack_event(self, message_id: str, front: str = "discord") -> bool:
+    async def ack_event(self, message_id: str, front: str) -> bool:
         """Mark an event handled by `front`; True if it was pending."""
         return await self._ack(self.events_group(front), message_id)
 
-    async def dead_letter_event(self, delivery: Delivery, reason: str, front: str = "discord") -> None:
+    async def dead_letter_event(self, delivery: Delivery, reason: str, front: str) -> None:
         """Record an event `front` gave up on (with the reason) and ack it, in one transaction."""
         await self._dead_letter(self.events_group(front), delivery, reason)
 

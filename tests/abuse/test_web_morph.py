@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 async def _morph_jobs(store: BreedStore) -> int:
-    return sum(1 for _id, fields in await store.redis.xrange(JOBS) if load_job(fields[b"payload"]).type == "morph")
+    return sum(1 for _id, fields in await store.redis.xrange(JOBS) if load_job(fields[b"payload"]).kind == "morph")
 
 
 @pytest.mark.parametrize("limits", [None, ServerLimits(morph_cooldown_s=60)], ids=["loopback", "with a cooldown"])

@@ -15,7 +15,7 @@ from bot.texts import (
     status_text,
 )
 from domain.instruments import instrument_name
-from domain.model import Breed, BreedParams
+from domain.model import Breed, BreedParams, Front
 from domain.rules import Actor as Caller
 from domain.rules import may_steer
 
@@ -24,7 +24,7 @@ OWNER = 11
 
 def breed(**fields: object) -> Breed:
     values: dict[str, object] = {"breed_id": "abc12345", "owner_id": OWNER, "params": BreedParams(population=4),
-                                 "thread_id": 77}
+                                 "front": Front.DISCORD, "thread_id": 77}
     values.update(fields)
     return Breed(**values)  # type: ignore[arg-type]
 

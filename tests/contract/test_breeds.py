@@ -115,9 +115,9 @@ async def test_ping_answers(store: AnyStore) -> None:
 
 
 async def test_a_tune_request_and_its_files_read_back_and_are_shown_once(store: AnyStore) -> None:
-    from domain.model import TuneRequest
+    from domain.model import Front, TuneRequest
 
-    tune = TuneRequest("t1", "b1-g2-3", "b1", 16, "band", guild_id=9, channel_id=8, requester_id=7, front="web")
+    tune = TuneRequest("t1", "b1-g2-3", "b1", 16, "band", Front.WEB, guild_id=9, channel_id=8, requester_id=7)
     await store.tunes.create(tune)
     assert await store.tunes.get("t1") == tune
     assert await store.tunes.get("t2") is None

@@ -12,57 +12,60 @@ async def test_an_event_is_read_once_per_front_end_and_pending_until_acknowledge
     event = Event(type="generation_ready", breed_id="b1", generation=3)
     message_id = await store.streams.events.publish_event(event)
 
-    [delivery] = await store.streams.events.read_events("bot1", block_ms=None)
+    [delivery] = await store.streams.events.read_events("bot1", block_ms=None, front="discord")
     assert delivery == Delivery(message_id=message_id, raw=dump(event), payload=event, error=None)
-    assert await store.streams.events.read_events("bot2", block_ms=None) == []  # the group shares its events
+    assert await store.streams.events.read_events("bot2", block_ms=None,
+                                                  front="discord") == []  # the group shares its events
     [on_web] = await store.streams.events.read_events("web1", block_ms=None, front="web")  # another group sees it too
     assert on_web.message_id == message_id
 
-    assert await store.streams.events.ack_event(message_id) is True
-    assert await store.streams.events.ack_event(message_id) is False
+    assert await store.streams.events.ack_event(message_id, front="discord") is True
+    assert await store.streams.events.ack_event(message_id, front="discord") is False
     assert await store.streams.events.ack_event(message_id, front="web") is True
 
 
 async def test_events_come_in_order_up_to_the_count(store: AnyStore) -> None:
     ids = [await store.streams.events.publish_event(Event("progress", f"b{i}", 0, stage="render")) for i in range(5)]
-    first = await store.streams.events.read_events("bot1", count=2, block_ms=None)
-    rest = await store.streams.events.read_events("bot1", count=10, block_ms=None)
+    first = await store.streams.events.read_events("bot1", count=2, block_ms=None, front="discord")
+    rest = await store.streams.events.read_events("bot1", count=10, block_ms=None, front="discord")
     assert [d.message_id for d in first + rest] == ids
     assert [d.payload.breed_id for d in rest] == ["b2", "b3", "b4"]  # type: ignore[union-attr]
 
 
 async def test_a_read_with_nothing_there_returns_nothing(store: AnyStore) -> None:
-    assert await store.streams.events.read_events("bot1", block_ms=None) == []
-    assert await store.streams.events.read_events("bot1", block_ms=50) == []
+    assert await store.streams.events.read_events("bot1", block_ms=None, front="discord") == []
+    assert await store.streams.events.read_events("bot1", block_ms=50, front="discord") == []
 
 
 async def test_a_reader_restarting_under_its_name_gets_what_it_had_not_acknowledged_first(store: AnyStore) -> None:
     for generation in range(3):
         await store.streams.events.publish_event(Event("generation_ready", "b1", generation))
-    held = await store.streams.events.read_events("bot-h-1", count=3, block_ms=None)
-    await store.streams.events.ack_event(held[1].message_id)
-    again = await store.streams.events.read_events("bot-h-1", count=10, block_ms=None, own_pending=True)
+    held = await store.streams.events.read_events("bot-h-1", count=3, block_ms=None, front="discord")
+    await store.streams.events.ack_event(held[1].message_id, front="discord")
+    again = await store.streams.events.read_events("bot-h-1", count=10, block_ms=None, own_pending=True,
+                                                   front="discord")
     assert [d.message_id for d in again] == [held[0].message_id, held[2].message_id]
-    assert await store.streams.events.read_events("bot-h-2", count=10, block_ms=None, own_pending=True) == []
-    assert await store.streams.events.read_events("bot-h-1", count=10, block_ms=None) == []
+    assert await store.streams.events.read_events("bot-h-2", count=10, block_ms=None, own_pending=True,
+                                                  front="discord") == []
+    assert await store.streams.events.read_events("bot-h-1", count=10, block_ms=None, front="discord") == []
 
 
 async def test_an_unacknowledged_event_is_reclaimed_after_its_idle_time_counting_its_deliveries(
     store: AnyStore, advance: Advance
 ) -> None:
     await store.streams.events.publish_event(Event(type="progress", breed_id="b1", generation=0, stage="render"))
-    [taken] = await store.streams.events.read_events("old-bot", block_ms=None)
-    assert await store.streams.events.claim_stale_events("new-bot", min_idle_ms=60_000) == []
+    [taken] = await store.streams.events.read_events("old-bot", block_ms=None, front="discord")
+    assert await store.streams.events.claim_stale_events("new-bot", min_idle_ms=60_000, front="discord") == []
     await advance(0.15)
-    [reclaimed] = await store.streams.events.claim_stale_events("new-bot", min_idle_ms=100)
+    [reclaimed] = await store.streams.events.claim_stale_events("new-bot", min_idle_ms=100, front="discord")
     assert reclaimed.message_id == taken.message_id and reclaimed.deliveries == 2
     assert isinstance(reclaimed.payload, Event) and reclaimed.payload.stage == "render"
     await advance(0.15)
-    [third] = await store.streams.events.claim_stale_events("newer-bot", min_idle_ms=100)
+    [third] = await store.streams.events.claim_stale_events("newer-bot", min_idle_ms=100, front="discord")
     assert third.deliveries == 3
-    assert await store.streams.events.ack_event(third.message_id) is True
+    assert await store.streams.events.ack_event(third.message_id, front="discord") is True
     await advance(0.15)
-    assert await store.streams.events.claim_stale_events("new-bot", min_idle_ms=100) == []
+    assert await store.streams.events.claim_stale_events("new-bot", min_idle_ms=100, front="discord") == []
 
 
 async def test_a_claim_takes_at_most_its_count_and_only_its_front_ends_events(
@@ -70,12 +73,12 @@ async def test_a_claim_takes_at_most_its_count_and_only_its_front_ends_events(
 ) -> None:
     for i in range(5):
         await store.streams.events.publish_event(Event("progress", f"b{i}", 0))
-    await store.streams.events.read_events("old-bot", count=5, block_ms=None)
+    await store.streams.events.read_events("old-bot", count=5, block_ms=None, front="discord")
     await advance(0.15)
     assert await store.streams.events.claim_stale_events("web2", min_idle_ms=100, front="web") == []
-    first = await store.streams.events.claim_stale_events("new-bot", min_idle_ms=100, count=3)
+    first = await store.streams.events.claim_stale_events("new-bot", min_idle_ms=100, count=3, front="discord")
     # The first three were just claimed: not idle.
-    rest = await store.streams.events.claim_stale_events("other-bot", min_idle_ms=100, count=10)
+    rest = await store.streams.events.claim_stale_events("other-bot", min_idle_ms=100, count=10, front="discord")
     assert len(first) == 3 and len(rest) == 2
     assert {d.payload.breed_id for d in first + rest} == {f"b{i}" for i in range(5)}  # type: ignore[union-attr]
 
@@ -103,7 +106,7 @@ async def test_the_bots_of_some_shards_read_every_event_in_their_own_group(store
     await store.streams.ensure_groups()
     await store.streams.events.publish_event(Event("finished", "b1", 2))
     [mine] = await store.streams.events.read_events("bot-a", block_ms=None, front=front)
-    [theirs] = await store.streams.events.read_events("bot-b", block_ms=None)
+    [theirs] = await store.streams.events.read_events("bot-b", block_ms=None, front="discord")
     assert mine.message_id == theirs.message_id
 
 

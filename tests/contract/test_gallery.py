@@ -67,10 +67,10 @@ async def test_a_composition_is_stored_with_its_files_and_posted_once(store: Any
 async def test_a_request_its_files_its_mark_and_its_failure_go_after_the_artifacts_ttl(
     store_with: StoreWith, advance: Advance
 ) -> None:
-    from domain.model import TuneRequest
+    from domain.model import Front, TuneRequest
 
     store = store_with(artifact_ttl_s=0.05)
-    tune = TuneRequest("t1", "b1-g2-3", "b1", 16, "band", guild_id=9, channel_id=8, requester_id=7, front="web")
+    tune = TuneRequest("t1", "b1-g2-3", "b1", 16, "band", Front.WEB, guild_id=9, channel_id=8, requester_id=7)
     await store.tunes.create(tune)
     await store.tunes.add_files("t1", {"tune.mid": b"M"})
     assert await store.tunes.mark_posted("t1")

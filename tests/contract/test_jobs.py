@@ -185,8 +185,8 @@ async def test_events_are_trimmed_up_to_the_slowest_group_that_reads_them(
     monkeypatch.setattr(streams.log, "TRIM_EVERY", 1_000_000)  # trimmed here, by hand only
     for i in range(50):
         await store.streams.events.publish_event(Event(type="progress", breed_id=f"b{i}"))
-    for delivery in await store.streams.events.read_events("bot1", count=100, block_ms=None):
-        await store.streams.events.ack_event(delivery.message_id)
+    for delivery in await store.streams.events.read_events("bot1", count=100, block_ms=None, front="discord"):
+        await store.streams.events.ack_event(delivery.message_id, front="discord")
     # The web page never read here (its group has no consumer): it holds nothing back.
     assert await store.streams.events.trim() == 49
     [seen] = await store.streams.events.read_events("web1", count=5, block_ms=None, front="web")
@@ -197,8 +197,8 @@ async def test_events_are_trimmed_up_to_the_slowest_group_that_reads_them(
     for delivery in web[:5]:
         await store.streams.events.ack_event(delivery.message_id, front="web")
     # The web page holds the five it read and did not acknowledge, and the ten it has not read.
-    for delivery in await store.streams.events.read_events("bot1", count=100, block_ms=None):
-        await store.streams.events.ack_event(delivery.message_id)
+    for delivery in await store.streams.events.read_events("bot1", count=100, block_ms=None, front="discord"):
+        await store.streams.events.ack_event(delivery.message_id, front="discord")
     assert await store.streams.events.trim() == 1 + 5
     assert await store.streams.events.trim() == 0
     assert len(await store.streams.events.read_events("web1", count=100, block_ms=None, front="web")) == 10

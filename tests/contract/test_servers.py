@@ -3,7 +3,7 @@ another server's, and the local front ends', stay; forgetting again finds nothin
 
 from __future__ import annotations
 
-from domain.model import Composition, TuneRequest, Winner
+from domain.model import Composition, Front, TuneRequest, Winner
 from storage.servers import Forgotten
 from tests.storage.factories import make_breed
 from tests.support.stores import AnyStore
@@ -31,7 +31,7 @@ async def test_forgetting_a_server_deletes_its_gallery_breeds_votes_and_requests
     await a_breed(store, "local", None, None)
     await store.compositions.create(Composition("c1", HERE, 5, 8, ("here1-g1-1", "here2-g1-1")))
     await store.compositions.create(Composition("c2", ELSEWHERE, 6, 8, ("there-g1-1", "there-g1-1")))
-    await store.tunes.create(TuneRequest("t1", "here1-g1-1", "here1", 8, "chords", guild_id=HERE))
+    await store.tunes.create(TuneRequest("t1", "here1-g1-1", "here1", 8, "chords", Front.DISCORD, guild_id=HERE))
 
     forgotten = await store.servers.forget(HERE)
 

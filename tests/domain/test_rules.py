@@ -43,13 +43,13 @@ CASES = [
 def test_each_action_is_allowed_only_in_its_states(
     status: str, winner: int | None, action: str, expected: str | None
 ) -> None:
-    breed = Breed("b1", 1, BreedParams(), status=status, winner=winner)
+    breed = Breed("b1", 1, BreedParams(), status=status, winner=winner, front="discord")
     assert refusal(breed, action) == expected
 
 
 def test_an_unknown_action_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
-        refusal(Breed("b1", 1, BreedParams()), "dance")
+        refusal(Breed("b1", 1, BreedParams(), front="discord"), "dance")
 
 
 def test_the_starter_and_message_managers_may_steer_a_breed_and_nobody_else() -> None:

@@ -116,7 +116,7 @@ class Running:
     """An EventConsumer's loop as a task, stopped the way the bot stops it."""
 
     def __init__(self, store: BreedStore, handler: Handler) -> None:
-        self.consumer = EventConsumer(store.streams.events, handler, "bot", block_ms=50)
+        self.consumer = EventConsumer(store.streams.events, handler, "bot", block_ms=50, front="discord")
         self.task = asyncio.create_task(self.consumer.run())
 
     async def stop(self) -> None:
@@ -142,7 +142,8 @@ async def test_events_are_handled_in_order_and_acknowledged(store: BreedStore) -
 
 async def test_events_a_dead_bot_read_but_never_acknowledged_are_handled_on_start(store: BreedStore) -> None:
     await store.streams.events.publish_event(Event("finished", "b1", 4))
-    assert len(await store.streams.events.read_events("bot", count=10, block_ms=None)) == 1  # then the bot died
+    assert len(await store.streams.events.read_events("bot", count=10, block_ms=None,
+                                                      front="discord")) == 1  # then the bot died
     handler = Handler()
     running = Running(store, handler)
     try:
@@ -168,16 +169,16 @@ async def test_a_failing_event_is_kept_for_a_retry_and_dead_lettered_after_the_l
     store: BreedStore,
 ) -> None:
     handler = Handler(failures=MAX_DELIVERIES)
-    consumer = EventConsumer(store.streams.events, handler, "bot")
+    consumer = EventConsumer(store.streams.events, handler, "bot", front="discord")
     await store.streams.events.publish_event(Event("progress", "b1", 0, stage="rendering"))
-    [delivery] = await store.streams.events.read_events("bot", count=1, block_ms=None)
+    [delivery] = await store.streams.events.read_events("bot", count=1, block_ms=None, front="discord")
     assert delivery.deliveries == 1
 
     for attempt in range(1, MAX_DELIVERIES):
         await consumer.deliver(delivery)
         assert len(handler.seen) == attempt and await pending(store) == 1
         # Redis counts each hand-out: a reclaim of the idle event is the next delivery.
-        [delivery] = await store.streams.events.claim_stale_events("bot", 0, count=1)
+        [delivery] = await store.streams.events.claim_stale_events("bot", 0, count=1, front="discord")
         assert delivery.deliveries == attempt + 1
     await consumer.deliver(delivery)
     assert len(handler.seen) == MAX_DELIVERIES and await pending(store) == 0
@@ -188,10 +189,10 @@ async def test_a_failing_event_is_kept_for_a_retry_and_dead_lettered_after_the_l
 async def test_an_event_that_crashed_the_bot_too_often_is_dead_lettered_unhandled(store: BreedStore) -> None:
     handler = Handler()
     await store.streams.events.publish_event(Event("progress", "b1", 0, stage="rendering"))
-    await store.streams.events.read_events("bot", count=1, block_ms=None)
+    await store.streams.events.read_events("bot", count=1, block_ms=None, front="discord")
     for _ in range(MAX_DELIVERIES):  # each time the bot died before it could ack
-        [delivery] = await store.streams.events.claim_stale_events("bot", 0, count=1)
-    await EventConsumer(store.streams.events, handler, "bot").deliver(delivery)
+        [delivery] = await store.streams.events.claim_stale_events("bot", 0, count=1, front="discord")
+    await EventConsumer(store.streams.events, handler, "bot", front="discord").deliver(delivery)
     assert handler.seen == [] and await pending(store) == 0
     assert "handed out 4 times" in (await store.streams.jobs.dead_letters())[0]["reason"]
 
@@ -199,8 +200,8 @@ async def test_an_event_that_crashed_the_bot_too_often_is_dead_lettered_unhandle
 async def test_an_unreadable_event_is_dead_lettered(store: BreedStore) -> None:
     await store.redis.xadd(EVENTS, {b"payload": b"{not json"})
     handler = Handler()
-    [delivery] = await store.streams.events.read_events("bot", count=1, block_ms=None)
-    await EventConsumer(store.streams.events, handler, "bot").deliver(delivery)
+    [delivery] = await store.streams.events.read_events("bot", count=1, block_ms=None, front="discord")
+    await EventConsumer(store.streams.events, handler, "bot", front="discord").deliver(delivery)
     assert handler.seen == [] and await pending(store) == 0
     assert (await store.streams.jobs.dead_letters())[0]["reason"].startswith("unreadable event: not JSON")
 

@@ -110,7 +110,7 @@ def service(store: BreedStore) -> BreedingService:
 async def test_refused_commands_change_nothing_in_redis(service: BreedingService, store: BreedStore) -> None:
     from domain.rules import Actor
 
-    breed = await service.start(breed_id="b1", owner_id=1, params=BreedParams(population=3))
+    breed = await service.start(breed_id="b1", owner_id=1, params=BreedParams(population=3), front="discord")
     before = {key: await store.redis.dump(key) for key in await store.redis.keys(f"{keys.PREFIX}*")}
     attempts = [
         service.close_voting("b1", Actor(1)),  # generation 1 is still being made

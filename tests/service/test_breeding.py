@@ -46,7 +46,7 @@ async def test_starting_a_breed_stores_it_and_asks_for_the_first_generation(serv
     seed = melody_to_midi([Note(60, 0, 4)], 120, 0)
     breed = await service.start(
         breed_id="b1", owner_id=1, params=BreedParams(population=4),
-        place=Place(guild_id=9, channel_id=8, thread_id=7, progress_message_id=6), seed=seed,
+        place=Place(guild_id=9, channel_id=8, thread_id=7, progress_message_id=6), seed=seed, front="discord"
     )
     assert await store.breeds.get("b1") == breed
     assert (breed.status, breed.generation, breed.created_at) == ("starting", -1, NOW)
@@ -271,7 +271,7 @@ async def test_a_failed_step_reopens_voting_and_a_failed_start_fails_the_breed(s
     assert reopened is not None and (reopened.status, reopened.winner, reopened.vote_deadline) == (
         "voting", None, None)
     assert await service.results.step_failed("b1", post) is None  # voting again: not a failed step
-    await store.breeds.create(Breed("b2", 1, BreedParams(), status="starting"))
+    await store.breeds.create(Breed("b2", 1, BreedParams(), status="starting", front="discord"))
     failed = await service.results.step_failed("b2", post)
     assert failed is not None and failed.status == "failed"
     assert told == [("evolving", "voting"), ("starting", "failed")]

@@ -49,7 +49,7 @@ async def test_another_servers_melody_is_refused_for_every_use(service) -> None:
     attempts = [
         service.melodies.melody("b1-g1-1", 1),
         service.start(owner_id=2, params=BreedParams(population=4), place=Place(guild_id=1),
-                      source=MelodyRef("b1", 0, 1)),
+                      source=MelodyRef("b1", 0, 1), front="discord"),
         service.melodies.request_tree("b1-g1-1", 1),
         service.compositions.request("b1-g1-1 b1-g1-2", 1, 3, 2),
         service.gallery.play("b1-g1-2", 1),
@@ -64,7 +64,7 @@ async def test_another_servers_melody_is_refused_for_every_use(service) -> None:
 async def test_a_branch_starts_around_the_melody_and_records_where_it_came_from(service, store) -> None:
     source = await finished_breed(service)
     branch = await service.start(owner_id=2, params=service.params(like=source), place=Place(guild_id=GUILD),
-                                 source=MelodyRef("b1", 0, 1))
+                                 source=MelodyRef("b1", 0, 1), front="discord")
     assert branch.source == "b1-g1-2"
     assert (await store.breeds.get(branch.breed_id)).source == "b1-g1-2"
     start = (await jobs(store))[-1]
@@ -73,7 +73,8 @@ async def test_a_branch_starts_around_the_melody_and_records_where_it_came_from(
 
 
 async def test_a_branch_sounds_like_its_source_unless_told_otherwise(service) -> None:
-    source = await service.start(breed_id="b1", owner_id=1, params=BreedParams(tempo=90, instrument=40))
+    source = await service.start(breed_id="b1", owner_id=1, params=BreedParams(tempo=90, instrument=40),
+                                 front="discord")
     assert (service.params(like=source).tempo, service.params(like=source).instrument) == (90, 40)
     assert service.params(like=source, tempo=150).tempo == 150
 
@@ -82,7 +83,7 @@ async def test_a_breed_starts_from_a_midi_file_or_a_melody_not_both(service, sto
     await voting_breed(service)
     with pytest.raises(BreedError, match="^Start from a MIDI file or from a melody id, not from both.$"):
         await service.start(owner_id=2, params=BreedParams(), place=Place(guild_id=GUILD), seed=b"MThd",
-                            source=MelodyRef("b1", 0, 0))
+                            source=MelodyRef("b1", 0, 0), front="discord")
     assert len(await store.breeds.open_breeds()) == 1
 
 

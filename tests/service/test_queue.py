@@ -37,8 +37,9 @@ async def test_new_work_is_refused_in_one_line_once_the_queue_is_full(store: Mem
         lambda: service.request_morph("b1", 1, 2, 5),
         lambda: service.melodies.request_tree("b1-g1-2", GUILD, 3),
         lambda: service.compositions.request("b1-g1-1 b1-g1-2", GUILD, 3, 3),
-        lambda: service.tunes.request("b1-g1-2", GUILD, 3, 3),
-        lambda: service.start(owner_id=4, params=BreedParams(population=4), place=Place(guild_id=GUILD)),
+        lambda: service.tunes.request("b1-g1-2", GUILD, 3, 3, front="discord"),
+        lambda: service.start(owner_id=4, params=BreedParams(population=4), place=Place(guild_id=GUILD),
+                              front="discord"),
     ]
     for refused_call in refusals:
         with pytest.raises(QueueFull) as refused:
@@ -77,11 +78,11 @@ async def test_the_same_morph_is_queued_once_until_a_worker_is_done_with_it(stor
 async def test_the_same_tune_or_piece_is_made_once_while_pending_whoever_asks(store: MemoryStore) -> None:
     service = BreedingService(store, lambda: NOW)
     await voting_breed(service)
-    tune = await service.tunes.request("b1-g1-2", GUILD, 3, 3, bars=8, backing="chords")
+    tune = await service.tunes.request("b1-g1-2", GUILD, 3, 3, bars=8, backing="chords", front="discord")
     piece = await service.compositions.request("b1-g1-1 b1-g1-2", GUILD, 3, 3)
     before, kept = await jobs(store), store.snapshot()
     with pytest.raises(BreedError, match="That tune is being made already"):
-        await service.tunes.request("b1-g1-2", GUILD, 3, 4, bars=8, backing="chords")
+        await service.tunes.request("b1-g1-2", GUILD, 3, 4, bars=8, backing="chords", front="discord")
     with pytest.raises(BreedError, match="That piece is being made already"):
         await service.compositions.request("b1-g1-1 b1-g1-2", GUILD, 3, 4)
     assert await jobs(store) == before
@@ -89,7 +90,7 @@ async def test_the_same_tune_or_piece_is_made_once_while_pending_whoever_asks(st
     assert store.snapshot() == kept
     assert (await store.tunes.get(tune.tune_id), await store.compositions.get(piece.composition_id)) == (tune, piece)
     # Other arguments are another job.
-    await service.tunes.request("b1-g1-2", GUILD, 3, 4, bars=16, backing="chords")
+    await service.tunes.request("b1-g1-2", GUILD, 3, 4, bars=16, backing="chords", front="discord")
     await service.compositions.request("b1-g1-2 b1-g1-1", GUILD, 3, 4)
     assert len(await jobs(store)) == len(before) + 2
 
@@ -112,9 +113,11 @@ async def test_a_seed_is_parsed_only_once_the_cooldown_lets_the_member_start(
     monkeypatch.setattr(BreedingService, "check_seed", staticmethod(lambda name, data: parsed.append(name)))
     service = BreedingService(store, lambda: NOW, limits=ServerLimits(start_cooldown_s=600))
     params = BreedParams(population=4)
-    await service.start(owner_id=4, params=params, place=Place(guild_id=GUILD), seed=b"MThd", seed_name="a.mid")
+    await service.start(owner_id=4, params=params, place=Place(guild_id=GUILD), seed=b"MThd", seed_name="a.mid",
+                        front="discord")
     with pytest.raises(BreedError, match="Slow down"):
-        await service.start(owner_id=4, params=params, place=Place(guild_id=GUILD), seed=b"MThd", seed_name="b.mid")
+        await service.start(owner_id=4, params=params, place=Place(guild_id=GUILD), seed=b"MThd", seed_name="b.mid",
+                            front="discord")
     assert parsed == ["a.mid"]
 
 
@@ -122,8 +125,9 @@ async def test_a_refused_seed_keeps_the_cooldown(store: MemoryStore) -> None:
     service = BreedingService(store, lambda: NOW, limits=ServerLimits(start_cooldown_s=600))
     params = BreedParams(population=4)
     with pytest.raises(BreedError) as refused:
-        await service.start(owner_id=4, params=params, place=Place(guild_id=GUILD), seed=b"MThd\0", seed_name="x.mid")
+        await service.start(owner_id=4, params=params, place=Place(guild_id=GUILD), seed=b"MThd\0", seed_name="x.mid",
+                            front="discord")
     assert str(refused.value).startswith("`x.mid` cannot be used: ")
     with pytest.raises(BreedError, match="Slow down"):
-        await service.start(owner_id=4, params=params, place=Place(guild_id=GUILD))
+        await service.start(owner_id=4, params=params, place=Place(guild_id=GUILD), front="discord")
     assert await jobs(store) == []

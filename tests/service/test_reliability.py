@@ -64,7 +64,7 @@ async def test_concurrent_starts_cannot_pass_the_servers_limit(store: BreedStore
     async def start(owner: int) -> Breed | str:
         try:
             return await service.start(owner_id=owner, params=BreedParams(), place=Place(guild_id=9),
-                                       announce=announce)
+                                       announce=announce, front="discord")
         except BreedError as error:
             return str(error)
 
@@ -83,11 +83,11 @@ async def test_a_start_whose_announce_failed_does_not_spend_the_cooldown(store: 
         raise BreedError("I cannot run a breed here: I need Send Messages.")
 
     with pytest.raises(BreedError, match="Send Messages"):
-        await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9), announce=broken)
-    breed = await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9))
+        await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9), announce=broken, front="discord")
+    breed = await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9), front="discord")
     assert breed.status == "starting"
     with pytest.raises(BreedError, match="^Slow down: you can start another breed in 600 s.$"):
-        await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9))
+        await service.start(owner_id=1, params=BreedParams(), place=Place(guild_id=9), front="discord")
 
 
 async def run_consumer_until(consumer: EventConsumer, check: Callable[[], bool], what: str) -> None:
@@ -117,10 +117,12 @@ async def test_a_second_bot_process_leaves_the_events_another_one_is_handling(
     store: BreedStore, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await store.streams.events.publish_event(Event("progress", "b1", 0, stage="evolving"))
-    assert len(await store.streams.events.read_events("bot-a", block_ms=None)) == 1  # bot a is handling it now
+    assert len(await store.streams.events.read_events("bot-a", block_ms=None,
+                                                      front="discord")) == 1  # bot a is handling it now
     seen: list[Event] = []
     reads = counting_reads(store.streams.events, monkeypatch)
-    second = EventConsumer(store.streams.events, _record(seen), "bot-b", block_ms=50, retry_idle_ms=5_000)
+    second = EventConsumer(store.streams.events, _record(seen), "bot-b", block_ms=50, retry_idle_ms=5_000,
+                           front="discord")
     # Its own pending events, its claim of idle ones, then blocking reads of new ones: it had its chances.
     await run_consumer_until(second, lambda: len(reads) >= 4, "the second bot to read events a few times")
     assert seen == []
@@ -130,18 +132,20 @@ async def test_a_second_bot_process_leaves_the_events_another_one_is_handling(
 
 async def test_the_events_of_a_bot_process_that_died_are_taken_over_once_idle(store: BreedStore) -> None:
     await store.streams.events.publish_event(Event("progress", "b1", 0, stage="evolving"))
-    await store.streams.events.read_events("bot-a", block_ms=None)  # and then bot a died
+    await store.streams.events.read_events("bot-a", block_ms=None, front="discord")  # and then bot a died
     seen: list[Event] = []
-    consumer = EventConsumer(store.streams.events, _record(seen), "bot-b", block_ms=50, retry_idle_ms=300)
+    consumer = EventConsumer(store.streams.events, _record(seen), "bot-b", block_ms=50, retry_idle_ms=300,
+                             front="discord")
     await run_consumer_until(consumer, lambda: bool(seen), "the event to be taken over")
     assert [(event.type, event.stage) for event in seen] == [("progress", "evolving")]
 
 
 async def test_a_bot_restarted_under_its_name_handles_what_it_had_read_at_once(store: BreedStore) -> None:
     await store.streams.events.publish_event(Event("progress", "b1", 0, stage="evolving"))
-    await store.streams.events.read_events("bot-a", block_ms=None)
+    await store.streams.events.read_events("bot-a", block_ms=None, front="discord")
     seen: list[Event] = []
-    consumer = EventConsumer(store.streams.events, _record(seen), "bot-a", block_ms=50, retry_idle_ms=60_000)
+    consumer = EventConsumer(store.streams.events, _record(seen), "bot-a", block_ms=50, retry_idle_ms=60_000,
+                             front="discord")
     await run_consumer_until(consumer, lambda: bool(seen), "the event it had read")
     assert len(seen) == 1
 

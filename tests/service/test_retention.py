@@ -92,7 +92,7 @@ async def test_a_gallery_winner_outlives_its_breed_for_tunes_and_pieces_with_its
     winner, other = str(MelodyRef("b1", 0, breed.winner)), str(MelodyRef("b1", 0, 0))
     assert await store.breeds.get("b1") is None
 
-    tune = await service.tunes.request(winner, GUILD, 7, 5)
+    tune = await service.tunes.request(winner, GUILD, 7, 5, front="discord")
     # The default length and backing; the worker reads the gallery's tempo and instrument.
     assert (tune.melody, tune.bars, tune.backing) == (winner, DEFAULT_TUNE_BARS, DEFAULT_BACKING)
     piece = await service.compositions.request(f"{winner} {winner}", GUILD, 7, 5)
@@ -104,7 +104,7 @@ async def test_a_gallery_winner_outlives_its_breed_for_tunes_and_pieces_with_its
     jobs = await store.redis.xlen(JOBS)
     for text, server in ((other, GUILD), (winner, GUILD + 1)):
         with pytest.raises(BreedError):
-            await service.tunes.request(text, server, 7, 6)
+            await service.tunes.request(text, server, 7, 6, front="discord")
         with pytest.raises(BreedError):
             await service.compositions.request(f"{text} {text}", server, 7, 6)
     assert await store.redis.xlen(JOBS) == jobs

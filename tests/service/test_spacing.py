@@ -23,16 +23,17 @@ async def test_a_member_who_just_asked_for_a_morph_may_ask_for_a_tune_at_once_an
     await voting_breed(service)
     before = len(await jobs(store))
     await service.request_morph("b1", 1, 2, 5, Actor(MEMBER))
-    await service.tunes.request("b1-g1-1", GUILD, CHANNEL, MEMBER)
+    await service.tunes.request("b1-g1-1", GUILD, CHANNEL, MEMBER, front="discord")
     queued = len(await jobs(store))
     assert queued == before + 2  # the morph's job and the tune's
 
     with pytest.raises(BreedError, match="^Slow down: you can ask for another tune in 30 s.$"):
-        await service.tunes.request("b1-g1-2", GUILD, CHANNEL, MEMBER, bars=16)
+        await service.tunes.request("b1-g1-2", GUILD, CHANNEL, MEMBER, bars=16, front="discord")
     with pytest.raises(BreedError, match="^Slow down: you can ask for another morph in 10 s.$"):
         await service.request_morph("b1", 2, 3, 5, Actor(MEMBER))
     assert len(await jobs(store)) == queued  # the refusals queued nothing
-    await service.tunes.request("b1-g1-2", GUILD, CHANNEL, MEMBER + 1, bars=16)  # another member's own wait
+    await service.tunes.request("b1-g1-2", GUILD, CHANNEL, MEMBER + 1, bars=16,
+                                front="discord")  # another member's own wait
     assert len(await jobs(store)) == queued + 1
 
 
@@ -41,7 +42,7 @@ async def test_each_kind_waits_its_own_setting_and_none_delays_another(store: Br
     service = BreedingService(store, lambda: NOW, limits=limits)
     await finished_breed(service)
     asks = {
-        "tune": lambda: service.tunes.request("b1-g1-1", GUILD, CHANNEL, MEMBER),
+        "tune": lambda: service.tunes.request("b1-g1-1", GUILD, CHANNEL, MEMBER, front="discord"),
         "family tree": lambda: service.melodies.request_tree("b1-g1-1", GUILD, MEMBER),
         "piece": lambda: service.compositions.request("b1-g1-1 b1-g1-2", GUILD, CHANNEL, MEMBER),
         "replay": lambda: service.gallery.play("b1-g1-2", GUILD, MEMBER),

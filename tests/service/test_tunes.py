@@ -27,7 +27,7 @@ def service(store: MemoryStore) -> BreedingService:
 async def test_a_tune_of_a_gallery_winner_is_asked_for_with_its_breeds_options(service, store) -> None:
     await finished_breed(service)
     assert (await service.gallery.page(GUILD)).winners[0].melody_id == "b1-g1-2"
-    tune = await service.tunes.request("b1-g1-2", GUILD, 3, 2)
+    tune = await service.tunes.request("b1-g1-2", GUILD, 3, 2, front="discord")
     assert await store.tunes.get(tune.tune_id) == tune
     assert (tune.melody, tune.breed_id, tune.bars, tune.backing, tune.channel_id, tune.front) == (
         "b1-g1-2", "b1", 8, (await service.get("b1")).params.backing, 3, "discord")
@@ -58,7 +58,7 @@ async def test_a_bad_tune_request_gets_one_line_and_changes_nothing(
     await voting_breed(service)
     before, kept = await jobs(store), store.snapshot()
     with pytest.raises(BreedError) as refused:
-        await service.tunes.request(melody, guild, 3, 2, **options)
+        await service.tunes.request(melody, guild, 3, 2, front="discord", **options)
     assert str(refused.value) == refusal
     assert await jobs(store) == before
     assert store.snapshot() == kept
@@ -66,7 +66,7 @@ async def test_a_bad_tune_request_gets_one_line_and_changes_nothing(
 
 async def test_a_tune_is_shown_once_with_its_files_and_names_those_missing(service, store) -> None:
     await voting_breed(service)
-    tune = await service.tunes.request("b1-g1-1", GUILD, 3, 2)
+    tune = await service.tunes.request("b1-g1-1", GUILD, 3, 2, front="discord")
     assert await service.tunes.lookup(tune.tune_id) == tune
     await store.tunes.add_files(tune.tune_id, {artifacts.TUNE_MID: b"M", artifacts.TUNE_AUDIO: b"O"})
     shown = []
@@ -82,7 +82,7 @@ async def test_a_tune_is_shown_once_with_its_files_and_names_those_missing(servi
 
 async def test_a_tune_whose_post_failed_is_shown_when_its_event_comes_again(service, store) -> None:
     await voting_breed(service)
-    tune = await service.tunes.request("b1-g1-1", GUILD, 3, 2)
+    tune = await service.tunes.request("b1-g1-1", GUILD, 3, 2, front="discord")
 
     async def broken(request, files) -> None:
         raise RuntimeError("Discord is down")
@@ -101,6 +101,6 @@ async def test_a_tune_whose_post_failed_is_shown_when_its_event_comes_again(serv
 async def test_tunes_are_spaced_by_the_tune_cooldown(store) -> None:
     service = BreedingService(store, lambda: NOW, limits=ServerLimits(morph_cooldown_s=5, tune_cooldown_s=60))
     await voting_breed(service)
-    await service.tunes.request("b1-g1-1", GUILD, 3, 2)
+    await service.tunes.request("b1-g1-1", GUILD, 3, 2, front="discord")
     with pytest.raises(BreedError, match="^Slow down: you can ask for another tune in 60 s.$"):
-        await service.tunes.request("b1-g1-2", GUILD, 3, 2)
+        await service.tunes.request("b1-g1-2", GUILD, 3, 2, front="discord")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from domain.model import Breed, BreedParams, Candidate, Generation, Note
+from domain.model import Breed, BreedParams, Candidate, Front, Generation, Note
 
 
 def make_breed(breed_id: str = "b1", **fields: object) -> Breed:
-    values: dict[str, object] = {"owner_id": 42, "params": BreedParams(population=4), "created_at": 1000.0}
+    values: dict[str, object] = {"owner_id": 42, "params": BreedParams(population=4), "front": Front.DISCORD,
+                                 "created_at": 1000.0}
     values.update(fields)
     return Breed(breed_id=breed_id, **values)  # type: ignore[arg-type]
 

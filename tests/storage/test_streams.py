@@ -80,7 +80,7 @@ async def test_a_morph_event_names_its_pair_and_an_event_of_an_older_worker_stil
     morph = Event(type="morph_ready", breed_id="b1", generation=2, candidate=0, other=3, steps=5)
     await store.streams.events.publish_event(morph)
     await redis_client.xadd(EVENTS, {"payload": b'{"v":1,"type":"error","breed_id":"b1","message":"x"}'})
-    [first, second] = await store.streams.events.read_events("bot1", block_ms=None)
+    [first, second] = await store.streams.events.read_events("bot1", block_ms=None, front="discord")
     assert first.payload == morph
     assert second.payload == Event(type="error", breed_id="b1", message="x")
     assert (second.payload.candidate, second.payload.other, second.payload.steps, second.payload.job) == (
@@ -89,7 +89,7 @@ async def test_a_morph_event_names_its_pair_and_an_event_of_an_older_worker_stil
 
 async def test_malformed_event_is_delivered_with_an_error(store: BreedStore, redis_client: Redis) -> None:
     await redis_client.xadd(EVENTS, {"payload": b'{"v":1,"type":"start","breed_id":"b1"}'})
-    [delivery] = await store.streams.events.read_events("bot1", block_ms=None)
+    [delivery] = await store.streams.events.read_events("bot1", block_ms=None, front="discord")
     assert delivery.payload is None and "unknown event type" in (delivery.error or "")
 
 
@@ -108,13 +108,14 @@ async def test_consumers_that_hold_nothing_and_are_long_idle_are_forgotten_at_st
     # Three bot processes that came and went: one left an event unhandled, two handled all they read.
     for consumer in ("bot-h-1", "bot-h-2", "bot-h-3"):
         await store.streams.events.publish_event(Event("generation_ready", "b1", 0))
-        [delivery] = await store.streams.events.read_events(consumer, block_ms=None)
+        [delivery] = await store.streams.events.read_events(consumer, block_ms=None, front="discord")
         if consumer != "bot-h-2":
-            await store.streams.events.ack_event(delivery.message_id)
+            await store.streams.events.ack_event(delivery.message_id, front="discord")
     await let_pass(0.3)
     await store.streams.events.publish_event(Event("generation_ready", "b1", 1))
-    [delivery] = await store.streams.events.read_events("bot-h-4", block_ms=None)  # a live one, just now
-    await store.streams.events.ack_event(delivery.message_id)
+    [delivery] = await store.streams.events.read_events("bot-h-4", block_ms=None,
+                                                        front="discord")  # a live one, just now
+    await store.streams.events.ack_event(delivery.message_id, front="discord")
     await store.streams.ensure_groups(forget_idle_ms=200)
 
     names = {c["name"].decode() for c in await redis_client.xinfo_consumers(EVENTS, BOTS_GROUP)}
@@ -135,7 +136,7 @@ async def test_jobs_enqueued_before_the_groups_exist_are_delivered(redis_client:
 async def test_reading_recreates_groups_lost_with_the_data(store: BreedStore, redis_client: Redis) -> None:
     await redis_client.flushall()
     assert await store.streams.jobs.read_jobs("w1", block_ms=None) == []
-    assert await store.streams.events.claim_stale_events("bot1", min_idle_ms=0) == []
+    assert await store.streams.events.claim_stale_events("bot1", min_idle_ms=0, front="discord") == []
     await store.streams.jobs.enqueue_job(StartJob(breed_id="b1"))
     assert len(await store.streams.jobs.read_jobs("w1", block_ms=None)) == 1
 
@@ -165,8 +166,8 @@ async def test_a_bot_gone_for_days_finds_every_event_of_its_absence_after_others
     monkeypatch.setattr(streams.log, "TRIM_EVERY", 1_000_000)  # trimmed here, by hand only
     await store.streams.ensure_groups()
     await store.streams.events.publish_event(Event("generation_ready", "b1", 0))
-    [delivery] = await store.streams.events.read_events("bot-h-1", block_ms=None)
-    await store.streams.events.ack_event(delivery.message_id)
+    [delivery] = await store.streams.events.read_events("bot-h-1", block_ms=None, front="discord")
+    await store.streams.events.ack_event(delivery.message_id, front="discord")
     # The bot goes away; while it is gone the worker publishes, and another process starts and forgets
     # consumers idle longer than its threshold.
     await let_pass(0.3)
@@ -176,11 +177,11 @@ async def test_a_bot_gone_for_days_finds_every_event_of_its_absence_after_others
     for d in await store.streams.events.read_events("web1", count=10, block_ms=None, front="web"):
         await store.streams.events.ack_event(d.message_id, front="web")  # another front end, up to date
     assert await store.streams.events.trim() == 0
-    came_back = await store.streams.events.read_events("bot-h-2", count=10, block_ms=None)
+    came_back = await store.streams.events.read_events("bot-h-2", count=10, block_ms=None, front="discord")
     assert [d.payload.generation for d in came_back] == [1, 2, 3, 4, 5]
     # A front end gone for longer than ABANDONED_READER_MS holds nothing back any more.
     for d in came_back:
-        await store.streams.events.ack_event(d.message_id)
+        await store.streams.events.ack_event(d.message_id, front="discord")
     await store.streams.events.publish_event(Event("generation_ready", "b1", 6))
     monkeypatch.setattr(streams.events, "ABANDONED_READER_MS", 100)
     await let_pass(0.2)

@@ -18,7 +18,8 @@ from worker.runner import Worker
 
 
 async def new_breed(store, **params) -> Breed:
-    breed = Breed(store.new_breed_id(), owner_id=1, params=BreedParams(**params), created_at=time.time())
+    breed = Breed(store.new_breed_id(), owner_id=1, params=BreedParams(**params), created_at=time.time(),
+                  front="discord")
     await store.breeds.create(breed)
     return breed
 
@@ -30,7 +31,7 @@ async def do_next_job(store, worker: Worker) -> None:
 
 
 async def events_of(store, breed_id: str) -> list[codec.Event]:
-    deliveries = await store.streams.events.read_events("test-bot", count=100, block_ms=None)
+    deliveries = await store.streams.events.read_events("test-bot", count=100, block_ms=None, front="discord")
     return [d.payload for d in deliveries if d.payload is not None and d.payload.breed_id == breed_id]
 
 

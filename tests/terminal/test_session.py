@@ -129,7 +129,8 @@ async def test_a_breed_whose_session_was_killed_is_stopped_when_the_next_session
     monkeypatch.setattr(service.events, "STALE_SESSION_S", 3.0)
     monkeypatch.setattr(terminal.session, "SESSION_BEAT_S", 0.2)
     running, killed = new_session(store, tmp_path / "running"), new_session(store, tmp_path / "killed")
-    discord = await BreedingService(store, time.time).start(owner_id=5, params=BreedParams(population=2, foreign=0))
+    discord = await BreedingService(store, time.time).start(owner_id=5, params=BreedParams(population=2, foreign=0),
+                                                            front="discord")
     try:
         await started(running, store)
         await started(killed, store)

@@ -54,7 +54,8 @@ async def test_bad_requests_get_one_line_and_change_nothing(web_server, store: B
 
 
 async def test_the_page_serves_only_its_own_breeds_and_their_files(web_server, store: BreedStore) -> None:
-    await store.breeds.create(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0))
+    await store.breeds.create(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0,
+                                    front="discord"))
     await store.breeds.add_artifacts("discord1", 0, {"clip-1.ogg": b"OggS"})
     async with aiohttp.ClientSession() as session:
         for path in ("/api/breeds/discord1", "/api/breeds/discord1/files/0/clip-1.ogg", "/b/discord1"):
@@ -125,7 +126,8 @@ async def test_a_morph_asked_on_the_page_is_pushed_to_it_and_served(web_server, 
 async def test_a_breed_starts_around_a_melody_of_the_page_never_around_a_discord_one(
     web_server, store: BreedStore
 ) -> None:
-    await store.breeds.create(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0))
+    await store.breeds.create(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0,
+                                    front="discord"))
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{web_server.url}/api/breeds", json={"from": "discord1-g1-1"}) as response:
             assert response.status == 400

@@ -82,7 +82,8 @@ async def test_a_tune_asked_for_on_the_page_is_pushed_to_it_and_served(web_serve
 
 
 async def test_a_bad_tune_request_gets_one_line_and_changes_nothing(web_server, store: BreedStore) -> None:
-    await store.breeds.create(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0))
+    await store.breeds.create(Breed("discord1", 5, BreedParams(), guild_id=1, thread_id=2, generation=0,
+                                    front="discord"))
     url = web_server.url
     async with aiohttp.ClientSession() as session:
         breed_id = await started(session, url, store)

@@ -11,5 +11,5 @@ from worker.runner import Worker
 
 @pytest.fixture
 def worker(store, melody_model, renderer) -> Worker:
-    return Worker(store, melody_model, renderer, "test-worker", job_timeout_s=1.0, block_ms=50,
+    return Worker(store, melody_model, renderer, "test-worker", job_timeout_s=30.0, block_ms=50,
                   subspace=load_subspace(), attributes=load_attributes())

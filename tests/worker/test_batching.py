@@ -19,12 +19,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def batch_worker(store, melody_model, renderer) -> Worker:
-    return Worker(store, melody_model, renderer, "batch-worker", job_timeout_s=1.0, block_ms=50,
+    return Worker(store, melody_model, renderer, "batch-worker", job_timeout_s=30.0, block_ms=50,
                   subspace=load_subspace(), batch=4)
 
 
 async def events_of_all(store) -> list:
-    deliveries = await store.streams.events.read_events("test-bot", count=1000, block_ms=None)
+    deliveries = await store.streams.events.read_events("test-bot", count=1000, block_ms=None, front="discord")
     return [d.payload for d in deliveries if d.payload is not None]
 
 

@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from domain.jobs import StartJob
-from domain.model import Breed, BreedParams, Note
+from domain.model import Breed, BreedParams, Front, Note
 from domain.tune import Backing
 from engine.attributes import load as load_attributes
 from engine.midi import MidiError
@@ -50,7 +50,7 @@ def _alive(pid: int) -> bool:
 
 
 async def _new_breed(store, tempo: int) -> Breed:
-    breed = Breed(store.new_breed_id(), owner_id=1, created_at=time.time(),
+    breed = Breed(store.new_breed_id(), owner_id=1, created_at=time.time(), front=Front.TERMINAL,
                   params=BreedParams(population=3, foreign=1, tempo=tempo, backing=Backing.NONE))
     await store.breeds.create(breed, StartJob(breed.breed_id))
     return breed
@@ -81,7 +81,8 @@ async def test_a_hung_render_is_ended_at_the_deadline_and_the_next_job_runs(stor
     # The hung job was given up: dead-lettered with the reason, and its breed told.
     [letter] = await store.streams.jobs.dead_letters()
     assert "took longer than 5 s" in letter["reason"] and hung.breed_id in letter["raw"]
-    told = [d.payload for d in await store.streams.events.read_events("test-bot", count=100, block_ms=None)
+    told = [d.payload for d in await store.streams.events.read_events("test-bot", count=100, block_ms=None,
+                                                                      front="discord")
             if d.payload is not None and d.payload.type == "error"]
     assert [(event.breed_id, event.job) for event in told] == [(hung.breed_id, "start")]
     assert "took longer than 5 s" in (told[0].message or "")

@@ -48,7 +48,8 @@ class HeldModel(SlowModel):
 
 
 async def started_job(store, consumer: str):
-    breed = Breed(store.new_breed_id(), owner_id=1, params=BreedParams(population=8), created_at=time.time())
+    breed = Breed(store.new_breed_id(), owner_id=1, params=BreedParams(population=8), created_at=time.time(),
+                  front="discord")
     await store.breeds.create(breed, StartJob(breed.breed_id))
     deliveries = await store.streams.jobs.read_jobs(consumer, count=1, block_ms=1000)
     return breed, deliveries[0]
@@ -84,7 +85,7 @@ async def test_a_result_for_a_job_no_longer_held_is_dropped(store, melody_model,
     await running
     assert await store.breeds.get_generation(breed.breed_id, 0) is None
     assert (await store.breeds.get(breed.breed_id)).generation == -1
-    events = await store.streams.events.read_events("test-bot", count=100, block_ms=None)
+    events = await store.streams.events.read_events("test-bot", count=100, block_ms=None, front="discord")
     assert [e.payload.type for e in events if e.payload.type != "progress"] == []
 
 

@@ -33,7 +33,7 @@ def test_a_nudged_melodys_edge_is_drawn_as_the_nudged_operator() -> None:
 
 
 async def test_the_family_walk_names_the_nudges_that_moved_a_melody(store: BreedStore) -> None:
-    breed = Breed("b1", 1, BreedParams(population=2), status="voting", generation=1)
+    breed = Breed("b1", 1, BreedParams(population=2), status="voting", generation=1, front="discord")
     await store.breeds.create(breed)
     first = Generation("b1", 0, (Candidate("g0-1", 0, ("foreign",), ()), Candidate("g0-2", 1, ("foreign",), ())),
                        (TUNE, TUNE))

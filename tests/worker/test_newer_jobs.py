@@ -15,7 +15,8 @@ async def refused(store, worker, redis_client, payload: dict) -> object:
     await redis_client.xadd(JOBS, {"payload": json.dumps({"v": 1, **payload}).encode()})
     deliveries = await store.streams.jobs.read_jobs(worker.consumer, count=1, block_ms=1000)
     await worker.handle(deliveries[0])
-    events = [d.payload for d in await store.streams.events.read_events("test-bot", count=10, block_ms=None)]
+    events = [d.payload for d in await store.streams.events.read_events("test-bot", count=10, block_ms=None,
+                                                                        front="discord")]
     assert [event.type for event in events] == ["error"]
     return events[0]
 

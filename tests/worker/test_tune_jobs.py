@@ -11,7 +11,7 @@ import soundfile
 
 from domain import artifacts
 from domain.jobs import ComposeJob, FinishJob, TuneJob
-from domain.model import TuneRequest
+from domain.model import Front, TuneRequest
 from engine.midi import midi_to_notes, read_midi, step_seconds
 from storage.breeds import breed_key, generation_key, latents_key
 from tests.support.worker_jobs import do_next_job, events_of, started_breed
@@ -83,7 +83,7 @@ async def test_a_finish_writes_a_tune_that_opens_with_the_winner(store, worker, 
 async def test_a_tune_job_makes_a_tune_from_any_candidate_once(store, worker) -> None:
     breed = await started(store, worker, tempo=90, instrument=40)
     melody = f"{breed.breed_id}-g1-3"
-    await store.tunes.create(TuneRequest("tune1", melody, breed.breed_id, 16, "chords"))
+    await store.tunes.create(TuneRequest("tune1", melody, breed.breed_id, 16, "chords", Front.DISCORD))
     for _ in range(2):
         await store.streams.jobs.enqueue_job(TuneJob("tune1", source=melody, bars=16, backing="chords"))
         await do_next_job(store, worker)

@@ -28,14 +28,14 @@ class Clock:
 
 async def _breed(store, status: str = "starting", generation: int = -1, job: Job | None = None) -> Breed:
     breed = Breed(store.new_breed_id(), owner_id=1, params=BreedParams(population=2, foreign=0),
-                  created_at=time.time())
+                  created_at=time.time(), front="discord")
     await store.breeds.create(breed)
     return await store.breeds.update(breed.breed_id, job=job, status=status, generation=generation,
                                      opened=max(generation, -1))
 
 
 async def _errors(store) -> list[Event]:
-    deliveries = await store.streams.events.read_events("test-bot", count=100, block_ms=None)
+    deliveries = await store.streams.events.read_events("test-bot", count=100, block_ms=None, front="discord")
     return [d.payload for d in deliveries if d.payload is not None and d.payload.type == "error"]
 
 

@@ -32,6 +32,7 @@ from tests.support.worker_jobs import (
     worker_process,
 )
 from worker.handlers.morph import morph_steps
+from worker.runner import Worker
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +87,7 @@ async def test_malformed_and_impossible_jobs_go_to_dead_letters_with_an_error_ev
     reasons = " | ".join(letter["reason"] for letter in letters)
     assert len(letters) == 3
     assert "non-negative" in reasons and "JSON" in reasons and "Unknown breed" in reasons
-    deliveries = await store.streams.events.read_events("test-bot", count=100, block_ms=None)
+    deliveries = await store.streams.events.read_events("test-bot", count=100, block_ms=None, front="discord")
     errors = {d.payload.breed_id: d.payload.message for d in deliveries if d.payload.type == "error"}
     assert "Unknown breed" in errors["no-such-breed"]
     assert "could not read" in errors["abc"]  # the bot can tell the breed's thread
@@ -233,7 +234,11 @@ async def generation_and_no_pending(store, breed_id: str, number: int, redis_cli
     return await store.breeds.get_generation(breed_id, number) is not None and await pending_jobs(redis_client) == 0
 
 
-async def test_a_job_that_killed_its_workers_too_often_is_dead_lettered_and_told_once(store, worker, redis_client):
+async def test_a_job_that_killed_its_workers_too_often_is_dead_lettered_and_told_once(
+    store, melody_model, renderer, redis_client
+):
+    # A worker that reclaims at once: the job's last holder died a moment ago (the job is never run).
+    worker = Worker(store, melody_model, renderer, "reclaiming-worker", job_timeout_s=0.5, block_ms=50)
     breed = await new_breed(store)
     await store.streams.jobs.enqueue_job(StartJob(breed.breed_id))
     await store.streams.jobs.read_jobs("crashed-1", count=1, block_ms=None)

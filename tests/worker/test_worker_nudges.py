@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 
 async def evolved(store, worker, breed_id: str, nudges: tuple[tuple[str, float], ...], first):
     """Generation 1 of a breed whose generation 0 is `first`'s, made with `nudges`."""
-    breed = Breed(breed_id, owner_id=1, params=BreedParams(population=8, strategy="classic"), created_at=time.time())
+    breed = Breed(breed_id, owner_id=1, params=BreedParams(population=8, strategy="classic"), created_at=time.time(),
+                  front="discord")
     await store.breeds.create(breed)
     generation, latents = first
     await store.breeds.write_generation(generation.__class__(breed_id, 0, generation.candidates, generation.melodies),
@@ -28,7 +29,7 @@ async def evolved(store, worker, breed_id: str, nudges: tuple[tuple[str, float],
 
 
 async def test_an_evolve_job_moves_the_next_generation_along_its_nudges(store, worker):
-    seed = Breed("seed", owner_id=1, params=BreedParams(population=8), created_at=time.time())
+    seed = Breed("seed", owner_id=1, params=BreedParams(population=8), created_at=time.time(), front="discord")
     await store.breeds.create(seed)
     await store.streams.jobs.enqueue_job(StartJob("seed"))
     [delivery] = await store.streams.jobs.read_jobs(worker.consumer, count=1, block_ms=1000)
