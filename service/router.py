@@ -209,6 +209,10 @@ class EventRouter:
         if kind == "tune":
             await self._tune(event)
             return
+        if kind == "render":
+            # Files rendered again are read by whoever asked (service.media waits for them): nothing to show.
+            log.info("%s: rendering files again failed: %s", event.breed_id, event.message)
+            return
         breed = await self.service.reads.lookup(event.breed_id)
         if breed is None:
             log.warning("breed %s gen %d: %s event for an unknown breed", event.breed_id, event.generation, event.type)
