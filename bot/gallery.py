@@ -81,7 +81,8 @@ class GalleryPosts:
         """Post a gallery winner again, with its Branch button."""
         files = [_file(name, data) for name, data in kept.files if len(data) <= MAX_FILE_BYTES]
         try:
-            await channel.send(texts.play_text(kept.winner, user_id), files=files,
+            without_tree = artifacts.LINEAGE_PNG not in dict(kept.files)
+            await channel.send(texts.play_text(kept.winner, user_id, without_tree), files=files,
                                view=winner_controls(kept.winner.melody_id))
         except discord.Forbidden:
             raise BreedError("I cannot post here: I need Send Messages and Attach Files in this channel.") from None

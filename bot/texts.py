@@ -226,9 +226,11 @@ def gallery_text(winners: Sequence[Winner], page: int, pages: int, total: int) -
     return "\n".join([head, *(winner_line(winner) for winner in winners)]) + tail
 
 
-def play_text(winner: Winner, user_id: int) -> str:
+def play_text(winner: Winner, user_id: int, without_tree: bool = False) -> str:
+    """A gallery replay; `without_tree`: its family tree went with its breed (BREED_RETENTION_DAYS), said in a line."""
     return (f"🎵 <@{user_id}> plays `{winner.melody_id}`, the winner of breed `{winner.breed_id}` by "
-            f"<@{winner.owner_id}> ({len(winner.people)} took part).")
+            f"<@{winner.owner_id}> ({len(winner.people)} took part)."
+            + ("\nIts family tree is no longer kept: it went with its breed." if without_tree else ""))
 
 
 def forget_server_confirm_text(server_name: str) -> str:

@@ -13,6 +13,7 @@ from engine.attributes import load as load_attributes
 from engine.subspace import load as load_subspace
 from runtime.settings import BotSettings
 from storage import BreedStore, connect
+from storage.breeds import breed_key, generation_key, latents_key
 from storage.media import DiskMedia
 from tests.bot.flows import start_breed
 from tests.bot.simulation import World, answer_of
@@ -63,6 +64,17 @@ async def test_breed_play_renders_again_the_winners_files_the_folder_let_go(
     assert (await again.attachments[1].read()).startswith(b"OggS")
     assert (await again.attachments[3].read()).startswith(b"\x89PNG")
     assert (bot_settings.media_folder / "breed" / breed.breed_id / "0" / "tune.ogg").is_file()
+    assert "family tree is no longer kept" not in again.content
+
+    # The breed's retention passed: the gallery keeps its record, winner.mid and tune.mid; the lineage went.
+    await world.store.redis.delete(breed_key(breed.breed_id), generation_key(breed.breed_id, 0),
+                                   latents_key(breed.breed_id, 0))
+    emptied(bot_settings.media_folder, breed.breed_id, 0)
+    await world.env.advance_time(bot_settings.play_cooldown_s + 1)
+    await world.voters[1].slash(world.channel, "breed play", melody=winner_id)
+    later = bot_posts(world, world.channel, "🎵")[-1]
+    assert names(later) == ["winner.mid", "winner.ogg", "winner.png", "tune.mid", "tune.ogg", "tune.png"]
+    assert later.content.endswith("Its family tree is no longer kept: it went with its breed.")
 
 
 async def test_a_generations_clips_the_folder_let_go_are_rendered_again_for_its_post(
