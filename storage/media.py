@@ -59,7 +59,9 @@ def _check_key(key: str) -> str:
 
 
 class MediaStore(Protocol):
-    """Where rendered media live."""
+    """Where rendered media live; `observers` hear of its size and of files rendered again."""
+
+    observers: MediaObservers
 
     async def get(self, key: str) -> bytes | None: ...
 
@@ -245,7 +247,7 @@ class S3Media:
     async def _s3(self) -> Any:
         async with self._opening:
             if self._client is None:
-                from aiobotocore.session import get_session
+                from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
                 self._client = await self._exit.enter_async_context(
                     get_session().create_client("s3", **self._client_options))
