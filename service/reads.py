@@ -12,7 +12,7 @@ from service.stores import BreedStates, PostMarks
 
 
 class Reads:
-    """Lookups of breeds, their generations and files, for front ends."""
+    """Lookups of breeds and their generations, for front ends (their files: service.media)."""
 
     def __init__(self, breeds: BreedStates, posts: PostMarks) -> None:
         self.breeds = breeds
@@ -35,7 +35,3 @@ class Reads:
         pairs = {morph_marker(a, b): (a, b) for a in population for b in population if a != b}
         made = await self.posts.posted_kinds(breed.breed_id, breed.generation, list(pairs))
         return [pair for marker, pair in pairs.items() if marker in made]
-
-    async def artifact(self, breed_id: str, number: int, name: str) -> bytes | None:
-        """One rendered file of a generation, or None (never made, or expired)."""
-        return await self.breeds.get_artifact(breed_id, number, name)
