@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 RENDER_WAIT_S = 20.0
 POLL_S = 0.25
 LATE = "That file is being rendered again; ask again in a moment."
-GONE = "That file is no longer kept, and what it was made of expired with its breed."
+GONE = "That file is not there: not made yet, or what it is made of is no longer kept."
 BUSY = "That file is no longer kept, and the workers are too busy to render it again now; try again later."
 
 Read = Callable[[str], Awaitable[bytes | None]]
@@ -80,32 +80,51 @@ class Media:
     async def gallery_files(self, winner: Winner, names: Sequence[str]) -> Files:
         """A gallery winner's files, those gone rendered again (from its breed, or its kept winner.mid and
         tune.mid; the family tree only while its breed is kept)."""
-        lineage_kept = await self.breeds.get_generation(winner.breed_id, winner.generation) is not None
+
+        async def renderable(gone: tuple[str, ...]) -> set[str]:
+            lineage_kept = await self.breeds.get_generation(winner.breed_id, winner.generation) is not None
+            return {name for name in gone if lineage_kept or name != artifacts.LINEAGE_PNG}
+
         files, _line = await self._fetch(names, lambda name: self.gallery.file(winner, name),
                                          RenderJob(winner.breed_id, (), generation=winner.generation,
-                                                   candidate=winner.index),
-                                         renderable=lambda name: lineage_kept or name != artifacts.LINEAGE_PNG)
+                                                   candidate=winner.index), renderable)
         return _in_order(names, files, None)
 
     async def _breed(self, breed_id: str, number: int, names: Sequence[str]) -> tuple[dict[str, bytes], str]:
         winner = None
         breed = await self.breeds.get(breed_id)
-        if breed is not None and breed.winner is not None:
+        # A winner's files are those of its own generation only (the finish may have named an earlier one).
+        if breed is not None and breed.winner is not None and number == (
+                breed.generation if breed.winner_generation is None else breed.winner_generation):
             winner = breed.winner
-        return await self._fetch(names, lambda name: self.breeds.get_artifact(breed_id, number, name),
-                                 RenderJob(breed_id, (), generation=number, candidate=winner),
-                                 can_render=lambda: self._breed_kept(breed_id, number, names, winner))
 
-    async def _breed_kept(self, breed_id: str, number: int, names: Sequence[str], winner: int | None) -> bool:
-        """Whether what the files are made of is still kept: the generation (with the candidates they name), or
-        (for a winner's) its gallery record."""
+        async def renderable(gone: tuple[str, ...]) -> set[str]:
+            return await self._made(breed_id, number, gone, winner)
+
+        return await self._fetch(names, lambda name: self.breeds.get_artifact(breed_id, number, name),
+                                 RenderJob(breed_id, (), generation=number, candidate=winner), renderable)
+
+    async def _made(self, breed_id: str, number: int, names: tuple[str, ...], winner: int | None) -> set[str]:
+        """The files of `names` that were made once and whose making Redis still keeps: a generation's clips and
+        roll while it is kept (for candidates it has), a winner's files once its finish wrote winner.mid, a
+        morph's audio while its MIDI file is kept. A file not made yet is the worker's to make, not ours."""
         generation = await self.breeds.get_generation(breed_id, number)
-        if generation is not None:
-            return all(0 < int(index) <= len(generation.candidates)
-                       for name in names for index in _CANDIDATES.findall(name))
-        if winner is None or not set(names) <= set(artifacts.WINNER_FILES):
-            return False
-        return await self.gallery.winner(melody_id(breed_id, number, winner)) is not None
+        made = set()
+        for name in names:
+            if name in artifacts.WINNER_FILES:
+                done = winner is not None and await self.breeds.get_artifact(
+                    breed_id, number, artifacts.WINNER_MID) is not None
+                kept = generation is not None or (winner is not None and await self.gallery.winner(
+                    melody_id(breed_id, number, winner)) is not None)
+                if done and kept and (generation is not None or name != artifacts.LINEAGE_PNG):
+                    made.add(name)
+            elif name.startswith("morph-"):
+                if await self.breeds.get_artifact(breed_id, number, name.rsplit(".", 1)[0] + ".mid") is not None:
+                    made.add(name)
+            elif generation is not None and all(0 < int(index) <= len(generation.candidates)
+                                                for index in _CANDIDATES.findall(name)):
+                made.add(name)
+        return made
 
     # --- tunes and pieces -------------------------------------------------------------------------
 
@@ -115,20 +134,19 @@ class Media:
         requests = self.tunes if owner == MediaOwner.TUNE else self.compositions
         midi_name = artifacts.TUNE_MID if owner == MediaOwner.TUNE else artifacts.COMPOSITION_MID
 
-        async def midi_kept() -> bool:
-            return await requests.file(request_id, midi_name) is not None
+        async def renderable(gone: tuple[str, ...]) -> set[str]:
+            return set(gone) if await requests.file(request_id, midi_name) is not None else set()
 
         files, _line = await self._fetch(names, lambda name: requests.file(request_id, name),
-                                         RenderJob(request_id, (), owner=owner), can_render=midi_kept)
+                                         RenderJob(request_id, (), owner=owner), renderable)
         return _in_order(names, files, max_bytes)
 
     # --- reading, rendering again, waiting ----------------------------------------------------------
 
     async def _fetch(self, names: Sequence[str], read: Read, job: RenderJob,
-                     can_render: Callable[[], Awaitable[bool]] | None = None,
-                     renderable: Callable[[str], bool] = lambda _name: True) -> tuple[dict[str, bytes], str]:
+                     renderable: Callable[[tuple[str, ...]], Awaitable[set[str]]]) -> tuple[dict[str, bytes], str]:
         """The files `names` that are there or could be rendered again within `wait_s`, and the line for the rest
-        (`can_render`: whether what they are made of is kept; `renderable`: which of them can be made again)."""
+        (`renderable`: which of the files gone were made once and can be made again)."""
         found: dict[str, bytes] = {}
         for name in dict.fromkeys(names):
             data = await read(name)
@@ -137,9 +155,8 @@ class Media:
         gone = tuple(name for name in dict.fromkeys(names) if name not in found and is_media(name))
         if not gone or not self.renders:
             return found, ""
-        if can_render is not None and not await can_render():
-            return found, GONE
-        gone = tuple(name for name in gone if renderable(name))
+        can = await renderable(gone)
+        gone = tuple(name for name in gone if name in can)
         if not gone:
             return found, GONE
         try:

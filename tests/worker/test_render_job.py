@@ -192,3 +192,36 @@ def test_a_render_job_is_read_once_at_the_edge() -> None:
                 '{"v":1,"type":"render","breed_id":"b","generation":0,"names":[3]}'):
         with pytest.raises(SchemaError, match="a render job needs"):
             codec.load_job(bad)
+
+
+async def test_a_file_not_made_yet_is_left_to_its_job_and_answered_at_once(
+    media_store: BreedStore, media_worker: Worker, service: BreedingService,
+) -> None:
+    breed = await started_breed(media_store, media_worker, population=4, foreign=1)
+    await media_store.breeds.update(breed.breed_id, status="finished", winner=1, winner_generation=0)
+    service.media.wait_s = 30.0  # it must not wait: the finish job makes these files
+
+    fetched = await service.media.breed_file(breed.breed_id, 0, artifacts.WINNER_AUDIO)
+    other = await service.media.breed_file(breed.breed_id, 0, "morph-1-2.ogg")
+
+    assert (fetched.data, fetched.line) == (None, GONE) and other.line == GONE
+    assert not [job for job in await media_store.streams.jobs.jobs_in_flight() if isinstance(job, RenderJob)]
+
+
+async def test_a_finished_breeds_tune_roll_comes_back_from_its_midi_once_its_latents_went(
+    media_store: BreedStore, media_worker: Worker, folder: Path, redis_client: Redis,
+) -> None:
+    breed = await started_breed(media_store, media_worker, population=4, foreign=1)
+    await media_store.streams.jobs.enqueue_job(FinishJob(breed.breed_id, 0, 2))
+    await do_next_job(media_store, media_worker)
+    await media_store.breeds.update(breed.breed_id, status="finished", winner=2, winner_generation=0)
+    await redis_client.delete(latents_key(breed.breed_id, 0))  # ENDED_LATENTS_S passed
+    evict(folder, breed.breed_id, 0, artifacts.TUNE_PNG, artifacts.WINNER_AUDIO)
+
+    await media_store.streams.jobs.enqueue_job(
+        RenderJob(breed.breed_id, (artifacts.TUNE_PNG, artifacts.WINNER_AUDIO), generation=0, candidate=2))
+    await do_next_job(media_store, media_worker)
+
+    roll = await media_store.breeds.get_artifact(breed.breed_id, 0, artifacts.TUNE_PNG)
+    audio = await media_store.breeds.get_artifact(breed.breed_id, 0, artifacts.WINNER_AUDIO)
+    assert roll is not None and roll.startswith(b"\x89PNG") and audio is not None and audio.startswith(b"OggS")

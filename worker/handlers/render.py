@@ -96,7 +96,11 @@ class Render(Handles[RenderJob]):
             melody: Sequence[Note] = generation.melodies[index]
             params = breed.params
             if name == artifacts.TUNE_PNG:
-                return (await finish_tune(self.kit, ref, breed, melody)).get(artifacts.TUNE_PNG)
+                if await self.store.breeds.get_latents(job.subject, job.generation) is not None:
+                    # The same finish builds the same tune: its roll with its sections and chords.
+                    return (await finish_tune(self.kit, ref, breed, melody)).get(artifacts.TUNE_PNG)
+                tune = await self.store.breeds.get_artifact(job.subject, job.generation, artifacts.TUNE_MID)
+                return await asyncio.to_thread(self.sounds.midi_roll, tune, "Tune") if tune is not None else None
         else:
             # The breed is no longer kept: the gallery's record and its winner.mid still are.
             winner = await self.store.gallery.winner(str(ref))
