@@ -22,6 +22,7 @@ from tests.storage.factories import make_breed, make_generation, make_latents
 from tests.support.waiting import wait_for_sync
 
 KB = 1024
+MB = 1024 * KB
 
 
 def _age(path: Path, seconds_ago: float) -> None:
@@ -215,3 +216,40 @@ async def test_the_breed_store_keeps_its_media_in_the_bucket(redis_client: Redis
     assert not await redis_client.exists(keys.artifact("s3b2", 0, "clip-1.ogg"))
     assert await bucket.get("breed/s3b2/0/clip-1.ogg") == b"OggS-s3"
     assert await store.breeds.get_artifact("s3b2", 0, "clip-1.ogg") == b"OggS-s3"
+
+
+# --- the settings that choose the media store -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["http://bucket/x", "s3://", "s3:///prefix", "bucket/prefix"])
+def test_a_media_url_that_names_no_bucket_stops_the_process_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, url: str,
+) -> None:
+    from runtime.settings import WorkerSettings, load
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MEDIA_URL", url)
+    with pytest.raises(SystemExit) as stopped:
+        load(WorkerSettings)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == "breeder: setting MEDIA_URL: must be s3://bucket/prefix"
+
+
+def test_the_folder_is_under_the_data_dir_unless_named_and_the_secrets_are_not_shown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    from runtime.settings import WorkerSettings
+    from storage.media import media_of
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-not-shown")
+    settings = WorkerSettings()
+    assert settings.media_folder == tmp_path / "data" / "media"
+    assert "secret-not-shown" not in repr(settings)
+    media = media_of(settings)
+    assert isinstance(media, DiskMedia) and (media.root, media.max_bytes) == (tmp_path / "data" / "media", 2048 * MB)
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("MEDIA_URL", "s3://melody/media")
+    assert WorkerSettings().media_folder == tmp_path / "elsewhere"
+    assert isinstance(media_of(WorkerSettings()), S3Media)
