@@ -26,9 +26,14 @@ WORKER_METRICS_PORT = 9101
 BOT_METRICS_PORT = 9102
 
 
-def _range(limit: limits.Limit) -> dict[str, float]:
-    """pydantic's bounds of a domain limit."""
-    return {"gt" if limit.low_open else "ge": limit.low, "le": limit.high}
+N = TypeVar("N", int, float)
+
+
+def _within(default: N, limit: limits.Limit, description: str) -> N:
+    """A setting bounded as the domain limit `limit` is (pydantic checks it)."""
+    if limit.low_open:
+        return Field(default, gt=limit.low, le=limit.high, description=description)
+    return Field(default, ge=limit.low, le=limit.high, description=description)
 
 
 class CommonSettings(BaseSettings):
@@ -57,18 +62,18 @@ class CommonSettings(BaseSettings):
     aws_region: str | None = Field(None, description="The region of MEDIA_URL's bucket")
     aws_access_key_id: SecretStr | None = Field(None, description="The key id for MEDIA_URL's bucket; never logged")
     aws_secret_access_key: SecretStr | None = Field(None, description="The secret for MEDIA_URL's bucket; never logged")
-    population: int = Field(8, **_range(limits.POPULATION), description="Default population size")
-    mutation_sigma: float = Field(0.5, **_range(limits.SIGMA), description="Default mutation sigma")
-    foreign: int = Field(1, **_range(limits.FOREIGN), description="Default count of fresh random candidates a step")
-    vote_minutes: float = Field(3.0, **_range(limits.VOTE_MINUTES), description="Default vote window in minutes")
-    breed_max_idle_rounds: int = Field(
-        3, **_range(limits.MAX_IDLE_ROUNDS), description="Vote closes in a row without a vote before a breed ends"
+    population: int = _within(8, limits.POPULATION, description="Default population size")
+    mutation_sigma: float = _within(0.5, limits.SIGMA, description="Default mutation sigma")
+    foreign: int = _within(1, limits.FOREIGN, description="Default count of fresh random candidates a step")
+    vote_minutes: float = _within(3.0, limits.VOTE_MINUTES, description="Default vote window in minutes")
+    breed_max_idle_rounds: int = _within(
+        3, limits.MAX_IDLE_ROUNDS, description="Vote closes in a row without a vote before a breed ends"
     )
-    breed_max_generations: int = Field(
-        100, **_range(limits.MAX_GENERATIONS), description="A breed ends when the vote on this generation closes"
+    breed_max_generations: int = _within(
+        100, limits.MAX_GENERATIONS, description="A breed ends when the vote on this generation closes"
     )
-    tempo: int = Field(120, **_range(limits.TEMPO), description="Default tempo in BPM")
-    instrument: int = Field(0, **_range(limits.INSTRUMENT), description="Default General MIDI program (0 = piano)")
+    tempo: int = _within(120, limits.TEMPO, description="Default tempo in BPM")
+    instrument: int = _within(0, limits.INSTRUMENT, description="Default General MIDI program (0 = piano)")
     strategy: str = Field(
         DEFAULT_STRATEGY,
         description="Default GA strategy: " + "; ".join(f"{name} ({what})" for name, what in DESCRIPTIONS.items()),
@@ -202,7 +207,7 @@ class WorkerSettings(CommonSettings):
     render_warm_s: float = Field(
         1.0, ge=0, le=30, description="Seconds a starting worker spends rendering the default instruments' notes"
     )
-    temperature: float = Field(0.0, **_range(limits.TEMPERATURE), description="Decoding temperature; 0 = argmax")
+    temperature: float = _within(0.0, limits.TEMPERATURE, description="Decoding temperature; 0 = argmax")
     job_timeout_s: float = Field(60.0, gt=0, description="A job unacknowledged this long is reclaimed")
     job_deadline_s: float = Field(
         120.0, gt=0, description="A job running this long is given up (its render ended) and its breed told"
@@ -268,7 +273,7 @@ S = TypeVar("S", bound=BaseSettings)
 def load(cls: type[S], **overrides: object) -> S:
     """Build settings or exit with one line naming the key that is missing or invalid."""
     try:
-        return cls(**overrides)
+        return cls(**overrides)  # type: ignore[arg-type]  # settings by field name; pydantic checks each
     except ValidationError as error:
         first = error.errors()[0]
         key = str(first["loc"][0]).upper() if first["loc"] else "?"
