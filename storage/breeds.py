@@ -252,12 +252,20 @@ class BreedStateStore:
         return stored.astype(np.float32).reshape(shape)
 
     async def get_artifact(self, breed_id: str, number: int, name: str) -> bytes | None:
-        """A rendered file of a generation; None if never written, expired or evicted from the media store."""
-        if self.media is not None and is_media(name):
-            data = await self.media.get(keys.artifact_media(breed_id, number, name))
+        """A rendered file of a generation; None if never written, expired or evicted from the media store.
+
+        Audio or an image an older version kept in Redis moves to the media store the first time it is read.
+        """
+        key = keys.artifact(breed_id, number, name)
+        if self.media is None or not is_media(name):
+            return await self._redis.get(key)
+        data = await self.media.get(keys.artifact_media(breed_id, number, name))
+        if data is None:
+            data = await self._redis.get(key)
             if data is not None:
-                return data
-        return await self._redis.get(keys.artifact(breed_id, number, name))  # older versions kept media here
+                await self.media.put(keys.artifact_media(breed_id, number, name), data)
+                await self._redis.delete(key)
+        return data
 
     async def add_artifacts(
         self, breed_id: str, number: int, artifacts: dict[str, bytes], *, keep: bool = False

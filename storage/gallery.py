@@ -73,14 +73,22 @@ class GalleryStore:
 
     async def file(self, winner: Winner, name: str) -> bytes | None:
         """One of a gallery winner's files: its breed's own (or an older version's copy); None when it is gone
-        (a medium evicted from the media store is rendered again from what Redis keeps: a render job)."""
-        if self.media is not None and is_media(name):
-            data = await self.media.get(keys.artifact_media(winner.breed_id, winner.generation, name))
+        (a medium evicted from the media store is rendered again from what Redis keeps: a render job).
+
+        Audio or an image an older version kept in Redis moves to the media store the first time it is read.
+        """
+        media = self.media if is_media(name) else None
+        if media is not None:
+            data = await media.get(keys.artifact_media(winner.breed_id, winner.generation, name))
             if data is not None:
                 return data
-        data = await self._redis.get(keys.artifact(winner.breed_id, winner.generation, name))
+        kept = [keys.artifact(winner.breed_id, winner.generation, name), winner_file_key(winner.melody_id, name)]
+        data = await self._redis.get(kept[0])
         if data is None:
-            data = await self._redis.get(winner_file_key(winner.melody_id, name))
+            data = await self._redis.get(kept[1])
+        if data is not None and media is not None:
+            await media.put(keys.artifact_media(winner.breed_id, winner.generation, name), data)
+            await self._redis.delete(*kept)
         return data
 
     async def remove(self, winner: Winner, names: tuple[str, ...]) -> bool:

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from domain.model import Winner
 from storage import BreedStore, keys
+from storage.gallery import winner_file_key
 from storage.media import DiskMedia, MediaObservers, S3Media, is_media, media_key, open_media
 from storage.requests import file_key
 from tests.storage.factories import make_breed, make_generation, make_latents
@@ -139,10 +141,26 @@ async def test_a_generations_audio_and_image_go_to_the_folder_and_its_midi_files
     assert await store.breeds.get_artifact("b1", 0, "clip-1.ogg") is None
 
 
-async def test_a_file_an_older_version_kept_in_redis_is_still_read(redis_client: Redis, tmp_path: Path) -> None:
+async def test_media_an_older_version_kept_in_redis_are_read_and_move_to_the_media_store(
+    redis_client: Redis, tmp_path: Path
+) -> None:
     await redis_client.set(keys.artifact("b1", 0, "clip-2.ogg"), b"OggS-old")
+    await redis_client.set(keys.artifact("b1", 0, "winner.png"), b"\x89PNG-old")
+    await redis_client.set(winner_file_key("b1-g1-1", "tune.ogg"), b"OggS-tune")  # an even older copy
+    await redis_client.set(keys.artifact("b1", 0, "winner.mid"), b"MThd")
     store = BreedStore(redis_client, media=DiskMedia(tmp_path, max_bytes=KB))
+    winner = Winner("b1-g1-1", "b1", 9, 1, 0, 0, 1.0)
+
     assert await store.breeds.get_artifact("b1", 0, "clip-2.ogg") == b"OggS-old"
+    assert await store.gallery.file(winner, "winner.png") == b"\x89PNG-old"
+    assert await store.gallery.file(winner, "tune.ogg") == b"OggS-tune"
+    assert await store.gallery.file(winner, "winner.mid") == b"MThd"
+
+    assert await redis_client.exists(keys.artifact("b1", 0, "clip-2.ogg"), keys.artifact("b1", 0, "winner.png"),
+                                     winner_file_key("b1-g1-1", "tune.ogg")) == 0
+    assert await redis_client.get(keys.artifact("b1", 0, "winner.mid")) == b"MThd"  # MIDI files stay in Redis
+    assert (tmp_path / "breed/b1/0/clip-2.ogg").read_bytes() == b"OggS-old"
+    assert await store.gallery.file(winner, "tune.ogg") == b"OggS-tune"
 
 
 # --- S3: a real S3-compatible server ---------------------------------------------------------------------
