@@ -9,7 +9,9 @@ COPY . /src
 RUN pip install --no-cache-dir -c /src/constraints.txt '/src[engine]' \
     && rm -rf /src
 WORKDIR /app
-# A user of its own, without a login or a home, owning nothing in the image.
+# A user of its own, without a login or a home, owning nothing in the image but the media folder (MEDIA_DIR,
+# a volume in compose.yaml: a named volume takes the owner of the folder it is mounted on).
 RUN useradd --system --no-create-home --shell /usr/sbin/nologin breeder
+RUN install -d -o breeder -m 0750 /media
 USER breeder
 CMD ["breeder", "worker"]

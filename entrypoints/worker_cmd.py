@@ -109,7 +109,7 @@ async def _serve(settings: WorkerSettings, consumer: str, renderer: RenderProces
     _warm_up(model, renderer)
     readiness.model_loaded = True
     from storage import BreedStore, connect
-    from storage.media import MediaObservers, media_of
+    from storage.media import DiskMedia, MediaObservers, media_of
     from worker.runner import Worker
 
     subspace = attributes = None
@@ -122,13 +122,19 @@ async def _serve(settings: WorkerSettings, consumer: str, renderer: RenderProces
     else:
         log.info("another model than the shipped one: the preference strategy searches its whole latent space")
 
+    media = media_of(settings, MediaObservers(sized=[probes.metrics.media_store_bytes.set],
+                                              rerendered=[probes.metrics.media_rerenders.inc]))
+    if isinstance(media, DiskMedia):
+        try:
+            media.check()  # every clip goes there: a folder it cannot write would fail every job
+        except OSError as error:
+            print(f"breeder worker: setting MEDIA_DIR: cannot write to {media.root} ({error.strerror})", flush=True)
+            return CONFIG_ERROR
     stop = stop_event()
     with embedded_or_configured(settings) as url:
         redis = connect(url)
         store = BreedStore(redis, artifact_ttl_s=int(settings.artifact_ttl_days * 86400),
-                           retention_s=settings.retention_s,
-                           media=media_of(settings, MediaObservers(sized=[probes.metrics.media_store_bytes.set],
-                                                                   rerendered=[probes.metrics.media_rerenders.inc])))
+                           retention_s=settings.retention_s, media=media)
         worker = Worker(store, model, renderer, consumer,
                         job_timeout_s=settings.job_timeout_s, temperature=settings.temperature,
                         max_deliveries=settings.max_deliveries, subspace=subspace,

@@ -25,7 +25,7 @@ from domain.model import OPEN_STATUSES, Breed, Generation
 from storage import keys
 from storage.client import transaction, ttl_ms
 from storage.codec import dump, load_breed, load_generation, pack_generation
-from storage.media import MediaStore, is_media
+from storage.media import MediaStore, is_media, move_in
 
 log = logging.getLogger(__name__)
 
@@ -263,8 +263,8 @@ class BreedStateStore:
         if data is None:
             data = await self._redis.get(key)
             if data is not None:
-                await self.media.put(keys.artifact_media(breed_id, number, name), data)
-                await self._redis.delete(key)
+                await move_in(self.media, keys.artifact_media(breed_id, number, name), data,
+                              lambda: self._redis.delete(key))
         return data
 
     async def add_artifacts(

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from domain.model import Winner
 from storage import keys
 from storage.codec import dump, load_winner
-from storage.media import MediaStore, is_media
+from storage.media import MediaStore, is_media, move_in
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,8 @@ class GalleryStore:
         if data is None:
             data = await self._redis.get(kept[1])
         if data is not None and media is not None:
-            await media.put(keys.artifact_media(winner.breed_id, winner.generation, name), data)
-            await self._redis.delete(*kept)
+            await move_in(media, keys.artifact_media(winner.breed_id, winner.generation, name), data,
+                          lambda: self._redis.delete(*kept))
         return data
 
     async def remove(self, winner: Winner, names: tuple[str, ...]) -> bool:

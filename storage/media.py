@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +56,17 @@ def media_key(*parts: str | int) -> str:
 def _check_key(key: str) -> str:
     media_key(*key.split("/"))
     return key
+
+
+async def move_in(media: MediaStore, key: str, data: bytes, forget: Callable[[], Awaitable[object]]) -> None:
+    """Put a file an older version kept elsewhere (in Redis) into the media store, then `forget()` the old copy;
+    a failed put leaves the file where it was."""
+    try:
+        await media.put(key, data)
+    except Exception as error:  # noqa: BLE001 - housekeeping: the file was read all the same
+        log.warning("%s not moved to the media store (%s); it stays where it was", key, error)
+        return
+    await forget()
 
 
 class MediaStore(Protocol):
@@ -127,6 +138,13 @@ class DiskMedia:
 
     async def close(self) -> None:
         return None
+
+    def check(self) -> None:
+        """OSError unless the folder (made if missing) can be written: a process that writes checks at start."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        probe = self.root / f"{_TEMP_PREFIX}check-{secrets.token_hex(4)}"
+        probe.write_bytes(b"")
+        probe.unlink()
 
     # --- blocking parts, in a thread ----------------------------------------------------------
 

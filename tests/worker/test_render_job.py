@@ -22,7 +22,7 @@ from storage import BreedStore, codec, connect
 from storage.breeds import breed_key, generation_key, latents_key
 from storage.codec import SchemaError
 from storage.media import DiskMedia, MediaObservers
-from tests.support.worker_jobs import do_next_job, running, started_breed
+from tests.support.worker_jobs import do_next_job, running, started_breed, worker_process
 from worker.runner import Worker
 
 pytestmark = pytest.mark.slow
@@ -225,3 +225,12 @@ async def test_a_finished_breeds_tune_roll_comes_back_from_its_midi_once_its_lat
     roll = await media_store.breeds.get_artifact(breed.breed_id, 0, artifacts.TUNE_PNG)
     audio = await media_store.breeds.get_artifact(breed.breed_id, 0, artifacts.WINNER_AUDIO)
     assert roll is not None and roll.startswith(b"\x89PNG") and audio is not None and audio.startswith(b"OggS")
+
+
+def test_a_worker_whose_media_folder_cannot_be_written_stops_with_one_line(redis_url: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"not a folder")
+    process = worker_process(redis_url, "w-media", MEDIA_DIR=str(blocker / "media"), METRICS_PORT="0")
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert f"breeder worker: setting MEDIA_DIR: cannot write to {blocker / 'media'}" in output.decode()
