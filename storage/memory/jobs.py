@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from domain.jobs import Job
-from runtime.signals import sleep_or_stop
 from storage.codec import dump_job, load_job
 from storage.memory.log import MemoryLog, parse_id
-from storage.streams.jobs import PENDING_JOB_TTL_MS, WATCHDOG_TTL_MS, WORKERS_GROUP, LeaseLost, job_identity
+from storage.streams.jobs import PENDING_JOB_TTL_MS, WATCHDOG_TTL_MS, WORKERS_GROUP, Lease, job_identity
 from storage.streams.log import FORGET_CONSUMER_MS, JOBS, Delivery
 
 
@@ -129,28 +128,12 @@ class MemoryJobs(MemoryLog):
         return True
 
 
-class MemoryJobLease:
-    """A worker's hold on one job of the in-memory jobs stream (storage.streams.jobs.JobLease's twin)."""
+class MemoryJobLease(Lease):
+    """The lease of a job of the in-memory jobs stream (storage.streams.jobs.JobLease's twin)."""
 
     def __init__(self, jobs: MemoryJobs, message_id: str, consumer: str) -> None:
+        super().__init__(message_id, consumer)
         self._jobs = jobs
-        self.message_id = message_id
-        self.consumer = consumer
-        self.lost = False
 
-    async def renew(self) -> bool:
-        held = self._jobs.renew(self.message_id, self.consumer)
-        if not held:
-            self.lost = True
-        return held
-
-    async def confirm(self) -> None:
-        if self.lost or not await self.renew():
-            raise LeaseLost(f"job {self.message_id} is no longer held by {self.consumer}")
-
-    async def keep_alive(self, interval_s: float, done: asyncio.Event) -> None:
-        while not self.lost:
-            await sleep_or_stop(done, interval_s)
-            if done.is_set():
-                return
-            await self.renew()
+    async def _renew(self) -> bool:
+        return self._jobs.renew(self.message_id, self.consumer)

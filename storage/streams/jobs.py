@@ -9,6 +9,7 @@ without its job live here too.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import hashlib
@@ -101,19 +102,22 @@ class LeaseLost(RuntimeError):
     """The job is no longer held by this consumer: another one reclaimed it, or it was dead-lettered."""
 
 
-class JobLease:
-    """A worker's hold on one job: renewed while the job runs, so only a dead worker's job is reclaimed."""
+class Lease(abc.ABC):
+    """A worker's hold on one job: renewed while the job runs, so only a dead worker's job is reclaimed.
+    A store says how it renews (`_renew`); the rest is the same for every store."""
 
-    def __init__(self, redis: Redis, message_id: str, consumer: str) -> None:
-        self._redis = redis
+    def __init__(self, message_id: str, consumer: str) -> None:
         self.message_id = message_id
         self.consumer = consumer
         self.lost = False
 
+    @abc.abstractmethod
+    async def _renew(self) -> bool:
+        """Reset the job's idle time if this consumer still holds it; whether it does."""
+
     async def renew(self) -> bool:
         """Reset the job's idle time if this consumer still holds it; False (and `lost`) when it does not."""
-        held = bool(await self._redis.eval(_RENEW_IF_MINE, 1, JOBS, WORKERS_GROUP, self.consumer,
-                                           self.message_id))
+        held = await self._renew()
         if not held:
             self.lost = True
         return held
@@ -138,6 +142,17 @@ class JobLease:
                     log.warning("job %s was taken from %s while it ran", self.message_id, self.consumer)
             except Exception as error:  # noqa: BLE001 - a missed beat; confirm() decides before the write
                 log.info("job %s: lease not renewed (%s)", self.message_id, error)
+
+
+class JobLease(Lease):
+    """The lease of a job of the Redis jobs stream."""
+
+    def __init__(self, redis: Redis, message_id: str, consumer: str) -> None:
+        super().__init__(message_id, consumer)
+        self._redis = redis
+
+    async def _renew(self) -> bool:
+        return bool(await self._redis.eval(_RENEW_IF_MINE, 1, JOBS, WORKERS_GROUP, self.consumer, self.message_id))
 
 
 class JobStream(GroupStream):
