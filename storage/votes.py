@@ -6,6 +6,8 @@ typed or clicked may give a candidate more, "i:user:2", "i:user:3", ...
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -26,17 +28,17 @@ class VoteStore:
 
     async def add(self, breed_id: str, number: int, candidate_index: int, user_id: int) -> bool:
         """Count a user's vote for a candidate; False if that user already voted for it."""
-        member = _vote_member(candidate_index, user_id)
+        member = vote_member(candidate_index, user_id)
         return bool(await self._redis.sadd(votes_key(breed_id, number), member))
 
     async def remove(self, breed_id: str, number: int, candidate_index: int, user_id: int) -> bool:
         """Take a user's vote for a candidate back; False if there was none."""
-        member = _vote_member(candidate_index, user_id)
+        member = vote_member(candidate_index, user_id)
         return bool(await self._redis.srem(votes_key(breed_id, number), member))
 
     async def replace(self, breed_id: str, number: int, votes: dict[int, set[int]]) -> None:
         """Replace the whole tally of a generation: candidate index -> user ids, atomically."""
-        members = [_vote_member(index, user) for index, users in votes.items() for user in users]
+        members = [vote_member(index, user) for index, users in votes.items() for user in users]
         key = votes_key(breed_id, number)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
@@ -51,12 +53,10 @@ class VoteStore:
         same person for it (typed or clicked twice) are "i:user:2", "i:user:3", ...
         """
         key = votes_key(breed_id, number)
-        suffix = f":{user_id}"
 
         async def write(pipe: Pipeline) -> None:
-            mine = [m for m in await pipe.smembers(key) if m.decode().split(":")[1:2] == [suffix[1:]]]
-            members = [_vote_member(i, user_id) + (f":{k}" if k > 1 else "")
-                       for i, count in enumerate(counts) for k in range(1, count + 1)]
+            mine = [m for m in await pipe.smembers(key) if is_by(m, user_id)]
+            members = ballot_members(user_id, counts)
             pipe.multi()
             if mine:
                 pipe.srem(key, *mine)
@@ -68,28 +68,55 @@ class VoteStore:
 
     async def voters(self, breed_id: str, number: int) -> set[int]:
         """Everyone who voted on a generation."""
-        return {int(member.split(b":")[1]) for member in await self._redis.smembers(votes_key(breed_id, number))}
+        return voters_of(await self._redis.smembers(votes_key(breed_id, number)))
 
     async def ballot(self, breed_id: str, number: int, user_id: int) -> tuple[int, ...]:
         """One user's votes on a generation, as candidate indexes (a candidate voted for twice comes twice)."""
-        picks = []
-        for member in await self._redis.smembers(votes_key(breed_id, number)):
-            parts = member.decode().split(":")
-            if len(parts) >= 2 and parts[1] == str(user_id):
-                picks.append(int(parts[0]))
-        return tuple(sorted(picks))
+        return ballot_of(await self._redis.smembers(votes_key(breed_id, number)), user_id)
 
     async def tally(self, breed_id: str, number: int, population: int) -> list[int]:
         """Votes per candidate index (0..population-1); votes for other indexes are ignored."""
-        counts = [0] * population
-        for member in await self._redis.smembers(votes_key(breed_id, number)):
-            index = int(member.split(b":", 1)[0])
-            if 0 <= index < population:
-                counts[index] += 1
-        return counts
+        return tally_of(await self._redis.smembers(votes_key(breed_id, number)), population)
 
 
-def _vote_member(candidate_index: int, user_id: int) -> str:
+# A generation's votes are a set of members "candidate:user"; a person's further votes for the same
+# candidate (typed or clicked twice) are "candidate:user:2", "candidate:user:3", ... Both stores keep them so.
+
+def vote_member(candidate_index: int, user_id: int) -> str:
     if candidate_index < 0:
         raise ValueError(f"candidate index must be 0 or more, not {candidate_index}")
     return f"{candidate_index}:{user_id}"
+
+
+def ballot_members(user_id: int, counts: tuple[int, ...]) -> list[str]:
+    """The members of one person's ballot: `counts[i]` votes for candidate i."""
+    return [vote_member(i, user_id) + (f":{k}" if k > 1 else "")
+            for i, count in enumerate(counts) for k in range(1, count + 1)]
+
+
+def _parts(member: str | bytes) -> list[str]:
+    return (member.decode() if isinstance(member, bytes) else member).split(":")
+
+
+def is_by(member: str | bytes, user_id: int) -> bool:
+    """Whether a member is a vote of this person."""
+    return _parts(member)[1:2] == [str(user_id)]
+
+
+def voters_of(members: Iterable[str | bytes]) -> set[int]:
+    return {int(_parts(member)[1]) for member in members}
+
+
+def ballot_of(members: Iterable[str | bytes], user_id: int) -> tuple[int, ...]:
+    """One person's votes as candidate indexes (a candidate voted for twice comes twice)."""
+    return tuple(sorted(int(_parts(member)[0]) for member in members if is_by(member, user_id)))
+
+
+def tally_of(members: Iterable[str | bytes], population: int) -> list[int]:
+    """Votes per candidate index (0..population-1); votes for other indexes are ignored."""
+    counts = [0] * population
+    for member in members:
+        index = int(_parts(member)[0])
+        if 0 <= index < population:
+            counts[index] += 1
+    return counts

@@ -9,6 +9,7 @@ from typing import Generic, TypeVar
 from domain.model import Composition, TuneRequest, Winner
 from storage.codec import Nudge, dump, load_nudge, load_winner
 from storage.memory.space import Space
+from storage.votes import ballot_members, ballot_of, is_by, tally_of, vote_member, voters_of
 
 R = TypeVar("R", Composition, TuneRequest)
 
@@ -30,7 +31,7 @@ class MemoryVotes:
             self._space.delete(key)  # an empty set is no key, as in Redis
 
     async def add(self, breed_id: str, number: int, candidate_index: int, user_id: int) -> bool:
-        member = _vote_member(candidate_index, user_id)
+        member = vote_member(candidate_index, user_id)
         members = self._members(breed_id, number)
         if member in members:
             return False
@@ -38,7 +39,7 @@ class MemoryVotes:
         return True
 
     async def remove(self, breed_id: str, number: int, candidate_index: int, user_id: int) -> bool:
-        member = _vote_member(candidate_index, user_id)
+        member = vote_member(candidate_index, user_id)
         members = self._members(breed_id, number)
         if member not in members:
             return False
@@ -46,37 +47,23 @@ class MemoryVotes:
         return True
 
     async def replace(self, breed_id: str, number: int, votes: dict[int, set[int]]) -> None:
-        members = {_vote_member(index, user) for index, users in votes.items() for user in users}
+        members = {vote_member(index, user) for index, users in votes.items() for user in users}
         self._space.delete(("votes", breed_id, number))
         self._store(breed_id, number, members)
 
     async def set_ballot(self, breed_id: str, number: int, user_id: int, counts: tuple[int, ...]) -> None:
-        members = {m for m in self._members(breed_id, number) if m.split(":")[1:2] != [str(user_id)]}
-        members |= {_vote_member(i, user_id) + (f":{k}" if k > 1 else "")
-                    for i, count in enumerate(counts) for k in range(1, count + 1)}
+        members = {m for m in self._members(breed_id, number) if not is_by(m, user_id)}
+        members |= set(ballot_members(user_id, counts))
         self._store(breed_id, number, members)
 
     async def voters(self, breed_id: str, number: int) -> set[int]:
-        return {int(member.split(":")[1]) for member in self._members(breed_id, number)}
+        return voters_of(self._members(breed_id, number))
 
     async def ballot(self, breed_id: str, number: int, user_id: int) -> tuple[int, ...]:
-        picks = [int(parts[0]) for parts in (m.split(":") for m in self._members(breed_id, number))
-                 if len(parts) >= 2 and parts[1] == str(user_id)]
-        return tuple(sorted(picks))
+        return ballot_of(self._members(breed_id, number), user_id)
 
     async def tally(self, breed_id: str, number: int, population: int) -> list[int]:
-        counts = [0] * population
-        for member in self._members(breed_id, number):
-            index = int(member.split(":", 1)[0])
-            if 0 <= index < population:
-                counts[index] += 1
-        return counts
-
-
-def _vote_member(candidate_index: int, user_id: int) -> str:
-    if candidate_index < 0:
-        raise ValueError(f"candidate index must be 0 or more, not {candidate_index}")
-    return f"{candidate_index}:{user_id}"
+        return tally_of(self._members(breed_id, number), population)
 
 
 class MemoryNudges:
