@@ -205,7 +205,7 @@ class BreedStateStore:
         breed_id, number = generation.breed_id, generation.number
         gen_key, this_breed = generation_key(breed_id, number), breed_key(breed_id)
         latents_fields = _latents_fields(latents)
-        _check_artifacts(artifacts)
+        check_artifacts(artifacts)
         if not await self._redis.exists(gen_key):
             # The media first: once the generation can be read, its files are there (or a render makes them).
             await self._put_media(breed_id, number, artifacts)
@@ -275,7 +275,7 @@ class BreedStateStore:
         `keep`: no expiry (a finished breed keeps its winner's files); else they expire after the TTL. Media
         go to the media store, which evicts them by itself.
         """
-        _check_artifacts(artifacts)
+        check_artifacts(artifacts)
         await self._put_media(breed_id, number, artifacts)
         async with self._redis.pipeline(transaction=True) as pipe:
             self._queue_artifacts(pipe, breed_id, number, artifacts, keep=keep)
@@ -291,7 +291,7 @@ class BreedStateStore:
     def _queue_artifacts(
         self, pipe: Pipeline, breed_id: str, number: int, artifacts: dict[str, bytes], *, keep: bool = False
     ) -> None:
-        _check_artifacts(artifacts)
+        check_artifacts(artifacts)
         expiry_ms = None if keep else ttl_ms(self.artifact_ttl_s)
         for name, data in artifacts.items():
             if self.media is None or not is_media(name):
@@ -343,7 +343,8 @@ def _queue_indexes(pipe: Pipeline, old: Breed | None, new: Breed) -> None:
         pipe.srem(OPEN_BREEDS, new.breed_id)
 
 
-def _check_artifacts(artifacts: dict[str, bytes]) -> None:
+def check_artifacts(artifacts: dict[str, bytes]) -> None:
+    """ValueError when a generation's files are too many or one is too big (both stores refuse them)."""
     if len(artifacts) > MAX_ARTIFACTS_PER_GENERATION:
         raise ValueError(f"{len(artifacts)} files for one generation; at most {MAX_ARTIFACTS_PER_GENERATION}")
     too_big = [name for name, data in artifacts.items() if len(data) > MAX_ARTIFACT_BYTES]

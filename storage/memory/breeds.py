@@ -9,9 +9,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
 from domain.model import OPEN_STATUSES, Breed, Generation
-from storage.breeds import DEFAULT_UPLOAD_TTL_S, ENDED_LATENTS_S, BreedExistsError
+from storage.breeds import DEFAULT_UPLOAD_TTL_S, ENDED_LATENTS_S, BreedExistsError, check_artifacts
 from storage.codec import Job, dump, load_breed, load_generation
 from storage.memory.space import Space
 
@@ -94,7 +93,7 @@ class MemoryBreeds:
         if raw is None:
             raise KeyError(f"breed {breed_id} does not exist")
         breed = load_breed(raw)
-        _check_artifacts(artifacts)
+        check_artifacts(artifacts)
         expiry = None if breed.status in OPEN_STATUSES else self.retention_s
         self._space.set(("gen", breed_id, number), dump(generation), expiry)
         self._space.set(("latents", breed_id, number), stored,
@@ -123,7 +122,7 @@ class MemoryBreeds:
         self, breed_id: str, number: int, artifacts: dict[str, bytes], *, keep: bool = False
     ) -> None:
         """Store (or overwrite) artifacts of a generation; `keep`: no expiry, else the artifacts' TTL."""
-        _check_artifacts(artifacts)
+        check_artifacts(artifacts)
         self._put_artifacts(breed_id, number, artifacts, keep=keep)
 
     def _put_artifacts(self, breed_id: str, number: int, artifacts: dict[str, bytes], *, keep: bool = False) -> None:
@@ -164,14 +163,6 @@ class MemoryBreeds:
             expiring.append(("thread", breed.thread_id))
         for key in expiring:
             self._space.expire(key, self.retention_s, lt=True)
-
-
-def _check_artifacts(artifacts: dict[str, bytes]) -> None:
-    if len(artifacts) > MAX_ARTIFACTS_PER_GENERATION:
-        raise ValueError(f"{len(artifacts)} files for one generation; at most {MAX_ARTIFACTS_PER_GENERATION}")
-    too_big = [name for name, data in artifacts.items() if len(data) > MAX_ARTIFACT_BYTES]
-    if too_big:
-        raise ValueError(f"{too_big[0]} is larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MiB")
 
 
 def _stored_latents(latents: NDArray[np.float32]) -> tuple[tuple[int, ...], bytes]:
