@@ -30,6 +30,7 @@ from runtime import metrics
 from runtime.redis_server import find_redis_server, free_port
 from runtime.settings import BotSettings, CommonSettings, WorkerSettings
 from storage.streams import JOBS, WORKERS_GROUP
+from tests.support.metrics import CONTRACT_METRICS
 from tests.support.waiting import wait_for_sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -499,23 +500,6 @@ def test_the_manifest_redis_wants_its_password_keeps_an_aof_and_never_evicts(tmp
 
 # --- the Grafana dashboard and the alerts: only the contract's metrics, with their labels ------------------
 
-# Every metric of the contract: its labels, and the values a label may take where the contract fixes them.
-CONTRACT_METRICS: dict[str, set[str]] = {
-    "melody_jobs_total": {"kind", "outcome"},
-    "melody_job_seconds": {"kind"},
-    "melody_stage_seconds": {"stage"},
-    "melody_close_to_post_seconds": set(),
-    "melody_stream_length": {"stream"},
-    "melody_stream_pending": {"stream", "group"},
-    "melody_stream_lag": {"stream", "group"},
-    "melody_open_breeds": set(),
-    "melody_votes_total": set(),
-    "melody_discord_errors_total": {"kind"},
-    "melody_discord_ratelimit_wait_seconds_total": set(),
-    "melody_redis_roundtrip_seconds": set(),
-    "melody_media_store_bytes": set(),
-    "melody_media_rerenders_total": set(),
-}
 HISTOGRAMS = {"melody_job_seconds", "melody_stage_seconds", "melody_close_to_post_seconds",
               "melody_redis_roundtrip_seconds"}
 # The values a label may take, where the contract fixes them (the sets runtime.metrics refuses others with).

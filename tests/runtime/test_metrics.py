@@ -26,25 +26,8 @@ from runtime.metrics import (
 )
 from runtime.redis_server import free_port
 from tests.conftest import RedisServerFactory
+from tests.support.metrics import CONTRACT_FAMILIES
 from tests.support.waiting import wait_for
-
-# The metrics and health contract (docs/operations.md): each metric, its labels, and the values they may take.
-CONTRACT = {
-    "melody_jobs": {"kind", "outcome"},
-    "melody_job_seconds": {"kind"},
-    "melody_stage_seconds": {"stage"},
-    "melody_close_to_post_seconds": set(),
-    "melody_stream_length": {"stream"},
-    "melody_stream_pending": {"stream", "group"},
-    "melody_stream_lag": {"stream", "group"},
-    "melody_open_breeds": set(),
-    "melody_votes": set(),
-    "melody_discord_errors": {"kind"},
-    "melody_discord_ratelimit_wait_seconds": set(),
-    "melody_redis_roundtrip_seconds": set(),
-    "melody_media_store_bytes": set(),
-    "melody_media_rerenders": set(),
-}
 
 
 async def scrape(url: str) -> tuple[int, str, str]:
@@ -55,7 +38,7 @@ async def scrape(url: str) -> tuple[int, str, str]:
 def test_every_metric_of_the_contract_is_there_with_its_labels() -> None:
     metrics = Metrics()
     families = {family.name: family for family in text_string_to_metric_families(metrics.exposition().decode())}
-    assert set(families) == set(CONTRACT)
+    assert set(families) == set(CONTRACT_FAMILIES)
     metrics.job_done("evolve", "done", 0.3)
     metrics.stage_seconds.labels("post").observe(0.1)
     metrics.stream_length.labels("jobs").set(1)
@@ -64,7 +47,7 @@ def test_every_metric_of_the_contract_is_there_with_its_labels() -> None:
     metrics.discord_error(403)
     for family in text_string_to_metric_families(metrics.exposition().decode()):
         for sample in family.samples:
-            assert set(sample.labels) - {"le"} == CONTRACT[family.name], sample
+            assert set(sample.labels) - {"le"} == CONTRACT_FAMILIES[family.name], sample
 
 
 def test_a_label_outside_its_set_is_refused_and_nothing_is_recorded() -> None:
