@@ -25,7 +25,7 @@ from domain.model import OPEN_STATUSES, Breed, Generation
 from storage import keys
 from storage.client import transaction, ttl_ms
 from storage.codec import dump, load_breed, load_generation, pack_generation
-from storage.media import MediaStore, is_media, move_in
+from storage.media import MediaStore, copy_in, is_media
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ class BreedStateStore:
     async def get_artifact(self, breed_id: str, number: int, name: str) -> bytes | None:
         """A rendered file of a generation; None if never written, expired or evicted from the media store.
 
-        Audio or an image an older version kept in Redis moves to the media store the first time it is read.
+        Audio or an image an older version kept in Redis is copied to the media store the first time it is read.
         """
         key = keys.artifact(breed_id, number, name)
         if self.media is None or not is_media(name):
@@ -263,8 +263,7 @@ class BreedStateStore:
         if data is None:
             data = await self._redis.get(key)
             if data is not None:
-                await move_in(self.media, keys.artifact_media(breed_id, number, name), data,
-                              lambda: self._redis.delete(key))
+                await copy_in(self.media, keys.artifact_media(breed_id, number, name), data)
         return data
 
     async def add_artifacts(

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from domain.model import Winner
 from storage import keys
 from storage.codec import dump, load_winner
-from storage.media import MediaStore, is_media, move_in
+from storage.media import MediaStore, copy_in, is_media
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class GalleryStore:
         """One of a gallery winner's files: its breed's own (or an older version's copy); None when it is gone
         (a medium evicted from the media store is rendered again from what Redis keeps: a render job).
 
-        Audio or an image an older version kept in Redis moves to the media store the first time it is read.
+        Audio or an image an older version kept in Redis is copied to the media store the first time it is read.
         """
         media = self.media if is_media(name) else None
         if media is not None:
@@ -87,8 +87,7 @@ class GalleryStore:
         if data is None:
             data = await self._redis.get(kept[1])
         if data is not None and media is not None:
-            await move_in(media, keys.artifact_media(winner.breed_id, winner.generation, name), data,
-                          lambda: self._redis.delete(*kept))
+            await copy_in(media, keys.artifact_media(winner.breed_id, winner.generation, name), data)
         return data
 
     async def remove(self, winner: Winner, names: tuple[str, ...]) -> bool:

@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,15 +58,14 @@ def _check_key(key: str) -> str:
     return key
 
 
-async def move_in(media: MediaStore, key: str, data: bytes, forget: Callable[[], Awaitable[object]]) -> None:
-    """Put a file an older version kept elsewhere (in Redis) into the media store, then `forget()` the old copy;
-    a failed put leaves the file where it was."""
+async def copy_in(media: MediaStore, key: str, data: bytes) -> None:
+    """Put a file an older version kept in Redis into the media store, where the next read finds it. The Redis
+    copy stays (a process without a media store may still read it; deploy/SCALING.md says how to drop them);
+    a failed put is only logged."""
     try:
         await media.put(key, data)
     except Exception as error:  # noqa: BLE001 - housekeeping: the file was read all the same
-        log.warning("%s not moved to the media store (%s); it stays where it was", key, error)
-        return
-    await forget()
+        log.warning("%s not copied to the media store (%s)", key, error)
 
 
 class MediaStore(Protocol):
