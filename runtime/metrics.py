@@ -20,12 +20,14 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from domain.jobs import JobKind
+
 # A counter's `_created` series would double every series for nothing a dashboard reads.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-JOB_KINDS = frozenset({"start", "evolve", "finish", "morph", "tree", "compose", "tune", "render"})
+JOB_KINDS = frozenset(str(kind) for kind in JobKind)  # a new job kind is counted without a change here
 JOB_OUTCOMES = frozenset({"done", "failed", "abandoned", "dead_lettered"})
 STAGES = frozenset({"decode", "render", "write", "post"})
 STREAMS = frozenset({"jobs", "events"})
