@@ -10,7 +10,7 @@ fixed stream serial number and no date.
 A long file (a tune) is encoded in parts of at most PART_S, each by its own encoder on its own
 core, and the parts' packets follow each other in one stream. An encoder that started cold where
 its part starts would not know what the decoder knows from the part before (CELT predicts each
-frame's band energies from the last), which measured as a glitch 30 dB over the coding noise at
+frame's band energies from the last), which measured as a glitch 16-30 dB over the coding noise at
 the seam. So each part after the first starts PREROLL_FRAMES (200 ms) early, whose packets are
 dropped, and codes its first kept frame without prediction (an intra frame): at the seams the
 coding noise then measured within 0.3 dB of an encoder running through (tests/engine/test_opus.py).
