@@ -18,12 +18,13 @@ import numpy as np
 from numpy.typing import NDArray
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
 from domain.jobs import Job
 from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
 from domain.model import OPEN_STATUSES, Breed, Generation
 from storage import keys
-from storage.client import transaction, ttl_ms
+from storage.client import begin, stored, stored_or_none, stored_text, transaction, ttl_ms
 from storage.codec import dump, load_breed, load_generation, pack_generation
 from storage.media import MediaStore, copy_in, is_media
 
@@ -120,7 +121,7 @@ class BreedStateStore:
         async def write(pipe: Pipeline) -> None:
             if await pipe.exists(key):
                 raise BreedExistsError(f"breed {breed.breed_id} exists already")
-            pipe.multi()
+            begin(pipe)
             pipe.set(key, dump(breed))
             _queue_indexes(pipe, None, breed)
             if job is not None:
@@ -149,8 +150,8 @@ class BreedStateStore:
             if raw is None:
                 raise KeyError(f"breed {breed_id} does not exist")
             old = load_breed(raw)
-            new = dataclasses.replace(old, **changes)
-            pipe.multi()
+            new = dataclasses.replace(old, **changes)  # type: ignore[arg-type]  # Breed's fields by name; load_breed reads it back
+            begin(pipe)
             pipe.set(key, dump(new))
             _queue_indexes(pipe, old, new)
             if new.status not in OPEN_STATUSES:
@@ -167,7 +168,7 @@ class BreedStateStore:
         breed_ids = sorted(await self._redis.smembers(OPEN_BREEDS))
         if not breed_ids:
             return []
-        raws = await self._redis.mget([breed_key(b.decode()) for b in breed_ids])
+        raws = await self._redis.mget([breed_key(stored_text(b)) for b in breed_ids])
         breeds = [load_breed(raw) for raw in raws if raw is not None]
         return sorted(breeds, key=lambda breed: (breed.created_at, breed.breed_id))
 
@@ -176,7 +177,7 @@ class BreedStateStore:
         breed_id = await self._redis.get(thread_key(thread_id))
         if breed_id is None:
             breed_id = await self._redis.hget(THREADS, str(thread_id))
-        return breed_id.decode() if breed_id is not None else None
+        return stored_text(breed_id) if breed_id is not None else None
 
     async def link_message(self, message_id: int, breed_id: str, generation: int) -> None:
         """Remember that a Discord message shows `generation` of a breed (for its reactions), for the retention."""
@@ -189,7 +190,7 @@ class BreedStateStore:
             target = await self._redis.hget(MESSAGES, str(message_id))
         if target is None:
             return None
-        breed_id, _, generation = target.decode().rpartition(":")
+        breed_id, _, generation = stored_text(target).rpartition(":")
         return breed_id, int(generation)
 
     # --- generations -------------------------------------------------------------------------
@@ -219,7 +220,7 @@ class BreedStateStore:
             breed = load_breed(raw)
             # A breed that ended keeps its retention, should a late result still come.
             expiry_ms = None if breed.status in OPEN_STATUSES else self._retention_ms
-            pipe.multi()
+            begin(pipe)
             pipe.set(gen_key, pack_generation(generation), px=expiry_ms)
             pipe.delete(latents_key(breed_id, number))
             pipe.hset(latents_key(breed_id, number), mapping=latents_fields)
@@ -248,8 +249,8 @@ class BreedStateStore:
         if not fields:
             return None
         shape = tuple(json.loads(fields[b"shape"]))
-        stored = np.frombuffer(fields[b"data"], dtype=np.dtype(fields[b"dtype"].decode()))
-        return stored.astype(np.float32).reshape(shape)
+        values = np.frombuffer(stored(fields[b"data"]), dtype=np.dtype(stored_text(fields[b"dtype"])))
+        return values.astype(np.float32).reshape(shape)
 
     async def get_artifact(self, breed_id: str, number: int, name: str) -> bytes | None:
         """A rendered file of a generation; None if never written, expired or evicted from the media store.
@@ -258,10 +259,10 @@ class BreedStateStore:
         """
         key = keys.artifact(breed_id, number, name)
         if self.media is None or not is_media(name):
-            return await self._redis.get(key)
+            return stored_or_none(await self._redis.get(key))
         data = await self.media.get(keys.artifact_media(breed_id, number, name))
         if data is None:
-            data = await self._redis.get(key)
+            data = stored_or_none(await self._redis.get(key))
             if data is not None:
                 await copy_in(self.media, keys.artifact_media(breed_id, number, name), data)
         return data
@@ -305,7 +306,7 @@ class BreedStateStore:
         return token
 
     async def load_upload(self, token: str) -> bytes | None:
-        return await self._redis.get(upload_key(token))
+        return stored_or_none(await self._redis.get(upload_key(token)))
 
     # --- retention ---------------------------------------------------------------------------
 
@@ -351,7 +352,7 @@ def check_artifacts(artifacts: dict[str, bytes]) -> None:
         raise ValueError(f"{too_big[0]} is larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MiB")
 
 
-def _latents_fields(latents: NDArray[np.float32]) -> dict[str, bytes]:
+def _latents_fields(latents: NDArray[np.float32]) -> dict[FieldT, EncodableT]:
     array = np.asarray(latents)
     if not np.issubdtype(array.dtype, np.floating):
         raise TypeError(f"latents must be a float array, not {array.dtype}")

@@ -30,6 +30,29 @@ def connect(url: str) -> Redis:
     )
 
 
+def stored(reply: object) -> bytes:
+    """A string as the store's client returns it (a value, a field, an id): bytes, since `connect` decodes
+    nothing (decode_responses=False), whatever redis-py's types allow (bytes | str, or int beside them)."""
+    if not isinstance(reply, bytes):
+        raise TypeError(f"the store's Redis client must return bytes (decode_responses=False), not {type(reply)}")
+    return reply
+
+
+def stored_or_none(reply: bytes | str | None) -> bytes | None:
+    """`stored` of a reply that may be missing (a GET of no key)."""
+    return None if reply is None else stored(reply)
+
+
+def stored_text(reply: object) -> str:
+    """A stored id or name (UTF-8) as text."""
+    return stored(reply).decode()
+
+
+def begin(pipe: Pipeline) -> None:
+    """Start a transaction's queued writes on a WATCHing pipeline (MULTI)."""
+    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py 8.1 leaves Pipeline.multi unannotated
+
+
 def ttl_ms(seconds: float) -> int:
     """A TTL in milliseconds for Redis's PX, never 0 (which Redis refuses)."""
     return max(1, round(seconds * 1000))
@@ -38,7 +61,7 @@ def ttl_ms(seconds: float) -> int:
 async def transaction(redis: Redis, watched: list[str], body: Callable[[Pipeline], Awaitable[T]]) -> T:
     """Run `body` on a pipeline WATCHing `watched`, again whenever a watched key changed meanwhile.
 
-    `body` reads in immediate mode, then calls pipe.multi(), queues writes and executes.
+    `body` reads in immediate mode, then calls begin(pipe), queues writes and executes.
     """
     async with redis.pipeline(transaction=True) as pipe:
         while True:
@@ -48,4 +71,4 @@ async def transaction(redis: Redis, watched: list[str], body: Callable[[Pipeline
             except WatchError:
                 log.debug("watched keys %s changed during a transaction; retrying", watched)
             finally:
-                await pipe.reset()
+                await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py 8.1 leaves Pipeline.reset unannotated

@@ -14,7 +14,7 @@ import json
 import zlib
 from dataclasses import MISSING, asdict, dataclass, fields
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from domain.jobs import (
     JOB_TYPES,
@@ -43,6 +43,9 @@ from domain.model import (
     Winner,
 )
 from domain.tune import BACKINGS, Backing
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 SCHEMA_VERSION = 1
 
@@ -114,9 +117,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def dump(obj: Any) -> str:
+def dump(obj: DataclassInstance) -> str:
     """A dataclass as versioned JSON (a job as `dump_job` writes it)."""
-    if isinstance(obj, tuple(JOB_TYPES.values())):
+    if isinstance(obj, Job):
         return dump_job(obj)
     payload = {key: _plain(val) for key, val in asdict(obj).items()}
     payload["v"] = SCHEMA_VERSION
@@ -136,7 +139,10 @@ def _load_dict(raw: str | bytes) -> dict[str, Any]:
     return payload
 
 
-def _build(cls: type, payload: dict[str, Any]) -> Any:
+D = TypeVar("D", bound="DataclassInstance")
+
+
+def _build(cls: type[D], payload: dict[str, Any]) -> D:
     known = {f.name for f in fields(cls)}
     unknown = set(payload) - known
     if unknown:
@@ -160,10 +166,12 @@ E = TypeVar("E", bound=StrEnum)
 
 def _member(kind: type[E], value: object) -> E:
     """`value` as a member of the StrEnum `kind`; SchemaError naming the value otherwise."""
-    try:
-        return kind(value)
-    except ValueError:
-        raise SchemaError(f"unknown {kind.__name__.lower()} {value!r}") from None
+    if isinstance(value, str):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    raise SchemaError(f"unknown {kind.__name__.lower()} {value!r}")
 
 
 # A packed generation starts with zlib's header byte; plain JSON with "{".

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from domain.model import Winner
 from storage import keys
+from storage.client import stored_or_none, stored_text
 from storage.codec import dump, load_winner
 from storage.media import MediaStore, copy_in, is_media
 
@@ -61,7 +62,7 @@ class GalleryStore:
         melody_ids = await self._redis.zrevrange(gallery_key(guild_id), start, start + count - 1)
         if not melody_ids:
             return []
-        raws = await self._redis.mget([winner_key(m.decode()) for m in melody_ids])
+        raws = await self._redis.mget([winner_key(stored_text(m)) for m in melody_ids])
         return [load_winner(raw) for raw in raws if raw is not None]
 
     async def size(self, guild_id: int | None) -> int:
@@ -83,9 +84,9 @@ class GalleryStore:
             if data is not None:
                 return data
         kept = [keys.artifact(winner.breed_id, winner.generation, name), winner_file_key(winner.melody_id, name)]
-        data = await self._redis.get(kept[0])
+        data = stored_or_none(await self._redis.get(kept[0]))
         if data is None:
-            data = await self._redis.get(kept[1])
+            data = stored_or_none(await self._redis.get(kept[1]))
         if data is not None and media is not None:
             await copy_in(media, keys.artifact_media(winner.breed_id, winner.generation, name), data)
         return data

@@ -75,7 +75,7 @@ class LockStore:
         finally:
             # A task cancelled inside redis-py can hang its awaiter: a renewal is cancelled only while it
             # sleeps; one under way is let finish, and then ends by itself.
-            beat.done = True
+            beat.done.set()
             if not beat.busy:
                 renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,25 +99,25 @@ class LockStore:
 
 
 class _Renewal:
-    """Where a lock's renewal is: `busy` while it talks to Redis; `done` once the lock is let go."""
+    """Where a lock's renewal is: `busy` while it talks to Redis; `done` is set once the lock is let go."""
 
     def __init__(self) -> None:
         self.busy = False
-        self.done = False
+        self.done = asyncio.Event()
 
 
 async def _keep_lock(lock: Lock, what: str, interval_s: float, beat: _Renewal) -> None:
     """Renew a held lock's lease every `interval_s` until it is let go; stop when it was lost (logged: it
     should not be)."""
-    while not beat.done:
+    while not beat.done.is_set():
         await asyncio.sleep(interval_s)  # a plain timer: hosts that run the bot on virtual time know it
-        if beat.done:
+        if beat.done.is_set():
             return
         beat.busy = True
         try:
             await lock.reacquire()
         except LockError:
-            if not beat.done:
+            if not beat.done.is_set():
                 log.error("%s: the lock was lost while held", what)
             return
         except Exception as error:  # noqa: BLE001 - Redis away: try again at the next beat

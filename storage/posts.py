@@ -10,7 +10,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from storage import keys
-from storage.client import ttl_ms
+from storage.client import stored_text, ttl_ms
 
 # --- keys --------------------------------------------------------------------------------------
 
@@ -57,7 +57,7 @@ class PostStore:
     async def post_part(self, breed_id: str, number: int, kind: str, part: str) -> str | None:
         """What a part of a post of `kind` left when it was sent (a message id), or None if it was not."""
         value = await self._redis.hget(posted_parts_key(breed_id, number, kind), part)
-        return value.decode() if value is not None else None
+        return stored_text(value) if value is not None else None
 
     async def record_post_part(self, breed_id: str, number: int, kind: str, part: str, value: str) -> None:
         """Note that a part of a post of `kind` was sent, so that a retried post does not send it again."""

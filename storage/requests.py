@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from domain.model import Composition, TuneRequest
 from storage import keys
-from storage.client import ttl_ms
+from storage.client import stored, stored_or_none, stored_text, ttl_ms
 from storage.codec import dump, load_composition, load_tune
 from storage.media import MediaStore, is_media, media_key
 
@@ -61,8 +61,8 @@ class RequestStore(Generic[R]):
         self.media = media
         self._kind = kind
         self._ttl_ms = ttl_ms(artifact_ttl_s)
-        self._id_of = id_of
-        self._load = load
+        self._id_of: Callable[[R], str] = id_of
+        self._load: Callable[[bytes], R] = load
 
     async def create(self, request: R) -> None:
         """Store a request, for the artifacts' TTL."""
@@ -74,12 +74,14 @@ class RequestStore(Generic[R]):
 
     async def get(self, request_id: str) -> R | None:
         raw = await self._redis.get(request_key(self._kind, request_id))
-        return self._load(raw) if raw is not None else None
+        return self._load(stored(raw)) if raw is not None else None
 
     async def add_files(self, request_id: str, files: dict[str, bytes]) -> None:
-        in_media = {name: data for name, data in files.items() if self.media is not None and is_media(name)}
-        for name, data in in_media.items():
-            await self.media.put(file_media_key(self._kind, request_id, name), data)  # type: ignore[union-attr]
+        media = self.media
+        in_media = {name: data for name, data in files.items() if media is not None and is_media(name)}
+        if media is not None:
+            for name, data in in_media.items():
+                await media.put(file_media_key(self._kind, request_id, name), data)
         async with self._redis.pipeline(transaction=True) as pipe:
             for name, data in files.items():
                 if name not in in_media:
@@ -92,7 +94,7 @@ class RequestStore(Generic[R]):
             data = await self.media.get(file_media_key(self._kind, request_id, name))
             if data is not None:
                 return data
-        return await self._redis.get(file_key(self._kind, request_id, name))
+        return stored_or_none(await self._redis.get(file_key(self._kind, request_id, name)))
 
     async def mark_posted(self, request_id: str) -> bool:
         """True only the first time: a request is shown once."""
@@ -108,7 +110,7 @@ class RequestStore(Generic[R]):
     async def failure(self, request_id: str) -> str | None:
         """Why the request failed, or None."""
         raw = await self._redis.get(failed_key(self._kind, request_id))
-        return raw.decode() if raw is not None else None
+        return stored_text(raw) if raw is not None else None
 
 
 def composition_store(redis: Redis, artifact_ttl_s: float,

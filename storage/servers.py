@@ -18,8 +18,10 @@ from typing import TypeVar
 
 from redis.asyncio import Redis
 
+from domain.model import Composition, TuneRequest
 from storage import keys
 from storage.breeds import OPEN_BREEDS, THREADS, breed_key, thread_key
+from storage.client import stored, stored_text
 from storage.codec import load_breed, load_composition, load_tune
 from storage.gallery import gallery_key, winner_key
 from storage.requests import COMPOSITION, TUNE, request_key
@@ -60,7 +62,7 @@ class ServerStore:
 
     async def _forget_gallery(self, guild_id: int) -> int:
         gallery = gallery_key(guild_id)
-        melody_ids = [raw.decode() for raw in await self._redis.zrange(gallery, 0, -1)]
+        melody_ids = [stored_text(raw) for raw in await self._redis.zrange(gallery, 0, -1)]
         older_copies = await self._parts(winner_key(""), set(melody_ids))
         for melody_id in melody_ids:
             await self._redis.delete(winner_key(melody_id), *older_copies[melody_id])
@@ -84,7 +86,9 @@ class ServerStore:
 
     async def _forget_requests(self, guild_id: int) -> int:
         forgotten = 0
-        for kind, load in ((COMPOSITION, load_composition), (TUNE, load_tune)):
+        kinds: tuple[tuple[str, Callable[[bytes], Composition | TuneRequest]], ...] = (
+            (COMPOSITION, load_composition), (TUNE, load_tune))
+        for kind, load in kinds:
             prefix = request_key(kind, "")
             request_ids = {request_id for request_id, request in await self._records(prefix, load)
                            if request.guild_id == guild_id}
@@ -103,7 +107,7 @@ class ServerStore:
                 continue
             raw = await self._redis.get(raw_key)
             if raw is not None:
-                records.append((record_id, load(raw)))
+                records.append((record_id, load(stored(raw))))
         return records
 
     async def _parts(self, prefix: str, record_ids: set[str]) -> dict[str, list[bytes]]:

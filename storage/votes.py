@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from storage import keys
-from storage.client import transaction
+from storage.client import begin, transaction
 
 
 def votes_key(breed_id: str, number: int) -> str:
@@ -57,7 +57,7 @@ class VoteStore:
         async def write(pipe: Pipeline) -> None:
             mine = [m for m in await pipe.smembers(key) if is_by(m, user_id)]
             members = ballot_members(user_id, counts)
-            pipe.multi()
+            begin(pipe)
             if mine:
                 pipe.srem(key, *mine)
             if members:

@@ -9,13 +9,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from domain.jobs import Job
 from domain.model import OPEN_STATUSES, Breed, Generation
 from storage.breeds import DEFAULT_UPLOAD_TTL_S, ENDED_LATENTS_S, BreedExistsError, check_artifacts
-from storage.codec import Job, dump, load_breed, load_generation
+from storage.codec import dump, load_breed, load_generation
 from storage.memory.space import Space
 
-# Adds a job to the jobs stream together with the state change that asks for it.
-AddJob = Callable[[Job], None]
+# Adds a job to the jobs stream together with the state change that asks for it (what it returns is not used).
+AddJob = Callable[[Job], object]
 # Kinds of per-generation keys of other concepts that expire with an ended breed (its votes, its nudges).
 EXPIRING = ("votes", "nudges")
 
@@ -55,7 +56,7 @@ class MemoryBreeds:
         if raw is None:
             raise KeyError(f"breed {breed_id} does not exist")
         old = load_breed(raw)
-        new = dataclasses.replace(old, **changes)
+        new = dataclasses.replace(old, **changes)  # type: ignore[arg-type]  # Breed's fields by name; load_breed reads it back
         self._space.set(("breed", breed_id), dump(new))
         self._index(old, new)
         if new.status not in OPEN_STATUSES:
@@ -70,13 +71,14 @@ class MemoryBreeds:
         return sorted((b for b in breeds if b is not None), key=lambda breed: (breed.created_at, breed.breed_id))
 
     async def for_thread(self, thread_id: int) -> str | None:
-        return self._space.get(("thread", thread_id))
+        return self._space.get_as(("thread", thread_id), str)
 
     async def link_message(self, message_id: int, breed_id: str, generation: int) -> None:
         self._space.set(("message", message_id), (breed_id, generation), self.retention_s)
 
     async def message_target(self, message_id: int) -> tuple[str, int] | None:
-        return self._space.get(("message", message_id))
+        target: tuple[str, int] | None = self._space.get(("message", message_id))  # as link_message keeps it
+        return target
 
     # --- generations -------------------------------------------------------------------------
 
@@ -116,7 +118,7 @@ class MemoryBreeds:
         return np.frombuffer(data, dtype=np.float32).reshape(shape).copy()
 
     async def get_artifact(self, breed_id: str, number: int, name: str) -> bytes | None:
-        return self._space.get(("artifact", breed_id, number, name))
+        return self._space.get_as(("artifact", breed_id, number, name), bytes)
 
     async def add_artifacts(
         self, breed_id: str, number: int, artifacts: dict[str, bytes], *, keep: bool = False
@@ -137,7 +139,7 @@ class MemoryBreeds:
         return token
 
     async def load_upload(self, token: str) -> bytes | None:
-        return self._space.get(("upload", token))
+        return self._space.get_as(("upload", token), bytes)
 
     # --- indexes and retention ---------------------------------------------------------------
 

@@ -149,7 +149,7 @@ class MemoryLog:
             return []
         now = self.now_ms()
         found.consumers[consumer] = now
-        deliveries = []
+        deliveries: list[Delivery] = []
         for entry_id, held in sorted(found.pending.items()):
             if len(deliveries) >= count:
                 break

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
-from domain.model import Breed
+from domain.model import Breed, Composition, TuneRequest
 from storage.codec import load_breed, load_composition, load_tune
 from storage.locks import LockTimeout
 from storage.memory.space import Key, Space
@@ -78,10 +78,12 @@ class MemoryServers:
         for breed in breeds:
             self._forget_breed(breed)
         requests = 0
-        for kind, load in ((COMPOSITION, load_composition), (TUNE, load_tune)):
+        kinds: tuple[tuple[str, Callable[[bytes | str], Composition | TuneRequest]], ...] = (
+            (COMPOSITION, load_composition), (TUNE, load_tune))
+        for kind, load in kinds:
             for key in [key for key in self._space.keys("request") if key[1] == kind]:
                 if load(self._space.get(key)).guild_id == guild_id:
-                    self._delete_under(_REQUEST_PARTS, lambda part, kind=kind, id_=key[2]: part[1:3] == (kind, id_))
+                    self._delete_under(_REQUEST_PARTS, _parts_of(kind, key[2]))
                     requests += 1
         return Forgotten(len(melody_ids), len(breeds), requests)
 
@@ -94,3 +96,8 @@ class MemoryServers:
     def _delete_under(self, kinds: tuple[str, ...], belongs: Callable[[Key], bool]) -> None:
         for kind in kinds:
             self._space.delete(*[key for key in self._space.keys(kind) if belongs(key)])
+
+
+def _parts_of(kind: str, request_id: str) -> Callable[[Key], bool]:
+    """Whether a key hangs off the request `request_id` of `kind`."""
+    return lambda part: part[1:3] == (kind, request_id)

@@ -101,7 +101,8 @@ class MemoryPosts:
         self._space.delete(("posted", breed_id, number, kind))
 
     async def post_part(self, breed_id: str, number: int, kind: str, part: str) -> str | None:
-        return self._space.get(("parts", breed_id, number, kind), {}).get(part)
+        parts: dict[str, str] = self._space.get(("parts", breed_id, number, kind), {})  # as record_post_part keeps it
+        return parts.get(part)
 
     async def record_post_part(self, breed_id: str, number: int, kind: str, part: str, value: str) -> None:
         key = ("parts", breed_id, number, kind)
@@ -140,7 +141,7 @@ class MemoryGallery:
         return load_winner(raw) if raw is not None else None
 
     async def file(self, winner: Winner, name: str) -> bytes | None:
-        return self._space.get(("artifact", winner.breed_id, winner.generation, name))
+        return self._space.get_as(("artifact", winner.breed_id, winner.generation, name), bytes)
 
     async def remove(self, winner: Winner, names: tuple[str, ...]) -> bool:
         order = self._order(winner.guild_id)
@@ -162,8 +163,8 @@ class MemoryRequests(Generic[R]):
         self._space = space
         self._kind = kind
         self._ttl_s = artifact_ttl_s
-        self._id_of = id_of
-        self._load = load
+        self._id_of: Callable[[R], str] = id_of
+        self._load: Callable[[bytes | str], R] = load
 
     async def create(self, request: R) -> None:
         self._space.set(("request", self._kind, self._id_of(request)), dump(request), self._ttl_s)
@@ -180,7 +181,7 @@ class MemoryRequests(Generic[R]):
             self._space.set(("request-file", self._kind, request_id, name), bytes(data), self._ttl_s)
 
     async def file(self, request_id: str, name: str) -> bytes | None:
-        return self._space.get(("request-file", self._kind, request_id, name))
+        return self._space.get_as(("request-file", self._kind, request_id, name), bytes)
 
     async def mark_posted(self, request_id: str) -> bool:
         return self._space.set(("request-posted", self._kind, request_id), True, self._ttl_s, nx=True)
@@ -192,4 +193,4 @@ class MemoryRequests(Generic[R]):
         self._space.set(("request-failed", self._kind, request_id), message, self._ttl_s)
 
     async def failure(self, request_id: str) -> str | None:
-        return self._space.get(("request-failed", self._kind, request_id))
+        return self._space.get_as(("request-failed", self._kind, request_id), str)

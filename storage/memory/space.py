@@ -9,10 +9,11 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 Key = tuple[Any, ...]
 Clock = Callable[[], float]
+V = TypeVar("V")
 
 
 class ManualClock:
@@ -47,6 +48,15 @@ class Space:
 
     def get(self, key: Key, default: Any = None) -> Any:
         return self._values[key] if self._alive(key) else default
+
+    def get_as(self, key: Key, kind: type[V]) -> V | None:
+        """The value under `key`, which the store keeps as a `kind` (bytes, text); None when there is none."""
+        value = self.get(key)
+        if value is None:
+            return None
+        if isinstance(value, kind):
+            return value
+        raise TypeError(f"a {key[0]} key holds a {type(value).__name__}, not a {kind.__name__}")
 
     def exists(self, key: Key) -> bool:
         return self._alive(key)

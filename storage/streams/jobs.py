@@ -23,6 +23,7 @@ from redis.asyncio.client import Pipeline
 
 from domain.jobs import Job
 from runtime.signals import sleep_or_stop
+from storage.client import stored_text
 from storage.codec import dump_job, load_job
 from storage.keys import PREFIX
 from storage.streams.log import (
@@ -193,7 +194,7 @@ class JobStream(GroupStream):
             # Redis cannot tell the lag (an entry was deleted in the unread range): count the unread.
             unread = await self._redis.xrange(JOBS, min=f"({text(group['last-delivered-id'])}", max="+",
                                               count=_MAX_IN_FLIGHT)
-            lag = len(unread)
+            lag = len(unread or [])
         return int(lag) + int(group["pending"])
 
     async def jobs_in_flight(self) -> list[Job]:
@@ -202,11 +203,13 @@ class JobStream(GroupStream):
         if group is None:
             return []
         last_read = stream_id(text(group["last-delivered-id"]))
-        held = {text(entry["message_id"]) for entry in await self._redis.xpending_range(
+        held = {stored_text(entry["message_id"]) for entry in await self._redis.xpending_range(
             JOBS, WORKERS_GROUP, min="-", max="+", count=_MAX_IN_FLIGHT)}
         jobs = []
-        for message_id, fields in await self._redis.xrange(JOBS, count=_MAX_IN_FLIGHT):
-            mid = text(message_id)
+        for message_id, fields in await self._redis.xrange(JOBS, count=_MAX_IN_FLIGHT) or []:
+            if message_id is None:
+                continue  # an entry deleted meanwhile (XRANGE never returns one; its type allows it)
+            mid = stored_text(message_id)
             if mid not in held and stream_id(mid) <= last_read:
                 continue  # done: acknowledged, not trimmed yet
             found = to_delivery(mid, fields, load_job)
@@ -256,7 +259,9 @@ class JobStream(GroupStream):
         """The newest dead-letter records first (of jobs and of events): {id, stream, raw, reason, time}."""
         entries = await self._redis.xrevrange(DEAD_LETTERS, count=limit)
         records = []
-        for _entry_id, fields in entries:
+        for _entry_id, fields in entries or []:
+            if fields is None:
+                continue  # an entry deleted meanwhile (XREVRANGE never returns one; its type allows it)
             record: dict[str, Any] = {text(name): text(value) for name, value in fields.items()}
             record["time"] = float(record.get("time", 0.0))
             records.append(record)

@@ -21,8 +21,10 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
+from redis.typing import EncodableT, FieldT, KeyT, StreamEntry, StreamIdT, XReadGroupResponse
 
 from domain.jobs import Job
+from storage.client import stored, stored_text
 from storage.codec import Event
 from storage.keys import PREFIX
 
@@ -86,14 +88,15 @@ def text(value: bytes | str) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
 
 
-def to_delivery(message_id: bytes | str, fields: dict[bytes, bytes] | None, loader: Loader) -> Delivery:
+def to_delivery(message_id: bytes | str, fields: dict[bytes | str, bytes | str] | None, loader: Loader) -> Delivery:
     """The Delivery of one entry as Redis returned it (fields None: deleted since it was read)."""
     mid = text(message_id)
     if fields is None:
         return Delivery(mid, "", None, "the message was trimmed from the stream before delivery")
-    raw = fields.get(PAYLOAD_FIELD)
-    if raw is None:
+    found = fields.get(PAYLOAD_FIELD)
+    if found is None:
         return Delivery(mid, "", None, "the message has no payload field")
+    raw = stored(found)
     try:
         payload = loader(raw)
     # Broad on purpose: a stream message is untrusted input, and no payload may kill a consumer loop.
@@ -102,9 +105,19 @@ def to_delivery(message_id: bytes | str, fields: dict[bytes, bytes] | None, load
     return Delivery(mid, text(raw), payload, None)
 
 
-def _deliveries(messages: list[Any], loader: Loader) -> list[Delivery]:
+def _deliveries(messages: list[StreamEntry], loader: Loader) -> list[Delivery]:
     # A (None, None) entry is a pending message that was deleted; old servers report it without an id.
     return [to_delivery(mid, fields, loader) for mid, fields in messages if mid is not None]
+
+
+def _read_entries(response: XReadGroupResponse | None) -> list[StreamEntry]:
+    """The entries of an XREADGROUP reply, of every stream it names (None: nothing came in time)."""
+    if response is None:
+        return []
+    # The store's client speaks RESP2 (storage.client.connect): a list of [stream, entries] pairs.
+    if not isinstance(response, list):
+        raise TypeError("the store's Redis client must speak RESP2 (a list of streams from XREADGROUP)")
+    return [entry for _stream, entries in response for entry in entries]
 
 
 class GroupStream:
@@ -149,13 +162,14 @@ class GroupStream:
         return next((found for found in groups if text(found["name"]) == group), None)
 
     async def _add(self, payload: str) -> str:
-        message_id = await self._redis.xadd(self.name, {PAYLOAD_FIELD: payload})
+        fields: dict[FieldT, EncodableT] = {PAYLOAD_FIELD: payload}
+        message_id = await self._redis.xadd(self.name, fields)
         await self._count()
         return text(message_id)
 
     async def _read(self, group: str, consumer: str, count: int, block_ms: int | None, loader: Loader,
                     start: str = ">") -> list[Delivery]:
-        streams = {self.name: start}
+        streams: dict[KeyT, StreamIdT] = {self.name: start}
         try:
             response = await self._redis.xreadgroup(group, consumer, streams, count=count, block=block_ms)
         except ResponseError as error:
@@ -165,17 +179,14 @@ class GroupStream:
             log.warning("consumer group %s of %s was missing; creating it", group, self.name)
             await self.ensure_groups()
             response = await self._redis.xreadgroup(group, consumer, streams, count=count, block=block_ms)
-        deliveries: list[Delivery] = []
-        for _stream, messages in response or []:
-            deliveries.extend(_deliveries(messages, loader))
-        return deliveries
+        return _deliveries(_read_entries(response), loader)
 
     async def _delivery_counts(self, group: str, message_ids: list[str]) -> dict[str, int]:
         counts: dict[str, int] = {}
         for message_id in message_ids:
             entries = await self._redis.xpending_range(self.name, group, min=message_id, max=message_id, count=1)
             for entry in entries:
-                counts[text(entry["message_id"])] = int(entry["times_delivered"])
+                counts[stored_text(entry["message_id"])] = int(entry["times_delivered"])
         return counts
 
     async def _claim(self, group: str, consumer: str, min_idle_ms: int, count: int, loader: Loader) -> list[Delivery]:
@@ -209,8 +220,10 @@ class GroupStream:
 
     async def _dead_letter(self, group: str, delivery: Delivery, reason: str) -> None:
         """Record a message that cannot be handled (with the reason) and acknowledge it, in one transaction."""
-        record = {"id": delivery.message_id, "stream": self.name, "raw": delivery.raw, "reason": reason,
-                  "deliveries": str(delivery.deliveries), "time": repr(time.time())}
+        record: dict[FieldT, EncodableT] = {
+            "id": delivery.message_id, "stream": self.name, "raw": delivery.raw, "reason": reason,
+            "deliveries": str(delivery.deliveries), "time": repr(time.time()),
+        }
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xadd(DEAD_LETTERS, record, maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
             pipe.xack(self.name, group, delivery.message_id)
