@@ -29,7 +29,7 @@ from domain.errors import BreedError, ParamsError, UnknownBreedError
 from domain.ids import MelodyRef
 from domain.jobs import EvolveJob, FinishJob, MorphJob, StartJob
 from domain.limits import ServerLimits
-from domain.model import FRONTS, Breed, BreedParams, Front, choose
+from domain.model import FRONTS, Breed, BreedParams, Front, Status, choose
 from domain.rules import STEER_REFUSAL, Actor, EndReason, end_line, ends_by_itself, may_steer, morph_marker, refusal
 from domain.votes import top_candidate
 from runtime.metrics import Metrics
@@ -305,7 +305,7 @@ class BreedingService:
             seed_key = await self.store.breeds.save_upload(seed) if seed is not None else None
             breed = Breed(
                 breed_id=breed_id, owner_id=owner_id, params=params, guild_id=place.guild_id,
-                channel_id=place.channel_id, thread_id=place.thread_id, status="starting", created_at=self.clock(),
+                channel_id=place.channel_id, thread_id=place.thread_id, status=Status.STARTING, created_at=self.clock(),
                 progress_message_id=place.progress_message_id, source=str(source) if source is not None else None,
                 front=front,
             )
@@ -316,7 +316,7 @@ class BreedingService:
         return breed
 
     @contextlib.asynccontextmanager
-    async def _start_slot(self, owner_id: int, guild_id: int | None, front: str, seed_name: str,
+    async def _start_slot(self, owner_id: int, guild_id: int | None, front: Front, seed_name: str,
                           seed: bytes | None) -> AsyncIterator[None]:
         """The limits checked, then the seed, and the breed stored as one step (a lock per server), and the
         cooldown given back when the start fails after the seed's check."""

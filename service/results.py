@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from domain import artifacts
-from domain.model import Breed, Generation, Winner
+from domain.model import Breed, Generation, Status, Winner
 from domain.rules import morph_marker, refusal
 from service.stores import BreedStates, PostMarks
 
@@ -117,12 +117,14 @@ class WorkerResults:
                     log.warning("breed %s gen %d: its post was begun before a restart; going on from what was "
                                 "sent", breed_id, number)
                 vote_message_id = await post(breed, generation, deadline)
-            changes: dict[str, object] = {"status": "voting", "vote_deadline": deadline, "opened": number}
-            if vote_message_id is not None:
+            if vote_message_id is None:
+                opened = await self.breeds.update(breed_id, status=Status.VOTING, vote_deadline=deadline,
+                                                  opened=number)
+            else:
                 await self.breeds.link_message(vote_message_id, breed_id, number)
                 # While people vote, the breed's progress message is the vote message itself.
-                changes["progress_message_id"] = vote_message_id
-            opened = await self.breeds.update(breed_id, **changes)
+                opened = await self.breeds.update(breed_id, status=Status.VOTING, vote_deadline=deadline,
+                                                  opened=number, progress_message_id=vote_message_id)
             log.info("breed %s gen %d: voting open until %.0f", breed_id, number, deadline)
             return opened
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from domain.errors import BreedError
 from domain.ids import MelodyRef
 from domain.limits import ServerLimits
+from domain.model import Composition, TuneRequest
 
 if TYPE_CHECKING:
     from domain.jobs import Job
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R")
+# The requests a worker renders once (service.stores.RequestRecords).
+R = TypeVar("R", Composition, TuneRequest)
 # Finds the candidate a melody id names on a server, and the options it sounds with (service.melodies).
 FindMelody = Callable[[str | MelodyRef, int | None], Awaitable[tuple[MelodyRef, "BreedParams"]]]
 
@@ -67,7 +69,7 @@ class Requests(Generic[R]):
     def __init__(self, requests: RequestRecords[R], queue: JobQueue, melody: FindMelody,
                  spacing: RequestSpacing, new_id: Callable[[], str], clock: Callable[[], float], *,
                  media: Media | None = None) -> None:
-        self.requests = requests
+        self.requests: RequestRecords[R] = requests
         self.media = media
         self.queue = queue
         self.melody = melody
