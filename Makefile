@@ -20,8 +20,10 @@ TEST_WORKERS ?= auto
 test: venv
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15
 
+# ruff on everything; mypy --strict on the domain, the engine, the worker, the service and the store ([tool.mypy]).
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 
 # System packages, installed only when missing.
 system:

@@ -264,7 +264,7 @@ class S3Media:
     async def _s3(self) -> Any:
         async with self._opening:
             if self._client is None:
-                from aiobotocore.session import get_session  # type: ignore[import-untyped]
+                from aiobotocore.session import get_session
 
                 self._client = await self._exit.enter_async_context(
                     get_session().create_client("s3", **self._client_options))
