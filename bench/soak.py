@@ -276,11 +276,11 @@ def bot_redis_without_read_timeout() -> Iterator[None]:
                               socket_connect_timeout=CONNECT_TIMEOUT_S, health_check_interval=30)
 
     original = service.connection.connect
-    service.connection.connect = connect  # type: ignore[assignment]
+    service.connection.connect = connect
     try:
         yield
     finally:
-        service.connection.connect = original  # type: ignore[assignment]
+        service.connection.connect = original
 
 
 def guild_of(shard: int, shards: int) -> int:
@@ -413,7 +413,7 @@ async def drive_bot(shard: int, settings: Any, url: str, store: Any | None, work
         await last_bot.stop_events()
         await env.shutdown()
         # Closed only now: the events loop of the bot blocks on this connection until shutdown.
-        await last_bot.service.close()  # type: ignore[attr-defined]
+        await last_bot.service.close()
         if own_store:
             await store.close()
 

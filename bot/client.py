@@ -150,7 +150,7 @@ class MelodyBot(commands.AutoShardedBot):
                 metrics.discord_error(error.status)
                 raise
 
-        self.http.request = counted  # type: ignore[method-assign]
+        self.http.request = counted
 
     async def _prepare(self) -> None:
         """What needs Redis before events flow: the stream groups, and the vote deadlines to re-arm."""

@@ -65,7 +65,7 @@ def too_long_option(interaction: discord.Interaction) -> str | None:
     command = interaction.command
     if not isinstance(command, app_commands.Command) or not interaction.data:
         return None
-    for name, value in _text_options(interaction.data.get("options", [])):  # type: ignore[arg-type]
+    for name, value in _text_options(interaction.data.get("options", [])):
         parameter = command.get_parameter(name)
         declared = parameter.max_value if parameter is not None else None
         most = int(declared) if isinstance(declared, int | float) else MAX_TEXT_OPTION

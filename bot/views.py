@@ -51,11 +51,11 @@ class _Control:
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
                              match: re.Match[str]) -> Self:
-        return cls(match[cls._KEY])  # type: ignore[call-arg]  # each control takes the id its custom id carries
+        return cls(match[cls._KEY])  # each control takes the id its custom id carries
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            controller: Steering = interaction.client.controller  # type: ignore[attr-defined]
+            controller: Steering = interaction.client.controller
             await answer(interaction, lambda: self.act(interaction, controller))
         except Exception as error:
             await answer_error(interaction, error)

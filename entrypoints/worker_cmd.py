@@ -167,7 +167,7 @@ def _skip_unused_imports() -> None:
         def unavailable(*_args: object, **_kwargs: object) -> None:
             raise RuntimeError("note_seq's notebook helpers are not loaded in a worker")
 
-        notebook.play_sequence = notebook.plot_sequence = unavailable  # type: ignore[attr-defined]
+        notebook.play_sequence = notebook.plot_sequence = unavailable
         sys.modules.setdefault("note_seq.notebook_utils", notebook)
 
 

@@ -54,7 +54,7 @@ def redis_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     servers: list[RedisServer] = []
 
     def start(data_dir: Path | None = None, **kwargs: object) -> RedisServer:
-        server = RedisServer(data_dir or tmp_path_factory.mktemp("redis-extra"), **kwargs)  # type: ignore[arg-type]
+        server = RedisServer(data_dir or tmp_path_factory.mktemp("redis-extra"), **kwargs)
         server.start()
         servers.append(server)
         return server

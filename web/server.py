@@ -59,7 +59,7 @@ class WebServer:
         if self.port == 0:  # a free port was asked for: say which one it got
             server = site._server  # noqa: SLF001 - aiohttp keeps the bound sockets there
             assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = server.sockets[0].getsockname()[1]
         armed = await self.front.router.resume()
         self._events = self.front.tasks.spawn(self.front.router.run(), name="web events consumer")
         log.info("web page at %s (%d vote deadlines re-armed)", self.url, armed)

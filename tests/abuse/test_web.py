@@ -41,7 +41,7 @@ async def test_twelve_cross_site_posts_start_no_breed(page: WebServer, store: Br
             body = dict(bodies[i % len(bodies)])
             # A cross-site fetch or form names its origin; a few browsers send only the Referer.
             origin = {"Origin": EVIL} if i % 4 else {"Referer": f"{EVIL}/melodies.html"}
-            headers = {**body.pop("headers", {}), **origin}  # type: ignore[dict-item]
+            headers = {**body.pop("headers", {}), **origin}
             async with session.post(f"{page.url}/api/breeds", **body, headers=headers) as response:
                 statuses.append(response.status)
     assert statuses == [403] * 12

@@ -54,10 +54,10 @@ async def simcord_env(redis_url: str, store: BreedStore, bot_settings: BotSettin
     try:
         yield env
     finally:
-        await env.bot.stop_events()  # type: ignore[attr-defined]
+        await env.bot.stop_events()
         await env.shutdown()
         # Closed only now: the events loop of the bot blocks on this connection until shutdown.
-        await env.bot.service.close()  # type: ignore[attr-defined]
+        await env.bot.service.close()
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ async def world(
         voters=[guild.add_member(env.create_user(name)) for name in ("bea", "cy", "dot")],
         moderator=guild.add_member(env.create_user("mo"), roles=[moderators]),
         other_bot=guild.add_member(env.create_user("otherbot", bot=True)),
-        bots=[env.bot],  # type: ignore[list-item]
+        bots=[env.bot],
     )
     await env.settle()
     yield world

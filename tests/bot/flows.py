@@ -24,7 +24,7 @@ async def start_breed(world: World, **options: object) -> Breed:
     channel = options.pop("channel", world.channel)
     starter = options.pop("starter", world.starter)
     mark = world.mark()
-    result = await starter.slash(channel, "breed start", **options)  # type: ignore[union-attr]
+    result = await starter.slash(channel, "breed start", **options)
     assert world.callbacks_since(mark) == [DEFERRED_EPHEMERAL] and result.ephemeral
     [breed] = [breed for breed in await world.store.breeds.open_breeds() if breed.breed_id not in known]
     assert answer_of(result) == f"Breed `{breed.breed_id}` started in <#{breed.thread_id}>."

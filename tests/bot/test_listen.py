@@ -36,7 +36,7 @@ def voice(world: World) -> VoiceDouble:
     double = VoiceDouble(world.env)
     cog = world.bot.get_cog("Listen")
     assert cog is not None  # bot.cogs.listen as the bot loaded it (an extension is its own module object)
-    cog.connect = double.connect  # type: ignore[attr-defined]
+    cog.connect = double.connect
     return double
 
 
@@ -275,7 +275,7 @@ async def test_a_clip_the_worker_renders_is_opus_and_is_played_packet_for_packet
     assert ogg_packets(rendered_clip)[0].startswith(b"OpusHead")
     client = RecordingVoiceClient()
 
-    await DiscordVoice(client).play(Clip("clip-1.ogg", rendered_clip))  # type: ignore[arg-type]
+    await DiscordVoice(client).play(Clip("clip-1.ogg", rendered_clip))
 
     played, written = client.packets, ogg_packets(rendered_clip)
     assert played[0] == written[0] and played[0].startswith(b"OpusHead")
@@ -287,7 +287,7 @@ async def test_a_vorbis_clip_stored_before_opus_is_encoded_to_opus_on_the_way(vo
     assert ogg_packets(vorbis_clip)[0].startswith(b"\x01vorbis")
     client = RecordingVoiceClient()
 
-    await DiscordVoice(client).play(Clip("clip-1.ogg", vorbis_clip))  # type: ignore[arg-type]
+    await DiscordVoice(client).play(Clip("clip-1.ogg", vorbis_clip))
 
     assert client.packets[0].startswith(b"OpusHead") and len(client.packets) > 100
 
@@ -295,4 +295,4 @@ async def test_a_vorbis_clip_stored_before_opus_is_encoded_to_opus_on_the_way(vo
 @needs_ffmpeg
 async def test_the_adapter_says_so_when_the_connection_did_not_come_back_during_a_clip(rendered_clip: bytes) -> None:
     with pytest.raises(VoiceDropped):
-        await DiscordVoice(RecordingVoiceClient(drops=True)).play(Clip("clip-1.ogg", rendered_clip))  # type: ignore[arg-type]
+        await DiscordVoice(RecordingVoiceClient(drops=True)).play(Clip("clip-1.ogg", rendered_clip))

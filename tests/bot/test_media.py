@@ -82,7 +82,7 @@ async def test_a_generations_clips_the_folder_let_go_are_rendered_again_for_its_
 ) -> None:
     breed = await start_breed(world)
     emptied(bot_settings.media_folder, breed.breed_id, 0)
-    service = world.env.bot.service  # type: ignore[attr-defined]
+    service = world.env.bot.service
 
     files = await service.results.files(breed.breed_id, 0, ["clip-1.ogg", "clip-4.ogg", "roll.png"])
 

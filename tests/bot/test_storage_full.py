@@ -63,7 +63,7 @@ async def test_a_start_refused_for_memory_after_its_post_takes_its_post_and_thre
 
     async def create_once_full(breed: Breed, *args: object, **kwargs: object) -> None:
         await fill(world.store.redis)  # memory ran out between the post and the breed's record
-        await create(breed, *args, **kwargs)  # type: ignore[arg-type]
+        await create(breed, *args, **kwargs)
 
     monkeypatch.setattr(store, "create", create_once_full)
     result = await world.starter.slash(world.channel, "breed start")

@@ -26,7 +26,7 @@ def breed(**fields: object) -> Breed:
     values: dict[str, object] = {"breed_id": "abc12345", "owner_id": OWNER, "params": BreedParams(population=4),
                                  "front": Front.DISCORD, "thread_id": 77}
     values.update(fields)
-    return Breed(**values)  # type: ignore[arg-type]
+    return Breed(**values)
 
 
 @pytest.mark.parametrize("caller, allowed", [

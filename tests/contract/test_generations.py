@@ -48,9 +48,9 @@ async def test_missing_generation_latents_and_artifact_read_as_none(breed_store:
 
 async def test_writing_a_generation_raises_the_breed_generation_only_upwards(breed_store: AnyStore) -> None:
     await breed_store.breeds.write_generation(make_generation("b1", 2), make_latents(), {})
-    assert (await breed_store.breeds.get("b1")).generation == 2  # type: ignore[union-attr]
+    assert (await breed_store.breeds.get("b1")).generation == 2
     await breed_store.breeds.write_generation(make_generation("b1", 1), make_latents(), {})
-    assert (await breed_store.breeds.get("b1")).generation == 2  # type: ignore[union-attr]
+    assert (await breed_store.breeds.get("b1")).generation == 2
 
 
 async def test_second_write_of_a_generation_returns_false_and_changes_nothing(
@@ -65,7 +65,7 @@ async def test_second_write_of_a_generation_returns_false_and_changes_nothing(
 
     assert written is False
     assert await breed_store.breeds.get_generation("b1", 0) == first
-    assert (await breed_store.breeds.get_latents("b1", 0)).tobytes() == make_latents(seed=1).tobytes()  # type: ignore[union-attr]
+    assert (await breed_store.breeds.get_latents("b1", 0)).tobytes() == make_latents(seed=1).tobytes()
     assert await breed_store.breeds.get_artifact("b1", 0, "roll.png") == b"first"
     assert await breed_store.breeds.get_artifact("b1", 0, "x") is None
 
@@ -81,8 +81,8 @@ async def test_racing_writes_of_one_generation_write_exactly_one(breed_store: An
     assert sorted(results) == [False] * 7 + [True]
 
     winner = results.index(True)
-    assert (await breed_store.breeds.get_generation("b1", 0)).sigma == winner / 10  # type: ignore[union-attr]
-    assert (await breed_store.breeds.get_latents("b1", 0)).tobytes() == make_latents(seed=winner).tobytes()  # type: ignore[union-attr]
+    assert (await breed_store.breeds.get_generation("b1", 0)).sigma == winner / 10
+    assert (await breed_store.breeds.get_latents("b1", 0)).tobytes() == make_latents(seed=winner).tobytes()
     assert await breed_store.breeds.get_artifact("b1", 0, "n") == str(winner).encode()
 
 
@@ -119,7 +119,7 @@ async def test_artifacts_are_gone_after_their_ttl_but_generation_and_latents_sta
     assert await store.breeds.get_artifact("b1", 0, "winner.mid") is None
     assert await store.breeds.get_artifact("b1", 0, "kept.mid") == b"kept"
     assert await store.breeds.get_generation("b1", 0) == make_generation("b1", 0)
-    assert (await store.breeds.get_latents("b1", 0)).tobytes() == make_latents().tobytes()  # type: ignore[union-attr]
+    assert (await store.breeds.get_latents("b1", 0)).tobytes() == make_latents().tobytes()
 
 
 async def test_add_artifacts_overwrites_and_adds(breed_store: AnyStore) -> None:

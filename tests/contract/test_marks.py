@@ -76,6 +76,6 @@ async def test_a_late_generation_of_a_breed_that_ended_goes_after_the_retention_
     await store.breeds.create(make_breed("b1", status="evolving"))
     await store.breeds.update("b1", status="stopped")
     assert await store.breeds.write_generation(make_generation("b1", 0), np.zeros((4, 2), np.float32), {})
-    assert (await store.breeds.get("b1")).generation == 0  # type: ignore[union-attr]
+    assert (await store.breeds.get("b1")).generation == 0
     await advance(0.4)
     assert await store.breeds.get_generation("b1", 0) is None and await store.breeds.get("b1") is None

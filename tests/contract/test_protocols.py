@@ -31,7 +31,7 @@ def _calls(protocol: type) -> dict[str, object]:
 
 def _parameters(call: object) -> list[tuple[str, object, bool]]:
     return [(parameter.name, parameter.kind, parameter.default is inspect.Parameter.empty)
-            for parameter in inspect.signature(call).parameters.values() if parameter.name != "self"]  # type: ignore[arg-type]
+            for parameter in inspect.signature(call).parameters.values() if parameter.name != "self"]
 
 
 def _part(store: AnyStore, path: str) -> object:

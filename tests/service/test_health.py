@@ -127,7 +127,7 @@ class Shows:
 
 async def write_generation(service: BreedingService, breed_id: str, number: int) -> None:
     candidates = tuple(Candidate(f"{breed_id}-{number}-{i}", i, ("foreign",), ()) for i in range(3))
-    await service.store.breeds.write_generation(  # type: ignore[attr-defined]
+    await service.store.breeds.write_generation(
         Generation(breed_id, number, candidates, ((), (), ())), np.zeros((3, 4), np.float32), {})
 
 
@@ -147,7 +147,7 @@ async def test_close_to_post_is_the_time_from_a_vote_closing_to_the_next_generat
     service = BreedingService(await in_memory(), time.time)
     tasks = BackgroundTasks()
     front = Shows()
-    router = EventRouter(service, front, tasks, "test", reader="web", deadlines=False)  # type: ignore[arg-type]
+    router = EventRouter(service, front, tasks, "test", reader="web", deadlines=False)
     try:
         await voting("b1", service, router)
         # The first generation follows no vote: posted (a post stage), but no close-to-post.

@@ -196,4 +196,4 @@ async def test_a_vote_window_under_half_a_minute_is_refused_in_one_line_and_chan
                                          ("max_generations", 1001), ("max_idle_rounds", True)])
 def test_the_limits_of_a_breeds_end_are_whole_numbers_in_range(name: str, value: object) -> None:
     with pytest.raises(ParamsError, match="must be a whole number between"):
-        BreedParams(**{name: value}).validate()  # type: ignore[arg-type]
+        BreedParams(**{name: value}).validate()

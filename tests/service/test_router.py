@@ -92,11 +92,11 @@ def service(store: MemoryStore) -> BreedingService:
 
 
 def router_for(service: BreedingService, front_end: Recorder, tasks: BackgroundTasks, **options: object) -> EventRouter:
-    return EventRouter(service, front_end, tasks, "test", reader="web", **options)  # type: ignore[arg-type]
+    return EventRouter(service, front_end, tasks, "test", reader="web", **options)
 
 
 async def started(service: BreedingService, breed_id: str = "b1", front: str = "web", **params: object) -> Breed:
-    return await service.start(breed_id=breed_id, owner_id=1, params=BreedParams(population=3, **params),  # type: ignore[arg-type]
+    return await service.start(breed_id=breed_id, owner_id=1, params=BreedParams(population=3, **params),
                                front=front)
 
 

@@ -12,7 +12,7 @@ def make_breed(breed_id: str = "b1", **fields: object) -> Breed:
     values: dict[str, object] = {"owner_id": 42, "params": BreedParams(population=4), "front": Front.DISCORD,
                                  "created_at": 1000.0}
     values.update(fields)
-    return Breed(breed_id=breed_id, **values)  # type: ignore[arg-type]
+    return Breed(breed_id=breed_id, **values)
 
 
 def make_generation(
@@ -26,7 +26,7 @@ def make_generation(
         (Note(pitch=60 + i, start=0, end=4), Note(pitch=64, start=4, end=8)) for i in range(population)
     )
     return Generation(breed_id=breed_id, number=number, candidates=candidates, melodies=melodies,
-                      **fields)  # type: ignore[arg-type]
+                      **fields)
 
 
 def make_latents(population: int = 4, size: int = 16, seed: int = 0) -> NDArray[np.float32]:

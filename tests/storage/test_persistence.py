@@ -35,7 +35,7 @@ async def test_breed_generation_votes_and_pending_jobs_survive_a_restart(
         assert await store.breeds.for_thread(99) == "keep"
         assert [b.breed_id for b in await store.breeds.open_breeds()] == ["keep"]
         assert await store.breeds.get_generation("keep", 0) == make_generation("keep", 0)
-        assert (await store.breeds.get_latents("keep", 0)).tobytes() == make_latents(seed=3).tobytes()  # type: ignore[union-attr]
+        assert (await store.breeds.get_latents("keep", 0)).tobytes() == make_latents(seed=3).tobytes()
         assert await store.breeds.get_artifact("keep", 0, "roll.png") == b"png"
         assert await store.votes.tally("keep", 0, 4) == [0, 1, 0, 0]
         [delivery] = await store.streams.jobs.read_jobs("w1", block_ms=None)

@@ -194,7 +194,7 @@ async def test_a_bot_gone_for_days_finds_every_event_of_its_absence_after_others
 def test_delivery_is_frozen() -> None:
     delivery = Delivery(message_id="1-0", raw="{}", payload=None, error="bad")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        delivery.error = None  # type: ignore[misc]
+        delivery.error = None
 
 
 async def _until_blocked(redis_client: Redis, command: str, timeout_s: float = 5.0) -> None:

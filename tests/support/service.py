@@ -25,7 +25,7 @@ GUILD = 9  # the guild of voting_breed's breed "b1"
 
 async def new_breed(service: BreedingService, **params: object) -> Breed:
     return await service.start(
-        breed_id="b1", owner_id=1, params=BreedParams(population=4, **params),  # type: ignore[arg-type]
+        breed_id="b1", owner_id=1, params=BreedParams(population=4, **params),
         place=Place(guild_id=GUILD, channel_id=8, thread_id=7, progress_message_id=6), front="discord"
     )
 

@@ -40,4 +40,4 @@ def store_with_for(store: AnyStore, clock: ManualClock) -> StoreWith:
             return MemoryStore(clock, **settings)
         return BreedStore(store.redis, **settings)
 
-    return make  # type: ignore[return-value]
+    return make
