@@ -148,8 +148,10 @@ def _draw_badge(draw: ImageDraw.ImageDraw, left: int, top: int, label: str, size
 
 
 def _png(image: Image.Image) -> bytes:
+    """The picture as a PNG compressed quickly (level 1): a generation's roll in 12 ms instead of 16, for a
+    half more bytes (29 KB instead of 20), which the media store keeps, not Redis."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
