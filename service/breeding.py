@@ -46,7 +46,7 @@ from service.spacing import RequestSpacing
 from service.stores import Store
 from service.tunes import Tunes
 from service.votes import ReadVotes, Votes
-from storage import LockTimeout
+from storage import BreedChanges, LockTimeout
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +382,7 @@ class BreedingService:
             if reason is not None:
                 return await self._end_by_itself(breed, fitness, idle_rounds, reason, announce_end)
             progress = await announce(breed, fitness) if announce is not None else None
-            changes: dict[str, object] = {"status": "evolving", "vote_deadline": None, "idle_rounds": idle_rounds}
+            changes: BreedChanges = {"status": Status.EVOLVING, "vote_deadline": None, "idle_rounds": idle_rounds}
             if progress is not None:
                 changes["progress_message_id"] = progress
             combined, words = await self.nudges.combined(breed)
@@ -404,7 +404,7 @@ class BreedingService:
         line = end_line(ended)
         assert line is not None
         progress = await announce_end(breed, Ending(reason, line, number, winner)) if announce_end else None
-        changed = await self._finishing(breed, number, winner, progress, idle_rounds=idle_rounds, ended=reason)
+        changed = await self._finishing(breed, number, winner, progress, {"idle_rounds": idle_rounds, "ended": reason})
         log.info("breed %s gen %d: ended by itself (%s), finishing with candidate %d of generation %d",
                  breed.breed_id, breed.generation, reason, winner, number)
         return Transition(breed, changed, fitness, winner, ended=line)
@@ -426,12 +426,13 @@ class BreedingService:
         return 0, 0
 
     async def _finishing(
-        self, breed: Breed, number: int, winner: int, progress: int | None, **extra: object,
+        self, breed: Breed, number: int, winner: int, progress: int | None, extra: BreedChanges | None = None,
     ) -> Breed:
         """Voting -> evolving with a winner (candidate `winner` of generation `number`): the finish job, stored
         with the state change; `extra` are more fields to change."""
-        changes: dict[str, object] = {"status": "evolving", "vote_deadline": None, "winner": winner,
-                                      "winner_generation": number, **extra}
+        changes: BreedChanges = {"status": Status.EVOLVING, "vote_deadline": None, "winner": winner,
+                                 "winner_generation": number}
+        changes.update(extra or {})
         if progress is not None:
             changes["progress_message_id"] = progress
         job = FinishJob(breed.breed_id, number, candidate=winner)
@@ -478,7 +479,7 @@ class BreedingService:
             breed = await self.get(breed_id)
             check_steer(breed, actor)
             require(breed, "stop")
-            changed = await self.store.breeds.update(breed_id, status="stopped", vote_deadline=None)
+            changed = await self.store.breeds.update(breed_id, status=Status.STOPPED, vote_deadline=None)
             log.info("breed %s gen %d: stopped", breed_id, breed.generation)
             return Transition(breed, changed)
 

@@ -148,7 +148,7 @@ class WorkerResults:
                                 "what was sent", breed_id, number)
                 await post(breed, number, breed.winner)
             await self.keep_winner(breed, number, breed.winner)
-            return await self.breeds.update(breed_id, status="finished")
+            return await self.breeds.update(breed_id, status=Status.FINISHED)
 
     async def morph_ready(
         self, breed_id: str, number: int, a: int, b: int, post: Callable[[Breed], Awaitable[None]], *,
@@ -185,10 +185,10 @@ class WorkerResults:
                          breed_id, breed.generation, job)
                 return None
             if breed.generation < 0:
-                changed = await self.breeds.update(breed_id, status="failed", vote_deadline=None)
+                changed = await self.breeds.update(breed_id, status=Status.FAILED, vote_deadline=None)
             else:
                 # A finish that failed (one the breed began by itself too) is undone: the breed goes on.
-                changed = await self.breeds.update(breed_id, status="voting", winner=None, winner_generation=None,
+                changed = await self.breeds.update(breed_id, status=Status.VOTING, winner=None, winner_generation=None,
                                                    ended=None, vote_deadline=None)
             await post(breed, changed)
             return changed

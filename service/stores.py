@@ -8,10 +8,11 @@ the same behaviour. Each Protocol has the calls the service makes, no more.
 from __future__ import annotations
 
 import contextlib
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, Unpack
 
 from domain.jobs import Job
 from domain.model import Breed, Composition, Generation, TuneRequest, Winner
+from storage import BreedChanges
 from storage.codec import Nudge
 from storage.servers import Forgotten
 from storage.streams import Delivery, StreamStats
@@ -31,7 +32,7 @@ class BreedStates(Protocol):
 
     async def get(self, breed_id: str) -> Breed | None: ...
 
-    async def update(self, breed_id: str, /, *, job: Job | None = None, **changes: object) -> Breed: ...
+    async def update(self, breed_id: str, /, *, job: Job | None = None, **changes: Unpack[BreedChanges]) -> Breed: ...
 
     async def open_breeds(self) -> list[Breed]: ...
 

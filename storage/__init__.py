@@ -6,7 +6,7 @@ Nothing else knows Redis keys.
 
 from redis import exceptions as redis_errors
 
-from storage.breeds import BreedExistsError
+from storage.breeds import BreedChanges, BreedExistsError
 from storage.client import connect
 from storage.locks import LockTimeout
 from storage.store import BreedStore, new_breed_id
@@ -20,5 +20,6 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 FULL: tuple[type[Exception], ...] = (redis_errors.OutOfMemoryError,)
 
 __all__ = [
-    "FULL", "UNAVAILABLE", "BreedExistsError", "BreedStore", "Delivery", "LockTimeout", "connect", "new_breed_id",
+    "FULL", "UNAVAILABLE", "BreedChanges", "BreedExistsError", "BreedStore", "Delivery", "LockTimeout", "connect",
+    "new_breed_id",
 ]

@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Sequence
+from typing import TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,7 +23,7 @@ from redis.typing import EncodableT, FieldT
 
 from domain.jobs import Job
 from domain.limits import MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_GENERATION
-from domain.model import OPEN_STATUSES, Breed, Generation
+from domain.model import OPEN_STATUSES, Breed, BreedParams, Front, Generation, Status
 from storage import keys
 from storage.client import begin, stored, stored_or_none, stored_text, transaction, ttl_ms
 from storage.codec import dump, load_breed, load_generation, pack_generation
@@ -85,6 +86,28 @@ QueueJob = Callable[[Pipeline, Job], None]
 GenerationKey = Callable[[str, int], str]
 
 
+class BreedChanges(TypedDict, total=False):
+    """Fields of a breed that `update` changes, by name: every field but its id, typed as Breed has it."""
+
+    owner_id: int
+    params: BreedParams
+    front: Front
+    guild_id: int | None
+    channel_id: int | None
+    thread_id: int | None
+    status: Status
+    generation: int
+    vote_deadline: float | None
+    created_at: float
+    progress_message_id: int | None
+    winner: int | None
+    source: str | None
+    opened: int
+    idle_rounds: int
+    ended: str | None
+    winner_generation: int | None
+
+
 class BreedExistsError(ValueError):
     """create was given an id that is taken."""
 
@@ -135,7 +158,7 @@ class BreedStateStore:
         raw = await self._redis.get(breed_key(breed_id))
         return load_breed(raw) if raw is not None else None
 
-    async def update(self, breed_id: str, /, *, job: Job | None = None, **changes: object) -> Breed:
+    async def update(self, breed_id: str, /, *, job: Job | None = None, **changes: Unpack[BreedChanges]) -> Breed:
         """Change fields of a breed atomically and return it; KeyError if there is no such breed.
 
         `job` is enqueued in the same transaction: a state change and the job it asks for happen together
@@ -150,7 +173,7 @@ class BreedStateStore:
             if raw is None:
                 raise KeyError(f"breed {breed_id} does not exist")
             old = load_breed(raw)
-            new = dataclasses.replace(old, **changes)  # type: ignore[arg-type]  # Breed's fields by name; load_breed reads it back
+            new = dataclasses.replace(old, **changes)
             begin(pipe)
             pipe.set(key, dump(new))
             _queue_indexes(pipe, old, new)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Callable, Sequence
+from typing import Unpack
 
 import numpy as np
 from numpy.typing import NDArray
 
 from domain.jobs import Job
 from domain.model import OPEN_STATUSES, Breed, Generation
-from storage.breeds import DEFAULT_UPLOAD_TTL_S, ENDED_LATENTS_S, BreedExistsError, check_artifacts
+from storage.breeds import DEFAULT_UPLOAD_TTL_S, ENDED_LATENTS_S, BreedChanges, BreedExistsError, check_artifacts
 from storage.codec import dump, load_breed, load_generation
 from storage.memory.space import Space
 
@@ -48,7 +49,7 @@ class MemoryBreeds:
         raw = self._space.get(("breed", breed_id))
         return load_breed(raw) if raw is not None else None
 
-    async def update(self, breed_id: str, /, *, job: Job | None = None, **changes: object) -> Breed:
+    async def update(self, breed_id: str, /, *, job: Job | None = None, **changes: Unpack[BreedChanges]) -> Breed:
         """Change fields of a breed and return it; KeyError if there is no such breed."""
         if changes.get("breed_id", breed_id) != breed_id:
             raise ValueError("a breed's id cannot change")
@@ -56,7 +57,7 @@ class MemoryBreeds:
         if raw is None:
             raise KeyError(f"breed {breed_id} does not exist")
         old = load_breed(raw)
-        new = dataclasses.replace(old, **changes)  # type: ignore[arg-type]  # Breed's fields by name; load_breed reads it back
+        new = dataclasses.replace(old, **changes)
         self._space.set(("breed", breed_id), dump(new))
         self._index(old, new)
         if new.status not in OPEN_STATUSES:
