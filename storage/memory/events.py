@@ -3,8 +3,6 @@ and storage.streams.sessions."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from redis.exceptions import ResponseError
 
 from storage.codec import Event, dump, load_event
@@ -12,7 +10,7 @@ from storage.memory.log import Group, MemoryLog
 from storage.memory.space import Space
 from storage.streams import events as redis_events
 from storage.streams.events import EVENT_GROUPS, SESSION_READER_PREFIX, SHARDS_GROUP_PREFIX, event_group, session_reader
-from storage.streams.log import EVENTS, FORGET_CONSUMER_MS, Delivery
+from storage.streams.log import EVENTS, FORGET_CONSUMER_MS, DeadLetter, Delivery
 
 
 class MemoryEvents(MemoryLog):
@@ -20,7 +18,7 @@ class MemoryEvents(MemoryLog):
 
     name = EVENTS
 
-    def __init__(self, space: Space, dead_letters: list[dict[str, Any]]) -> None:
+    def __init__(self, space: Space, dead_letters: list[DeadLetter]) -> None:
         super().__init__(space, dead_letters)
         self._shard_groups: set[str] = set()
 

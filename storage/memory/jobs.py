@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 from domain.jobs import Job
 from storage.codec import dump_job, load_job
 from storage.memory.log import MemoryLog, parse_id
 from storage.streams.jobs import PENDING_JOB_TTL_MS, WATCHDOG_TTL_MS, WORKERS_GROUP, Lease, job_identity
-from storage.streams.log import FORGET_CONSUMER_MS, JOBS, Delivery
+from storage.streams.log import FORGET_CONSUMER_MS, JOBS, DeadLetter, Delivery
 
 
 class MemoryJobs(MemoryLog):
@@ -101,7 +100,7 @@ class MemoryJobs(MemoryLog):
         if delivery.raw:
             self._space.delete(("job-pending", job_identity(delivery.raw)))
 
-    async def dead_letters(self, limit: int = 50) -> list[dict[str, Any]]:
+    async def dead_letters(self, limit: int = 50) -> list[DeadLetter]:
         return [dict(record) for record in reversed(self._dead_letters[-limit:])] if limit > 0 else []
 
     # --- the watchdog's marks ----------------------------------------------------------------

@@ -13,7 +13,6 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from redis.exceptions import ResponseError
 
@@ -22,7 +21,7 @@ from storage.codec import Event
 from storage.keys import PREFIX
 from storage.memory.space import Space
 from storage.streams import log as redis_log
-from storage.streams.log import DEAD_LETTERS_MAXLEN, FORGET_CONSUMER_MS, Delivery
+from storage.streams.log import DEAD_LETTERS_MAXLEN, FORGET_CONSUMER_MS, DeadLetter, Delivery
 
 EntryId = tuple[int, int]
 Loader = Callable[[bytes | str], Job | Event]
@@ -60,7 +59,7 @@ class MemoryLog:
 
     name: str
 
-    def __init__(self, space: Space, dead_letters: list[dict[str, Any]]) -> None:
+    def __init__(self, space: Space, dead_letters: list[DeadLetter]) -> None:
         self._space = space
         self._dead_letters = dead_letters
         self.entries: dict[EntryId, str] = {}  # insertion order is id order

@@ -4,19 +4,18 @@ parts (`jobs`, `events`, `sessions`) over one record of dead letters."""
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from storage.memory.events import MemoryEvents, MemorySessions
 from storage.memory.jobs import MemoryJobs
 from storage.memory.space import Space
-from storage.streams.log import FORGET_CONSUMER_MS, StreamStats
+from storage.streams.log import FORGET_CONSUMER_MS, DeadLetter, StreamStats
 
 
 class MemoryStreams:
     """The in-memory store's streams: `jobs`, `events` and `sessions`."""
 
     def __init__(self, space: Space) -> None:
-        dead_letters: list[dict[str, Any]] = []
+        dead_letters: list[DeadLetter] = []
         self.jobs = MemoryJobs(space, dead_letters)
         self.events = MemoryEvents(space, dead_letters)
         self.sessions = MemorySessions(space, self.events)

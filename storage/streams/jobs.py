@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -31,6 +30,7 @@ from storage.streams.log import (
     FORGET_CONSUMER_MS,
     JOBS,
     PAYLOAD_FIELD,
+    DeadLetter,
     Delivery,
     GroupStream,
     stream_id,
@@ -180,7 +180,7 @@ class JobStream(GroupStream):
         await self._count()
         return text(added)
 
-    def queue_job(self, pipe: Any, job: Job) -> None:
+    def queue_job(self, pipe: Pipeline, job: Job) -> None:
         """Queue the XADD of a job on a transaction's pipeline (a state change and its job happen together)."""
         pipe.xadd(JOBS, {PAYLOAD_FIELD: dump_job(job)})
 
@@ -255,14 +255,14 @@ class JobStream(GroupStream):
         if delivery.raw:
             pipe.delete(pending_job_key(delivery.raw))  # the same job may be asked again
 
-    async def dead_letters(self, limit: int = 50) -> list[dict[str, Any]]:
+    async def dead_letters(self, limit: int = 50) -> list[DeadLetter]:
         """The newest dead-letter records first (of jobs and of events): {id, stream, raw, reason, time}."""
         entries = await self._redis.xrevrange(DEAD_LETTERS, count=limit)
         records = []
         for _entry_id, fields in entries or []:
             if fields is None:
                 continue  # an entry deleted meanwhile (XREVRANGE never returns one; its type allows it)
-            record: dict[str, Any] = {text(name): text(value) for name, value in fields.items()}
+            record: DeadLetter = {text(name): text(value) for name, value in fields.items()}
             record["time"] = float(record.get("time", 0.0))
             records.append(record)
         return records

@@ -48,6 +48,8 @@ TRIM_EVERY = 100
 _MAX_CLAIM_SCANS = 10
 
 Loader = Callable[[bytes], Job | Event]
+# A dead letter as read back: its id, stream, raw payload, reason and deliveries as text, and its time in seconds.
+DeadLetter = dict[str, str | float]
 
 
 def stream_id(text: str) -> tuple[int, int]:
