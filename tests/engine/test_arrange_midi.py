@@ -10,7 +10,7 @@ import pytest
 
 from engine import arrange
 from engine.midi import END_MARKER, TICKS_PER_BEAT, step_seconds
-from tests.engine.test_notecache import melody
+from tests.support.melodies import melody
 
 
 def pretty_midi_file(parts: Sequence[arrange.Part], tempo: int, length: int) -> bytes:

@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from domain.model import Note
 from engine import notecache
 from engine.arrange import arrange
 from engine.render import LOUDNESS_LUFS, SAMPLE_RATE, SYNTH_GAIN, Renderer
 from engine.synth import Synth
 from engine.warmup import warm_files
+from tests.support.melodies import melody
 
 pytestmark = pytest.mark.slow
 
@@ -34,17 +34,6 @@ LSD_BOUND_DB = 2.5
 ONSET_TOLERANCE_S = 0.005
 HOP = 64  # 1.5 ms
 LOUDNESS_TOLERANCE_LU = 0.5
-
-
-def melody(seed: int, steps: int = 32) -> list[Note]:
-    """A melody of notes one to four sixteenths long, some rests, over an octave and a half."""
-    rng = np.random.default_rng(seed)
-    notes, step = [], 0
-    while step < steps:
-        length = int(rng.integers(1, 5))
-        notes.append(Note(int(rng.integers(55, 80)), step, min(steps, step + length)))
-        step += length + int(rng.integers(0, 2))
-    return notes
 
 
 CASES = {

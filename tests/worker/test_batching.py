@@ -72,7 +72,12 @@ async def test_jobs_of_one_breed_in_a_batch_run_in_stream_order(store, batch_wor
     assert await pending_jobs(redis_client) == 0 and await store.streams.jobs.dead_letters() == []
 
 
-async def test_a_killed_worker_holding_a_batch_loses_none_of_its_jobs(store, batch_worker, redis_client, redis_url):
+async def test_a_killed_worker_holding_a_batch_loses_none_of_its_jobs(
+    store, melody_model, renderer, redis_client, redis_url
+):
+    # The survivor takes over jobs idle for 3 s (its own jobs' leases are renewed every second meanwhile).
+    batch_worker = Worker(store, melody_model, renderer, "survivor", job_timeout_s=3.0, block_ms=50,
+                          subspace=load_subspace(), batch=4)
     breeds = [await new_breed(store, population=4) for _ in range(4)]
     process = worker_process(redis_url, "doomed-batch", JOB_BATCH="4")
     try:

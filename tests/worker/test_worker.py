@@ -202,8 +202,10 @@ async def test_a_morph_of_one_candidate_with_itself_or_of_a_missing_one_is_dead_
 
 
 async def test_a_job_of_a_killed_worker_is_completed_exactly_once_by_another(
-    store, worker, redis_client, redis_url
+    store, melody_model, renderer, redis_client, redis_url
 ):
+    # The survivor takes over a job idle for 3 s (its own jobs' leases are renewed every second meanwhile).
+    worker = Worker(store, melody_model, renderer, "survivor", job_timeout_s=3.0, block_ms=50)
     breed = await new_breed(store)
     process = worker_process(redis_url, "doomed")
     try:
