@@ -14,7 +14,7 @@ import json
 import zlib
 from dataclasses import MISSING, asdict, dataclass, fields
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from domain.jobs import (
     JOB_TYPES,
@@ -44,8 +44,11 @@ from domain.model import (
 )
 from domain.tune import BACKINGS, Backing
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+
+class DataclassInstance(Protocol):
+    """Any dataclass instance (what `dataclasses.asdict` and `fields` take)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
 
 SCHEMA_VERSION = 1
 
