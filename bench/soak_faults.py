@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from runtime.redis_server import free_port
+
 log = logging.getLogger(__name__)
 
 JOB_TIMEOUT_S = 5  # a dead worker's job is reclaimed after this long
@@ -44,7 +46,7 @@ class Workers:
     def start(self, name: str) -> None:
         # The media folder the soak's bots read (their DATA_DIR's), as processes of one host share it.
         env = {**os.environ, "REDIS_URL": self.url, "LOG_LEVEL": "INFO", "JOB_TIMEOUT_S": str(JOB_TIMEOUT_S),
-               "MEDIA_DIR": str(self.folder / "media")}
+               "MEDIA_DIR": str(self.folder / "media"), "METRICS_PORT": str(free_port())}
         with (self.folder / f"{name}.log").open("ab") as output:
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", "entrypoints.cli", "worker", "--consumer", name],

@@ -211,7 +211,9 @@ def _history(generations: int, population: int, subspace, rng: np.random.Generat
 
 def _cold_start(url: str, index: int) -> tuple[float, float]:
     """Seconds from starting `breeder worker` to its "waiting for jobs" line, and the CPU seconds it used."""
-    env = {**os.environ, "REDIS_URL": url, "LOG_LEVEL": "INFO"}
+    from runtime.redis_server import free_port
+
+    env = {**os.environ, "REDIS_URL": url, "LOG_LEVEL": "INFO", "METRICS_PORT": str(free_port())}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "worker", "--consumer", f"cold-{index}"],
@@ -235,10 +237,12 @@ def _throughput(url: str, workers: int, args: argparse.Namespace) -> float:
     """Steps per minute for `args.breeds` breeds evolving at once, served by `workers` processes."""
     import os
 
+    from runtime.redis_server import free_port
+
     env = {**os.environ, "REDIS_URL": url, "LOG_LEVEL": "WARNING"}
     processes = [
         subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "worker", "--consumer", f"bench-{workers}-{i}"],
-                         env=env)
+                         env={**env, "METRICS_PORT": str(free_port())})  # each its own /metrics
         for i in range(workers)
     ]
     try:
