@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,26 +45,27 @@ class Sounds:
         """Audio clip, MIDI file and the numbered piano roll of a whole generation."""
         from engine import midi, pianoroll
 
-        if params.backing != Backing.NONE:
-            return self._backed_generation(melodies, params)
-        clips = self.renderer.render_clips(melodies, params.tempo, params.instrument)
-        files = {artifacts.clip_name(i): clip for i, clip in enumerate(clips)}
-        for i, melody in enumerate(melodies):
-            files[artifacts.midi_name(i)] = midi.melody_to_midi(
-                melody, params.tempo, params.instrument, self.model.steps
-            )
-        files[artifacts.ROLL_PNG] = pianoroll.generation_png(melodies, [str(i + 1) for i in range(len(melodies))])
+        # The piano roll is drawn beside the audio (PIL and the renderer let go of the GIL for their heavy parts).
+        with ThreadPoolExecutor(1, thread_name_prefix="roll") as beside:
+            roll = beside.submit(pianoroll.generation_png, melodies, [str(i + 1) for i in range(len(melodies))])
+            if params.backing != Backing.NONE:
+                files = self._backed_generation(melodies, params)
+            else:
+                clips = self.renderer.render_clips(melodies, params.tempo, params.instrument)
+                files = {artifacts.clip_name(i): clip for i, clip in enumerate(clips)}
+                for i, melody in enumerate(melodies):
+                    files[artifacts.midi_name(i)] = midi.melody_to_midi(
+                        melody, params.tempo, params.instrument, self.model.steps
+                    )
+            files[artifacts.ROLL_PNG] = roll.result()
         return files
 
     def _backed_generation(self, melodies: Sequence[Sequence[Note]], params: model.BreedParams) -> dict[str, bytes]:
-        """A generation's clips and MIDI files with the breed's backing, and its numbered piano roll."""
-        from engine import pianoroll
-
+        """A generation's clips and MIDI files with the breed's backing."""
         backed = [self.backed_midi(melody, params) for melody in melodies]
         files = {artifacts.midi_name(index): data for index, data in enumerate(backed)}
         for index, clip in enumerate(self.renderer.render_midis(backed)):
             files[artifacts.clip_name(index)] = clip
-        files[artifacts.ROLL_PNG] = pianoroll.generation_png(melodies, [str(i + 1) for i in range(len(melodies))])
         return files
 
     def backed_midi(self, melody: Sequence[Note], params: model.BreedParams) -> bytes:
