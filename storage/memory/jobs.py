@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 from domain.jobs import Job
 from storage.codec import dump_job, load_job
@@ -69,16 +67,8 @@ class MemoryJobs(MemoryLog):
     async def claim_stale_jobs(self, consumer: str, min_idle_ms: int, count: int = 10) -> list[Delivery]:
         return self._claim(WORKERS_GROUP, consumer, min_idle_ms, count, load_job)
 
-    @contextlib.asynccontextmanager
-    async def job_lease(self, message_id: str, consumer: str, timeout_ms: int) -> AsyncIterator[MemoryJobLease]:
-        lease = MemoryJobLease(self, message_id, consumer)
-        done = asyncio.Event()
-        beat = asyncio.create_task(lease.keep_alive(timeout_ms / 3000, done), name=f"lease {message_id}")
-        try:
-            yield lease
-        finally:
-            done.set()
-            await beat
+    def job_lease(self, message_id: str, consumer: str, timeout_ms: int) -> AbstractAsyncContextManager[Lease]:
+        return MemoryJobLease(self, message_id, consumer).held(timeout_ms)
 
     def renew(self, message_id: str, consumer: str) -> bool:
         """Reset a job's idle time if `consumer` still holds it."""

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -128,6 +129,17 @@ class Lease(abc.ABC):
         if self.lost or not await self.renew():
             raise LeaseLost(f"job {self.message_id} is no longer held by {self.consumer}")
 
+    @contextlib.asynccontextmanager
+    async def held(self, timeout_ms: int) -> AsyncIterator[Lease]:
+        """This lease while the block runs, renewed three times per `timeout_ms` (the reclaim timeout)."""
+        done = asyncio.Event()
+        beat = asyncio.create_task(self.keep_alive(timeout_ms / 3000, done), name=f"lease {self.message_id}")
+        try:
+            yield self
+        finally:
+            done.set()
+            await beat
+
     async def keep_alive(self, interval_s: float, done: asyncio.Event) -> None:
         """Renew every `interval_s` until `done` is set or the job is lost; a Redis outage only skips a beat.
 
@@ -225,17 +237,9 @@ class JobStream(GroupStream):
         """Take over jobs that another consumer read but has not acked for min_idle_ms."""
         return await self._claim(WORKERS_GROUP, consumer, min_idle_ms, count, load_job)
 
-    @contextlib.asynccontextmanager
-    async def job_lease(self, message_id: str, consumer: str, timeout_ms: int) -> AsyncIterator[JobLease]:
+    def job_lease(self, message_id: str, consumer: str, timeout_ms: int) -> AbstractAsyncContextManager[Lease]:
         """Hold a job while it runs: its lease is renewed three times per `timeout_ms`, the reclaim timeout."""
-        lease = JobLease(self._redis, message_id, consumer)
-        done = asyncio.Event()
-        beat = asyncio.create_task(lease.keep_alive(timeout_ms / 3000, done), name=f"lease {message_id}")
-        try:
-            yield lease
-        finally:
-            done.set()
-            await beat
+        return JobLease(self._redis, message_id, consumer).held(timeout_ms)
 
     async def ack_job(self, message_id: str, raw: str = "") -> bool:
         """Mark a job done; True if it was pending. `raw`: its payload, so that the same job may be asked again."""
