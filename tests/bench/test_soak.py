@@ -39,11 +39,13 @@ async def test_two_bot_processes_on_one_redis_take_no_event_twice_and_lose_none(
     assert report.problems == []
     assert (report.finished, report.lost_generations, report.duplicate_generations, report.lost_votes) == (4, 0, 0, 0)
     assert report.dead_letters == 0
-    # The second bot was a process of its own, reading events under its own name; it never found an event
-    # handled already (none was taken twice) and logged no error.
+    # The second bot was a process of its own, reading events under its own name, and logged no error. It
+    # found an event handled already only as the one it was showing when Redis went away (the restart hits
+    # the Redis both bots share): that event comes again once Redis is back and is shown once, going on from
+    # what was posted. No generation was posted twice (above).
     [(pid, consumer)] = report.bot_processes
     assert pid != os.getpid() and consumer.startswith("bot-") and consumer.endswith(f"-{pid}")
-    assert report.bot_suppressed == 0 and report.bot_errors == []
+    assert report.bot_suppressed <= len(report.redis_restarts) and report.bot_errors == []
     # What a finished breed leaves in Redis shrinks as its files, then the breed itself, expire; the gallery stays.
     assert report.redis is not None
     assert report.redis.now > report.redis.after_files > report.redis.after_retention > 0
