@@ -7,6 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 
@@ -48,7 +49,9 @@ async def started_breed(store, worker: Worker, **params) -> Breed:
 
 
 def worker_process(redis_url: str, consumer: str, **env: str) -> subprocess.Popen:
-    environment = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", **env}
+    """`breeder worker` as a process; its files go to a folder of its own (DATA_DIR), never the checkout's."""
+    folder = tempfile.mkdtemp(prefix=f"worker-{consumer}-")
+    environment = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "DATA_DIR": folder, **env}
     return subprocess.Popen(
         [sys.executable, "-m", "entrypoints.cli", "worker", "--consumer", consumer],
         env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

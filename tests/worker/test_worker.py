@@ -295,7 +295,8 @@ async def test_a_worker_process_outlives_a_redis_restart_and_finishes_breeds_aft
     with log_path.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "entrypoints.cli", "worker", "--consumer", "alone"],
-            env={**os.environ, "REDIS_URL": server.url, "LOG_LEVEL": "INFO"}, stdout=output,
+            env={**os.environ, "REDIS_URL": server.url, "LOG_LEVEL": "INFO", "DATA_DIR": str(tmp_path / "data")},
+            stdout=output,
             stderr=subprocess.STDOUT,
         )
     store = BreedStore(connect(server.url))
