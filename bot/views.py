@@ -10,6 +10,7 @@ is judged in the breed's thread.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, Self
 
 import discord
@@ -60,8 +61,8 @@ class _Control:
         except Exception as error:
             await answer_error(interaction, error)
 
-    async def act(self, interaction: discord.Interaction, controller: Steering) -> str:
-        raise NotImplementedError
+    # What a press does: each control's own `act`, answered with its one line.
+    act: Callable[[discord.Interaction, Steering], Awaitable[str]]
 
 
 def _button(action: str, key: str, label: str, emoji: str, style: discord.ButtonStyle) -> discord.ui.Button[Any]:

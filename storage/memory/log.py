@@ -8,6 +8,7 @@ reclaiming by idle time on the clock, acknowledging, dead letters and trimming b
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import time
@@ -71,12 +72,13 @@ class MemoryLog:
     def now_ms(self) -> int:
         return int(self._space.clock() * 1000)
 
+    @abc.abstractmethod
     def _known(self, group: str) -> bool:
         """Whether ensure_groups makes `group` (then a read makes it again when it is missing)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _ensure_groups(self, forget_idle_ms: int = FORGET_CONSUMER_MS) -> None:
-        raise NotImplementedError
+        """Create the stream's groups if missing, as the Redis store's ensure_groups does."""
 
     def _ensure_group(self, group: str, forget_idle_ms: int) -> None:
         """Create `group` (from the first entry) if missing; forget its consumers that hold nothing and were

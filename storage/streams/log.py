@@ -11,6 +11,7 @@ has not acknowledged or not read yet.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import logging
 import time
@@ -122,7 +123,7 @@ def _read_entries(response: XReadGroupResponse | None) -> list[StreamEntry]:
     return [entry for _stream, entries in response for entry in entries]
 
 
-class GroupStream:
+class GroupStream(abc.ABC):
     """One stream (`name`) read in consumer groups: add, read, reclaim, acknowledge, dead-letter, trim."""
 
     name: str
@@ -131,9 +132,9 @@ class GroupStream:
         self._redis = redis
         self._since_trim = 0  # adds and acks since the stream was last trimmed (by this process)
 
+    @abc.abstractmethod
     async def ensure_groups(self, forget_idle_ms: int = FORGET_CONSUMER_MS) -> None:
         """Create the stream and its consumer groups if missing (safe to call on every start)."""
-        raise NotImplementedError
 
     async def _ensure_group(self, group: str, forget_idle_ms: int) -> None:
         """Create `group` from the stream's first entry if missing, and forget its consumers that hold nothing
@@ -234,7 +235,7 @@ class GroupStream:
         await self._count()
         log.warning("%s message %s dead-lettered: %s", self.name, delivery.message_id, reason)
 
-    def _queue_dead_letter(self, pipe: Pipeline, delivery: Delivery) -> None:
+    def _queue_dead_letter(self, pipe: Pipeline, delivery: Delivery) -> None:  # noqa: B027 - a hook, empty by default
         """What else a dead letter changes, in its transaction (nothing, unless a stream says so)."""
 
     # --- trimming ----------------------------------------------------------------------------

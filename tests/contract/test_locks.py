@@ -86,7 +86,7 @@ async def test_many_waiting_for_one_lock_each_get_it_in_turn(store: AnyStore) ->
         async with store.locks.breed_lock("b1"):
             inside += 1
             most = max(most, inside)
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # a turn for the others while it is held: a second holder would be inside now
             inside -= 1
             done += 1
 
