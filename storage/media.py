@@ -17,6 +17,7 @@ expiration after N days, see deploy/SCALING.md), and a file it removed is render
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import re
@@ -115,6 +116,8 @@ class DiskMedia:
         self.max_bytes = max_bytes
         self.observers = observers or MediaObservers()
         self._total: int | None = None  # this process's running total; None until the folder was looked at
+        # The files of the last walk not yet evicted, least recently used first: (last use, size, path).
+        self._oldest: collections.deque[tuple[float, int, Path]] = collections.deque()
 
     def _path(self, key: str) -> Path:
         return self.root / _check_key(key)
@@ -206,31 +209,48 @@ class DiskMedia:
         return self._total
 
     def _evict(self, keep: Path) -> None:
-        """Remove the least recently used files until the folder is within its bound (never `keep`)."""
-        files = sorted(self._files(), key=lambda found: found[0])
-        total = sum(size for _used, size, _path in files)
+        """Remove the least recently used files until the folder is within its bound (never `keep`).
+
+        The folder is walked once, and its files kept in order of last use: the writes after it evict from
+        that list instead of walking the folder each time (a full folder of a busy deployment holds hundreds
+        of thousands of files). A listed file used since it was listed, or gone, is passed over; the folder is
+        walked again when the list runs out.
+        """
         removed = 0
-        for _used, size, path in files:
-            if total <= self.max_bytes:
-                break
+        total = self._total if self._total is not None else self._rescan()
+        walked = False
+        while total > self.max_bytes:
+            if not self._oldest:
+                if walked:
+                    break  # nothing left to remove but `keep`
+                self._oldest = collections.deque(sorted(self._files(), key=lambda found: found[0]))
+                total = sum(size for _used, size, _path in self._oldest)
+                walked = True
+                continue
+            used, size, path = self._oldest.popleft()
             if path == keep:
                 continue
             try:
+                if path.stat().st_mtime > used:
+                    continue  # read or written again since it was listed: no longer among the oldest
                 path.unlink()
             except FileNotFoundError:
-                pass  # another process evicted it
+                continue  # another process evicted it
             total -= size
             removed += 1
-            for parent in path.parents:
-                if parent == self.root or not parent.is_relative_to(self.root):
-                    break
-                try:
-                    parent.rmdir()  # only when empty
-                except OSError:
-                    break
+            self._remove_empty_folders(path)
         self._total = total
         log.info("media store %s: %d files evicted, %d bytes kept (bound %d)", self.root, removed, total,
                  self.max_bytes)
+
+    def _remove_empty_folders(self, path: Path) -> None:
+        for parent in path.parents:
+            if parent == self.root or not parent.is_relative_to(self.root):
+                break
+            try:
+                parent.rmdir()  # only when empty
+            except OSError:
+                break
 
 
 class S3Media:
