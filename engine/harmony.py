@@ -22,6 +22,7 @@ melody, the sum of
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -144,14 +145,22 @@ def estimate_key(notes: Sequence[Note]) -> Key:
         durations[ordered[-1].pitch % 12] += EDGE_NOTE_WEIGHT
     if np.count_nonzero(durations) < 2:
         return Key(int(np.argmax(durations)) if durations.any() else 0, "major")
-    best: tuple[float, Key] | None = None
-    for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-        for tonic in range(12):
-            score = float(np.corrcoef(durations, np.roll(profile, tonic))[0, 1])
-            if best is None or score > best[0]:
-                best = (score, Key(tonic, mode))
-    assert best is not None
-    return best[1]
+    # Pearson's correlation with each of the 24 rotated profiles at once. Keys that tie (a melody as close
+    # to two keys) tie exactly, not by rounding: the first in order wins, major before minor, C first.
+    centred = durations - durations.mean()
+    scores = np.round(_PROFILES @ centred / np.sqrt(centred @ centred), 12)
+    best = int(np.argmax(scores))
+    return Key(best % 12, "major" if best < 12 else "minor")
+
+
+def _standardised(profile: np.ndarray) -> np.ndarray:
+    """Each rotation of `profile` (tonic 0 to 11), centred and of unit length: correlating is a dot product."""
+    rows = np.array([np.roll(profile, tonic) for tonic in range(12)])
+    rows -= rows.mean(axis=1, keepdims=True)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+_PROFILES = np.vstack([_standardised(MAJOR_PROFILE), _standardised(MINOR_PROFILE)])
 
 
 def key_chords(key: Key, start_step: int = 0, end_step: int = 0) -> list[Chord]:
@@ -175,10 +184,7 @@ def fit_chords(notes: Sequence[Note], key: Key, total_steps: int, steps_per_chor
     if steps_per_chord <= 0 or total_steps % steps_per_chord:
         raise ValueError(f"{total_steps} steps do not split into chords of {steps_per_chord} steps")
     spans = total_steps // steps_per_chord
-    vocabulary = key_chords(key)
-    table = MAJOR_CHORDS if key.mode == "major" else MINOR_CHORDS
-    colour = np.array([row[3] for row in table])
-    members = np.array([[pc in chord.pitch_classes for pc in range(12)] for chord in vocabulary], dtype=float)
+    vocabulary, colour, members, tonic, dominant, motion = _key_tables(key)
     count = len(vocabulary)
 
     # misfit[s, c]: the weight of span s's melody that chord c leaves without a chord tone.
@@ -197,8 +203,6 @@ def fit_chords(notes: Sequence[Note], key: Key, total_steps: int, steps_per_chor
             weights[span, note.pitch % 12] += weight
     emission = weights @ (1.0 - members.T) + colour[None, :]
 
-    tonic = np.array([chord.is_tonic for chord in vocabulary])
-    dominant = np.array([chord.roman in ("V", "V7") for chord in vocabulary])
     emission[0] += np.where(tonic, 0.0, OPENING_NOT_TONIC)
     if total_steps > PHRASE_STEPS:
         # A piece ends on the tonic, with the dominant before its last bar (which the final chord fills).
@@ -211,7 +215,6 @@ def fit_chords(notes: Sequence[Note], key: Key, total_steps: int, steps_per_chor
         if ((span + 1) * steps_per_chord) % PHRASE_STEPS == 0:
             emission[span] += np.where(tonic | dominant, 0.0, PHRASE_END_OTHER)
 
-    motion = _motion_costs(vocabulary)
     cost = emission[0].copy()
     back = np.zeros((spans, count), dtype=np.int64)
     for span in range(1, spans):
@@ -230,6 +233,22 @@ def fit_chords(notes: Sequence[Note], key: Key, total_steps: int, steps_per_chor
         chords.append(Chord(chord.root, chord.quality, chord.roman, chord.name, span * steps_per_chord,
                             (span + 1) * steps_per_chord, chord.pitch_classes))
     return chords
+
+
+@functools.cache
+def _key_tables(key: Key) -> tuple[tuple[Chord, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What fitting chords in `key` needs of its vocabulary, worked out once per key (there are 24):
+    the chords, their colour costs, chord tones (chord x pitch class), tonic and dominant masks, motion costs."""
+    vocabulary = tuple(key_chords(key))
+    table = MAJOR_CHORDS if key.mode == "major" else MINOR_CHORDS
+    colour = np.array([row[3] for row in table])
+    members = np.array([[pc in chord.pitch_classes for pc in range(12)] for chord in vocabulary], dtype=float)
+    tonic = np.array([chord.is_tonic for chord in vocabulary])
+    dominant = np.array([chord.roman in ("V", "V7") for chord in vocabulary])
+    tables = (vocabulary, colour, members, tonic, dominant, _motion_costs(vocabulary))
+    for array in tables[1:]:
+        array.setflags(write=False)  # shared by every call: a caller that wrote to one would change them all
+    return tables
 
 
 def merge_repeats(chords: Sequence[Chord]) -> list[Chord]:
