@@ -267,9 +267,15 @@ class NoteCache:
 
 def mix(sounds: Sequence[tuple[int, NDArray[np.float32]]], frames: int) -> NDArray[np.float32]:
     """The sum of sounds, each from its first frame, cut at `frames`."""
-    out = np.zeros(frames, dtype=np.float32)
+    return mix_into(np.zeros(frames, dtype=np.float32), sounds, 0)
+
+
+def mix_into(out: NDArray[np.float32], sounds: Sequence[tuple[int, NDArray[np.float32]]],
+             offset: int) -> NDArray[np.float32]:
+    """`out`, the frames from `offset` on of a mix, with what of each sound falls there added; `out` itself."""
+    end = offset + len(out)
     for first, sound in sounds:
-        count = min(len(sound), frames - first)
-        if count > 0:
-            out[first : first + count] += sound[:count]
+        start, stop = max(first, offset), min(first + len(sound), end)
+        if stop > start:
+            out[start - offset : stop - offset] += sound[start - first : stop - first]
     return out

@@ -267,7 +267,7 @@ class Renderer:
 
     def _levelled(self, job: _Clip) -> NDArray[np.float32]:
         """The clip's sounds mixed, the release faded out, the loudness levelled, the peaks limited."""
-        clip = notecache.mix(job.sounds, job.frames)
+        clip = _mix(job)
         fade = min(round(RELEASE_S * self.sample_rate), len(clip))
         if fade:
             clip[len(clip) - fade :] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)
@@ -291,6 +291,20 @@ class Renderer:
         return clip
 
 
+def _mix(job: _Clip) -> NDArray[np.float32]:
+    """The clip's sounds summed; a long clip (a tune) in parts on every core."""
+    parts = min(_CORES, job.frames // round(PARTS_MIN_S * SAMPLE_RATE))
+    if parts < 2:
+        return notecache.mix(job.sounds, job.frames)
+    out = np.zeros(job.frames, dtype=np.float32)
+    bounds = [job.frames * index // parts for index in range(parts + 1)]
+    pieces = [_parts().submit(notecache.mix_into, out[first:last], job.sounds, first)
+              for first, last in zip(bounds, bounds[1:], strict=False)]
+    for piece in pieces:
+        piece.result()
+    return out
+
+
 @dataclass(frozen=True)
 class _Clip:
     """A clip to mix: its length in frames and its mono sounds, each from its first frame."""
@@ -311,14 +325,19 @@ def encode_opus(clip: NDArray[np.float32], sample_rate: int, bitrate: int = OPUS
 def level(clip: NDArray[np.float32], sample_rate: int, loudness_lufs: float = LOUDNESS_LUFS,
           peak_dbfs: float = PEAK_DBFS) -> NDArray[np.float32]:
     """`clip` at an integrated loudness of `loudness_lufs` (silence stays silent), peaks under `peak_dbfs`."""
-    measured = loudness(clip, sample_rate)
+    weighted = _weighted(clip, sample_rate)
+    measured = _integrated(weighted, sample_rate)
     if not np.isfinite(measured):
         return clip
-    scaled = clip * np.float32(10 ** ((loudness_lufs - measured) / 20))
-    levelled = limit(scaled, sample_rate, peak_dbfs)
-    if levelled is not scaled:
-        # The limiter took a little loudness from the sharpest attacks: one more pass gives it back.
-        error = loudness_lufs - loudness(levelled, sample_rate)
+    gain = np.float32(10 ** ((loudness_lufs - measured) / 20))
+    scaled = clip * gain
+    levelled, stretches = _limited(scaled, sample_rate, peak_dbfs)
+    if stretches:
+        # The limiter took a little loudness from the sharpest attacks: one more pass gives it back. The
+        # K-weighting is linear, so the limited clip's is the scaled clip's plus that of what the limiter
+        # took, which is nothing but near the peaks (and dies away within SETTLE_S after them).
+        error = loudness_lufs - _integrated(_reweighted(weighted * gain, levelled - scaled, stretches, sample_rate),
+                                            sample_rate)
         if abs(error) > LEVEL_TOLERANCE_LU:
             levelled = limit(levelled * np.float32(10 ** (error / 20)), sample_rate, peak_dbfs)
     return levelled
@@ -326,6 +345,10 @@ def level(clip: NDArray[np.float32], sample_rate: int, loudness_lufs: float = LO
 
 GATE_BLOCK_S, GATE_STEP = 0.4, 0.25  # BS.1770's gating blocks: 400 ms, every quarter of that
 ABSOLUTE_GATE_LUFS, RELATIVE_GATE_LU = -70.0, -10.0
+# The K-weighting's response dies away within this (its high pass's poles at radius 0.995: to 4e-11 of a
+# state in 0.1 s at 48 kHz), so a stretch of samples can be weighted on its own from this long before it.
+SETTLE_S = 0.1
+PARTS_MIN_S = 10.0  # a clip longer than this (a tune) is weighted and mixed in parts, on every core
 
 
 def loudness(clip: NDArray[np.float32], sample_rate: int) -> float:
@@ -333,16 +356,40 @@ def loudness(clip: NDArray[np.float32], sample_rate: int) -> float:
 
     pyloudnorm's measure (its K-weighting filters, blocks and gates) in a few array operations: the
     filters in single precision, and each 400 ms block's energy as the sum of its four 100 ms steps.
-    A quarter of pyloudnorm's time (1.5 ms for a 4.5 s clip, 11 ms for a 32 s tune), which counts on every
-    clip, and its figure to 0.001 LU.
+    A quarter of pyloudnorm's time (1.2 ms for a 4.5 s clip; a 32 s tune is filtered in parts on every
+    core), which counts on every clip, and its figure to 0.001 LU.
     """
+    return _integrated(_weighted(clip, sample_rate), sample_rate)
+
+
+def _weighted(clip: NDArray[np.float32], sample_rate: int) -> NDArray[np.float32]:
+    """The clip through the K-weighting filters (single precision), at least one 400 ms block long:
+    a shorter clip is measured with silence after it."""
     from scipy.signal import sosfilt
 
-    # It is measured in 400 ms blocks: a shorter clip is measured with silence after it.
     block = round(GATE_BLOCK_S * sample_rate)
     measured = clip if len(clip) >= block else np.concatenate([clip, np.zeros(block - len(clip), np.float32)])
-    weighted = sosfilt(_k_weighting(sample_rate).astype(np.float32), measured.astype(np.float32, copy=False))
-    count = int(np.round((len(measured) / sample_rate - GATE_BLOCK_S) / (GATE_BLOCK_S * GATE_STEP))) + 1
+    measured = measured.astype(np.float32, copy=False)
+    sos = _k_weighting(sample_rate).astype(np.float32)
+    parts = min(_CORES, len(measured) // round(PARTS_MIN_S * sample_rate))
+    if parts < 2:
+        return np.asarray(sosfilt(sos, measured), dtype=np.float32)
+    # Each part after the first is filtered from SETTLE_S before it, from rest, and keeps only its own samples.
+    lead = round(SETTLE_S * sample_rate)
+    bounds = [len(measured) * index // parts for index in range(parts + 1)]
+
+    def part(first: int, last: int) -> NDArray[np.float32]:
+        start = max(0, first - lead)
+        return np.asarray(sosfilt(sos, measured[start:last]), dtype=np.float32)[first - start :]
+
+    pieces = [_parts().submit(part, first, last) for first, last in zip(bounds, bounds[1:], strict=False)]
+    return np.concatenate([piece.result() for piece in pieces])
+
+
+def _integrated(weighted: NDArray[np.float32], sample_rate: int) -> float:
+    """The gated loudness of a K-weighted clip (`_weighted`'s), in LUFS; -inf for silence."""
+    block = round(GATE_BLOCK_S * sample_rate)
+    count = int(np.round((len(weighted) / sample_rate - GATE_BLOCK_S) / (GATE_BLOCK_S * GATE_STEP))) + 1
     step = GATE_BLOCK_S * GATE_STEP * sample_rate
     if step == round(step):  # every usual rate: blocks start on whole samples, 4 steps a block
         hop = round(step)
@@ -355,7 +402,7 @@ def loudness(clip: NDArray[np.float32], sample_rate: int) -> float:
         cumulative = np.concatenate([[0.0], np.cumsum(np.square(weighted, dtype=np.float64))])
         starts = np.arange(count) * GATE_STEP
         lower = (GATE_BLOCK_S * starts * sample_rate).astype(np.int64)
-        upper = np.minimum((GATE_BLOCK_S * (starts + 1) * sample_rate).astype(np.int64), len(measured))
+        upper = np.minimum((GATE_BLOCK_S * (starts + 1) * sample_rate).astype(np.int64), len(weighted))
         power = (cumulative[upper] - cumulative[lower]) / (GATE_BLOCK_S * sample_rate)
     with np.errstate(divide="ignore"):
         levels = -0.691 + 10 * np.log10(power)
@@ -365,6 +412,29 @@ def loudness(clip: NDArray[np.float32], sample_rate: int) -> float:
         relative = -0.691 + 10 * np.log10(loud.mean()) + RELATIVE_GATE_LU
         gated = power[(levels > relative) & (levels > ABSOLUTE_GATE_LUFS)]
         return float(-0.691 + 10 * np.log10(gated.mean())) if len(gated) else float("-inf")
+
+
+def _reweighted(weighted: NDArray[np.float32], change: NDArray[np.float32], stretches: Sequence[tuple[int, int]],
+                sample_rate: int) -> NDArray[np.float32]:
+    """`weighted` (a clip's K-weighting, which it overwrites) plus the K-weighting of `change`, a signal
+    that is zero outside `stretches`: each stretch's response is filtered from rest and kept for SETTLE_S
+    after it, where it has died away."""
+    from scipy.signal import sosfilt
+
+    sos = _k_weighting(sample_rate).astype(np.float32)
+    tail = round(SETTLE_S * sample_rate)
+    end = len(weighted)  # a clip shorter than a block was weighted with silence after it: its change too
+    if len(change) < end:
+        change = np.concatenate([change, np.zeros(end - len(change), np.float32)])
+    spans: list[list[int]] = []
+    for first, last in stretches:  # stretches whose responses meet are filtered together
+        if spans and first <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], min(end, last + tail))
+        else:
+            spans.append([first, min(end, last + tail)])
+    for first, last in spans:
+        weighted[first:last] += np.asarray(sosfilt(sos, change[first:last]), dtype=np.float32)
+    return weighted
 
 
 @functools.cache
@@ -378,27 +448,44 @@ def _k_weighting(sample_rate: int) -> NDArray[np.float64]:
 
 def limit(clip: NDArray[np.float32], sample_rate: int, peak_dbfs: float = PEAK_DBFS) -> NDArray[np.float32]:
     """Peaks above `peak_dbfs` turned down smoothly, beginning a few milliseconds before each one."""
+    return _limited(clip, sample_rate, peak_dbfs)[0]
+
+
+def _limited(clip: NDArray[np.float32], sample_rate: int,
+             peak_dbfs: float) -> tuple[NDArray[np.float32], list[tuple[int, int]]]:
+    """`limit`'s clip, and the stretches [start, stop) it changed (none: the very array given)."""
     from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
     ceiling = 10 ** (peak_dbfs / 20)
     over = np.flatnonzero(np.abs(clip) > ceiling)
     if not len(over):
-        return clip  # the very array, so that the caller can tell nothing was limited
+        return clip, []  # the very array, so that the caller can tell nothing was limited
     reach = max(1, round(LIMITER_LOOKAHEAD_S * sample_rate))
     # Only the stretches near a peak change: the filters run there alone, with a margin wider than
     # they reach, so the gain is the same as over the whole clip (1 everywhere else).
     margin = 2 * reach + 2
     breaks = np.flatnonzero(np.diff(over) > 2 * margin)
     limited = clip.copy()
+    stretches = []
     for first, last in zip(over[np.r_[0, breaks + 1]], over[np.r_[breaks, len(over) - 1]], strict=True):
-        start, stop = max(0, first - margin), min(len(clip), last + margin + 1)
+        start, stop = max(0, int(first) - margin), min(len(clip), int(last) + margin + 1)
         excess = np.maximum(np.abs(clip[start:stop]) / ceiling, 1.0)
         # Each sample's reduction is held over +-reach, then averaged over a window half as wide: every
         # value averaged is at least the sample's own, so the peak ends at or under the ceiling.
         held = maximum_filter1d(excess, size=2 * reach + 1)
         smooth = uniform_filter1d(held, size=reach)
         limited[start:stop] = np.clip(clip[start:stop] / smooth, -ceiling, ceiling)
-    return limited
+        stretches.append((start, stop))
+    return limited, stretches
+
+
+_CORES = max(1, min(4, os.cpu_count() or 1))
+
+
+@functools.cache
+def _parts() -> ThreadPoolExecutor:
+    """Threads for the parts of a long clip (its filtering, its mixing): they never wait on each other."""
+    return ThreadPoolExecutor(_CORES, thread_name_prefix="parts")
 
 
 def _check_soundfont(path: Path) -> None:

@@ -58,6 +58,11 @@ class Synth:
         if self._synth.sfload(str(soundfont)) < 0:
             self._synth.delete()
             raise RenderError(f"FluidSynth failed to load the SoundFont {soundfont}")
+        self._sample_rate = float(sample_rate)
+        self._restart = _set_sample_rate(library)
+        # Every render starts from the state a render leaves: the first one would not (its reverb comes out
+        # about -50 dB different), so a short quiet note is played and silenced first.
+        self.play(0, (), 0, [(0, 40, 50), (FLUID_BLOCK, 40, 0)], -80.0, 4800)
 
     def render(self, midi_data: bytes, frames: int) -> NDArray[np.float32]:
         """The first `frames` stereo frames (frames, 2) of a MIDI file, from silence."""
@@ -146,6 +151,10 @@ class Synth:
             self._write_float(synth, BLOCK_FRAMES, address, 0, 2, address, 1, 2)
             if float(np.abs(scratch).max()) < SILENCE:
                 break
+        # The reverb's delay lines are modulated by a clock that runs on through silence, so a sound would
+        # come out a little different (by up to -25 dB) after each other render. Setting the rate
+        # restarts that clock: a note sounds the same (to about -90 dB) whatever was played before it.
+        self._restart(synth, self._sample_rate)
 
     def close(self) -> None:
         self._synth.delete()
@@ -163,6 +172,11 @@ def _library() -> Any:
 def _add_mem(library: Any) -> Any:
     return library.cfunc("fluid_player_add_mem", ctypes.c_int, ("player", ctypes.c_void_p, 1),
                          ("buffer", ctypes.c_void_p, 1), ("len", ctypes.c_size_t, 1))
+
+
+def _set_sample_rate(library: Any) -> Any:
+    return library.cfunc("fluid_synth_set_sample_rate", None, ("synth", ctypes.c_void_p, 1),
+                         ("sample_rate", ctypes.c_float, 1))
 
 
 def _write_float(library: Any) -> Any:
