@@ -157,7 +157,8 @@ def _standardised(profile: np.ndarray) -> np.ndarray:
     """Each rotation of `profile` (tonic 0 to 11), centred and of unit length: correlating is a dot product."""
     rows = np.array([np.roll(profile, tonic) for tonic in range(12)])
     rows -= rows.mean(axis=1, keepdims=True)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    unit: np.ndarray = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return unit
 
 
 _PROFILES = np.vstack([_standardised(MAJOR_PROFILE), _standardised(MINOR_PROFILE)])
