@@ -267,11 +267,8 @@ class Renderer:
 
     def _levelled(self, job: _Clip) -> NDArray[np.float32]:
         """The clip's sounds mixed, the release faded out, the loudness levelled, the peaks limited."""
-        clip = _mix(job)
-        fade = min(round(RELEASE_S * self.sample_rate), len(clip))
-        if fade:
-            clip[len(clip) - fade :] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)
-        return level(clip, self.sample_rate)
+        clip, weighted = _mixed(job, self.sample_rate)
+        return level(clip, self.sample_rate, weighted=weighted)
 
     def encode(self, clip: NDArray[np.float32]) -> bytes:
         """A levelled mono clip in the renderer's audio format."""
@@ -291,18 +288,36 @@ class Renderer:
         return clip
 
 
-def _mix(job: _Clip) -> NDArray[np.float32]:
-    """The clip's sounds summed; a long clip (a tune) in parts on every core."""
-    parts = min(_CORES, job.frames // round(PARTS_MIN_S * SAMPLE_RATE))
+def _mixed(job: _Clip, sample_rate: int) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+    """The clip's sounds summed and its release faded out, and for a long clip (a tune) its K-weighting too
+    (None for a short one): a long clip is mixed and weighted in parts, on every core."""
+    fade = min(round(RELEASE_S * sample_rate), job.frames)
+    curve = (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)
+    parts = min(_CORES, job.frames // round(PARTS_MIN_S * sample_rate))
     if parts < 2:
-        return notecache.mix(job.sounds, job.frames)
+        clip = notecache.mix(job.sounds, job.frames)
+        if fade:
+            clip[len(clip) - fade :] *= curve
+        return clip, None
     out = np.zeros(job.frames, dtype=np.float32)
     bounds = [job.frames * index // parts for index in range(parts + 1)]
-    pieces = [_parts().submit(notecache.mix_into, out[first:last], job.sounds, first)
-              for first, last in zip(bounds, bounds[1:], strict=False)]
-    for piece in pieces:
-        piece.result()
-    return out
+    lead = round(SETTLE_S * sample_rate)
+    sos = _k_weighting(sample_rate).astype(np.float32)
+
+    def part(first: int, last: int) -> NDArray[np.float32]:
+        from scipy.signal import sosfilt
+
+        notecache.mix_into(out[first:last], job.sounds, first)
+        if last == job.frames and fade:
+            out[last - fade : last] *= curve  # parts are far longer than the release: it lies in the last
+        # Weighted from SETTLE_S before the part, that stretch mixed again here (the part before mixes it too).
+        before = notecache.mix_into(np.zeros(first - max(0, first - lead), np.float32), job.sounds, first - lead) \
+            if first else np.zeros(0, np.float32)
+        weighted = sosfilt(sos, np.concatenate([before, out[first:last]]))
+        return np.asarray(weighted, dtype=np.float32)[len(before) :]
+
+    pieces = [_parts().submit(part, first, last) for first, last in zip(bounds, bounds[1:], strict=False)]
+    return out, np.concatenate([piece.result() for piece in pieces])
 
 
 @dataclass(frozen=True)
@@ -323,9 +338,10 @@ def encode_opus(clip: NDArray[np.float32], sample_rate: int, bitrate: int = OPUS
 
 
 def level(clip: NDArray[np.float32], sample_rate: int, loudness_lufs: float = LOUDNESS_LUFS,
-          peak_dbfs: float = PEAK_DBFS) -> NDArray[np.float32]:
-    """`clip` at an integrated loudness of `loudness_lufs` (silence stays silent), peaks under `peak_dbfs`."""
-    weighted = _weighted(clip, sample_rate)
+          peak_dbfs: float = PEAK_DBFS, weighted: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+    """`clip` at an integrated loudness of `loudness_lufs` (silence stays silent), peaks under `peak_dbfs`.
+    `weighted`: the clip's K-weighting, if it is known already (a clip at least a 400 ms block long)."""
+    weighted = _weighted(clip, sample_rate) if weighted is None else weighted
     measured = _integrated(weighted, sample_rate)
     if not np.isfinite(measured):
         return clip
@@ -393,10 +409,15 @@ def _integrated(weighted: NDArray[np.float32], sample_rate: int) -> float:
     step = GATE_BLOCK_S * GATE_STEP * sample_rate
     if step == round(step):  # every usual rate: blocks start on whole samples, 4 steps a block
         hop = round(step)
-        steps = np.zeros((count + 3) * hop, dtype=np.float32)
-        kept = min(len(weighted), len(steps))
-        steps[:kept] = weighted[:kept]
-        energy = np.square(steps).reshape(-1, hop).sum(axis=1, dtype=np.float64)
+        # Each 100 ms step's energy (single precision within a step, to 1e-6 of it), silence after the end.
+        kept = min(len(weighted), (count + 3) * hop)
+        whole = kept // hop
+        steps = weighted[: whole * hop].reshape(whole, hop)
+        energy = np.zeros(count + 3, dtype=np.float64)
+        energy[:whole] = np.einsum("ij,ij->i", steps, steps)
+        if kept > whole * hop:
+            rest = weighted[whole * hop : kept]
+            energy[whole] = float(np.dot(rest, rest))
         power = (energy[:-3] + energy[1:-2] + energy[2:-1] + energy[3:]) / block
     else:
         cumulative = np.concatenate([[0.0], np.cumsum(np.square(weighted, dtype=np.float64))])
