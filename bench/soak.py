@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import soak_warm
 from bench.soak_driver import POPULATION, RESTARTING, Driver, Home, Track
 from bench.soak_faults import Faults, Workers
 from bench.soak_memory import RedisBytes, redis_bytes
@@ -74,15 +75,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=540.0, help="give up after this many seconds")
     parser.add_argument("--logs", type=Path, default=None, help="keep the workers' logs in this folder")
+    parser.add_argument("--warm-starts", type=int, default=soak_warm.WARM_STARTS,
+                        help="new breeds started one at a time on each front once the soak is done, on the warm "
+                             f"workers (default {soak_warm.WARM_STARTS})")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.breeds < 1 or args.voters < 1 or args.generations < 1 or args.workers < 2 or args.bots < 1:
-        print("breeder bench soak: need at least 1 breed, voter, generation and bot, and 2 workers", file=sys.stderr)
+    if (args.breeds < 1 or args.voters < 1 or args.generations < 1 or args.workers < 2 or args.bots < 1
+            or args.warm_starts < 0):
+        print("breeder bench soak: need at least 1 breed, voter, generation and bot, 2 workers, and no fewer than 0 "
+              "warm starts", file=sys.stderr)
         return CONFIG_ERROR
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     report = asyncio.run(_with_task_dump(soak(args.breeds, args.voters, args.generations, args.workers, args.seed,
-                                              args.timeout, keep_logs=args.logs, bots=args.bots)))
+                                              args.timeout, keep_logs=args.logs, bots=args.bots,
+                                              warm_starts=args.warm_starts)))
     print(report.text())
     return OK if report.clean else FAILURE
 
@@ -115,6 +122,10 @@ class Report:
     errors_logged: int = 0
     close_to_post_s: list[float] = field(default_factory=list)
     start_to_first_s: list[float] = field(default_factory=list)  # /breed start -> generation 1 posted
+    # New breeds started one at a time once the soak is done (bench.soak_warm): on warm, idle workers.
+    warm_discord_s: list[float] = field(default_factory=list)
+    warm_web_s: list[float] = field(default_factory=list)
+    warm_breeds: list[str] = field(default_factory=list)
     peak_mb: dict[str, float] = field(default_factory=dict)
     redis: RedisBytes | None = None
     faults: list[str] = field(default_factory=list)
@@ -159,6 +170,10 @@ class Report:
             f"({len(self.close_to_post_s)} steps; mean {statistics.fmean(self.close_to_post_s or [0]):.2f} s)",
             f"/breed start -> first generation posted: p50 {self.p(0.5, self.start_to_first_s):.2f} s, "
             f"p95 {self.p(0.95, self.start_to_first_s):.2f} s ({len(self.start_to_first_s)} breeds)",
+            f"a new breed on warm workers, start -> first generation seen: Discord p50 "
+            f"{self.p(0.5, self.warm_discord_s):.2f} s, max {_most(self.warm_discord_s):.2f} s; web page p50 "
+            f"{self.p(0.5, self.warm_web_s):.2f} s, max {_most(self.warm_web_s):.2f} s "
+            f"({len(self.warm_discord_s)} + {len(self.warm_web_s)} breeds, one at a time)",
             "peak memory: " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in self.peak_mb.items()),
         ]
         if self.redis is not None:
@@ -169,6 +184,10 @@ class Report:
                      f"p50_close_to_post_s={self.p(0.5):.2f} p95_close_to_post_s={self.p(0.95):.2f} "
                      f"p50_start_to_first_s={self.p(0.5, self.start_to_first_s):.2f} "
                      f"p95_start_to_first_s={self.p(0.95, self.start_to_first_s):.2f} "
+                     f"p50_warm_start_discord_s={self.p(0.5, self.warm_discord_s):.2f} "
+                     f"max_warm_start_discord_s={_most(self.warm_discord_s):.2f} "
+                     f"p50_warm_start_web_s={self.p(0.5, self.warm_web_s):.2f} "
+                     f"max_warm_start_web_s={_most(self.warm_web_s):.2f} "
                      f"bots={self.bots} generations={self.generations} "
                      f"redis_bytes_per_breed={self.redis.now if self.redis else float('nan'):.0f} "
                      f"redis_bytes_per_breed_after_files={self.redis.after_files if self.redis else float('nan'):.0f} "
@@ -177,6 +196,10 @@ class Report:
                      f"redis_bytes_per_breed_over_retention="
                      f"{self.redis.over_retention if self.redis else float('nan'):.0f}")
         return "\n".join(lines)
+
+
+def _most(samples: list[float]) -> float:
+    return max(samples, default=float("nan"))
 
 
 class CountLines(logging.Handler):
@@ -198,8 +221,9 @@ class CountLines(logging.Handler):
 
 
 async def soak(breeds: int, voters: int, generations: int, worker_count: int, seed: int, timeout_s: float,
-               keep_logs: Path | None = None, bots: int = 1) -> Report:
-    """Run the scenario; the report of what Discord and Redis show at the end (the workers' logs go to `keep_logs`)."""
+               keep_logs: Path | None = None, bots: int = 1, warm_starts: int = soak_warm.WARM_STARTS) -> Report:
+    """Run the scenario; the report of what Discord and Redis show at the end (the workers' logs go to `keep_logs`).
+    `warm_starts`: new breeds then started one at a time on each front, on the warm workers (bench.soak_warm)."""
     from runtime.redis_server import RedisServer, free_port
     from storage import BreedStore, connect
 
@@ -217,7 +241,7 @@ async def soak(breeds: int, voters: int, generations: int, worker_count: int, se
         faults = Faults(redis, workers, store, settings[0], url, report, total_steps=breeds * (generations + 3))
         try:
             await breed_through_the_bot(settings, url, store, workers, faults, report, voters, generations,
-                                        random.Random(seed), timeout_s)
+                                        random.Random(seed), timeout_s, warm_starts)
         finally:
             workers.stop()
             try:
@@ -290,7 +314,7 @@ def guild_of(shard: int, shards: int) -> int:
 
 async def breed_through_the_bot(settings: list[Any], url: str, store: Any, workers: Workers, faults: Faults,
                                 report: Report, voters: int, generations: int, rng: random.Random,
-                                timeout_s: float) -> None:
+                                timeout_s: float, warm_starts: int = 0) -> None:
     """The bots on SimCord, every breed driven to its winner while the faults come; then the check.
 
     Each bot process runs one shard, with a simulated Discord of its own and a server on its shard; the
@@ -305,7 +329,7 @@ async def breed_through_the_bot(settings: list[Any], url: str, store: Any, worke
                           seeds[shard], timeout_s) for shard in range(1, len(settings))]
     _, *parts = await asyncio.gather(
         drive_bot(0, settings[0], url, store, workers, faults, report, shares[0], voters, generations,
-                  random.Random(seeds[0]), timeout_s, consumer="soak-bot-0"), *others)
+                  random.Random(seeds[0]), timeout_s, consumer="soak-bot-0", warm_starts=warm_starts), *others)
     for part in parts:
         report.finished += part["finished"]
         report.lost_generations += part["lost_generations"]
@@ -318,7 +342,7 @@ async def breed_through_the_bot(settings: list[Any], url: str, store: Any, worke
         report.bot_processes.append((part["pid"], part["consumer"]))
         report.bot_errors += part["errors"]
         report.bot_suppressed += part["suppressed"]
-    report.redis = await redis_bytes(store, report.finished)
+    report.redis = await redis_bytes(store, report.finished, leave_out=report.warm_breeds)
 
 
 async def bot_process(shard: int, bots: int, folder: Path, url: str, breeds: int, voters: int, generations: int,
@@ -353,9 +377,10 @@ async def bot_process(shard: int, bots: int, folder: Path, url: str, breeds: int
 async def drive_bot(shard: int, settings: Any, url: str, store: Any | None, workers: Workers | None,
                     faults: Faults | None, report: Report, breeds: int, voters: int, generations: int,
                     rng: random.Random, timeout_s: float, consumer: str | None = None,
-                    on_start: Callable[[str], object] | None = None) -> None:
+                    on_start: Callable[[str], object] | None = None, warm_starts: int = 0) -> None:
     """One bot process on its own simulated Discord, its `breeds` breeds driven to their winners; it reads
-    events as `consumer` (None: its own name, bot-<host>-<pid>), which `on_start` is told."""
+    events as `consumer` (None: its own name, bot-<host>-<pid>), which `on_start` is told. Then `warm_starts`
+    new breeds on its Discord and as many on a web page, one at a time (bench.soak_warm)."""
     import simcord
 
     from bot.client import MelodyBot
@@ -408,6 +433,10 @@ async def drive_bot(shard: int, settings: Any, url: str, store: Any | None, work
                 await faults.finish()
             await reconnect(store)
             await driver.check(store)
+            if warm_starts:  # new breeds on the warm workers, on Discord and the web page
+                report.warm_discord_s, discord_ids = await soak_warm.discord_starts(home, warm_starts, advance)
+                report.warm_web_s, web_ids = await soak_warm.web_starts(url, settings, warm_starts)
+                report.warm_breeds = discord_ids + web_ids
     finally:
         last_bot = env.bot
         await last_bot.stop_events()

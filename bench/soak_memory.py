@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 # A key's kind: its name with ids as `*` and numbers as `N` ("mb:breed:*:gen:N:latents").
-_ID = re.compile(r"(?<=:)(?=[a-z]*[0-9])[a-z0-9]{8}(?=:|-g|$)")
+_ID = re.compile(r"(?<=:)(?!artifact:)[a-z0-9]{8}(?=:|-g|$)")  # "artifact": the one 8-letter word of a key
 _NUMBER = re.compile(r"[0-9]+")
 
 
@@ -34,15 +35,16 @@ class RedisBytes:
                 + ", ".join(f"{kind} {size / 1024:.1f} KiB" for kind, size in list(self.kinds.items())[:8]))
 
 
-async def redis_bytes(store: Any, finished: int) -> RedisBytes:
-    """Sum MEMORY USAGE over every key, by when it expires: the files' TTL, the retention, or never."""
+async def redis_bytes(store: Any, finished: int, leave_out: Collection[str] = ()) -> RedisBytes:
+    """Sum MEMORY USAGE over every key, by when it expires: the files' TTL, the retention, or never.
+    `leave_out`: breeds whose keys are not counted (started but not finished)."""
     redis = store.redis
     total = files_left = kept = kept_keys = 0
     lived = 0.0
     retention_ms = store.breeds.retention_s * 1000
     kinds: Counter[str] = Counter()
     async for key in redis.scan_iter(count=1000):
-        if await redis.type(key) == b"stream":
+        if await redis.type(key) == b"stream" or any(breed_id.encode() in key for breed_id in leave_out):
             continue
         size = await redis.memory_usage(key, samples=0) or 0
         ttl = await redis.pttl(key)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 async def test_every_breed_finishes_through_a_killed_worker_a_redis_restart_and_a_bot_restart() -> None:
-    report = await soak(breeds=3, voters=3, generations=2, worker_count=2, seed=1, timeout_s=300)
+    report = await soak(breeds=3, voters=3, generations=2, worker_count=2, seed=1, timeout_s=300, warm_starts=1)
     # Each fault happened, as the processes and Redis tell: the worker died of SIGKILL holding a job, a new
     # Redis process (a new run id) came up after a stop while people had votes to cast, a new bot came up.
     [(exit_status, held)] = report.worker_kills
@@ -32,10 +32,14 @@ async def test_every_breed_finishes_through_a_killed_worker_a_redis_restart_and_
     # People pressed Next or /breed finish while Redis was away, and were told to try again.
     assert report.restarting_answers >= 1
     assert len(report.close_to_post_s) == 3 * 2
+    # Then a new breed on each front, on the warm workers: its first generation seen on Discord (the vote
+    # message with its reactions) and on the web page (the state and the first clip fetched).
+    assert len(report.warm_discord_s) == len(report.warm_web_s) == 1 and len(report.warm_breeds) == 2
+    assert all(seconds > 0 for seconds in report.warm_discord_s + report.warm_web_s)
 
 
 async def test_two_bot_processes_on_one_redis_take_no_event_twice_and_lose_none() -> None:
-    report = await soak(breeds=4, voters=2, generations=2, worker_count=2, seed=2, timeout_s=300, bots=2)
+    report = await soak(breeds=4, voters=2, generations=2, worker_count=2, seed=2, timeout_s=300, bots=2, warm_starts=0)
     assert report.problems == []
     assert (report.finished, report.lost_generations, report.duplicate_generations, report.lost_votes) == (4, 0, 0, 0)
     assert report.dead_letters == 0
