@@ -20,17 +20,16 @@ changes) makes `plan` return None: the file is then synthesised by FluidSynth as
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import mido
 import numpy as np
 from numpy.typing import NDArray
 
+from engine import smf
 from engine.synth import FLUID_BLOCK  # FluidSynth's player starts events at the start of a block of this many frames
 
 log = logging.getLogger(__name__)
@@ -49,6 +48,9 @@ TAIL_DB = -80.0  # a sound is kept until it stays this far under its peak (after
 MAX_TAIL_S = 8.0
 MAX_VOICES = 96  # more notes at once than this, and FluidSynth's polyphony may steal voices: synthesise whole
 MAX_PLAN_S = 600.0  # a file longer than this (no clip or tune is) is left to FluidSynth whole
+# What counts in a file's end: the messages, and the meta events pretty_midi counts in it.
+END_KINDS = frozenset({"note_on", "note_off", "control_change", "pitchwheel"})
+END_METAS = frozenset({smf.SET_TEMPO, smf.TEXT, smf.LYRICS, smf.TIME_SIGNATURE, smf.KEY_SIGNATURE})
 
 
 @dataclass(frozen=True)
@@ -82,38 +84,39 @@ class _Note:
 def plan(data: bytes, sample_rate: int) -> Plan | None:
     """The sounds of a Standard MIDI File and where they start; None when only FluidSynth can play it whole."""
     try:
-        midi = mido.MidiFile(file=io.BytesIO(data))
-    except Exception:  # a damaged file: FluidSynth's own reader says what it says about it
+        midi = smf.read(data)
+    except smf.SmfError:  # a damaged file: FluidSynth's own reader says what it says about it
         return None
-    if midi.type == 2 or midi.ticks_per_beat <= 0:
+    if midi.format == 2 or midi.ticks_per_beat <= 0:
         return None
-    timed: list[tuple[int, int, int, mido.Message]] = []  # (tick, track, order, message)
+    timed: list[smf.Event] = []  # in the order of their tracks, each in its own order
     tempo, end_tick = DEFAULT_TEMPO_US, 0
-    for track_index, track in enumerate(midi.tracks):
-        tick = 0
-        for order, message in enumerate(track):
-            tick += message.time
-            if message.is_meta:
-                if message.type == "set_tempo":
+    for track in midi.tracks:
+        for event in track:
+            tick, kind = event[0], event[1]
+            if kind == smf.META:
+                if event[3] == smf.SET_TEMPO:
                     if tick > 0:
                         return None  # the player's clock restarts at each change: not reproduced here
-                    tempo = message.tempo
-                if message.type in ("set_tempo", "text", "lyrics", "time_signature", "key_signature"):
-                    end_tick = max(end_tick, tick)  # pretty_midi counts these in a file's end
+                    tempo = event[4]
+                if event[3] in END_METAS and tick > end_tick:
+                    end_tick = tick  # pretty_midi counts these in a file's end
                 continue
-            timed.append((tick, track_index, order, message))
-            if message.type in ("note_on", "note_off", "control_change", "pitchwheel"):
-                end_tick = max(end_tick, tick)
+            timed.append(event)
+            if kind in END_KINDS and tick > end_tick:
+                end_tick = tick
     seconds_per_tick = tempo / 1e6 / midi.ticks_per_beat
     end_s = end_tick * seconds_per_tick
     if end_s > MAX_PLAN_S:
         return None
-    blocks = _blocks(np.array([tick for tick, *_ in timed], dtype=np.int64), tempo / 1000 / midi.ticks_per_beat,
+    blocks = _blocks(np.array([event[0] for event in timed], dtype=np.int64), tempo / 1000 / midi.ticks_per_beat,
                      sample_rate)
     end_block = -(-round(end_s * sample_rate) // FLUID_BLOCK) + 1
-    # FluidSynth's player sends, at each block, every due event of track 0, then of track 1...
-    sequence = sorted(range(len(timed)), key=lambda i: (blocks[i], timed[i][1], timed[i][2]))
-    notes = _notes([(int(blocks[i]), timed[i][3]) for i in sequence], end_block)
+    # FluidSynth's player sends, at each block, every due event of track 0, then of track 1...: a stable
+    # sort of the events, which are in that order of tracks, by block.
+    sequence = np.argsort(blocks, kind="stable")
+    notes = _notes(list(zip(blocks[sequence].tolist(), [timed[i] for i in sequence.tolist()], strict=True)),
+                   end_block)
     if notes is None:
         return None
     sounds = _sounds(notes, end_block, sample_rate)
@@ -137,40 +140,42 @@ def _blocks(ticks: NDArray[np.int64], ms_per_tick: float, sample_rate: int) -> N
     return np.searchsorted(player_ticks, ticks, side="left").astype(np.int64) + 1
 
 
-def _notes(events: Sequence[tuple[int, mido.Message]], end_block: int) -> list[_Note] | None:
+def _notes(events: Sequence[tuple[int, smf.Event]], end_block: int) -> list[_Note] | None:
     """Notes with their blocks, as FluidSynth's channels play the events; None for what it alone can do."""
     setups: dict[int, dict[int, int]] = {}
     programs: dict[int, tuple[tuple[tuple[int, int], ...], int]] = {}
     played: set[int] = set()
     sounding: dict[tuple[int, int], list[_Note]] = {}
     notes: list[_Note] = []
-    for block, message in events:
-        channel = getattr(message, "channel", None)
-        kind = message.type
-        if kind == "note_on" and message.velocity > 0:
-            assert channel is not None
-            key = (channel, message.note)
+    states: dict[int, tuple[tuple[tuple[int, int], ...], int]] = {}  # a channel's notes' state, until it changes
+    for block, (_, kind, channel, data1, data2, _) in events:
+        if kind == "note_on" and data2 > 0:
+            key = (channel, data1)
             for earlier in sounding.pop(key, []):  # FluidSynth releases a key struck again
                 earlier.off_block = block
-            setup = setups.get(channel, {})
-            state = programs.get(channel, (tuple(sorted(setup.items())), 0))
-            controls = tuple(sorted((c, v) for c, v in setup.items() if c in NOTE_CONTROLS))
-            note = _Note(channel, message.note, message.velocity, block,
-                         (tuple(c for c in state[0] if c[0] in BANK_SELECT) + controls, state[1]))
+            note_state = states.get(channel)
+            if note_state is None:
+                setup = setups.get(channel, {})
+                state = programs.get(channel, (tuple(sorted(setup.items())), 0))
+                controls = tuple(sorted((c, v) for c, v in setup.items() if c in NOTE_CONTROLS))
+                note_state = states[channel] = (tuple(c for c in state[0] if c[0] in BANK_SELECT) + controls,
+                                                state[1])
+            note = _Note(channel, data1, data2, block, note_state)
             sounding[key] = [note]
             notes.append(note)
             played.add(channel)
         elif kind in ("note_on", "note_off"):
-            for note in sounding.pop((message.channel, message.note), []):
+            for note in sounding.pop((channel, data1), []):
                 note.off_block = block
         elif kind == "program_change":
-            setup = setups.get(message.channel, {})
-            programs[message.channel] = (tuple(sorted((c, v) for c, v in setup.items() if c in BANK_SELECT)),
-                                         message.program)
+            setup = setups.get(channel, {})
+            programs[channel] = (tuple(sorted((c, v) for c, v in setup.items() if c in BANK_SELECT)), data1)
+            states.pop(channel, None)
         elif kind == "control_change":
-            if message.control in BANK_SELECT or (message.control in NOTE_CONTROLS and message.channel not in played):
-                setups.setdefault(message.channel, {})[message.control] = message.value
-            elif message.control in (ALL_SOUND_OFF, ALL_NOTES_OFF) and block >= end_block - 1:
+            if data1 in BANK_SELECT or (data1 in NOTE_CONTROLS and channel not in played):
+                setups.setdefault(channel, {})[data1] = data2
+                states.pop(channel, None)
+            elif data1 in (ALL_SOUND_OFF, ALL_NOTES_OFF) and block >= end_block - 1:
                 continue  # at the very end: nothing is left to stop
             else:
                 return None
@@ -206,6 +211,13 @@ def _sounds(notes: list[_Note], end_block: int, sample_rate: int) -> list[tuple[
 def _sound(run: Sequence[_Note]) -> tuple[int, SoundKey]:
     """The first frame and the key of notes played as one sound."""
     first = run[0].on_block
+    setup, program = run[0].state
+    if len(run) == 1:  # its start, then its end (never before its start)
+        note = run[0]
+        assert note.off_block is not None
+        ordered: tuple[tuple[int, int, int], ...] = ((0, note.pitch, note.velocity),
+                                                     (note.off_block - first, note.pitch, 0))
+        return first * FLUID_BLOCK, SoundKey(note.channel == DRUM_CHANNEL, setup, program, ordered)
     events: list[tuple[int, int, int, int]] = []  # (block, order, pitch, velocity)
     for index, note in enumerate(run):
         events.append((note.on_block - first, 2 * index, note.pitch, note.velocity))
@@ -213,7 +225,6 @@ def _sound(run: Sequence[_Note]) -> tuple[int, SoundKey]:
         events.append((note.off_block - first, 2 * index + 1, note.pitch, 0))
     # A run's notes as the channel hears them: in time, and at one block in the order they came.
     ordered = tuple((block, pitch, velocity) for block, _, pitch, velocity in sorted(events))
-    setup, program = run[0].state
     return first * FLUID_BLOCK, SoundKey(run[0].channel == DRUM_CHANNEL, setup, program, ordered)
 
 
