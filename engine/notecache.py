@@ -105,9 +105,12 @@ def plan(data: bytes, sample_rate: int) -> Plan | None:
             timed.append(event)
             if kind in END_KINDS and tick > end_tick:
                 end_tick = tick
+    if tempo <= 0:
+        return None  # a clock that never moves: FluidSynth's to make of it
     seconds_per_tick = tempo / 1e6 / midi.ticks_per_beat
     end_s = end_tick * seconds_per_tick
-    if end_s > MAX_PLAN_S:
+    # Any event (a program change hours in counts as well as a note): the player's clock is tabled that far.
+    if max(end_tick, max((event[0] for event in timed), default=0)) * seconds_per_tick > MAX_PLAN_S:
         return None
     blocks = _blocks(np.array([event[0] for event in timed], dtype=np.int64), tempo / 1000 / midi.ticks_per_beat,
                      sample_rate)
