@@ -121,6 +121,8 @@ class Report:
     restarting_answers: int = 0
     errors_logged: int = 0
     close_to_post_s: list[float] = field(default_factory=list)
+    close_to_post_spans: list[tuple[float, float]] = field(default_factory=list)  # (closed, posted), monotonic
+    fault_windows: list[tuple[float, float]] = field(default_factory=list)  # (from, to) of each fault, monotonic
     start_to_first_s: list[float] = field(default_factory=list)  # /breed start -> generation 1 posted
     # New breeds started one at a time once the soak is done (bench.soak_warm): on warm, idle workers.
     warm_discord_s: list[float] = field(default_factory=list)
@@ -156,6 +158,12 @@ class Report:
         ordered = sorted(samples)
         return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
+    @property
+    def untouched_s(self) -> list[float]:
+        """Voting closed -> next generation posted, of the steps that no fault was under way during."""
+        return [posted - closed for closed, posted in self.close_to_post_spans
+                if not any(closed <= end and start <= posted for start, end in self.fault_windows)]
+
     def text(self) -> str:
         lines = [
             f"{self.breeds} breeds in {self.seconds:.0f} s; faults: {'; '.join(self.faults) or 'none'}",
@@ -167,7 +175,9 @@ class Report:
             f"commands answered '{RESTARTING}': {self.restarting_answers}  "
             f"errors logged (bot and workers): {self.errors_logged}",
             f"voting closed -> next generation posted: p50 {self.p(0.5):.2f} s, p95 {self.p(0.95):.2f} s "
-            f"({len(self.close_to_post_s)} steps; mean {statistics.fmean(self.close_to_post_s or [0]):.2f} s)",
+            f"({len(self.close_to_post_s)} steps; mean {statistics.fmean(self.close_to_post_s or [0]):.2f} s); "
+            f"of the {len(self.untouched_s)} steps no fault was under way during: "
+            f"p50 {self.p(0.5, self.untouched_s):.2f} s, p95 {self.p(0.95, self.untouched_s):.2f} s",
             f"/breed start -> first generation posted: p50 {self.p(0.5, self.start_to_first_s):.2f} s, "
             f"p95 {self.p(0.95, self.start_to_first_s):.2f} s ({len(self.start_to_first_s)} breeds)",
             f"a new breed on warm workers, start -> first generation seen: Discord p50 "
@@ -182,6 +192,7 @@ class Report:
         lines.append(f"RESULT breeds_finished={self.finished} lost_generations={self.lost_generations} "
                      f"duplicate_generations={self.duplicate_generations} lost_votes={self.lost_votes} "
                      f"p50_close_to_post_s={self.p(0.5):.2f} p95_close_to_post_s={self.p(0.95):.2f} "
+                     f"p95_close_to_post_untouched_s={self.p(0.95, self.untouched_s):.2f} "
                      f"p50_start_to_first_s={self.p(0.5, self.start_to_first_s):.2f} "
                      f"p95_start_to_first_s={self.p(0.95, self.start_to_first_s):.2f} "
                      f"p50_warm_start_discord_s={self.p(0.5, self.warm_discord_s):.2f} "
@@ -243,6 +254,7 @@ async def soak(breeds: int, voters: int, generations: int, worker_count: int, se
             await breed_through_the_bot(settings, url, store, workers, faults, report, voters, generations,
                                         random.Random(seed), timeout_s, warm_starts)
         finally:
+            report.fault_windows = list(faults.windows)
             workers.stop()
             try:
                 await tally_figures(report, workers, faults, counter, store, keep_logs)
@@ -337,6 +349,7 @@ async def breed_through_the_bot(settings: list[Any], url: str, store: Any, worke
         report.lost_votes += part["lost_votes"]
         report.restarting_answers += part["restarting_answers"]
         report.close_to_post_s += part["close_to_post_s"]
+        report.close_to_post_spans += [tuple(span) for span in part.get("close_to_post_spans", [])]
         report.start_to_first_s += part.get("start_to_first_s", [])
         report.problems += part["problems"]
         report.bot_processes.append((part["pid"], part["consumer"]))

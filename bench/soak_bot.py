@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     figures = asdict(part)
     report = {name: figures[name] for name in ("finished", "lost_generations", "duplicate_generations",
                                                "lost_votes", "restarting_answers", "close_to_post_s",
-                                               "start_to_first_s", "problems")}
+                                               "close_to_post_spans", "start_to_first_s", "problems")}
     report.update(pid=os.getpid(), consumer=consumers[0] if consumers else "?", errors=counter.errors,
                   suppressed=counter.suppressed)
     Path(config["result"]).write_text(json.dumps(report))

@@ -32,6 +32,7 @@ class Report(Protocol):
     lost_votes: int
     restarting_answers: int
     close_to_post_s: list[float]
+    close_to_post_spans: list[tuple[float, float]]
     start_to_first_s: list[float]
     problems: list[str]
 
@@ -114,7 +115,9 @@ class Driver:
         """Note every next generation posted since the last look (reads Discord only, so quick)."""
         for track in self.tracks:
             if track.closed_at is not None and self.vote_message(track, track.generation) is not None:
-                self.report.close_to_post_s.append(time.monotonic() - track.closed_at)
+                posted = time.monotonic()
+                self.report.close_to_post_s.append(posted - track.closed_at)
+                self.report.close_to_post_spans.append((track.closed_at, posted))
                 track.closed_at = None
             if track.started_at is not None and track.thread is not None and self.vote_message(track, 0) is not None:
                 self.report.start_to_first_s.append(time.monotonic() - track.started_at)

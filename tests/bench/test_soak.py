@@ -32,6 +32,11 @@ async def test_every_breed_finishes_through_a_killed_worker_a_redis_restart_and_
     # People pressed Next or /breed finish while Redis was away, and were told to try again.
     assert report.restarting_answers >= 1
     assert len(report.close_to_post_s) == 3 * 2
+    # When each step and each fault were under way is known (one clock), so that the steps a fault was under way
+    # during can be told apart from the rest.
+    assert [posted - closed for closed, posted in report.close_to_post_spans] == report.close_to_post_s
+    assert len(report.fault_windows) == 3 and all(start <= end for start, end in report.fault_windows)
+    assert len(report.untouched_s) <= len(report.close_to_post_s)
     # Then a new breed on each front, on the warm workers: its first generation seen on Discord (the vote
     # message with its reactions) and on the web page (the state and the first clip fetched).
     assert len(report.warm_discord_s) == len(report.warm_web_s) == 1 and len(report.warm_breeds) == 2
