@@ -7,15 +7,11 @@ Nothing else knows Redis keys.
 from redis import exceptions as redis_errors
 
 from storage.breeds import BreedChanges, BreedExistsError
-from storage.client import connect
+from storage.client import UNAVAILABLE, connect
 from storage.locks import LockTimeout
 from storage.store import BreedStore, new_breed_id
 from storage.streams import Delivery
 
-# What Redis raises while it is away, restarting or loading its data: wait and try again.
-UNAVAILABLE: tuple[type[Exception], ...] = (
-    redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.BusyLoadingError,
-)
 # What Redis raises for a write beyond its maxmemory: that write (a whole transaction) did not happen.
 FULL: tuple[type[Exception], ...] = (redis_errors.OutOfMemoryError,)
 

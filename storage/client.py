@@ -8,9 +8,14 @@ from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
+from redis.exceptions import BusyLoadingError, WatchError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
+
+# What Redis raises while it is away, restarting or loading its data: wait and try again.
+UNAVAILABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
 
 # Stream reads wait on the server for up to their block_ms, so the socket gets no read timeout
 # (it would cut such reads short); only connecting is bounded.

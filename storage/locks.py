@@ -16,7 +16,7 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
 from storage import keys
-from storage.client import ttl_ms
+from storage.client import UNAVAILABLE, ttl_ms
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,10 @@ class LockStore:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        # Locks this process held when Redis went away, so that it could not let them go: key -> token. Redis
+        # keeps such a lock (its AOF) until the lease runs out, a minute; this process lets it go first
+        # thing when it takes the lock again, instead of waiting out its own lease.
+        self._left_held: dict[str, bytes] = {}
 
     def breed_lock(self, breed_id: str, lease_s: float = 60.0,
                    wait_s: float = 30.0) -> contextlib.AbstractAsyncContextManager[None]:
@@ -66,6 +70,13 @@ class LockStore:
     @contextlib.asynccontextmanager
     async def _leased_lock(self, key: str, what: str, lease_s: float, wait_s: float) -> AsyncIterator[None]:
         lock = self._redis.lock(key, timeout=lease_s, sleep=0.02, blocking_timeout=wait_s, thread_local=False)
+        left = self._left_held.get(key)
+        if left is not None:
+            # Only a lock this process took: its holder is gone (the caller's own local lock says so).
+            with contextlib.suppress(LockError):
+                await lock.do_release(left)
+            del self._left_held[key]
+            log.info("%s: let go of the lock this process held when Redis went away", what)
         if not await lock.acquire():
             raise LockTimeout(f"{what} stayed locked for {wait_s:.0f} s")
         beat = _Renewal()
@@ -80,8 +91,15 @@ class LockStore:
                 renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewal
-            with contextlib.suppress(LockError):
+            token = lock.local.token
+            try:
                 await lock.release()
+            except LockError:
+                pass
+            except UNAVAILABLE:
+                if isinstance(token, bytes):
+                    self._left_held[key] = token  # let go of when this process takes it next
+                raise
 
     async def take_cooldown(self, kind: str, user_id: int | str, seconds: float) -> float:
         """Start a user's cooldown of `kind`; 0.0 when it was free, else the seconds still to wait."""
