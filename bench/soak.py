@@ -176,7 +176,8 @@ class Report:
             f"errors logged (bot and workers): {self.errors_logged}",
             f"voting closed -> next generation posted: p50 {self.p(0.5):.2f} s, p95 {self.p(0.95):.2f} s "
             f"({len(self.close_to_post_s)} steps; mean {statistics.fmean(self.close_to_post_s or [0]):.2f} s); "
-            f"of the {len(self.untouched_s)} steps no fault was under way during: "
+            f"of the {len(self.untouched_s)} steps no fault was under way during (an outage until the bot read "
+            f"events again): "
             f"p50 {self.p(0.5, self.untouched_s):.2f} s, p95 {self.p(0.95, self.untouched_s):.2f} s",
             f"/breed start -> first generation posted: p50 {self.p(0.5, self.start_to_first_s):.2f} s, "
             f"p95 {self.p(0.95, self.start_to_first_s):.2f} s ({len(self.start_to_first_s)} breeds)",
@@ -222,13 +223,29 @@ class CountLines(logging.Handler):
         super().__init__(logging.INFO)
         self.suppressed = 0
         self.errors: list[str] = []
+        self.redis_back_at: list[float] = []  # time.time() of each "Redis is back" of the bot's events loop
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
+        if record.name == "service.events" and "Redis is back" in message:
+            self.redis_back_at.append(record.created)
         if any(pattern in message for pattern in self.PATTERNS):
             self.suppressed += 1
         if record.levelno >= logging.ERROR:
             self.errors.append(f"{record.name}: {message}")
+
+
+def recovered(windows: list[tuple[str, float, float]], back_at: list[float]) -> list[tuple[float, float]]:
+    """Each fault's (from, to) in time.monotonic(): a Redis outage's to when the bot read events again (its
+    events loop retries with back-off, on SimCord's virtual time here), not when Redis started."""
+    offset = time.monotonic() - time.time()  # the bench's own clock: SimCord's virtual one is the bot's alone
+    backs = sorted(moment + offset for moment in back_at)
+    spans = []
+    for kind, start, end in windows:
+        if kind == "redis":
+            end = max(end, next((back for back in backs if back >= start), end))
+        spans.append((start, end))
+    return spans
 
 
 async def soak(breeds: int, voters: int, generations: int, worker_count: int, seed: int, timeout_s: float,
@@ -254,7 +271,7 @@ async def soak(breeds: int, voters: int, generations: int, worker_count: int, se
             await breed_through_the_bot(settings, url, store, workers, faults, report, voters, generations,
                                         random.Random(seed), timeout_s, warm_starts)
         finally:
-            report.fault_windows = list(faults.windows)
+            report.fault_windows = recovered(faults.windows, counter.redis_back_at)
             workers.stop()
             try:
                 await tally_figures(report, workers, faults, counter, store, keep_logs)

@@ -107,8 +107,9 @@ class Faults:
         self.redis_run_id = ""
         self.votes_at_stop = False
         self.redis_peak_mb = 0.0
-        # When each fault was under way (time.monotonic(), from, to): a worker's death, Redis away, the bot's restart.
-        self.windows: list[tuple[float, float]] = []
+        # When each fault was under way (its kind, then time.monotonic() from and to): a worker's death ("worker"),
+        # Redis away ("redis"), the bot's restart ("bot").
+        self.windows: list[tuple[str, float, float]] = []
         # Whether some breed's generation is posted and not voted on yet (the driver's answer).
         self.votes_to_cast: Callable[[], bool] = lambda: False
 
@@ -150,7 +151,7 @@ class Faults:
         if not held and self.waited() < FAULT_WAIT_S:
             return False
         self.workers.kill("w1")
-        self.windows.append((time.monotonic(), time.monotonic()))
+        self.windows.append(("worker", time.monotonic(), time.monotonic()))
         self.report.worker_kills.append((self.workers.processes["w1"].returncode or 0, len(held)))
         self.workers.start("w1")
         self.report.faults.append("worker w1 SIGKILLed " + ("holding a job" if held else "while idle")
@@ -177,7 +178,7 @@ class Faults:
         assert self.redis_down_at is not None
         await asyncio.to_thread(self.redis.start)  # the same port and data folder: the AOF brings it all back
         down = time.monotonic() - self.redis_down_at
-        self.windows.append((self.redis_down_at, time.monotonic()))
+        self.windows.append(("redis", self.redis_down_at, time.monotonic()))
         self.redis_down_at = None
         self.report.redis_restarts.append((self.redis_run_id, await asyncio.to_thread(self.run_id), self.votes_at_stop))
         self.report.faults.append(f"Redis stopped for {down:.0f} s {self.redis_down_note}, and started again (AOF)")
@@ -206,7 +207,7 @@ class Faults:
         await old.stop_events()
         await self.env.restart_bot(new)
         await old.service.close()
-        self.windows.append((began, time.monotonic()))
+        self.windows.append(("bot", began, time.monotonic()))
         self.report.bot_restarts.append(new.is_ready() and new.user is not None)
         self.report.faults.append("the bot restarted")
         return True
