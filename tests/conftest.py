@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING
 import pytest
 from redis.asyncio import Redis
 
-from engine.attributes import load as load_attributes
 from engine.render import Renderer
-from engine.subspace import load as load_subspace
 from runtime.redis_server import RedisServer
 from storage import BreedStore, connect
+from tests.support.worker_jobs import real_worker
 from worker.runner import Worker
 
 if TYPE_CHECKING:
@@ -46,6 +45,12 @@ async def store(redis_client: Redis) -> BreedStore:
     breed_store = BreedStore(redis_client)
     await breed_store.streams.ensure_groups()
     return breed_store
+
+
+@pytest.fixture
+def media_folder(tmp_path: Path) -> Path:
+    """Where a test's media store keeps its files (tests.support.media.folder_media)."""
+    return tmp_path / "media"
 
 
 @pytest.fixture
@@ -112,10 +117,7 @@ async def worker(
 ) -> AsyncIterator[RunningWorker]:
     """A real worker (model, renderer, Redis) running beside the bot."""
     worker_store = BreedStore(connect(redis_url))
-    running = RunningWorker(
-        Worker(worker_store, melody_model, renderer, "test-worker", job_timeout_s=30.0, block_ms=100,
-               subspace=load_subspace(), attributes=load_attributes())
-    )
+    running = RunningWorker(real_worker(worker_store, melody_model, renderer))
     yield running
     await running.stop()
     await worker_store.close()

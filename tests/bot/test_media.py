@@ -9,40 +9,31 @@ from pathlib import Path
 import pytest
 
 from domain.ids import melody_id
-from engine.attributes import load as load_attributes
-from engine.subspace import load as load_subspace
 from runtime.settings import BotSettings
-from storage import BreedStore, connect
+from storage import BreedStore
 from storage.breeds import breed_key, generation_key, latents_key
-from storage.media import DiskMedia
 from tests.bot.flows import start_breed
 from tests.bot.simulation import World, answer_of
 from tests.support.bot import bot_posts, finish_with, names
-from tests.support.worker_jobs import running
+from tests.support.media import worker_with_media
 from worker.runner import Worker
 
 pytestmark = pytest.mark.slow
-
-MB = 1024 * 1024
 
 
 @pytest.fixture
 async def media_worker(redis_url: str, store: BreedStore, bot_settings: BotSettings, melody_model,
                        renderer) -> AsyncIterator[Worker]:
     """A real worker on the bot's host: its media in the bot's folder (MEDIA_DIR unset: DATA_DIR/media)."""
-    worker_store = BreedStore(connect(redis_url), media=DiskMedia(bot_settings.media_folder, 64 * MB))
-    worker = Worker(worker_store, melody_model, renderer, "test-worker", job_timeout_s=30.0, block_ms=100,
-                    subspace=load_subspace(), attributes=load_attributes())
-    async with running(worker):
+    async with worker_with_media(redis_url, bot_settings.media_folder, melody_model, renderer) as worker:
         yield worker
-    await worker_store.close()
 
 
-def emptied(folder: Path, breed_id: str, number: int) -> list[str]:
+def emptied(media_folder: Path, breed_id: str, number: int) -> list[str]:
     """Let every file of a generation go from the folder, as eviction would; their names."""
-    gone = sorted(path.name for path in (folder / "breed" / breed_id / str(number)).iterdir())
+    gone = sorted(path.name for path in (media_folder / "breed" / breed_id / str(number)).iterdir())
     for name in gone:
-        (folder / "breed" / breed_id / str(number) / name).unlink()
+        (media_folder / "breed" / breed_id / str(number) / name).unlink()
     return gone
 
 

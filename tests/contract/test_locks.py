@@ -80,13 +80,17 @@ async def test_many_waiting_for_one_lock_each_get_it_in_turn(store: AnyStore) ->
     inside = 0
     most = 0
     done = 0
+    asked = 0
 
     async def hold() -> None:
-        nonlocal inside, most, done
+        nonlocal inside, most, done, asked
+        asked += 1
         async with store.locks.breed_lock("b1"):
             inside += 1
             most = max(most, inside)
-            await asyncio.sleep(0)  # a turn for the others while it is held: a second holder would be inside now
+            # Held until every holder has asked for it (their tries go on meanwhile): none of them may get in.
+            await wait_for(lambda: asked == 5, what="every holder to ask for the lock")
+            await store.locks.give_back_cooldown("probe", 0)  # and one more trip to the store while it is held
             inside -= 1
             done += 1
 

@@ -58,6 +58,15 @@ def worker_process(redis_url: str, consumer: str, **env: str) -> subprocess.Pope
     )
 
 
+def real_worker(store, model, renderer) -> Worker:
+    """The tests' real worker over `store` (the shipped model, FluidSynth, the subspace and the nudges)."""
+    from engine.attributes import load as load_attributes
+    from engine.subspace import load as load_subspace
+
+    return Worker(store, model, renderer, "test-worker", job_timeout_s=30.0, block_ms=100,
+                  subspace=load_subspace(), attributes=load_attributes())
+
+
 @contextlib.asynccontextmanager
 async def running(worker: Worker) -> AsyncIterator[asyncio.Task[None]]:
     """`worker.run` as a task, stopped (and awaited, bounded) afterwards."""

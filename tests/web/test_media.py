@@ -10,46 +10,32 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from engine.attributes import load as load_attributes
-from engine.subspace import load as load_subspace
-from storage import BreedStore, connect
-from storage.media import DiskMedia
+from storage import BreedStore
+from tests.support.media import folder_media, worker_with_media
 from tests.support.web import running_page, started
-from tests.support.worker_jobs import running
 from web.server import WebServer
 from worker.runner import Worker
 
 pytestmark = pytest.mark.slow
 
-MB = 1024 * 1024
-
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    return tmp_path / "media"
-
-
-@pytest.fixture
-async def media_worker(redis_url: str, store: BreedStore, folder: Path, melody_model,
+async def media_worker(redis_url: str, store: BreedStore, media_folder: Path, melody_model,
                        renderer) -> AsyncIterator[Worker]:
     """A real worker whose media go to the folder, running beside the page."""
-    worker_store = BreedStore(connect(redis_url), media=DiskMedia(folder, 64 * MB))
-    worker = Worker(worker_store, melody_model, renderer, "test-worker", job_timeout_s=30.0, block_ms=100,
-                    subspace=load_subspace(), attributes=load_attributes())
-    async with running(worker):
+    async with worker_with_media(redis_url, media_folder, melody_model, renderer) as worker:
         yield worker
-    await worker_store.close()
 
 
 @pytest.fixture
-async def media_page(redis_url: str, media_worker: Worker, folder: Path) -> AsyncIterator[WebServer]:
+async def media_page(redis_url: str, media_worker: Worker, media_folder: Path) -> AsyncIterator[WebServer]:
     """The web page over its own service, reading the same folder (another process on the same host)."""
-    async for server in running_page(redis_url, "web-media", media=DiskMedia(folder, 64 * MB)):
+    async for server in running_page(redis_url, "web-media", media=folder_media(media_folder)):
         yield server
 
 
 async def test_a_clip_the_folder_let_go_is_rendered_again_when_the_page_asks_for_it(
-    media_page: WebServer, store: BreedStore, folder: Path, redis_client: Redis,
+    media_page: WebServer, store: BreedStore, media_folder: Path, redis_client: Redis,
 ) -> None:
     async with aiohttp.ClientSession() as session:
         breed_id = await started(session, media_page.url, store)
@@ -57,7 +43,7 @@ async def test_a_clip_the_folder_let_go_is_rendered_again_when_the_page_asks_for
         async with session.get(clip) as response:
             assert response.status == 200
             first = await response.read()
-        stored = folder / "breed" / breed_id / "0" / "clip-3.ogg"
+        stored = media_folder / "breed" / breed_id / "0" / "clip-3.ogg"
         assert stored.read_bytes() == first
         stored.unlink()
 

@@ -21,18 +21,12 @@ from service.media import GONE, LATE
 from storage import BreedStore, codec, connect
 from storage.breeds import breed_key, generation_key, latents_key
 from storage.codec import SchemaError
-from storage.media import DiskMedia, MediaObservers
+from storage.media import MediaObservers
+from tests.support.media import folder_media
 from tests.support.worker_jobs import do_next_job, running, started_breed, worker_process
 from worker.runner import Worker
 
 pytestmark = pytest.mark.slow
-
-MB = 1024 * 1024
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    return tmp_path / "media"
 
 
 @pytest.fixture
@@ -41,9 +35,9 @@ def rerendered() -> list[int]:
 
 
 @pytest.fixture
-async def media_store(redis_client: Redis, folder: Path, rerendered: list[int]) -> BreedStore:
+async def media_store(redis_client: Redis, media_folder: Path, rerendered: list[int]) -> BreedStore:
     """The worker's store: media in a folder, the rest in the session's Redis."""
-    store = BreedStore(redis_client, media=DiskMedia(folder, 64 * MB, MediaObservers(rerendered=[rerendered.append])))
+    store = BreedStore(redis_client, media=folder_media(media_folder, MediaObservers(rerendered=[rerendered.append])))
     await store.streams.ensure_groups()
     return store
 
@@ -54,9 +48,9 @@ def media_worker(media_store: BreedStore, melody_model, renderer) -> Worker:
 
 
 @pytest.fixture
-async def service(redis_url: str, folder: Path) -> AsyncIterator[BreedingService]:
+async def service(redis_url: str, media_folder: Path) -> AsyncIterator[BreedingService]:
     """The breeding service of another process on the same host: its own connection, the same folder."""
-    service = BreedingService(BreedStore(connect(redis_url), media=DiskMedia(folder, 64 * MB)), time.time)
+    service = BreedingService(BreedStore(connect(redis_url), media=folder_media(media_folder)), time.time)
     yield service
     await service.close()
 
@@ -73,9 +67,9 @@ async def no_media_in_redis(redis_client: Redis) -> list[str]:
     return found
 
 
-def evict(folder: Path, breed_id: str, number: int, *names: str) -> None:
+def evict(media_folder: Path, breed_id: str, number: int, *names: str) -> None:
     for name in names:
-        (folder / "breed" / breed_id / str(number) / name).unlink()
+        (media_folder / "breed" / breed_id / str(number) / name).unlink()
 
 
 def seconds_of(ogg: bytes) -> float:
@@ -84,13 +78,13 @@ def seconds_of(ogg: bytes) -> float:
 
 
 async def test_an_evicted_clip_and_roll_are_rendered_again_as_they_were(
-    media_store: BreedStore, media_worker: Worker, service: BreedingService, folder: Path, rerendered: list[int],
+    media_store: BreedStore, media_worker: Worker, service: BreedingService, media_folder: Path, rerendered: list[int],
 ) -> None:
     breed = await started_breed(media_store, media_worker, population=4, foreign=1)
     first_clip = await media_store.breeds.get_artifact(breed.breed_id, 0, "clip-2.ogg")
     first_roll = await media_store.breeds.get_artifact(breed.breed_id, 0, artifacts.ROLL_PNG)
     assert first_clip.startswith(b"OggS") and first_roll.startswith(b"\x89PNG")
-    evict(folder, breed.breed_id, 0, "clip-2.ogg", artifacts.ROLL_PNG)
+    evict(media_folder, breed.breed_id, 0, "clip-2.ogg", artifacts.ROLL_PNG)
     assert await media_store.breeds.get_artifact(breed.breed_id, 0, "clip-2.ogg") is None
 
     async with running(media_worker):
@@ -105,7 +99,7 @@ async def test_an_evicted_clip_and_roll_are_rendered_again_as_they_were(
 
 
 async def test_a_winners_files_come_back_from_its_breed_and_after_it_from_the_gallerys_midi(
-    media_store: BreedStore, media_worker: Worker, service: BreedingService, folder: Path, redis_client: Redis,
+    media_store: BreedStore, media_worker: Worker, service: BreedingService, media_folder: Path, redis_client: Redis,
 ) -> None:
     breed = await started_breed(media_store, media_worker, population=4, foreign=1)
     await media_store.streams.jobs.enqueue_job(FinishJob(breed.breed_id, 0, 1))
@@ -119,7 +113,7 @@ async def test_a_winners_files_come_back_from_its_breed_and_after_it_from_the_ga
     assert all(data is not None for data in first.values())
     assert await no_media_in_redis(redis_client) == []
 
-    evict(folder, breed.breed_id, 0, *media)
+    evict(media_folder, breed.breed_id, 0, *media)
     async with running(media_worker):
         kept = await service.gallery.play(winner.melody_id, 9)
     again = dict(kept.files)
@@ -131,7 +125,7 @@ async def test_a_winners_files_come_back_from_its_breed_and_after_it_from_the_ga
     # The breed expires (BREED_RETENTION_DAYS); the gallery keeps its record, winner.mid and tune.mid.
     await redis_client.delete(breed_key(breed.breed_id), generation_key(breed.breed_id, 0),
                               latents_key(breed.breed_id, 0))
-    evict(folder, breed.breed_id, 0, *media)
+    evict(media_folder, breed.breed_id, 0, *media)
     await media_store.streams.jobs.enqueue_job(RenderJob(breed.breed_id, media, generation=0, candidate=1))
     await do_next_job(media_store, media_worker)
     later = {name: await media_store.gallery.file(winner, name) for name in media}
@@ -146,7 +140,7 @@ async def test_a_winners_files_come_back_from_its_breed_and_after_it_from_the_ga
 
 
 async def test_a_tunes_audio_comes_back_from_its_kept_midi(
-    media_store: BreedStore, media_worker: Worker, service: BreedingService, folder: Path,
+    media_store: BreedStore, media_worker: Worker, service: BreedingService, media_folder: Path,
 ) -> None:
     breed = await started_breed(media_store, media_worker, population=4, foreign=1)
     await media_store.tunes.create(TuneRequest("tune0001", f"{breed.breed_id}-g1-1", breed.breed_id, 8, "none",
@@ -155,7 +149,7 @@ async def test_a_tunes_audio_comes_back_from_its_kept_midi(
     await do_next_job(media_store, media_worker)
     first = {name: await media_store.tunes.file("tune0001", name) for name in artifacts.TUNE_FILES}
     for name in (artifacts.TUNE_AUDIO, artifacts.TUNE_PNG):
-        (folder / "tune" / "tune0001" / name).unlink()
+        (media_folder / "tune" / "tune0001" / name).unlink()
 
     async with running(media_worker):
         files = await service.tunes.files("tune0001")
@@ -168,10 +162,10 @@ async def test_a_tunes_audio_comes_back_from_its_kept_midi(
 
 
 async def test_without_a_worker_the_front_end_waits_a_bounded_time_and_says_so_in_one_line(
-    media_store: BreedStore, media_worker: Worker, service: BreedingService, folder: Path,
+    media_store: BreedStore, media_worker: Worker, service: BreedingService, media_folder: Path,
 ) -> None:
     breed = await started_breed(media_store, media_worker, population=4, foreign=1)
-    evict(folder, breed.breed_id, 0, "clip-1.ogg")
+    evict(media_folder, breed.breed_id, 0, "clip-1.ogg")
     service.media.wait_s = 0.5
 
     fetched = await service.media.breed_file(breed.breed_id, 0, "clip-1.ogg")
@@ -209,14 +203,14 @@ async def test_a_file_not_made_yet_is_left_to_its_job_and_answered_at_once(
 
 
 async def test_a_finished_breeds_tune_roll_comes_back_from_its_midi_once_its_latents_went(
-    media_store: BreedStore, media_worker: Worker, folder: Path, redis_client: Redis,
+    media_store: BreedStore, media_worker: Worker, media_folder: Path, redis_client: Redis,
 ) -> None:
     breed = await started_breed(media_store, media_worker, population=4, foreign=1)
     await media_store.streams.jobs.enqueue_job(FinishJob(breed.breed_id, 0, 2))
     await do_next_job(media_store, media_worker)
     await media_store.breeds.update(breed.breed_id, status="finished", winner=2, winner_generation=0)
     await redis_client.delete(latents_key(breed.breed_id, 0))  # ENDED_LATENTS_S passed
-    evict(folder, breed.breed_id, 0, artifacts.TUNE_PNG, artifacts.WINNER_AUDIO)
+    evict(media_folder, breed.breed_id, 0, artifacts.TUNE_PNG, artifacts.WINNER_AUDIO)
 
     await media_store.streams.jobs.enqueue_job(
         RenderJob(breed.breed_id, (artifacts.TUNE_PNG, artifacts.WINNER_AUDIO), generation=0, candidate=2))
