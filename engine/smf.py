@@ -7,7 +7,7 @@ meta event, and reads the rest as mido does, but for two of mido's slips: a meta
 keeps its delta time here (mido drops it, moving every later event of its track earlier; FluidSynth keeps
 it), and running status after sysex is refused (mido reads on as sysex, losing the byte).
 
-A 16-bar tune with band backing is read in 0.27 ms (mido: 3.3) and planned in 1.7 ms (with mido: 6.5).
+A 16-bar tune with band backing is read in 0.3 ms (mido: 3.3) and planned in 1.7 ms (with mido: 6.5).
 """
 
 from __future__ import annotations
@@ -95,6 +95,19 @@ def read(data: bytes) -> MidiFile:
     return MidiFile(file_format, division, tracks)
 
 
+def _quantity(data: bytes, position: int) -> tuple[int, int]:
+    """The variable-length quantity at `position` (7 bits a byte, the high bit set on all but the last) and the
+    position after it; IndexError when it runs past the data."""
+    byte = data[position]
+    position += 1
+    value = byte & 0x7F
+    while byte & 0x80:
+        byte = data[position]
+        position += 1
+        value = (value << 7) | (byte & 0x7F)
+    return value, position
+
+
 def _track(track: bytes) -> list[Event]:
     """The events of one track's bytes; IndexError when the last one runs past them."""
     events: list[Event] = []
@@ -104,13 +117,7 @@ def _track(track: bytes) -> list[Event]:
     position = tick = 0
     running = -1  # the status byte a data byte in its place repeats
     while position < end:
-        byte = track[position]
-        position += 1
-        delta = byte & 0x7F
-        while byte & 0x80:
-            byte = track[position]
-            position += 1
-            delta = (delta << 7) | (byte & 0x7F)
+        delta, position = _quantity(track, position)
         tick += delta
         status = track[position]
         if status < 0x80:  # running status: this is the first data byte
@@ -146,13 +153,7 @@ def _track(track: bytes) -> list[Event]:
             position += 1
         elif status not in (0xF0, 0xF7):
             raise SmfError(f"undefined status byte 0x{status:02x}")
-        byte = track[position]
-        position += 1
-        length = byte & 0x7F
-        while byte & 0x80:
-            byte = track[position]
-            position += 1
-            length = (length << 7) | (byte & 0x7F)
+        length, position = _quantity(track, position)
         if length > MAX_PAYLOAD:
             raise SmfError(f"an event of {length} bytes")
         payload = track[position : position + length]
