@@ -305,16 +305,12 @@ def _mixed(job: _Clip, sample_rate: int) -> tuple[NDArray[np.float32], NDArray[n
     sos = _k_weighting(sample_rate).astype(np.float32)
 
     def part(first: int, last: int) -> NDArray[np.float32]:
-        from scipy.signal import sosfilt
-
         notecache.mix_into(out[first:last], job.sounds, first)
         if last == job.frames and fade:
             out[last - fade : last] *= curve  # parts are far longer than the release: it lies in the last
-        # Weighted from SETTLE_S before the part, that stretch mixed again here (the part before mixes it too).
-        before = notecache.mix_into(np.zeros(first - max(0, first - lead), np.float32), job.sounds, first - lead) \
-            if first else np.zeros(0, np.float32)
-        weighted = sosfilt(sos, np.concatenate([before, out[first:last]]))
-        return np.asarray(weighted, dtype=np.float32)[len(before) :]
+        # The stretch before the part is mixed again here (the part before mixes it too), to settle the filter.
+        before = notecache.mix_into(np.zeros(min(first, lead), np.float32), job.sounds, first - min(first, lead))
+        return _weighted_after(sos, before, out[first:last])
 
     pieces = [_parts().submit(part, first, last) for first, last in zip(bounds, bounds[1:], strict=False)]
     return out, np.concatenate([piece.result() for piece in pieces])
@@ -395,11 +391,20 @@ def _weighted(clip: NDArray[np.float32], sample_rate: int) -> NDArray[np.float32
     bounds = [len(measured) * index // parts for index in range(parts + 1)]
 
     def part(first: int, last: int) -> NDArray[np.float32]:
-        start = max(0, first - lead)
-        return np.asarray(sosfilt(sos, measured[start:last]), dtype=np.float32)[first - start :]
+        return _weighted_after(sos, measured[max(0, first - lead) : first], measured[first:last])
 
     pieces = [_parts().submit(part, first, last) for first, last in zip(bounds, bounds[1:], strict=False)]
     return np.concatenate([piece.result() for piece in pieces])
+
+
+def _weighted_after(sos: NDArray[np.float32], before: NDArray[np.float32],
+                    samples: NDArray[np.float32]) -> NDArray[np.float32]:
+    """`samples` K-weighted by `sos` as if from rest at the start of `before` (up to SETTLE_S of what precedes
+    them, which settles the filter): a part of a long clip weighted on its own."""
+    from scipy.signal import sosfilt
+
+    weighted = sosfilt(sos, np.concatenate([before, samples]) if len(before) else samples)
+    return np.asarray(weighted, dtype=np.float32)[len(before) :]
 
 
 def _integrated(weighted: NDArray[np.float32], sample_rate: int) -> float:
