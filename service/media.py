@@ -109,14 +109,15 @@ class Media:
         roll while it is kept (for candidates it has), a winner's files once its finish wrote winner.mid, a
         morph's audio while its MIDI file is kept. A file not made yet is the worker's to make, not ours."""
         generation = await self.breeds.get_generation(breed_id, number)
+        winner_made = False  # the winner's files: once its finish wrote winner.mid, while the breed or gallery keeps it
+        if winner is not None and any(name in artifacts.WINNER_FILES for name in names):
+            winner_made = await self.breeds.get_artifact(breed_id, number, artifacts.WINNER_MID) is not None and (
+                generation is not None
+                or await self.gallery.winner(melody_id(breed_id, number, winner)) is not None)
         made = set()
         for name in names:
             if name in artifacts.WINNER_FILES:
-                done = winner is not None and await self.breeds.get_artifact(
-                    breed_id, number, artifacts.WINNER_MID) is not None
-                kept = generation is not None or (winner is not None and await self.gallery.winner(
-                    melody_id(breed_id, number, winner)) is not None)
-                if done and kept and (generation is not None or name != artifacts.LINEAGE_PNG):
+                if winner_made and (generation is not None or name != artifacts.LINEAGE_PNG):
                     made.add(name)
             elif name.startswith("morph-"):
                 if await self.breeds.get_artifact(breed_id, number, name.rsplit(".", 1)[0] + ".mid") is not None:
